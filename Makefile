@@ -1,0 +1,40 @@
+# Grid: one binary, bin/grid. `make run` starts a local cluster; `make test` runs every test.
+GO       ?= go
+BIN      := bin/grid
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: build test run bench proto lint chaos clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/grid
+
+test: build
+	GRID_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 18m ./...
+
+run: build
+	$(BIN) dev
+
+bench: build
+	GRID_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^$$' -bench . -benchtime 1x ./test/bench/
+
+chaos: build
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_CHAOS=full $(GO) test -count=1 -timeout 30m -v ./test/chaos/
+
+proto:
+	command -v protoc >/dev/null || apt-get install -y protobuf-compiler
+	GOBIN=$(GOBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(GOBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	cd rpc && PATH="$(GOBIN):$$PATH" protoc --proto_path=. \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		grid.proto agent.proto storage.proto
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin bench.json

@@ -1,0 +1,13 @@
+package rpc
+
+// Metadata keys carried on gRPC calls.
+const (
+	// StaleMetadataKey set to "true" lets a follower answer a read from its
+	// own replica instead of asking the leader (reads are consistent by default).
+	StaleMetadataKey = "x-grid-stale"
+	// ForwardedMetadataKey marks a call a master forwarded to the leader, so
+	// it is never forwarded twice.
+	ForwardedMetadataKey = "x-grid-forwarded"
+	// AuthorizationMetadataKey carries "Bearer <token>" when API tokens are on.
+	AuthorizationMetadataKey = "authorization"
+)
