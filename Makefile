@@ -29,7 +29,7 @@ proto:
 	cd rpc && PATH="$(GOBIN):$$PATH" protoc --proto_path=. \
 		--go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
-		grid.proto agent.proto storage.proto
+		grid.proto agent.proto storage.proto fsm.proto
 
 lint:
 	$(GO) vet ./...

@@ -4,4 +4,4 @@
 // hand-written helpers for the event types. It imports nothing internal.
 package rpc
 
-//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative grid.proto agent.proto storage.proto
+//go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative grid.proto agent.proto storage.proto fsm.proto

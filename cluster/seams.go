@@ -1,0 +1,20 @@
+package cluster
+
+// This file lists the seams between the parts of the master that are built
+// side by side. Each method below is implemented in the file named beside it.
+//
+//   core (master.go, raft.go, gossip.go, forward.go, ...):
+//     (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error)
+//         commit one command; leader only (ErrNotLeader otherwise); returns the FSM's response value
+//     (m *Master) isLeader() bool
+//     (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error)
+//         a client to the current leader's gRPC address, waiting briefly while no leader is known
+//     (m *Master) forwardIfFollower(ctx) ... see forward.go
+//
+//   events (events_*.go):
+//     (m *Master) emit(e *rpc.Event)                 never blocks
+//     (m *Master) startEventPipeline() / stopEventPipeline()
+//     (m *Master) startEventLeaderTasks(stopCh <-chan struct{})   retention pruning on the leader
+//
+//   nodes (nodes*.go, reconcile.go):
+//     (m *Master) startNodeLeaderTasks(stopCh <-chan struct{})    reconcile desired vs actual nodes
