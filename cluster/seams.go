@@ -1,5 +1,7 @@
 package cluster
 
+import "github.com/gridctl/grid/rpc"
+
 // This file lists the seams between the parts of the master that are built
 // side by side. Each method below is implemented in the file named beside it.
 //
@@ -18,3 +20,11 @@ package cluster
 //
 //   nodes (nodes*.go, reconcile.go):
 //     (m *Master) startNodeLeaderTasks(stopCh <-chan struct{})    reconcile desired vs actual nodes
+
+// gridService implements rpc.GridMasterServer. Its methods are spread over
+// files by concern: registry and operator RPCs (core), event RPCs
+// (events_rpc.go), storage-node RPCs (nodes_rpc.go).
+type gridService struct {
+	rpc.UnimplementedGridMasterServer
+	m *Master
+}
