@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,24 +12,141 @@ import (
 type Config struct {
 	// APIToken, when set, is required (Authorization: Bearer) on every mutating call.
 	APIToken string
-	// Gatherer is served at /metrics; nil serves an empty page.
+	// Gatherer is served at /metrics next to the API's own HTTP metrics; nil
+	// serves only the API's metrics.
 	Gatherer prometheus.Gatherer
 	// Logger is the parent logger; the server logs as "api".
 	Logger hclog.Logger
+	// RequestTimeout bounds each unary backend call made for one request. It
+	// must cover a spawn (30 s on the agent plus retries).
+	RequestTimeout time.Duration
+	// MaxBodyBytes is the largest request body accepted; larger bodies get 413.
+	MaxBodyBytes int64
+	// KeepaliveInterval is how often an idle event stream gets an SSE comment
+	// so that proxies and browsers keep the connection open.
+	KeepaliveInterval time.Duration
+	// AllowedOrigin is sent as Access-Control-Allow-Origin so that a dashboard
+	// loaded from one master can call another when its own master dies.
+	AllowedOrigin string
+	// DefaultEventLimit is the number of events listed when ?limit is absent.
+	DefaultEventLimit uint32
+	// MaxEventLimit is the largest ?limit accepted by the events listing.
+	MaxEventLimit uint32
+}
+
+// DefaultConfig returns the configuration a master uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		RequestTimeout:    45 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		KeepaliveInterval: 15 * time.Second,
+		AllowedOrigin:     "*",
+		DefaultEventLimit: 100,
+		MaxEventLimit:     1000,
+	}
+}
+
+// withDefaults fills zero fields of cfg from DefaultConfig.
+func (cfg Config) withDefaults() Config {
+	def := DefaultConfig()
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = def.RequestTimeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if cfg.KeepaliveInterval <= 0 {
+		cfg.KeepaliveInterval = def.KeepaliveInterval
+	}
+	if cfg.AllowedOrigin == "" {
+		cfg.AllowedOrigin = def.AllowedOrigin
+	}
+	if cfg.DefaultEventLimit == 0 {
+		cfg.DefaultEventLimit = def.DefaultEventLimit
+	}
+	if cfg.MaxEventLimit == 0 {
+		cfg.MaxEventLimit = def.MaxEventLimit
+	}
+	if cfg.DefaultEventLimit > cfg.MaxEventLimit {
+		cfg.DefaultEventLimit = cfg.MaxEventLimit
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	return cfg
 }
 
 // Server is the REST API, the SSE stream and the embedded dashboard.
 type Server struct {
 	backend Backend
 	cfg     Config
+	logger  hclog.Logger
 	mux     *http.ServeMux
+	metrics *httpMetrics
+	handler http.Handler
 }
 
-// New builds a Server over backend.
+// New builds a Server over backend. Zero fields of cfg take their
+// DefaultConfig values.
 func New(backend Backend, cfg Config) *Server {
-	s := &Server{backend: backend, cfg: cfg, mux: http.NewServeMux()}
+	cfg = cfg.withDefaults()
+	s := &Server{
+		backend: backend,
+		cfg:     cfg,
+		logger:  cfg.Logger.Named("api"),
+		mux:     http.NewServeMux(),
+		metrics: newHTTPMetrics(),
+	}
+	s.registerRoutes()
+	s.handler = s.cors(s.mux)
 	return s
 }
 
 // Handler is the http.Handler to serve.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// handlerFunc is an API handler: it writes its success response itself and
+// returns an error for the edge to turn into a JSON error response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// registerRoutes wires every endpoint of the REST contract.
+func (s *Server) registerRoutes() {
+	s.route(http.MethodGet, "/healthz", s.healthz)
+	s.route(http.MethodGet, "/readyz", s.readyz)
+	s.mux.Handle("/metrics", s.metrics.instrument("/metrics", s.metricsHandler()))
+
+	s.route(http.MethodGet, "/api/grid/status", s.getStatus)
+	s.route(http.MethodGet, "/api/grid/agents", s.listAgents)
+	s.route(http.MethodGet, "/api/grid/nodes", s.listNodes)
+	s.route(http.MethodGet, "/api/grid/nodes/{node_id}", s.getNode)
+	s.route(http.MethodGet, "/api/grid/masters", s.listMasters)
+	s.route(http.MethodGet, "/api/grid/events", s.listEvents)
+	s.route(http.MethodGet, "/api/grid/events/stream", s.streamEvents)
+	s.route(http.MethodPost, "/api/grid/spawn", s.requireToken(s.spawn))
+	s.route(http.MethodPost, "/api/grid/stop", s.requireToken(s.stop))
+	s.route(http.MethodPost, "/api/grid/query", s.requireToken(s.query))
+	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.requireToken(s.removePeer))
+	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
+
+	// Anything else under /api/ is a JSON 404, not the dashboard.
+	s.route("", "/api/", func(w http.ResponseWriter, r *http.Request) error {
+		return routeError(http.StatusNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
+	})
+	s.mux.Handle("/", s.metrics.instrument("dashboard", s.dashboardHandler()))
+}
+
+// route registers h for one method on pattern; any other method gets a JSON
+// 405 (HEAD is accepted where GET is). An empty method accepts every method.
+func (s *Server) route(method, pattern string, h handlerFunc) {
+	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if method != "" && r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", method)
+			s.writeError(w, r, routeError(http.StatusMethodNotAllowed, "method %s not allowed on %s; use %s", r.Method, r.URL.Path, method))
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+	s.mux.Handle(pattern, s.metrics.instrument(pattern, wrapped))
+}

@@ -1,2 +1,11 @@
-// Package fsm owns the replicated state machine: the Raft command types, deterministic Apply, the registry of agents and storage nodes, the event graph (an eventstore.Store), and Snapshot/Restore.
+// Package fsm owns the replicated state machine: the Raft command types
+// (messages.go), deterministic Apply (apply.go), the registry of agents and
+// storage nodes, the event graph (an eventstore.Store), Snapshot/Restore
+// (snapshot.go) and the state hash replicas are compared by (hash.go).
+//
+// Apply never reads the clock, draws random numbers or touches the network:
+// the proposer puts timestamps and ids in the command. An entry that cannot
+// be decoded panics (replicas would otherwise diverge); a business failure
+// (an unknown agent, an invalid record) is returned as an error value, which
+// the proposer receives from raft's ApplyFuture.Response.
 package fsm

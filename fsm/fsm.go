@@ -1,4 +1,175 @@
 package fsm
 
-// FSM is the replicated state machine. (Skeleton: the core replaces this file.)
-type FSM struct{}
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gridctl/grid/eventstore"
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+)
+
+// Config configures an FSM.
+type Config struct {
+	// DataDir is the master's data directory; the event graph lives in
+	// DataDir/events and is rebuilt from snapshot + log replay at start.
+	DataDir string
+	// Logger is the parent logger; the FSM logs as "fsm". Nil discards.
+	Logger hclog.Logger
+}
+
+// FSM is the replicated state machine: the registry of agents and storage
+// nodes plus the event graph. It implements raft.FSM. Reads are safe from any
+// goroutine; Apply, Snapshot and Restore are called by raft's FSM goroutine.
+type FSM struct {
+	logger   hclog.Logger
+	eventDir string
+
+	mu     sync.RWMutex
+	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
+	nodes  map[string]*rpc.NodeStatus
+	store  *eventstore.Store
+	// storeGen numbers the event store files so a restore never opens the
+	// file the current store holds.
+	storeGen int
+
+	applied atomic.Uint64
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// New makes an empty FSM. It wipes and recreates DataDir/events: the event
+// graph is rebuilt by snapshot restore and log replay.
+func New(cfg Config) (*FSM, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("fsm: %w: empty data dir", ErrInvalid)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	f := &FSM{
+		logger:   logger.Named("fsm"),
+		eventDir: filepath.Join(cfg.DataDir, "events"),
+		agents:   make(map[string]*rpc.AgentRecord),
+		nodes:    make(map[string]*rpc.NodeStatus),
+	}
+	if err := os.RemoveAll(f.eventDir); err != nil {
+		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
+	}
+	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
+		return nil, fmt.Errorf("fsm: create event dir: %w", err)
+	}
+	store, err := eventstore.Open(f.nextStorePath(), eventstore.Options{NoSync: true, Logger: f.logger})
+	if err != nil {
+		return nil, fmt.Errorf("fsm: open event store: %w", err)
+	}
+	f.store = store
+	return f, nil
+}
+
+// nextStorePath advances storeGen and names the next store file.
+func (f *FSM) nextStorePath() string {
+	f.storeGen++
+	return filepath.Join(f.eventDir, fmt.Sprintf("events-%d.db", f.storeGen))
+}
+
+// Events is the current event store (swapped on Restore: fetch it for each use).
+func (f *FSM) Events() *eventstore.Store {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store
+}
+
+// AppliedIndex is the Raft index of the last entry applied (or restored).
+func (f *FSM) AppliedIndex() uint64 { return f.applied.Load() }
+
+// Agent returns a copy of one agent's record with its storage nodes filled.
+func (f *FSM) Agent(id string) (*rpc.AgentRecord, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	a, ok := f.agents[id]
+	if !ok {
+		return nil, false
+	}
+	return f.agentViewLocked(a), true
+}
+
+// Agents returns copies of every agent record, sorted by id, nodes filled.
+func (f *FSM) Agents() []*rpc.AgentRecord {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*rpc.AgentRecord, 0, len(f.agents))
+	for _, a := range f.agents {
+		out = append(out, f.agentViewLocked(a))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AgentId < out[j].AgentId })
+	return out
+}
+
+// agentViewLocked clones a and fills storage_nodes and current_storage_nodes.
+func (f *FSM) agentViewLocked(a *rpc.AgentRecord) *rpc.AgentRecord {
+	c := proto.Clone(a).(*rpc.AgentRecord)
+	c.StorageNodes = f.nodesOfAgentLocked(a.AgentId)
+	c.CurrentStorageNodes = uint32(len(c.StorageNodes))
+	return c
+}
+
+// Node returns a copy of one storage node record.
+func (f *FSM) Node(id string) (*rpc.NodeStatus, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	n, ok := f.nodes[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(n).(*rpc.NodeStatus), true
+}
+
+// Nodes returns copies of every storage node record, sorted by id.
+func (f *FSM) Nodes() []*rpc.NodeStatus {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]*rpc.NodeStatus, 0, len(f.nodes))
+	for _, n := range f.nodes {
+		out = append(out, proto.Clone(n).(*rpc.NodeStatus))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeId < out[j].NodeId })
+	return out
+}
+
+// NodesOfAgent returns copies of the agent's storage node records, sorted by id.
+func (f *FSM) NodesOfAgent(agentID string) []*rpc.NodeStatus {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.nodesOfAgentLocked(agentID)
+}
+
+func (f *FSM) nodesOfAgentLocked(agentID string) []*rpc.NodeStatus {
+	var out []*rpc.NodeStatus
+	for _, n := range f.nodes {
+		if n.AgentId == agentID {
+			out = append(out, proto.Clone(n).(*rpc.NodeStatus))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeId < out[j].NodeId })
+	return out
+}
+
+// Close closes the event store.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.store == nil {
+		return nil
+	}
+	err := f.store.Close()
+	f.store = nil
+	return err
+}

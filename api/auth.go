@@ -1,0 +1,66 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/gridctl/grid/rpc"
+	"google.golang.org/grpc/metadata"
+)
+
+// requireToken guards a mutating handler: when Config.APIToken is set the
+// request must carry "Authorization: Bearer <token>" (compared in constant
+// time), else it is refused with 401 before anything else is read.
+func (s *Server) requireToken(h handlerFunc) handlerFunc {
+	if s.cfg.APIToken == "" {
+		return h
+	}
+	want := []byte(s.cfg.APIToken)
+	return func(w http.ResponseWriter, r *http.Request) error {
+		got, ok := bearerToken(r)
+		if !ok {
+			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			return errorf(ErrUnauthorized, "the bearer token is not valid")
+		}
+		return h(w, r)
+	}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// outgoingContext carries what the gRPC side needs to see of an HTTP
+// request: its bearer token (rpc.AuthorizationMetadataKey) and, for reads
+// that allow it, rpc.StaleMetadataKey.
+func outgoingContext(ctx context.Context, r *http.Request, stale bool) context.Context {
+	var kv []string
+	if token, ok := bearerToken(r); ok {
+		kv = append(kv, rpc.AuthorizationMetadataKey, "Bearer "+token)
+	}
+	if stale {
+		kv = append(kv, rpc.StaleMetadataKey, "true")
+	}
+	if len(kv) == 0 {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, kv...)
+}
+
+// backendContext is the context for one unary backend call made on behalf of
+// r: bounded by Config.RequestTimeout and carrying r's metadata.
+func (s *Server) backendContext(r *http.Request, stale bool) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	return outgoingContext(ctx, r, stale), cancel
+}

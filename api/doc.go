@@ -1,0 +1,19 @@
+// Package api owns Grid's HTTP face on every master: the REST API under
+// /api/grid (DESIGN.md "REST contract"), the Server-Sent Events stream of the
+// replicated event history, /healthz, /readyz, /metrics and the embedded
+// dashboard (plain HTML/CSS/JS in web/, served with go:embed, no build step).
+//
+// The package talks to the cluster only through the small Backend interface,
+// which the generated rpc.GridMasterClient satisfies: cmd dials the local
+// master's gRPC port, so every REST call goes through the same validation,
+// forwarding and consistency rules as the gRPC API. Inputs are validated here
+// before the backend is called; gRPC status codes become HTTP statuses only
+// at this edge (errors.go).
+//
+// Files: server.go (Config, Server, routing), routes.go (cluster and node
+// handlers), events.go (event listing and its query parameters), sse.go (the
+// live stream), views.go (the REST JSON shapes), json.go (decoding and
+// encoding), validate.go (request validation), errors.go (sentinel errors and
+// status mapping), auth.go (bearer token and gRPC metadata), cors.go,
+// metrics.go (HTTP metrics and /metrics) and dashboard.go.
+package api

@@ -1,0 +1,203 @@
+package cluster
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RaftProfile names a set of Raft timings.
+type RaftProfile string
+
+const (
+	// RaftProfileDefault: HeartbeatTimeout and ElectionTimeout 400 ms,
+	// LeaderLeaseTimeout 300 ms, CommitTimeout 20 ms. Sized for a LAN: a
+	// SIGKILLed leader is replaced and the next write commits in under a
+	// second, with enough slack that a busy CPU does not cause spurious
+	// elections (measured with hashicorp/raft: ~0.9 s at 500 ms, ~0.43 s at
+	// 250 ms).
+	RaftProfileDefault RaftProfile = "default"
+	// RaftProfileFast: 150/150/100 ms timings for idle, fast networks and tests;
+	// quicker failover, less tolerant of CPU stalls.
+	RaftProfileFast RaftProfile = "fast"
+)
+
+// RaftTimings are the Raft timing knobs a profile sets.
+type RaftTimings struct {
+	// HeartbeatTimeout is how long a follower waits without leader contact
+	// before starting an election.
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout is how long a candidate waits for votes.
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without quorum contact.
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds how long a commit waits before a heartbeat carries it.
+	CommitTimeout time.Duration
+}
+
+// Timings returns the profile's timings; an unknown profile is an error.
+func (p RaftProfile) Timings() (RaftTimings, error) {
+	switch p {
+	case RaftProfileDefault, "":
+		return RaftTimings{400 * time.Millisecond, 400 * time.Millisecond, 300 * time.Millisecond, 20 * time.Millisecond}, nil
+	case RaftProfileFast:
+		return RaftTimings{150 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}, nil
+	}
+	return RaftTimings{}, fmt.Errorf("%w: raft profile %q (want default or fast)", ErrInvalid, string(p))
+}
+
+// Config configures a Master. Build one with DefaultConfig and override fields.
+type Config struct {
+	// ID is this master's unique id (Raft server id and gossip node name).
+	ID string
+	// DataDir holds raft/ (log, stable store, snapshots), events/ and identity.json.
+	DataDir string
+
+	// GRPCAddr is the gRPC listen address (host:port; port 0 picks a free one).
+	GRPCAddr string
+	// RaftAddr is the Raft TCP transport listen address.
+	RaftAddr string
+	// GossipAddr is the memberlist listen address (TCP and UDP).
+	GossipAddr string
+	// HTTPAddr is where the REST API listens; only advertised in gossip and
+	// status (the cmd package serves it).
+	HTTPAddr string
+
+	// AdvertiseGRPC is the gRPC address others dial; empty derives it from
+	// GRPCAddr (0.0.0.0/:: become the first non-loopback address).
+	AdvertiseGRPC string
+	// AdvertiseRaft is the Raft address others dial; empty derives it from RaftAddr.
+	AdvertiseRaft string
+	// AdvertiseGossip is the gossip address others dial; empty derives it from GossipAddr.
+	AdvertiseGossip string
+	// AdvertiseHTTP is the REST address shown to clients; empty derives it from HTTPAddr.
+	AdvertiseHTTP string
+
+	// BootstrapExpect, when > 0, bootstraps a new cluster once this many
+	// masters with the same expectation see each other by gossip. 0 joins only.
+	BootstrapExpect int
+	// Join lists gossip addresses of existing members; joining is retried
+	// with backoff until it works or the master shuts down.
+	Join []string
+
+	// RaftProfile picks the Raft timings (see RaftProfileDefault).
+	RaftProfile RaftProfile
+	// RaftTimings, when non-zero, overrides the profile (tests).
+	RaftTimings RaftTimings
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks whether to snapshot.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries are kept after a snapshot.
+	TrailingLogs uint64
+
+	// HeartbeatInterval is the interval agents are told to heartbeat at.
+	HeartbeatInterval time.Duration
+	// DegradedAfter is the silence after which an agent is degraded.
+	DegradedAfter time.Duration
+	// OfflineAfter is the silence after which an agent is offline; also the
+	// grace a new leader gives every agent before judging it.
+	OfflineAfter time.Duration
+
+	// AutopilotCleanup lets autopilot remove dead masters from the Raft configuration.
+	AutopilotCleanup bool
+	// ServerStabilizationTime is how long a new master must be healthy
+	// before autopilot promotes it to voter.
+	ServerStabilizationTime time.Duration
+	// LastContactThreshold is how long without leader contact makes a master unhealthy.
+	LastContactThreshold time.Duration
+
+	// HealthInterval is how often the leader evaluates cluster health.
+	HealthInterval time.Duration
+	// LeaderWait is how long a request waits for a leader before failing UNAVAILABLE.
+	LeaderWait time.Duration
+	// ApplyTimeout bounds one Raft apply.
+	ApplyTimeout time.Duration
+
+	// Gossip tunes memberlist probing.
+	Gossip GossipConfig
+
+	// Events configures the event pipeline (events.go).
+	Events EventConfig
+
+	// Metrics is where Prometheus collectors are registered; nil disables them.
+	Metrics prometheus.Registerer
+	// Logger is the root logger; nil discards.
+	Logger hclog.Logger
+}
+
+// GossipConfig tunes memberlist (a LAN profile with shorter probes).
+type GossipConfig struct {
+	// ProbeInterval is how often a random member is probed.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for an ack.
+	ProbeTimeout time.Duration
+	// GossipInterval is how often gossip messages are sent.
+	GossipInterval time.Duration
+	// SuspicionMult scales how long a suspect member has before being declared dead.
+	SuspicionMult int
+	// PushPullInterval is how often a full state sync happens.
+	PushPullInterval time.Duration
+}
+
+// DefaultConfig returns production defaults: ports 7000/7001/7946/9000, the
+// default Raft profile and the seed's heartbeat thresholds (5 s, 15 s, 30 s).
+func DefaultConfig() Config {
+	return Config{
+		GRPCAddr:                ":7000",
+		RaftAddr:                ":7001",
+		GossipAddr:              ":7946",
+		HTTPAddr:                ":9000",
+		RaftProfile:             RaftProfileDefault,
+		SnapshotThreshold:       8192,
+		SnapshotInterval:        30 * time.Second,
+		TrailingLogs:            10240,
+		HeartbeatInterval:       5 * time.Second,
+		DegradedAfter:           15 * time.Second,
+		OfflineAfter:            30 * time.Second,
+		AutopilotCleanup:        true,
+		ServerStabilizationTime: 10 * time.Second,
+		LastContactThreshold:    2 * time.Second,
+		HealthInterval:          time.Second,
+		LeaderWait:              5 * time.Second,
+		ApplyTimeout:            10 * time.Second,
+		Gossip: GossipConfig{
+			ProbeInterval:    500 * time.Millisecond,
+			ProbeTimeout:     250 * time.Millisecond,
+			GossipInterval:   100 * time.Millisecond,
+			SuspicionMult:    3,
+			PushPullInterval: 15 * time.Second,
+		},
+		Events: DefaultEventConfig(),
+	}
+}
+
+// validate checks the config and fills derived defaults.
+func (c *Config) validate() error {
+	if err := validateID("id", c.ID); err != nil {
+		return err
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data_dir is empty", ErrInvalid)
+	}
+	if c.BootstrapExpect < 0 {
+		return fmt.Errorf("%w: bootstrap_expect %d is negative", ErrInvalid, c.BootstrapExpect)
+	}
+	if c.RaftTimings == (RaftTimings{}) {
+		t, err := c.RaftProfile.Timings()
+		if err != nil {
+			return err
+		}
+		c.RaftTimings = t
+	}
+	if c.HeartbeatInterval <= 0 || c.DegradedAfter <= 0 || c.OfflineAfter <= c.DegradedAfter {
+		return fmt.Errorf("%w: heartbeat timings: want interval > 0, degraded_after > 0 and offline_after > degraded_after (got %s, %s, %s)",
+			ErrInvalid, c.HeartbeatInterval, c.DegradedAfter, c.OfflineAfter)
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return nil
+}

@@ -1,0 +1,14 @@
+// Package eventstore owns Grid's graph store: concepts and typed associations
+// with forward and reverse adjacency in one bbolt file, Grid's events stored in
+// graph form and indexed by entity, type, time, sequence and id, retention
+// (Prune), consistent snapshots, the natural-language query compiler
+// (Compile), and the StorageService gRPC server.
+//
+// Writes are deterministic: the same calls in the same order give the same
+// logical state and the same Digest on every replica. Nothing inside a write
+// reads the clock or a random source; timestamps come from the callers.
+//
+// A Store is used in two ways: by the fsm package as the replicated event graph
+// (Options.NoSync, rebuilt from snapshot + Raft log on start) and standalone by
+// `grid storage-node` (synchronous commits; data survives restart).
+package eventstore

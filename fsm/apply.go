@@ -1,0 +1,140 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+)
+
+// Apply applies one committed command. It returns the command's response:
+// a result message, nil, or an error value for a business failure. It panics
+// on an entry it cannot decode: a replica that skipped it would diverge.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	if len(l.Data) == 0 {
+		panic(fmt.Sprintf("fsm: empty command at index %d", l.Index))
+	}
+	t, buf := MessageType(l.Data[0]), l.Data[1:]
+	defer f.applied.Store(l.Index)
+	switch t {
+	case RegisterAgentType:
+		return f.applyRegisterAgent(buf, l.Index)
+	case UnregisterAgentType:
+		return f.applyUnregisterAgent(buf, l.Index)
+	case AgentStatusType:
+		return f.applyAgentStatus(buf, l.Index)
+	case UpsertNodeType:
+		return f.applyUpsertNode(buf, l.Index)
+	case DeleteNodeType:
+		return f.applyDeleteNode(buf, l.Index)
+	case AppendEventsType:
+		return f.applyAppendEvents(buf, l.Index)
+	case PruneEventsType:
+		return f.applyPruneEvents(buf, l.Index)
+	}
+	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), l.Index))
+}
+
+// decode unmarshals buf into msg or panics (see Apply).
+func decode(t MessageType, buf []byte, index uint64, msg proto.Message) {
+	if err := proto.Unmarshal(buf, msg); err != nil {
+		panic(fmt.Sprintf("fsm: undecodable %s at index %d: %v", t, index, err))
+	}
+}
+
+func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
+	rec := new(rpc.AgentRecord)
+	decode(RegisterAgentType, buf, index, rec)
+	if rec.AgentId == "" {
+		return fmt.Errorf("register agent: %w: empty agent_id", ErrInvalid)
+	}
+	// Nodes live in their own map; a re-registration keeps them.
+	rec.StorageNodes = nil
+	rec.CurrentStorageNodes = 0
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 && rec.RegisteredAt == 0 {
+		rec.RegisteredAt = old.RegisteredAt
+	}
+	f.agents[rec.AgentId] = rec
+	return nil
+}
+
+func (f *FSM) applyUnregisterAgent(buf []byte, index uint64) interface{} {
+	req := new(rpc.AgentId)
+	decode(UnregisterAgentType, buf, index, req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.agents[req.AgentId]; !ok {
+		return fmt.Errorf("unregister agent %q: %w", req.AgentId, ErrNotFound)
+	}
+	delete(f.agents, req.AgentId)
+	return nil
+}
+
+func (f *FSM) applyAgentStatus(buf []byte, index uint64) interface{} {
+	cmd := new(rpc.AgentStatusCommand)
+	decode(AgentStatusType, buf, index, cmd)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.agents[cmd.AgentId]
+	if !ok {
+		return fmt.Errorf("agent status %q: %w", cmd.AgentId, ErrNotFound)
+	}
+	a.Status = cmd.Status
+	if cmd.LastHeartbeat != 0 {
+		a.LastHeartbeat = cmd.LastHeartbeat
+	}
+	return nil
+}
+
+func (f *FSM) applyUpsertNode(buf []byte, index uint64) interface{} {
+	n := new(rpc.NodeStatus)
+	decode(UpsertNodeType, buf, index, n)
+	if n.NodeId == "" {
+		return fmt.Errorf("upsert node: %w: empty node_id", ErrInvalid)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nodes[n.NodeId] = n
+	return nil
+}
+
+func (f *FSM) applyDeleteNode(buf []byte, index uint64) interface{} {
+	req := new(rpc.NodeId)
+	decode(DeleteNodeType, buf, index, req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.nodes[req.NodeId]; !ok {
+		return fmt.Errorf("delete node %q: %w", req.NodeId, ErrNotFound)
+	}
+	delete(f.nodes, req.NodeId)
+	return nil
+}
+
+func (f *FSM) applyAppendEvents(buf []byte, index uint64) interface{} {
+	req := new(rpc.EmitEventsRequest)
+	decode(AppendEventsType, buf, index, req)
+	store := f.Events()
+	stored, err := store.AppendEvents(req.Events)
+	if err != nil {
+		f.logger.Error("append events failed", "index", index, "error", err)
+		return fmt.Errorf("append events: %w", err)
+	}
+	return &rpc.EmitEventsResponse{Accepted: uint32(len(stored)), LastSeq: store.LastSeq()}
+}
+
+func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
+	cmd := new(rpc.PruneEventsCommand)
+	decode(PruneEventsType, buf, index, cmd)
+	removed, err := f.Events().Prune(cmd.Before, cmd.KeepMax)
+	if err != nil {
+		f.logger.Error("prune events failed", "index", index, "error", err)
+		return fmt.Errorf("prune events: %w", err)
+	}
+	if removed > 0 {
+		f.logger.Debug("pruned events", "removed", removed, "index", index)
+	}
+	return removed
+}
