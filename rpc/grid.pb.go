@@ -2485,12 +2485,19 @@ func (x *SnapshotChunk) GetData() []byte {
 }
 
 type ReadyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ready         bool                   `protobuf:"varint,1,opt,name=ready,proto3" json:"ready,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	CommitIndex   uint64                 `protobuf:"varint,5,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Ready        bool                   `protobuf:"varint,1,opt,name=ready,proto3" json:"ready,omitempty"`
+	Reason       string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	LeaderId     string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	CommitIndex  uint64                 `protobuf:"varint,5,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
+	// Grid (bootstrap and autopilot): this master's own Raft view.
+	HasRaftState  bool   `protobuf:"varint,6,opt,name=has_raft_state,json=hasRaftState,proto3" json:"has_raft_state,omitempty"` // it has a Raft log, snapshot or configuration
+	LastLogIndex  uint64 `protobuf:"varint,7,opt,name=last_log_index,json=lastLogIndex,proto3" json:"last_log_index,omitempty"`
+	LastLogTerm   uint64 `protobuf:"varint,8,opt,name=last_log_term,json=lastLogTerm,proto3" json:"last_log_term,omitempty"`
+	LastContactMs int64  `protobuf:"varint,9,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // since the leader was last heard from; 0 on the leader, -1 never
+	ClusterId     string `protobuf:"bytes,10,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Id            string `protobuf:"bytes,11,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2558,6 +2565,48 @@ func (x *ReadyResponse) GetCommitIndex() uint64 {
 		return x.CommitIndex
 	}
 	return 0
+}
+
+func (x *ReadyResponse) GetHasRaftState() bool {
+	if x != nil {
+		return x.HasRaftState
+	}
+	return false
+}
+
+func (x *ReadyResponse) GetLastLogIndex() uint64 {
+	if x != nil {
+		return x.LastLogIndex
+	}
+	return 0
+}
+
+func (x *ReadyResponse) GetLastLogTerm() uint64 {
+	if x != nil {
+		return x.LastLogTerm
+	}
+	return 0
+}
+
+func (x *ReadyResponse) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *ReadyResponse) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+func (x *ReadyResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
 }
 
 // StateHash summarises this master's FSM so replicas can be compared.
@@ -2864,13 +2913,21 @@ const file_grid_proto_rawDesc = "" +
 	"\x1aTransferLeadershipResponse\x12\"\n" +
 	"\rnew_leader_id\x18\x01 \x01(\tR\vnewLeaderId\"#\n" +
 	"\rSnapshotChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\xa2\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xe9\x02\n" +
 	"\rReadyResponse\x12\x14\n" +
 	"\x05ready\x18\x01 \x01(\bR\x05ready\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
 	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x12#\n" +
 	"\rapplied_index\x18\x04 \x01(\x04R\fappliedIndex\x12!\n" +
-	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\"\xf0\x01\n" +
+	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12$\n" +
+	"\x0ehas_raft_state\x18\x06 \x01(\bR\fhasRaftState\x12$\n" +
+	"\x0elast_log_index\x18\a \x01(\x04R\flastLogIndex\x12\"\n" +
+	"\rlast_log_term\x18\b \x01(\x04R\vlastLogTerm\x12&\n" +
+	"\x0flast_contact_ms\x18\t \x01(\x03R\rlastContactMs\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\n" +
+	" \x01(\tR\tclusterId\x12\x0e\n" +
+	"\x02id\x18\v \x01(\tR\x02id\"\xf0\x01\n" +
 	"\tStateHash\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
 	"\rregistry_hash\x18\x02 \x01(\tR\fregistryHash\x12\x1f\n" +

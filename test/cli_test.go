@@ -68,7 +68,8 @@ func TestStatusAndPeersFromTheCLI(t *testing.T) {
 }
 
 func TestSnapshotSaveAndRestoreGiveEqualState(t *testing.T) {
-	c := harness.NewCluster(t, harness.Options{})
+	// Liveness thresholds far away, so no status change moves the registry meanwhile.
+	c := harness.NewCluster(t, harness.Options{MasterArgs: []string{"--degraded-after", "10m", "--offline-after", "20m"}})
 	leader := c.WaitLeader(30 * time.Second)
 	register(t, leader, "agent-kept")
 	saved := c.WaitSameState(20 * time.Second)

@@ -131,7 +131,7 @@ func TestFourthMasterJoinsThenIsRemoved(t *testing.T) {
 	harness.WaitFor(t, 60*time.Second, "master-4 promoted to voter", func() (bool, string) {
 		ctx, cancel := harness.Ctx(3 * time.Second)
 		defer cancel()
-		ml, err := c.WaitLeader(10 * time.Second).Client().ListMasters(ctx, &rpc.Empty{})
+		ml, err := c.WaitLeader(10*time.Second).Client().ListMasters(ctx, &rpc.Empty{})
 		if err != nil {
 			return false, err.Error()
 		}
