@@ -5,7 +5,7 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build test run bench proto lint chaos clean
+.PHONY: build test run bench proto lint chaos clean docker
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/grid
@@ -38,3 +38,6 @@ lint:
 
 clean:
 	rm -rf bin bench.json
+
+docker: build
+	docker build -t grid:dev .

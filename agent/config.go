@@ -59,9 +59,9 @@ type Config struct {
 	// HeartbeatInterval paces heartbeats until a master names its own
 	// interval ([monitoring] heartbeat_interval_secs, --heartbeat-interval).
 	HeartbeatInterval time.Duration
-	// HealthCheckInterval is accepted for the seeds' config
-	// ([monitoring] health_check_interval_secs); crashes are seen at once
-	// through wait/pidfd, so it only paces the re-send of node states.
+	// HealthCheckInterval is accepted and validated for the seeds' config
+	// ([monitoring] health_check_interval_secs) but unused: crashes are seen
+	// the moment a node exits (wait for children, pidfd for adopted ones).
 	HealthCheckInterval time.Duration
 	// RestartFailedNodes turns automatic restarts of crashed nodes on
 	// ([monitoring] restart_failed_nodes).
@@ -91,6 +91,8 @@ type Config struct {
 	EventQueueSize int
 	// EventBatchSize is the most events sent in one EmitEvents call.
 	EventBatchSize int
+	// Version is the build reported to the masters at registration.
+	Version string
 }
 
 // DefaultConfig returns the seeds' defaults.
@@ -121,6 +123,7 @@ func DefaultConfig() Config {
 		CgroupParent:        "/sys/fs/cgroup/grid",
 		EventQueueSize:      4096,
 		EventBatchSize:      256,
+		Version:             "dev",
 	}
 }
 
@@ -138,12 +141,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: data_path (--data-dir) %q: %v", ErrInvalidConfig, c.DataDir, err)
 	}
 	c.DataDir = abs
-	if _, _, err := splitHostPort(c.GRPCAddr); err != nil {
+	_, grpcPort, err := splitHostPort(c.GRPCAddr)
+	if err != nil {
 		return fmt.Errorf("%w: agent_port/--grpc-addr %q: %v", ErrInvalidConfig, c.GRPCAddr, err)
 	}
 	if c.AdvertiseAddr == "" {
 		c.AdvertiseAddr = deriveAdvertise(c.GRPCAddr)
-	} else if _, port, err := splitHostPort(c.AdvertiseAddr); err != nil || port == 0 {
+	} else if _, port, err := splitHostPort(c.AdvertiseAddr); err != nil || (port == 0 && grpcPort != 0) {
 		return fmt.Errorf("%w: --advertise-addr %q: want host:port with a non-zero port", ErrInvalidConfig, c.AdvertiseAddr)
 	}
 	if len(c.Join) > 0 {

@@ -18,10 +18,11 @@ const (
 	MemoryLimitRlimit = "rlimit_as"
 )
 
-// rlimitHeadroomMB is added to a node's limit for RLIMIT_AS: the Go runtime
-// and bbolt's mmap reserve far more address space than they use, so the
-// address-space cap only stops a runaway, while GOMEMLIMIT keeps the heap
-// near the limit.
+// rlimitHeadroomMB is added to twice a node's limit for RLIMIT_AS: the Go
+// runtime and bbolt's mmap (1 GiB reserved up front) reserve far more
+// address space than they use (an idle storage node maps about 2.8 GiB for
+// 15 MiB resident), so the address-space cap only stops a runaway, while
+// GOMEMLIMIT keeps the heap near the limit.
 const rlimitHeadroomMB = 4096
 
 // MemoryLimiter puts a hard memory limit on node processes: a cgroup v2
@@ -85,7 +86,7 @@ func (m *MemoryLimiter) ApplyRlimit(pid int, limitMB uint64) error {
 	if m.parent != "" {
 		return nil
 	}
-	bytes := (limitMB + rlimitHeadroomMB) << 20
+	bytes := (2*limitMB + rlimitHeadroomMB) << 20
 	lim := unix.Rlimit{Cur: bytes, Max: bytes}
 	if err := unix.Prlimit(pid, unix.RLIMIT_AS, &lim, nil); err != nil {
 		return fmt.Errorf("prlimit RLIMIT_AS on %d: %w", pid, err)

@@ -12,12 +12,12 @@ import (
 // directories, memory bounds).
 
 const (
-	maxIDLen          = 128
-	maxPathLen        = 4096
-	maxQueryLen       = 1000
-	maxMemoryLimitMB  = 1 << 20 // 1 TiB, a sanity bound; agents enforce their own
-	minUserPort       = 1
-	maxPort           = 65535
+	maxIDLen             = 128
+	maxPathLen           = 4096
+	maxQueryLen          = 1000
+	maxMemoryLimitMB     = 1 << 20 // 1 TiB, a sanity bound; agents enforce their own
+	minUserPort          = 1
+	maxPort              = 65535
 	allowedIDPunctuation = "-_.:"
 )
 

@@ -106,6 +106,9 @@ type Config struct {
 	// ServerStabilizationTime is how long a new master must be healthy
 	// before autopilot promotes it to voter.
 	ServerStabilizationTime time.Duration
+	// MinQuorum is the fewest voters autopilot's cleanup may leave; dead
+	// masters are never removed below it.
+	MinQuorum int
 	// LastContactThreshold is how long without leader contact makes a master unhealthy.
 	LastContactThreshold time.Duration
 
@@ -158,6 +161,7 @@ func DefaultConfig() Config {
 		DegradedAfter:           15 * time.Second,
 		OfflineAfter:            30 * time.Second,
 		AutopilotCleanup:        true,
+		MinQuorum:               3,
 		ServerStabilizationTime: 10 * time.Second,
 		LastContactThreshold:    2 * time.Second,
 		HealthInterval:          time.Second,

@@ -63,3 +63,13 @@ func toStatus(err error) error {
 	}
 	return status.Error(code, err.Error())
 }
+
+// errorsIs reports whether err matches any of targets.
+func errorsIs(err error, targets ...error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
+}

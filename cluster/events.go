@@ -85,7 +85,7 @@ func (m *Master) pipeline() *eventPipeline {
 			CommitTimeout: m.config.ApplyTimeout,
 			Logger:        p.logger.Named("batcher"),
 			Metrics:       p.metrics,
-		}, m.commitEvents)
+		}, m.commitEventsLocal, m.commitEvents)
 	})
 	return p
 }
@@ -180,26 +180,32 @@ func (m *Master) reportDrops() {
 	}
 }
 
+// commitEventsLocal commits one batch as one Raft entry. Leader only: on a
+// follower it fails at once with ErrNotLeader, without any network call.
+func (m *Master) commitEventsLocal(_ context.Context, batch []*rpc.Event) (*rpc.EmitEventsResponse, error) {
+	out, err := m.raftApply(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: batch, Source: m.ID()})
+	if err != nil {
+		return nil, err
+	}
+	resp, ok := out.(*rpc.EmitEventsResponse)
+	if !ok {
+		return nil, fmt.Errorf("append events: unexpected fsm response %T", out)
+	}
+	return resp, nil
+}
+
 // commitEvents commits one batch: through Raft on the leader, through the
 // leader's EmitEvents on a follower (marked forwarded, so it is never
 // forwarded again). The response is the Raft entry's result.
 func (m *Master) commitEvents(ctx context.Context, batch []*rpc.Event) (*rpc.EmitEventsResponse, error) {
-	req := &rpc.EmitEventsRequest{Events: batch, Source: m.ID()}
 	if m.isLeader() {
-		out, err := m.raftApply(fsm.AppendEventsType, req)
-		if err != nil {
-			return nil, err
-		}
-		resp, ok := out.(*rpc.EmitEventsResponse)
-		if !ok {
-			return nil, fmt.Errorf("append events: unexpected fsm response %T", out)
-		}
-		return resp, nil
+		return m.commitEventsLocal(ctx, batch)
 	}
+	req := &rpc.EmitEventsRequest{Events: batch, Source: m.ID()}
 	client, err := m.leaderClient(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, rpc.ForwardedMetadataKey, "true")
+	ctx = metadata.AppendToOutgoingContext(ctx, rpc.ForwardedMetadataKey, m.ID())
 	return client.EmitEvents(ctx, req)
 }

@@ -24,7 +24,7 @@ var ErrBatcherStopped = errors.New("event batcher stopped")
 var ErrBatchRejected = errors.New("event batch rejected")
 
 // EventCommitFunc commits one batch of events as one Raft entry and returns
-// that entry's result. It is called by one goroutine at a time.
+// that entry's result. Each func is called by one goroutine at a time.
 type EventCommitFunc func(ctx context.Context, batch []*rpc.Event) (*rpc.EmitEventsResponse, error)
 
 // EventBatcherConfig tunes an EventBatcher.
@@ -63,37 +63,46 @@ func DefaultEventBatcherConfig() EventBatcherConfig {
 	}
 }
 
-// EventBatcher turns many events into few commits. Emitted events (the
-// master's own) go through a bounded queue: Emit never blocks, drops are
-// counted, and a failed commit is kept and retried with back-off until it is
-// acknowledged (event ids are made by the producer and deduplicated on apply,
-// so a retry cannot duplicate). Submitted events (the EmitEvents RPC on the
-// leader) join the next commit as a group and each caller waits for that
-// commit's result; a failed commit is returned to them, since they keep their
-// events until acknowledged and resend.
+// EventBatcher turns many events into few commits, in two stages.
 //
-// While a failed batch is being retried nothing else is committed, so the
-// events waiting for a commit are bounded by QueueSize + BatchSize.
+// The flusher collects the master's own events (Emit: a bounded queue, never
+// blocks, drops counted) and submitted events (Submit: the EmitEvents RPC on
+// the leader, callers wait) into batches of up to BatchSize, and commits each
+// batch once with commit (on the leader a Raft apply; elsewhere it fails at
+// once). Submitters get that commit's result: acknowledged means committed,
+// and on failure they resend (they keep their events until acknowledged).
+//
+// Own events whose first commit failed move to the resender, which batches
+// them again and calls resend (the leader's Raft apply, or the leader's
+// EmitEvents from a follower) with back-off until acknowledged. Event ids are
+// made by the producer and deduplicated on apply, so a retry cannot
+// duplicate. The resender has its own bounded queue (QueueSize; overflow is
+// dropped and counted), and the flusher never waits on another master, so
+// two masters forwarding to each other across a leader change cannot block
+// one another.
 type EventBatcher struct {
 	cfg    EventBatcherConfig
 	commit EventCommitFunc
+	resend EventCommitFunc
 	logger hclog.Logger
 
-	queue  chan *rpc.Event
-	submit chan *submitRequest
+	queue   chan *rpc.Event
+	submit  chan *submitRequest
+	retries chan *rpc.Event // own events waiting for the resender
 
-	startOnce sync.Once
-	stopOnce  sync.Once
-	stopCh    chan struct{} // closed by Stop
-	doneCh    chan struct{} // closed when the flusher has returned
-	stopped   atomic.Bool
-	drainBy   atomic.Int64 // unix nanos: the flusher gives up retrying after this
+	startOnce   sync.Once
+	stopOnce    sync.Once
+	stopCh      chan struct{} // closed by Stop
+	flusherDone chan struct{} // closed when the flusher has returned
+	doneCh      chan struct{} // closed when both goroutines have returned
+	stopped     atomic.Bool
+	drainBy     atomic.Int64 // unix nanos: retries give up after this once stopping
 
 	emitted   atomic.Uint64
 	committed atomic.Uint64
 	dropped   atomic.Uint64
 
-	carry *submitRequest // a request that did not fit the previous batch
+	carry *submitRequest // a request that did not fit the previous batch (flusher only)
 }
 
 // submitRequest is one caller's group-commit request.
@@ -107,9 +116,10 @@ type submitResult struct {
 	err  error
 }
 
-// NewEventBatcher makes a batcher committing through commit. Zero fields of
-// cfg take their defaults. Call Start to begin flushing.
-func NewEventBatcher(cfg EventBatcherConfig, commit EventCommitFunc) *EventBatcher {
+// NewEventBatcher makes a batcher whose batches are committed once with
+// commit, and whose own events that failed are retried with resend. Zero
+// fields of cfg take their defaults. Call Start to begin flushing.
+func NewEventBatcher(cfg EventBatcherConfig, commit, resend EventCommitFunc) *EventBatcher {
 	def := DefaultEventBatcherConfig()
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = def.QueueSize
@@ -134,19 +144,25 @@ func NewEventBatcher(cfg EventBatcherConfig, commit EventCommitFunc) *EventBatch
 		logger = hclog.NewNullLogger()
 	}
 	return &EventBatcher{
-		cfg:    cfg,
-		commit: commit,
-		logger: logger,
-		queue:  make(chan *rpc.Event, cfg.QueueSize),
-		submit: make(chan *submitRequest),
-		stopCh: make(chan struct{}),
-		doneCh: make(chan struct{}),
+		cfg:         cfg,
+		commit:      commit,
+		resend:      resend,
+		logger:      logger,
+		queue:       make(chan *rpc.Event, cfg.QueueSize),
+		submit:      make(chan *submitRequest),
+		retries:     make(chan *rpc.Event, cfg.QueueSize),
+		stopCh:      make(chan struct{}),
+		flusherDone: make(chan struct{}),
+		doneCh:      make(chan struct{}),
 	}
 }
 
-// Start starts the flusher goroutine. Calling it again does nothing.
+// Start starts the flusher and the resender. Calling it again does nothing.
 func (b *EventBatcher) Start() {
-	b.startOnce.Do(func() { go b.run() })
+	b.startOnce.Do(func() {
+		go b.runFlusher()
+		go b.runResender()
+	})
 }
 
 // Emit queues e for the next commit. It never blocks: when the queue is full
@@ -200,7 +216,7 @@ func (b *EventBatcher) Submit(ctx context.Context, events []*rpc.Event) (*rpc.Em
 }
 
 // Stop stops accepting events, commits what is queued (retrying failures)
-// for at most timeout, then returns. Events still uncommitted are counted as
+// for about timeout at most, then returns. Events still uncommitted are counted as
 // dropped. Stop is idempotent; it returns at once if Start was never called.
 func (b *EventBatcher) Stop(timeout time.Duration) {
 	b.stopOnce.Do(func() {
@@ -239,9 +255,9 @@ func (b *EventBatcher) drop(n int) {
 	b.cfg.Metrics.addDropped(n)
 }
 
-// run is the flusher: collect a batch, commit it, repeat.
-func (b *EventBatcher) run() {
-	defer close(b.doneCh)
+// runFlusher collects batches and commits each once.
+func (b *EventBatcher) runFlusher() {
+	defer close(b.flusherDone)
 	for {
 		own, reqs, ok := b.collect()
 		if !ok {
@@ -322,9 +338,8 @@ func (b *EventBatcher) collect() (own []*rpc.Event, reqs []*submitRequest, ok bo
 	return own, reqs, true
 }
 
-// flush commits one batch. Submitted requests get the first attempt's
-// result; the batcher's own events are retried until acknowledged, the
-// batch is rejected for good, or the stop deadline passes.
+// flush commits one batch once. Submitters get the result; on failure the
+// batch's own events go to the resender.
 func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 	batch := own
 	if len(reqs) > 0 {
@@ -334,7 +349,7 @@ func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 			batch = append(batch, r.events...)
 		}
 	}
-	resp, err := b.commitOnce(batch)
+	resp, err := b.commitOnce(b.commit, batch)
 	for i, r := range reqs {
 		r.done <- submitResult{resp: requestResponse(resp, err, reqs, i, len(own)), err: err}
 	}
@@ -342,35 +357,89 @@ func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 		b.acknowledged(len(batch))
 		return
 	}
-	if len(own) == 0 {
+	if rejected(err) {
+		b.logger.Error("event batch rejected, dropping its own events", "events", len(own), "error", err)
+		b.drop(len(own))
 		return
 	}
-	backoff := b.cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		if errors.Is(err, ErrBatchRejected) || status.Code(err) == codes.InvalidArgument {
-			b.logger.Error("event batch rejected, dropping it", "events", len(own), "error", err)
-			b.drop(len(own))
-			return
-		}
-		if b.stopped.Load() && time.Now().UnixNano() >= b.drainBy.Load() {
-			b.logger.Warn("shutting down with uncommitted events", "events", len(own)+len(b.queue), "error", err)
-			b.drop(len(own) + b.drainQueue())
-			return
-		}
-		b.logger.Debug("event batch commit failed, will retry", "events", len(own), "attempt", attempt, "backoff", backoff, "error", err)
-		b.wait(backoff)
-		backoff = min(backoff*2, b.cfg.RetryMax)
-		if _, err = b.commitOnce(own); err == nil {
-			if attempt >= 3 {
-				b.logger.Info("event batch committed after retries", "events", len(own), "attempts", attempt+1)
-			}
-			b.acknowledged(len(own))
+	for i, e := range own {
+		select {
+		case b.retries <- e:
+		default:
+			b.logger.Warn("event retry queue full, dropping events", "events", len(own)-i)
+			b.drop(len(own) - i)
 			return
 		}
 	}
 }
 
-func (b *EventBatcher) commitOnce(batch []*rpc.Event) (*rpc.EmitEventsResponse, error) {
+// runResender retries own events whose first commit failed, in batches,
+// with back-off, until each batch is acknowledged or rejected. Once the
+// flusher has stopped it drains what is left until the stop deadline.
+func (b *EventBatcher) runResender() {
+	defer close(b.doneCh)
+	for {
+		var batch []*rpc.Event
+		select {
+		case e := <-b.retries:
+			batch = append(batch, e)
+		case <-b.flusherDone:
+			select {
+			case e := <-b.retries:
+				batch = append(batch, e)
+			default:
+				return // stopped and nothing left
+			}
+		}
+	fill:
+		for len(batch) < b.cfg.BatchSize {
+			select {
+			case e := <-b.retries:
+				batch = append(batch, e)
+			default:
+				break fill
+			}
+		}
+		b.retry(batch)
+	}
+}
+
+// retry resends batch with back-off until it is acknowledged, rejected, or
+// the stop deadline passes (then it and everything waiting are dropped).
+func (b *EventBatcher) retry(batch []*rpc.Event) {
+	backoff := b.cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		_, err := b.commitOnce(b.resend, batch)
+		if err == nil {
+			if attempt > 3 {
+				b.logger.Info("event batch committed after retries", "events", len(batch), "attempts", attempt)
+			}
+			b.acknowledged(len(batch))
+			return
+		}
+		if rejected(err) {
+			b.logger.Error("event batch rejected, dropping it", "events", len(batch), "error", err)
+			b.drop(len(batch))
+			return
+		}
+		if b.stopped.Load() && time.Now().UnixNano() >= b.drainBy.Load() {
+			left := len(batch) + b.drainQueue(b.retries)
+			b.logger.Warn("shutting down with uncommitted events", "events", left, "error", err)
+			b.drop(left)
+			return
+		}
+		b.logger.Debug("event batch commit failed, will retry", "events", len(batch), "attempt", attempt, "backoff", backoff, "error", err)
+		b.wait(backoff)
+		backoff = min(backoff*2, b.cfg.RetryMax)
+	}
+}
+
+// rejected reports whether err means the batch can never be committed.
+func rejected(err error) bool {
+	return errors.Is(err, ErrBatchRejected) || status.Code(err) == codes.InvalidArgument
+}
+
+func (b *EventBatcher) commitOnce(commit EventCommitFunc, batch []*rpc.Event) (*rpc.EmitEventsResponse, error) {
 	timeout := b.cfg.CommitTimeout
 	if b.stopped.Load() {
 		timeout = min(timeout, max(time.Until(time.Unix(0, b.drainBy.Load())), 10*time.Millisecond))
@@ -378,7 +447,7 @@ func (b *EventBatcher) commitOnce(batch []*rpc.Event) (*rpc.EmitEventsResponse, 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	b.cfg.Metrics.observeBatch(len(batch))
-	resp, err := b.commit(ctx, batch)
+	resp, err := commit(ctx, batch)
 	if err == nil && resp == nil {
 		resp = &rpc.EmitEventsResponse{}
 	}
@@ -412,11 +481,11 @@ func (b *EventBatcher) wait(d time.Duration) {
 	}
 }
 
-func (b *EventBatcher) drainQueue() int {
+func (b *EventBatcher) drainQueue(q chan *rpc.Event) int {
 	n := 0
 	for {
 		select {
-		case <-b.queue:
+		case <-q:
 			n++
 		default:
 			return n
@@ -425,16 +494,17 @@ func (b *EventBatcher) drainQueue() int {
 }
 
 // requestResponse is caller i's share of a group commit. last_seq is the
-// entry's. accepted is exact when the entry held only this request; when it
-// joined several and held duplicates, the duplicates are attributed to the
-// earliest events of the entry (own events first, then requests in order).
+// entry's. The batch's own events are first attempts with fresh ids, so
+// every duplicate the entry skipped belongs to a submitted request: accepted
+// is exact when one request joined the entry; when several did and there
+// were duplicates, they are attributed to the requests in entry order.
 func requestResponse(resp *rpc.EmitEventsResponse, err error, reqs []*submitRequest, i, own int) *rpc.EmitEventsResponse {
 	if err != nil || resp == nil {
 		return nil
 	}
 	total := own + countEvents(reqs)
-	dups := total - int(resp.GetAccepted())
-	before := own
+	dups := max(total-int(resp.GetAccepted()), 0)
+	before := 0
 	for j := range i {
 		before += len(reqs[j].events)
 	}

@@ -27,15 +27,16 @@ func (s *gridService) EmitEvents(ctx context.Context, req *rpc.EmitEventsRequest
 					e.Source = req.Source
 				}
 			}
-			return m.pipeline().batcher.Submit(ctx, req.Events)
+			resp, err := m.pipeline().batcher.Submit(ctx, req.Events)
+			if errors.Is(err, ErrBatcherStopped) {
+				err = fmt.Errorf("%w: %w", ErrShutdown, err)
+			}
+			return resp, err
 		},
 		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.EmitEventsResponse, error) {
 			return c.EmitEvents(ctx, req)
 		})
 	if err != nil {
-		if errors.Is(err, ErrBatcherStopped) {
-			err = fmt.Errorf("%w: %w", ErrShutdown, err)
-		}
 		return nil, toStatus(err)
 	}
 	return resp, nil
@@ -57,8 +58,15 @@ func (s *gridService) QueryEvents(ctx context.Context, f *rpc.EventFilter) (*rpc
 		return out, toStatus(err)
 	}
 	out, err := forward(ctx, m,
-		func(ctx context.Context) (*rpc.EventList, error) { return m.queryEventsLocal(f) },
-		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.EventList, error) { return c.QueryEvents(ctx, f) })
+		func(ctx context.Context) (*rpc.EventList, error) {
+			if err := m.verifyLeader(); err != nil {
+				return nil, err
+			}
+			return m.queryEventsLocal(f)
+		},
+		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.EventList, error) {
+			return c.QueryEvents(ctx, f)
+		})
 	return out, toStatus(err)
 }
 

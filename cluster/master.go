@@ -3,28 +3,310 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/protobuf/proto"
+	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/reflection"
 )
 
-// ErrNotLeader: this master is not the Raft leader.
-var ErrNotLeader = errors.New("not the leader")
+// Addresses are the addresses other processes dial to reach a master.
+type Addresses struct {
+	GRPC   string
+	Raft   string
+	Gossip string
+	HTTP   string
+}
 
-// Master is one Grid master. (Skeleton: the core replaces this file.)
+// Master is one Grid master: raft + FSM, gossip, the gRPC server and the
+// leader-only machinery (heartbeat timers, autopilot, health monitor).
 type Master struct {
-	logger hclog.Logger
-	fsm    *fsm.FSM
-	events eventPipeline
-	nodes  nodeOrchestrator
+	config    Config
+	logger    hclog.Logger
+	identity  *identityStore
+	advertise Addresses
+
+	fsm           *fsm.FSM
+	raft          *raft.Raft
+	raftStore     *raftboltdb.BoltStore
+	raftTransport *raft.NetworkTransport
+	raftNotifyCh  chan bool
+	snapshots     raft.SnapshotStore
+	hadRaftState  bool
+
+	gossip          *gossip
+	deadMu          sync.Mutex
+	deadMembers     map[string]member
+	clusterMismatch atomic.Value // string: why a member was refused
+	reconcileCh     chan struct{}
+
+	grpcServer   *grpc.Server
+	grpcListener net.Listener
+
+	heartbeats *HeartbeatTimers
+	autopilot  *autopilot.Autopilot
+	apDelegate *autopilotDelegate
+	health     *healthMonitor
+	leaderConn *leaderConnCache
+	metrics    *masterMetrics
+
+	// removedMu guards removed: masters an operator removed, keyed by id,
+	// valued by their gossip "started" tag, so reconcile does not re-add
+	// the same process (a restart re-adds it).
+	removedMu sync.Mutex
+	removed   map[string]string
+
+	events          eventPipeline
+	nodes           nodeOrchestrator
+	pipelineStarted bool
+
+	shutdownCh   chan struct{}
+	shutdownOnce sync.Once
+	shutdownErr  error
+	wg           sync.WaitGroup
 }
 
-func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
-	return nil, ErrNotLeader
+// New validates cfg, opens the data dir and starts the master: raft,
+// gossip (joining cfg.Join in the background), the gRPC server, the event
+// pipeline, bootstrap (when BootstrapExpect > 0) and leadership monitoring.
+func New(cfg Config) (*Master, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Master{
+		config:      cfg,
+		logger:      cfg.Logger.Named("master").With("master_id", cfg.ID),
+		deadMembers: make(map[string]member),
+		reconcileCh: make(chan struct{}, 1),
+		removed:     make(map[string]string),
+		shutdownCh:  make(chan struct{}),
+	}
+	m.clusterMismatch.Store("")
+	if err := m.start(); err != nil {
+		m.closeAll()
+		return nil, err
+	}
+	return m, nil
 }
-func (m *Master) isLeader() bool { return false }
-func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error) {
-	return nil, ErrNotLeader
+
+func (m *Master) start() error {
+	if err := os.MkdirAll(m.config.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	id, err := loadIdentity(m.config.DataDir, m.config.ID)
+	if err != nil {
+		return err
+	}
+	m.identity = id
+
+	// Listen for gRPC first: its port decides the advertised address.
+	lis, err := net.Listen("tcp", m.config.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc listen on %s: %w", m.config.GRPCAddr, err)
+	}
+	m.grpcListener = lis
+	if m.advertise.GRPC, err = advertiseAddr(m.config.AdvertiseGRPC, m.config.GRPCAddr, lis.Addr()); err != nil {
+		return err
+	}
+	if m.advertise.Raft, err = advertiseAddr(m.config.AdvertiseRaft, m.config.RaftAddr, nil); err != nil {
+		return err
+	}
+	if m.advertise.Gossip, err = advertiseAddr(m.config.AdvertiseGossip, m.config.GossipAddr, nil); err != nil {
+		return err
+	}
+	if m.advertise.HTTP, err = advertiseAddr(m.config.AdvertiseHTTP, m.config.HTTPAddr, nil); err != nil {
+		return err
+	}
+
+	m.metrics = newMasterMetrics(m)
+	m.heartbeats = newHeartbeatTimers(m)
+	m.health = newHealthMonitor(m)
+	m.leaderConn = newLeaderConnCache()
+
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
+	if err != nil {
+		return err
+	}
+	m.fsm = f
+	if err := m.setupRaft(); err != nil {
+		return err
+	}
+	if err := m.setupGossip(); err != nil {
+		return err
+	}
+	m.setupAutopilot()
+
+	m.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20))
+	rpc.RegisterGridMasterServer(m.grpcServer, &gridService{m: m})
+	rpc.RegisterStorageServiceServer(m.grpcServer, m.storageService())
+	reflection.Register(m.grpcServer)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.grpcServer.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			m.logger.Error("grpc server stopped", "error", err)
+		}
+	}()
+
+	m.startEventPipeline()
+	m.pipelineStarted = true
+
+	m.wg.Add(3)
+	go m.monitorLeadership()
+	go m.monitorClusterID()
+	go m.health.run()
+	if m.config.BootstrapExpect > 0 && !m.hadRaftState {
+		m.wg.Add(1)
+		go m.bootstrapLoop()
+	}
+	if len(m.config.Join) > 0 {
+		if err := m.firstJoin(); err != nil {
+			return err
+		}
+	}
+	m.logger.Info("master started", "grpc_addr", m.advertise.GRPC, "raft_addr", m.advertise.Raft,
+		"gossip_addr", m.advertise.Gossip, "http_addr", m.advertise.HTTP,
+		"bootstrap_expect", m.config.BootstrapExpect, "raft_state", m.hadRaftState)
+	return nil
+}
+
+// firstJoin tries the join addresses once: a refusal because the other side
+// belongs to another cluster fails start; other failures retry in the background.
+func (m *Master) firstJoin() error {
+	n, err := m.gossip.ml.Join(m.config.Join)
+	if why := m.clusterMismatch.Load().(string); why != "" {
+		return fmt.Errorf("%w: %s", ErrIdentity, why)
+	}
+	if err == nil || n > 0 {
+		m.logger.Info("joined gossip", "contacted", n, "addrs", m.config.Join)
+		return nil
+	}
+	m.logger.Warn("gossip join failed, retrying in the background", "addrs", m.config.Join, "error", err)
+	m.wg.Add(1)
+	go m.joinLoop(m.config.Join)
+	return nil
+}
+
+// ID is this master's id.
+func (m *Master) ID() string { return m.config.ID }
+
+// Addresses are the advertised addresses (with ports chosen by the OS filled in).
+func (m *Master) Addresses() Addresses { return m.advertise }
+
+// FSM is the replicated state (read-only use).
+func (m *Master) FSM() *fsm.FSM { return m.fsm }
+
+// Raft is the underlying raft instance (tests and diagnostics).
+func (m *Master) Raft() *raft.Raft { return m.raft }
+
+// Done is closed when the master begins shutting down.
+func (m *Master) Done() <-chan struct{} { return m.shutdownCh }
+
+// kickReconcile asks the leader loop to reconcile gossip with raft soon.
+func (m *Master) kickReconcile() {
+	select {
+	case m.reconcileCh <- struct{}{}:
+	default:
+	}
+}
+
+// Shutdown leaves gracefully: a leader hands leadership to another voter,
+// the master leaves gossip, stops serving, shuts raft down and closes its
+// stores. ctx bounds the leadership transfer and the gRPC drain.
+func (m *Master) Shutdown(ctx context.Context) error {
+	m.shutdownOnce.Do(func() {
+		m.logger.Info("master leaving")
+		if m.pipelineStarted {
+			m.stopEventPipeline() // flush queued events while raft and gossip still work
+		}
+		if m.raft != nil && m.isLeader() {
+			if err := m.raft.LeadershipTransfer().Error(); err != nil {
+				m.logger.Warn("leadership transfer on leave failed", "error", err)
+			}
+		}
+		if m.gossip != nil {
+			if err := m.gossip.ml.Leave(time.Second); err != nil {
+				m.logger.Warn("gossip leave failed", "error", err)
+			}
+		}
+		if m.grpcServer != nil {
+			done := make(chan struct{})
+			go func() { m.grpcServer.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				m.grpcServer.Stop()
+			}
+		}
+		m.closeAll()
+	})
+	return m.shutdownErr
+}
+
+// Kill stops the master abruptly, as a crash would: no leadership
+// transfer, no gossip leave (tests use it to simulate SIGKILL).
+func (m *Master) Kill() {
+	m.shutdownOnce.Do(func() {
+		m.logger.Info("master killed")
+		if m.grpcServer != nil {
+			m.grpcServer.Stop()
+		}
+		m.closeAll()
+	})
+}
+
+// closeAll stops goroutines and closes everything that was opened.
+func (m *Master) closeAll() {
+	close(m.shutdownCh)
+	if m.grpcServer != nil {
+		m.grpcServer.Stop()
+	} else if m.grpcListener != nil {
+		_ = m.grpcListener.Close()
+	}
+	if m.pipelineStarted {
+		m.stopEventPipeline()
+	}
+	var errs []error
+	if m.raft != nil {
+		if err := m.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+	}
+	if m.gossip != nil {
+		if err := m.gossip.ml.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
+		}
+	}
+	m.wg.Wait()
+	if m.heartbeats != nil {
+		m.heartbeats.clear()
+	}
+	if m.leaderConn != nil {
+		m.leaderConn.close()
+	}
+	if m.raftTransport != nil {
+		_ = m.raftTransport.Close()
+	}
+	if m.raftStore != nil {
+		if err := m.raftStore.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("raft store close: %w", err))
+		}
+	}
+	if m.fsm != nil {
+		if err := m.fsm.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("fsm close: %w", err))
+		}
+	}
+	m.metrics.unregister()
+	m.shutdownErr = errors.Join(errs...)
 }

@@ -315,9 +315,6 @@ func timeRange(tx *bolt.Tx, p plan, fn func(seq uint64, typ rpc.EventType) bool)
 	c := tx.Bucket(bucketByTime).Cursor()
 	end := encodeTime(p.until)
 	for k, v := c.Seek(encodeTime(p.since)); k != nil && len(k) == 16 && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
-		if p.until == math.MaxInt64 && decodeTime(k[:8]) == math.MaxInt64 {
-			// until is exclusive; MaxInt64 stands for unbounded.
-		}
 		if len(v) != 4 {
 			continue
 		}

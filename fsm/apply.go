@@ -49,12 +49,13 @@ func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
 	if rec.AgentId == "" {
 		return fmt.Errorf("register agent: %w: empty agent_id", ErrInvalid)
 	}
-	// Nodes live in their own map; a re-registration keeps them.
+	// Nodes live in their own map, so a re-registration keeps them; it also
+	// keeps the first registration time.
 	rec.StorageNodes = nil
 	rec.CurrentStorageNodes = 0
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 && rec.RegisteredAt == 0 {
+	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 {
 		rec.RegisteredAt = old.RegisteredAt
 	}
 	f.agents[rec.AgentId] = rec

@@ -1,7 +1,198 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
-func agentCommand() *cli.Command { return &cli.Command{Name: "agent", Usage: "not built yet"} }
+	"github.com/gridctl/grid/agent"
+	"github.com/gridctl/grid/eventstore"
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
 
-func storageNodeCommand() *cli.Command { return &cli.Command{Name: "storageNode", Usage: "not built yet"} }
+// agentCommand is `grid agent`: flags -> agent.Config -> agent.New/Run.
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run an agent: register with the masters and supervise storage nodes",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", EnvVars: []string{"GRID_AGENT_CONFIG"}, Usage: "the agent's TOML file ([agent], [storage], [monitoring]); flags override it"},
+			&cli.StringFlag{Name: "id", EnvVars: []string{"GRID_AGENT_ID"}, Usage: "agent id (default: the host name)"},
+			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"GRID_DATA_DIR"}, Usage: "node table, logs and node storage (default ./data/agent)"},
+			&cli.StringFlag{Name: "grpc-addr", EnvVars: []string{"GRID_GRPC_ADDR"}, Usage: "GridAgent gRPC listen address (default :8001)"},
+			&cli.StringFlag{Name: "advertise-addr", EnvVars: []string{"GRID_ADVERTISE_ADDR"}, Usage: "address masters dial (default: --grpc-addr, 127.0.0.1 for an unspecified host)"},
+			&cli.StringFlag{Name: "gossip-addr", EnvVars: []string{"GRID_GOSSIP_ADDR"}, Usage: "gossip bind address (default :7947)"},
+			&cli.StringFlag{Name: "join", EnvVars: []string{"GRID_JOIN"}, Usage: "masters' gossip addresses, comma-separated"},
+			&cli.StringFlag{Name: "masters", EnvVars: []string{"GRID_MASTERS"}, Usage: "masters' gRPC addresses, comma-separated"},
+			&cli.IntFlag{Name: "max-nodes", EnvVars: []string{"GRID_MAX_NODES"}, Usage: "most storage nodes this agent runs (default 5)"},
+			&cli.StringFlag{Name: "port-range", EnvVars: []string{"GRID_PORT_RANGE"}, Usage: "storage node ports, START-END (default 50051-50150)"},
+			&cli.StringFlag{Name: "binary", EnvVars: []string{"GRID_BINARY"}, Usage: "storage-node executable, run as `<binary> storage-node ...` (default: this executable)"},
+			&cli.DurationFlag{Name: "heartbeat-interval", EnvVars: []string{"GRID_HEARTBEAT_INTERVAL"}, Usage: "heartbeat interval until a master sets one (default 5s)"},
+			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
+			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
+		},
+		Action: runAgent,
+	}
+}
+
+func runAgent(c *cli.Context) error {
+	cfg := agent.DefaultConfig()
+	if path := c.String("config"); path != "" {
+		var err error
+		if cfg, err = agent.LoadConfig(path); err != nil {
+			return cli.Exit("Error: "+err.Error(), 2)
+		}
+	}
+	if err := agentFlagsOver(c, &cfg); err != nil {
+		return cli.Exit("Error: "+err.Error(), 2)
+	}
+	cfg.Version = version
+	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr})
+	a, err := agent.New(cfg, logger)
+	if err != nil {
+		if errors.Is(err, agent.ErrInvalidConfig) {
+			return cli.Exit("Error: "+err.Error(), 2)
+		}
+		return cli.Exit("Error: "+err.Error(), 1)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		return cli.Exit("Error: "+err.Error(), 1)
+	}
+	return nil
+}
+
+// agentFlagsOver lays the flags that are set over cfg.
+func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
+	set := func(name string, apply func()) {
+		if c.IsSet(name) {
+			apply()
+		}
+	}
+	set("id", func() { cfg.AgentID = c.String("id") })
+	set("data-dir", func() { cfg.DataDir = c.String("data-dir") })
+	set("grpc-addr", func() { cfg.GRPCAddr = c.String("grpc-addr") })
+	set("advertise-addr", func() { cfg.AdvertiseAddr = c.String("advertise-addr") })
+	set("gossip-addr", func() { cfg.GossipAddr = c.String("gossip-addr") })
+	set("join", func() { cfg.Join = splitList(c.String("join")) })
+	set("masters", func() { cfg.Masters = splitList(c.String("masters")) })
+	set("max-nodes", func() { cfg.MaxNodes = c.Int("max-nodes") })
+	set("binary", func() { cfg.BinaryPath = c.String("binary") })
+	set("heartbeat-interval", func() { cfg.HeartbeatInterval = c.Duration("heartbeat-interval") })
+	set("default-memory", func() { cfg.DefaultMemoryMB = c.Uint64("default-memory") })
+	set("stop-nodes-on-exit", func() { cfg.StopNodesOnShutdown = c.Bool("stop-nodes-on-exit") })
+	if c.IsSet("port-range") {
+		lo, hi, err := parsePortRange(c.String("port-range"))
+		if err != nil {
+			return err
+		}
+		cfg.PortRangeStart, cfg.PortRangeEnd = lo, hi
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parsePortRange reads "START-END".
+func parsePortRange(s string) (int, int, error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("--port-range %q: want START-END within 1-65535, START <= END", s)
+	}
+	return lo, hi, nil
+}
+
+// storageNodeCommand is `grid storage-node`: one graph store over gRPC.
+func storageNodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "storage-node",
+		Usage: "serve one graph store (run by agents)",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "port", EnvVars: []string{"STORAGE_PORT"}, Required: true, Usage: "gRPC port"},
+			&cli.StringFlag{Name: "storage-path", EnvVars: []string{"STORAGE_PATH"}, Required: true, Usage: "data directory (graph.db lives here)"},
+			&cli.StringFlag{Name: "node-id", EnvVars: []string{"GRID_NODE_ID"}, Required: true, Usage: "this node's id"},
+			&cli.StringFlag{Name: "host", Value: "0.0.0.0", EnvVars: []string{"STORAGE_HOST"}, Usage: "listen host"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
+		},
+		Action: runStorageNode,
+	}
+}
+
+func runStorageNode(c *cli.Context) error {
+	nodeID, port, dir := c.String("node-id"), c.Int("port"), c.String("storage-path")
+	if err := agent.ValidateNodeID(nodeID); err != nil {
+		return cli.Exit(fmt.Sprintf("Error: --node-id %q: %v", nodeID, err), 2)
+	}
+	if port < 1 || port > 65535 {
+		return cli.Exit(fmt.Sprintf("Error: --port %d: allowed range is 1-65535", port), 2)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "storage-node", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr}).
+		With("node_id", nodeID)
+	addr := net.JoinHostPort(c.String("host"), strconv.Itoa(port))
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("Error: storage node %s cannot listen on %s (port taken?): %v", nodeID, addr, err), 1)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		_ = lis.Close()
+		return cli.Exit(fmt.Sprintf("Error: --storage-path %q: %v", dir, err), 1)
+	}
+	st, err := eventstore.Open(filepath.Join(dir, "graph.db"), eventstore.Options{Logger: logger})
+	if err != nil {
+		_ = lis.Close()
+		return cli.Exit(fmt.Sprintf("Error: open store in %q: %v", dir, err), 1)
+	}
+	defer st.Close()
+
+	server := grpc.NewServer()
+	rpc.RegisterStorageServiceServer(server, eventstore.NewStorageServer(func() *eventstore.Store { return st }, nodeID, false, logger))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(server, hs)
+	reflection.Register(server)
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		logger.Info("stopping")
+		hs.Shutdown()
+		done := make(chan struct{})
+		go func() { server.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			server.Stop()
+		}
+	}()
+	logger.Info("storage node serving", "addr", lis.Addr().String(), "storage_path", dir, "pid", os.Getpid())
+	if err := server.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return cli.Exit(fmt.Sprintf("Error: serve: %v", err), 1)
+	}
+	logger.Info("storage node stopped")
+	return nil
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"strconv"
@@ -38,6 +40,15 @@ func spawnCommand() *cli.Command {
 		)),
 		Action: func(c *cli.Context) error {
 			req := &rpc.SpawnRequest{AgentId: c.String("agent"), StoragePath: c.String("storage-path"), NodeId: c.String("node-id")}
+			if req.NodeId == "" {
+				// Named here so that trying the next --master after an
+				// UNAVAILABLE answer resumes the same order, never a second node.
+				var b [6]byte
+				if _, err := rand.Read(b[:]); err != nil {
+					return cli.Exit("Error: node id: "+err.Error(), 1)
+				}
+				req.NodeId = "node-" + hex.EncodeToString(b[:])
+			}
 			if c.IsSet("port") {
 				p := c.Int("port")
 				if p < nodeMinPort || p > nodeMaxPort {

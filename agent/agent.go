@@ -1,0 +1,197 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Agent is a running `grid agent`: the Supervisor, the GridAgent gRPC
+// server, and the loops that talk to the masters.
+type Agent struct {
+	cfg      Config
+	logger   hclog.Logger
+	pool     *MasterPool
+	events   *EventBuffer
+	statuses *StatusReporter
+	sup      *Supervisor
+	hb       *Heartbeater
+	gossip   *Membership
+	server   *grpc.Server
+	health   *health.Server
+	lis      net.Listener
+}
+
+// notifier feeds the Supervisor's events and states to the delivery loops.
+type notifier struct {
+	*EventBuffer
+	*StatusReporter
+}
+
+// New validates cfg, takes charge of the nodes in its data dir (re-adopting
+// live ones) and binds the gRPC and gossip listeners. Run starts serving.
+func New(cfg Config, logger hclog.Logger) (*Agent, error) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	logger = logger.Named("agent")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ensureDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	a := &Agent{cfg: cfg, logger: logger}
+	a.pool = NewMasterPool(cfg.Masters)
+	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
+	a.statuses = NewStatusReporter(a.pool, logger)
+
+	lis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.GRPCAddr, err)
+	}
+	a.lis = lis
+	if _, port, _ := splitHostPort(a.cfg.AdvertiseAddr); port == 0 {
+		// Bound to port 0 (tests): advertise the port actually bound.
+		host := a.cfg.AdvertiseHost()
+		a.cfg.AdvertiseAddr = net.JoinHostPort(host, fmt.Sprint(lis.Addr().(*net.TCPAddr).Port))
+	}
+
+	a.sup, err = NewSupervisor(a.cfg, notifier{a.events, a.statuses}, logger)
+	if err != nil {
+		_ = lis.Close()
+		return nil, err
+	}
+	a.hb = NewHeartbeater(a.cfg, a.pool, a.sup, logger)
+	if len(cfg.Join) > 0 {
+		a.gossip, err = NewMembership(a.cfg, a.pool, logger)
+		if err != nil {
+			_ = a.sup.Close(context.Background(), false)
+			_ = lis.Close()
+			return nil, err
+		}
+	}
+	a.server = grpc.NewServer()
+	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))
+	a.health = health.NewServer()
+	healthpb.RegisterHealthServer(a.server, a.health)
+	reflection.Register(a.server)
+	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
+		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount())
+	return a, nil
+}
+
+// Addr is the address the GridAgent service listens on.
+func (a *Agent) Addr() string { return a.lis.Addr().String() }
+
+// AdvertiseAddr is the address masters are told to dial.
+func (a *Agent) AdvertiseAddr() string { return a.cfg.AdvertiseAddr }
+
+// Supervisor gives access to the node supervisor (tests, metrics).
+func (a *Agent) Supervisor() *Supervisor { return a.sup }
+
+// Registered reports whether the agent is registered with a master.
+func (a *Agent) Registered() bool { return a.hb.Registered() }
+
+// Run serves until ctx ends, then shuts down: the gRPC server stops, the
+// agent leaves gossip, and nodes keep running for the next agent to adopt
+// (unless StopNodesOnShutdown). It returns an error only when the gRPC
+// server fails; masters being down never ends it.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		serveErr <- a.server.Serve(a.lis)
+	}()
+	for _, loop := range []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	if a.gossip != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.gossip.Run(ctx)
+		}()
+	}
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		if errors.Is(err, grpc.ErrServerStopped) {
+			err = nil
+		}
+		if err != nil {
+			err = fmt.Errorf("grpc server: %w", err)
+		}
+	}
+	a.logger.Info("agent shutting down", "stop_nodes", a.cfg.StopNodesOnShutdown)
+	a.health.Shutdown()
+	cancel()
+
+	stopCtx, stopCancel := context.WithTimeout(context.Background(), a.cfg.StopGrace+10*time.Second)
+	defer stopCancel()
+	if cerr := a.sup.Close(stopCtx, a.cfg.StopNodesOnShutdown); cerr != nil {
+		a.logger.Error("could not stop every node", "error", cerr)
+	}
+	a.flush(a.cfg.StopNodesOnShutdown)
+	stopped := make(chan struct{})
+	go func() {
+		a.server.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		a.server.Stop()
+	}
+	if a.gossip != nil {
+		a.gossip.Leave(time.Second)
+	}
+	wg.Wait()
+	a.pool.Close()
+	return err
+}
+
+// flush gives pending events and states a short chance to reach a master
+// before exit (they are lost otherwise only if the agent does not return:
+// a restarted agent re-registers with its node states).
+func (a *Agent) flush(wait bool) {
+	if !wait {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); a.events.Run(ctx) }()
+		go func() { defer wg.Done(); a.statuses.Run(ctx) }()
+		for ctx.Err() == nil && (a.events.Pending() > 0 || a.statuses.Pending() > 0) {
+			waitCtx(ctx, 20*time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+	}()
+	<-done
+}

@@ -1,0 +1,326 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// fakeMaster is an in-test GridMaster served over real gRPC on loopback, so
+// the API is exercised through rpc.GridMasterClient exactly as cmd wires it.
+type fakeMaster struct {
+	rpc.UnimplementedGridMasterServer
+
+	mu        sync.Mutex
+	calls     map[string]int
+	lastMD    map[string]metadata.MD
+	spawnReq  *rpc.SpawnRequest
+	filter    *rpc.EventFilter
+	streamReq *rpc.StreamEventsRequest
+	errs      map[string]error // method -> error to return
+	ready     *rpc.ReadyResponse
+	events    []*rpc.Event // what StreamEvents sends, then it ends with streamEnd
+	streamEnd error        // nil: block until the client goes away
+	firstSeq  uint64
+}
+
+func newFakeMaster() *fakeMaster {
+	return &fakeMaster{calls: map[string]int{}, lastMD: map[string]metadata.MD{}, errs: map[string]error{},
+		ready: &rpc.ReadyResponse{Ready: true, LeaderId: "m1", AppliedIndex: 10, CommitIndex: 10}}
+}
+
+func (f *fakeMaster) record(ctx context.Context, method string) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[method]++
+	f.lastMD[method] = md
+	return f.errs[method]
+}
+
+func (f *fakeMaster) setErr(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs[method] = err
+}
+
+func (f *fakeMaster) callCount(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[method]
+}
+
+func (f *fakeMaster) md(method, key string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v := f.lastMD[method].Get(key); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+var testMasters = []*rpc.MasterInfo{
+	{Id: "m1", RaftAddr: "127.0.0.1:7001", GrpcAddr: "127.0.0.1:7000", HttpAddr: "127.0.0.1:9000", Suffrage: "voter", State: "leader", Healthy: true, LastContactMs: 0},
+	{Id: "m2", RaftAddr: "127.0.0.1:7011", GrpcAddr: "127.0.0.1:7010", HttpAddr: "127.0.0.1:9010", Suffrage: "voter", State: "follower", Healthy: true, LastContactMs: 12},
+}
+
+var testNode = &rpc.NodeStatus{NodeId: "node-1", Status: "running", Pid: 4242, Endpoint: "127.0.0.1:50051", AgentId: "agent-001",
+	Port: 50051, StoragePath: "/data/node-1", MemoryLimitMb: 512, RestartCount: 1, LastExitCode: -1, DesiredState: "running",
+	CreatedAt: 1_700_000_000_000_000, LastSignal: "killed"}
+
+func (f *fakeMaster) GetClusterStatus(ctx context.Context, _ *rpc.Empty) (*rpc.ClusterStatus, error) {
+	if err := f.record(ctx, "GetClusterStatus"); err != nil {
+		return nil, err
+	}
+	return &rpc.ClusterStatus{TotalAgents: 2, HealthyAgents: 1, TotalStorageNodes: 3, RunningStorageNodes: 2,
+		Status: "degraded", Reason: "agent-002 is offline", Leader: testMasters[0], Masters: testMasters,
+		FailureTolerance: 0, Timestamp: 1_700_000_000, CommitIndex: 99, LastEventSeq: 42}, nil
+}
+
+func (f *fakeMaster) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentList, error) {
+	if err := f.record(ctx, "ListAgents"); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentList{Agents: []*rpc.AgentRecord{{AgentId: "agent-001", Hostname: "h1", Platform: "linux-x86_64",
+		Status: "healthy", MaxStorageNodes: 5, CurrentStorageNodes: 1, LastHeartbeat: 1_700_000_000,
+		StorageNodes: []*rpc.NodeStatus{testNode}}}}, nil
+}
+
+func (f *fakeMaster) ListStorageNodes(ctx context.Context, _ *rpc.Empty) (*rpc.NodeList, error) {
+	if err := f.record(ctx, "ListStorageNodes"); err != nil {
+		return nil, err
+	}
+	return &rpc.NodeList{Nodes: []*rpc.NodeStatus{testNode}}, nil
+}
+
+func (f *fakeMaster) GetStorageNodeStatus(ctx context.Context, in *rpc.NodeId) (*rpc.NodeStatus, error) {
+	if err := f.record(ctx, "GetStorageNodeStatus"); err != nil {
+		return nil, err
+	}
+	if in.GetNodeId() != testNode.GetNodeId() {
+		return nil, status.Errorf(codes.NotFound, "node_id %q: no such storage node", in.GetNodeId())
+	}
+	return testNode, nil
+}
+
+func (f *fakeMaster) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
+	if err := f.record(ctx, "SpawnStorageNode"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.spawnReq = in
+	f.mu.Unlock()
+	return &rpc.SpawnResponse{Success: true, NodeId: "node-2", Endpoint: "127.0.0.1:50052", AgentId: "agent-001", Pid: 77}, nil
+}
+
+func (f *fakeMaster) StopStorageNode(ctx context.Context, in *rpc.StopRequest) (*rpc.StopResponse, error) {
+	if err := f.record(ctx, "StopStorageNode"); err != nil {
+		return nil, err
+	}
+	if in.GetNodeId() != testNode.GetNodeId() {
+		return nil, status.Errorf(codes.NotFound, "node_id %q: no such storage node", in.GetNodeId())
+	}
+	return &rpc.StopResponse{Success: true}, nil
+}
+
+func (f *fakeMaster) QueryEvents(ctx context.Context, in *rpc.EventFilter) (*rpc.EventList, error) {
+	if err := f.record(ctx, "QueryEvents"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.filter = in
+	return &rpc.EventList{Events: f.events, LastSeq: 42, FirstSeq: max(f.firstSeq, 1)}, nil
+}
+
+func (f *fakeMaster) StreamEvents(in *rpc.StreamEventsRequest, stream grpc.ServerStreamingServer[rpc.Event]) error {
+	if err := f.record(stream.Context(), "StreamEvents"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.streamReq = in
+	events, end := f.events, f.streamEnd
+	f.mu.Unlock()
+	for _, e := range events {
+		if e.GetSeq() <= in.GetAfter() {
+			continue
+		}
+		if err := stream.Send(e); err != nil {
+			return err
+		}
+	}
+	if end != nil {
+		return end
+	}
+	<-stream.Context().Done()
+	return nil
+}
+
+func (f *fakeMaster) AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest) (*rpc.NaturalQueryResponse, error) {
+	if err := f.record(ctx, "AskQuery"); err != nil {
+		return nil, err
+	}
+	ev := &rpc.Event{Id: "e1", Seq: 7, Type: rpc.EventType_SPAWN_FAILED, EntityId: "node-9", Timestamp: 1_700_000_000_123_456,
+		Details: map[string]string{"error": "port in use"}}
+	return &rpc.NaturalQueryResponse{Success: true, Query: in.GetQuery(),
+		Interpretation: &rpc.QueryInterpretation{Intent: "list", EventTypes: []string{"12"}, Since: 1_700_000_000_000_000},
+		Explanation:    "spawn_failed events since midnight", Count: 1, Results: []*rpc.Event{ev}}, nil
+}
+
+func (f *fakeMaster) ListMasters(ctx context.Context, _ *rpc.Empty) (*rpc.MasterList, error) {
+	if err := f.record(ctx, "ListMasters"); err != nil {
+		return nil, err
+	}
+	return &rpc.MasterList{Masters: testMasters, LeaderId: "m1", Term: 3, FailureTolerance: 0}, nil
+}
+
+func (f *fakeMaster) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
+	if err := f.record(ctx, "RemovePeer"); err != nil {
+		return nil, err
+	}
+	if in.GetId() != "m2" {
+		return nil, status.Errorf(codes.NotFound, "master %q: not a raft peer", in.GetId())
+	}
+	return &rpc.Empty{}, nil
+}
+
+func (f *fakeMaster) TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
+	if err := f.record(ctx, "TransferLeadership"); err != nil {
+		return nil, err
+	}
+	id := in.GetId()
+	if id == "" {
+		id = "m2"
+	}
+	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
+}
+
+func (f *fakeMaster) Ready(ctx context.Context, _ *rpc.Empty) (*rpc.ReadyResponse, error) {
+	if err := f.record(ctx, "Ready"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready, nil
+}
+
+// testLogger sends hclog output to t.Log.
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: tWriter{t}})
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// apiFixture is an httptest server running the API over a fakeMaster.
+type apiFixture struct {
+	t      *testing.T
+	master *fakeMaster
+	srv    *httptest.Server
+}
+
+func newFixture(t *testing.T, mutate func(*Config)) *apiFixture {
+	t.Helper()
+	fm := newFakeMaster()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	rpc.RegisterGridMasterServer(gs, fm)
+	go func() { _ = gs.Serve(lis) }()
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	cfg := DefaultConfig()
+	cfg.Logger = testLogger(t)
+	cfg.RequestTimeout = 10 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv := httptest.NewServer(New(rpc.NewGridMasterClient(conn), cfg).Handler())
+	t.Cleanup(srv.Close)
+	return &apiFixture{t: t, master: fm, srv: srv}
+}
+
+// do sends a request and returns the status and the decoded JSON object.
+func (f *apiFixture) do(method, path, body string, headers ...string) (int, map[string]any) {
+	f.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.srv.URL+path, rd)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out map[string]any
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			f.t.Fatalf("%s %s: body is not a JSON object: %v: %s", method, path, err, raw)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// expectError asserts an error response: the status and an error message
+// containing want.
+func (f *apiFixture) expectError(code int, out map[string]any, gotCode int, want string) {
+	f.t.Helper()
+	if gotCode != code {
+		f.t.Fatalf("status = %d, want %d (body %v)", gotCode, code, out)
+	}
+	if out["success"] != false {
+		f.t.Fatalf("success = %v, want false (body %v)", out["success"], out)
+	}
+	msg, _ := out["error"].(string)
+	if !strings.Contains(msg, want) {
+		f.t.Fatalf("error = %q, want it to mention %q", msg, want)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

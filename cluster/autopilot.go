@@ -1,0 +1,147 @@
+package cluster
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+	autopilot "github.com/hashicorp/raft-autopilot"
+)
+
+// autopilotDelegate is raft-autopilot's view of Grid (nomad autopilot.go):
+// known servers come from gossip, stats from each master's Ready RPC.
+type autopilotDelegate struct {
+	m *Master
+
+	mu    sync.Mutex
+	state *autopilot.State
+}
+
+// setupAutopilot builds the autopilot; it runs only on the leader.
+func (m *Master) setupAutopilot() {
+	d := &autopilotDelegate{m: m}
+	m.apDelegate = d
+	m.autopilot = autopilot.New(m.raft, d,
+		autopilot.WithLogger(m.logger.Named("autopilot")),
+		autopilot.WithUpdateInterval(time.Second),
+		autopilot.WithReconcileInterval(time.Second),
+	)
+}
+
+// AutopilotConfig is autopilot.ApplicationIntegration.
+func (d *autopilotDelegate) AutopilotConfig() *autopilot.Config {
+	c := d.m.config
+	return &autopilot.Config{
+		CleanupDeadServers:      c.AutopilotCleanup,
+		LastContactThreshold:    c.LastContactThreshold,
+		MaxTrailingLogs:         250,
+		MinQuorum:               uint(c.MinQuorum),
+		ServerStabilizationTime: c.ServerStabilizationTime,
+	}
+}
+
+// NotifyState is autopilot.ApplicationIntegration: keep the latest state.
+func (d *autopilotDelegate) NotifyState(s *autopilot.State) {
+	d.mu.Lock()
+	d.state = s
+	d.mu.Unlock()
+}
+
+// lastState is the latest autopilot state (nil before the first one).
+func (d *autopilotDelegate) lastState() *autopilot.State {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state
+}
+
+// FetchServerStats is autopilot.ApplicationIntegration: the leader's own
+// stats from raft, every other master's from its Ready RPC.
+func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[raft.ServerID]*autopilot.Server) map[raft.ServerID]*autopilot.ServerStats {
+	out := make(map[raft.ServerID]*autopilot.ServerStats, len(servers))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for id, srv := range servers {
+		if string(id) == d.m.config.ID {
+			out[id] = &autopilot.ServerStats{LastContact: 0, LastTerm: d.m.raft.CurrentTerm(), LastIndex: d.m.raft.LastIndex()}
+			continue
+		}
+		addr := srv.Meta[tagGRPCAddr]
+		if addr == "" || srv.NodeStatus != autopilot.NodeAlive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := d.m.askReadyCtx(ctx, addr)
+			if err != nil {
+				d.m.logger.Debug("autopilot stats", "id", id, "error", err)
+				return
+			}
+			mu.Lock()
+			out[id] = &autopilot.ServerStats{
+				LastContact: time.Duration(r.LastContactMs) * time.Millisecond,
+				LastTerm:    r.LastLogTerm,
+				LastIndex:   r.LastLogIndex,
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// KnownServers is autopilot.ApplicationIntegration: masters from gossip,
+// plus raft members gossip does not know (status unknown, so autopilot
+// never prunes them as stale while gossip converges).
+func (d *autopilotDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
+	out := make(map[raft.ServerID]*autopilot.Server)
+	leader := d.m.leaderID()
+	for _, mb := range d.m.gossip.allMembers() {
+		if !mb.isMaster() || mb.Tags[tagID] == "" {
+			continue
+		}
+		id := mb.Tags[tagID]
+		st := autopilot.NodeUnknown
+		switch mb.Status {
+		case "alive", "suspect":
+			st = autopilot.NodeAlive
+		case "dead":
+			st = autopilot.NodeFailed
+		case "left":
+			st = autopilot.NodeLeft
+		}
+		out[raft.ServerID(id)] = &autopilot.Server{
+			ID: raft.ServerID(id), Name: mb.Name, Address: raft.ServerAddress(mb.Tags[tagRaftAddr]),
+			NodeStatus: st, Meta: mb.Tags, RaftVersion: raft.ProtocolVersionMax, IsLeader: id == leader,
+		}
+	}
+	if conf, err := d.m.raftConfiguration(); err == nil {
+		for _, s := range conf.Servers {
+			if _, ok := out[s.ID]; !ok {
+				out[s.ID] = &autopilot.Server{ID: s.ID, Name: string(s.ID), Address: s.Address,
+					NodeStatus: autopilot.NodeUnknown, RaftVersion: raft.ProtocolVersionMax}
+			}
+		}
+	}
+	return out
+}
+
+// RemoveFailedServer is autopilot.ApplicationIntegration: remove a master
+// gossip reports dead or left from the raft configuration. Never blocks.
+func (d *autopilotDelegate) RemoveFailedServer(srv *autopilot.Server) {
+	if srv.NodeStatus != autopilot.NodeFailed && srv.NodeStatus != autopilot.NodeLeft {
+		return
+	}
+	go func() {
+		if err := d.m.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+			d.m.logger.Warn("autopilot: remove failed master", "id", srv.ID, "error", err)
+			return
+		}
+		d.m.logger.Info("autopilot removed failed master", "id", srv.ID, "status", srv.NodeStatus)
+		d.m.emit(rpc.NewEvent(d.m.config.ID, rpc.EventType_MASTER_REMOVED, string(srv.ID), map[string]string{
+			"master_id": string(srv.ID), "reason": "autopilot: " + string(srv.NodeStatus),
+		}))
+	}()
+}

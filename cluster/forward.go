@@ -1,0 +1,218 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// leaderConnCache keeps one gRPC connection to the current leader.
+type leaderConnCache struct {
+	mu   sync.Mutex
+	addr string
+	conn *grpc.ClientConn
+}
+
+func newLeaderConnCache() *leaderConnCache { return &leaderConnCache{} }
+
+// get returns a connection to addr, replacing the cached one if it points elsewhere.
+func (c *leaderConnCache) get(addr string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil && c.addr == addr {
+		return c.conn, nil
+	}
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	if err != nil {
+		return nil, fmt.Errorf("dial leader %s: %w", addr, err)
+	}
+	c.addr, c.conn = addr, conn
+	return conn, nil
+}
+
+func (c *leaderConnCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// waitForLeader returns the leader's raft address and id, polling with
+// jitter while none is known, for at most LeaderWait (or until ctx ends).
+func (m *Master) waitForLeader(ctx context.Context) (raft.ServerAddress, raft.ServerID, error) {
+	deadline := time.Now().Add(m.config.LeaderWait)
+	for {
+		addr, id := m.raft.LeaderWithID()
+		if id != "" {
+			return addr, id, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", fmt.Errorf("%w: none elected after %s (is a quorum of masters up?)", ErrNoLeader, m.config.LeaderWait)
+		}
+		wait := 50*time.Millisecond + rand.N(50*time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return "", "", fmt.Errorf("%w: waiting for a leader: %w", ErrNoLeader, ctx.Err())
+		case <-m.shutdownCh:
+			return "", "", ErrShutdown
+		case <-time.After(wait):
+		}
+	}
+}
+
+// leaderGRPCAddr maps a raft server id to its gRPC address through gossip.
+func (m *Master) leaderGRPCAddr(id raft.ServerID) (string, error) {
+	if string(id) == m.config.ID {
+		return m.advertise.GRPC, nil
+	}
+	for _, mb := range m.gossip.members() {
+		if mb.isMaster() && mb.Tags[tagID] == string(id) && mb.Tags[tagGRPCAddr] != "" {
+			return mb.Tags[tagGRPCAddr], nil
+		}
+	}
+	return "", fmt.Errorf("%w: leader %q is not in the gossip view yet", ErrNoLeader, id)
+}
+
+// leaderClient returns a client (over a cached connection) to the leader's
+// gRPC address, waiting briefly (with jitter) while no leader is known;
+// ErrNoLeader when none appears in time.
+func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error) {
+	deadline := time.Now().Add(m.config.LeaderWait)
+	for {
+		_, id, err := m.waitForLeader(ctx)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := m.leaderGRPCAddr(id)
+		if err == nil {
+			conn, err := m.leaderConn.get(addr)
+			if err != nil {
+				return nil, err
+			}
+			return rpc.NewGridMasterClient(conn), nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
+		case <-m.shutdownCh:
+			return nil, ErrShutdown
+		case <-time.After(50*time.Millisecond + rand.N(50*time.Millisecond)):
+		}
+	}
+}
+
+// isForwarded reports whether the call was forwarded by another master.
+func isForwarded(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	return ok && len(md.Get(rpc.ForwardedMetadataKey)) > 0
+}
+
+// allowStale reports whether the caller accepts a stale read (x-grid-stale=true).
+func (m *Master) allowStale(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
+	}
+	for _, v := range md.Get(rpc.StaleMetadataKey) {
+		if v == "true" || v == "1" {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardContext makes the outgoing context for a forwarded call: the
+// caller's metadata (auth, stale) plus x-grid-forwarded.
+func (m *Master) forwardContext(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	md = md.Copy()
+	md.Set(rpc.ForwardedMetadataKey, m.config.ID)
+	return metadata.NewOutgoingContext(ctx, md)
+}
+
+// notLeaderStatus refuses a forwarded call that reached a non-leader.
+func (m *Master) notLeaderStatus() error {
+	leader := m.leaderID()
+	if leader == "" {
+		return status.Errorf(codes.Unavailable, "master %s is not the leader and no leader is known; retry shortly", m.config.ID)
+	}
+	addr, _ := m.leaderGRPCAddr(raft.ServerID(leader))
+	return status.Errorf(codes.Unavailable, "master %s is not the leader; leader is %s (%s)", m.config.ID, leader, addr)
+}
+
+// forward runs local on the leader; on a follower it calls remote with a
+// leader client and x-grid-forwarded set. A forwarded call that arrives at
+// a non-leader is refused UNAVAILABLE with a hint, never forwarded again.
+// Errors from local are converted with toStatus; remote errors pass through.
+func forward[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
+	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
+	var zero T
+	for attempt := 0; ; attempt++ {
+		if m.isLeader() {
+			out, err := local(ctx)
+			if err == nil || !isNotLeaderErr(err) || attempt >= 2 || isForwarded(ctx) {
+				if err != nil {
+					return zero, toStatus(err)
+				}
+				return out, nil
+			}
+			continue // lost leadership mid-call: forward to the new leader
+		}
+		if isForwarded(ctx) {
+			return zero, m.notLeaderStatus()
+		}
+		c, err := m.leaderClient(ctx)
+		if err != nil {
+			return zero, toStatus(err)
+		}
+		if m.isLeader() { // became leader while waiting
+			continue
+		}
+		out, err := remote(m.forwardContext(ctx), c)
+		if err != nil && status.Code(err) == codes.Unavailable && attempt < 2 && ctx.Err() == nil {
+			// The leader we dialed stepped down or died; look again.
+			m.leaderConn.close()
+			select {
+			case <-ctx.Done():
+			case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+			}
+			continue
+		}
+		return out, err
+	}
+}
+
+// isNotLeaderErr reports whether err means this master lost leadership.
+func isNotLeaderErr(err error) bool {
+	return errorsIs(err, ErrNotLeader, raft.ErrNotLeader, raft.ErrLeadershipLost, raft.ErrLeadershipTransferInProgress)
+}
+
+// consistentRead checks, for a read without x-grid-stale, that this master
+// is the leader and still has quorum contact (VerifyLeader). ok=false means
+// the caller must forward.
+func (m *Master) verifyLeader() error {
+	if err := m.raft.VerifyLeader().Error(); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	}
+	return nil
+}

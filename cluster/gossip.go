@@ -1,0 +1,257 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Gossip tags carried in memberlist node meta.
+const (
+	tagRole            = "role"
+	tagID              = "id"
+	tagRaftAddr        = "raft_addr"
+	tagGRPCAddr        = "grpc_addr"
+	tagHTTPAddr        = "http_addr"
+	tagClusterID       = "cluster_id"
+	tagBootstrapExpect = "bootstrap_expect"
+	// tagStarted is the process start (unix nanos): a restarted master
+	// looks different from the one an operator removed.
+	tagStarted = "started"
+
+	roleMaster = "master"
+)
+
+// member is one gossip member as this master sees it.
+type member struct {
+	Name   string
+	Addr   string
+	Status string // alive|suspect|dead|left
+	Tags   map[string]string
+}
+
+func (mb member) isMaster() bool { return mb.Tags[tagRole] == roleMaster }
+
+// gossip wraps memberlist: node meta (tags), membership events and the
+// cluster-id check on every alive member.
+type gossip struct {
+	m  *Master
+	ml *memberlist.Memberlist
+
+	mu   sync.Mutex
+	tags map[string]string
+}
+
+// setupGossip starts memberlist on the gossip address.
+func (m *Master) setupGossip() error {
+	g := &gossip{m: m, tags: map[string]string{
+		tagRole:            roleMaster,
+		tagID:              m.config.ID,
+		tagRaftAddr:        m.advertise.Raft,
+		tagGRPCAddr:        m.advertise.GRPC,
+		tagHTTPAddr:        m.advertise.HTTP,
+		tagClusterID:       m.identity.ClusterID(),
+		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
+		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
+	}}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = m.config.ID
+	bindHost, bindPort, err := splitHostPortNum(m.config.GossipAddr)
+	if err != nil {
+		return err
+	}
+	if bindHost == "" {
+		bindHost = "0.0.0.0"
+	}
+	mc.BindAddr, mc.BindPort = bindHost, bindPort
+	advHost, advPort, err := splitHostPortNum(m.advertise.Gossip)
+	if err != nil {
+		return err
+	}
+	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
+	gc := m.config.Gossip
+	if gc.ProbeInterval > 0 {
+		mc.ProbeInterval = gc.ProbeInterval
+	}
+	if gc.ProbeTimeout > 0 {
+		mc.ProbeTimeout = gc.ProbeTimeout
+	}
+	if gc.GossipInterval > 0 {
+		mc.GossipInterval = gc.GossipInterval
+	}
+	if gc.SuspicionMult > 0 {
+		mc.SuspicionMult = gc.SuspicionMult
+	}
+	if gc.PushPullInterval > 0 {
+		mc.PushPullInterval = gc.PushPullInterval
+	}
+	mc.Delegate = g
+	mc.Events = g
+	mc.Alive = g
+	mc.Logger = m.logger.Named("memberlist").StandardLogger(nil)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)
+	}
+	g.ml = ml
+	m.gossip = g
+	return nil
+}
+
+// setTag updates one tag and gossips the change.
+func (g *gossip) setTag(k, v string) {
+	g.mu.Lock()
+	if g.tags[k] == v {
+		g.mu.Unlock()
+		return
+	}
+	g.tags[k] = v
+	g.mu.Unlock()
+	if err := g.ml.UpdateNode(time.Second); err != nil {
+		g.m.logger.Warn("gossip tag update failed", "tag", k, "error", err)
+	}
+}
+
+// members lists every member memberlist knows, alive or not, sorted by name.
+func (g *gossip) members() []member {
+	var out []member
+	for _, n := range g.ml.Members() { // alive and suspect
+		out = append(out, toMember(n))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// allMembers includes dead and left members memberlist still remembers.
+func (g *gossip) allMembers() []member {
+	nodes := g.ml.Members()
+	seen := make(map[string]bool, len(nodes))
+	var out []member
+	for _, n := range nodes {
+		seen[n.Name] = true
+		out = append(out, toMember(n))
+	}
+	g.m.deadMu.Lock()
+	for name, mb := range g.m.deadMembers {
+		if !seen[name] {
+			out = append(out, mb)
+		}
+	}
+	g.m.deadMu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func toMember(n *memberlist.Node) member {
+	mb := member{Name: n.Name, Addr: n.Address(), Tags: decodeTags(n.Meta)}
+	switch n.State {
+	case memberlist.StateAlive:
+		mb.Status = "alive"
+	case memberlist.StateSuspect:
+		mb.Status = "suspect"
+	case memberlist.StateDead:
+		mb.Status = "dead"
+	case memberlist.StateLeft:
+		mb.Status = "left"
+	}
+	return mb
+}
+
+func decodeTags(meta []byte) map[string]string {
+	tags := map[string]string{}
+	if len(meta) > 0 {
+		_ = json.Unmarshal(meta, &tags)
+	}
+	return tags
+}
+
+// NodeMeta is memberlist.Delegate: our tags as JSON.
+func (g *gossip) NodeMeta(limit int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	b, _ := json.Marshal(g.tags)
+	if len(b) > limit {
+		g.m.logger.Error("gossip tags exceed the meta limit", "size", len(b), "limit", limit)
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg is memberlist.Delegate (unused: no user messages).
+func (g *gossip) NotifyMsg([]byte) {}
+
+// GetBroadcasts is memberlist.Delegate (unused).
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+
+// LocalState is memberlist.Delegate (unused).
+func (g *gossip) LocalState(join bool) []byte { return nil }
+
+// MergeRemoteState is memberlist.Delegate (unused).
+func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
+
+// NotifyAlive is memberlist.AliveDelegate: a master of another cluster is
+// refused so two clusters never merge.
+func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
+	tags := decodeTags(peer.Meta)
+	if tags[tagRole] != roleMaster {
+		return nil
+	}
+	ours := g.m.identity.ClusterID()
+	if theirs := tags[tagClusterID]; ours != "" && theirs != "" && theirs != ours {
+		g.m.clusterMismatch.Store(fmt.Sprintf("master %q (%s) belongs to cluster %q, this master to cluster %q", peer.Name, peer.Address(), theirs, ours))
+		return fmt.Errorf("%w: master %q belongs to cluster %q, not %q", ErrIdentity, peer.Name, theirs, ours)
+	}
+	return nil
+}
+
+// NotifyJoin is memberlist.EventDelegate.
+func (g *gossip) NotifyJoin(n *memberlist.Node) {
+	g.m.deadMu.Lock()
+	delete(g.m.deadMembers, n.Name)
+	g.m.deadMu.Unlock()
+	g.m.logger.Debug("gossip member joined", "name", n.Name, "addr", n.Address())
+	g.m.kickReconcile()
+}
+
+// NotifyLeave is memberlist.EventDelegate: remember the member as dead or left.
+func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	mb := toMember(n)
+	if mb.Status != "left" {
+		mb.Status = "dead"
+	}
+	g.m.deadMu.Lock()
+	g.m.deadMembers[n.Name] = mb
+	g.m.deadMu.Unlock()
+	g.m.logger.Info("gossip member gone", "name", n.Name, "status", mb.Status)
+	g.m.kickReconcile()
+}
+
+// NotifyUpdate is memberlist.EventDelegate.
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.m.kickReconcile() }
+
+// joinLoop joins the configured addresses, retrying with capped, jittered
+// backoff until one answers or the master shuts down.
+func (m *Master) joinLoop(addrs []string) {
+	defer m.wg.Done()
+	backoff := 200 * time.Millisecond
+	for {
+		n, err := m.gossip.ml.Join(addrs)
+		if err == nil || n > 0 {
+			m.logger.Info("joined gossip", "contacted", n, "addrs", addrs)
+			return
+		}
+		m.logger.Warn("gossip join failed, retrying", "addrs", addrs, "retry_in", backoff, "error", err)
+		select {
+		case <-m.shutdownCh:
+			return
+		case <-time.After(backoff + rand.N(backoff/4+1)):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}

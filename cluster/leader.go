@@ -1,0 +1,200 @@
+package cluster
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+)
+
+// monitorLeadership follows raft's leadership notifications and runs
+// leaderLoop while this master leads (consul leader.go).
+func (m *Master) monitorLeadership() {
+	defer m.wg.Done()
+	var (
+		stopCh chan struct{}
+		done   sync.WaitGroup
+	)
+	stop := func() {
+		if stopCh != nil {
+			close(stopCh)
+			done.Wait()
+			stopCh = nil
+		}
+	}
+	defer stop()
+	for {
+		select {
+		case isLeader := <-m.raftNotifyCh:
+			m.metrics.setLeader(isLeader)
+			switch {
+			case isLeader && stopCh == nil:
+				stopCh = make(chan struct{})
+				done.Add(1)
+				go func(ch chan struct{}) {
+					defer done.Done()
+					m.leaderLoop(ch)
+				}(stopCh)
+				m.logger.Info("cluster leadership acquired")
+			case !isLeader && stopCh != nil:
+				stop()
+				m.logger.Info("cluster leadership lost")
+			}
+		case <-m.shutdownCh:
+			return
+		}
+	}
+}
+
+// leaderLoop runs while this master leads: barrier, establish leadership,
+// then reconcile gossip membership into raft until stopCh closes.
+func (m *Master) leaderLoop(stopCh chan struct{}) {
+	established := false
+	defer func() {
+		if established {
+			m.revokeLeadership()
+		}
+	}()
+	// Barrier: every committed entry is applied before we judge anything.
+	for !established {
+		if err := m.raft.Barrier(m.config.ApplyTimeout).Error(); err != nil {
+			m.logger.Error("leader barrier failed", "error", err)
+			select {
+			case <-stopCh:
+				return
+			case <-m.shutdownCh:
+				return
+			case <-time.After(500 * time.Millisecond):
+				continue
+			}
+		}
+		m.establishLeadership(stopCh)
+		established = true
+	}
+	ticker := time.NewTicker(5 * time.Second)
+	defer ticker.Stop()
+	m.reconcileMembers()
+	for {
+		select {
+		case <-stopCh:
+			return
+		case <-m.shutdownCh:
+			return
+		case <-m.reconcileCh:
+			m.reconcileMembers()
+		case <-ticker.C:
+			m.reconcileMembers()
+		}
+	}
+}
+
+// establishLeadership starts every leader-only task.
+func (m *Master) establishLeadership(stopCh <-chan struct{}) {
+	// Every agent gets a full offline threshold of grace: the new leader
+	// has no idea when each last heartbeated.
+	m.heartbeats.rearmAll(m.config.OfflineAfter)
+	m.autopilot.Start(context.Background())
+	m.startEventLeaderTasks(stopCh)
+	m.startNodeLeaderTasks(stopCh)
+	m.health.reset()
+	term := m.raft.CurrentTerm()
+	m.metrics.term.Set(float64(term))
+	m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
+		"term":      strconv.FormatUint(term, 10),
+		"leader_id": m.config.ID,
+		"grpc_addr": m.advertise.GRPC,
+	}))
+	m.logger.Info("leadership established", "term", term)
+}
+
+// revokeLeadership stops every leader-only task.
+func (m *Master) revokeLeadership() {
+	m.heartbeats.clear()
+	<-m.autopilot.Stop()
+	m.logger.Info("leadership revoked")
+}
+
+// reconcileMembers adds alive gossip masters that are missing from the raft
+// configuration as non-voters (autopilot promotes them when stable).
+func (m *Master) reconcileMembers() {
+	if !m.isLeader() {
+		return
+	}
+	conf, err := m.raftConfiguration()
+	if err != nil {
+		m.logger.Warn("reconcile: raft configuration", "error", err)
+		return
+	}
+	inConf := make(map[raft.ServerID]raft.ServerAddress, len(conf.Servers))
+	for _, s := range conf.Servers {
+		inConf[s.ID] = s.Address
+	}
+	ours := m.identity.ClusterID()
+	for _, mb := range m.gossip.members() {
+		if !mb.isMaster() || mb.Status != "alive" {
+			continue
+		}
+		id, addr := mb.Tags[tagID], mb.Tags[tagRaftAddr]
+		if id == "" || addr == "" || validateID("id", id) != nil {
+			continue
+		}
+		if cid := mb.Tags[tagClusterID]; cid != "" && ours != "" && cid != ours {
+			continue
+		}
+		if cur, ok := inConf[raft.ServerID(id)]; ok && cur == raft.ServerAddress(addr) {
+			continue
+		}
+		m.removedMu.Lock()
+		started, wasRemoved := m.removed[id]
+		m.removedMu.Unlock()
+		if wasRemoved && started == mb.Tags[tagStarted] {
+			continue
+		}
+		m.logger.Info("adding master to raft as non-voter", "id", id, "raft_addr", addr)
+		if err := m.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error(); err != nil {
+			m.logger.Error("add non-voter failed", "id", id, "error", err)
+			continue
+		}
+		m.removedMu.Lock()
+		delete(m.removed, id)
+		m.removedMu.Unlock()
+		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
+			"master_id": id, "raft_addr": addr, "grpc_addr": mb.Tags[tagGRPCAddr],
+		}))
+	}
+}
+
+// monitorClusterID adopts the cluster id of the leader once this master
+// follows one (a master that joined later), and publishes it in gossip.
+func (m *Master) monitorClusterID() {
+	defer m.wg.Done()
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-m.shutdownCh:
+			return
+		case <-ticker.C:
+		}
+		if m.identity.ClusterID() != "" {
+			m.gossip.setTag(tagClusterID, m.identity.ClusterID())
+			return
+		}
+		leader := m.leaderID()
+		if leader == "" || leader == m.config.ID {
+			continue
+		}
+		for _, mb := range m.gossip.members() {
+			if mb.isMaster() && mb.Tags[tagID] == leader && mb.Tags[tagClusterID] != "" {
+				if err := m.identity.SetClusterID(mb.Tags[tagClusterID]); err != nil {
+					m.logger.Error("adopt cluster id", "error", err)
+					continue
+				}
+				m.logger.Info("joined cluster", "cluster_id", mb.Tags[tagClusterID], "leader_id", leader)
+			}
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"time"
+
+	"github.com/gridctl/grid/fsm"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// masterMetrics are the master's Prometheus collectors. They always exist;
+// they are registered only when Config.Metrics is set.
+type masterMetrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+
+	isLeader         prometheus.Gauge
+	term             prometheus.Gauge
+	commitIndex      prometheus.Gauge
+	appliedIndex     prometheus.Gauge
+	lastContact      prometheus.Gauge
+	heartbeats       prometheus.Counter
+	agentsByStatus   *prometheus.GaugeVec
+	agentTransitions *prometheus.CounterVec
+	applyLatency     *prometheus.HistogramVec
+	failureTolerance prometheus.Gauge
+}
+
+func newMasterMetrics(m *Master) *masterMetrics {
+	mm := &masterMetrics{
+		reg: m.config.Metrics,
+		isLeader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "is_leader",
+			Help: "1 when this master is the Raft leader."}),
+		term: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "term",
+			Help: "Current Raft term."}),
+		commitIndex: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "commit_index",
+			Help: "Raft commit index."}),
+		appliedIndex: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "applied_index",
+			Help: "Last Raft index applied to the FSM."}),
+		lastContact: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "last_contact_seconds",
+			Help: "Seconds since the leader was last heard from (0 on the leader)."}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "grid", Subsystem: "agents", Name: "heartbeats_received_total",
+			Help: "Agent heartbeats handled by this master as leader."}),
+		agentsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "agents", Name: "count",
+			Help: "Registered agents by status."}, []string{"status"}),
+		agentTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "grid", Subsystem: "agents", Name: "transitions_total",
+			Help: "Agent liveness transitions committed by this master, by new status."}, []string{"status"}),
+		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "grid", Subsystem: "raft", Name: "apply_seconds",
+			Help:    "Latency of Raft applies by command type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"type"}),
+		failureTolerance: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "cluster", Name: "failure_tolerance",
+			Help: "How many more voting masters may fail without losing quorum (leader's view)."}),
+	}
+	mm.collectors = []prometheus.Collector{mm.isLeader, mm.term, mm.commitIndex, mm.appliedIndex, mm.lastContact,
+		mm.heartbeats, mm.agentsByStatus, mm.agentTransitions, mm.applyLatency, mm.failureTolerance}
+	if mm.reg != nil {
+		for _, c := range mm.collectors {
+			if err := mm.reg.Register(c); err != nil {
+				m.logger.Warn("metric registration failed", "error", err)
+			}
+		}
+	}
+	return mm
+}
+
+func (mm *masterMetrics) setLeader(b bool) {
+	if b {
+		mm.isLeader.Set(1)
+	} else {
+		mm.isLeader.Set(0)
+	}
+}
+
+func (mm *masterMetrics) observeApply(t fsm.MessageType, d time.Duration) {
+	mm.applyLatency.WithLabelValues(t.String()).Observe(d.Seconds())
+}
+
+func (mm *masterMetrics) unregister() {
+	if mm == nil || mm.reg == nil {
+		return
+	}
+	for _, c := range mm.collectors {
+		mm.reg.Unregister(c)
+	}
+}

@@ -1,0 +1,187 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gridctl/grid/fsm"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	// raftDirName is the raft directory inside the data dir.
+	raftDirName = "raft"
+	// peersFile triggers outage recovery when present in the raft dir.
+	peersFile = "peers.json"
+	// snapshotsRetained is how many raft snapshots are kept on disk.
+	snapshotsRetained = 2
+	// logCacheSize is how many recent log entries are cached in memory.
+	logCacheSize = 512
+)
+
+// setupRaft opens the raft stores and transport, runs peers.json recovery
+// when asked to, and starts raft. It reports whether raft state existed.
+func (m *Master) setupRaft() error {
+	dir := filepath.Join(m.config.DataDir, raftDirName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create raft dir: %w", err)
+	}
+	logger := m.logger.Named("raft")
+
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft log store %s: %w", dir, err)
+	}
+	m.raftStore = store
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return fmt.Errorf("raft log cache: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, logger)
+	if err != nil {
+		return fmt.Errorf("raft snapshot store: %w", err)
+	}
+	m.snapshots = snaps
+
+	advertise, err := net.ResolveTCPAddr("tcp", m.advertise.Raft)
+	if err != nil {
+		return fmt.Errorf("%w: raft advertise address %q: %v", ErrInvalid, m.advertise.Raft, err)
+	}
+	trans, err := raft.NewTCPTransportWithLogger(m.config.RaftAddr, advertise, 3, 10*time.Second, logger)
+	if err != nil {
+		return fmt.Errorf("raft transport on %s: %w", m.config.RaftAddr, err)
+	}
+	m.raftTransport = trans
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(m.config.ID)
+	rc.Logger = logger
+	t := m.config.RaftTimings
+	rc.HeartbeatTimeout = t.HeartbeatTimeout
+	rc.ElectionTimeout = t.ElectionTimeout
+	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
+	rc.CommitTimeout = t.CommitTimeout
+	if m.config.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = m.config.SnapshotThreshold
+	}
+	if m.config.SnapshotInterval > 0 {
+		rc.SnapshotInterval = m.config.SnapshotInterval
+	}
+	if m.config.TrailingLogs > 0 {
+		rc.TrailingLogs = m.config.TrailingLogs
+	}
+	// A removed master stays up (so it can be re-added); a restarted one
+	// rejoins through gossip.
+	rc.ShutdownOnRemove = false
+	m.raftNotifyCh = make(chan bool, 10)
+	rc.NotifyCh = m.raftNotifyCh
+
+	if err := m.recoverPeers(dir, rc, logs, store, snaps, trans); err != nil {
+		return err
+	}
+
+	has, err := raft.HasExistingState(logs, store, snaps)
+	if err != nil {
+		return fmt.Errorf("check raft state: %w", err)
+	}
+	m.hadRaftState = has
+
+	r, err := raft.NewRaft(rc, m.fsm, logs, store, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	m.raft = r
+	return nil
+}
+
+// recoverPeers runs outage recovery when <raft dir>/peers.json exists: the
+// file's configuration replaces the cluster's, then it is renamed to
+// peers.json.applied so it runs once.
+func (m *Master) recoverPeers(dir string, rc *raft.Config, logs raft.LogStore, stable raft.StableStore,
+	snaps raft.SnapshotStore, trans raft.Transport) error {
+	path := filepath.Join(dir, peersFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	conf, err := raft.ReadConfigJSON(path)
+	if err != nil {
+		return fmt.Errorf("%w: peers.json recovery: %v", ErrInvalid, err)
+	}
+	// RecoverCluster replays into a throwaway FSM; the real one is rebuilt at start.
+	tmp, err := fsm.New(fsm.Config{DataDir: filepath.Join(m.config.DataDir, "recovery"), Logger: m.logger})
+	if err != nil {
+		return fmt.Errorf("peers.json recovery: %w", err)
+	}
+	defer func() {
+		_ = tmp.Close()
+		_ = os.RemoveAll(filepath.Join(m.config.DataDir, "recovery"))
+	}()
+	if err := raft.RecoverCluster(rc, tmp, logs, stable, snaps, trans, conf); err != nil {
+		return fmt.Errorf("peers.json recovery: %w", err)
+	}
+	if err := os.Rename(path, path+".applied"); err != nil {
+		return fmt.Errorf("peers.json recovery: rename: %w", err)
+	}
+	m.logger.Warn("recovered raft configuration from peers.json", "path", path, "servers", len(conf.Servers))
+	return nil
+}
+
+// raftApply commits one command. It is leader only (ErrNotLeader wrapped
+// otherwise) and returns the FSM's response; an error response becomes the
+// returned error.
+func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
+	if m.raft.State() != raft.Leader {
+		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
+	}
+	buf, err := fsm.Encode(t, msg)
+	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", t, err)
+	}
+	start := time.Now()
+	fut := m.raft.Apply(buf, m.config.ApplyTimeout)
+	if err := fut.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return nil, fmt.Errorf("apply %s: %w: %v", t, ErrNotLeader, err)
+		}
+		return nil, fmt.Errorf("apply %s: %w", t, err)
+	}
+	m.metrics.observeApply(t, time.Since(start))
+	resp := fut.Response()
+	if err, ok := resp.(error); ok {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// isLeader reports whether this master is the Raft leader.
+func (m *Master) isLeader() bool { return m.raft.State() == raft.Leader }
+
+// leaderID is the current leader's server id ("" when unknown).
+func (m *Master) leaderID() string {
+	_, id := m.raft.LeaderWithID()
+	return string(id)
+}
+
+// raftConfiguration returns the latest Raft configuration.
+func (m *Master) raftConfiguration() (raft.Configuration, error) {
+	fut := m.raft.GetConfiguration()
+	if err := fut.Error(); err != nil {
+		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
+	}
+	return fut.Configuration(), nil
+}
+
+// hasRaftState reports whether raft has a log, snapshot or configuration.
+func (m *Master) hasRaftState() bool {
+	if m.hadRaftState || m.raft.LastIndex() > 0 {
+		return true
+	}
+	cfg, err := m.raftConfiguration()
+	return err == nil && len(cfg.Servers) > 0
+}

@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+)
+
+// GetClusterStatus reports agents, nodes, masters, health and failure tolerance.
+func (s *gridService) GetClusterStatus(ctx context.Context, _ *rpc.Empty) (*rpc.ClusterStatus, error) {
+	m := s.m
+	return read(ctx, m, func(ctx context.Context) (*rpc.ClusterStatus, error) {
+		return m.clusterStatus()
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.ClusterStatus, error) {
+		return c.GetClusterStatus(ctx, &rpc.Empty{})
+	})
+}
+
+// ListMasters lists the raft configuration with each master's state.
+func (s *gridService) ListMasters(ctx context.Context, _ *rpc.Empty) (*rpc.MasterList, error) {
+	m := s.m
+	return read(ctx, m, func(ctx context.Context) (*rpc.MasterList, error) {
+		masters, _, tolerance, err := m.mastersView()
+		if err != nil {
+			return nil, err
+		}
+		return &rpc.MasterList{Masters: masters, LeaderId: m.leaderID(), Term: m.raft.CurrentTerm(), FailureTolerance: tolerance}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.MasterList, error) {
+		return c.ListMasters(ctx, &rpc.Empty{})
+	})
+}
+
+// ListMembers is this master's gossip view (never forwarded).
+func (s *gridService) ListMembers(ctx context.Context, _ *rpc.Empty) (*rpc.MemberList, error) {
+	out := &rpc.MemberList{}
+	for _, mb := range s.m.gossip.allMembers() {
+		role := mb.Tags[tagRole]
+		out.Members = append(out.Members, &rpc.Member{Name: mb.Name, Addr: mb.Addr, Status: mb.Status, Role: role, Tags: mb.Tags})
+	}
+	return out, nil
+}
+
+// RemovePeer removes a master from the raft configuration. Removing a voter
+// that would leave fewer healthy voters than the new quorum is refused
+// (FAILED_PRECONDITION) unless force is set.
+func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
+	m := s.m
+	if err := validateID("id", in.Id); err != nil {
+		return nil, toStatus(err)
+	}
+	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
+		masters, _, _, err := m.mastersView()
+		if err != nil {
+			return nil, err
+		}
+		var target *rpc.MasterInfo
+		voters, healthyOthers := 0, 0
+		for _, mi := range masters {
+			if mi.Id == in.Id {
+				target = mi
+			}
+			if mi.Suffrage == "voter" {
+				voters++
+				if mi.Healthy && mi.Id != in.Id {
+					healthyOthers++
+				}
+			}
+		}
+		if target == nil {
+			return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
+		}
+		if target.Suffrage == "voter" && !in.Force {
+			newQuorum := (voters-1)/2 + 1
+			if voters-1 == 0 || healthyOthers < newQuorum {
+				return nil, fmt.Errorf("%w: removing voter %q leaves %d healthy of %d voters, quorum needs %d (use force to remove anyway)",
+					ErrQuorum, in.Id, healthyOthers, voters-1, newQuorum)
+			}
+		}
+		started := ""
+		for _, mb := range m.gossip.members() {
+			if mb.isMaster() && mb.Tags[tagID] == in.Id {
+				started = mb.Tags[tagStarted]
+			}
+		}
+		m.removedMu.Lock()
+		m.removed[in.Id] = started
+		m.removedMu.Unlock()
+		if err := m.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
+			return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
+		}
+		m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
+		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_REMOVED, in.Id, map[string]string{
+			"master_id": in.Id, "reason": "operator", "force": fmt.Sprint(in.Force),
+		}))
+		return &rpc.Empty{}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
+		return c.RemovePeer(ctx, in)
+	})
+}
+
+// TransferLeadership hands leadership to the named voter (or one raft picks)
+// and waits for the new leader.
+func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
+	m := s.m
+	if in.Id != "" {
+		if err := validateID("id", in.Id); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	return forward(ctx, m, func(ctx context.Context) (*rpc.TransferLeadershipResponse, error) {
+		var fut raft.Future
+		if in.Id == "" {
+			fut = m.raft.LeadershipTransfer()
+		} else {
+			if in.Id == m.config.ID {
+				return &rpc.TransferLeadershipResponse{NewLeaderId: m.config.ID}, nil
+			}
+			conf, err := m.raftConfiguration()
+			if err != nil {
+				return nil, err
+			}
+			var target *raft.Server
+			for i := range conf.Servers {
+				if string(conf.Servers[i].ID) == in.Id {
+					target = &conf.Servers[i]
+				}
+			}
+			if target == nil {
+				return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
+			}
+			if target.Suffrage != raft.Voter {
+				return nil, fmt.Errorf("%w: peer %q is not a voter", ErrInvalid, in.Id)
+			}
+			fut = m.raft.LeadershipTransferToServer(target.ID, target.Address)
+		}
+		if err := fut.Error(); err != nil {
+			return nil, fmt.Errorf("transfer leadership: %w", err)
+		}
+		deadline := time.Now().Add(m.config.LeaderWait)
+		for {
+			if id := m.leaderID(); id != "" && id != m.config.ID {
+				m.logger.Info("leadership transferred", "new_leader_id", id)
+				return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("%w: transfer started but no new leader after %s", ErrNoLeader, m.config.LeaderWait)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(20*time.Millisecond + rand.N(20*time.Millisecond)):
+			}
+		}
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.TransferLeadershipResponse, error) {
+		return c.TransferLeadership(ctx, in)
+	})
+}
+
+// Ready is this master's own view (never forwarded): ready once a leader is
+// known and this master has applied everything it knows to be committed.
+func (s *gridService) Ready(ctx context.Context, _ *rpc.Empty) (*rpc.ReadyResponse, error) {
+	m := s.m
+	r := &rpc.ReadyResponse{
+		Id:            m.config.ID,
+		LeaderId:      m.leaderID(),
+		AppliedIndex:  m.raft.AppliedIndex(),
+		CommitIndex:   m.raft.CommitIndex(),
+		HasRaftState:  m.hasRaftState(),
+		LastLogIndex:  m.raft.LastIndex(),
+		LastContactMs: m.lastContactMs(),
+		ClusterId:     m.identity.ClusterID(),
+	}
+	r.LastLogTerm = lastLogTerm(m.raft)
+	switch {
+	case r.LeaderId == "":
+		r.Reason = "no leader known"
+	case r.AppliedIndex < r.CommitIndex:
+		r.Reason = fmt.Sprintf("catching up: applied %d of %d", r.AppliedIndex, r.CommitIndex)
+	default:
+		r.Ready = true
+		r.Reason = "ok"
+	}
+	return r, nil
+}
+
+// lastLogTerm reads the last log term from raft's stats.
+func lastLogTerm(r *raft.Raft) uint64 {
+	var t uint64
+	_, _ = fmt.Sscan(r.Stats()["last_log_term"], &t)
+	return t
+}
+
+// GetStateHash is this master's FSM summary (never forwarded).
+func (s *gridService) GetStateHash(ctx context.Context, _ *rpc.Empty) (*rpc.StateHash, error) {
+	h := s.m.fsm.StateHash()
+	h.NodeId = s.m.config.ID
+	return h, nil
+}

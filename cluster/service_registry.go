@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gridctl/grid/fsm"
+	"github.com/gridctl/grid/rpc"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/protobuf/proto"
+)
+
+// Bounds on agent registration fields.
+const (
+	maxHostnameLen  = 255
+	maxFieldLen     = 256
+	maxNodesPerHost = 10000
+)
+
+// read answers a read: from this master's replica when the caller allows
+// stale reads, otherwise on the leader after VerifyLeader (forwarded from a follower).
+func read[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
+	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
+	if m.allowStale(ctx) {
+		out, err := local(ctx)
+		return out, toStatus(err)
+	}
+	return forward(ctx, m, func(ctx context.Context) (T, error) {
+		if err := m.verifyLeader(); err != nil {
+			var zero T
+			return zero, err
+		}
+		return local(ctx)
+	}, remote)
+}
+
+// validateAgentInfo checks a registration at the edge.
+func validateAgentInfo(in *rpc.AgentInfo) error {
+	if err := validateID("agent_id", in.AgentId); err != nil {
+		return err
+	}
+	if len(in.Hostname) > maxHostnameLen {
+		return fmt.Errorf("%w: hostname is %d bytes (at most %d)", ErrInvalid, len(in.Hostname), maxHostnameLen)
+	}
+	if len(in.Platform) > maxFieldLen || len(in.Version) > maxFieldLen {
+		return fmt.Errorf("%w: platform or version longer than %d bytes", ErrInvalid, maxFieldLen)
+	}
+	if in.AgentPort > 65535 {
+		return fmt.Errorf("%w: agent_port %d out of range", ErrInvalid, in.AgentPort)
+	}
+	if in.MaxStorageNodes > maxNodesPerHost {
+		return fmt.Errorf("%w: max_storage_nodes %d exceeds %d", ErrInvalid, in.MaxStorageNodes, maxNodesPerHost)
+	}
+	if in.Endpoint != "" {
+		if _, _, err := splitHostPortNum(in.Endpoint); err != nil {
+			return fmt.Errorf("endpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// RegisterAgent records an agent (healthy) and starts its heartbeat timer.
+func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rpc.RegistrationResponse, error) {
+	m := s.m
+	if err := validateAgentInfo(in); err != nil {
+		return nil, toStatus(err)
+	}
+	if in.Endpoint == "" && in.AgentPort != 0 && !isForwarded(ctx) {
+		// Derive the endpoint from the caller's address before forwarding.
+		if p, ok := peer.FromContext(ctx); ok {
+			if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+				in = proto.Clone(in).(*rpc.AgentInfo)
+				in.Endpoint = net.JoinHostPort(host, strconv.Itoa(int(in.AgentPort)))
+			}
+		}
+	}
+	return forward(ctx, m, func(ctx context.Context) (*rpc.RegistrationResponse, error) {
+		now := time.Now()
+		_, existed := m.fsm.Agent(in.AgentId)
+		rec := &rpc.AgentRecord{
+			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: agentHealthy,
+			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: now.Unix(), Endpoint: in.Endpoint,
+			RegisteredAt: now.Unix(), Version: in.Version,
+		}
+		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
+			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
+		}
+		m.heartbeats.heartbeat(in.AgentId)
+		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
+			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.Endpoint,
+			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
+			"reregistered": strconv.FormatBool(existed), "running_nodes": strconv.Itoa(len(in.Nodes)),
+		}))
+		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.Endpoint, "reregistered", existed)
+		return &rpc.RegistrationResponse{
+			Success: true, Message: fmt.Sprintf("agent %s registered", in.AgentId),
+			HeartbeatIntervalMs: m.heartbeats.nextInterval(), LeaderId: m.config.ID,
+		}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.RegistrationResponse, error) {
+		return c.RegisterAgent(ctx, in)
+	})
+}
+
+// Heartbeat resets the agent's timer on the leader; it commits only when
+// the agent was degraded or offline (recovered).
+func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (*rpc.HeartbeatResponse, error) {
+	m := s.m
+	if err := validateID("agent_id", in.AgentId); err != nil {
+		return nil, toStatus(err)
+	}
+	return forward(ctx, m, func(ctx context.Context) (*rpc.HeartbeatResponse, error) {
+		a, ok := m.fsm.Agent(in.AgentId)
+		if !ok {
+			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
+		}
+		m.heartbeats.heartbeat(in.AgentId)
+		m.metrics.heartbeats.Inc()
+		if a.Status != agentHealthy {
+			m.heartbeats.transition(in.AgentId, agentHealthy, time.Now())
+		}
+		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
+			NextIntervalMs: m.heartbeats.nextInterval(), LeaderId: m.config.ID}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.HeartbeatResponse, error) {
+		return c.Heartbeat(ctx, in)
+	})
+}
+
+// UnregisterAgent removes an agent from the registry.
+func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rpc.Empty, error) {
+	m := s.m
+	if err := validateID("agent_id", in.AgentId); err != nil {
+		return nil, toStatus(err)
+	}
+	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
+		if _, err := m.raftApply(fsm.UnregisterAgentType, &rpc.AgentId{AgentId: in.AgentId}); err != nil {
+			return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
+		}
+		m.heartbeats.remove(in.AgentId)
+		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId}))
+		m.logger.Info("agent unregistered", "agent_id", in.AgentId)
+		return &rpc.Empty{}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
+		return c.UnregisterAgent(ctx, in)
+	})
+}
+
+// ListAgents lists agents with their nodes; on the leader the last
+// heartbeat times come from memory (they are not written to Raft).
+func (s *gridService) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentList, error) {
+	m := s.m
+	return read(ctx, m, func(ctx context.Context) (*rpc.AgentList, error) {
+		agents := m.fsm.Agents()
+		if m.isLeader() {
+			for _, a := range agents {
+				if t, ok := m.heartbeats.lastHeartbeat(a.AgentId); ok {
+					a.LastHeartbeat = t.Unix()
+				}
+			}
+		}
+		return &rpc.AgentList{Agents: agents}, nil
+	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.AgentList, error) {
+		return c.ListAgents(ctx, &rpc.Empty{})
+	})
+}

@@ -1,0 +1,269 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// tLogWriter sends log lines to t.Log so they show only on failure.
+type tLogWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *tLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// testLogger is an hclog.Logger writing to t.Log (silenced after the test ends).
+func testLogger(t *testing.T) hclog.Logger {
+	w := &tLogWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w})
+}
+
+// testAddr reserves a free loopback TCP+UDP port (gossip needs both).
+func testAddr(t *testing.T) string {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+// testConfig is a master config with test timings (Raft ~100 ms, fast
+// gossip, 1 s heartbeats) on free loopback ports.
+func testConfig(t *testing.T, id string) Config {
+	c := DefaultConfig()
+	c.ID = id
+	c.DataDir = t.TempDir()
+	c.GRPCAddr = "127.0.0.1:0"
+	c.RaftAddr = testAddr(t)
+	c.GossipAddr = testAddr(t)
+	c.HTTPAddr = "127.0.0.1:0"
+	c.RaftTimings = RaftTimings{HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 10 * time.Millisecond}
+	c.SnapshotThreshold = 64
+	c.SnapshotInterval = 200 * time.Millisecond
+	c.TrailingLogs = 32
+	c.HeartbeatInterval = time.Second
+	c.ServerStabilizationTime = 300 * time.Millisecond
+	c.LastContactThreshold = time.Second
+	c.HealthInterval = 100 * time.Millisecond
+	c.LeaderWait = 3 * time.Second
+	c.ApplyTimeout = 3 * time.Second
+	c.Gossip = GossipConfig{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 50 * time.Millisecond,
+		GossipInterval: 20 * time.Millisecond, SuspicionMult: 2, PushPullInterval: time.Second}
+	c.Logger = testLogger(t).Named(id)
+	return c
+}
+
+// testCluster is an in-process cluster under test.
+type testCluster struct {
+	t       *testing.T
+	masters []*Master
+	configs []Config
+}
+
+// newTestCluster starts n masters with --bootstrap-expect n that join each
+// other, waits until they form one cluster, and shuts them down at cleanup.
+func newTestCluster(t *testing.T, n int) []*Master {
+	return startTestCluster(t, n, nil).masters
+}
+
+// startTestCluster is newTestCluster with a config hook.
+func startTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
+	t.Helper()
+	tc := &testCluster{t: t}
+	var gossipAddrs []string
+	for i := range n {
+		c := testConfig(t, fmt.Sprintf("master-%d", i+1))
+		c.BootstrapExpect = n
+		if tweak != nil {
+			tweak(&c)
+		}
+		gossipAddrs = append(gossipAddrs, c.GossipAddr)
+		tc.configs = append(tc.configs, c)
+	}
+	for i := range tc.configs {
+		tc.configs[i].Join = gossipAddrs
+	}
+	tc.masters = make([]*Master, n)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range tc.configs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tc.masters[i], errs[i] = New(tc.configs[i])
+		}()
+	}
+	wg.Wait()
+	t.Cleanup(tc.shutdown)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start %s: %v", tc.configs[i].ID, err)
+		}
+	}
+	waitForLeader(t, tc.masters)
+	return tc
+}
+
+// add starts one more master joining the cluster (no bootstrap).
+func (tc *testCluster) add(id string) *Master {
+	tc.t.Helper()
+	c := testConfig(tc.t, id)
+	c.Join = []string{tc.configs[0].GossipAddr}
+	for _, m := range tc.masters {
+		if m != nil && !isDone(m) {
+			c.Join = []string{m.config.GossipAddr}
+			break
+		}
+	}
+	m, err := New(c)
+	if err != nil {
+		tc.t.Fatalf("start %s: %v", id, err)
+	}
+	tc.masters = append(tc.masters, m)
+	tc.configs = append(tc.configs, c)
+	return m
+}
+
+func (tc *testCluster) shutdown() {
+	var wg sync.WaitGroup
+	for _, m := range tc.masters {
+		if m == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = m.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// isDone reports whether m has been shut down.
+func isDone(m *Master) bool {
+	select {
+	case <-m.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// live returns the masters not shut down.
+func live(masters []*Master) []*Master {
+	var out []*Master
+	for _, m := range masters {
+		if m != nil && !isDone(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// waitForLeader waits until exactly one live master leads and every live
+// master agrees on it; it returns the leader.
+func waitForLeader(t *testing.T, masters []*Master) *Master {
+	t.Helper()
+	var leader *Master
+	waitFor(t, 15*time.Second, "one leader all masters agree on", func() bool {
+		leader = nil
+		ms := live(masters)
+		for _, m := range ms {
+			if m.isLeader() {
+				if leader != nil {
+					return false
+				}
+				leader = m
+			}
+		}
+		if leader == nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.leaderID() != leader.ID() {
+				return false
+			}
+		}
+		return true
+	})
+	return leader
+}
+
+// followerOfCluster returns a live master that is not leader.
+func followerOfCluster(masters []*Master, leader *Master) *Master {
+	for _, m := range live(masters) {
+		if m != leader {
+			return m
+		}
+	}
+	return nil
+}
+
+// grpcClient dials m's gRPC address.
+func grpcClient(t *testing.T, m *Master) rpc.GridMasterClient {
+	t.Helper()
+	conn, err := grpc.NewClient(m.Addresses().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return rpc.NewGridMasterClient(conn)
+}
+
+// testCtx is a context bounded for one test call.
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
