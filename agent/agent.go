@@ -110,32 +110,30 @@ func (a *Agent) Registered() bool { return a.hb.Registered() }
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		serveErr <- a.server.Serve(a.lis)
-	}()
+	go func() { serveErr <- a.server.Serve(a.lis) }()
+	var loops sync.WaitGroup
 	for _, loop := range []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run} {
-		wg.Add(1)
+		loops.Add(1)
 		go func() {
-			defer wg.Done()
+			defer loops.Done()
 			loop(ctx)
 		}()
 	}
 	if a.gossip != nil {
-		wg.Add(1)
+		loops.Add(1)
 		go func() {
-			defer wg.Done()
+			defer loops.Done()
 			a.gossip.Run(ctx)
 		}()
 	}
 
 	var err error
+	served := false
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+		served = true
 		if errors.Is(err, grpc.ErrServerStopped) {
 			err = nil
 		}
@@ -146,52 +144,50 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.logger.Info("agent shutting down", "stop_nodes", a.cfg.StopNodesOnShutdown)
 	a.health.Shutdown()
 	cancel()
+	loops.Wait()
 
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), a.cfg.StopGrace+10*time.Second)
 	defer stopCancel()
 	if cerr := a.sup.Close(stopCtx, a.cfg.StopNodesOnShutdown); cerr != nil {
 		a.logger.Error("could not stop every node", "error", cerr)
 	}
-	a.flush(a.cfg.StopNodesOnShutdown)
-	stopped := make(chan struct{})
-	go func() {
-		a.server.GracefulStop()
-		close(stopped)
-	}()
-	select {
-	case <-stopped:
-	case <-time.After(5 * time.Second):
-		a.server.Stop()
+	a.flush(2 * time.Second)
+	if !served {
+		stopped := make(chan struct{})
+		go func() {
+			a.server.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			a.server.Stop()
+		}
+		<-serveErr
 	}
 	if a.gossip != nil {
 		a.gossip.Leave(time.Second)
 	}
-	wg.Wait()
 	a.pool.Close()
 	return err
 }
 
-// flush gives pending events and states a short chance to reach a master
-// before exit (they are lost otherwise only if the agent does not return:
-// a restarted agent re-registers with its node states).
-func (a *Agent) flush(wait bool) {
-	if !wait {
+// flush gives pending events and node states a short time to reach a
+// master before exit. What is left is not lost for the registry: a
+// restarted agent registers again with its nodes' states.
+func (a *Agent) flush(limit time.Duration) {
+	if a.events.Pending() == 0 && a.statuses.Pending() == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); a.events.Run(ctx) }()
-		go func() { defer wg.Done(); a.statuses.Run(ctx) }()
-		for ctx.Err() == nil && (a.events.Pending() > 0 || a.statuses.Pending() > 0) {
-			waitCtx(ctx, 20*time.Millisecond)
-		}
-		cancel()
-		wg.Wait()
-	}()
-	<-done
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.events.Run(ctx) }()
+	go func() { defer wg.Done(); a.statuses.Run(ctx) }()
+	for ctx.Err() == nil && (a.events.Pending() > 0 || a.statuses.Pending() > 0) {
+		waitCtx(ctx, 20*time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
 }

@@ -81,11 +81,9 @@ func (m *MemoryLimiter) CgroupFor(nodeID string, limitMB uint64) (int, error) {
 	return fd, nil
 }
 
-// ApplyRlimit caps pid's address space when cgroups are not in use.
+// ApplyRlimit caps pid's address space; the Supervisor calls it for every
+// node not started inside a cgroup.
 func (m *MemoryLimiter) ApplyRlimit(pid int, limitMB uint64) error {
-	if m.parent != "" {
-		return nil
-	}
 	bytes := (2*limitMB + rlimitHeadroomMB) << 20
 	lim := unix.Rlimit{Cur: bytes, Max: bytes}
 	if err := unix.Prlimit(pid, unix.RLIMIT_AS, &lim, nil); err != nil {

@@ -48,13 +48,7 @@ func (s *Supervisor) startLocked(n *node) error {
 	}
 	defer logf.Close()
 
-	args := append(slices.Clone(s.cfg.NodeArgs),
-		"--port", strconv.Itoa(r.Port), "--storage-path", r.StoragePath, "--node-id", r.NodeID)
-	cmd := exec.Command(s.cfg.BinaryPath, args...)
-	cmd.Env = nodeEnv(r.MemoryLimitMB)
-	cmd.Dir = r.StoragePath
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := s.nodeCommand(r, logf)
 	cgfd, err := s.mem.CgroupFor(r.NodeID, r.MemoryLimitMB)
 	if err != nil {
 		s.logger.Warn("no cgroup for node; falling back to rlimit", "node_id", r.NodeID, "error", err)
@@ -64,7 +58,14 @@ func (s *Supervisor) startLocked(n *node) error {
 		cmd.SysProcAttr.CgroupFD = cgfd
 		defer unix.Close(cgfd)
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if err != nil && cgfd >= 0 {
+		s.logger.Warn("could not start node in its cgroup; falling back to rlimit", "node_id", r.NodeID, "error", err)
+		cmd = s.nodeCommand(r, logf)
+		cgfd = -1
+		err = cmd.Start()
+	}
+	if err != nil {
 		return fmt.Errorf("%w: exec %s: %v", ErrNodeStartFailed, s.cfg.BinaryPath, err)
 	}
 	pid := cmd.Process.Pid
@@ -87,6 +88,19 @@ func (s *Supervisor) startLocked(n *node) error {
 		close(exited)
 	}()
 	return nil
+}
+
+// nodeCommand is the node's command line: the configured binary (never a
+// shell), its own process group, logs to a file.
+func (s *Supervisor) nodeCommand(r *NodeRecord, logf *os.File) *exec.Cmd {
+	args := append(slices.Clone(s.cfg.NodeArgs),
+		"--port", strconv.Itoa(r.Port), "--storage-path", r.StoragePath, "--node-id", r.NodeID)
+	cmd := exec.Command(s.cfg.BinaryPath, args...)
+	cmd.Env = nodeEnv(r.MemoryLimitMB)
+	cmd.Dir = r.StoragePath
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
 }
 
 // adoptLocked watches a live process a previous agent started.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/eventstore"
-	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -60,13 +59,11 @@ func allEvents(t *testing.T, m *Master) []*rpc.Event {
 // events in the same seq order, each of want exactly once.
 func sameOrderEverywhere(t *testing.T, masters []*Master, want []string) {
 	t.Helper()
-	var why string
-	pollUntil(t, 20*time.Second, "replicas equal and complete", func() bool {
+	check := func() string {
 		ref := idsOf(allEvents(t, masters[0]))
 		for _, m := range masters[1:] {
 			if got := idsOf(allEvents(t, m)); !equalStrings(got, ref) {
-				why = fmt.Sprintf("%s has %d events, %s has %d (or in another order)", masters[0].ID(), len(ref), m.ID(), len(got))
-				return false
+				return fmt.Sprintf("%s has %d events, %s has %d (or in another order)", masters[0].ID(), len(ref), m.ID(), len(got))
 			}
 		}
 		count := make(map[string]int, len(ref))
@@ -75,15 +72,58 @@ func sameOrderEverywhere(t *testing.T, masters []*Master, want []string) {
 		}
 		for _, id := range want {
 			if count[id] != 1 {
-				why = fmt.Sprintf("event %s present %d times", id, count[id])
-				return false
+				return fmt.Sprintf("event %s present %d times", id, count[id])
 			}
 		}
+		return ""
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		why := check()
+		if why == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, m := range masters {
+				t.Logf("%s: applied index %d, last seq %d", m.ID(), m.fsm.AppliedIndex(), m.fsm.Events().LastSeq())
+			}
+			t.Fatalf("replicas not equal and complete after 30s: %s", why)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+}
+
+// emitAcked sends req through c until it is acknowledged, like an agent
+// that keeps its events until then.
+func emitAcked(t *testing.T, c rpc.GridMasterClient, req *rpc.EmitEventsRequest) *rpc.EmitEventsResponse {
+	t.Helper()
+	var resp *rpc.EmitEventsResponse
+	var lastErr error
+	pollUntil(t, 20*time.Second, "emit acknowledged", func() bool {
+		resp, lastErr = c.EmitEvents(context.Background(), req)
+		if lastErr != nil {
+			t.Logf("emit: %v", lastErr)
+		}
+		return lastErr == nil
+	})
+	return resp
+}
+
+// pruneOnLeader runs the leader's prune with cfg, on whichever master leads.
+func pruneOnLeader(t *testing.T, masters []*Master, cfg EventConfig) uint64 {
+	t.Helper()
+	var removed uint64
+	pollUntil(t, 20*time.Second, "prune committed by the leader", func() bool {
+		leader := waitForLeader(t, masters)
+		n, err := leader.pruneEvents(time.Now(), cfg)
+		if err != nil {
+			t.Logf("prune: %v", err)
+			return false
+		}
+		removed = n
 		return true
 	})
-	if t.Failed() {
-		t.Log(why)
-	}
+	return removed
 }
 
 func freshEvents(source string, n int, typ rpc.EventType, entity string) []*rpc.Event {
@@ -112,21 +152,19 @@ func TestEventsOnCluster(t *testing.T) {
 			follower.emit(e)
 		}
 		agentEvents := freshEvents("agent-9", 100, rpc.EventType_NODE_RESTARTED, "node-9")
-		resp, err := fc.EmitEvents(ctx, &rpc.EmitEventsRequest{Events: agentEvents, Source: "agent-9"})
-		if err != nil {
-			t.Fatalf("emit through follower: %v", err)
+		resp := emitAcked(t, fc, &rpc.EmitEventsRequest{Events: agentEvents, Source: "agent-9"})
+		if resp.LastSeq == 0 {
+			t.Fatalf("emit answer last_seq=0")
 		}
-		if resp.Accepted != 100 || resp.LastSeq == 0 {
-			t.Fatalf("emit answer accepted=%d last_seq=%d, want 100 and > 0", resp.Accepted, resp.LastSeq)
-		}
-		// Acknowledged means committed: the leader already has them.
-		if n, _ := leader.fsm.Events().CountEvents(eventstore.Filter{Entities: []string{"node-9"}}); n != 100 {
-			t.Fatalf("leader holds %d of the 100 acknowledged events", n)
+		// Acknowledged means committed: a consistent read sees them.
+		list, err := fc.QueryEvents(ctx, &rpc.EventFilter{EntityIds: []string{"node-9"}, Limit: 1000})
+		if err != nil || len(list.Events) != 100 {
+			t.Fatalf("consistent read after ack: %d events, %v", len(list.GetEvents()), err)
 		}
 		// A resend (lost answer) is acknowledged, stored once.
-		resp, err = fc.EmitEvents(ctx, &rpc.EmitEventsRequest{Events: agentEvents, Source: "agent-9"})
-		if err != nil || resp.Accepted != 0 {
-			t.Fatalf("resend: accepted=%d err=%v, want 0 and nil", resp.GetAccepted(), err)
+		resp = emitAcked(t, fc, &rpc.EmitEventsRequest{Events: agentEvents, Source: "agent-9"})
+		if resp.Accepted != 0 {
+			t.Fatalf("resend: accepted=%d, want 0", resp.GetAccepted())
 		}
 		want = append(want, idsOf(agentEvents)...)
 		sameOrderEverywhere(t, masters, want)
@@ -176,9 +214,7 @@ func TestEventsOnCluster(t *testing.T) {
 	t.Run("stream resumes exactly after a seq across reconnect", func(t *testing.T) {
 		filter := &rpc.EventFilter{EntityIds: []string{"node-s"}}
 		first := freshEvents("agent-s", 40, rpc.EventType_NODE_CRASHED, "node-s")
-		if _, err := fc.EmitEvents(ctx, &rpc.EmitEventsRequest{Events: first}); err != nil {
-			t.Fatal(err)
-		}
+		emitAcked(t, fc, &rpc.EmitEventsRequest{Events: first})
 		// First connection, to the leader: read 15 events, then drop it.
 		lc := rpc.NewGridMasterClient(dialMaster(t, leader))
 		sctx, cancel := context.WithCancel(ctx)
@@ -203,9 +239,7 @@ func TestEventsOnCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		second := freshEvents("agent-s", 25, rpc.EventType_NODE_RESTARTED, "node-s")
-		if _, err := fc.EmitEvents(ctx, &rpc.EmitEventsRequest{Events: second}); err != nil {
-			t.Fatal(err)
-		}
+		emitAcked(t, fc, &rpc.EmitEventsRequest{Events: second})
 		for len(got) < 65 {
 			e, err := stream.Recv()
 			if err != nil {
@@ -221,11 +255,11 @@ func TestEventsOnCluster(t *testing.T) {
 
 	t.Run("ask in plain words", func(t *testing.T) {
 		for _, id := range []string{"agent-001", "agent-002"} {
-			_, err := fc.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "host-" + id, Platform: "linux",
-				MaxStorageNodes: 4, Endpoint: "127.0.0.1:1"})
-			if err != nil {
-				t.Fatalf("register %s: %v", id, err)
-			}
+			pollUntil(t, 20*time.Second, "register "+id, func() bool {
+				_, err := fc.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "host-" + id, Platform: "linux",
+					MaxStorageNodes: 4, Endpoint: "127.0.0.1:1"})
+				return err == nil
+			})
 		}
 		now := time.Now().UnixMicro()
 		var failures []*rpc.Event
@@ -235,9 +269,7 @@ func TestEventsOnCluster(t *testing.T) {
 			e.Timestamp = now
 			failures = append(failures, e)
 		}
-		if _, err := fc.EmitEvents(ctx, &rpc.EmitEventsRequest{Events: failures}); err != nil {
-			t.Fatal(err)
-		}
+		emitAcked(t, fc, &rpc.EmitEventsRequest{Events: failures})
 		var resp *rpc.NaturalQueryResponse
 		pollUntil(t, 10*time.Second, "2 agent_registered events counted", func() bool {
 			var err error
@@ -292,9 +324,8 @@ func TestEventsOnCluster(t *testing.T) {
 	})
 
 	t.Run("stream cursor older than retention is out of range", func(t *testing.T) {
-		removed, err := leader.pruneEvents(time.Now(), EventConfig{MaxEvents: 10})
-		if err != nil || removed == 0 {
-			t.Fatalf("prune: removed %d, %v", removed, err)
+		if removed := pruneOnLeader(t, masters, EventConfig{MaxEvents: 10}); removed == 0 {
+			t.Fatal("prune removed nothing")
 		}
 		for _, m := range masters {
 			pollUntil(t, 10*time.Second, m.ID()+" pruned", func() bool {
@@ -303,8 +334,8 @@ func TestEventsOnCluster(t *testing.T) {
 			})
 		}
 		// Nothing more to prune: no Raft entry is written.
-		if removed, err := leader.pruneEvents(time.Now(), EventConfig{MaxEvents: 10}); err != nil || removed != 0 {
-			t.Fatalf("second prune: removed %d, %v", removed, err)
+		if removed := pruneOnLeader(t, masters, EventConfig{MaxEvents: 10}); removed != 0 {
+			t.Fatalf("second prune removed %d", removed)
 		}
 		firstSeq := follower.fsm.Events().FirstSeq()
 		stream, err := fc.StreamEvents(ctx, &rpc.StreamEventsRequest{After: 1})
@@ -439,16 +470,11 @@ func TestPruneByAge(t *testing.T) {
 	for _, e := range old {
 		e.Timestamp = time.Now().Add(-2 * time.Hour).UnixMicro()
 	}
-	if _, err := leader.raftApply(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: old}); err != nil {
-		t.Fatal(err)
-	}
 	recent := freshEvents(leader.ID(), 1, rpc.EventType_NODE_CRASHED, "node-new")
-	if _, err := leader.raftApply(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: recent}); err != nil {
-		t.Fatal(err)
-	}
-	removed, err := leader.pruneEvents(time.Now(), EventConfig{Retention: time.Hour})
-	if err != nil || removed != 5 {
-		t.Fatalf("prune by age: removed %d, %v; want 5", removed, err)
+	c := rpc.NewGridMasterClient(dialMaster(t, followerOf(masters, leader)))
+	emitAcked(t, c, &rpc.EmitEventsRequest{Events: append(old, recent...)})
+	if removed := pruneOnLeader(t, masters, EventConfig{Retention: time.Hour}); removed != 5 {
+		t.Fatalf("prune by age removed %d, want 5", removed)
 	}
 	for _, m := range masters {
 		pollUntil(t, 10*time.Second, m.ID()+" pruned the old events", func() bool {

@@ -118,7 +118,10 @@ func (o *nodeOrchestrator) callAgent(ctx context.Context, a *rpc.AgentRecord, op
 		if err = call(ctx, c); err == nil {
 			return nil
 		}
-		if !agentCallRetryable(err) {
+		// CANCELED while our context is alive means the cached connection
+		// was closed under the call (leadership ended and began again).
+		closedConn := status.Code(err) == codes.Canceled && ctx.Err() == nil
+		if !agentCallRetryable(err) && !closedConn {
 			break
 		}
 		o.agents.drop(a.AgentId)
@@ -138,7 +141,8 @@ func (o *nodeOrchestrator) callAgent(ctx context.Context, a *rpc.AgentRecord, op
 // classifyAgentError turns a failed agent call into ErrAgentUnreachable,
 // the agent's NOT_FOUND, or an *AgentRefusal.
 func classifyAgentError(a *rpc.AgentRecord, op string, err error) error {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || agentCallRetryable(err) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || agentCallRetryable(err) ||
+		status.Code(err) == codes.Canceled {
 		return fmt.Errorf("%s on agent %s (%s): %w: %s", op, a.AgentId, a.Endpoint, ErrAgentUnreachable, statusMessage(err))
 	}
 	st, ok := status.FromError(err)

@@ -110,6 +110,11 @@ type testAgent struct {
 // startTestAgent starts a real agent registered with masters, ports taken
 // from a random range of 30 (the agent re-checks each one is free).
 func startTestAgent(t *testing.T, masters []*Master, id string, maxNodes int) *testAgent {
+	return startTestAgentWith(t, masters, id, maxNodes, nil)
+}
+
+// startTestAgentWith is startTestAgent with a hook to change the config.
+func startTestAgentWith(t *testing.T, masters []*Master, id string, maxNodes int, tweak func(*agent.Config)) *testAgent {
 	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.AgentID = id
@@ -129,6 +134,9 @@ func startTestAgent(t *testing.T, masters []*Master, id string, maxNodes int) *t
 	cfg.StopNodesOnShutdown = true
 	cfg.CgroupParent = ""
 	cfg.DefaultMemoryMB = 256
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	a, err := agent.New(cfg, nodesTestLogger(t, id))
 	if err != nil {
 		t.Fatalf("agent %s: %v", id, err)
@@ -141,11 +149,14 @@ func startTestAgent(t *testing.T, masters []*Master, id string, maxNodes int) *t
 			t.Logf("agent %s: %v", id, err)
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-ta.done
-	})
+	t.Cleanup(ta.shutdown)
 	return ta
+}
+
+// shutdown stops the agent and waits for it to return.
+func (ta *testAgent) shutdown() {
+	ta.stop()
+	<-ta.done
 }
 
 // waitAgentHealthy waits until every master's registry has the agent healthy.
@@ -538,5 +549,52 @@ func TestReconcileStopsOrphanAndRecordsCrash(t *testing.T) {
 	_, err = client.ReportNodeStatus(ctx, &rpc.NodeStatus{NodeId: resp.NodeId, AgentId: "agent-other", Status: nodeRunning})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("report from the wrong agent: err = %v, want FailedPrecondition", err)
+	}
+}
+
+func TestAgentOfflineMarksNodesLostThenReconciles(t *testing.T) {
+	masters := startTestCluster(t, 3, func(c *Config) {
+		c.HeartbeatInterval = 100 * time.Millisecond
+		c.DegradedAfter = 500 * time.Millisecond
+		c.OfflineAfter = time.Second
+	}).masters
+	leader := waitForLeader(t, masters)
+	dataDir := t.TempDir()
+	keepNodes := func(c *agent.Config) {
+		c.DataDir = dataDir
+		c.StopNodesOnShutdown = false
+	}
+	ag := startTestAgentWith(t, masters, "agent-away", 3, keepNodes)
+	waitAgentHealthy(t, masters, ag.id)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	resp, err := masterClient(t, leader).SpawnStorageNode(ctx, &rpc.SpawnRequest{AgentId: ag.id})
+	if err != nil {
+		t.Fatalf("spawn: %v", err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(int(resp.Pid), syscall.SIGKILL) })
+
+	// The agent goes away (its node keeps running): offline, node lost, not deleted.
+	ag.shutdown()
+	waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
+		return n.Status == nodeLost && n.DesiredState == desiredRunning
+	})
+
+	// Back with the same data dir: it re-adopts the node, the leader
+	// reconciles it to running with the same process.
+	ag2 := startTestAgentWith(t, masters, "agent-away", 3, func(c *agent.Config) {
+		keepNodes(c)
+		c.StopNodesOnShutdown = true
+	})
+	waitAgentHealthy(t, masters, ag2.id)
+	rec := waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
+		return n.Status == nodeRunning && n.Pid != 0
+	})
+	pids := processesServing(t, resp.NodeId)
+	if len(pids) != 1 || pids[0] != int(rec.Pid) {
+		t.Fatalf("processes for %s: %v, registry pid %d", resp.NodeId, pids, rec.Pid)
+	}
+	if rec.Pid != resp.Pid {
+		t.Logf("node restarted rather than re-adopted: pid %d -> %d", resp.Pid, rec.Pid)
 	}
 }

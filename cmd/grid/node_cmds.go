@@ -36,7 +36,7 @@ func spawnCommand() *cli.Command {
 			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "node gRPC port, 1024-65535 inside the agent's range (default: the agent picks a free one)"},
 			&cli.StringFlag{Name: "storage-path", Usage: "data directory relative to the agent's data dir (default: nodes/<node_id>)"},
 			&cli.Int64Flag{Name: "memory", Usage: "memory limit in MB, 16-65536 (default: the agent's default)"},
-			&cli.StringFlag{Name: "node-id", Usage: "node id, 1-128 chars of [A-Za-z0-9._-] (default: made by the leader); retrying with the same id never starts a second process"},
+			&cli.StringFlag{Name: "node-id", Usage: "node id, 1-128 chars of [A-Za-z0-9._-] (default: a fresh node-<12 hex>); retrying with the same id never starts a second process"},
 		)),
 		Action: func(c *cli.Context) error {
 			req := &rpc.SpawnRequest{AgentId: c.String("agent"), StoragePath: c.String("storage-path"), NodeId: c.String("node-id")}
