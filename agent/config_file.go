@@ -204,7 +204,8 @@ func intInRange(key string, v, lo, hi int64) (int, error) {
 }
 
 func secondsInRange(key string, v, lo, hi float64) (time.Duration, error) {
-	if v < lo || v > hi {
+	// Written so that NaN (valid TOML) fails the check too.
+	if !(v >= lo && v <= hi) {
 		return 0, fmt.Errorf("%w: %s %g: allowed range is %g-%g seconds", ErrInvalidConfig, key, v, lo, hi)
 	}
 	return time.Duration(v * float64(time.Second)), nil

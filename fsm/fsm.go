@@ -38,6 +38,7 @@ type FSM struct {
 	// storeGen numbers the event store files so a restore never opens the
 	// file the current store holds.
 	storeGen int
+	closed   bool
 
 	applied atomic.Uint64
 }
@@ -162,14 +163,15 @@ func (f *FSM) nodesOfAgentLocked(agentID string) []*rpc.NodeStatus {
 	return out
 }
 
-// Close closes the event store.
+// Close closes the event store. Events() keeps returning the closed store
+// (never nil), whose methods then fail, so late readers get an error rather
+// than a nil dereference.
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.store == nil {
+	if f.closed || f.store == nil {
 		return nil
 	}
-	err := f.store.Close()
-	f.store = nil
-	return err
+	f.closed = true
+	return f.store.Close()
 }

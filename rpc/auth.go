@@ -1,0 +1,292 @@
+package rpc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// ErrInvalidGossipKey marks a --encrypt value that is not a base64 key of
+// 16, 24 or 32 bytes.
+var ErrInvalidGossipKey = errors.New("invalid gossip encryption key")
+
+// ErrInvalidToken marks an unusable --api-token / --read-token setting.
+var ErrInvalidToken = errors.New("invalid API token setting")
+
+// GossipKeySize is the size of keys made by NewGossipKey (AES-256).
+const GossipKeySize = 32
+
+// maxTokenLen bounds a configured token.
+const maxTokenLen = 1024
+
+// unauthenticatedMsg is the one refusal message: it never says which part
+// was wrong and never echoes what was sent.
+const unauthenticatedMsg = "missing or invalid API token"
+
+// Reasons handed to the onRefused hook of AuthInterceptors.
+const (
+	// RefusedMissingToken: the call carried no bearer token.
+	RefusedMissingToken = "missing token"
+	// RefusedInvalidToken: the token matched no configured token.
+	RefusedInvalidToken = "invalid token"
+	// RefusedReadOnlyToken: the read-only token was used on a mutating method.
+	RefusedReadOnlyToken = "read-only token on a mutating method"
+	// RefusedNoWriteToken: a read-only token is configured without a full one,
+	// so no mutating call can be authorized.
+	RefusedNoWriteToken = "no full API token configured"
+)
+
+// NewGossipKey returns a fresh random 32-byte memberlist key, base64.
+func NewGossipKey() (string, error) {
+	key := make([]byte, GossipKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("read random key: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(key), nil
+}
+
+// ParseGossipKey decodes a --encrypt value: standard base64 of 16, 24 or
+// 32 bytes (AES-128/192/256), the form `grid keygen` prints. The error
+// never contains the key.
+func ParseGossipKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, fmt.Errorf("%w: it is empty (make one with `grid keygen`)", ErrInvalidGossipKey)
+	}
+	key, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: it is not standard base64 (make one with `grid keygen`)", ErrInvalidGossipKey)
+	}
+	switch len(key) {
+	case 16, 24, 32:
+		return key, nil
+	}
+	return nil, fmt.Errorf("%w: it decodes to %d bytes; want 16, 24 or 32 (make one with `grid keygen`)",
+		ErrInvalidGossipKey, len(key))
+}
+
+// ValidateTokens checks --api-token and --read-token at startup: printable
+// ASCII without spaces, at most 1024 bytes, a read token only together with
+// a full token and different from it. Empty both means tokens are off.
+func ValidateTokens(token, readToken string) error {
+	for _, t := range []struct{ flag, value string }{{"--api-token", token}, {"--read-token", readToken}} {
+		if len(t.value) > maxTokenLen {
+			return fmt.Errorf("%w: %s is %d bytes; at most %d", ErrInvalidToken, t.flag, len(t.value), maxTokenLen)
+		}
+		for _, r := range t.value {
+			if r <= ' ' || r > '~' {
+				return fmt.Errorf("%w: %s must be printable ASCII without spaces", ErrInvalidToken, t.flag)
+			}
+		}
+	}
+	if readToken != "" && token == "" {
+		return fmt.Errorf("%w: --read-token needs --api-token too (otherwise nobody could change anything)", ErrInvalidToken)
+	}
+	if readToken != "" && readToken == token {
+		return fmt.Errorf("%w: --read-token must differ from --api-token", ErrInvalidToken)
+	}
+	return nil
+}
+
+// TokenMatches compares a presented token with the configured one in
+// constant time (length included: both are hashed first). An empty
+// configured token matches nothing.
+func TokenMatches(presented, token string) bool {
+	if token == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// BearerToken extracts the token of an "authorization: Bearer <token>"
+// value (scheme case-insensitive).
+func BearerToken(authorization string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// presentedToken is the one bearer token in md; a reason when there is none
+// or more than one.
+func presentedToken(md metadata.MD) (string, string) {
+	vals := md.Get(AuthorizationMetadataKey)
+	if len(vals) == 0 {
+		return "", RefusedMissingToken
+	}
+	if len(vals) > 1 {
+		return "", RefusedInvalidToken
+	}
+	tok, ok := BearerToken(vals[0])
+	if !ok {
+		return "", RefusedMissingToken
+	}
+	return tok, ""
+}
+
+// CheckBearer checks that md carries "Bearer <token>" (constant-time). An
+// empty token means tokens are off and every call passes. The refusal is
+// a gRPC UNAUTHENTICATED status that never echoes the token.
+func CheckBearer(md metadata.MD, token string) error {
+	if token == "" {
+		return nil
+	}
+	tok, reason := presentedToken(md)
+	if reason != "" || !TokenMatches(tok, token) {
+		return status.Error(codes.Unauthenticated, unauthenticatedMsg)
+	}
+	return nil
+}
+
+// bearerCredentials put the API token on every call.
+type bearerCredentials struct{ token string }
+
+// GetRequestMetadata implements credentials.PerRPCCredentials.
+func (b bearerCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if b.token == "" {
+		return nil, nil
+	}
+	return map[string]string{AuthorizationMetadataKey: "Bearer " + b.token}, nil
+}
+
+// RequireTransportSecurity implements credentials.PerRPCCredentials: the
+// token may travel over plaintext (TLS is a separate, recommended choice).
+func (bearerCredentials) RequireTransportSecurity() bool { return false }
+
+// TokenCredentials are per-call credentials carrying "Bearer <token>"; use
+// them with grpc.WithPerRPCCredentials. An empty token sends nothing, so
+// clients can always install them.
+func TokenCredentials(token string) credentials.PerRPCCredentials {
+	return bearerCredentials{token: token}
+}
+
+// tokenAuthorizer decides calls for AuthInterceptors.
+type tokenAuthorizer struct {
+	token, readToken string
+	isMutating       func(string) bool
+	onRefused        func(ctx context.Context, fullMethod, reason string)
+}
+
+// authorize returns nil or the status refusing the call.
+func (a *tokenAuthorizer) authorize(ctx context.Context, fullMethod string) error {
+	if a.token == "" && a.readToken == "" {
+		return nil
+	}
+	mutating := a.isMutating == nil || a.isMutating(fullMethod)
+	if !mutating && a.readToken == "" {
+		return nil // reads are open unless a read token is configured
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	tok, reason := presentedToken(md)
+	var err error
+	switch {
+	case reason != "":
+		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
+	case TokenMatches(tok, a.token):
+		return nil
+	case TokenMatches(tok, a.readToken) && !mutating:
+		return nil
+	case TokenMatches(tok, a.readToken):
+		reason = RefusedReadOnlyToken
+		err = status.Errorf(codes.PermissionDenied, "the read-only API token cannot call %s", fullMethod)
+	case mutating && a.token == "":
+		reason = RefusedNoWriteToken
+		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
+	default:
+		reason = RefusedInvalidToken
+		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
+	}
+	if a.onRefused != nil {
+		a.onRefused(ctx, fullMethod, reason)
+	}
+	return err
+}
+
+// AuthInterceptors guard a gRPC server with API tokens. With both tokens
+// empty every call passes. Otherwise a mutating method (isMutating; nil
+// treats every method as mutating) needs the full token; a non-mutating one
+// needs the full or the read-only token when readToken is set, and nothing
+// when it is not. A refusal is UNAUTHENTICATED ("missing or invalid API
+// token"), or PERMISSION_DENIED for the read-only token on a mutating
+// method, and calls onRefused (may be nil) with the method and one of the
+// Refused* reasons, never the token, so the caller can emit an audit event.
+// Install with grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor.
+func AuthInterceptors(token, readToken string, isMutating func(fullMethod string) bool,
+	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	a := &tokenAuthorizer{token: token, readToken: readToken, isMutating: isMutating, onRefused: onRefused}
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if err := a.authorize(ctx, info.FullMethod); err != nil {
+			return nil, err
+		}
+		return handler(ctx, req)
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if err := a.authorize(ss.Context(), info.FullMethod); err != nil {
+			return err
+		}
+		return handler(srv, ss)
+	}
+	return unary, stream
+}
+
+// readOnlyMethods are the methods served on masters' and agents' gRPC ports
+// that change nothing: GridMaster and GridAgent reads, the masters'
+// read-only StorageService view of the event graph, gRPC health and
+// reflection. Every other method counts as mutating, so a method added
+// later is guarded by the full token until it is listed here.
+var readOnlyMethods = map[string]bool{
+	GridMaster_GetStorageNodeStatus_FullMethodName:                   true,
+	GridMaster_ListAgents_FullMethodName:                             true,
+	GridMaster_GetClusterStatus_FullMethodName:                       true,
+	GridMaster_ListStorageNodes_FullMethodName:                       true,
+	GridMaster_QueryEvents_FullMethodName:                            true,
+	GridMaster_StreamEvents_FullMethodName:                           true,
+	GridMaster_AskQuery_FullMethodName:                               true,
+	GridMaster_ListMasters_FullMethodName:                            true,
+	GridMaster_ListMembers_FullMethodName:                            true,
+	GridMaster_SaveSnapshot_FullMethodName:                           true,
+	GridMaster_Ready_FullMethodName:                                  true,
+	GridMaster_GetStateHash_FullMethodName:                           true,
+	GridAgent_GetNodeStatus_FullMethodName:                           true,
+	GridAgent_ListNodes_FullMethodName:                               true,
+	StorageService_QueryConcept_FullMethodName:                       true,
+	StorageService_GetNeighbors_FullMethodName:                       true,
+	StorageService_FindPath_FullMethodName:                           true,
+	StorageService_GetStats_FullMethodName:                           true,
+	StorageService_HealthCheck_FullMethodName:                        true,
+	StorageService_VectorSearch_FullMethodName:                       true,
+	"/grpc.health.v1.Health/Check":                                   true,
+	"/grpc.health.v1.Health/Watch":                                   true,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      true,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": true,
+}
+
+// IsMutatingGridMethod reports whether a method served on a master's gRPC
+// port changes state. For GridMaster: RegisterAgent, Heartbeat,
+// UnregisterAgent, SpawnStorageNode, StopStorageNode, ReportNodeStatus,
+// EmitEvents, RemovePeer, TransferLeadership and RestoreSnapshot; the
+// StorageService reads, health and reflection are not. Unknown methods
+// count as mutating.
+func IsMutatingGridMethod(fullMethod string) bool {
+	return !readOnlyMethods[fullMethod]
+}
+
+// IsMutatingAgentMethod reports whether a GridAgent method changes state
+// (SpawnNode, StopNode). Unknown methods count as mutating.
+func IsMutatingAgentMethod(fullMethod string) bool {
+	return !readOnlyMethods[fullMethod]
+}

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/harness"
+)
+
+// simReport is the part of `grid sim-agents --json` the figures use.
+type simReport struct {
+	Mode            string  `json:"mode"`
+	Agents          int     `json:"agents"`
+	RegisterSeconds float64 `json:"register_seconds"`
+	WindowSeconds   float64 `json:"window_seconds"`
+	Heartbeats      int64   `json:"heartbeats"`
+	Errors          int64   `json:"errors"`
+	PerSecond       float64 `json:"heartbeats_per_s"`
+	P50Ms           float64 `json:"p50_ms"`
+	P99Ms           float64 `json:"p99_ms"`
+	FirstError      string  `json:"first_error"`
+}
+
+// simRun is one sim-agents run and what the leader did meanwhile.
+type simRun struct {
+	report         simReport
+	leaderCores    float64 // leader CPU over the measured window
+	raftWritesPerS float64 // leader commit index growth over the window
+	measured       time.Duration
+}
+
+// The sim's log lines that mark its heartbeat window.
+const (
+	simWindowStarted = "heartbeat window started"
+	simWindowEnded   = "heartbeat window ended"
+)
+
+// runSim runs `grid sim-agents` against c's masters with args and measures
+// the leader between warmup after the sim's heartbeat window starts and
+// the window's end: CPU time (/proc/<pid>/stat utime+stime) and Raft
+// commit index (GetClusterStatus.commit_index).
+func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, args ...string) (*simRun, error) {
+	bin, err := harness.Binary()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, append([]string{"sim-agents", "--masters", c.MasterAddrs(), "--json"}, args...)...)
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start sim-agents: %w", err)
+	}
+	started, ended := make(chan struct{}), make(chan struct{})
+	var logMu sync.Mutex
+	var logTail []string
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		var startOnce, endOnce sync.Once
+		for sc.Scan() {
+			line := sc.Text()
+			logMu.Lock()
+			logTail = append(logTail, line)
+			if len(logTail) > 20 {
+				logTail = logTail[1:]
+			}
+			logMu.Unlock()
+			switch {
+			case strings.Contains(line, simWindowStarted):
+				startOnce.Do(func() { close(started) })
+			case strings.Contains(line, simWindowEnded):
+				endOnce.Do(func() { close(ended) })
+			}
+		}
+	}()
+	exited := make(chan error, 1)
+	go func() {
+		<-scanned
+		exited <- cmd.Wait()
+	}()
+	fail := func(what string) error {
+		_ = cmd.Process.Kill()
+		<-exited
+		logMu.Lock()
+		defer logMu.Unlock()
+		return fmt.Errorf("sim-agents: %s; log tail:\n%s", what, strings.Join(logTail, "\n"))
+	}
+	pid := leader.PID()
+	sample := func() (cpuSample, uint64, error) {
+		ctx, cancel := harness.Ctx(5 * time.Second)
+		defer cancel()
+		st, err := leader.Client().GetClusterStatus(ctx, &rpc.Empty{})
+		if err != nil {
+			return cpuSample{}, 0, err
+		}
+		s, err := sampleCPU(pid)
+		return s, st.CommitIndex, err
+	}
+
+	select {
+	case <-started:
+	case <-time.After(3 * time.Minute):
+		return nil, fail("no heartbeat window within 3m")
+	case err := <-exited:
+		return nil, fmt.Errorf("sim-agents exited before its heartbeat window: %v\n%s", err, strings.Join(logTail, "\n"))
+	}
+	select { // the warm-up is part of what is measured out, not a wait for an event
+	case <-time.After(warmup):
+	case <-ended:
+		return nil, fail("window ended within the warm-up")
+	}
+	cpu0, idx0, err := sample()
+	if err != nil {
+		return nil, fail(err.Error())
+	}
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Minute):
+		return nil, fail("no end of the heartbeat window")
+	}
+	cpu1, idx1, err := sample()
+	if err != nil {
+		return nil, fail(err.Error())
+	}
+	if err := <-exited; err != nil {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return nil, fmt.Errorf("sim-agents: %v\n%s", err, strings.Join(logTail, "\n"))
+	}
+	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1)}
+	run.raftWritesPerS = float64(idx1-idx0) / run.measured.Seconds()
+	if err := json.Unmarshal(stdout.Bytes(), &run.report); err != nil {
+		return nil, fmt.Errorf("sim-agents output %q: %w", stdout.String(), err)
+	}
+	return run, nil
+}
