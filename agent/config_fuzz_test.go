@@ -42,8 +42,10 @@ func FuzzLoadConfig(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	// One file per fuzz process, rewritten for each input (inputs run one
+	// at a time within a process).
+	path := filepath.Join(f.TempDir(), "agent.toml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "agent.toml")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,50 @@ func (m *Master) setupAutopilot() {
 		autopilot.WithLogger(m.logger.Named("autopilot")),
 		autopilot.WithUpdateInterval(time.Second),
 		autopilot.WithReconcileInterval(time.Second),
+		autopilot.WithPromoter(&livePromoter{Promoter: autopilot.DefaultPromoter(), m: m}),
 	)
+}
+
+// livePromoter is autopilot's stable promoter, except that it promotes only
+// servers that are non-voters in the live raft configuration and alive in
+// gossip: autopilot's state can be a second old, and promoting from it
+// would re-add a master an operator just removed.
+type livePromoter struct {
+	autopilot.Promoter
+	m *Master
+}
+
+// CalculatePromotionsAndDemotions filters the stable promoter's promotions.
+func (p *livePromoter) CalculatePromotionsAndDemotions(c *autopilot.Config, s *autopilot.State) autopilot.RaftChanges {
+	ch := p.Promoter.CalculatePromotionsAndDemotions(c, s)
+	if len(ch.Promotions) == 0 {
+		return ch
+	}
+	conf, err := p.m.raftConfiguration()
+	if err != nil {
+		ch.Promotions = nil
+		return ch
+	}
+	nonvoters := map[raft.ServerID]bool{}
+	for _, srv := range conf.Servers {
+		if srv.Suffrage == raft.Nonvoter {
+			nonvoters[srv.ID] = true
+		}
+	}
+	alive := map[string]bool{}
+	for _, mb := range p.m.gossip.members() {
+		if mb.isMaster() && mb.Status == "alive" {
+			alive[mb.Tags[tagID]] = true
+		}
+	}
+	var keep []raft.ServerID
+	for _, id := range ch.Promotions {
+		if nonvoters[id] && alive[string(id)] {
+			keep = append(keep, id)
+		}
+	}
+	ch.Promotions = keep
+	return ch
 }
 
 // AutopilotConfig is autopilot.ApplicationIntegration.
@@ -115,13 +158,14 @@ func (d *autopilotDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
 		out[raft.ServerID(id)] = &autopilot.Server{
 			ID: raft.ServerID(id), Name: mb.Name, Address: raft.ServerAddress(mb.Tags[tagRaftAddr]),
 			NodeStatus: st, Meta: mb.Tags, RaftVersion: raft.ProtocolVersionMax, IsLeader: id == leader,
+			NodeType: autopilot.NodeVoter,
 		}
 	}
 	if conf, err := d.m.raftConfiguration(); err == nil {
 		for _, s := range conf.Servers {
 			if _, ok := out[s.ID]; !ok {
 				out[s.ID] = &autopilot.Server{ID: s.ID, Name: string(s.ID), Address: s.Address,
-					NodeStatus: autopilot.NodeUnknown, RaftVersion: raft.ProtocolVersionMax}
+					NodeStatus: autopilot.NodeUnknown, RaftVersion: raft.ProtocolVersionMax, NodeType: autopilot.NodeVoter}
 			}
 		}
 	}

@@ -163,42 +163,48 @@ func (m *Master) notLeaderStatus() error {
 // forward runs local on the leader; on a follower it calls remote with a
 // leader client and x-grid-forwarded set. A forwarded call that arrives at
 // a non-leader is refused UNAVAILABLE with a hint, never forwarded again.
-// Errors from local are converted with toStatus; remote errors pass through.
+// While the leader is unknown or unreachable (an election is under way) the
+// call is retried with jitter for up to LeaderWait, then fails UNAVAILABLE
+// with the last reason. Errors from local are converted with toStatus;
+// other errors from remote pass through.
 func forward[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
 	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
 	var zero T
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(m.config.LeaderWait)
+	var lastErr error
+	for {
 		if m.isLeader() {
 			out, err := local(ctx)
-			if err == nil || !isNotLeaderErr(err) || attempt >= 2 || isForwarded(ctx) {
-				if err != nil {
-					return zero, toStatus(err)
-				}
+			if err == nil {
 				return out, nil
 			}
-			continue // lost leadership mid-call: forward to the new leader
-		}
-		if isForwarded(ctx) {
-			return zero, m.notLeaderStatus()
-		}
-		c, err := m.leaderClient(ctx)
-		if err != nil {
-			return zero, toStatus(err)
-		}
-		if m.isLeader() { // became leader while waiting
-			continue
-		}
-		out, err := remote(m.forwardContext(ctx), c)
-		if err != nil && status.Code(err) == codes.Unavailable && attempt < 2 && ctx.Err() == nil {
-			// The leader we dialed stepped down or died; look again.
-			m.leaderConn.close()
-			select {
-			case <-ctx.Done():
-			case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+			if !isNotLeaderErr(err) || isForwarded(ctx) {
+				return zero, toStatus(err)
 			}
-			continue
+			lastErr = err // lost leadership mid-call: find the new leader
+		} else if isForwarded(ctx) {
+			return zero, m.notLeaderStatus()
+		} else if c, err := m.leaderClient(ctx); err != nil {
+			return zero, toStatus(err)
+		} else if !m.isLeader() {
+			out, err := remote(m.forwardContext(ctx), c)
+			if err == nil || status.Code(err) != codes.Unavailable {
+				return out, err
+			}
+			// The leader we dialed died or stepped down; look again.
+			m.leaderConn.close()
+			lastErr = err
 		}
-		return out, err
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return zero, status.Errorf(codes.Unavailable, "no reachable leader after %s (is a quorum of masters up?): %v",
+				m.config.LeaderWait, status.Convert(lastErr).Message())
+		}
+		select {
+		case <-ctx.Done():
+		case <-m.shutdownCh:
+			return zero, toStatus(ErrShutdown)
+		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		}
 	}
 }
 

@@ -74,7 +74,7 @@ func (m *Master) setupGossip() error {
 	if err != nil {
 		return err
 	}
-	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort
+	mc.AdvertiseAddr, mc.AdvertisePort = advHost, advPort // port 0: memberlist uses the bound port
 	gc := m.config.Gossip
 	if gc.ProbeInterval > 0 {
 		mc.ProbeInterval = gc.ProbeInterval
@@ -101,7 +101,22 @@ func (m *Master) setupGossip() error {
 	}
 	g.ml = ml
 	m.gossip = g
+	m.advertise.Gossip = ml.LocalNode().Address()
 	return nil
+}
+
+// Join joins the gossip pool through any of addrs (gossip host:port of
+// members) and returns how many answered. A master of another cluster is
+// refused (ErrIdentity).
+func (m *Master) Join(addrs []string) (int, error) {
+	n, err := m.gossip.ml.Join(addrs)
+	if why := m.clusterMismatch.Load().(string); why != "" {
+		return n, fmt.Errorf("%w: %s", ErrIdentity, why)
+	}
+	if err != nil && n == 0 {
+		return 0, fmt.Errorf("gossip join %v: %w", addrs, err)
+	}
+	return n, nil
 }
 
 // setTag updates one tag and gossips the change.

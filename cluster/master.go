@@ -183,11 +183,11 @@ func (m *Master) start() error {
 // firstJoin tries the join addresses once: a refusal because the other side
 // belongs to another cluster fails start; other failures retry in the background.
 func (m *Master) firstJoin() error {
-	n, err := m.gossip.ml.Join(m.config.Join)
-	if why := m.clusterMismatch.Load().(string); why != "" {
-		return fmt.Errorf("%w: %s", ErrIdentity, why)
+	n, err := m.Join(m.config.Join)
+	if errors.Is(err, ErrIdentity) {
+		return err
 	}
-	if err == nil || n > 0 {
+	if err == nil {
 		m.logger.Info("joined gossip", "contacted", n, "addrs", m.config.Join)
 		return nil
 	}

@@ -88,6 +88,7 @@ func TestClusterFormsAndForwards(t *testing.T) {
 	if err != nil || len(members.Members) != 3 {
 		t.Errorf("members = %v, %v", members, err)
 	}
+	waitFor(t, 5*time.Second, "follower adopts the cluster id", func() bool { return follower.identity.ClusterID() != "" })
 	ready, err := fc.Ready(testCtx(t), &rpc.Empty{})
 	if err != nil || !ready.Ready || ready.LeaderId != leader.ID() || !ready.HasRaftState || ready.ClusterId == "" {
 		t.Errorf("ready = %v, %v", ready, err)

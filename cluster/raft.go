@@ -49,15 +49,22 @@ func (m *Master) setupRaft() error {
 	}
 	m.snapshots = snaps
 
-	advertise, err := net.ResolveTCPAddr("tcp", m.advertise.Raft)
-	if err != nil {
-		return fmt.Errorf("%w: raft advertise address %q: %v", ErrInvalid, m.advertise.Raft, err)
+	// With port 0 and no advertise address the listener's own address is
+	// advertised (it must then have a specific host).
+	var advertise net.Addr
+	if _, port, _ := splitHostPortNum(m.config.RaftAddr); port != 0 || m.config.AdvertiseRaft != "" {
+		a, err := net.ResolveTCPAddr("tcp", m.advertise.Raft)
+		if err != nil {
+			return fmt.Errorf("%w: raft advertise address %q: %v", ErrInvalid, m.advertise.Raft, err)
+		}
+		advertise = a
 	}
 	trans, err := raft.NewTCPTransportWithLogger(m.config.RaftAddr, advertise, 3, 10*time.Second, logger)
 	if err != nil {
 		return fmt.Errorf("raft transport on %s: %w", m.config.RaftAddr, err)
 	}
 	m.raftTransport = trans
+	m.advertise.Raft = string(trans.LocalAddr())
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(m.config.ID)

@@ -3,7 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -35,42 +35,26 @@ func (w *tLogWriter) Write(p []byte) (int, error) {
 func testLogger(t *testing.T) hclog.Logger {
 	w := &tLogWriter{t: t}
 	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
-	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: w})
-}
-
-// testAddr reserves a free loopback TCP+UDP port (gossip needs both).
-func testAddr(t *testing.T) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return addr
+	level := hclog.Info
+	if os.Getenv("GRID_TEST_LOG") != "" {
+		level = hclog.LevelFromString(os.Getenv("GRID_TEST_LOG"))
 	}
-	t.Fatal("no free port")
-	return ""
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: level, Output: w})
 }
 
-// testConfig is a master config with test timings (Raft ~100 ms, fast
+// testConfig is a master config with test timings (Raft ~200 ms, fast
 // gossip, 1 s heartbeats) on free loopback ports.
 func testConfig(t *testing.T, id string) Config {
 	c := DefaultConfig()
 	c.ID = id
 	c.DataDir = t.TempDir()
 	c.GRPCAddr = "127.0.0.1:0"
-	c.RaftAddr = testAddr(t)
-	c.GossipAddr = testAddr(t)
+	c.RaftAddr = "127.0.0.1:0"
+	c.GossipAddr = "127.0.0.1:0"
 	c.HTTPAddr = "127.0.0.1:0"
-	c.RaftTimings = RaftTimings{HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 10 * time.Millisecond}
+	// Short but tolerant of a loaded 2-core machine.
+	c.RaftTimings = RaftTimings{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 10 * time.Millisecond}
 	c.SnapshotThreshold = 64
 	c.SnapshotInterval = 200 * time.Millisecond
 	c.TrailingLogs = 32
@@ -80,7 +64,7 @@ func testConfig(t *testing.T, id string) Config {
 	c.HealthInterval = 100 * time.Millisecond
 	c.LeaderWait = 3 * time.Second
 	c.ApplyTimeout = 3 * time.Second
-	c.Gossip = GossipConfig{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 50 * time.Millisecond,
+	c.Gossip = GossipConfig{ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond,
 		GossipInterval: 20 * time.Millisecond, SuspicionMult: 2, PushPullInterval: time.Second}
 	c.Logger = testLogger(t).Named(id)
 	return c
@@ -93,8 +77,9 @@ type testCluster struct {
 	configs []Config
 }
 
-// newTestCluster starts n masters with --bootstrap-expect n that join each
-// other, waits until they form one cluster, and shuts them down at cleanup.
+// newTestCluster starts n masters at once with bootstrap-expect n, joins
+// them by gossip, waits until they form one cluster with one leader, and
+// shuts them down at cleanup.
 func newTestCluster(t *testing.T, n int) []*Master {
 	return startTestCluster(t, n, nil).masters
 }
@@ -103,22 +88,17 @@ func newTestCluster(t *testing.T, n int) []*Master {
 func startTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 	t.Helper()
 	tc := &testCluster{t: t}
-	var gossipAddrs []string
 	for i := range n {
 		c := testConfig(t, fmt.Sprintf("master-%d", i+1))
 		c.BootstrapExpect = n
 		if tweak != nil {
 			tweak(&c)
 		}
-		gossipAddrs = append(gossipAddrs, c.GossipAddr)
 		tc.configs = append(tc.configs, c)
 	}
-	for i := range tc.configs {
-		tc.configs[i].Join = gossipAddrs
-	}
 	tc.masters = make([]*Master, n)
-	var wg sync.WaitGroup
 	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for i := range tc.configs {
 		wg.Add(1)
 		go func() {
@@ -133,20 +113,31 @@ func startTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 			t.Fatalf("start %s: %v", tc.configs[i].ID, err)
 		}
 	}
+	// Ports were chosen by the OS: join everyone to everyone, concurrently.
+	var addrs []string
+	for _, m := range tc.masters {
+		addrs = append(addrs, m.Addresses().Gossip)
+	}
+	for _, m := range tc.masters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := m.Join(addrs); err != nil {
+				t.Errorf("join %s: %v", m.ID(), err)
+			}
+		}()
+	}
+	wg.Wait()
 	waitForLeader(t, tc.masters)
 	return tc
 }
 
-// add starts one more master joining the cluster (no bootstrap).
+// add starts one more master that joins the cluster (no bootstrap).
 func (tc *testCluster) add(id string) *Master {
 	tc.t.Helper()
 	c := testConfig(tc.t, id)
-	c.Join = []string{tc.configs[0].GossipAddr}
-	for _, m := range tc.masters {
-		if m != nil && !isDone(m) {
-			c.Join = []string{m.config.GossipAddr}
-			break
-		}
+	for _, m := range live(tc.masters) {
+		c.Join = append(c.Join, m.Addresses().Gossip)
 	}
 	m, err := New(c)
 	if err != nil {

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -234,6 +235,22 @@ func FuzzCompile(f *testing.F) {
 		}
 		if in.Explanation == "" {
 			t.Fatal("empty explanation")
+		}
+		if again := Compile(q, compileNow, compileKnown); !reflect.DeepEqual(in, again) {
+			t.Fatalf("not deterministic:\n%+v\n%+v", in, again)
+		}
+		for _, typ := range in.EventTypes {
+			if _, ok := rpc.EventType_name[int32(typ)]; !ok || typ == rpc.EventType_EVENT_TYPE_UNSPECIFIED {
+				t.Fatalf("event type %d", typ)
+			}
+		}
+		for i, e := range in.Entities {
+			if validateID(e) != nil || slices.Contains(in.Entities[:i], e) {
+				t.Fatalf("entities %q", in.Entities)
+			}
+		}
+		if in.Intent != IntentState && (in.StateTarget != "" || in.StateStatus != "") {
+			t.Fatalf("state target %q status %q with intent %q", in.StateTarget, in.StateStatus, in.Intent)
 		}
 		_ = in.Filter(0)
 		_ = in.ToProto()

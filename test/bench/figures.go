@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -37,6 +38,23 @@ func record(name string, value float64, unit, method string) {
 	fmt.Printf("bench: %s %.3f %s\n", name, value, unit)
 }
 
+// startLoad is the 1/5/15-minute load average when the suite started: other
+// work on the machine skews every figure, so the report says how busy it was.
+var startLoad = loadAverage()
+
+// loadAverage is /proc/loadavg's first three fields.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // writeReport prints the table and writes bench.json next to go.mod.
 func writeReport() error {
 	figMu.Lock()
@@ -45,6 +63,7 @@ func writeReport() error {
 		return nil
 	}
 	fmt.Println()
+	fmt.Printf("load average at start %s, at end %s\n", startLoad, loadAverage())
 	fmt.Printf("%-34s %14s  %s\n", "figure", "value", "unit")
 	for _, f := range figures {
 		fmt.Printf("%-34s %14.3f  %s\n", f.Name, f.Value, f.Unit)
@@ -53,7 +72,7 @@ func writeReport() error {
 	out := filepath.Join(filepath.Dir(file), "..", "..", "bench.json")
 	b, err := json.MarshalIndent(map[string]any{
 		"when":    time.Now().UTC().Format(time.RFC3339),
-		"machine": fmt.Sprintf("%s/%s, %d CPUs", runtime.GOOS, runtime.GOARCH, runtime.NumCPU()),
+		"machine": fmt.Sprintf("%s/%s, %d CPUs, load average at start %s, at end %s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), startLoad, loadAverage()),
 		"figures": figures,
 	}, "", "  ")
 	if err != nil {
@@ -70,4 +89,16 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
 	idx := int(float64(len(ds)-1) * p)
 	return float64(ds[idx].Microseconds()) / 1000
+}
+
+// waitFor polls cond every 5 ms until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, not a wait for an event
+	}
+	return true
 }

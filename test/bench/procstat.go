@@ -61,23 +61,30 @@ func cores(from, to cpuSample) float64 {
 }
 
 // rssMB is a process's resident set size (VmRSS) in MiB.
-func rssMB(pid int) (float64, error) {
+func rssMB(pid int) (float64, error) { return statusMB(pid, "VmRSS") }
+
+// rssAnonMB is the anonymous part of the resident set (RssAnon: heap and
+// stacks, not mapped file pages such as bbolt's mmap) in MiB.
+func rssAnonMB(pid int) (float64, error) { return statusMB(pid, "RssAnon") }
+
+// statusMB reads a "<field>: N kB" line of /proc/<pid>/status, in MiB.
+func statusMB(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			f := strings.Fields(rest) // "123456 kB"
 			if len(f) != 2 || f[1] != "kB" {
-				return 0, fmt.Errorf("/proc/%d/status: odd VmRSS line %q", pid, line)
+				return 0, fmt.Errorf("/proc/%d/status: odd %s line %q", pid, field, line)
 			}
 			kb, err := strconv.ParseFloat(f[0], 64)
 			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/status VmRSS: %w", pid, err)
+				return 0, fmt.Errorf("/proc/%d/status %s: %w", pid, field, err)
 			}
 			return kb / 1024, nil
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }

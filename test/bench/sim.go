@@ -99,7 +99,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	}
 	pid := leader.PID()
 	sample := func() (cpuSample, uint64, error) {
-		ctx, cancel := harness.Ctx(5 * time.Second)
+		ctx, cancel := harness.Ctx(15 * time.Second)
 		defer cancel()
 		st, err := leader.Client().GetClusterStatus(ctx, &rpc.Empty{})
 		if err != nil {

@@ -35,8 +35,9 @@ type Recorder struct {
 	spawnAmb map[string]string
 	stopped  map[string]Outcome
 
-	ops    []porcupine.Operation
-	counts map[string]int
+	ops        []porcupine.Operation
+	counts     map[string]int
+	violations []string
 }
 
 // NewRecorder starts an empty record.
@@ -66,6 +67,31 @@ func (r *Recorder) Counts() map[string]int {
 	out := r.counts
 	r.counts = map[string]int{}
 	return out
+}
+
+// Violation records a problem a client saw while the round ran.
+func (r *Recorder) Violation(v string) {
+	r.mu.Lock()
+	r.violations = append(r.violations, v)
+	r.mu.Unlock()
+}
+
+// Violations returns and clears the clients' violations.
+func (r *Recorder) Violations() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.violations
+	r.violations = nil
+	return capList(out)
+}
+
+// IsAcked reports whether id's registration was acknowledged and no removal tried.
+func (r *Recorder) IsAcked(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	o, ok := r.registered[id]
+	_, gone := r.unregistered[id]
+	return ok && o == Acked && !gone
 }
 
 // Registered records a registration's outcome (Acked wins over Ambiguous).

@@ -87,6 +87,7 @@ func (r *Runner) Run(f Fault) []string {
 			violations = append(violations, name+": "+p)
 		}
 	}
+	check("clients", r.Rec.Violations())
 	check("registry", CheckRegistry(env, r.Rec))
 	check("events", CheckEvents(env, r.Rec))
 	check("state", CheckSameState(env))

@@ -72,6 +72,10 @@ func (s *SimAgents) run(ctx context.Context, id string) {
 				return err
 			})
 			if status.Code(err) == codes.NotFound {
+				if l.rec.IsAcked(id) {
+					// The registry lost, or answered before catching up on, an acknowledged registration.
+					l.rec.Violation(fmt.Sprintf("heartbeat of acknowledged agent %s answered NOT_FOUND: %v", id, err))
+				}
 				registered = false
 				l.rec.Count("heartbeat not_found")
 				continue
