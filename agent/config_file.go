@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -42,12 +44,16 @@ type fileConfig struct {
 // override it; call Validate afterwards.
 func LoadConfig(path string) (Config, error) {
 	cfg := DefaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
+	}
 	var fc fileConfig
-	md, err := toml.DecodeFile(path, &fc)
+	md, err := toml.Decode(string(data), &fc)
 	if err != nil {
 		var perr toml.ParseError
 		if errors.As(err, &perr) {
-			return cfg, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, path, perr.ErrorWithPosition())
+			return cfg, fmt.Errorf("%w: %s: %s", ErrInvalidConfig, path, parseErrorText(perr, data))
 		}
 		return cfg, fmt.Errorf("%w: %s: %v", ErrInvalidConfig, path, err)
 	}
@@ -62,6 +68,25 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// parseErrorText renders a TOML syntax error with its position. The pinned
+// library's ParseError.ErrorWithPosition panics when the position is outside
+// the input (line 0 for an escape or quote cut off by the end of the file or
+// a CRLF: BurntSushi/toml#498, #517), so such positions, and any panic of
+// the renderer, fall back to the message and byte offset.
+func parseErrorText(perr toml.ParseError, input []byte) (text string) {
+	fallback := fmt.Sprintf("toml: error: %s at byte %d", perr.Message, perr.Position.Start)
+	pos := perr.Position
+	if pos.Line < 1 || pos.Line > bytes.Count(input, []byte("\n"))+1 || pos.Col < 1 || pos.Len < 0 {
+		return fallback
+	}
+	defer func() {
+		if recover() != nil {
+			text = fallback
+		}
+	}()
+	return perr.ErrorWithPosition()
 }
 
 func (fc *fileConfig) apply(cfg *Config) error {

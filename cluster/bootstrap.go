@@ -100,7 +100,14 @@ func (m *Master) maybeBootstrap() (done bool, err error) {
 	if !inSet {
 		return false, errors.New("not among the lowest ids of the expected masters; waiting to be added")
 	}
-	sum := sha256.Sum256([]byte(strings.Join(parts, ",")))
+	// The cluster id hashes the chosen masters and their process start
+	// times: every one of the N computes the same id, and a cluster rebuilt
+	// later with the same ids and addresses gets a different one.
+	seed := strings.Join(parts, ",")
+	for _, p := range chosen {
+		seed += "," + p.Tags[tagStarted]
+	}
+	sum := sha256.Sum256([]byte(seed))
 	clusterID := hex.EncodeToString(sum[:8])
 	if err := m.identity.SetClusterID(clusterID); err != nil {
 		return true, err

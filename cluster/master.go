@@ -277,6 +277,12 @@ func (m *Master) closeAll() {
 		m.stopEventPipeline()
 	}
 	var errs []error
+	// Close the transport first: a peer's pipelined AppendEntries to this
+	// master would otherwise wait forever for an answer from a raft that no
+	// longer reads, and that peer's own shutdown would hang on it.
+	if m.raftTransport != nil {
+		_ = m.raftTransport.Close()
+	}
 	if m.raft != nil {
 		if err := m.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
@@ -293,9 +299,6 @@ func (m *Master) closeAll() {
 	}
 	if m.leaderConn != nil {
 		m.leaderConn.close()
-	}
-	if m.raftTransport != nil {
-		_ = m.raftTransport.Close()
 	}
 	if m.raftStore != nil {
 		if err := m.raftStore.Close(); err != nil {

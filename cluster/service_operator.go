@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -112,10 +113,8 @@ func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLe
 		}
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.TransferLeadershipResponse, error) {
-		var fut raft.Future
-		if in.Id == "" {
-			fut = m.raft.LeadershipTransfer()
-		} else {
+		transfer := m.raft.LeadershipTransfer
+		if in.Id != "" {
 			if in.Id == m.config.ID {
 				return &rpc.TransferLeadershipResponse{NewLeaderId: m.config.ID}, nil
 			}
@@ -135,10 +134,20 @@ func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLe
 			if target.Suffrage != raft.Voter {
 				return nil, fmt.Errorf("%w: peer %q is not a voter", ErrInvalid, in.Id)
 			}
-			fut = m.raft.LeadershipTransferToServer(target.ID, target.Address)
+			transfer = func() raft.Future { return m.raft.LeadershipTransferToServer(target.ID, target.Address) }
 		}
-		if err := fut.Error(); err != nil {
-			return nil, fmt.Errorf("transfer leadership: %w", err)
+		fut := transfer()
+		// A busy target may miss raft's catch-up window: try a few times.
+		for attempt := 1; ; attempt++ {
+			err := fut.Error()
+			if err == nil {
+				break
+			}
+			if attempt >= 3 || !strings.Contains(err.Error(), "timeout") || !m.isLeader() {
+				return nil, fmt.Errorf("transfer leadership: %w", err)
+			}
+			m.logger.Warn("leadership transfer timed out, retrying", "attempt", attempt, "error", err)
+			fut = transfer()
 		}
 		deadline := time.Now().Add(m.config.LeaderWait)
 		for {

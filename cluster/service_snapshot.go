@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"time"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
@@ -71,26 +73,7 @@ func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServ
 		if isForwarded(ctx) {
 			return m.notLeaderStatus()
 		}
-		c, err := m.leaderClient(ctx)
-		if err != nil {
-			return toStatus(err)
-		}
-		in, err := c.SaveSnapshot(m.forwardContext(ctx), &rpc.Empty{})
-		if err != nil {
-			return err
-		}
-		for {
-			chunk, err := in.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if err := stream.Send(chunk); err != nil {
-				return err
-			}
-		}
+		return m.relaySave(ctx, stream)
 	}
 	meta, rc, err := m.openSnapshot()
 	if err != nil {
@@ -144,32 +127,7 @@ func (s *gridService) RestoreSnapshot(stream grpc.ClientStreamingServer[rpc.Snap
 		if isForwarded(ctx) {
 			return m.notLeaderStatus()
 		}
-		c, err := m.leaderClient(ctx)
-		if err != nil {
-			return toStatus(err)
-		}
-		out, err := c.RestoreSnapshot(m.forwardContext(ctx))
-		if err != nil {
-			return err
-		}
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := out.Send(chunk); err != nil {
-				_, err = out.CloseAndRecv()
-				return err
-			}
-		}
-		resp, err := out.CloseAndRecv()
-		if err != nil {
-			return err
-		}
-		return stream.SendAndClose(resp)
+		return m.relayRestore(ctx, stream)
 	}
 	if err := m.restoreFrom(ctx, &chunkReader{recv: stream.Recv}); err != nil {
 		return toStatus(err)
@@ -222,4 +180,101 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 	m.logger.Warn("cluster state restored from snapshot", "snapshot_index", meta.Index, "snapshot_term", meta.Term)
 	_ = ctx
 	return nil
+}
+
+// relaySave streams the leader's snapshot through this follower, looking
+// for the leader again (for up to LeaderWait) while no chunk was relayed yet.
+func (m *Master) relaySave(ctx context.Context, stream grpc.ServerStreamingServer[rpc.SnapshotChunk]) error {
+	deadline := time.Now().Add(m.config.LeaderWait)
+	for {
+		sent, err := m.relaySaveOnce(ctx, stream)
+		if err == nil || sent || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return err
+		}
+		m.leaderConn.close()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		}
+	}
+}
+
+func (m *Master) relaySaveOnce(ctx context.Context, stream grpc.ServerStreamingServer[rpc.SnapshotChunk]) (sent bool, err error) {
+	c, err := m.leaderClient(ctx)
+	if err != nil {
+		return false, toStatus(err)
+	}
+	in, err := c.SaveSnapshot(m.forwardContext(ctx), &rpc.Empty{})
+	if err != nil {
+		return false, err
+	}
+	for {
+		chunk, err := in.Recv()
+		if errors.Is(err, io.EOF) {
+			return sent, nil
+		}
+		if err != nil {
+			return sent, err
+		}
+		if err := stream.Send(chunk); err != nil {
+			return true, err
+		}
+		sent = true
+	}
+}
+
+// relayRestore spools the upload, then sends it to the leader, looking for
+// the leader again (for up to LeaderWait) when it is unavailable.
+func (m *Master) relayRestore(ctx context.Context, stream grpc.ClientStreamingServer[rpc.SnapshotChunk, rpc.Empty]) error {
+	tmp, err := os.CreateTemp(m.config.DataDir, "relay-*.snap")
+	if err != nil {
+		return toStatus(fmt.Errorf("restore: temp file: %w", err))
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	if _, err := io.Copy(tmp, &chunkReader{recv: stream.Recv}); err != nil {
+		return toStatus(fmt.Errorf("restore: receive: %w", err))
+	}
+	deadline := time.Now().Add(m.config.LeaderWait)
+	for {
+		err := m.relayRestoreOnce(ctx, tmp)
+		if err == nil {
+			return stream.SendAndClose(&rpc.Empty{})
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+			return err
+		}
+		m.leaderConn.close()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		}
+	}
+}
+
+func (m *Master) relayRestoreOnce(ctx context.Context, f *os.File) error {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return toStatus(err)
+	}
+	c, err := m.leaderClient(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	out, err := c.RestoreSnapshot(m.forwardContext(ctx))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(chunkWriter{send: out.Send}, f); err != nil && !errors.Is(err, io.EOF) {
+		_, rerr := out.CloseAndRecv()
+		if rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	_, err = out.CloseAndRecv()
+	return err
 }

@@ -220,7 +220,9 @@ func runMaster(c *cli.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	_ = httpServer.Shutdown(ctx)
+	httpCtx, httpCancel := context.WithTimeout(ctx, 3*time.Second) // SSE streams may linger
+	_ = httpServer.Shutdown(httpCtx)
+	httpCancel()
 	if err := m.Shutdown(ctx); err != nil {
 		logger.Error("shutdown", "error", err)
 	}

@@ -61,7 +61,7 @@ func benchEvent(i, n int, base time.Time) *rpc.Event {
 // loadEvents sends n events to the leader in batches from loadProducers
 // callers, for at most loadBudget, and returns how many it stored and the
 // committed rate.
-func loadEvents(b *testing.B, leader *harness.Master, n int, base time.Time) (int, float64) {
+func loadEvents(b *testing.B, c *harness.Cluster, leader *harness.Master, n int, base time.Time) (int, float64) {
 	var next, stored atomic.Int64
 	stop := time.Now().Add(loadBudget)
 	var wg sync.WaitGroup
@@ -81,12 +81,17 @@ func loadEvents(b *testing.B, leader *harness.Master, n int, base time.Time) (in
 					batch = append(batch, benchEvent(i, n, base))
 				}
 				var err error
-				for try := 0; try < 5; try++ { // ids dedupe a retried batch
+				target := leader
+				for try := 0; try < 10; try++ { // ids dedupe a retried batch
 					ctx, cancel := harness.Ctx(60 * time.Second)
-					_, err = leader.Client().EmitEvents(ctx, &rpc.EmitEventsRequest{Events: batch, Source: "bench"})
+					_, err = target.Client().EmitEvents(ctx, &rpc.EmitEventsRequest{Events: batch, Source: "bench"})
 					cancel()
 					if err == nil {
 						break
+					}
+					// Leadership moved (a busy machine): follow it, as a producer does.
+					if l, _ := c.LeaderOf(); l != nil {
+						target = l
 					}
 				}
 				if err != nil {
@@ -137,7 +142,8 @@ func BenchmarkEventQuery1M(b *testing.B) {
 		MasterArgs: []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info"}})
 	leader := c.WaitLeader(30 * time.Second)
 	base := time.Now()
-	stored, rate := loadEvents(b, leader, n, base)
+	stored, rate := loadEvents(b, c, leader, n, base)
+	leader = c.WaitLeader(30 * time.Second)
 	b.Logf("loaded %d of %d events at %.0f events/s", stored, n, rate)
 	// Timestamps of the stored events span this much of the hour.
 	span := int64(time.Hour/time.Microsecond) * int64(stored) / int64(n)
