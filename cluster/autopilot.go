@@ -107,7 +107,9 @@ func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[ra
 	var wg sync.WaitGroup
 	for id, srv := range servers {
 		if string(id) == d.m.config.ID {
+			mu.Lock()
 			out[id] = &autopilot.ServerStats{LastContact: 0, LastTerm: d.m.raft.CurrentTerm(), LastIndex: d.m.raft.LastIndex()}
+			mu.Unlock()
 			continue
 		}
 		addr := srv.Meta[tagGRPCAddr]

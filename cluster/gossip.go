@@ -46,11 +46,12 @@ type gossip struct {
 
 	mu   sync.Mutex
 	tags map[string]string
+	view map[string]member // by node name, from the event callbacks
 }
 
 // setupGossip starts memberlist on the gossip address.
 func (m *Master) setupGossip() error {
-	g := &gossip{m: m, tags: map[string]string{
+	g := &gossip{m: m, view: make(map[string]member), tags: map[string]string{
 		tagRole:            roleMaster,
 		tagID:              m.config.ID,
 		tagRaftAddr:        m.advertise.Raft,
@@ -133,34 +134,40 @@ func (g *gossip) setTag(k, v string) {
 	}
 }
 
-// members lists every member memberlist knows, alive or not, sorted by name.
+// members lists the alive and suspect members, sorted by name.
 func (g *gossip) members() []member {
 	var out []member
-	for _, n := range g.ml.Members() { // alive and suspect
-		out = append(out, toMember(n))
+	for _, mb := range g.allMembers() {
+		if mb.Status == "alive" || mb.Status == "suspect" {
+			out = append(out, mb)
+		}
 	}
+	return out
+}
+
+// allMembers lists every member seen, dead and left ones included, sorted
+// by name. It reads the copy kept by the event callbacks: memberlist's own
+// Node values change under its lock and must not be read outside it.
+func (g *gossip) allMembers() []member {
+	g.mu.Lock()
+	out := make([]member, 0, len(g.view))
+	for _, mb := range g.view {
+		out = append(out, mb)
+	}
+	g.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// allMembers includes dead and left members memberlist still remembers.
-func (g *gossip) allMembers() []member {
-	nodes := g.ml.Members()
-	seen := make(map[string]bool, len(nodes))
-	var out []member
-	for _, n := range nodes {
-		seen[n.Name] = true
-		out = append(out, toMember(n))
+// record copies n into the view (called from memberlist callbacks).
+func (g *gossip) record(n *memberlist.Node, status string) {
+	mb := toMember(n)
+	if status != "" {
+		mb.Status = status
 	}
-	g.m.deadMu.Lock()
-	for name, mb := range g.m.deadMembers {
-		if !seen[name] {
-			out = append(out, mb)
-		}
-	}
-	g.m.deadMu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	g.mu.Lock()
+	g.view[n.Name] = mb
+	g.mu.Unlock()
 }
 
 func toMember(n *memberlist.Node) member {
@@ -227,28 +234,27 @@ func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 
 // NotifyJoin is memberlist.EventDelegate.
 func (g *gossip) NotifyJoin(n *memberlist.Node) {
-	g.m.deadMu.Lock()
-	delete(g.m.deadMembers, n.Name)
-	g.m.deadMu.Unlock()
+	g.record(n, "alive")
 	g.m.logger.Debug("gossip member joined", "name", n.Name, "addr", n.Address())
 	g.m.kickReconcile()
 }
 
 // NotifyLeave is memberlist.EventDelegate: remember the member as dead or left.
 func (g *gossip) NotifyLeave(n *memberlist.Node) {
-	mb := toMember(n)
-	if mb.Status != "left" {
-		mb.Status = "dead"
+	status := "dead"
+	if n.State == memberlist.StateLeft {
+		status = "left"
 	}
-	g.m.deadMu.Lock()
-	g.m.deadMembers[n.Name] = mb
-	g.m.deadMu.Unlock()
-	g.m.logger.Info("gossip member gone", "name", n.Name, "status", mb.Status)
+	g.record(n, status)
+	g.m.logger.Info("gossip member gone", "name", n.Name, "status", status)
 	g.m.kickReconcile()
 }
 
-// NotifyUpdate is memberlist.EventDelegate.
-func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.m.kickReconcile() }
+// NotifyUpdate is memberlist.EventDelegate (tags changed).
+func (g *gossip) NotifyUpdate(n *memberlist.Node) {
+	g.record(n, "")
+	g.m.kickReconcile()
+}
 
 // joinLoop joins the configured addresses, retrying with capped, jittered
 // backoff until one answers or the master shuts down.

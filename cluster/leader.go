@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -60,7 +61,10 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 	}()
 	// Barrier: every committed entry is applied before we judge anything.
 	for !established {
-		if err := m.raft.Barrier(m.config.ApplyTimeout).Error(); err != nil {
+		if err := m.barrier(stopCh); err != nil {
+			if errors.Is(err, errStopped) {
+				return
+			}
 			m.logger.Error("leader barrier failed", "error", err)
 			select {
 			case <-stopCh:
@@ -88,6 +92,25 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 		case <-ticker.C:
 			m.reconcileMembers()
 		}
+	}
+}
+
+// errStopped: leadership or the master ended while waiting.
+var errStopped = errors.New("stopped")
+
+// barrier waits until every committed entry is applied. A barrier future
+// can stay unanswered when raft shuts down, so the wait also ends on stopCh
+// or shutdown (errStopped).
+func (m *Master) barrier(stopCh <-chan struct{}) error {
+	done := make(chan error, 1)
+	go func() { done <- m.raft.Barrier(m.config.ApplyTimeout).Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-stopCh:
+		return errStopped
+	case <-m.shutdownCh:
+		return errStopped
 	}
 }
 

@@ -45,8 +45,6 @@ type Master struct {
 	hadRaftState  bool
 
 	gossip          *gossip
-	deadMu          sync.Mutex
-	deadMembers     map[string]member
 	clusterMismatch atomic.Value // string: why a member was refused
 	reconcileCh     chan struct{}
 
@@ -86,7 +84,6 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{
 		config:      cfg,
 		logger:      cfg.Logger.Named("master").With("master_id", cfg.ID),
-		deadMembers: make(map[string]member),
 		reconcileCh: make(chan struct{}, 1),
 		removed:     make(map[string]string),
 		shutdownCh:  make(chan struct{}),

@@ -152,7 +152,15 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	}
 	start := time.Now()
 	fut := m.raft.Apply(buf, m.config.ApplyTimeout)
-	if err := fut.Error(); err != nil {
+	// An apply future can stay unanswered when raft shuts down mid-commit.
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	select {
+	case err = <-done:
+	case <-m.shutdownCh:
+		return nil, fmt.Errorf("apply %s: %w", t, ErrShutdown)
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return nil, fmt.Errorf("apply %s: %w: %v", t, ErrNotLeader, err)
 		}

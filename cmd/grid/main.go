@@ -33,6 +33,9 @@ func main() {
 			nodesCommand(),
 			eventsCommand(),
 			queryCommand(),
+			tlsCommand(),
+			keygenCommand(),
+			simAgentsCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
