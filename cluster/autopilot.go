@@ -121,7 +121,11 @@ func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[ra
 			defer wg.Done()
 			r, err := d.m.askReadyCtx(ctx, addr)
 			if err != nil {
+				// Unreachable over gRPC: report "no contact" so it counts as unhealthy.
 				d.m.logger.Debug("autopilot stats", "id", id, "error", err)
+				mu.Lock()
+				out[id] = &autopilot.ServerStats{LastContact: -1}
+				mu.Unlock()
 				return
 			}
 			mu.Lock()

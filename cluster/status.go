@@ -75,6 +75,7 @@ func (m *Master) mastersView() ([]*rpc.MasterInfo, *rpc.MasterInfo, int32, error
 				mi.LastContactMs = ss.Stats.LastContact.Milliseconds()
 				if ss.Stats.LastContact < 0 || ss.Stats.LastContact > m.config.LastContactThreshold {
 					mi.Healthy = false
+					mi.LastContactMs = -1
 				}
 			}
 		}
