@@ -14,7 +14,6 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // bootstrapLoop waits until BootstrapExpect masters with the same
@@ -133,7 +132,7 @@ func (m *Master) askReadyCtx(ctx context.Context, addr string) (*rpc.ReadyRespon
 	if addr == "" {
 		return nil, errors.New("no grpc address in gossip tags")
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, m.dialOptions()...)
 	if err != nil {
 		return nil, err
 	}

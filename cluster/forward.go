@@ -11,19 +11,21 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
 // leaderConnCache keeps one gRPC connection to the current leader.
 type leaderConnCache struct {
-	mu   sync.Mutex
-	addr string
-	conn *grpc.ClientConn
+	mu       sync.Mutex
+	addr     string
+	conn     *grpc.ClientConn
+	dialOpts []grpc.DialOption
 }
 
-func newLeaderConnCache() *leaderConnCache { return &leaderConnCache{} }
+func newLeaderConnCache(dialOpts []grpc.DialOption) *leaderConnCache {
+	return &leaderConnCache{dialOpts: dialOpts}
+}
 
 // get returns a connection to addr, replacing the cached one if it points elsewhere.
 func (c *leaderConnCache) get(addr string) (*grpc.ClientConn, error) {
@@ -36,8 +38,7 @@ func (c *leaderConnCache) get(addr string) (*grpc.ClientConn, error) {
 		_ = c.conn.Close()
 		c.conn = nil
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
+	conn, err := grpc.NewClient(addr, c.dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial leader %s: %w", addr, err)
 	}
@@ -82,10 +83,22 @@ func (m *Master) leaderGRPCAddr(id raft.ServerID) (string, error) {
 	if string(id) == m.config.ID {
 		return m.advertise.GRPC, nil
 	}
-	for _, mb := range m.gossip.members() {
-		if mb.isMaster() && mb.Tags[tagID] == string(id) && mb.Tags[tagGRPCAddr] != "" {
+	// Prefer a live member's address; a master that restarted may still be
+	// marked dead until gossip refutes it, but its address rarely changes,
+	// so the last one seen is the best guess (a wrong guess fails
+	// UNAVAILABLE and forward looks again).
+	var lastSeen string
+	for _, mb := range m.gossip.allMembers() {
+		if !mb.isMaster() || mb.Tags[tagID] != string(id) || mb.Tags[tagGRPCAddr] == "" {
+			continue
+		}
+		if mb.Status == "alive" || mb.Status == "suspect" {
 			return mb.Tags[tagGRPCAddr], nil
 		}
+		lastSeen = mb.Tags[tagGRPCAddr]
+	}
+	if lastSeen != "" {
+		return lastSeen, nil
 	}
 	return "", fmt.Errorf("%w: leader %q is not in the gossip view yet", ErrNoLeader, id)
 }
@@ -173,7 +186,11 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 	deadline := time.Now().Add(m.config.LeaderWait)
 	var lastErr error
 	for {
-		if m.isLeader() {
+		if m.isLeader() && !m.leaderReady.Load() {
+			// Elected but the barrier has not applied every committed entry
+			// yet: answering now could miss acknowledged writes. Wait.
+			lastErr = fmt.Errorf("%w: leadership of %s not yet established (catching up)", ErrNoLeader, m.config.ID)
+		} else if m.isLeader() {
 			out, err := local(ctx)
 			if err == nil {
 				return out, nil

@@ -235,6 +235,11 @@ func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 // NotifyJoin is memberlist.EventDelegate.
 func (g *gossip) NotifyJoin(n *memberlist.Node) {
 	g.record(n, "alive")
+	if mb := toMember(n); mb.isMaster() && n.Name != g.m.config.ID {
+		if err := g.m.peers.add(mb.Addr); err != nil {
+			g.m.logger.Warn("cannot remember gossip peer", "addr", mb.Addr, "error", err)
+		}
+	}
 	g.m.logger.Debug("gossip member joined", "name", n.Name, "addr", n.Address())
 	g.m.kickReconcile()
 }

@@ -54,6 +54,7 @@ func (m *Master) monitorLeadership() {
 // then reconcile gossip membership into raft until stopCh closes.
 func (m *Master) leaderLoop(stopCh chan struct{}) {
 	established := false
+	m.leaderReady.Store(false)
 	defer func() {
 		if established {
 			m.revokeLeadership()
@@ -77,6 +78,7 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 		}
 		m.establishLeadership(stopCh)
 		established = true
+		m.leaderReady.Store(true)
 	}
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
@@ -135,6 +137,7 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 
 // revokeLeadership stops every leader-only task.
 func (m *Master) revokeLeadership() {
+	m.leaderReady.Store(false)
 	m.heartbeats.clear()
 	<-m.autopilot.Stop()
 	m.logger.Info("leadership revoked")

@@ -46,7 +46,13 @@ type Master struct {
 
 	gossip          *gossip
 	clusterMismatch atomic.Value // string: why a member was refused
-	reconcileCh     chan struct{}
+	// leaderReady is true once this leader's barrier has applied every
+	// committed entry and establishLeadership ran; forward serves locally
+	// only then, so a fresh leader never answers from a stale FSM.
+	leaderReady atomic.Bool
+	// peers remembers masters' gossip addresses across restarts.
+	peers       *knownPeers
+	reconcileCh chan struct{}
 
 	grpcServer   *grpc.Server
 	grpcListener net.Listener
@@ -104,6 +110,7 @@ func (m *Master) start() error {
 	if err != nil {
 		return err
 	}
+	m.peers = loadKnownPeers(m.config.DataDir)
 	m.identity = id
 
 	// Listen for gRPC first: its port decides the advertised address.
@@ -128,7 +135,7 @@ func (m *Master) start() error {
 	m.metrics = newMasterMetrics(m)
 	m.heartbeats = newHeartbeatTimers(m)
 	m.health = newHealthMonitor(m)
-	m.leaderConn = newLeaderConnCache()
+	m.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
 	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
 	if err != nil {
@@ -166,7 +173,7 @@ func (m *Master) start() error {
 		m.wg.Add(1)
 		go m.bootstrapLoop()
 	}
-	if len(m.config.Join) > 0 {
+	if len(m.joinAddrs()) > 0 {
 		if err := m.firstJoin(); err != nil {
 			return err
 		}
@@ -180,17 +187,18 @@ func (m *Master) start() error {
 // firstJoin tries the join addresses once: a refusal because the other side
 // belongs to another cluster fails start; other failures retry in the background.
 func (m *Master) firstJoin() error {
-	n, err := m.Join(m.config.Join)
+	addrs := m.joinAddrs()
+	n, err := m.Join(addrs)
 	if errors.Is(err, ErrIdentity) {
 		return err
 	}
 	if err == nil {
-		m.logger.Info("joined gossip", "contacted", n, "addrs", m.config.Join)
+		m.logger.Info("joined gossip", "contacted", n, "addrs", addrs)
 		return nil
 	}
-	m.logger.Warn("gossip join failed, retrying in the background", "addrs", m.config.Join, "error", err)
+	m.logger.Warn("gossip join failed, retrying in the background", "addrs", addrs, "error", err)
 	m.wg.Add(1)
-	go m.joinLoop(m.config.Join)
+	go m.joinLoop(addrs)
 	return nil
 }
 

@@ -132,6 +132,7 @@ func (m *Master) orchestrator() *nodeOrchestrator {
 		}
 		o.log = m.logger.Named("nodes")
 		o.metrics = newNodeMetrics(m.config.Metrics)
+		o.agents.dialOpts = m.dialOptions()
 	})
 	return o
 }

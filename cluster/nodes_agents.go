@@ -10,7 +10,6 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -33,8 +32,9 @@ func (e *AgentRefusal) Unwrap() error { return ErrAgentRefused }
 // endpoint). A connection is dropped when a call on it fails as
 // unreachable, and all are closed when leadership ends.
 type agentClients struct {
-	mu    sync.Mutex
-	conns map[string]agentConn
+	mu       sync.Mutex
+	conns    map[string]agentConn
+	dialOpts []grpc.DialOption // from Master.dialOptions
 }
 
 type agentConn struct {
@@ -54,7 +54,7 @@ func (p *agentClients) client(agentID, endpoint string) (rpc.GridAgentClient, er
 		_ = c.conn.Close()
 		delete(p.conns, agentID)
 	}
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(endpoint, p.dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial agent %s at %q: %w", agentID, endpoint, err)
 	}

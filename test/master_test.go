@@ -173,6 +173,21 @@ func TestRemovePeerRefusesToLoseQuorum(t *testing.T) {
 	if err := f[0].Kill(); err != nil {
 		t.Fatal(err)
 	}
+	// The leader notices the dead voter (raft contact and gossip) before the operator acts.
+	harness.WaitFor(t, 30*time.Second, f[0].ID+" reported unhealthy", func() (bool, string) {
+		ctx, cancel := harness.Ctx(3 * time.Second)
+		defer cancel()
+		ml, err := leader.Client().ListMasters(ctx, &rpc.Empty{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, m := range ml.Masters {
+			if m.Id == f[0].ID {
+				return !m.Healthy, fmt.Sprintf("%s healthy=%v", m.Id, m.Healthy)
+			}
+		}
+		return false, f[0].ID + " not listed"
+	})
 	// With one of three down, removing the other live follower would leave one live voter of two.
 	ctx, cancel := harness.Ctx(15 * time.Second)
 	defer cancel()
