@@ -351,7 +351,7 @@ func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 	}
 	resp, err := b.commitOnce(b.commit, batch)
 	for i, r := range reqs {
-		r.done <- submitResult{resp: requestResponse(resp, err, reqs, i, len(own)), err: err}
+		r.done <- submitResult{resp: requestResponse(resp, err, reqs[i]), err: err}
 	}
 	if err == nil {
 		b.acknowledged(len(batch))
@@ -493,24 +493,29 @@ func (b *EventBatcher) drainQueue(q chan *rpc.Event) int {
 	}
 }
 
-// requestResponse is caller i's share of a group commit. last_seq is the
-// entry's. The batch's own events are first attempts with fresh ids, so
-// every duplicate the entry skipped belongs to a submitted request: accepted
-// is exact when one request joined the entry; when several did and there
-// were duplicates, they are attributed to the requests in entry order.
-func requestResponse(resp *rpc.EmitEventsResponse, err error, reqs []*submitRequest, i, own int) *rpc.EmitEventsResponse {
+// requestResponse is one caller's share of a group commit: accepted counts
+// its events that the entry newly stored (the FSM reports their ids), so a
+// resend is acknowledged with 0 however the entry was shared. last_seq is
+// the entry's.
+func requestResponse(resp *rpc.EmitEventsResponse, err error, req *submitRequest) *rpc.EmitEventsResponse {
 	if err != nil || resp == nil {
 		return nil
 	}
-	total := own + countEvents(reqs)
-	dups := max(total-int(resp.GetAccepted()), 0)
-	before := 0
-	for j := range i {
-		before += len(reqs[j].events)
+	if resp.StoredIds == nil && resp.Accepted > 0 {
+		// A commit path that does not report ids (tests' stand-ins): all new.
+		return &rpc.EmitEventsResponse{Accepted: uint32(len(req.events)), LastSeq: resp.GetLastSeq()}
 	}
-	mine := len(reqs[i].events)
-	dupMine := min(max(dups-before, 0), mine)
-	return &rpc.EmitEventsResponse{Accepted: uint32(mine - dupMine), LastSeq: resp.GetLastSeq()}
+	stored := make(map[string]struct{}, len(resp.StoredIds))
+	for _, id := range resp.StoredIds {
+		stored[id] = struct{}{}
+	}
+	accepted := 0
+	for _, e := range req.events {
+		if _, ok := stored[e.Id]; ok {
+			accepted++
+		}
+	}
+	return &rpc.EmitEventsResponse{Accepted: uint32(accepted), LastSeq: resp.GetLastSeq()}
 }
 
 func countEvents(reqs []*submitRequest) int {

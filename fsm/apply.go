@@ -123,7 +123,11 @@ func (f *FSM) applyAppendEvents(buf []byte, index uint64) interface{} {
 		f.logger.Error("append events failed", "index", index, "error", err)
 		return fmt.Errorf("append events: %w", err)
 	}
-	return &rpc.EmitEventsResponse{Accepted: uint32(len(stored)), LastSeq: store.LastSeq()}
+	ids := make([]string, len(stored))
+	for i, e := range stored {
+		ids[i] = e.Id
+	}
+	return &rpc.EmitEventsResponse{Accepted: uint32(len(stored)), LastSeq: store.LastSeq(), StoredIds: ids}
 }
 
 func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
@@ -138,4 +142,67 @@ func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
 		f.logger.Debug("pruned events", "removed", removed, "index", index)
 	}
 	return removed
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// ApplyBatch applies committed entries in order, the same way Apply does one
+// by one, but runs consecutive AppendEvents entries in one event-store
+// transaction (one commit instead of one per entry). Configuration entries
+// get a nil response.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	for i := 0; i < len(logs); {
+		l := logs[i]
+		if l.Type != raft.LogCommand {
+			f.applied.Store(l.Index)
+			i++
+			continue
+		}
+		if !isAppendEvents(l) {
+			out[i] = f.Apply(l)
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(logs) && logs[j].Type == raft.LogCommand && isAppendEvents(logs[j]) {
+			j++
+		}
+		f.applyAppendEventsRun(logs[i:j], out[i:j])
+		i = j
+	}
+	return out
+}
+
+// isAppendEvents reports whether l is an AppendEvents command.
+func isAppendEvents(l *raft.Log) bool {
+	return len(l.Data) > 0 && MessageType(l.Data[0]) == AppendEventsType
+}
+
+// applyAppendEventsRun applies consecutive AppendEvents entries in one store
+// transaction and fills one response per entry, as applyAppendEvents would.
+func (f *FSM) applyAppendEventsRun(logs []*raft.Log, out []interface{}) {
+	if len(logs) == 1 {
+		out[0] = f.Apply(logs[0])
+		return
+	}
+	batches := make([][]*rpc.Event, len(logs))
+	for i, l := range logs {
+		req := new(rpc.EmitEventsRequest)
+		decode(AppendEventsType, l.Data[1:], l.Index, req)
+		batches[i] = req.Events
+	}
+	last := logs[len(logs)-1].Index
+	defer f.applied.Store(last)
+	res, err := f.Events().AppendEventBatches(batches)
+	if err != nil {
+		f.logger.Error("append events failed", "first_index", logs[0].Index, "last_index", last, "error", err)
+		for i := range out {
+			out[i] = fmt.Errorf("append events: %w", err)
+		}
+		return
+	}
+	for i, r := range res {
+		out[i] = &rpc.EmitEventsResponse{Accepted: uint32(len(r.Stored)), LastSeq: r.LastSeq}
+	}
 }

@@ -1597,9 +1597,12 @@ func (x *EmitEventsRequest) GetSource() string {
 }
 
 type EmitEventsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Accepted      uint32                 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"` // newly stored (duplicates are acknowledged but not counted)
-	LastSeq       uint64                 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Accepted uint32                 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"` // newly stored (duplicates are acknowledged but not counted)
+	LastSeq  uint64                 `protobuf:"varint,2,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// Ids the Raft entry newly stored; filled by the FSM for the leader's own
+	// bookkeeping (per-caller accepted counts) and cleared before answering.
+	StoredIds     []string `protobuf:"bytes,3,rep,name=stored_ids,json=storedIds,proto3" json:"stored_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1646,6 +1649,13 @@ func (x *EmitEventsResponse) GetLastSeq() uint64 {
 		return x.LastSeq
 	}
 	return 0
+}
+
+func (x *EmitEventsResponse) GetStoredIds() []string {
+	if x != nil {
+		return x.StoredIds
+	}
+	return nil
 }
 
 type EventFilter struct {
@@ -2844,10 +2854,12 @@ const file_grid_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"P\n" +
 	"\x11EmitEventsRequest\x12#\n" +
 	"\x06events\x18\x01 \x03(\v2\v.grid.EventR\x06events\x12\x16\n" +
-	"\x06source\x18\x02 \x01(\tR\x06source\"K\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\"j\n" +
 	"\x12EmitEventsResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\rR\baccepted\x12\x19\n" +
-	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\"\xdf\x01\n" +
+	"\blast_seq\x18\x02 \x01(\x04R\alastSeq\x12\x1d\n" +
+	"\n" +
+	"stored_ids\x18\x03 \x03(\tR\tstoredIds\"\xdf\x01\n" +
 	"\vEventFilter\x12%\n" +
 	"\x05types\x18\x01 \x03(\x0e2\x0f.grid.EventTypeR\x05types\x12\x1d\n" +
 	"\n" +
