@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -52,7 +53,16 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
 	a := &Agent{cfg: cfg, logger: logger}
-	a.pool = NewMasterPool(cfg.Masters)
+	dialCreds, err := rpc.DialCredentials(cfg.TLS, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	serverCreds, err := rpc.ServerCredentials(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
+		grpc.WithPerRPCCredentials(rpc.TokenCredentials(cfg.APIToken)))
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 
@@ -81,7 +91,9 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a.server = grpc.NewServer()
+	authUnary, authStream := rpc.AuthInterceptors(cfg.APIToken, "", rpc.IsMutatingAgentMethod, a.logRefused)
+	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
+		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
 	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
@@ -89,6 +101,19 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
 		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount())
 	return a, nil
+}
+
+// maxGRPCRecvBytes bounds every message the agent's gRPC port accepts.
+const maxGRPCRecvBytes = 4 << 20
+
+// logRefused logs a call refused for its token (method and reason, never
+// the token); the masters audit their own refusals.
+func (a *Agent) logRefused(ctx context.Context, method, reason string) {
+	peerAddr := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		peerAddr = p.Addr.String()
+	}
+	a.logger.Warn("request refused", "method", method, "reason", reason, "peer", peerAddr)
 }
 
 // Addr is the address the GridAgent service listens on.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gridctl/grid/rpc"
 )
 
 // Memory limit bounds for a storage node, in MiB.
@@ -93,6 +95,15 @@ type Config struct {
 	EventBatchSize int
 	// Version is the build reported to the masters at registration.
 	Version string
+	// TLS is the agent's TLS material (--tls-ca, --tls-cert, --tls-key):
+	// when Enabled, its gRPC port demands mutual TLS and its calls to the
+	// masters present it.
+	TLS rpc.TLSFiles
+	// GossipKey encrypts gossip (--encrypt); it must match the masters'.
+	GossipKey []byte
+	// APIToken (--api-token) is sent on every call to the masters and
+	// required on SpawnNode and StopNode.
+	APIToken string
 }
 
 // DefaultConfig returns the seeds' defaults.
@@ -130,6 +141,15 @@ func DefaultConfig() Config {
 // Validate checks every field and fills derived ones (AdvertiseAddr,
 // BinaryPath, an absolute DataDir). Errors name the key and the allowed range.
 func (c *Config) Validate() error {
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("%w: gossip key (--encrypt) is %d bytes; want 16, 24 or 32", ErrInvalidConfig, n)
+	}
+	if err := rpc.ValidateTokens(c.APIToken, ""); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	if err := ValidateNodeID(c.AgentID); err != nil {
 		return fmt.Errorf("%w: agent_id (--id) %q: must be 1-128 characters of [A-Za-z0-9._-]", ErrInvalidConfig, c.AgentID)
 	}

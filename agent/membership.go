@@ -52,6 +52,7 @@ func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membersh
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.AgentID
+	mc.SecretKey = cfg.GossipKey // nil: plaintext; must match the masters' key
 	if host == "" {
 		host = "0.0.0.0"
 	}

@@ -21,12 +21,25 @@ func (s *Server) requireToken(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		got, ok := bearerToken(r)
 		if !ok {
+			s.refused(r, rpc.RefusedMissingToken)
 			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			if s.cfg.ReadToken != "" && rpc.TokenMatches(got, s.cfg.ReadToken) {
+				s.refused(r, rpc.RefusedReadOnlyToken)
+				return errorf(ErrForbidden, "the read-only API token cannot change anything")
+			}
+			s.refused(r, rpc.RefusedInvalidToken)
 			return errorf(ErrUnauthorized, "the bearer token is not valid")
 		}
 		return h(w, r)
+	}
+}
+
+// refused reports a refused request to Config.OnRefused.
+func (s *Server) refused(r *http.Request, reason string) {
+	if s.cfg.OnRefused != nil {
+		s.cfg.OnRefused(r.RemoteAddr, r.Method+" "+r.URL.Path, reason)
 	}
 }
 

@@ -24,6 +24,10 @@ var ErrBodyTooLarge = errors.New("request body too large")
 // (or with a wrong one). It becomes HTTP 401.
 var ErrUnauthorized = errors.New("unauthorized")
 
+// ErrForbidden marks a mutating call made with the read-only token. It
+// becomes HTTP 403.
+var ErrForbidden = errors.New("forbidden")
+
 // httpStatusError is an error that already knows its HTTP status (unknown
 // routes, wrong methods).
 type httpStatusError struct {
@@ -65,6 +69,8 @@ func httpStatusFor(err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, err.Error(), "body_too_large"
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, err.Error(), "unauthenticated"
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, err.Error(), "permission_denied"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "backend call timed out: " + err.Error(), "deadline_exceeded"
 	case errors.Is(err, context.Canceled):

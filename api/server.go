@@ -12,6 +12,14 @@ import (
 type Config struct {
 	// APIToken, when set, is required (Authorization: Bearer) on every mutating call.
 	APIToken string
+	// ReadToken is the masters' read-only token: on a mutating call it gets
+	// 403 rather than 401. Reads are checked by the gRPC side, which sees
+	// the caller's bearer token.
+	ReadToken string
+	// OnRefused, when set, is told about every request refused for its
+	// token (caller address, "METHOD /path", reason; never the token), so
+	// the master can audit it.
+	OnRefused func(peerAddr, method, reason string)
 	// Gatherer is served at /metrics next to the API's own HTTP metrics; nil
 	// serves only the API's metrics.
 	Gatherer prometheus.Gatherer

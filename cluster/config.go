@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -126,6 +127,20 @@ type Config struct {
 	// Events configures the event pipeline (events.go).
 	Events EventConfig
 
+	// TLS is this master's TLS material; when Enabled the gRPC port and the
+	// Raft transport demand mutual TLS and every outgoing dial presents it.
+	TLS rpc.TLSFiles
+	// GossipKey, when set (16, 24 or 32 bytes), encrypts gossip; members
+	// without the same key are never seen.
+	GossipKey []byte
+	// APIToken, when set, is required on every mutating gRPC call and is
+	// sent on this master's own calls (forwarding, agents).
+	APIToken string
+	// ReadToken, when set, is required (or APIToken) on read calls too.
+	ReadToken string
+	// RateLimits bound per-agent heartbeats and per-source event calls.
+	RateLimits RateLimitConfig
+
 	// Metrics is where Prometheus collectors are registered; nil disables them.
 	Metrics prometheus.Registerer
 	// Logger is the root logger; nil discards.
@@ -175,7 +190,8 @@ func DefaultConfig() Config {
 			SuspicionMult:    3,
 			PushPullInterval: 15 * time.Second,
 		},
-		Events: DefaultEventConfig(),
+		Events:     DefaultEventConfig(),
+		RateLimits: DefaultRateLimitConfig(),
 	}
 }
 
@@ -200,6 +216,18 @@ func (c *Config) validate() error {
 	if c.HeartbeatInterval <= 0 || c.DegradedAfter <= 0 || c.OfflineAfter <= c.DegradedAfter {
 		return fmt.Errorf("%w: heartbeat timings: want interval > 0, degraded_after > 0 and offline_after > degraded_after (got %s, %s, %s)",
 			ErrInvalid, c.HeartbeatInterval, c.DegradedAfter, c.OfflineAfter)
+	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return fmt.Errorf("%w: gossip key is %d bytes; want 16, 24 or 32", ErrInvalid, n)
+	}
+	if err := rpc.ValidateTokens(c.APIToken, c.ReadToken); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := c.RateLimits.validate(); err != nil {
+		return err
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -1,14 +1,63 @@
 package cluster
 
 import (
+	"fmt"
+
+	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 )
+
+// loadDialCredentials builds the transport credentials of every outgoing
+// connection once, at start: mutual TLS when Config.TLS is on (the server
+// name is the dialed host), plaintext otherwise.
+func (m *Master) loadDialCredentials() error {
+	creds, err := rpc.DialCredentials(m.config.TLS, "")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	m.dialCreds = creds
+	return nil
+}
 
 // dialOptions are the options for every gRPC connection this master opens
 // (to the leader, to other masters at bootstrap, to agents): transport
-// security and credentials live here and only here.
+// security and credentials live here and only here. With TLS on, the
+// connection presents this master's certificate and verifies the peer's
+// against the CA; the API token, when set, rides on every call.
 func (m *Master) dialOptions(extra ...grpc.DialOption) []grpc.DialOption {
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(m.dialCreds),
+		grpc.WithPerRPCCredentials(rpc.TokenCredentials(m.config.APIToken)),
+	}
 	return append(opts, extra...)
+}
+
+// transportCredentials is the type of Master.dialCreds.
+type transportCredentials = credentials.TransportCredentials
+
+// maxGRPCRecvBytes bounds every message a master's gRPC port accepts
+// (snapshot restores stream in chunks below it).
+const maxGRPCRecvBytes = 4 << 20
+
+// maxGRPCSendBytes bounds every message a master sends (large listings).
+const maxGRPCSendBytes = 16 << 20
+
+// grpcServerOptions are the gRPC server's options: message size limits,
+// mutual TLS when Config.TLS is on, the API-token check (refusals audited)
+// and the per-agent rate limits, in that order.
+func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
+	creds, err := rpc.ServerCredentials(m.config.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	authUnary, authStream := rpc.AuthInterceptors(m.config.APIToken, m.config.ReadToken, rpc.IsMutatingGridMethod, m.auditRefused)
+	limits := newCallLimiter(m.config.RateLimits, m.auditRefused)
+	return []grpc.ServerOption{
+		grpc.Creds(creds),
+		grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
+		grpc.MaxSendMsgSize(maxGRPCSendBytes),
+		grpc.ChainUnaryInterceptor(authUnary, limits.unaryInterceptor),
+		grpc.ChainStreamInterceptor(authStream),
+	}, nil
 }

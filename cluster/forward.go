@@ -155,10 +155,13 @@ func (m *Master) allowStale(ctx context.Context) bool {
 }
 
 // forwardContext makes the outgoing context for a forwarded call: the
-// caller's metadata (auth, stale) plus x-grid-forwarded.
+// caller's metadata (stale; not its token) plus x-grid-forwarded.
 func (m *Master) forwardContext(ctx context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = md.Copy()
+	// This master checked the caller's token; the forwarded call carries
+	// this master's own (dialOptions), and two would be refused.
+	md.Delete(rpc.AuthorizationMetadataKey)
 	md.Set(rpc.ForwardedMetadataKey, m.config.ID)
 	return metadata.NewOutgoingContext(ctx, md)
 }
@@ -216,11 +219,17 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 			return zero, status.Errorf(codes.Unavailable, "no reachable leader after %s (is a quorum of masters up?): %v",
 				m.config.LeaderWait, status.Convert(lastErr).Message())
 		}
+		wait := 50*time.Millisecond + rand.N(100*time.Millisecond)
+		if m.isLeader() {
+			// Elected, establishing: that takes a barrier commit, so look
+			// again soon rather than after an election-sized back-off.
+			wait = 2 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
 		case <-m.shutdownCh:
 			return zero, toStatus(ErrShutdown)
-		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		case <-time.After(wait):
 		}
 	}
 }

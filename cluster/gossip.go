@@ -63,6 +63,7 @@ func (m *Master) setupGossip() error {
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID
+	mc.SecretKey = m.config.GossipKey // nil: plaintext; else members without the key are dropped
 	bindHost, bindPort, err := splitHostPortNum(m.config.GossipAddr)
 	if err != nil {
 		return err

@@ -31,11 +31,17 @@ type HeartbeatTimers struct {
 	gen      uint64
 }
 
-// agentTimer is one agent's pending transition; gen guards against a timer
-// that fires after it was replaced.
+// agentTimer is one agent's pending transition. A heartbeat re-arms the
+// same timer (Reset, no new timer per beat). A callback that had already
+// started when the timer was re-armed sees that due is still ahead and does
+// nothing; gen guards the transitions against replaced or removed timers.
 type agentTimer struct {
 	timer *time.Timer
 	gen   uint64
+	// due is when the current arming expires.
+	due time.Time
+	// fire is what the current arming does when it expires.
+	fire func(gen uint64)
 }
 
 func newHeartbeatTimers(m *Master) *HeartbeatTimers {
@@ -47,14 +53,32 @@ func newHeartbeatTimers(m *Master) *HeartbeatTimers {
 	}
 }
 
-// arm replaces id's timer with one that fires fn after d. Caller holds mu.
+// armLocked makes id's timer fire fn after d, reusing the agent's timer.
+// Caller holds mu.
 func (h *HeartbeatTimers) armLocked(id string, d time.Duration, fn func(gen uint64)) {
+	h.gen++
 	if t, ok := h.timers[id]; ok {
 		t.timer.Stop()
+		t.gen, t.fire, t.due = h.gen, fn, time.Now().Add(d)
+		t.timer.Reset(d)
+		return
 	}
-	h.gen++
-	gen := h.gen
-	h.timers[id] = &agentTimer{gen: gen, timer: time.AfterFunc(d, func() { fn(gen) })}
+	t := &agentTimer{gen: h.gen, fire: fn, due: time.Now().Add(d)}
+	t.timer = time.AfterFunc(d, func() { h.expire(id, t) })
+	h.timers[id] = t
+}
+
+// expire runs the timer's current action, unless the timer was re-armed
+// after this callback was scheduled (then the timer fires again at due).
+func (h *HeartbeatTimers) expire(id string, t *agentTimer) {
+	h.mu.Lock()
+	if time.Now().Before(t.due) || h.timers[id] != t {
+		h.mu.Unlock()
+		return
+	}
+	gen, fire := t.gen, t.fire
+	h.mu.Unlock()
+	fire(gen)
 }
 
 // current reports whether gen is still id's live timer. Caller holds mu.
@@ -77,11 +101,10 @@ func (h *HeartbeatTimers) rearmAll(grace time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	for _, a := range h.m.fsm.Agents() {
-		if a.Status == agentOffline {
+	for _, id := range h.m.fsm.AgentIDs() {
+		if st, ok := h.m.fsm.AgentStatus(id); !ok || st == agentOffline {
 			continue
 		}
-		id := a.AgentId
 		h.armLocked(id, grace, func(gen uint64) { h.degrade(id, gen) })
 		n++
 	}

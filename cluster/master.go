@@ -56,6 +56,10 @@ type Master struct {
 
 	grpcServer   *grpc.Server
 	grpcListener net.Listener
+	// dialCreds are the transport credentials of every outgoing dial (dial.go).
+	dialCreds transportCredentials
+	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
+	auditLimiter *keyedLimiter
 
 	heartbeats *HeartbeatTimers
 	autopilot  *autopilot.Autopilot
@@ -112,6 +116,10 @@ func (m *Master) start() error {
 	}
 	m.peers = loadKnownPeers(m.config.DataDir)
 	m.identity = id
+	if err := m.loadDialCredentials(); err != nil {
+		return err
+	}
+	m.auditLimiter = newKeyedLimiter(1/auditInterval.Seconds(), auditBurst, m.config.RateLimits.MaxTracked)
 
 	// Listen for gRPC first: its port decides the advertised address.
 	lis, err := net.Listen("tcp", m.config.GRPCAddr)
@@ -150,7 +158,11 @@ func (m *Master) start() error {
 	}
 	m.setupAutopilot()
 
-	m.grpcServer = grpc.NewServer(grpc.MaxRecvMsgSize(4<<20), grpc.MaxSendMsgSize(16<<20))
+	serverOpts, err := m.grpcServerOptions()
+	if err != nil {
+		return err
+	}
+	m.grpcServer = grpc.NewServer(serverOpts...)
 	rpc.RegisterGridMasterServer(m.grpcServer, &gridService{m: m})
 	rpc.RegisterStorageServiceServer(m.grpcServer, m.storageService())
 	reflection.Register(m.grpcServer)

@@ -28,9 +28,16 @@ func (e *AgentRefusal) Error() string {
 // Unwrap makes errors.Is(err, ErrAgentRefused) true.
 func (e *AgentRefusal) Unwrap() error { return ErrAgentRefused }
 
+// agentConnIdleTimeout is how long a cached agent connection may go unused
+// before gRPC closes its transport and goroutines (it reconnects on the next
+// call). With thousands of agents, most are called only by the reconciler's
+// slow sweep, so most connections stay idle and cost a few hundred bytes.
+const agentConnIdleTimeout = time.Minute
+
 // agentClients caches one gRPC connection per agent (keyed by agent id and
 // endpoint). A connection is dropped when a call on it fails as
-// unreachable, and all are closed when leadership ends.
+// unreachable, and all are closed when leadership ends; an unused one goes
+// idle (no transport, no goroutines) after agentConnIdleTimeout.
 type agentClients struct {
 	mu       sync.Mutex
 	conns    map[string]agentConn
@@ -54,7 +61,8 @@ func (p *agentClients) client(agentID, endpoint string) (rpc.GridAgentClient, er
 		_ = c.conn.Close()
 		delete(p.conns, agentID)
 	}
-	conn, err := grpc.NewClient(endpoint, p.dialOpts...)
+	opts := append(append([]grpc.DialOption(nil), p.dialOpts...), grpc.WithIdleTimeout(agentConnIdleTimeout))
+	conn, err := grpc.NewClient(endpoint, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial agent %s at %q: %w", agentID, endpoint, err)
 	}

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -18,11 +20,22 @@ const (
 	actionLost       = "lost"
 )
 
+// Reconciler pacing. The pass over agents that have (or had) storage nodes
+// runs every ReconcileInterval, stretched so that it never asks more than
+// reconcileCallsPerSecond agents per second; agents without nodes are only
+// asked to find orphans, a slice of them per pass, at most
+// orphanSweepPerSecond per second. Calls run reconcileParallelism at a time.
+const (
+	reconcileCallsPerSecond = 200
+	orphanSweepPerSecond    = 50
+	reconcileParallelism    = 8
+)
+
 // reconcileLoop is the leader's reconciler: at the start of leadership,
-// every ReconcileInterval, and for each agent id sent on trigger, it brings
-// agents' actual nodes in line with the registry. It exits when stopCh closes.
+// every ReconcileInterval (longer for large fleets, see reconcilePass), and
+// for each agent id sent on trigger, it brings agents' actual nodes in line
+// with the registry. It exits when stopCh closes.
 func (m *Master) reconcileLoop(stopCh <-chan struct{}, trigger <-chan string) {
-	o := m.orchestrator()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -33,15 +46,16 @@ func (m *Master) reconcileLoop(stopCh <-chan struct{}, trigger <-chan string) {
 		}
 	}()
 
-	m.reconcileAll(ctx)
-	ticker := time.NewTicker(o.config().ReconcileInterval)
-	defer ticker.Stop()
+	var sweep orphanSweep
+	next := m.reconcilePass(ctx, &sweep)
+	timer := time.NewTimer(next)
+	defer timer.Stop()
 	for {
 		select {
 		case <-stopCh:
 			return
-		case <-ticker.C:
-			m.reconcileAll(ctx)
+		case <-timer.C:
+			timer.Reset(m.reconcilePass(ctx, &sweep))
 		case id := <-trigger:
 			m.reconcileAgent(ctx, id)
 		}
@@ -50,7 +64,8 @@ func (m *Master) reconcileLoop(stopCh <-chan struct{}, trigger <-chan string) {
 
 // watchAgents sends an agent's id to trigger when it appears, registers
 // again, recovers, or goes offline, so the reconciler handles it at once
-// rather than at the next tick.
+// rather than at the next tick. Ticks where the registry did not change
+// (fsm.Version) cost nothing.
 func (m *Master) watchAgents(stopCh <-chan struct{}, trigger chan<- string) {
 	type seen struct {
 		status       string
@@ -58,6 +73,7 @@ func (m *Master) watchAgents(stopCh <-chan struct{}, trigger chan<- string) {
 		endpoint     string
 	}
 	last := make(map[string]seen)
+	version := m.fsm.Version()
 	for _, a := range m.fsm.Agents() {
 		last[a.AgentId] = seen{a.Status, a.RegisteredAt, a.Endpoint}
 	}
@@ -69,6 +85,11 @@ func (m *Master) watchAgents(stopCh <-chan struct{}, trigger chan<- string) {
 			return
 		case <-ticker.C:
 		}
+		v := m.fsm.Version()
+		if v == version {
+			continue
+		}
+		version = v
 		for _, a := range m.fsm.Agents() {
 			now := seen{a.Status, a.RegisteredAt, a.Endpoint}
 			if before, ok := last[a.AgentId]; ok && before == now {
@@ -83,23 +104,86 @@ func (m *Master) watchAgents(stopCh <-chan struct{}, trigger chan<- string) {
 	}
 }
 
-// reconcileAll reconciles every agent, and marks lost the live nodes of
-// agents the registry no longer has.
-func (m *Master) reconcileAll(ctx context.Context) {
-	agents := m.fsm.Agents()
-	known := make(map[string]bool, len(agents))
-	for _, a := range agents {
-		known[a.AgentId] = true
-		if ctx.Err() != nil {
-			return
+// orphanSweep remembers where the last pass stopped in the (sorted) list of
+// agents without nodes, so successive passes cover all of them in turn.
+type orphanSweep struct {
+	after string
+}
+
+// take returns up to n ids from ids (sorted) after the cursor, wrapping
+// around, and advances the cursor.
+func (s *orphanSweep) take(ids []string, n int) []string {
+	if n >= len(ids) {
+		s.after = ""
+		return ids
+	}
+	start := sort.SearchStrings(ids, s.after)
+	if start < len(ids) && ids[start] == s.after {
+		start++
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, ids[(start+i)%len(ids)])
+	}
+	s.after = out[len(out)-1]
+	return out
+}
+
+// reconcilePass reconciles every registered agent that has storage node
+// records and a slice of the others (for orphans), a few at a time, marks
+// lost the live nodes of agents the registry no longer has, and returns how
+// long to wait before the next pass.
+func (m *Master) reconcilePass(ctx context.Context, sweep *orphanSweep) time.Duration {
+	interval := m.orchestrator().config().ReconcileInterval
+	registered := m.fsm.AgentIDs()
+	withNodes := m.fsm.AgentIDsWithNodes()
+	hasNodes := make(map[string]bool, len(withNodes))
+	for _, id := range withNodes {
+		hasNodes[id] = true
+	}
+	known := make(map[string]bool, len(registered))
+	var targets, nodeless []string
+	for _, id := range registered {
+		known[id] = true
+		if hasNodes[id] {
+			targets = append(targets, id)
+		} else {
+			nodeless = append(nodeless, id)
 		}
-		m.reconcileAgent(ctx, a.AgentId)
+	}
+	budget := max(1, int(interval.Seconds()*orphanSweepPerSecond))
+	targets = append(targets, sweep.take(nodeless, budget)...)
+	m.reconcileAgents(ctx, targets)
+	if ctx.Err() != nil {
+		return interval
 	}
 	for _, n := range m.fsm.Nodes() {
 		if !known[n.AgentId] && n.DesiredState == desiredRunning && nodeAlive(n.Status) {
 			m.markLost(n, "agent no longer registered")
 		}
 	}
+	return max(interval, time.Duration(len(targets))*time.Second/reconcileCallsPerSecond)
+}
+
+// reconcileAgents reconciles the agents, reconcileParallelism at a time.
+func (m *Master) reconcileAgents(ctx context.Context, ids []string) {
+	sem := make(chan struct{}, reconcileParallelism)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			m.reconcileAgent(ctx, id)
+		}()
+	}
+	wg.Wait()
 }
 
 // reconcileAgent brings one agent in line with the registry. An offline

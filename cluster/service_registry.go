@@ -54,6 +54,9 @@ func validateAgentInfo(in *rpc.AgentInfo) error {
 	if in.MaxStorageNodes > maxNodesPerHost {
 		return fmt.Errorf("%w: max_storage_nodes %d exceeds %d", ErrInvalid, in.MaxStorageNodes, maxNodesPerHost)
 	}
+	if len(in.Nodes) > maxNodesPerHost {
+		return fmt.Errorf("%w: nodes lists %d entries (at most %d)", ErrInvalid, len(in.Nodes), maxNodesPerHost)
+	}
 	if in.Endpoint != "" {
 		if _, _, err := splitHostPortNum(in.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
@@ -112,13 +115,13 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.HeartbeatResponse, error) {
-		a, ok := m.fsm.Agent(in.AgentId)
+		st, ok := m.fsm.AgentStatus(in.AgentId) // no record copy per beat
 		if !ok {
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
 		m.heartbeats.heartbeat(in.AgentId)
 		m.metrics.heartbeats.Inc()
-		if a.Status != agentHealthy {
+		if st != agentHealthy {
 			m.heartbeats.transition(in.AgentId, agentHealthy, time.Now())
 		}
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),

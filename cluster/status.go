@@ -124,24 +124,13 @@ func (m *Master) clusterStatus() (*rpc.ClusterStatus, error) {
 	if st := m.fsm.Events(); st != nil {
 		cs.LastEventSeq = st.LastSeq()
 	}
-	var offline, degraded int
-	for _, a := range m.fsm.Agents() {
-		cs.TotalAgents++
-		switch a.Status {
-		case agentHealthy:
-			cs.HealthyAgents++
-		case agentOffline:
-			offline++
-		case agentDegraded:
-			degraded++
-		}
-	}
-	for _, n := range m.fsm.Nodes() {
-		cs.TotalStorageNodes++
-		if n.Status == "running" {
-			cs.RunningStorageNodes++
-		}
-	}
+	// Counts, not copies: this runs every HealthInterval on the leader.
+	counts := m.fsm.Counts()
+	cs.TotalAgents = uint32(counts.Agents)
+	cs.HealthyAgents = uint32(counts.AgentsByStatus[agentHealthy])
+	offline, degraded := counts.AgentsByStatus[agentOffline], counts.AgentsByStatus[agentDegraded]
+	cs.TotalStorageNodes = uint32(counts.Nodes)
+	cs.RunningStorageNodes = uint32(counts.NodesByStatus["running"])
 	var voters, unhealthy int
 	for _, mi := range masters {
 		if mi.Suffrage == "voter" {
@@ -231,12 +220,9 @@ func (h *healthMonitor) tick() {
 	if lc := m.lastContactMs(); lc >= 0 {
 		m.metrics.lastContact.Set(float64(lc) / 1000)
 	}
-	counts := map[string]float64{agentHealthy: 0, agentDegraded: 0, agentOffline: 0}
-	for _, a := range m.fsm.Agents() {
-		counts[a.Status]++
-	}
-	for s, n := range counts {
-		m.metrics.agentsByStatus.WithLabelValues(s).Set(n)
+	byStatus := m.fsm.Counts().AgentsByStatus
+	for _, s := range []string{agentHealthy, agentDegraded, agentOffline} {
+		m.metrics.agentsByStatus.WithLabelValues(s).Set(float64(byStatus[s]))
 	}
 	if !m.isLeader() {
 		return

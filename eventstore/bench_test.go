@@ -61,3 +61,28 @@ func BenchmarkQueryEntity(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkAppendLive mirrors the cluster's event path: batches of 500
+// events (one Raft entry each) with producer-made ids, 50 entities and
+// timestamps close to now, as events_committed_per_s sends them.
+func BenchmarkAppendLive(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const batchSize = 500
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		batch := make([]*rpc.Event, batchSize)
+		for i := range batch {
+			batch[i] = rpc.NewEvent(fmt.Sprintf("bench-%d", n%8), rpc.EventType_NODE_RESTARTED, fmt.Sprintf("node-%d", i%50), map[string]string{"restart_count": "1"})
+			n++
+		}
+		if _, err := s.AppendEvents(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "events/s")
+}

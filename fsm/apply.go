@@ -55,6 +55,7 @@ func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
 	rec.CurrentStorageNodes = 0
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.version.Add(1)
 	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 {
 		rec.RegisteredAt = old.RegisteredAt
 	}
@@ -67,6 +68,7 @@ func (f *FSM) applyUnregisterAgent(buf []byte, index uint64) interface{} {
 	decode(UnregisterAgentType, buf, index, req)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.version.Add(1)
 	if _, ok := f.agents[req.AgentId]; !ok {
 		return fmt.Errorf("unregister agent %q: %w", req.AgentId, ErrNotFound)
 	}
@@ -79,6 +81,7 @@ func (f *FSM) applyAgentStatus(buf []byte, index uint64) interface{} {
 	decode(AgentStatusType, buf, index, cmd)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.version.Add(1)
 	a, ok := f.agents[cmd.AgentId]
 	if !ok {
 		return fmt.Errorf("agent status %q: %w", cmd.AgentId, ErrNotFound)
@@ -98,6 +101,7 @@ func (f *FSM) applyUpsertNode(buf []byte, index uint64) interface{} {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.version.Add(1)
 	f.nodes[n.NodeId] = n
 	return nil
 }
@@ -107,6 +111,7 @@ func (f *FSM) applyDeleteNode(buf []byte, index uint64) interface{} {
 	decode(DeleteNodeType, buf, index, req)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	defer f.version.Add(1)
 	if _, ok := f.nodes[req.NodeId]; !ok {
 		return fmt.Errorf("delete node %q: %w", req.NodeId, ErrNotFound)
 	}
@@ -123,11 +128,17 @@ func (f *FSM) applyAppendEvents(buf []byte, index uint64) interface{} {
 		f.logger.Error("append events failed", "index", index, "error", err)
 		return fmt.Errorf("append events: %w", err)
 	}
+	return appendResponse(stored, store.LastSeq())
+}
+
+// appendResponse is an AppendEvents entry's response: how many events were
+// stored, their ids and the store's last seq after the entry.
+func appendResponse(stored []*rpc.Event, lastSeq uint64) *rpc.EmitEventsResponse {
 	ids := make([]string, len(stored))
 	for i, e := range stored {
 		ids[i] = e.Id
 	}
-	return &rpc.EmitEventsResponse{Accepted: uint32(len(stored)), LastSeq: store.LastSeq(), StoredIds: ids}
+	return &rpc.EmitEventsResponse{Accepted: uint32(len(stored)), LastSeq: lastSeq, StoredIds: ids}
 }
 
 func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
@@ -203,6 +214,6 @@ func (f *FSM) applyAppendEventsRun(logs []*raft.Log, out []interface{}) {
 		return
 	}
 	for i, r := range res {
-		out[i] = &rpc.EmitEventsResponse{Accepted: uint32(len(r.Stored)), LastSeq: r.LastSeq}
+		out[i] = appendResponse(r.Stored, r.LastSeq)
 	}
 }

@@ -41,6 +41,8 @@ type FSM struct {
 	closed   bool
 
 	applied atomic.Uint64
+	// version counts registry changes (agents and nodes); see Version.
+	version atomic.Uint64
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -106,9 +108,13 @@ func (f *FSM) Agent(id string) (*rpc.AgentRecord, bool) {
 func (f *FSM) Agents() []*rpc.AgentRecord {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	byAgent := f.nodesByAgentLocked()
 	out := make([]*rpc.AgentRecord, 0, len(f.agents))
 	for _, a := range f.agents {
-		out = append(out, f.agentViewLocked(a))
+		c := proto.Clone(a).(*rpc.AgentRecord)
+		c.StorageNodes = byAgent[a.AgentId]
+		c.CurrentStorageNodes = uint32(len(c.StorageNodes))
+		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].AgentId < out[j].AgentId })
 	return out

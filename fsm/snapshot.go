@@ -193,6 +193,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	old := f.store
 	f.agents, f.nodes, f.store = agentMap, nodeMap, store
 	f.applied.Store(applied)
+	f.version.Add(1)
 	f.mu.Unlock()
 
 	if old != nil {

@@ -186,6 +186,9 @@ func (a *tokenAuthorizer) authorize(ctx context.Context, fullMethod string) erro
 	if a.token == "" && a.readToken == "" {
 		return nil
 	}
+	if openMethods[fullMethod] {
+		return nil // probes: load balancers and /readyz carry no token
+	}
 	mutating := a.isMutating == nil || a.isMutating(fullMethod)
 	if !mutating && a.readToken == "" {
 		return nil // reads are open unless a read token is configured
@@ -241,6 +244,14 @@ func AuthInterceptors(token, readToken string, isMutating func(fullMethod string
 		return handler(srv, ss)
 	}
 	return unary, stream
+}
+
+// openMethods need no token even when --read-token is set: readiness and
+// health probes, which reveal only whether the process is ready.
+var openMethods = map[string]bool{
+	GridMaster_Ready_FullMethodName: true,
+	"/grpc.health.v1.Health/Check":  true,
+	"/grpc.health.v1.Health/Watch":  true,
 }
 
 // readOnlyMethods are the methods served on masters' and agents' gRPC ports

@@ -70,7 +70,7 @@ func requireRESTError(t *testing.T, what string, code int, out map[string]any, w
 }
 
 func TestRESTAPIAgainstRealMasters(t *testing.T) {
-	c := harness.NewCluster(t, harness.Options{MasterArgs: []string{"--api-token", testAPIToken}})
+	c := harness.NewCluster(t, harness.Options{Security: &harness.Security{APIToken: testAPIToken}})
 	leader := c.WaitLeader(30 * time.Second)
 
 	t.Run("health and readiness on every master", func(t *testing.T) {

@@ -44,6 +44,9 @@ func agentCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
+			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token: sent on every call to them and required on SpawnNode/StopNode"},
+			&cli.StringFlag{Name: "encrypt", EnvVars: []string{"GRID_ENCRYPT"}, Usage: "gossip encryption key (base64, `grid keygen`); the masters' --encrypt"},
+			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
 		},
 		Action: runAgent,
 	}
@@ -96,6 +99,21 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	set("heartbeat-interval", func() { cfg.HeartbeatInterval = c.Duration("heartbeat-interval") })
 	set("default-memory", func() { cfg.DefaultMemoryMB = c.Uint64("default-memory") })
 	set("stop-nodes-on-exit", func() { cfg.StopNodesOnShutdown = c.Bool("stop-nodes-on-exit") })
+	cfg.TLS = tlsFiles(c)
+	if err := cfg.TLS.Validate(); err != nil {
+		return err
+	}
+	cfg.APIToken = c.String("api-token")
+	if err := rpc.ValidateTokens(cfg.APIToken, ""); err != nil {
+		return err
+	}
+	if c.IsSet("encrypt") {
+		key, err := rpc.ParseGossipKey(c.String("encrypt"))
+		if err != nil {
+			return fmt.Errorf("--encrypt: %w", err)
+		}
+		cfg.GossipKey = key
+	}
 	if c.IsSet("port-range") {
 		lo, hi, err := parsePortRange(c.String("port-range"))
 		if err != nil {

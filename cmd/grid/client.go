@@ -12,7 +12,6 @@ import (
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -25,7 +24,36 @@ func clientFlags(extra ...cli.Flag) []cli.Flag {
 			Usage: "gRPC address of any master; a comma-separated list is tried in order"},
 		&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"},
 		&cli.DurationFlag{Name: "timeout", Value: 15 * time.Second, Usage: "give up after this long"},
-	}, extra...)
+		&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "bearer token sent on every call (needed for changes when masters run with --api-token)"},
+	}, append(tlsFlags(), extra...)...)
+}
+
+// tlsFlags are --tls-ca, --tls-cert and --tls-key (GRID_TLS_CA, _CERT,
+// _KEY), shared by masters, agents and client commands.
+func tlsFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "tls-ca", EnvVars: []string{"GRID_TLS_CA"}, Usage: "cluster CA certificate (PEM); with --tls-cert and --tls-key turns mutual TLS on"},
+		&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"GRID_TLS_CERT"}, Usage: "this member's certificate (PEM), signed by --tls-ca"},
+		&cli.StringFlag{Name: "tls-key", EnvVars: []string{"GRID_TLS_KEY"}, Usage: "the private key of --tls-cert (PEM)"},
+	}
+}
+
+// tlsFiles reads the TLS flags.
+func tlsFiles(c *cli.Context) rpc.TLSFiles {
+	return rpc.TLSFiles{CA: c.String("tls-ca"), Cert: c.String("tls-cert"), Key: c.String("tls-key")}
+}
+
+// securityFromFlags checks and returns the TLS files and API token of a
+// command; a bad setting is a usage error (exit 2).
+func securityFromFlags(c *cli.Context) (rpc.TLSFiles, string, error) {
+	files, token := tlsFiles(c), c.String("api-token")
+	if err := files.Validate(); err != nil {
+		return files, "", cli.Exit("Error: "+err.Error(), 2)
+	}
+	if err := rpc.ValidateTokens(token, ""); err != nil {
+		return files, "", cli.Exit("Error: "+err.Error(), 2)
+	}
+	return files, token, nil
 }
 
 // masterAddrs splits --master into its addresses.
@@ -39,9 +67,25 @@ func masterAddrs(c *cli.Context) []string {
 	return out
 }
 
-// dialOptions are the gRPC options client commands use.
-func dialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+// dialOptions are the gRPC options client commands use: mutual TLS when
+// the TLS flags are given (the server name is the dialed host) and the API
+// token on every call.
+func dialOptions(c *cli.Context) ([]grpc.DialOption, error) {
+	files, token, err := securityFromFlags(c)
+	if err != nil {
+		return nil, err
+	}
+	return securityDialOptions(files, token)
+}
+
+// securityDialOptions are the transport and per-call credentials for files
+// and token.
+func securityDialOptions(files rpc.TLSFiles, token string) ([]grpc.DialOption, error) {
+	creds, err := rpc.DialCredentials(files, "")
+	if err != nil {
+		return nil, cli.Exit("Error: "+err.Error(), 2)
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token))}, nil
 }
 
 // withMaster runs call against the masters of --master in order, moving on
@@ -54,9 +98,13 @@ func withMaster(c *cli.Context, call func(ctx context.Context, client rpc.GridMa
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
+	opts, err := dialOptions(c)
+	if err != nil {
+		return err
+	}
 	var lastErr error
 	for _, addr := range addrs {
-		conn, err := grpc.NewClient(addr, dialOptions()...)
+		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
 			lastErr = fmt.Errorf("master %s: %w", addr, err)
 			continue

@@ -157,9 +157,13 @@ func followEvents(c *cli.Context, filter *rpc.EventFilter) error {
 	asJSON := c.Bool("json")
 	after, listed := filter.GetAfter(), false
 	printed := false
+	opts, err := dialOptions(c)
+	if err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
 		addr := addrs[attempt%len(addrs)]
-		err := followOnce(c.Context, addr, filter, &after, &listed, &printed, asJSON)
+		err := followOnce(c.Context, addr, opts, filter, &after, &listed, &printed, asJSON)
 		if c.Context.Err() != nil {
 			return nil
 		}
@@ -176,8 +180,8 @@ func followEvents(c *cli.Context, filter *rpc.EventFilter) error {
 }
 
 // followOnce lists (the first time) and streams from one master.
-func followOnce(ctx context.Context, addr string, filter *rpc.EventFilter, after *uint64, listed, printed *bool, asJSON bool) error {
-	conn, err := grpc.NewClient(addr, dialOptions()...)
+func followOnce(ctx context.Context, addr string, opts []grpc.DialOption, filter *rpc.EventFilter, after *uint64, listed, printed *bool, asJSON bool) error {
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // masterFlags are `grid master`'s flags; each is also GRID_<NAME>.
@@ -52,7 +51,12 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, EnvVars: env("heartbeat-interval"), Usage: "interval agents heartbeat at"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, EnvVars: env("degraded-after"), Usage: "agent silence before degraded"},
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, EnvVars: env("offline-after"), Usage: "agent silence before offline (also the grace after a leader change)"},
-		&cli.StringFlag{Name: "api-token", EnvVars: env("api-token"), Usage: "bearer token required on mutating REST calls"},
+		&cli.StringFlag{Name: "api-token", EnvVars: env("api-token"), Usage: "bearer token required on every mutating REST and gRPC call, and sent on this master's own calls"},
+		&cli.StringFlag{Name: "read-token", EnvVars: env("read-token"), Usage: "read-only bearer token; when set, reads need it (or --api-token) too"},
+		&cli.StringFlag{Name: "encrypt", EnvVars: env("encrypt"), Usage: "gossip encryption key: base64 of 16, 24 or 32 bytes (`grid keygen`); the same on every master and agent"},
+		&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "cluster CA certificate (PEM); with --tls-cert and --tls-key turns on mutual TLS for gRPC and Raft, and HTTPS"},
+		&cli.StringFlag{Name: "tls-cert", EnvVars: env("tls-cert"), Usage: "this master's certificate (PEM), signed by --tls-ca"},
+		&cli.StringFlag{Name: "tls-key", EnvVars: env("tls-key"), Usage: "the private key of --tls-cert (PEM)"},
 		&cli.BoolFlag{Name: "autopilot-cleanup", Value: def.AutopilotCleanup, EnvVars: env("autopilot-cleanup"), Usage: "let autopilot remove dead masters"},
 		&cli.DurationFlag{Name: "event-retention", Value: def.Events.Retention, EnvVars: env("event-retention"), Usage: "drop events older than this"},
 		&cli.Uint64Flag{Name: "event-max-count", Value: def.Events.MaxEvents, EnvVars: env("event-max-count"), Usage: "keep at most this many events"},
@@ -149,7 +153,31 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	if _, err := cfg.RaftProfile.Timings(); err != nil {
 		return cfg, err
 	}
+	if err := masterSecurity(c, &cfg); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// masterSecurity reads and checks the TLS files, the gossip key and the
+// API tokens into cfg.
+func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
+	cfg.TLS = tlsFiles(c)
+	if err := cfg.TLS.Validate(); err != nil {
+		return err
+	}
+	cfg.APIToken, cfg.ReadToken = c.String("api-token"), c.String("read-token")
+	if err := rpc.ValidateTokens(cfg.APIToken, cfg.ReadToken); err != nil {
+		return err
+	}
+	if c.IsSet("encrypt") {
+		key, err := rpc.ParseGossipKey(c.String("encrypt"))
+		if err != nil {
+			return fmt.Errorf("--encrypt: %w", err)
+		}
+		cfg.GossipKey = key
+	}
+	return nil
 }
 
 func runMaster(c *cli.Context) error {
@@ -184,18 +212,35 @@ func runMaster(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("Error: master %s: %v", cfg.ID, err), 1)
 	}
 
-	conn, err := grpc.NewClient(m.Addresses().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	// The API's own connection carries no token: it passes each caller's
+	// bearer token through, so the gRPC side decides.
+	ownCreds, err := rpc.DialCredentials(cfg.TLS, "localhost")
+	if err != nil {
+		_ = m.Shutdown(context.Background())
+		return cli.Exit(fmt.Sprintf("Error: tls for the api's own connection: %v", err), 2)
+	}
+	conn, err := grpc.NewClient(m.Addresses().GRPC, grpc.WithTransportCredentials(ownCreds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {
 		_ = m.Shutdown(context.Background())
 		return cli.Exit(fmt.Sprintf("Error: dial own grpc: %v", err), 1)
 	}
 	defer conn.Close()
-	apiServer := api.New(rpc.NewGridMasterClient(conn), api.Config{APIToken: c.String("api-token"), Gatherer: reg, Logger: logger})
+	apiServer := api.New(rpc.NewGridMasterClient(conn), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
+		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
-	go func() { httpErr <- httpServer.Serve(httpLis) }()
-	logger.Info("http api listening", "addr", httpLis.Addr().String())
+	if cfg.TLS.Enabled() {
+		if httpServer.TLSConfig, err = rpc.HTTPServerTLSConfig(cfg.TLS); err != nil {
+			_ = m.Shutdown(context.Background())
+			return cli.Exit(fmt.Sprintf("Error: https: %v", err), 2)
+		}
+		go func() { httpErr <- httpServer.ServeTLS(httpLis, "", "") }()
+		logger.Info("https api listening", "addr", httpLis.Addr().String())
+	} else {
+		go func() { httpErr <- httpServer.Serve(httpLis) }()
+		logger.Info("http api listening", "addr", httpLis.Addr().String())
+	}
 
 	sigCh := make(chan os.Signal, 2)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)

@@ -52,6 +52,11 @@ type SimConfig struct {
 	Prefix string
 	// CallTimeout bounds each RPC.
 	CallTimeout time.Duration
+	// TLS is the client's TLS material (--tls-*); it also guards the
+	// stand-in agent endpoint the leader dials.
+	TLS rpc.TLSFiles
+	// APIToken is sent on every call (--api-token).
+	APIToken string
 }
 
 // DefaultSimConfig: 1,000 agents at 5 s for 30 s over 64 connections.
@@ -116,9 +121,15 @@ func simAgentsCommand() *cli.Command {
 			&cli.StringFlag{Name: "prefix", Value: def.Prefix, Usage: "agent id prefix"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error"},
+			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "bearer token sent on every call"},
+			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
 		},
 		Action: func(c *cli.Context) error {
 			cfg := def
+			var err error
+			if cfg.TLS, cfg.APIToken, err = securityFromFlags(c); err != nil {
+				return err
+			}
 			for _, a := range strings.Split(c.String("masters"), ",") {
 				if a = strings.TrimSpace(a); a != "" {
 					cfg.Masters = append(cfg.Masters, a)
@@ -151,7 +162,7 @@ func simAgentsCommand() *cli.Command {
 // then heartbeats for cfg.Duration. "heartbeat window started" and
 // "heartbeat window ended" are logged at the window's edges.
 func runSimAgents(ctx context.Context, cfg SimConfig, logger hclog.Logger) (*SimReport, error) {
-	endpoint, stopAgentServer, err := serveSimAgent()
+	endpoint, stopAgentServer, err := serveSimAgent(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -161,10 +172,14 @@ func runSimAgents(ctx context.Context, cfg SimConfig, logger hclog.Logger) (*Sim
 	if err != nil {
 		return nil, err
 	}
+	opts, err := securityDialOptions(cfg.TLS, cfg.APIToken)
+	if err != nil {
+		return nil, err
+	}
 	cfg.Conns = min(cfg.Conns, cfg.Agents)
 	clients := make([]rpc.GridMasterClient, cfg.Conns)
 	for i := range clients {
-		conn, err := grpc.NewClient(target, dialOptions()...)
+		conn, err := grpc.NewClient(target, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("dial %s: %w", target, err)
 		}
@@ -205,9 +220,13 @@ func runSimAgents(ctx context.Context, cfg SimConfig, logger hclog.Logger) (*Sim
 // findLeaderAddr asks the masters in turn for the leader's gRPC address, as
 // an agent follows a leader hint; without one it uses the first master.
 func findLeaderAddr(ctx context.Context, cfg SimConfig) (string, error) {
+	opts, err := securityDialOptions(cfg.TLS, cfg.APIToken)
+	if err != nil {
+		return "", err
+	}
 	var last error
 	for _, addr := range cfg.Masters {
-		conn, err := grpc.NewClient(addr, dialOptions()...)
+		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
 			last = err
 			continue
@@ -422,12 +441,16 @@ func (simAgentServer) StopNode(_ context.Context, in *rpc.StopNodeRequest) (*rpc
 
 // serveSimAgent serves simAgentServer on a loopback port and returns its
 // address (every simulated agent's endpoint) and a stop func.
-func serveSimAgent() (string, func(), error) {
+func serveSimAgent(files rpc.TLSFiles) (string, func(), error) {
+	creds, err := rpc.ServerCredentials(files)
+	if err != nil {
+		return "", nil, err
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, fmt.Errorf("listen for the simulated agents' endpoint: %w", err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.Creds(creds))
 	rpc.RegisterGridAgentServer(srv, simAgentServer{})
 	go func() { _ = srv.Serve(lis) }()
 	return lis.Addr().String(), srv.Stop, nil

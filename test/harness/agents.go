@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // AgentOptions shape one agent.
@@ -48,9 +47,14 @@ func (c *Cluster) AddAgent(id string, opts AgentOptions) *Agent {
 		"--gossip-addr", gossip, "--masters", c.MasterAddrs(),
 		"--max-nodes", fmt.Sprint(opts.MaxNodes),
 		"--port-range", fmt.Sprintf("%d-%d", from, from+opts.Ports-1), "--log-level", "debug"}
+	args = append(args, c.opts.Security.AgentArgs()...)
 	args = append(args, opts.Args...)
 	a.Proc = &Proc{Name: id, Args: args, Log: logPath(c.Dir, id)}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial, err := c.opts.Security.DialOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(grpcAddr, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

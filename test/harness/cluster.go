@@ -12,7 +12,6 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -47,9 +46,10 @@ func (a *Agent) Client() rpc.GridAgentClient { return rpc.NewGridAgentClient(a.c
 
 // Options shape a test cluster.
 type Options struct {
-	Masters     int      // default 3
-	MasterArgs  []string // extra flags for every master
-	RaftProfile string   // default "fast"
+	Masters     int       // default 3
+	MasterArgs  []string  // extra flags for every master
+	RaftProfile string    // default "fast"
+	Security    *Security // TLS, gossip key and tokens for every member and the harness's clients
 }
 
 // Cluster is a set of real processes under one directory.
@@ -154,9 +154,14 @@ func (c *Cluster) AddMaster(id string, bootstrap bool) *Master {
 	if len(joins) > 0 {
 		args = append(args, "--join", strings.Join(joins, ","))
 	}
+	args = append(args, c.opts.Security.MasterArgs()...)
 	args = append(args, c.opts.MasterArgs...)
 	m.Proc = &Proc{Name: id, Args: args, Log: logPath(c.Dir, id)}
-	conn, err := grpc.NewClient(m.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial, err := c.opts.Security.DialOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(m.GRPC, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}

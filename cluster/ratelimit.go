@@ -1,0 +1,188 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maxRateKeyLen bounds the part of a caller-chosen id used as a rate-limit
+// key, so long ids cannot inflate the limiter's memory (such ids are
+// refused by validation anyway).
+const maxRateKeyLen = 256
+
+// RateLimitConfig bounds how fast one agent may heartbeat and one source
+// may emit events, per master. A call over the limit gets RESOURCE_EXHAUSTED
+// and an audit event. A zero rate turns that limit off.
+type RateLimitConfig struct {
+	// HeartbeatsPerSecond is the sustained Heartbeat rate allowed per agent id.
+	HeartbeatsPerSecond float64
+	// HeartbeatBurst is how many heartbeats an agent may send back to back.
+	HeartbeatBurst int
+	// EventCallsPerSecond is the sustained EmitEvents call rate allowed per source.
+	EventCallsPerSecond float64
+	// EventCallBurst is how many EmitEvents calls a source may make back to back.
+	EventCallBurst int
+	// MaxTracked is how many ids each limiter tracks at once; beyond it,
+	// idle ids are forgotten and, if none is idle, new ids pass unlimited
+	// (they fail validation or registration checks anyway).
+	MaxTracked int
+}
+
+// DefaultRateLimitConfig: 20 heartbeats/s (burst 40) per agent and 50
+// EmitEvents calls/s (burst 100) per source, 100,000 ids tracked.
+func DefaultRateLimitConfig() RateLimitConfig {
+	return RateLimitConfig{
+		HeartbeatsPerSecond: 20,
+		HeartbeatBurst:      40,
+		EventCallsPerSecond: 50,
+		EventCallBurst:      100,
+		MaxTracked:          100_000,
+	}
+}
+
+// validate checks the rates; a zero rate disables that limit.
+func (c RateLimitConfig) validate() error {
+	for _, r := range []struct {
+		name  string
+		rate  float64
+		burst int
+	}{{"heartbeat", c.HeartbeatsPerSecond, c.HeartbeatBurst}, {"event call", c.EventCallsPerSecond, c.EventCallBurst}} {
+		if r.rate < 0 || math.IsNaN(r.rate) || math.IsInf(r.rate, 0) {
+			return fmt.Errorf("%w: %s rate limit %v: want a finite number >= 0", ErrInvalid, r.name, r.rate)
+		}
+		if r.rate > 0 && r.burst < 1 {
+			return fmt.Errorf("%w: %s burst %d: want >= 1", ErrInvalid, r.name, r.burst)
+		}
+	}
+	if c.MaxTracked < 0 {
+		return fmt.Errorf("%w: rate limit max_tracked %d is negative", ErrInvalid, c.MaxTracked)
+	}
+	return nil
+}
+
+// tokenBucket is one key's bucket.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// keyedLimiter is a token bucket per key (agent id, event source).
+type keyedLimiter struct {
+	rate    float64
+	burst   float64
+	maxKeys int
+
+	mu      sync.Mutex
+	buckets map[string]*tokenBucket
+}
+
+// newKeyedLimiter returns nil when rate is 0 (no limit).
+func newKeyedLimiter(rate float64, burst, maxKeys int) *keyedLimiter {
+	if rate <= 0 {
+		return nil
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultRateLimitConfig().MaxTracked
+	}
+	return &keyedLimiter{rate: rate, burst: float64(max(burst, 1)), maxKeys: maxKeys, buckets: make(map[string]*tokenBucket)}
+}
+
+// allow takes one token from key's bucket; false when it is empty. A nil
+// limiter allows everything.
+func (l *keyedLimiter) allow(key string, now time.Time) bool {
+	if l == nil {
+		return true
+	}
+	if len(key) > maxRateKeyLen {
+		key = key[:maxRateKeyLen]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= l.maxKeys {
+			l.forgetIdleLocked(now)
+			if len(l.buckets) >= l.maxKeys {
+				return true
+			}
+		}
+		b = &tokenBucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+elapsed*l.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// forgetIdleLocked drops buckets that have refilled completely: forgetting
+// them changes nothing.
+func (l *keyedLimiter) forgetIdleLocked(now time.Time) {
+	full := time.Duration(l.burst / l.rate * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.last) >= full {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// callLimiter rate-limits Heartbeat per agent id and EmitEvents per source
+// on every master's gRPC port (a forwarded call counts again on the leader).
+type callLimiter struct {
+	cfg        RateLimitConfig
+	heartbeats *keyedLimiter
+	events     *keyedLimiter
+	onRefused  func(ctx context.Context, fullMethod, reason string)
+}
+
+func newCallLimiter(cfg RateLimitConfig, onRefused func(ctx context.Context, fullMethod, reason string)) *callLimiter {
+	return &callLimiter{
+		cfg:        cfg,
+		heartbeats: newKeyedLimiter(cfg.HeartbeatsPerSecond, cfg.HeartbeatBurst, cfg.MaxTracked),
+		events:     newKeyedLimiter(cfg.EventCallsPerSecond, cfg.EventCallBurst, cfg.MaxTracked),
+		onRefused:  onRefused,
+	}
+}
+
+// check returns nil or the RESOURCE_EXHAUSTED status refusing req.
+func (c *callLimiter) check(ctx context.Context, fullMethod string, req any) error {
+	var err error
+	now := time.Now()
+	switch r := req.(type) {
+	case *rpc.HeartbeatRequest:
+		if fullMethod == rpc.GridMaster_Heartbeat_FullMethodName && !c.heartbeats.allow(r.GetAgentId(), now) {
+			err = status.Errorf(codes.ResourceExhausted, "agent_id %q: more than %g heartbeats/s (burst %d); slow down",
+				truncate(r.GetAgentId(), 64), c.cfg.HeartbeatsPerSecond, c.cfg.HeartbeatBurst)
+		}
+	case *rpc.EmitEventsRequest:
+		if fullMethod == rpc.GridMaster_EmitEvents_FullMethodName && !c.events.allow(r.GetSource(), now) {
+			err = status.Errorf(codes.ResourceExhausted, "source %q: more than %g EmitEvents calls/s (burst %d); batch events and slow down",
+				truncate(r.GetSource(), 64), c.cfg.EventCallsPerSecond, c.cfg.EventCallBurst)
+		}
+	}
+	if err != nil && c.onRefused != nil {
+		c.onRefused(ctx, fullMethod, "rate limited")
+	}
+	return err
+}
+
+// unaryInterceptor applies check before the handler.
+func (c *callLimiter) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if err := c.check(ctx, info.FullMethod, req); err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}

@@ -1,0 +1,98 @@
+package fsm
+
+import (
+	"sort"
+
+	"github.com/gridctl/grid/rpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// Version is a counter bumped by every applied registry command (register,
+// unregister, status, node upsert and delete, whether or not it succeeded)
+// and by Restore. Pollers compare it with the value they last saw and skip
+// their work when it has not moved. It is local to this replica (not part
+// of the replicated state) and only ever grows.
+func (f *FSM) Version() uint64 { return f.version.Load() }
+
+// AgentStatus returns one agent's registry status without copying its
+// record; ok is false when the agent is not registered.
+func (f *FSM) AgentStatus(id string) (status string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	a, ok := f.agents[id]
+	if !ok {
+		return "", false
+	}
+	return a.Status, true
+}
+
+// RegistryCounts are the registry's sizes by status.
+type RegistryCounts struct {
+	// Agents is the number of registered agents.
+	Agents int
+	// AgentsByStatus counts agents per registry status (healthy, degraded, offline...).
+	AgentsByStatus map[string]int
+	// Nodes is the number of storage node records.
+	Nodes int
+	// NodesByStatus counts storage nodes per status (running, stopped...).
+	NodesByStatus map[string]int
+}
+
+// Counts counts agents and nodes by status without copying any record.
+func (f *FSM) Counts() RegistryCounts {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	c := RegistryCounts{
+		Agents: len(f.agents), AgentsByStatus: make(map[string]int),
+		Nodes: len(f.nodes), NodesByStatus: make(map[string]int),
+	}
+	for _, a := range f.agents {
+		c.AgentsByStatus[a.Status]++
+	}
+	for _, n := range f.nodes {
+		c.NodesByStatus[n.Status]++
+	}
+	return c
+}
+
+// AgentIDsWithNodes lists, sorted, the ids of agents that have at least one
+// storage node record (whether or not the agent is still registered).
+func (f *FSM) AgentIDsWithNodes() []string {
+	f.mu.RLock()
+	seen := make(map[string]struct{})
+	for _, n := range f.nodes {
+		seen[n.AgentId] = struct{}{}
+	}
+	f.mu.RUnlock()
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// AgentIDs lists the ids of every registered agent, sorted.
+func (f *FSM) AgentIDs() []string {
+	f.mu.RLock()
+	out := make([]string, 0, len(f.agents))
+	for id := range f.agents {
+		out = append(out, id)
+	}
+	f.mu.RUnlock()
+	sort.Strings(out)
+	return out
+}
+
+// nodesByAgentLocked groups copies of every node record by agent id, each
+// group sorted by node id. One pass over the nodes.
+func (f *FSM) nodesByAgentLocked() map[string][]*rpc.NodeStatus {
+	out := make(map[string][]*rpc.NodeStatus)
+	for _, n := range f.nodes {
+		out[n.AgentId] = append(out[n.AgentId], proto.Clone(n).(*rpc.NodeStatus))
+	}
+	for _, list := range out {
+		sort.Slice(list, func(i, j int) bool { return list[i].NodeId < list[j].NodeId })
+	}
+	return out
+}

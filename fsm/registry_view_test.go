@@ -1,0 +1,43 @@
+package fsm
+
+import "testing"
+
+func TestRegistryViews(t *testing.T) {
+	f := newTestFSM(t)
+	if f.Version() != 0 {
+		t.Fatalf("fresh version = %d", f.Version())
+	}
+	logs := sampleLog(t)
+	var versions []uint64
+	for _, l := range logs {
+		f.Apply(l)
+		versions = append(versions, f.Version())
+	}
+	// Registry entries bump the version, event entries do not.
+	if versions[5] != versions[4] || versions[6] != versions[5] {
+		t.Errorf("event entries moved the version: %v", versions)
+	}
+	if versions[4] != 5 || versions[len(versions)-1] != 7 {
+		t.Errorf("versions = %v, want 5 after five registry entries and 7 at the end", versions)
+	}
+	if st, ok := f.AgentStatus("agent-002"); !ok || st != "degraded" {
+		t.Errorf("AgentStatus(agent-002) = %q, %v", st, ok)
+	}
+	if _, ok := f.AgentStatus("nope"); ok {
+		t.Error("AgentStatus found an unknown agent")
+	}
+	c := f.Counts()
+	if c.Agents != 2 || c.AgentsByStatus["healthy"] != 1 || c.AgentsByStatus["degraded"] != 1 || c.Nodes != 1 || c.NodesByStatus["running"] != 1 {
+		t.Errorf("counts = %+v", c)
+	}
+	if ids := f.AgentIDsWithNodes(); len(ids) != 1 || ids[0] != "agent-001" {
+		t.Errorf("AgentIDsWithNodes = %v", ids)
+	}
+	if ids := f.AgentIDs(); len(ids) != 2 || ids[0] != "agent-001" {
+		t.Errorf("AgentIDs = %v", ids)
+	}
+	a := f.Agents()
+	if len(a) != 2 || len(a[0].StorageNodes) != 1 || a[0].CurrentStorageNodes != 1 || len(a[1].StorageNodes) != 0 {
+		t.Errorf("Agents() nodes not filled: %v", a)
+	}
+}
