@@ -50,56 +50,40 @@ func staleParam(r *http.Request) (bool, error) {
 	return staleValue(r.URL.Query().Get("stale"))
 }
 
-// readContext validates ?stale and returns the context for a read.
-func (s *Server) readContext(r *http.Request) (ctxCancel, error) {
+// serveRead answers a GET: it validates ?stale, calls the backend with a
+// read context and writes view(answer) with 200.
+func serveRead[T any](s *Server, w http.ResponseWriter, r *http.Request,
+	call func(ctx context.Context) (T, error), view func(T) any) error {
 	stale, err := staleParam(r)
 	if err != nil {
-		return ctxCancel{}, err
+		return err
 	}
 	ctx, cancel := s.backendContext(r, stale)
-	return ctxCancel{ctx: ctx, cancel: cancel, stale: stale}, nil
+	defer cancel()
+	resp, err := call(ctx)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view(resp))
+	return nil
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
-	cc, err := s.readContext(r)
-	if err != nil {
-		return err
-	}
-	defer cc.cancel()
-	st, err := s.backend.GetClusterStatus(cc.ctx, &rpc.Empty{})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toStatusView(st))
-	return nil
+	return serveRead(s, w, r, func(ctx context.Context) (*rpc.ClusterStatus, error) {
+		return s.backend.GetClusterStatus(ctx, &rpc.Empty{})
+	}, func(st *rpc.ClusterStatus) any { return toStatusView(st) })
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
-	cc, err := s.readContext(r)
-	if err != nil {
-		return err
-	}
-	defer cc.cancel()
-	list, err := s.backend.ListAgents(cc.ctx, &rpc.Empty{})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"agents": toAgentViews(list.GetAgents())})
-	return nil
+	return serveRead(s, w, r, func(ctx context.Context) (*rpc.AgentList, error) {
+		return s.backend.ListAgents(ctx, &rpc.Empty{})
+	}, func(l *rpc.AgentList) any { return map[string]any{"agents": toAgentViews(l.GetAgents())} })
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
-	cc, err := s.readContext(r)
-	if err != nil {
-		return err
-	}
-	defer cc.cancel()
-	list, err := s.backend.ListStorageNodes(cc.ctx, &rpc.Empty{})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": toNodeViews(list.GetNodes())})
-	return nil
+	return serveRead(s, w, r, func(ctx context.Context) (*rpc.NodeList, error) {
+		return s.backend.ListStorageNodes(ctx, &rpc.Empty{})
+	}, func(l *rpc.NodeList) any { return map[string]any{"nodes": toNodeViews(l.GetNodes())} })
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
@@ -107,44 +91,38 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
 	if err := validateID("node_id", id); err != nil {
 		return err
 	}
-	cc, err := s.readContext(r)
-	if err != nil {
-		return err
-	}
-	defer cc.cancel()
-	n, err := s.backend.GetStorageNodeStatus(cc.ctx, &rpc.NodeId{NodeId: id})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, toNodeView(n))
-	return nil
+	return serveRead(s, w, r, func(ctx context.Context) (*rpc.NodeStatus, error) {
+		return s.backend.GetStorageNodeStatus(ctx, &rpc.NodeId{NodeId: id})
+	}, func(n *rpc.NodeStatus) any { return toNodeView(n) })
 }
 
 func (s *Server) listMasters(w http.ResponseWriter, r *http.Request) error {
-	cc, err := s.readContext(r)
-	if err != nil {
-		return err
-	}
-	defer cc.cancel()
-	list, err := s.backend.ListMasters(cc.ctx, &rpc.Empty{})
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"masters":           toMasterViews(list.GetMasters()),
-		"leader_id":         list.GetLeaderId(),
-		"term":              list.GetTerm(),
-		"failure_tolerance": list.GetFailureTolerance(),
+	return serveRead(s, w, r, func(ctx context.Context) (*rpc.MasterList, error) {
+		return s.backend.ListMasters(ctx, &rpc.Empty{})
+	}, func(l *rpc.MasterList) any {
+		return map[string]any{
+			"masters":           toMasterViews(l.GetMasters()),
+			"leader_id":         l.GetLeaderId(),
+			"term":              l.GetTerm(),
+			"failure_tolerance": l.GetFailureTolerance(),
+		}
 	})
-	return nil
+}
+
+// validatedBody is a POST body that checks itself after decoding.
+type validatedBody interface{ validate() error }
+
+// decodeValid decodes the JSON body into body and validates it.
+func (s *Server) decodeValid(w http.ResponseWriter, r *http.Request, body validatedBody, allowEmpty bool) error {
+	if err := s.decodeJSON(w, r, body, allowEmpty); err != nil {
+		return err
+	}
+	return body.validate()
 }
 
 func (s *Server) spawn(w http.ResponseWriter, r *http.Request) error {
 	var body spawnBody
-	if err := s.decodeJSON(w, r, &body, true); err != nil {
-		return err
-	}
-	if err := body.validate(); err != nil {
+	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
 	ctx, cancel := s.backendContext(r, false)
@@ -173,10 +151,7 @@ func (s *Server) spawn(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) stop(w http.ResponseWriter, r *http.Request) error {
 	var body stopBody
-	if err := s.decodeJSON(w, r, &body, false); err != nil {
-		return err
-	}
-	if err := body.validate(); err != nil {
+	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
 	ctx, cancel := s.backendContext(r, false)
@@ -195,10 +170,7 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	var body queryBody
-	if err := s.decodeJSON(w, r, &body, false); err != nil {
-		return err
-	}
-	if err := body.validate(); err != nil {
+	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
 	stale, err := staleParam(r)
@@ -217,10 +189,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) removePeer(w http.ResponseWriter, r *http.Request) error {
 	var body removePeerBody
-	if err := s.decodeJSON(w, r, &body, false); err != nil {
-		return err
-	}
-	if err := body.validate(); err != nil {
+	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
 	ctx, cancel := s.backendContext(r, false)
@@ -235,10 +204,7 @@ func (s *Server) removePeer(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) error {
 	var body transferLeadershipBody
-	if err := s.decodeJSON(w, r, &body, true); err != nil {
-		return err
-	}
-	if err := body.validate(); err != nil {
+	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
 	ctx, cancel := s.backendContext(r, false)
@@ -250,11 +216,4 @@ func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) erro
 	s.logger.Info("transferred leadership", "requested_id", body.ID, "new_leader_id", resp.GetNewLeaderId())
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "new_leader_id": resp.GetNewLeaderId(), "error": ""})
 	return nil
-}
-
-// ctxCancel is a backend call context with its cancel function.
-type ctxCancel struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	stale  bool
 }
