@@ -11,4 +11,10 @@
 // A Store is used in two ways: by the fsm package as the replicated event graph
 // (Options.NoSync, rebuilt from snapshot + Raft log on start) and standalone by
 // `grid storage-node` (synchronous commits; data survives restart).
+//
+// Appends (append.go) write each event with one put per record, index entry
+// and association end, keep the meta counters in memory until the commit,
+// cut keys from one slab per transaction, and pack append-mostly buckets'
+// pages full (appendFillPercent). AppendEventBatches stores several batches
+// in one transaction with the same result as separate AppendEvents calls.
 package eventstore

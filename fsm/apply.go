@@ -158,9 +158,9 @@ func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
 var _ raft.BatchingFSM = (*FSM)(nil)
 
 // ApplyBatch applies committed entries in order, the same way Apply does one
-// by one, but runs consecutive AppendEvents entries in one event-store
-// transaction (one commit instead of one per entry). Configuration entries
-// get a nil response.
+// by one, but runs consecutive AppendEvents entries in shared event-store
+// transactions (one commit per up to maxEventsPerRun events instead of one
+// per entry). Configuration entries get a nil response.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	for i := 0; i < len(logs); {
@@ -190,8 +190,9 @@ func isAppendEvents(l *raft.Log) bool {
 	return len(l.Data) > 0 && MessageType(l.Data[0]) == AppendEventsType
 }
 
-// applyAppendEventsRun applies consecutive AppendEvents entries in one store
-// transaction and fills one response per entry, as applyAppendEvents would.
+// applyAppendEventsRun applies consecutive AppendEvents entries in store
+// transactions of at most maxEventsPerRun events and fills one response per
+// entry, as applyAppendEvents would.
 func (f *FSM) applyAppendEventsRun(logs []*raft.Log, out []interface{}) {
 	if len(logs) == 1 {
 		out[0] = f.Apply(logs[0])
@@ -203,11 +204,32 @@ func (f *FSM) applyAppendEventsRun(logs []*raft.Log, out []interface{}) {
 		decode(AppendEventsType, l.Data[1:], l.Index, req)
 		batches[i] = req.Events
 	}
-	last := logs[len(logs)-1].Index
-	defer f.applied.Store(last)
+	defer f.applied.Store(logs[len(logs)-1].Index)
+	// One transaction per group of at most maxEventsPerRun events: bbolt
+	// slows down more than linearly with the size of one write
+	// transaction, and a restarted or lagging master is handed up to
+	// MaxAppendEntries entries of thousands of events each at once.
+	for start := 0; start < len(batches); {
+		end, n := start+1, len(batches[start])
+		for end < len(batches) && n+len(batches[end]) <= maxEventsPerRun {
+			n += len(batches[end])
+			end++
+		}
+		f.appendEventGroup(logs[start:end], batches[start:end], out[start:end])
+		start = end
+	}
+}
+
+// maxEventsPerRun bounds the events ApplyBatch writes in one event-store
+// transaction; an entry holding more is still applied alone, whole.
+const maxEventsPerRun = 8192
+
+// appendEventGroup applies consecutive AppendEvents entries (decoded into
+// batches) in one store transaction and fills one response per entry.
+func (f *FSM) appendEventGroup(logs []*raft.Log, batches [][]*rpc.Event, out []interface{}) {
 	res, err := f.Events().AppendEventBatches(batches)
 	if err != nil {
-		f.logger.Error("append events failed", "first_index", logs[0].Index, "last_index", last, "error", err)
+		f.logger.Error("append events failed", "first_index", logs[0].Index, "last_index", logs[len(logs)-1].Index, "error", err)
 		for i := range out {
 			out[i] = fmt.Errorf("append events: %w", err)
 		}

@@ -8,4 +8,10 @@
 // be decoded panics (replicas would otherwise diverge); a business failure
 // (an unknown agent, an invalid record) is returned as an error value, which
 // the proposer receives from raft's ApplyFuture.Response.
+//
+// The FSM is a raft.BatchingFSM: ApplyBatch gives each entry the same
+// result Apply would, but runs consecutive AppendEvents entries in one
+// event-store transaction. Pollers of the registry read Version (bumped by
+// every registry command) and Counts / AgentStatus (registry_view.go)
+// instead of copying every record.
 package fsm

@@ -207,6 +207,9 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 
 		// A second node with explicit port, path and memory; stop it.
 		port := uint32(a1.PortFrom + 5)
+		for !harness.PortFree(port) && port < uint32(a1.PortFrom+9) {
+			port++ // held by some other process on the machine
+		}
 		r2 := spawnCLI(t, c, "--agent", "agent-1", "--port", fmt.Sprint(port), "--storage-path", "custom/n2", "--memory", "64", "--node-id", "node-explicit")
 		rec2 := waitNodeOnAll(t, c, r2.NodeID, "running as ordered", func(n *rpc.NodeStatus) bool {
 			return n.Status == "running" && n.Port == port && n.MemoryLimitMb == 64 && int(n.Pid) == r2.Pid
@@ -329,10 +332,16 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 		}
 		waitStatus(t, c, "agent-ghost", "offline")
 		// A port inside agent-1's range held by someone else.
-		busyPort := a1.PortFrom + 19
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", busyPort))
-		if err != nil {
-			t.Fatal(err)
+		// (Other processes on the machine may hold some of the range already.)
+		var busyPort int
+		var l net.Listener
+		for p := a1.PortFrom + 19; l == nil && p > a1.PortFrom+9; p-- {
+			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				busyPort, l = p, ln
+			}
+		}
+		if l == nil {
+			t.Fatalf("no free port in the top half of agent-1's range %d-%d", a1.PortFrom, a1.PortFrom+19)
 		}
 		defer l.Close()
 		// A symlink inside the data dir that leads out of it.
