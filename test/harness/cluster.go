@@ -84,6 +84,11 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 	for i := 1; i <= opts.Masters; i++ {
 		c.AddMaster(fmt.Sprintf("master-%d", i), true)
 	}
+	// Like an operator's config, every initial master --joins all the others,
+	// so the pool forms whichever starts listening first.
+	for _, m := range c.Masters {
+		m.Args = withJoin(m.Args, c.othersGossip(m))
+	}
 	for _, m := range c.Masters {
 		if err := m.Start(); err != nil {
 			t.Fatal(err)
@@ -322,4 +327,28 @@ func short(s string) string {
 		return s[:10]
 	}
 	return s
+}
+
+// othersGossip lists every master's gossip address but m's.
+func (c *Cluster) othersGossip(m *Master) string {
+	var out []string
+	for _, o := range c.Masters {
+		if o != m {
+			out = append(out, o.Gossip)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// withJoin returns args with its --join value set to joins.
+func withJoin(args []string, joins string) []string {
+	out := make([]string, 0, len(args)+2)
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--join" && i+1 < len(args) {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return append(out, "--join", joins)
 }
