@@ -66,21 +66,8 @@ type Cluster struct {
 // removed only when the test passed.
 func NewCluster(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	if opts.Masters == 0 {
-		opts.Masters = 3
-	}
-	if opts.RaftProfile == "" {
-		opts.RaftProfile = "fast"
-	}
-	if _, err := Binary(); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "grid-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Cluster{T: t, Dir: dir, opts: opts}
-	t.Cleanup(c.cleanup)
+	c := newEmptyCluster(t, opts, "grid-test-")
+	opts = c.opts
 	for i := 1; i <= opts.Masters; i++ {
 		c.AddMaster(fmt.Sprintf("master-%d", i), true)
 	}
@@ -95,6 +82,28 @@ func NewCluster(t testing.TB, opts Options) *Cluster {
 		}
 	}
 	c.WaitLeader(30 * time.Second)
+	return c
+}
+
+// newEmptyCluster applies opts' defaults, checks the binary and makes the
+// cluster's directory (kept when the test fails); it starts nothing.
+func newEmptyCluster(t testing.TB, opts Options, dirPrefix string) *Cluster {
+	t.Helper()
+	if opts.Masters == 0 {
+		opts.Masters = 3
+	}
+	if opts.RaftProfile == "" {
+		opts.RaftProfile = "fast"
+	}
+	if _, err := Binary(); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{T: t, Dir: dir, opts: opts}
+	t.Cleanup(c.cleanup)
 	return c
 }
 

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,21 +40,8 @@ func DialFast(addr string) (*grpc.ClientConn, error) {
 // n.Start(m.Proc).
 func NewNetCluster(t testing.TB, n *Network, opts Options) *Cluster {
 	t.Helper()
-	if opts.Masters == 0 {
-		opts.Masters = 3
-	}
-	if opts.RaftProfile == "" {
-		opts.RaftProfile = "fast"
-	}
-	if _, err := Binary(); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "grid-chaos-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Cluster{T: t, Dir: dir, opts: opts}
-	t.Cleanup(c.cleanup)
+	c := newEmptyCluster(t, opts, "grid-chaos-")
+	opts = c.opts
 	var ms []*Master
 	for i := 1; i <= opts.Masters; i++ {
 		m, err := c.AddMasterIn(n, fmt.Sprintf("master-%d", i), true)
