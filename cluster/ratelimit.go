@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -68,35 +69,30 @@ func (c RateLimitConfig) validate() error {
 	return nil
 }
 
-// tokenBucket is one key's bucket.
-type tokenBucket struct {
-	tokens float64
-	last   time.Time
-}
-
-// keyedLimiter is a token bucket per key (agent id, event source).
+// keyedLimiter is a token bucket (golang.org/x/time/rate) per key: agent
+// id, event source.
 type keyedLimiter struct {
-	rate    float64
-	burst   float64
+	rate    rate.Limit
+	burst   int
 	maxKeys int
 
 	mu      sync.Mutex
-	buckets map[string]*tokenBucket
+	buckets map[string]*rate.Limiter
 }
 
-// newKeyedLimiter returns nil when rate is 0 (no limit).
-func newKeyedLimiter(rate float64, burst, maxKeys int) *keyedLimiter {
-	if rate <= 0 {
+// newKeyedLimiter returns nil when r is 0 (no limit).
+func newKeyedLimiter(r float64, burst, maxKeys int) *keyedLimiter {
+	if r <= 0 {
 		return nil
 	}
 	if maxKeys <= 0 {
 		maxKeys = DefaultRateLimitConfig().MaxTracked
 	}
-	return &keyedLimiter{rate: rate, burst: float64(max(burst, 1)), maxKeys: maxKeys, buckets: make(map[string]*tokenBucket)}
+	return &keyedLimiter{rate: rate.Limit(r), burst: max(burst, 1), maxKeys: maxKeys, buckets: make(map[string]*rate.Limiter)}
 }
 
 // allow takes one token from key's bucket; false when it is empty. A nil
-// limiter allows everything.
+// limiter allows everything; so does a full table of keys that are all busy.
 func (l *keyedLimiter) allow(key string, now time.Time) bool {
 	if l == nil {
 		return true
@@ -114,26 +110,17 @@ func (l *keyedLimiter) allow(key string, now time.Time) bool {
 				return true
 			}
 		}
-		b = &tokenBucket{tokens: l.burst, last: now}
+		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets[key] = b
 	}
-	if elapsed := now.Sub(b.last).Seconds(); elapsed > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+elapsed*l.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(now, 1)
 }
 
 // forgetIdleLocked drops buckets that have refilled completely: forgetting
 // them changes nothing.
 func (l *keyedLimiter) forgetIdleLocked(now time.Time) {
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
 	for k, b := range l.buckets {
-		if now.Sub(b.last) >= full {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, k)
 		}
 	}
