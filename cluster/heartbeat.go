@@ -29,6 +29,12 @@ type HeartbeatTimers struct {
 	timers   map[string]*agentTimer
 	lastSeen map[string]time.Time
 	gen      uint64
+
+	// transitionMu serialises status transitions (check, then commit) so a
+	// heartbeat racing a timer, or two heartbeats of a recovering agent,
+	// never commit the same change twice. Transitions are rare; steady
+	// heartbeats never take it.
+	transitionMu sync.Mutex
 }
 
 // agentTimer is one agent's pending transition. A heartbeat re-arms the
@@ -171,8 +177,10 @@ func (h *HeartbeatTimers) offline(id string, gen uint64) {
 // transition commits a status change and emits its event; it is a no-op
 // when the registry already holds that status.
 func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
-	a, ok := h.m.fsm.Agent(id)
-	if !ok || a.Status == status {
+	h.transitionMu.Lock()
+	defer h.transitionMu.Unlock()
+	previous, ok := h.m.fsm.AgentStatus(id)
+	if !ok || previous == status {
 		return
 	}
 	cmd := &rpc.AgentStatusCommand{AgentId: id, Status: status, At: time.Now().UnixMicro()}
@@ -192,11 +200,11 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 	default:
 		typ = rpc.EventType_AGENT_RECOVERED
 	}
-	details := map[string]string{"agent_id": id, "previous_status": a.Status, "status": status}
+	details := map[string]string{"agent_id": id, "previous_status": previous, "status": status}
 	if !last.IsZero() {
 		details["last_heartbeat"] = last.UTC().Format(time.RFC3339)
 	}
-	h.logger.Info("agent status changed", "agent_id", id, "from", a.Status, "to", status)
+	h.logger.Info("agent status changed", "agent_id", id, "from", previous, "to", status)
 	h.m.metrics.agentTransitions.WithLabelValues(status).Inc()
 	h.m.emit(rpc.NewEvent(h.m.config.ID, typ, id, details))
 }
