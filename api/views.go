@@ -152,13 +152,7 @@ func toMasterView(m *rpc.MasterInfo) masterView {
 	}
 }
 
-func toMasterViews(ms []*rpc.MasterInfo) []masterView {
-	out := make([]masterView, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, toMasterView(m))
-	}
-	return out
-}
+func toMasterViews(in []*rpc.MasterInfo) []masterView { return mapViews(in, toMasterView) }
 
 func toStatusView(st *rpc.ClusterStatus) statusView {
 	v := statusView{
@@ -187,13 +181,7 @@ func toNodeView(n *rpc.NodeStatus) nodeView {
 	}
 }
 
-func toNodeViews(ns []*rpc.NodeStatus) []nodeView {
-	out := make([]nodeView, 0, len(ns))
-	for _, n := range ns {
-		out = append(out, toNodeView(n))
-	}
-	return out
-}
+func toNodeViews(in []*rpc.NodeStatus) []nodeView { return mapViews(in, toNodeView) }
 
 func toAgentView(a *rpc.AgentRecord) agentView {
 	return agentView{
@@ -204,13 +192,7 @@ func toAgentView(a *rpc.AgentRecord) agentView {
 	}
 }
 
-func toAgentViews(as []*rpc.AgentRecord) []agentView {
-	out := make([]agentView, 0, len(as))
-	for _, a := range as {
-		out = append(out, toAgentView(a))
-	}
-	return out
-}
+func toAgentViews(in []*rpc.AgentRecord) []agentView { return mapViews(in, toAgentView) }
 
 func toEventView(e *rpc.Event) eventView {
 	details := e.GetDetails()
@@ -227,13 +209,7 @@ func toEventView(e *rpc.Event) eventView {
 	}
 }
 
-func toEventViews(es []*rpc.Event) []eventView {
-	out := make([]eventView, 0, len(es))
-	for _, e := range es {
-		out = append(out, toEventView(e))
-	}
-	return out
-}
+func toEventViews(in []*rpc.Event) []eventView { return mapViews(in, toEventView) }
 
 func toQueryView(q *rpc.NaturalQueryResponse) queryView {
 	in := q.GetInterpretation()
@@ -266,6 +242,15 @@ func eventTypeNames(types []string) []string {
 			t = et.Name()
 		}
 		out = append(out, t)
+	}
+	return out
+}
+
+// mapViews converts every element of in with view; never nil, so JSON shows [].
+func mapViews[T, V any](in []T, view func(T) V) []V {
+	out := make([]V, 0, len(in))
+	for _, x := range in {
+		out = append(out, view(x))
 	}
 	return out
 }
