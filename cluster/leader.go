@@ -120,7 +120,7 @@ func (m *Master) barrier(stopCh <-chan struct{}) error {
 func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 	// Every agent gets a full offline threshold of grace: the new leader
 	// has no idea when each last heartbeated.
-	m.heartbeats.rearmAll(m.config.OfflineAfter)
+	m.heartbeats.RearmAll(m.config.OfflineAfter)
 	m.autopilot.Start(context.Background())
 	m.startEventLeaderTasks(stopCh)
 	m.startNodeLeaderTasks(stopCh)
@@ -138,7 +138,7 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 // revokeLeadership stops every leader-only task.
 func (m *Master) revokeLeadership() {
 	m.leaderReady.Store(false)
-	m.heartbeats.clear()
+	m.heartbeats.Clear()
 	<-m.autopilot.Stop()
 	m.logger.Info("leadership revoked")
 }

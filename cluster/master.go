@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gridctl/grid/cluster/liveness"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
@@ -61,7 +62,7 @@ type Master struct {
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
 
-	heartbeats *HeartbeatTimers
+	heartbeats *liveness.HeartbeatTimers
 	autopilot  *autopilot.Autopilot
 	apDelegate *autopilotDelegate
 	health     *healthMonitor
@@ -141,7 +142,6 @@ func (m *Master) start() error {
 	}
 
 	m.metrics = newMasterMetrics(m)
-	m.heartbeats = newHeartbeatTimers(m)
 	m.health = newHealthMonitor(m)
 	m.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
@@ -150,6 +150,18 @@ func (m *Master) start() error {
 		return err
 	}
 	m.fsm = f
+	m.heartbeats = liveness.New(liveness.Config{
+		MasterID:          m.config.ID,
+		HeartbeatInterval: m.config.HeartbeatInterval,
+		DegradedAfter:     m.config.DegradedAfter,
+		OfflineAfter:      m.config.OfflineAfter,
+		OnTransition:      func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
+	}, m.logger, f,
+		liveness.CommitterFunc(func(cmd *rpc.AgentStatusCommand) error {
+			_, err := m.raftApply(fsm.AgentStatusType, cmd)
+			return err
+		}),
+		liveness.EmitterFunc(m.emit), liveness.LeadershipFunc(m.isLeader))
 	if err := m.setupRaft(); err != nil {
 		return err
 	}
@@ -312,7 +324,7 @@ func (m *Master) closeAll() {
 	}
 	m.wg.Wait()
 	if m.heartbeats != nil {
-		m.heartbeats.clear()
+		m.heartbeats.Clear()
 	}
 	if m.leaderConn != nil {
 		m.leaderConn.close()

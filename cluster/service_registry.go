@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"github.com/gridctl/grid/cluster/liveness"
 	"net"
 	"strconv"
 	"time"
@@ -84,14 +85,14 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		now := time.Now()
 		_, existed := m.fsm.Agent(in.AgentId)
 		rec := &rpc.AgentRecord{
-			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: agentHealthy,
+			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: liveness.Healthy,
 			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: now.Unix(), Endpoint: in.Endpoint,
 			RegisteredAt: now.Unix(), Version: in.Version,
 		}
 		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
-		m.heartbeats.heartbeat(in.AgentId)
+		m.heartbeats.Heartbeat(in.AgentId, liveness.Healthy)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
 			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.Endpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
@@ -100,7 +101,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.Endpoint, "reregistered", existed)
 		return &rpc.RegistrationResponse{
 			Success: true, Message: fmt.Sprintf("agent %s registered", in.AgentId),
-			HeartbeatIntervalMs: m.heartbeats.nextInterval(), LeaderId: m.config.ID,
+			HeartbeatIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID,
 		}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.RegistrationResponse, error) {
 		return c.RegisterAgent(ctx, in)
@@ -119,13 +120,10 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 		if !ok {
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
-		m.heartbeats.heartbeat(in.AgentId)
+		m.heartbeats.Heartbeat(in.AgentId, st)
 		m.metrics.heartbeats.Inc()
-		if st != agentHealthy {
-			m.heartbeats.transition(in.AgentId, agentHealthy, time.Now())
-		}
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
-			NextIntervalMs: m.heartbeats.nextInterval(), LeaderId: m.config.ID}, nil
+			NextIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.HeartbeatResponse, error) {
 		return c.Heartbeat(ctx, in)
 	})
@@ -141,7 +139,7 @@ func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rp
 		if _, err := m.raftApply(fsm.UnregisterAgentType, &rpc.AgentId{AgentId: in.AgentId}); err != nil {
 			return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
 		}
-		m.heartbeats.remove(in.AgentId)
+		m.heartbeats.Remove(in.AgentId)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId}))
 		m.logger.Info("agent unregistered", "agent_id", in.AgentId)
 		return &rpc.Empty{}, nil
@@ -158,7 +156,7 @@ func (s *gridService) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentL
 		agents := m.fsm.Agents()
 		if m.isLeader() {
 			for _, a := range agents {
-				if t, ok := m.heartbeats.lastHeartbeat(a.AgentId); ok {
+				if t, ok := m.heartbeats.LastHeartbeat(a.AgentId); ok {
 					a.LastHeartbeat = t.Unix()
 				}
 			}

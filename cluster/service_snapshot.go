@@ -176,7 +176,7 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 	if err := m.raft.Restore(&meta, br, m.config.ApplyTimeout); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	m.heartbeats.rearmAll(m.config.OfflineAfter)
+	m.heartbeats.RearmAll(m.config.OfflineAfter)
 	m.logger.Warn("cluster state restored from snapshot", "snapshot_index", meta.Index, "snapshot_term", meta.Term)
 	_ = ctx
 	return nil

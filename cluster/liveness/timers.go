@@ -1,0 +1,290 @@
+package liveness
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Agent liveness states as stored in the registry.
+const (
+	Healthy  = "healthy"
+	Degraded = "degraded"
+	Offline  = "offline"
+)
+
+// Registry is the registry view the timers read.
+type Registry interface {
+	AgentIDs() []string
+	AgentStatus(id string) (string, bool)
+}
+
+// Committer commits an agent status transition through Raft (leader only).
+type Committer interface {
+	CommitAgentStatus(cmd *rpc.AgentStatusCommand) error
+}
+
+// Emitter records a lifecycle event; it never blocks.
+type Emitter interface {
+	Emit(e *rpc.Event)
+}
+
+// Leadership says whether this master leads right now.
+type Leadership interface {
+	IsLeader() bool
+}
+
+// Config holds the liveness thresholds (seed values: 5 s, 15 s, 30 s).
+type Config struct {
+	// MasterID is the source of the events the timers emit.
+	MasterID string
+	// HeartbeatInterval is the interval handed back to agents (±10% jitter).
+	HeartbeatInterval time.Duration
+	// DegradedAfter is the silence after which an agent is degraded.
+	DegradedAfter time.Duration
+	// OfflineAfter is the silence after which an agent is offline.
+	OfflineAfter time.Duration
+	// OnTransition, when set, is told of every committed transition (metrics).
+	OnTransition func(status string)
+}
+
+// HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
+// one in-memory timer per agent, reset by each heartbeat. Silence for
+// DegradedAfter commits "degraded", for OfflineAfter "offline".
+type HeartbeatTimers struct {
+	config    Config
+	logger    hclog.Logger
+	registry  Registry
+	committer Committer
+	emitter   Emitter
+	leader    Leadership
+
+	mu       sync.Mutex
+	timers   map[string]*agentTimer
+	lastSeen map[string]time.Time
+	gen      uint64
+
+	// transitionMu serialises status transitions (check, then commit) so a
+	// heartbeat racing a timer, or two heartbeats of a recovering agent,
+	// never commit the same change twice. Transitions are rare; steady
+	// heartbeats never take it.
+	transitionMu sync.Mutex
+}
+
+// agentTimer is one agent's pending transition. A heartbeat re-arms the
+// same timer (Reset, no new timer per beat). A callback that had already
+// started when the timer was re-armed sees that due is still ahead and does
+// nothing; gen guards the transitions against replaced or removed timers.
+type agentTimer struct {
+	timer *time.Timer
+	gen   uint64
+	// due is when the current arming expires.
+	due time.Time
+	// fire is what the current arming does when it expires.
+	fire func(gen uint64)
+}
+
+// New returns timers that read reg, commit through c, emit through e and act
+// only while l leads.
+func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, e Emitter, l Leadership) *HeartbeatTimers {
+	return &HeartbeatTimers{
+		config:    cfg,
+		logger:    logger.Named("heartbeat"),
+		registry:  reg,
+		committer: c,
+		emitter:   e,
+		leader:    l,
+		timers:    make(map[string]*agentTimer),
+		lastSeen:  make(map[string]time.Time),
+	}
+}
+
+// armLocked makes id's timer fire fn after d, reusing the agent's timer.
+// Caller holds mu.
+func (h *HeartbeatTimers) armLocked(id string, d time.Duration, fn func(gen uint64)) {
+	h.gen++
+	if t, ok := h.timers[id]; ok {
+		t.timer.Stop()
+		t.gen, t.fire, t.due = h.gen, fn, time.Now().Add(d)
+		t.timer.Reset(d)
+		return
+	}
+	t := &agentTimer{gen: h.gen, fire: fn, due: time.Now().Add(d)}
+	t.timer = time.AfterFunc(d, func() { h.expire(id, t) })
+	h.timers[id] = t
+}
+
+// expire runs the timer's current action, unless the timer was re-armed
+// after this callback was scheduled (then the timer fires again at due).
+func (h *HeartbeatTimers) expire(id string, t *agentTimer) {
+	h.mu.Lock()
+	if time.Now().Before(t.due) || h.timers[id] != t {
+		h.mu.Unlock()
+		return
+	}
+	gen, fire := t.gen, t.fire
+	h.mu.Unlock()
+	fire(gen)
+}
+
+// currentLocked reports whether gen is still id's live timer. Caller holds mu.
+func (h *HeartbeatTimers) currentLocked(id string, gen uint64) bool {
+	t, ok := h.timers[id]
+	return ok && t.gen == gen
+}
+
+// Heartbeat records a heartbeat from id now and re-arms its degraded timer.
+// status is the agent's status in the registry as the caller just read it:
+// when it is not healthy, the recovery is committed.
+func (h *HeartbeatTimers) Heartbeat(id, status string) {
+	now := time.Now()
+	h.mu.Lock()
+	h.lastSeen[id] = now
+	h.armLocked(id, h.config.DegradedAfter, func(gen uint64) { h.degrade(id, gen) })
+	h.mu.Unlock()
+	if status != Healthy {
+		h.transition(id, Healthy, now)
+	}
+}
+
+// RearmAll gives every known, not-offline agent a fresh timer of grace
+// (called when leadership is established or a snapshot was restored).
+func (h *HeartbeatTimers) RearmAll(grace time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, id := range h.registry.AgentIDs() {
+		if st, ok := h.registry.AgentStatus(id); !ok || st == Offline {
+			continue
+		}
+		h.armLocked(id, grace, func(gen uint64) { h.degrade(id, gen) })
+		n++
+	}
+	h.logger.Info("heartbeat timers re-armed", "agents", n, "grace", grace)
+}
+
+// Remove forgets id (unregistered).
+func (h *HeartbeatTimers) Remove(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if t, ok := h.timers[id]; ok {
+		t.timer.Stop()
+		delete(h.timers, id)
+	}
+	delete(h.lastSeen, id)
+}
+
+// Clear stops every timer (leadership lost or shutdown).
+func (h *HeartbeatTimers) Clear() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id, t := range h.timers {
+		t.timer.Stop()
+		delete(h.timers, id)
+	}
+	clear(h.lastSeen)
+}
+
+// LastHeartbeat returns when id last heartbeated to this leader.
+func (h *HeartbeatTimers) LastHeartbeat(id string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.lastSeen[id]
+	return t, ok
+}
+
+// degrade fires after DegradedAfter of silence.
+func (h *HeartbeatTimers) degrade(id string, gen uint64) {
+	h.mu.Lock()
+	if !h.currentLocked(id, gen) || !h.leader.IsLeader() {
+		h.mu.Unlock()
+		return
+	}
+	remaining := h.config.OfflineAfter - h.config.DegradedAfter
+	h.armLocked(id, remaining, func(gen uint64) { h.offline(id, gen) })
+	last := h.lastSeen[id]
+	h.mu.Unlock()
+	h.transition(id, Degraded, last)
+}
+
+// offline fires after OfflineAfter of silence.
+func (h *HeartbeatTimers) offline(id string, gen uint64) {
+	h.mu.Lock()
+	if !h.currentLocked(id, gen) || !h.leader.IsLeader() {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.timers, id)
+	last := h.lastSeen[id]
+	h.mu.Unlock()
+	h.transition(id, Offline, last)
+}
+
+// transition commits a status change and emits its event; it is a no-op
+// when the registry already holds that status.
+func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
+	h.transitionMu.Lock()
+	defer h.transitionMu.Unlock()
+	previous, ok := h.registry.AgentStatus(id)
+	if !ok || previous == status {
+		return
+	}
+	cmd := &rpc.AgentStatusCommand{AgentId: id, Status: status, At: time.Now().UnixMicro()}
+	if !last.IsZero() {
+		cmd.LastHeartbeat = last.Unix()
+	}
+	if err := h.committer.CommitAgentStatus(cmd); err != nil {
+		h.logger.Warn("agent status transition not committed", "agent_id", id, "status", status, "error", err)
+		return
+	}
+	details := map[string]string{"agent_id": id, "previous_status": previous, "status": status}
+	if !last.IsZero() {
+		details["last_heartbeat"] = last.UTC().Format(time.RFC3339)
+	}
+	h.logger.Info("agent status changed", "agent_id", id, "from", previous, "to", status)
+	if h.config.OnTransition != nil {
+		h.config.OnTransition(status)
+	}
+	h.emitter.Emit(rpc.NewEvent(h.config.MasterID, eventType(status), id, details))
+}
+
+// eventType is the lifecycle event of a transition to status.
+func eventType(status string) rpc.EventType {
+	switch status {
+	case Degraded:
+		return rpc.EventType_AGENT_DEGRADED
+	case Offline:
+		return rpc.EventType_AGENT_OFFLINE
+	default:
+		return rpc.EventType_AGENT_RECOVERED
+	}
+}
+
+// NextInterval is the heartbeat interval with ±10% jitter, in milliseconds.
+func (h *HeartbeatTimers) NextInterval() uint32 {
+	base := h.config.HeartbeatInterval
+	j := base / 10
+	d := base - j + rand.N(2*j+1)
+	return uint32(d / time.Millisecond)
+}
+
+// CommitterFunc adapts a function to Committer.
+type CommitterFunc func(cmd *rpc.AgentStatusCommand) error
+
+// CommitAgentStatus calls f.
+func (f CommitterFunc) CommitAgentStatus(cmd *rpc.AgentStatusCommand) error { return f(cmd) }
+
+// EmitterFunc adapts a function to Emitter.
+type EmitterFunc func(e *rpc.Event)
+
+// Emit calls f.
+func (f EmitterFunc) Emit(e *rpc.Event) { f(e) }
+
+// LeadershipFunc adapts a function to Leadership.
+type LeadershipFunc func() bool
+
+// IsLeader calls f.
+func (f LeadershipFunc) IsLeader() bool { return f() }

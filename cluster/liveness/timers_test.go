@@ -1,0 +1,180 @@
+package liveness
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
+	"github.com/hashicorp/go-hclog"
+)
+
+// fakeCluster is an in-memory registry, committer, emitter and leadership.
+type fakeCluster struct {
+	mu       sync.Mutex
+	status   map[string]string
+	commits  []*rpc.AgentStatusCommand
+	events   []*rpc.Event
+	leading  bool
+	failNext bool
+}
+
+func newFake(agents ...string) *fakeCluster {
+	f := &fakeCluster{status: map[string]string{}, leading: true}
+	for _, a := range agents {
+		f.status[a] = Healthy
+	}
+	return f
+}
+
+func (f *fakeCluster) AgentIDs() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for id := range f.status {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (f *fakeCluster) AgentStatus(id string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.status[id]
+	return s, ok
+}
+
+func (f *fakeCluster) CommitAgentStatus(cmd *rpc.AgentStatusCommand) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failNext {
+		f.failNext = false
+		return errors.New("not leader")
+	}
+	f.commits = append(f.commits, cmd)
+	f.status[cmd.AgentId] = cmd.Status
+	return nil
+}
+
+func (f *fakeCluster) Emit(e *rpc.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, e)
+}
+
+func (f *fakeCluster) IsLeader() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.leading
+}
+
+func (f *fakeCluster) eventTypes() []rpc.EventType {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []rpc.EventType
+	for _, e := range f.events {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+func newTimers(f *fakeCluster, degraded, offline time.Duration) *HeartbeatTimers {
+	cfg := Config{MasterID: "master-1", HeartbeatInterval: time.Second, DegradedAfter: degraded, OfflineAfter: offline}
+	return New(cfg, hclog.NewNullLogger(), f, f, f, f)
+}
+
+func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
+	f := newFake("agent-1")
+	h := newTimers(f, 20*time.Millisecond, 40*time.Millisecond)
+	defer h.Clear()
+	h.Heartbeat("agent-1", Healthy)
+	waitfor.True(t, 5*time.Second, "agent offline", func() bool { s, _ := f.AgentStatus("agent-1"); return s == Offline })
+	got := f.eventTypes()
+	want := []rpc.EventType{rpc.EventType_AGENT_DEGRADED, rpc.EventType_AGENT_OFFLINE}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("events = %v, want %v", got, want)
+	}
+	if _, ok := h.LastHeartbeat("agent-1"); !ok {
+		t.Fatal("last heartbeat forgotten")
+	}
+}
+
+func TestHeartbeatOfDegradedAgentCommitsRecovery(t *testing.T) {
+	f := newFake("agent-1")
+	f.status["agent-1"] = Degraded
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	h.Heartbeat("agent-1", Degraded)
+	if s, _ := f.AgentStatus("agent-1"); s != Healthy {
+		t.Fatalf("status = %s, want healthy", s)
+	}
+	if got := f.eventTypes(); len(got) != 1 || got[0] != rpc.EventType_AGENT_RECOVERED {
+		t.Fatalf("events = %v, want one agent_recovered", got)
+	}
+	// A healthy beat commits nothing.
+	h.Heartbeat("agent-1", Healthy)
+	if n := len(f.commits); n != 1 {
+		t.Fatalf("commits = %d, want 1", n)
+	}
+}
+
+func TestFollowerTimersCommitNothing(t *testing.T) {
+	f := newFake("agent-1")
+	f.leading = false
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	h.Heartbeat("agent-1", Healthy)
+	h.mu.Lock()
+	gen := h.timers["agent-1"].gen
+	h.mu.Unlock()
+	h.degrade("agent-1", gen) // what the timer does when it fires
+	h.offline("agent-1", gen)
+	if len(f.commits) != 0 || len(f.eventTypes()) != 0 {
+		t.Fatalf("a follower committed %d and emitted %d", len(f.commits), len(f.eventTypes()))
+	}
+}
+
+func TestFailedCommitEmitsNothing(t *testing.T) {
+	f := newFake("agent-1")
+	f.status["agent-1"] = Offline
+	f.failNext = true
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	h.Heartbeat("agent-1", Offline)
+	if got := f.eventTypes(); len(got) != 0 {
+		t.Fatalf("events after a failed commit = %v, want none", got)
+	}
+}
+
+func TestRearmAllSkipsOfflineAndRemoveForgets(t *testing.T) {
+	f := newFake("agent-1", "agent-2")
+	f.status["agent-2"] = Offline
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	h.RearmAll(time.Hour)
+	h.mu.Lock()
+	_, armed1 := h.timers["agent-1"]
+	_, armed2 := h.timers["agent-2"]
+	h.mu.Unlock()
+	if !armed1 || armed2 {
+		t.Fatalf("armed agent-1=%v agent-2=%v, want true false", armed1, armed2)
+	}
+	h.Remove("agent-1")
+	h.mu.Lock()
+	n := len(h.timers)
+	h.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d timers left after remove", n)
+	}
+}
+
+func TestNextIntervalWithinJitter(t *testing.T) {
+	h := newTimers(newFake(), time.Hour, 2*time.Hour)
+	for range 100 {
+		if ms := h.NextInterval(); ms < 900 || ms > 1100 {
+			t.Fatalf("interval %d ms outside 1000±10%%", ms)
+		}
+	}
+}
