@@ -138,7 +138,6 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-
 func idsOf(list []*rpc.Event) []string {
 	out := make([]string, len(list))
 	for i, e := range list {
