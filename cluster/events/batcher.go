@@ -39,7 +39,7 @@ type EventBatcherConfig struct {
 }
 
 // DefaultEventBatcherConfig is the configuration a master uses unless told
-// otherwise (see EventConfig).
+// otherwise (see Config).
 func DefaultEventBatcherConfig() EventBatcherConfig {
 	return EventBatcherConfig{
 		QueueSize:     65536,
