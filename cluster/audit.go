@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc/peer"
 )
@@ -48,7 +49,7 @@ func (m *Master) AuditRefused(peerAddr, method, reason string) {
 	if m.auditLimiter != nil && !m.auditLimiter.allow(method+"|"+host, time.Now()) {
 		return
 	}
-	m.emit(rpc.NewEvent(m.ID(), rpc.EventType_REQUEST_REFUSED, truncate(entity, maxEntityLen-3), map[string]string{
+	m.emit(rpc.NewEvent(m.ID(), rpc.EventType_REQUEST_REFUSED, truncate(entity, events.MaxEntityLen-3), map[string]string{
 		"method": truncate(method, 256),
 		"reason": truncate(reason, 512),
 		"peer":   truncate(peerAddr, 128),

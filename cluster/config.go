@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,8 +125,9 @@ type Config struct {
 	// Gossip tunes memberlist probing.
 	Gossip GossipConfig
 
-	// Events configures the event pipeline (events.go).
-	Events EventConfig
+	// Events configures the event pipeline (package cluster/events); its
+	// MasterID, CommitTimeout, Logger and Metrics are set by New.
+	Events events.Config
 
 	// TLS is this master's TLS material; when Enabled the gRPC port and the
 	// Raft transport demand mutual TLS and every outgoing dial presents it.
@@ -190,7 +192,7 @@ func DefaultConfig() Config {
 			SuspicionMult:    3,
 			PushPullInterval: 15 * time.Second,
 		},
-		Events:     DefaultEventConfig(),
+		Events:     events.DefaultConfig(),
 		RateLimits: DefaultRateLimitConfig(),
 	}
 }

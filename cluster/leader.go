@@ -122,7 +122,9 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 	// has no idea when each last heartbeated.
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
 	m.autopilot.Start(context.Background())
-	m.startEventLeaderTasks(stopCh)
+	m.leaderTasks.start(m.logger, map[string]func(context.Context) error{
+		"event_retention": m.events.RunLeader,
+	})
 	m.startNodeLeaderTasks(stopCh)
 	m.health.reset()
 	term := m.raft.CurrentTerm()
@@ -139,6 +141,7 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 func (m *Master) revokeLeadership() {
 	m.leaderReady.Store(false)
 	m.heartbeats.Clear()
+	m.leaderTasks.stop()
 	<-m.autopilot.Stop()
 	m.logger.Info("leadership revoked")
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/cluster/liveness"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
@@ -75,9 +76,9 @@ type Master struct {
 	removedMu sync.Mutex
 	removed   map[string]string
 
-	events          eventPipeline
-	nodes           nodeOrchestrator
-	pipelineStarted bool
+	events      *events.Pipeline
+	nodes       nodeOrchestrator
+	leaderTasks leaderTasks
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -162,6 +163,9 @@ func (m *Master) start() error {
 			return err
 		}),
 		liveness.EmitterFunc(m.emit), liveness.LeadershipFunc(m.isLeader))
+	if m.events, err = m.newEventPipeline(); err != nil {
+		return err
+	}
 	if err := m.setupRaft(); err != nil {
 		return err
 	}
@@ -186,8 +190,7 @@ func (m *Master) start() error {
 		}
 	}()
 
-	m.startEventPipeline()
-	m.pipelineStarted = true
+	m.events.Start()
 
 	m.wg.Add(3)
 	go m.monitorLeadership()
@@ -255,8 +258,8 @@ func (m *Master) kickReconcile() {
 func (m *Master) Shutdown(ctx context.Context) error {
 	m.shutdownOnce.Do(func() {
 		m.logger.Info("master leaving")
-		if m.pipelineStarted {
-			m.stopEventPipeline() // flush queued events while raft and gossip still work
+		if m.events != nil {
+			m.events.Stop() // flush queued events while raft and gossip still work
 		}
 		if m.raft != nil && m.isLeader() {
 			if err := m.raft.LeadershipTransfer().Error(); err != nil {
@@ -302,8 +305,8 @@ func (m *Master) closeAll() {
 	} else if m.grpcListener != nil {
 		_ = m.grpcListener.Close()
 	}
-	if m.pipelineStarted {
-		m.stopEventPipeline()
+	if m.events != nil {
+		m.events.Stop()
 	}
 	var errs []error
 	// Close the transport first: a peer's pipelined AppendEntries to this

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gridctl/grid/fsm"
@@ -81,4 +82,19 @@ func (mm *masterMetrics) unregister() {
 	for _, c := range mm.collectors {
 		mm.reg.Unregister(c)
 	}
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (a second master in the same process sharing a
+// registry).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

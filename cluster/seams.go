@@ -13,17 +13,17 @@ import "github.com/gridctl/grid/rpc"
 //         a client to the current leader's gRPC address, waiting briefly while no leader is known
 //     (m *Master) forwardIfFollower(ctx) ... see forward.go
 //
-//   events (events_*.go):
-//     (m *Master) emit(e *rpc.Event)                 never blocks
-//     (m *Master) startEventPipeline() / stopEventPipeline()
-//     (m *Master) startEventLeaderTasks(stopCh <-chan struct{})   retention pruning on the leader
+//   events (package cluster/events, wired in events.go):
+//     (m *Master) emit(e *rpc.Event)                 never blocks (events.Pipeline.Emit)
+//     m.events.Start() / Stop()                      in start / shutdown
+//     m.events.RunLeader(ctx)                        retention, under leaderTasks (leader_tasks.go)
 //
 //   nodes (nodes*.go, reconcile.go):
 //     (m *Master) startNodeLeaderTasks(stopCh <-chan struct{})    reconcile desired vs actual nodes
 
 // gridService implements rpc.GridMasterServer. Its methods are spread over
 // files by concern: registry and operator RPCs (core), event RPCs
-// (events_rpc.go), storage-node RPCs (nodes_rpc.go).
+// (events.go, answered by package cluster/events), storage-node RPCs (nodes_rpc.go).
 type gridService struct {
 	rpc.UnimplementedGridMasterServer
 	m *Master

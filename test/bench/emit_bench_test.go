@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridctl/grid/cluster"
+	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/rpc"
 )
 
@@ -18,19 +18,19 @@ func BenchmarkEmit(b *testing.B) {
 	noop := func(_ context.Context, batch []*rpc.Event) (*rpc.EmitEventsResponse, error) {
 		return &rpc.EmitEventsResponse{Accepted: uint32(len(batch))}, nil
 	}
-	eb := cluster.NewEventBatcher(cluster.DefaultEventBatcherConfig(), noop, noop)
+	eb := events.NewEventBatcher(events.DefaultEventBatcherConfig(), noop, noop)
 	eb.Start()
 	defer eb.Stop(5 * time.Second)
 
-	events := make([]*rpc.Event, 1024)
-	for i := range events {
-		events[i] = rpc.NewEvent("bench", rpc.EventType_NODE_RESTARTED, fmt.Sprintf("node-%d", i%64), map[string]string{"restart_count": "1"})
+	batch := make([]*rpc.Event, 1024)
+	for i := range batch {
+		batch[i] = rpc.NewEvent("bench", rpc.EventType_NODE_RESTARTED, fmt.Sprintf("node-%d", i%64), map[string]string{"restart_count": "1"})
 	}
 	// -benchtime 1x runs this once; the rounds below give a stable figure.
 	// A round is half the queue, so every Emit is accepted (a dropped Emit
 	// is cheaper and would flatter the figure); the queue drains between rounds.
 	const rounds = 21
-	perRound := cluster.DefaultEventBatcherConfig().QueueSize / 2
+	perRound := events.DefaultEventBatcherConfig().QueueSize / 2
 	var perOp []float64
 	for range rounds {
 		if !waitFor(10*time.Second, func() bool { return eb.Queued() == 0 }) {
@@ -38,7 +38,7 @@ func BenchmarkEmit(b *testing.B) {
 		}
 		t0 := time.Now()
 		for i := range perRound {
-			eb.Emit(events[i&1023])
+			eb.Emit(batch[i&1023])
 		}
 		perOp = append(perOp, float64(time.Since(t0).Nanoseconds())/float64(perRound))
 	}

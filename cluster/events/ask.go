@@ -1,4 +1,4 @@
-package cluster
+package events
 
 import (
 	"context"
@@ -26,40 +26,39 @@ const (
 // the registry, and adds example questions when part of the text was not
 // understood or nothing matched. Consistent by default (the leader answers),
 // from this master's replica when the call's metadata allows stale reads.
-func (s *gridService) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (*rpc.NaturalQueryResponse, error) {
+func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (*rpc.NaturalQueryResponse, error) {
 	if req == nil {
 		req = &rpc.NaturalQueryRequest{}
 	}
-	m := s.m
-	if m.allowStale(ctx) {
-		out, err := m.askLocal(req.GetQuery(), time.Now())
+	if p.deps.Forwarder.AllowStale(ctx) {
+		out, err := p.askLocal(req.GetQuery(), time.Now())
 		return out, toStatus(err)
 	}
-	out, err := forward(ctx, m,
+	return forward(ctx, p.deps.Forwarder,
 		func(ctx context.Context) (*rpc.NaturalQueryResponse, error) {
-			if err := m.verifyLeader(); err != nil {
+			if err := p.deps.Leadership.VerifyLeader(); err != nil {
 				return nil, err
 			}
-			return m.askLocal(req.GetQuery(), time.Now())
+			out, err := p.askLocal(req.GetQuery(), time.Now())
+			return out, ownStatus(err)
 		},
 		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.NaturalQueryResponse, error) {
 			return c.AskQuery(ctx, req)
 		})
-	return out, toStatus(err)
 }
 
 // askLocal answers text from this master's state as of now.
-func (m *Master) askLocal(text string, now time.Time) (*rpc.NaturalQueryResponse, error) {
+func (p *Pipeline) askLocal(text string, now time.Time) (*rpc.NaturalQueryResponse, error) {
 	text, truncated := truncateQuestion(text)
 	resp := &rpc.NaturalQueryResponse{Success: true, Query: text}
-	err := m.withEventStore(func(store *eventstore.Store) error {
-		interp := eventstore.Compile(text, now, m.knownEntities(store))
+	err := p.withEventStore(func(store *eventstore.Store) error {
+		interp := eventstore.Compile(text, now, p.knownEntities(store))
 		resp.Interpretation = interp.ToProto()
 		resp.Explanation = interp.Explanation
 		resp.Agents, resp.Nodes, resp.Results, resp.Count = nil, nil, nil, 0
 		switch interp.Intent {
 		case "state":
-			m.answerState(resp, interp)
+			p.answerState(resp, interp)
 		case "count":
 			n, err := store.CountEvents(interp.Filter(0))
 			if err != nil {
@@ -99,10 +98,10 @@ func (m *Master) askLocal(text string, now time.Time) (*rpc.NaturalQueryResponse
 
 // answerState fills the agents or nodes in the status asked (all when no
 // status was named) from the registry.
-func (m *Master) answerState(resp *rpc.NaturalQueryResponse, interp eventstore.Interpretation) {
+func (p *Pipeline) answerState(resp *rpc.NaturalQueryResponse, interp eventstore.Interpretation) {
 	want := strings.ToLower(interp.StateStatus)
 	if interp.StateTarget == "nodes" {
-		for _, n := range m.fsm.Nodes() {
+		for _, n := range p.deps.Store.Nodes() {
 			if want == "" || strings.EqualFold(n.GetStatus(), want) {
 				resp.Nodes = append(resp.Nodes, n)
 			}
@@ -110,7 +109,7 @@ func (m *Master) answerState(resp *rpc.NaturalQueryResponse, interp eventstore.I
 		resp.Count = uint32(len(resp.Nodes))
 		return
 	}
-	for _, a := range m.fsm.Agents() {
+	for _, a := range p.deps.Store.Agents() {
 		if want == "" || strings.EqualFold(a.GetStatus(), want) {
 			resp.Agents = append(resp.Agents, a)
 		}
@@ -120,7 +119,7 @@ func (m *Master) answerState(resp *rpc.NaturalQueryResponse, interp eventstore.I
 
 // knownEntities lists the ids the compiler may match words against: agents
 // and nodes in the registry, entities in the event graph, and masters.
-func (m *Master) knownEntities(store *eventstore.Store) []string {
+func (p *Pipeline) knownEntities(store *eventstore.Store) []string {
 	seen := make(map[string]bool)
 	var out []string
 	add := func(id string) {
@@ -129,14 +128,16 @@ func (m *Master) knownEntities(store *eventstore.Store) []string {
 			out = append(out, id)
 		}
 	}
-	for _, a := range m.fsm.Agents() {
+	for _, a := range p.deps.Store.Agents() {
 		add(a.GetAgentId())
 	}
-	for _, n := range m.fsm.Nodes() {
+	for _, n := range p.deps.Store.Nodes() {
 		add(n.GetNodeId())
 	}
-	for _, id := range m.masterIDs() {
-		add(id)
+	if p.deps.MasterIDs != nil {
+		for _, id := range p.deps.MasterIDs() {
+			add(id)
+		}
 	}
 	if ids, err := store.Entities("", maxKnownEntities); err == nil {
 		for _, id := range ids {
@@ -144,19 +145,6 @@ func (m *Master) knownEntities(store *eventstore.Store) []string {
 		}
 	}
 	return out
-}
-
-// masterIDs lists the masters in the Raft configuration (none on error).
-func (m *Master) masterIDs() []string {
-	conf, err := m.raftConfiguration()
-	if err != nil {
-		return nil
-	}
-	ids := make([]string, 0, len(conf.Servers))
-	for _, srv := range conf.Servers {
-		ids = append(ids, string(srv.ID))
-	}
-	return ids
 }
 
 // truncateQuestion cuts text to maxQuestionBytes on a rune boundary.

@@ -1,47 +1,36 @@
-package cluster
+package events
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // streamPageSize is how many events one read of a stream sends at most.
 const streamPageSize = 1000
 
-// ErrEventsPruned: a stream cursor points before the oldest retained event,
-// so the events just after it no longer exist.
-var ErrEventsPruned = errors.New("events pruned")
-
 // StreamEvents sends the events after req.After in seq order, then follows
 // new ones as they are applied, until the client goes away. It is answered
 // by the master the client is connected to, from its own replica. A cursor
 // older than retention fails with OUT_OF_RANGE instead of silently skipping.
-func (s *gridService) StreamEvents(req *rpc.StreamEventsRequest, stream grpc.ServerStreamingServer[rpc.Event]) error {
+func (p *Pipeline) StreamEvents(req *rpc.StreamEventsRequest, stream grpc.ServerStreamingServer[rpc.Event]) error {
 	f := req.GetFilter()
 	if err := validateEventFilter(f); err != nil {
 		return toStatus(err)
 	}
-	err := s.m.streamEvents(stream, req.GetAfter(), f.GetTypes(), f.GetEntityIds())
-	if errors.Is(err, ErrEventsPruned) {
-		return status.Error(codes.OutOfRange, err.Error())
-	}
-	return toStatus(err)
+	return toStatus(p.streamEvents(stream, req.GetAfter(), f.GetTypes(), f.GetEntityIds()))
 }
 
 // streamEvents is StreamEvents' loop. covered is the highest seq up to which
 // every matching event has been sent (it runs ahead of the last sent seq
 // when a filter skips events), so pruning of skipped events is no gap.
-func (m *Master) streamEvents(stream grpc.ServerStreamingServer[rpc.Event], after uint64, types []rpc.EventType, entities []string) error {
+func (p *Pipeline) streamEvents(stream grpc.ServerStreamingServer[rpc.Event], after uint64, types []rpc.EventType, entities []string) error {
 	ctx := stream.Context()
 	cursor, covered := after, after
 	for {
-		store := m.fsm.Events()
+		store := p.deps.Store.Events()
 		notify := store.Notify() // before reading, so nothing appended after the read is missed
 		if err := checkPruned(store, covered); err != nil {
 			return err
@@ -51,11 +40,8 @@ func (m *Master) streamEvents(stream grpc.ServerStreamingServer[rpc.Event], afte
 			Types: types, Entities: entities, After: cursor, Limit: streamPageSize, Ascending: true,
 		})
 		if err != nil {
-			if m.fsm.Events() != store {
+			if p.deps.Store.Events() != store {
 				continue // swapped by a snapshot restore: read the new store
-			}
-			if errors.Is(err, eventstore.ErrClosed) {
-				err = fmt.Errorf("%w: %w", ErrShutdown, err)
 			}
 			return fmt.Errorf("stream events after seq %d: %w", cursor, err)
 		}
@@ -80,8 +66,8 @@ func (m *Master) streamEvents(stream grpc.ServerStreamingServer[rpc.Event], afte
 		case <-notify:
 		case <-ctx.Done():
 			return nil
-		case <-m.shutdownCh:
-			return fmt.Errorf("stream events after seq %d: %w", cursor, ErrShutdown)
+		case <-p.stopCh:
+			return fmt.Errorf("stream events after seq %d: %w", cursor, ErrStopped)
 		}
 	}
 }

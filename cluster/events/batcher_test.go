@@ -1,4 +1,4 @@
-package cluster
+package events
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -107,17 +108,8 @@ func idsOf(events []*rpc.Event) []string {
 	return out
 }
 
-// pollUntil polls cond until it holds or the deadline passes.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
-}
+// errNotLeader stands in for the master's "not the leader" error.
+var errNotLeader = errors.New("not the leader")
 
 func equalStrings(a, b []string) bool {
 	if len(a) != len(b) {
@@ -163,7 +155,7 @@ func TestEventBatcherFlushesFullBatchesInOrder(t *testing.T) {
 			t.Fatalf("emit %s dropped with room in the queue", e.Id)
 		}
 	}
-	pollUntil(t, 10*time.Second, "1000 committed events", func() bool { return b.Committed() == 1000 })
+	waitfor.True(t, 10*time.Second, "1000 committed events", func() bool { return b.Committed() == 1000 })
 	if got := l.storedIDs(); !equalStrings(got, idsOf(events)) {
 		t.Fatalf("stored order differs from emit order")
 	}
@@ -184,7 +176,7 @@ func TestEventBatcherFlushesPartialBatchAfterWait(t *testing.T) {
 	for _, e := range events {
 		b.Emit(e)
 	}
-	pollUntil(t, 10*time.Second, "3 committed events", func() bool { return b.Committed() == 3 })
+	waitfor.True(t, 10*time.Second, "3 committed events", func() bool { return b.Committed() == 3 })
 	if got := l.storedIDs(); !equalStrings(got, idsOf(events)) {
 		t.Fatalf("stored %v, want %v", got, idsOf(events))
 	}
@@ -207,7 +199,7 @@ func TestEventBatcherEmitNeverBlocksWhenFull(t *testing.T) {
 		t.Fatalf("dropped = %d, want %d", got, want)
 	}
 	close(l.gate) // let commits through
-	pollUntil(t, 10*time.Second, "accepted events committed", func() bool { return b.Committed() == uint64(accepted) })
+	waitfor.True(t, 10*time.Second, "accepted events committed", func() bool { return b.Committed() == uint64(accepted) })
 	if n := len(l.storedIDs()); n != accepted {
 		t.Fatalf("stored %d events, want %d", n, accepted)
 	}
@@ -230,7 +222,7 @@ func TestEventBatcherRetriesWithoutLossOrDuplicate(t *testing.T) {
 	for _, e := range events {
 		b.Emit(e)
 	}
-	pollUntil(t, 10*time.Second, "50 committed events", func() bool { return b.Committed() >= 50 })
+	waitfor.True(t, 10*time.Second, "50 committed events", func() bool { return b.Committed() >= 50 })
 	if got := l.storedIDs(); !equalStrings(got, idsOf(events)) {
 		t.Fatalf("stored %d events %v, want each of the 50 once in order", len(got), got)
 	}
@@ -254,10 +246,10 @@ func TestEventBatcherDropsRejectedBatch(t *testing.T) {
 	for _, e := range testEvents("x", 10) {
 		b.Emit(e)
 	}
-	pollUntil(t, 10*time.Second, "rejected batch dropped", func() bool { return b.Dropped() == 10 })
+	waitfor.True(t, 10*time.Second, "rejected batch dropped", func() bool { return b.Dropped() == 10 })
 	good := testEvents("ok", 1)[0]
 	b.Emit(good)
-	pollUntil(t, 10*time.Second, "later event committed", func() bool { return b.Committed() == 1 })
+	waitfor.True(t, 10*time.Second, "later event committed", func() bool { return b.Committed() == 1 })
 	if got := l.storedIDs(); !equalStrings(got, []string{good.Id}) {
 		t.Fatalf("stored %v, want only %s", got, good.Id)
 	}
@@ -304,12 +296,12 @@ func TestEventBatcherGroupCommit(t *testing.T) {
 
 func TestEventBatcherSubmitFailureReturnsToCaller(t *testing.T) {
 	l := newEventLog()
-	errNotLeader := fmt.Errorf("apply: %w", ErrNotLeader)
+	errNotLeader := fmt.Errorf("apply: %w", errNotLeader)
 	l.fail = func(int, []*rpc.Event) (error, bool) { return errNotLeader, false }
 	b := newTestBatcher(t, EventBatcherConfig{BatchSize: 10, BatchWait: time.Millisecond}, l)
 	_, err := b.Submit(context.Background(), testEvents("s", 3))
-	if !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("submit error = %v, want ErrNotLeader", err)
+	if !errors.Is(err, errNotLeader) {
+		t.Fatalf("submit error = %v, want the not-leader error", err)
 	}
 	if n := l.numBatches(); n != 1 {
 		t.Fatalf("%d commits, want 1 (submitted events are not retried by the batcher)", n)
@@ -339,7 +331,7 @@ func TestEventBatcherStopFlushesQueue(t *testing.T) {
 
 func TestEventBatcherStopGivesUpOnFailingCommits(t *testing.T) {
 	l := newEventLog()
-	l.fail = func(int, []*rpc.Event) (error, bool) { return ErrNoLeader, false }
+	l.fail = func(int, []*rpc.Event) (error, bool) { return errors.New("no leader"), false }
 	cfg := EventBatcherConfig{BatchSize: 10, BatchWait: time.Millisecond, RetryMin: time.Millisecond, Logger: eventTestLogger(t)}
 	b := NewEventBatcher(cfg, l.commit, l.commit)
 	b.Start()
@@ -379,7 +371,7 @@ func BenchmarkEventBatcherEmit(b *testing.B) {
 // submitters are still answered; the own events commit once resend works.
 func TestEventBatcherRetriesDoNotBlockSubmitters(t *testing.T) {
 	local := newEventLog()
-	local.fail = func(int, []*rpc.Event) (error, bool) { return fmt.Errorf("apply: %w", ErrNotLeader), false }
+	local.fail = func(int, []*rpc.Event) (error, bool) { return fmt.Errorf("apply: %w", errNotLeader), false }
 	remote := newEventLog()
 	remote.gate = make(chan struct{})
 	cfg := EventBatcherConfig{BatchSize: 10, BatchWait: time.Millisecond, RetryMin: time.Millisecond, Logger: eventTestLogger(t)}
@@ -390,12 +382,12 @@ func TestEventBatcherRetriesDoNotBlockSubmitters(t *testing.T) {
 	for _, e := range own {
 		b.Emit(e)
 	}
-	pollUntil(t, 10*time.Second, "own events handed to the resender", func() bool { return local.numBatches() >= 1 })
-	if _, err := b.Submit(context.Background(), testEvents("sub", 2)); !errors.Is(err, ErrNotLeader) {
-		t.Fatalf("submit while resend is blocked: %v, want ErrNotLeader", err)
+	waitfor.True(t, 10*time.Second, "own events handed to the resender", func() bool { return local.numBatches() >= 1 })
+	if _, err := b.Submit(context.Background(), testEvents("sub", 2)); !errors.Is(err, errNotLeader) {
+		t.Fatalf("submit while resend is blocked: %v, want the not-leader error", err)
 	}
 	close(remote.gate)
-	pollUntil(t, 10*time.Second, "own events committed by resend", func() bool { return b.Committed() == 10 })
+	waitfor.True(t, 10*time.Second, "own events committed by resend", func() bool { return b.Committed() == 10 })
 	if got := remote.storedIDs(); !equalStrings(got, idsOf(own)) {
 		t.Fatalf("resend stored %v, want the 10 own events in order", got)
 	}

@@ -1,4 +1,4 @@
-package cluster
+package events
 
 import (
 	"fmt"
@@ -8,11 +8,13 @@ import (
 	"github.com/gridctl/grid/rpc"
 )
 
+// MaxEntityLen is the longest entity id an event may carry, in bytes.
+const MaxEntityLen = 128
+
 // Limits on events accepted at the edge (EmitEvents) and on filters.
 const (
 	maxEventsPerRequest = 10000
 	maxEventIDLen       = 200  // bytes
-	maxEntityLen        = 128  // bytes
 	maxSourceLen        = 200  // bytes
 	maxDetailKeys       = 64   // keys per event
 	maxDetailBytes      = 4096 // sum of key and value lengths per event
@@ -99,8 +101,8 @@ func validateEntity(field, s string) error {
 	if s == "" {
 		return fmt.Errorf("%w: %s is empty", ErrInvalid, field)
 	}
-	if len(s) > maxEntityLen {
-		return fmt.Errorf("%w: %s is %d bytes long (at most %d)", ErrInvalid, field, len(s), maxEntityLen)
+	if len(s) > MaxEntityLen {
+		return fmt.Errorf("%w: %s is %d bytes long (at most %d)", ErrInvalid, field, len(s), MaxEntityLen)
 	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, field)
@@ -147,4 +149,12 @@ func validateEventFilter(f *rpc.EventFilter) error {
 		return fmt.Errorf("%w: limit %d is above %d", ErrInvalid, f.GetLimit(), maxFilterLimit)
 	}
 	return nil
+}
+
+// truncate cuts s to at most n bytes for logs and messages, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
