@@ -90,7 +90,10 @@ func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
 	h := newTimers(f, 20*time.Millisecond, 40*time.Millisecond)
 	defer h.Clear()
 	h.Heartbeat("agent-1", Healthy)
-	waitfor.True(t, 5*time.Second, "agent offline", func() bool { s, _ := f.AgentStatus("agent-1"); return s == Offline })
+	waitfor.True(t, 5*time.Second, "agent offline and its event", func() bool {
+		s, _ := f.AgentStatus("agent-1")
+		return s == Offline && len(f.eventTypes()) >= 2
+	})
 	got := f.eventTypes()
 	want := []rpc.EventType{rpc.EventType_AGENT_DEGRADED, rpc.EventType_AGENT_OFFLINE}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
