@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,6 +127,9 @@ type Config struct {
 
 	// Events configures the event pipeline (events.go).
 	Events EventConfig
+	// Nodes tunes storage-node orchestration on the leader (timeouts,
+	// retries, reconcile pacing); zero fields take DefaultNodeConfig's values.
+	Nodes NodeConfig
 
 	// TLS is this master's TLS material; when Enabled the gRPC port and the
 	// Raft transport demand mutual TLS and every outgoing dial presents it.
@@ -146,6 +150,13 @@ type Config struct {
 	// Logger is the root logger; nil discards.
 	Logger hclog.Logger
 }
+
+// NodeConfig tunes storage-node orchestration (package cluster/nodes).
+type NodeConfig = nodes.Config
+
+// DefaultNodeConfig returns the seeds' timeouts and retries and a 10 s
+// reconcile interval.
+func DefaultNodeConfig() NodeConfig { return nodes.DefaultConfig() }
 
 // GossipConfig tunes memberlist (a LAN profile with shorter probes).
 type GossipConfig struct {
@@ -191,6 +202,7 @@ func DefaultConfig() Config {
 			PushPullInterval: 15 * time.Second,
 		},
 		Events:     DefaultEventConfig(),
+		Nodes:      DefaultNodeConfig(),
 		RateLimits: DefaultRateLimitConfig(),
 	}
 }

@@ -10,13 +10,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Agent liveness states as stored in the registry.
-const (
-	agentHealthy  = "healthy"
-	agentDegraded = "degraded"
-	agentOffline  = "offline"
-)
-
 // HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
 // one in-memory timer per agent, reset by each heartbeat. Silence for
 // DegradedAfter commits "degraded", for OfflineAfter "offline". A steady
@@ -108,7 +101,7 @@ func (h *HeartbeatTimers) rearmAll(grace time.Duration) {
 	defer h.mu.Unlock()
 	n := 0
 	for _, id := range h.m.fsm.AgentIDs() {
-		if st, ok := h.m.fsm.AgentStatus(id); !ok || st == agentOffline {
+		if st, ok := h.m.fsm.AgentStatus(id); !ok || st == rpc.AgentOffline {
 			continue
 		}
 		h.armLocked(id, grace, func(gen uint64) { h.degrade(id, gen) })
@@ -158,7 +151,7 @@ func (h *HeartbeatTimers) degrade(id string, gen uint64) {
 	h.armLocked(id, remaining, func(gen uint64) { h.offline(id, gen) })
 	last := h.lastSeen[id]
 	h.mu.Unlock()
-	h.transition(id, agentDegraded, last)
+	h.transition(id, rpc.AgentDegraded, last)
 }
 
 // offline fires after OfflineAfter of silence.
@@ -171,7 +164,7 @@ func (h *HeartbeatTimers) offline(id string, gen uint64) {
 	delete(h.timers, id)
 	last := h.lastSeen[id]
 	h.mu.Unlock()
-	h.transition(id, agentOffline, last)
+	h.transition(id, rpc.AgentOffline, last)
 }
 
 // transition commits a status change and emits its event; it is a no-op
@@ -193,9 +186,9 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 	}
 	var typ rpc.EventType
 	switch status {
-	case agentDegraded:
+	case rpc.AgentDegraded:
 		typ = rpc.EventType_AGENT_DEGRADED
-	case agentOffline:
+	case rpc.AgentOffline:
 		typ = rpc.EventType_AGENT_OFFLINE
 	default:
 		typ = rpc.EventType_AGENT_RECOVERED

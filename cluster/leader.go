@@ -123,7 +123,7 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 	m.heartbeats.rearmAll(m.config.OfflineAfter)
 	m.autopilot.Start(context.Background())
 	m.startEventLeaderTasks(stopCh)
-	m.startNodeLeaderTasks(stopCh)
+	m.leaderTasks.start(m.nodes.RunLeader)
 	m.health.reset()
 	term := m.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))
@@ -140,6 +140,9 @@ func (m *Master) revokeLeadership() {
 	m.leaderReady.Store(false)
 	m.heartbeats.clear()
 	<-m.autopilot.Stop()
+	if err := m.leaderTasks.stop(); err != nil {
+		m.logger.Warn("leader task failed", "error", err)
+	}
 	m.logger.Info("leadership revoked")
 }
 

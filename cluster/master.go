@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
@@ -75,7 +76,8 @@ type Master struct {
 	removed   map[string]string
 
 	events          eventPipeline
-	nodes           nodeOrchestrator
+	nodes           *nodes.Orchestrator
+	leaderTasks     leaderTasks
 	pipelineStarted bool
 
 	shutdownCh   chan struct{}
@@ -150,6 +152,16 @@ func (m *Master) start() error {
 		return err
 	}
 	m.fsm = f
+	m.nodes = nodes.New(m.config.Nodes, nodes.Deps{
+		Registry:   f,
+		Applier:    nodes.ApplyFunc(m.raftApply),
+		Emitter:    nodes.EmitFunc(m.emit),
+		Agents:     nodes.NewAgentPool(m.dialOptions()),
+		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
+		Source:     m.config.ID,
+		Logger:     m.logger,
+		Metrics:    m.config.Metrics,
+	})
 	if err := m.setupRaft(); err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		now := time.Now()
 		_, existed := m.fsm.Agent(in.AgentId)
 		rec := &rpc.AgentRecord{
-			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: agentHealthy,
+			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: rpc.AgentHealthy,
 			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: now.Unix(), Endpoint: in.Endpoint,
 			RegisteredAt: now.Unix(), Version: in.Version,
 		}
@@ -92,6 +92,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
 		m.heartbeats.heartbeat(in.AgentId)
+		m.noteAgentPorts(ctx, in.AgentId)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
 			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.Endpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
@@ -120,9 +121,10 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
 		m.heartbeats.heartbeat(in.AgentId)
+		m.noteAgentPorts(ctx, in.AgentId)
 		m.metrics.heartbeats.Inc()
-		if st != agentHealthy {
-			m.heartbeats.transition(in.AgentId, agentHealthy, time.Now())
+		if st != rpc.AgentHealthy {
+			m.heartbeats.transition(in.AgentId, rpc.AgentHealthy, time.Now())
 		}
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
 			NextIntervalMs: m.heartbeats.nextInterval(), LeaderId: m.config.ID}, nil
