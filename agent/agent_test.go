@@ -76,7 +76,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 		{&rpc.SpawnNodeRequest{NodeId: "x", StoragePath: "../../etc"}, codes.InvalidArgument, "../../etc"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", StoragePath: "/etc"}, codes.InvalidArgument, "/etc"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 70000}, codes.InvalidArgument, "70000"},
-		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 1}, codes.InvalidArgument, "port 1 is outside"},
+		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 1}, codes.InvalidArgument, "port 1 is out of range"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", Port: resp.Port}, codes.AlreadyExists, "used by node \"n1\""},
 		{&rpc.SpawnNodeRequest{NodeId: "x", MemoryLimitMb: 100000}, codes.InvalidArgument, "memory_limit_mb 100000"},
 		{&rpc.SpawnNodeRequest{NodeId: ""}, codes.InvalidArgument, "node_id"},
