@@ -411,14 +411,21 @@ func TestSpawnRefusedByAgentRollsBack(t *testing.T) {
 	defer taken.Close()
 	port := uint32(taken.Addr().(*net.TCPAddr).Port)
 
-	for _, req := range []*rpc.SpawnRequest{
-		{AgentId: ag.id, NodeId: "node-port-taken", Port: port},
-		{AgentId: ag.id, NodeId: "node-port-outside", Port: uint32(ag.cfg.PortRangeEnd + 1)},
+	// The port taken on the agent's host is refused by the agent; the port
+	// outside the agent's range by the leader, which knows the range from
+	// the agent's registration, before anything is recorded.
+	for _, c := range []struct {
+		req  *rpc.SpawnRequest
+		want string
+	}{
+		{&rpc.SpawnRequest{AgentId: ag.id, NodeId: "node-port-taken", Port: port}, "agent " + ag.id + " refused"},
+		{&rpc.SpawnRequest{AgentId: ag.id, NodeId: "node-port-outside", Port: uint32(ag.cfg.PortRangeEnd + 1)}, "outside the port range"},
 	} {
+		req := c.req
 		_, err := client.SpawnStorageNode(ctx, req)
 		code := status.Code(err)
-		if err == nil || code == codes.Unavailable || code == codes.Internal || !strings.Contains(err.Error(), "agent "+ag.id+" refused") {
-			t.Fatalf("%s: err = %v, want the agent's refusal", req.NodeId, err)
+		if err == nil || code == codes.Unavailable || code == codes.Internal || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: err = %v, want one containing %q", req.NodeId, err, c.want)
 		}
 		t.Logf("%s refused: %v", req.NodeId, err)
 		for _, m := range masters {
