@@ -70,3 +70,19 @@ func TestValidateNodeReport(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSpawnSignedFromREST checks that the REST API's signed numbers
+// get the same rule and message as gRPC's unsigned ones.
+func TestValidateSpawnSignedFromREST(t *testing.T) {
+	if err := ValidateSpawn("", "", 0, int64(-5), ""); err == nil || !strings.Contains(err.Error(), "memory_limit_mb -5 is out of range") {
+		t.Fatalf("memory -5: %v", err)
+	}
+	if err := ValidateSpawn("", "", -1, int64(0), ""); err == nil || !strings.Contains(err.Error(), "port -1 is out of range") {
+		t.Fatalf("port -1: %v", err)
+	}
+	grpcErr := ValidateSpawnRequest(&SpawnRequest{MemoryLimitMb: 70000})
+	restErr := ValidateSpawn("", "", 0, int64(70000), "")
+	if grpcErr == nil || restErr == nil || grpcErr.Error() != restErr.Error() {
+		t.Fatalf("gRPC %v and REST %v differ", grpcErr, restErr)
+	}
+}
