@@ -59,7 +59,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 
 	c := agentClient(t, a.Addr())
 	resp, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{NodeId: "n1", MemoryLimitMb: 32})
-	if err != nil || !resp.Success || resp.Pid == 0 || resp.Endpoint == "" || resp.Node.Status != StatusRunning {
+	if err != nil || !resp.Success || resp.Pid == 0 || resp.Endpoint == "" || resp.Node.Status != rpc.NodeRunning {
 		t.Fatalf("SpawnNode: %+v, %v", resp, err)
 	}
 	again, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{NodeId: "n1"})
@@ -76,7 +76,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 		{&rpc.SpawnNodeRequest{NodeId: "x", StoragePath: "../../etc"}, codes.InvalidArgument, "../../etc"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", StoragePath: "/etc"}, codes.InvalidArgument, "/etc"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 70000}, codes.InvalidArgument, "70000"},
-		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 1}, codes.InvalidArgument, "port 1 is outside"},
+		{&rpc.SpawnNodeRequest{NodeId: "x", Port: 1}, codes.InvalidArgument, "port 1 is out of range"},
 		{&rpc.SpawnNodeRequest{NodeId: "x", Port: resp.Port}, codes.AlreadyExists, "used by node \"n1\""},
 		{&rpc.SpawnNodeRequest{NodeId: "x", MemoryLimitMb: 100000}, codes.InvalidArgument, "memory_limit_mb 100000"},
 		{&rpc.SpawnNodeRequest{NodeId: ""}, codes.InvalidArgument, "node_id"},
@@ -113,7 +113,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 	waitFor(t, 10*time.Second, "restarted state at the master", func() bool {
 		return m.get(func(m *stubMaster) bool {
 			for _, s := range m.states {
-				if s.NodeId == "n1" && s.Status == StatusRunning && s.RestartCount == 1 && s.Pid != resp.Pid {
+				if s.NodeId == "n1" && s.Status == rpc.NodeRunning && s.RestartCount == 1 && s.Pid != resp.Pid {
 					return true
 				}
 			}
@@ -200,11 +200,11 @@ func TestAgentProcessKilledAndRestarted(t *testing.T) {
 			return false
 		}
 		c := list.Nodes[2]
-		return c.NodeId == "c" && c.Status == StatusRunning && c.Pid != pids["c"] && c.RestartCount == 1
+		return c.NodeId == "c" && c.Status == rpc.NodeRunning && c.Pid != pids["c"] && c.RestartCount == 1
 	})
 	list, _ := c.ListNodes(ctx, &rpc.ListNodesRequest{})
 	for _, n := range list.Nodes[:2] {
-		if n.Pid != pids[n.NodeId] || n.Status != StatusRunning || n.RestartCount != 0 {
+		if n.Pid != pids[n.NodeId] || n.Status != rpc.NodeRunning || n.RestartCount != 0 {
 			t.Fatalf("node %s not re-adopted: %+v (was pid %d)", n.NodeId, n, pids[n.NodeId])
 		}
 	}

@@ -14,8 +14,8 @@ import (
 
 // Memory limit bounds for a storage node, in MiB.
 const (
-	MinMemoryLimitMB = 16
-	MaxMemoryLimitMB = 65536
+	MinMemoryLimitMB = rpc.MinNodeMemoryMB
+	MaxMemoryLimitMB = rpc.MaxNodeMemoryMB
 )
 
 // Config is everything an agent needs. Fields map to the seeds' TOML keys

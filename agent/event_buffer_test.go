@@ -80,17 +80,17 @@ func TestStatusReporterLatestWins(t *testing.T) {
 	pool := NewMasterPool([]string{m.addr})
 	defer pool.Close()
 	r := NewStatusReporter(pool, testLogger(t))
-	for _, s := range []string{StatusCrashed, StatusRestarting, StatusRunning} {
+	for _, s := range []string{rpc.NodeCrashed, rpc.NodeRestarting, rpc.NodeRunning} {
 		r.ReportStatus(&rpc.NodeStatus{NodeId: "n1", Status: s})
 	}
-	r.ReportStatus(&rpc.NodeStatus{NodeId: "n2", Status: StatusFailed})
+	r.ReportStatus(&rpc.NodeStatus{NodeId: "n2", Status: rpc.NodeFailed})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go r.Run(ctx)
 	m.set(func(m *stubMaster) { m.unavailable = false })
 	waitFor(t, 10*time.Second, "states delivered", func() bool { return r.Pending() == 0 })
 	m.get(func(m *stubMaster) bool {
-		if len(m.states) != 2 || m.states[0].Status != StatusRunning || m.states[1].Status != StatusFailed {
+		if len(m.states) != 2 || m.states[0].Status != rpc.NodeRunning || m.states[1].Status != rpc.NodeFailed {
 			t.Fatalf("delivered %v; want n1 running then n2 failed", m.states)
 		}
 		return true

@@ -9,6 +9,7 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -95,7 +96,7 @@ func (h *Heartbeater) register(ctx context.Context, interval time.Duration) (tim
 		Endpoint:        h.cfg.AdvertiseAddr,
 		Nodes:           h.nodes.List(),
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(h.withPorts(ctx), 10*time.Second)
 	defer cancel()
 	resp, err := client.RegisterAgent(cctx, info)
 	if err == nil && !resp.GetSuccess() {
@@ -119,7 +120,7 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	if err != nil {
 		return interval, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, max(interval, 2*time.Second))
+	cctx, cancel := context.WithTimeout(h.withPorts(ctx), max(interval, 2*time.Second))
 	defer cancel()
 	resp, err := client.Heartbeat(cctx, &rpc.HeartbeatRequest{
 		AgentId:          h.cfg.AgentID,
@@ -142,4 +143,12 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	}
 	h.pool.PreferLeader(resp.GetLeaderId())
 	return interval, nil
+}
+
+// withPorts announces the agent's storage-node port range on a call
+// (rpc.AgentPortsMetadataKey), so that the leader refuses an out-of-range
+// spawn order before recording it.
+func (h *Heartbeater) withPorts(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, rpc.AgentPortsMetadataKey,
+		rpc.FormatPortRange(uint32(h.cfg.PortRangeStart), uint32(h.cfg.PortRangeEnd)))
 }

@@ -2,24 +2,24 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
-// Gossip meta tags (a JSON object of strings in each member's node meta).
+// Gossip meta tags (package rpc owns the names and the encoding).
 const (
-	tagRole     = "role"
-	tagID       = "id"
-	tagGRPCAddr = "grpc_addr"
-	roleMaster  = "master"
-	roleAgent   = "agent"
+	tagRole     = rpc.TagRole
+	tagID       = rpc.TagID
+	tagGRPCAddr = rpc.TagGRPCAddr
+	roleMaster  = rpc.RoleMaster
+	roleAgent   = rpc.RoleAgent
 )
 
 // Membership is the agent's place in the gossip pool: it tags itself
@@ -41,7 +41,7 @@ type masterTag struct{ id, grpcAddr string }
 // NewMembership binds the gossip listener; Run joins the pool.
 func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membership, error) {
 	logger = logger.Named("gossip")
-	meta, err := json.Marshal(map[string]string{tagRole: roleAgent, tagID: cfg.AgentID, tagGRPCAddr: cfg.AdvertiseAddr})
+	meta, err := rpc.EncodeTags(map[string]string{tagRole: roleAgent, tagID: cfg.AgentID, tagGRPCAddr: cfg.AdvertiseAddr})
 	if err != nil {
 		return nil, err
 	}
@@ -132,13 +132,7 @@ func (m *Membership) update(n *memberlist.Node, gone bool) {
 	m.pool.SetGossipMasters(byID)
 }
 
-func parseMeta(b []byte) map[string]string {
-	tags := map[string]string{}
-	if len(b) > 0 {
-		_ = json.Unmarshal(b, &tags)
-	}
-	return tags
-}
+func parseMeta(b []byte) map[string]string { return rpc.DecodeTags(b) }
 
 // NodeMeta implements memberlist.Delegate.
 func (m *Membership) NodeMeta(limit int) []byte {

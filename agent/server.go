@@ -2,12 +2,9 @@ package agent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // agentService is the GridAgent gRPC service over a Supervisor. It
@@ -24,11 +21,13 @@ func NewAgentService(sup *Supervisor, logger hclog.Logger) rpc.GridAgentServer {
 }
 
 func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest) (*rpc.SpawnNodeResponse, error) {
-	if err := ValidateNodeID(req.GetNodeId()); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "node_id %q: %v", req.GetNodeId(), err)
+	// The wire contract, as every master checks it (rpc.ValidateSpawn); the
+	// supervisor then applies this agent's own port range and data dir.
+	if err := rpc.ValidateID("node_id", req.GetNodeId()); err != nil {
+		return nil, rpc.ToStatus(err)
 	}
-	if req.GetPort() > 65535 {
-		return nil, status.Errorf(codes.InvalidArgument, "port %d: not a TCP port (1-65535, or 0 for the agent to pick)", req.GetPort())
+	if err := rpc.ValidateSpawn("", req.GetNodeId(), int64(req.GetPort()), req.GetMemoryLimitMb(), req.GetStoragePath()); err != nil {
+		return nil, rpc.ToStatus(err)
 	}
 	st, err := a.sup.Spawn(ctx, SpawnSpec{
 		NodeID:        req.GetNodeId(),
@@ -51,8 +50,8 @@ func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest)
 }
 
 func (a *agentService) StopNode(ctx context.Context, req *rpc.StopNodeRequest) (*rpc.StopNodeResponse, error) {
-	if err := ValidateNodeID(req.GetNodeId()); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "node_id %q: %v", req.GetNodeId(), err)
+	if err := rpc.ValidateID("node_id", req.GetNodeId()); err != nil {
+		return nil, rpc.ToStatus(err)
 	}
 	if err := a.sup.Stop(ctx, req.GetNodeId()); err != nil {
 		return nil, toStatus(err)
@@ -61,8 +60,8 @@ func (a *agentService) StopNode(ctx context.Context, req *rpc.StopNodeRequest) (
 }
 
 func (a *agentService) GetNodeStatus(ctx context.Context, req *rpc.NodeStatusRequest) (*rpc.NodeStatusResponse, error) {
-	if err := ValidateNodeID(req.GetNodeId()); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "node_id %q: %v", req.GetNodeId(), err)
+	if err := rpc.ValidateID("node_id", req.GetNodeId()); err != nil {
+		return nil, rpc.ToStatus(err)
 	}
 	st, err := a.sup.Status(req.GetNodeId())
 	if err != nil {
@@ -75,26 +74,9 @@ func (a *agentService) ListNodes(ctx context.Context, req *rpc.ListNodesRequest)
 	return &rpc.ListNodesResponse{Nodes: a.sup.List()}, nil
 }
 
-// toStatus maps the agent's sentinel errors to gRPC codes; the message
-// keeps the error's context (the value and the allowed range).
+// toStatus maps the agent's sentinel errors to gRPC codes with rpc's one
+// table (each sentinel is declared with its kind); the message keeps the
+// error's context (the value and the allowed range).
 func toStatus(err error) error {
-	code := codes.Internal
-	switch {
-	case errors.Is(err, ErrInvalidNodeID), errors.Is(err, ErrInvalidPort),
-		errors.Is(err, ErrInvalidStoragePath), errors.Is(err, ErrInvalidMemoryLimit):
-		code = codes.InvalidArgument
-	case errors.Is(err, ErrPortInUse), errors.Is(err, ErrNodeConflict):
-		code = codes.AlreadyExists
-	case errors.Is(err, ErrAgentFull), errors.Is(err, ErrNoFreePort):
-		code = codes.ResourceExhausted
-	case errors.Is(err, ErrNodeNotFound):
-		code = codes.NotFound
-	case errors.Is(err, ErrSupervisorClosed):
-		code = codes.Unavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	}
-	return status.Error(code, err.Error())
+	return rpc.ToStatus(err)
 }

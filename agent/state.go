@@ -8,17 +8,6 @@ import (
 	"path/filepath"
 )
 
-// Node statuses as the agent reports them (rpc.NodeStatus.status).
-const (
-	StatusStarting   = "starting"
-	StatusRunning    = "running"
-	StatusCrashed    = "crashed"
-	StatusRestarting = "restarting"
-	StatusStopping   = "stopping"
-	StatusStopped    = "stopped"
-	StatusFailed     = "failed"
-)
-
 // stateFileName is the node table in the agent's data dir.
 const stateFileName = "agent-state.json"
 

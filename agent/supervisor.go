@@ -125,9 +125,9 @@ func (s *Supervisor) Spawn(ctx context.Context, spec SpawnSpec) (*rpc.NodeStatus
 		s.mu.Unlock()
 		return nil, ErrSupervisorClosed
 	}
-	if n, ok := s.nodes[spec.NodeID]; ok && n.rec.Status != StatusFailed {
+	if n, ok := s.nodes[spec.NodeID]; ok && n.rec.Status != rpc.NodeFailed {
 		switch {
-		case n.rec.Status == StatusStopping:
+		case n.rec.Status == rpc.NodeStopping:
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: node %q is stopping; retry once it has stopped", ErrNodeConflict, spec.NodeID)
 		case spec.Port != 0 && spec.Port != n.rec.Port:
@@ -137,7 +137,7 @@ func (s *Supervisor) Spawn(ctx context.Context, spec SpawnSpec) (*rpc.NodeStatus
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: node %q already runs on storage path %q, not %q", ErrNodeConflict, spec.NodeID, n.rec.StoragePath, path)
 		}
-		if n.rec.Status == StatusStarting && n.ready != nil {
+		if n.rec.Status == rpc.NodeStarting && n.ready != nil {
 			s.mu.Unlock()
 			return s.awaitReady(ctx, n)
 		}
@@ -150,7 +150,7 @@ func (s *Supervisor) Spawn(ctx context.Context, spec SpawnSpec) (*rpc.NodeStatus
 		return nil, err
 	}
 	for _, other := range s.nodes {
-		if other.rec.NodeID != spec.NodeID && other.rec.Status != StatusFailed && other.rec.StoragePath == path {
+		if other.rec.NodeID != spec.NodeID && other.rec.Status != rpc.NodeFailed && other.rec.StoragePath == path {
 			s.mu.Unlock()
 			return nil, fmt.Errorf("%w: storage_path %q is used by node %q", ErrInvalidStoragePath, path, other.rec.NodeID)
 		}
@@ -160,7 +160,7 @@ func (s *Supervisor) Spawn(ctx context.Context, spec SpawnSpec) (*rpc.NodeStatus
 		return nil, fmt.Errorf("%w: it runs %d of %d storage nodes", ErrAgentFull, s.activeLocked(spec.NodeID), s.cfg.MaxNodes)
 	}
 	now := time.Now().UnixMicro()
-	rec := &NodeRecord{NodeID: spec.NodeID, Port: port, StoragePath: path, MemoryLimitMB: mem, CreatedAt: now, Status: StatusStarting}
+	rec := &NodeRecord{NodeID: spec.NodeID, Port: port, StoragePath: path, MemoryLimitMB: mem, CreatedAt: now, Status: rpc.NodeStarting}
 	if old, ok := s.nodes[spec.NodeID]; ok { // a failed node spawned again keeps its count
 		rec.RestartCount = old.rec.RestartCount
 		rec.CreatedAt = old.rec.CreatedAt
@@ -216,8 +216,8 @@ func (s *Supervisor) watchStart(n *node, gen uint64, exited <-chan struct{}) {
 			_ = conn.Close()
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if n.gen == gen && n.rec.Status == StatusStarting {
-				n.rec.Status = StatusRunning
+			if n.gen == gen && n.rec.Status == rpc.NodeStarting {
+				n.rec.Status = rpc.NodeRunning
 				s.persistLocked()
 				s.notify.ReportStatus(s.statusLocked(n))
 			}
@@ -259,7 +259,7 @@ func (s *Supervisor) Stop(ctx context.Context, nodeID string) error {
 	alive := n.exited != nil && !isClosed(n.exited)
 	pid, exited := n.rec.PID, n.exited
 	if alive {
-		n.rec.Status = StatusStopping
+		n.rec.Status = rpc.NodeStopping
 		s.persistLocked()
 		s.notify.ReportStatus(s.statusLocked(n))
 	}
@@ -289,7 +289,7 @@ func (s *Supervisor) Stop(ctx context.Context, nodeID string) error {
 	defer s.mu.Unlock()
 	if cur, ok := s.nodes[nodeID]; ok && cur == n {
 		delete(s.nodes, nodeID)
-		n.rec.Status = StatusStopped
+		n.rec.Status = rpc.NodeStopped
 		n.rec.PID = 0
 		s.persistLocked()
 		s.notify.ReportStatus(s.statusLocked(n))
@@ -366,7 +366,7 @@ func (s *Supervisor) Close(ctx context.Context, stopNodes bool) error {
 func (s *Supervisor) choosePortLocked(port int) (int, error) {
 	used := make(map[int]string)
 	for _, n := range s.nodes {
-		if n.rec.Status != StatusFailed {
+		if n.rec.Status != rpc.NodeFailed {
 			used[n.rec.Port] = n.rec.NodeID
 		}
 	}
@@ -394,7 +394,7 @@ func (s *Supervisor) choosePortLocked(port int) (int, error) {
 func (s *Supervisor) activeLocked(except string) int {
 	c := 0
 	for id, n := range s.nodes {
-		if id != except && n.rec.Status != StatusFailed {
+		if id != except && n.rec.Status != rpc.NodeFailed {
 			c++
 		}
 	}
@@ -420,7 +420,7 @@ func (s *Supervisor) persistLocked() {
 func (s *Supervisor) statusLocked(n *node) *rpc.NodeStatus {
 	r := n.rec
 	pid := r.PID
-	if r.Status == StatusStopped || r.Status == StatusFailed || r.Status == StatusRestarting || r.Status == StatusCrashed {
+	if r.Status == rpc.NodeStopped || r.Status == rpc.NodeFailed || r.Status == rpc.NodeRestarting || r.Status == rpc.NodeCrashed {
 		pid = 0
 	}
 	return &rpc.NodeStatus{

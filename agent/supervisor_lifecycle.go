@@ -138,10 +138,10 @@ func (s *Supervisor) handleExit(n *node, gen uint64, info exitInfo) {
 	r := n.rec
 	r.LastExitCode, r.LastSignal = info.Code, info.Signal
 	switch r.Status {
-	case StatusStopping, StatusStopped:
+	case rpc.NodeStopping, rpc.NodeStopped:
 		return // Stop finishes the bookkeeping.
-	case StatusStarting:
-		r.Status = StatusFailed
+	case rpc.NodeStarting:
+		r.Status = rpc.NodeFailed
 		r.LastError = "exited before serving: " + info.String()
 		s.logger.Error("node exited while starting", "node_id", r.NodeID, "pid", r.PID, "exit", info.String())
 		s.persistLocked()
@@ -156,7 +156,7 @@ func (s *Supervisor) handleExit(n *node, gen uint64, info exitInfo) {
 func (s *Supervisor) crashedLocked(n *node, info exitInfo, reason string) {
 	r := n.rec
 	r.LastError = reason
-	r.Status = StatusCrashed
+	r.Status = rpc.NodeCrashed
 	s.notify.Emit(rpc.NewEvent(s.cfg.AgentID, rpc.EventType_NODE_CRASHED, r.NodeID, map[string]string{
 		"node_id":   r.NodeID,
 		"agent_id":  s.cfg.AgentID,
@@ -168,7 +168,7 @@ func (s *Supervisor) crashedLocked(n *node, info exitInfo, reason string) {
 	restart, delay, recent := s.policy.Next(now, r.Restarts)
 	r.Restarts = recent
 	if !restart {
-		r.Status = StatusFailed
+		r.Status = rpc.NodeFailed
 		if s.policy.Enabled {
 			r.LastError = fmt.Sprintf("%s; restart budget spent (%d restarts within %s)", reason, len(recent), s.policy.Window)
 		} else {
@@ -185,7 +185,7 @@ func (s *Supervisor) crashedLocked(n *node, info exitInfo, reason string) {
 		s.notify.ReportStatus(s.statusLocked(n))
 		return
 	}
-	r.Status = StatusRestarting
+	r.Status = rpc.NodeRestarting
 	r.Restarts = append(r.Restarts, now.UnixMicro())
 	gen := n.gen
 	n.restartTimer = time.AfterFunc(delay, func() { s.restart(n, gen) })
@@ -198,7 +198,7 @@ func (s *Supervisor) crashedLocked(n *node, info exitInfo, reason string) {
 func (s *Supervisor) restart(n *node, gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || n.gen != gen || n.rec.Status != StatusRestarting || s.nodes[n.rec.NodeID] != n {
+	if s.closed || n.gen != gen || n.rec.Status != rpc.NodeRestarting || s.nodes[n.rec.NodeID] != n {
 		return
 	}
 	n.restartTimer = nil
@@ -210,7 +210,7 @@ func (s *Supervisor) restart(n *node, gen uint64) {
 		s.crashedLocked(n, exitInfo{Code: -1}, err.Error())
 		return
 	}
-	r.Status = StatusRunning
+	r.Status = rpc.NodeRunning
 	s.logger.Info("restarted node", "node_id", r.NodeID, "pid", r.PID, "restart_count", r.RestartCount)
 	s.notify.Emit(rpc.NewEvent(s.cfg.AgentID, rpc.EventType_NODE_RESTARTED, r.NodeID, map[string]string{
 		"node_id":       r.NodeID,
@@ -242,21 +242,21 @@ func (s *Supervisor) recoverLocked(rec *NodeRecord) {
 	}
 	n := &node{rec: rec}
 	switch {
-	case rec.Status == StatusStopped:
+	case rec.Status == rpc.NodeStopped:
 		return
-	case rec.Status == StatusStopping:
+	case rec.Status == rpc.NodeStopping:
 		if live {
 			log.Info("finishing an interrupted stop")
 			killOrphan(rec.PID, s.cfg.StopGrace)
 		}
 		return
-	case rec.Status == StatusFailed:
+	case rec.Status == rpc.NodeFailed:
 		s.nodes[rec.NodeID] = n
 		return
 	case live:
 		if err := s.adoptLocked(n); err == nil {
-			if rec.Status != StatusRunning {
-				rec.Status = StatusRunning
+			if rec.Status != rpc.NodeRunning {
+				rec.Status = rpc.NodeRunning
 			}
 			s.nodes[rec.NodeID] = n
 			log.Info("re-adopted running node", "port", rec.Port)

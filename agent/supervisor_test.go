@@ -63,7 +63,7 @@ func TestSupervisorSpawnIsIdempotentAndValidates(t *testing.T) {
 	s, _ := newTestSupervisor(t, cfg)
 
 	st := spawn(t, s, SpawnSpec{NodeID: "n1"})
-	if st.Status != StatusRunning || st.Pid == 0 || int(st.Port) != cfg.PortRangeStart || !serving(st.Port) {
+	if st.Status != rpc.NodeRunning || st.Pid == 0 || int(st.Port) != cfg.PortRangeStart || !serving(st.Port) {
 		t.Fatalf("first spawn: %+v", st)
 	}
 	if st.StoragePath != cfg.DataDir+"/nodes/n1" || st.MemoryLimitMb != cfg.DefaultMemoryMB {
@@ -156,7 +156,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 		}
 		waitFor(t, 10*time.Second, "restart with a new pid", func() bool {
 			st := nodeStatus(t, s, "crashy")
-			return st.Status == StatusRunning && st.Pid != 0 && int(st.Pid) != pid && st.RestartCount == uint32(attempt)
+			return st.Status == rpc.NodeRunning && st.Pid != 0 && int(st.Pid) != pid && st.RestartCount == uint32(attempt)
 		})
 		st := nodeStatus(t, s, "crashy")
 		if st.LastSignal != "killed" || st.LastExitCode != -1 {
@@ -180,7 +180,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "node failed", func() bool { return nodeStatus(t, s, "crashy").Status == StatusFailed })
+	waitFor(t, 10*time.Second, "node failed", func() bool { return nodeStatus(t, s, "crashy").Status == rpc.NodeFailed })
 	if rec.count(rpc.EventType_NODE_FAILED, "crashy") != 1 {
 		t.Fatal("no node_failed event")
 	}
@@ -194,7 +194,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 
 	// The count survived on disk.
 	recs, err := loadState(cfg.DataDir, cfg.AgentID)
-	if err != nil || len(recs) != 1 || recs[0].RestartCount != 2 || recs[0].Status != StatusFailed {
+	if err != nil || len(recs) != 1 || recs[0].RestartCount != 2 || recs[0].Status != rpc.NodeFailed {
 		t.Fatalf("persisted state: %+v, %v", recs, err)
 	}
 }
@@ -260,12 +260,12 @@ func TestSupervisorReadoptsAfterAgentRestart(t *testing.T) {
 
 	s2, rec2 := newTestSupervisor(t, cfg)
 	got := nodeStatus(t, s2, "live")
-	if got.Pid != live.Pid || got.Status != StatusRunning {
+	if got.Pid != live.Pid || got.Status != rpc.NodeRunning {
 		t.Fatalf("live node not re-adopted: %+v (was pid %d)", got, live.Pid)
 	}
 	waitFor(t, 10*time.Second, "dead node restarted", func() bool {
 		st := nodeStatus(t, s2, "dead")
-		return st.Status == StatusRunning && st.Pid != 0 && st.Pid != dead.Pid && st.RestartCount == 1
+		return st.Status == rpc.NodeRunning && st.Pid != 0 && st.Pid != dead.Pid && st.RestartCount == 1
 	})
 	if rec2.count(rpc.EventType_NODE_CRASHED, "dead") != 1 || rec2.count(rpc.EventType_NODE_RESTARTED, "dead") != 1 {
 		t.Fatal("crash and restart of the dead node not reported")
@@ -278,7 +278,7 @@ func TestSupervisorReadoptsAfterAgentRestart(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "adopted node restarted", func() bool {
 		st := nodeStatus(t, s2, "live")
-		return st.Status == StatusRunning && st.Pid != live.Pid && st.RestartCount == 1
+		return st.Status == rpc.NodeRunning && st.Pid != live.Pid && st.RestartCount == 1
 	})
 	// Stop works on every node and leaves no process behind.
 	for _, id := range []string{"live", "dead"} {
@@ -296,14 +296,14 @@ func TestSupervisorDoesNotAdoptReusedPid(t *testing.T) {
 	cfg := testConfig(t)
 	// A record whose pid is alive (ours) but whose start time is not.
 	recs := []*NodeRecord{{NodeID: "ghost", Port: cfg.PortRangeStart, StoragePath: cfg.DataDir + "/nodes/ghost",
-		MemoryLimitMB: 64, PID: os.Getpid(), StartTime: 1, Status: StatusRunning}}
+		MemoryLimitMB: 64, PID: os.Getpid(), StartTime: 1, Status: rpc.NodeRunning}}
 	if err := saveState(cfg.DataDir, cfg.AgentID, recs); err != nil {
 		t.Fatal(err)
 	}
 	s, rec := newTestSupervisor(t, cfg)
 	waitFor(t, 10*time.Second, "ghost restarted as a new process", func() bool {
 		st := nodeStatus(t, s, "ghost")
-		return st.Status == StatusRunning && st.Pid != 0 && int(st.Pid) != os.Getpid()
+		return st.Status == rpc.NodeRunning && st.Pid != 0 && int(st.Pid) != os.Getpid()
 	})
 	if rec.count(rpc.EventType_NODE_CRASHED, "ghost") != 1 {
 		t.Fatal("reused pid was not treated as a dead node")
@@ -319,7 +319,7 @@ func TestSupervisorNodeExitingAtStartFails(t *testing.T) {
 		t.Fatalf("Spawn with a binary that exits: %v, want ErrNodeStartFailed naming exit code 1", err)
 	}
 	st := nodeStatus(t, s, "broken")
-	if st.Status != StatusFailed || st.LastExitCode != 1 {
+	if st.Status != rpc.NodeFailed || st.LastExitCode != 1 {
 		t.Fatalf("status: %+v", st)
 	}
 	if rec.count(rpc.EventType_NODE_RESTARTED, "broken") != 0 {

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/gridctl/grid/rpc"
 	"io/fs"
 	"net"
 	"os"
@@ -12,23 +13,12 @@ import (
 	"strings"
 )
 
-// ValidateNodeID checks an id is 1-128 characters of [A-Za-z0-9._-] (agent
-// ids follow the same rule). "." and ".." are refused: ids name directories.
+// ValidateNodeID checks an id with the one id rule of Grid (rpc.ValidateID;
+// agent ids follow it too): 1-128 characters of [A-Za-z0-9._-], not "." or
+// "..". The error wraps ErrInvalidNodeID (and so rpc.ErrInvalid).
 func ValidateNodeID(id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidNodeID)
-	}
-	if len(id) > 128 {
-		return fmt.Errorf("%w: %d characters, at most 128", ErrInvalidNodeID, len(id))
-	}
-	if id == "." || id == ".." {
-		return fmt.Errorf("%w: %q", ErrInvalidNodeID, id)
-	}
-	for i, r := range id {
-		ok := r == '.' || r == '_' || r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
-		if !ok {
-			return fmt.Errorf("%w: character %q at %d; allowed are [A-Za-z0-9._-]", ErrInvalidNodeID, r, i)
-		}
+	if err := rpc.ValidateID("id", id); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalidNodeID, strings.TrimPrefix(err.Error(), rpc.ErrInvalid.Error()+": "))
 	}
 	return nil
 }

@@ -21,9 +21,9 @@ import (
 // 413 path is reached by inputs the mutator can grow to.
 const fuzzMaxBody = 512
 
-// fuzzIDPattern is the id rule of the REST contract, written independently
-// of validateID: 1-128 ASCII letters, digits and "-_.:".
-var fuzzIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+// fuzzIDPattern is the id rule of the wire contract, written independently
+// of rpc.ValidateID: 1-128 ASCII letters, digits and "-_.".
+var fuzzIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // fuzzPost is one mutating endpoint and whether it accepts an empty body.
 type fuzzPost struct {
@@ -168,7 +168,7 @@ func fuzzCheckSpawn(t *testing.T, sr *rpc.SpawnRequest) {
 			t.Fatalf("spawn reached the backend with %s %q", field, id)
 		}
 	}
-	if sr.GetPort() > 65535 || sr.GetMemoryLimitMb() > maxMemoryLimitMB || strings.ContainsRune(sr.GetStoragePath(), 0) {
+	if sr.GetPort() > 65535 || sr.GetMemoryLimitMb() > rpc.MaxNodeMemoryMB || strings.ContainsRune(sr.GetStoragePath(), 0) {
 		t.Fatalf("spawn reached the backend out of range: %v", sr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/gridctl/grid/rpc"
 	"net/http"
 	"strings"
 
@@ -78,40 +79,11 @@ func httpStatusFor(err error) (int, string, string) {
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return http.StatusInternalServerError, err.Error(), "internal"
+		// A sentinel of package rpc (a body that broke the wire contract).
+		c := rpc.StatusCode(err)
+		return rpc.HTTPStatus(c), err.Error(), codeName(c)
 	}
-	return grpcCodeToHTTP(st.Code()), st.Message(), codeName(st.Code())
-}
-
-// grpcCodeToHTTP maps a backend gRPC status code to the HTTP status the REST
-// API answers with.
-func grpcCodeToHTTP(c codes.Code) int {
-	switch c {
-	case codes.OK:
-		return http.StatusOK
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted:
-		return http.StatusConflict
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.Canceled:
-		return 499
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	default:
-		return http.StatusInternalServerError
-	}
+	return rpc.HTTPStatus(st.Code()), st.Message(), codeName(st.Code())
 }
 
 // codeName is a gRPC code in snake_case ("not_found").

@@ -49,7 +49,7 @@ func (s *Server) parseEventFilter(q url.Values, now time.Time) (*rpc.EventFilter
 		return nil, err
 	}
 	for _, e := range splitList(q.Get("entity_id")) {
-		if err := validateID("entity_id", e); err != nil {
+		if err := validateEntityID("entity_id", e); err != nil {
 			return nil, err
 		}
 		f.EntityIds = append(f.EntityIds, e)

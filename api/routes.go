@@ -88,7 +88,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("node_id")
-	if err := validateID("node_id", id); err != nil {
+	if err := rpc.ValidateID("node_id", id); err != nil {
 		return err
 	}
 	return serveRead(s, w, r, func(ctx context.Context) (*rpc.NodeStatus, error) {
@@ -127,10 +127,7 @@ func (s *Server) spawn(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.backendContext(r, false)
 	defer cancel()
-	resp, err := s.backend.SpawnStorageNode(ctx, &rpc.SpawnRequest{
-		AgentId: body.AgentID, NodeId: body.NodeID, Port: body.Port,
-		StoragePath: body.StoragePath, MemoryLimitMb: body.MemoryLimitMB,
-	})
+	resp, err := s.backend.SpawnStorageNode(ctx, body.request())
 	if err != nil {
 		return err
 	}

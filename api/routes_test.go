@@ -141,7 +141,7 @@ func TestStaleReadsSetMetadata(t *testing.T) {
 
 func TestSpawn(t *testing.T) {
 	f := newFixture(t, nil)
-	code, out := f.do("POST", "/api/grid/spawn", `{"agent_id":"agent-001","port":50052,"storage_path":"/data/n2","memory_limit_mb":256}`)
+	code, out := f.do("POST", "/api/grid/spawn", `{"agent_id":"agent-001","port":50052,"storage_path":"data/n2","memory_limit_mb":256}`)
 	if code != 200 || out["success"] != true || out["node_id"] != "node-2" || out["endpoint"] != "127.0.0.1:50052" {
 		t.Fatalf("spawn = %d %v", code, out)
 	}
@@ -149,7 +149,7 @@ func TestSpawn(t *testing.T) {
 	f.master.mu.Lock()
 	req := f.master.spawnReq
 	f.master.mu.Unlock()
-	if req.GetAgentId() != "agent-001" || req.GetPort() != 50052 || req.GetStoragePath() != "/data/n2" || req.GetMemoryLimitMb() != 256 {
+	if req.GetAgentId() != "agent-001" || req.GetPort() != 50052 || req.GetStoragePath() != "data/n2" || req.GetMemoryLimitMb() != 256 {
 		t.Fatalf("backend got %v", req)
 	}
 	// An empty body lets the master pick everything.
@@ -168,7 +168,8 @@ func TestPostValidation(t *testing.T) {
 		{"malformed", "/api/grid/spawn", `{"port": 5`, 400, "malformed JSON"},
 		{"syntax", "/api/grid/spawn", `{"port": x}`, 400, "malformed JSON at byte"},
 		{"wrong type", "/api/grid/spawn", `{"port": "abc"}`, 400, `field "port"`},
-		{"negative", "/api/grid/spawn", `{"memory_limit_mb": -1}`, 400, `field "memory_limit_mb"`},
+		{"negative", "/api/grid/spawn", `{"memory_limit_mb": -1}`, 400, "memory_limit_mb -1 is out of range"},
+		{"id with a colon", "/api/grid/spawn", `{"node_id": "a:b"}`, 400, "outside [A-Za-z0-9._-]"},
 		{"unknown field", "/api/grid/spawn", `{"agent": "a"}`, 400, `unknown field "agent"`},
 		{"port range", "/api/grid/spawn", `{"port": 70000}`, 400, "port 70000"},
 		{"bad agent id", "/api/grid/spawn", `{"agent_id": "a b"}`, 400, "agent_id"},
@@ -176,7 +177,7 @@ func TestPostValidation(t *testing.T) {
 		{"trailing", "/api/grid/spawn", `{} {}`, 400, "single JSON object"},
 		{"too large", "/api/grid/spawn", `{"storage_path":"` + strings.Repeat("a", 400) + `"}`, 413, "too large"},
 		{"stop empty", "/api/grid/stop", ``, 400, "empty"},
-		{"stop no id", "/api/grid/stop", `{}`, 400, "node_id is required"},
+		{"stop no id", "/api/grid/stop", `{}`, 400, "node_id is empty"},
 		{"stop wrong type", "/api/grid/stop", `{"node_id": 5}`, 400, `field "node_id"`},
 		{"query empty", "/api/grid/query", `{"query": "  "}`, 400, "query is required"},
 		{"remove no id", "/api/grid/operator/remove-peer", `{"force": true}`, 400, "id is required"},

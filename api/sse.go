@@ -51,7 +51,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	entities := splitList(q.Get("entity_id"))
 	for _, e := range entities {
-		if err := validateID("entity_id", e); err != nil {
+		if err := validateEntityID("entity_id", e); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/gridctl/grid/rpc"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -12,50 +13,35 @@ import (
 // directories, memory bounds).
 
 const (
-	maxIDLen             = 128
-	maxPathLen           = 4096
+	// maxEntityIDLen bounds an entity id in an event filter.
+	maxEntityIDLen       = 128
 	maxQueryLen          = 1000
-	maxMemoryLimitMB     = 1 << 20 // 1 TiB, a sanity bound; agents enforce their own
-	minUserPort          = 1
-	maxPort              = 65535
 	allowedIDPunctuation = "-_.:"
 )
 
-// spawnBody is POST /api/grid/spawn.
+// spawnBody is POST /api/grid/spawn. The numbers are signed so that a
+// negative value is refused with the same message as any other value out of
+// range (rpc.ValidateSpawn), not as a JSON type error.
 type spawnBody struct {
 	AgentID       string `json:"agent_id"`
 	NodeID        string `json:"node_id"`
-	Port          uint32 `json:"port"`
+	Port          int64  `json:"port"`
 	StoragePath   string `json:"storage_path"`
-	MemoryLimitMB uint64 `json:"memory_limit_mb"`
+	MemoryLimitMB int64  `json:"memory_limit_mb"`
 }
 
+// validate applies the spawn contract of package rpc, the same check the
+// gRPC API makes, so that REST and gRPC give one answer to one bad order.
 func (b *spawnBody) validate() error {
-	if b.AgentID != "" {
-		if err := validateID("agent_id", b.AgentID); err != nil {
-			return err
-		}
+	return rpc.ValidateSpawn(b.AgentID, b.NodeID, b.Port, b.MemoryLimitMB, b.StoragePath)
+}
+
+// request is the validated body as a gRPC request.
+func (b *spawnBody) request() *rpc.SpawnRequest {
+	return &rpc.SpawnRequest{
+		AgentId: b.AgentID, NodeId: b.NodeID, Port: uint32(b.Port),
+		StoragePath: b.StoragePath, MemoryLimitMb: uint64(b.MemoryLimitMB),
 	}
-	if b.NodeID != "" {
-		if err := validateID("node_id", b.NodeID); err != nil {
-			return err
-		}
-	}
-	if b.Port != 0 && (b.Port < minUserPort || b.Port > maxPort) {
-		return invalidf("port %d: must be between %d and %d (or 0 to let the agent pick)", b.Port, minUserPort, maxPort)
-	}
-	if b.StoragePath != "" {
-		if len(b.StoragePath) > maxPathLen {
-			return invalidf("storage_path: longer than %d bytes", maxPathLen)
-		}
-		if !utf8.ValidString(b.StoragePath) || strings.ContainsRune(b.StoragePath, 0) {
-			return invalidf("storage_path %q: must be valid UTF-8 without NUL bytes", b.StoragePath)
-		}
-	}
-	if b.MemoryLimitMB > maxMemoryLimitMB {
-		return invalidf("memory_limit_mb %d: must be at most %d", b.MemoryLimitMB, maxMemoryLimitMB)
-	}
-	return nil
 }
 
 // stopBody is POST /api/grid/stop.
@@ -65,16 +51,7 @@ type stopBody struct {
 }
 
 func (b *stopBody) validate() error {
-	if b.NodeID == "" {
-		return invalidf("node_id is required")
-	}
-	if err := validateID("node_id", b.NodeID); err != nil {
-		return err
-	}
-	if b.AgentID != "" {
-		return validateID("agent_id", b.AgentID)
-	}
-	return nil
+	return rpc.ValidateStop(b.NodeID, b.AgentID)
 }
 
 // queryBody is POST /api/grid/query.
@@ -106,7 +83,7 @@ func (b *removePeerBody) validate() error {
 	if b.ID == "" {
 		return invalidf("id is required: the id of the master to remove")
 	}
-	return validateID("id", b.ID)
+	return rpc.ValidateID("id", b.ID)
 }
 
 // transferLeadershipBody is POST /api/grid/operator/transfer-leadership; the
@@ -119,14 +96,15 @@ func (b *transferLeadershipBody) validate() error {
 	if b.ID == "" {
 		return nil
 	}
-	return validateID("id", b.ID)
+	return rpc.ValidateID("id", b.ID)
 }
 
-// validateID checks an agent, node or master id: 1-128 letters, digits and
-// "-_.:".
-func validateID(field, id string) error {
-	if len(id) > maxIDLen {
-		return invalidf("%s: longer than %d characters", field, maxIDLen)
+// validateEntityID checks an entity id of an event filter: 1-128 letters,
+// digits and "-_.:". Entities are wider than agent and node ids (which
+// follow rpc.ValidateID): a master id, "cluster", a peer address.
+func validateEntityID(field, id string) error {
+	if len(id) > maxEntityIDLen {
+		return invalidf("%s: longer than %d characters", field, maxEntityIDLen)
 	}
 	for _, r := range id {
 		if r > unicode.MaxASCII || !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune(allowedIDPunctuation, r)) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/cluster/events"
+	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -128,6 +129,9 @@ type Config struct {
 	// Events configures the event pipeline (package cluster/events); its
 	// MasterID, CommitTimeout, Logger and Metrics are set by New.
 	Events events.Config
+	// Nodes tunes storage-node orchestration on the leader (timeouts,
+	// retries, reconcile pacing); zero fields take DefaultNodeConfig's values.
+	Nodes NodeConfig
 
 	// TLS is this master's TLS material; when Enabled the gRPC port and the
 	// Raft transport demand mutual TLS and every outgoing dial presents it.
@@ -148,6 +152,13 @@ type Config struct {
 	// Logger is the root logger; nil discards.
 	Logger hclog.Logger
 }
+
+// NodeConfig tunes storage-node orchestration (package cluster/nodes).
+type NodeConfig = nodes.Config
+
+// DefaultNodeConfig returns the seeds' timeouts and retries and a 10 s
+// reconcile interval.
+func DefaultNodeConfig() NodeConfig { return nodes.DefaultConfig() }
 
 // GossipConfig tunes memberlist (a LAN profile with shorter probes).
 type GossipConfig struct {
@@ -193,6 +204,7 @@ func DefaultConfig() Config {
 			PushPullInterval: 15 * time.Second,
 		},
 		Events:     events.DefaultConfig(),
+		Nodes:      DefaultNodeConfig(),
 		RateLimits: DefaultRateLimitConfig(),
 	}
 }

@@ -1,67 +1,53 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 
-	"github.com/gridctl/grid/fsm"
+	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // ErrNotLeader: this master is not the Raft leader.
-var ErrNotLeader = errors.New("not the leader")
+var ErrNotLeader = rpc.NewSentinel("not the leader", rpc.ErrUnavailable)
 
 // ErrNoLeader: no leader is known (election in progress or quorum lost).
-var ErrNoLeader = errors.New("no leader")
+var ErrNoLeader = rpc.NewSentinel("no leader", rpc.ErrUnavailable)
 
 // ErrNotFound: the named agent, node or peer does not exist.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = rpc.ErrNotFound
 
 // ErrInvalid: the request or configuration is malformed.
-var ErrInvalid = errors.New("invalid argument")
+var ErrInvalid = rpc.ErrInvalid
 
 // ErrQuorum: the operation would lose the Raft quorum.
-var ErrQuorum = errors.New("would lose quorum")
+var ErrQuorum = rpc.NewSentinel("would lose quorum", rpc.ErrPrecondition)
 
 // ErrIdentity: the data directory belongs to another master or cluster.
-var ErrIdentity = errors.New("data directory identity mismatch")
+var ErrIdentity = rpc.NewSentinel("data directory identity mismatch", rpc.ErrPrecondition)
 
 // ErrShutdown: the master is shutting down.
-var ErrShutdown = errors.New("master is shutting down")
+var ErrShutdown = rpc.NewSentinel("master is shutting down", rpc.ErrUnavailable)
 
-// toStatus converts an error to a gRPC status at the edge. A status error
-// passes through; sentinels map to their codes; the message keeps the
-// wrapped context.
+// raftUnavailable are hashicorp/raft's errors that mean "try again, maybe
+// on another master".
+var raftUnavailable = []error{
+	raft.ErrNotLeader, raft.ErrLeadershipLost, raft.ErrLeadershipTransferInProgress,
+	raft.ErrRaftShutdown, raft.ErrEnqueueTimeout, raft.ErrAbortedByRestore,
+}
+
+// toStatus converts an error to a gRPC status at the edge: raft's own
+// errors are UNAVAILABLE, everything else goes by rpc's one table
+// (rpc.ToStatus); the message keeps the wrapped context.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	if _, ok := status.FromError(err); !ok && errorsIs(err, raftUnavailable...) {
+		return status.Error(codes.Unavailable, err.Error())
 	}
-	var code codes.Code
-	switch {
-	case errors.Is(err, ErrInvalid), errors.Is(err, fsm.ErrInvalid):
-		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotFound), errors.Is(err, fsm.ErrNotFound):
-		code = codes.NotFound
-	case errors.Is(err, ErrQuorum):
-		code = codes.FailedPrecondition
-	case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader), errors.Is(err, ErrShutdown),
-		errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
-		errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown),
-		errors.Is(err, raft.ErrEnqueueTimeout), errors.Is(err, raft.ErrAbortedByRestore):
-		code = codes.Unavailable
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	default:
-		code = codes.Internal
-	}
-	return status.Error(code, err.Error())
+	return rpc.ToStatus(err)
 }
 
 // errorsIs reports whether err matches any of targets.
@@ -73,3 +59,9 @@ func errorsIs(err error, targets ...error) bool {
 	}
 	return false
 }
+
+// validateID checks an id with the one rule of rpc.ValidateID.
+func validateID(field, id string) error { return rpc.ValidateID(field, id) }
+
+// truncate shortens s for error messages (rpc.Truncate).
+func truncate(s string, n int) string { return rpc.Truncate(s, n) }

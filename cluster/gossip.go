@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -9,23 +8,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/memberlist"
 )
 
-// Gossip tags carried in memberlist node meta.
+// Gossip tags carried in memberlist node meta (package rpc owns the names
+// and the encoding).
 const (
-	tagRole            = "role"
-	tagID              = "id"
-	tagRaftAddr        = "raft_addr"
-	tagGRPCAddr        = "grpc_addr"
-	tagHTTPAddr        = "http_addr"
-	tagClusterID       = "cluster_id"
-	tagBootstrapExpect = "bootstrap_expect"
-	// tagStarted is the process start (unix nanos): a restarted master
-	// looks different from the one an operator removed.
-	tagStarted = "started"
+	tagRole            = rpc.TagRole
+	tagID              = rpc.TagID
+	tagRaftAddr        = rpc.TagRaftAddr
+	tagGRPCAddr        = rpc.TagGRPCAddr
+	tagHTTPAddr        = rpc.TagHTTPAddr
+	tagClusterID       = rpc.TagClusterID
+	tagBootstrapExpect = rpc.TagBootstrapExpect
+	tagStarted         = rpc.TagStarted
 
-	roleMaster = "master"
+	roleMaster = rpc.RoleMaster
 )
 
 // member is one gossip member as this master sees it.
@@ -186,19 +185,13 @@ func toMember(n *memberlist.Node) member {
 	return mb
 }
 
-func decodeTags(meta []byte) map[string]string {
-	tags := map[string]string{}
-	if len(meta) > 0 {
-		_ = json.Unmarshal(meta, &tags)
-	}
-	return tags
-}
+func decodeTags(meta []byte) map[string]string { return rpc.DecodeTags(meta) }
 
 // NodeMeta is memberlist.Delegate: our tags as JSON.
 func (g *gossip) NodeMeta(limit int) []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	b, _ := json.Marshal(g.tags)
+	b, _ := rpc.EncodeTags(g.tags)
 	if len(b) > limit {
 		g.m.logger.Error("gossip tags exceed the meta limit", "size", len(b), "limit", limit)
 		return nil

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"github.com/gridctl/grid/cluster/liveness"
 	"testing"
 	"time"
 
@@ -52,13 +51,13 @@ func TestHeartbeatTransitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "registration replicated", func() bool { return agentStatus(follower, "agent-hb") == liveness.Healthy })
+	waitFor(t, 5*time.Second, "registration replicated", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
 	// Silence: degraded, then offline, replicated to every master.
-	waitFor(t, 5*time.Second, "agent degraded", func() bool { return agentStatus(follower, "agent-hb") == liveness.Degraded })
+	waitFor(t, 5*time.Second, "agent degraded", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentDegraded })
 	if leader.raft.AppliedIndex() <= applied {
 		t.Error("degraded transition was not committed")
 	}
-	waitFor(t, 5*time.Second, "agent offline", func() bool { return agentStatus(follower, "agent-hb") == liveness.Offline })
+	waitFor(t, 5*time.Second, "agent offline", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentOffline })
 	st, err := c.GetClusterStatus(testCtx(t), &rpc.Empty{})
 	if err != nil || st.Status == clusterHealthy || st.HealthyAgents != 0 {
 		t.Errorf("status with the only agent offline = %v, %v", st, err)
@@ -67,7 +66,7 @@ func TestHeartbeatTransitions(t *testing.T) {
 	if _, err := c.Heartbeat(testCtx(t), &rpc.HeartbeatRequest{AgentId: "agent-hb"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "agent recovered", func() bool { return agentStatus(follower, "agent-hb") == liveness.Healthy })
+	waitFor(t, 5*time.Second, "agent recovered", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
 	// Every master records the lifecycle. (An election in the middle of a
 	// transition can make its commit's outcome unknown to the old leader,
 	// which then emits no event, so the check is "each kind present",
@@ -136,7 +135,7 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 			t.Fatalf("agent judged %s because the leader changed", typ.Name())
 		}
 	}
-	if got := agentStatus(newLeader, "agent-grace"); got != liveness.Healthy {
+	if got := agentStatus(newLeader, "agent-grace"); got != rpc.AgentHealthy {
 		t.Fatalf("status = %q, want healthy", got)
 	}
 }

@@ -124,8 +124,8 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 	m.autopilot.Start(context.Background())
 	m.leaderTasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
+		"node_reconcile":  m.nodes.RunLeader,
 	})
-	m.startNodeLeaderTasks(stopCh)
 	m.health.reset()
 	term := m.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/cluster/liveness"
+	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
@@ -77,7 +78,7 @@ type Master struct {
 	removed   map[string]string
 
 	events      *events.Pipeline
-	nodes       nodeOrchestrator
+	nodes       *nodes.Orchestrator
 	leaderTasks leaderTasks
 
 	shutdownCh   chan struct{}
@@ -166,6 +167,16 @@ func (m *Master) start() error {
 	if m.events, err = m.newEventPipeline(); err != nil {
 		return err
 	}
+	m.nodes = nodes.New(m.config.Nodes, nodes.Deps{
+		Registry:   f,
+		Applier:    nodes.ApplyFunc(m.raftApply),
+		Emitter:    nodes.EmitFunc(m.emit),
+		Agents:     nodes.NewAgentPool(m.dialOptions()),
+		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
+		Source:     m.config.ID,
+		Logger:     m.logger,
+		Metrics:    m.config.Metrics,
+	})
 	if err := m.setupRaft(); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"github.com/gridctl/grid/cluster/liveness"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +64,7 @@ func TestClusterFormsAndForwards(t *testing.T) {
 	if err != nil || len(list.Agents) != 2 {
 		t.Fatalf("consistent list via follower = %v, %v", list, err)
 	}
-	if a := list.Agents[0]; a.AgentId != "agent-001" || a.Status != liveness.Healthy || !strings.HasSuffix(a.Endpoint, ":8001") {
+	if a := list.Agents[0]; a.AgentId != "agent-001" || a.Status != rpc.AgentHealthy || !strings.HasSuffix(a.Endpoint, ":8001") {
 		t.Errorf("agent-001 = %v, want healthy with endpoint derived from the caller", a)
 	}
 	// The heartbeat through a follower reaches the leader.

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"github.com/gridctl/grid/cluster/liveness"
 	"net"
 	"strconv"
 	"time"
@@ -85,14 +84,15 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		now := time.Now()
 		_, existed := m.fsm.Agent(in.AgentId)
 		rec := &rpc.AgentRecord{
-			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: liveness.Healthy,
+			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: rpc.AgentHealthy,
 			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: now.Unix(), Endpoint: in.Endpoint,
 			RegisteredAt: now.Unix(), Version: in.Version,
 		}
 		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
-		m.heartbeats.Heartbeat(in.AgentId, liveness.Healthy)
+		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
+		m.noteAgentPorts(ctx, in.AgentId)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
 			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.Endpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
@@ -121,6 +121,7 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
 		m.heartbeats.Heartbeat(in.AgentId, st)
+		m.noteAgentPorts(ctx, in.AgentId)
 		m.metrics.heartbeats.Inc()
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
 			NextIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID}, nil

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"github.com/gridctl/grid/cluster/liveness"
 	"sort"
 	"strconv"
 	"strings"
@@ -128,8 +127,8 @@ func (m *Master) clusterStatus() (*rpc.ClusterStatus, error) {
 	// Counts, not copies: this runs every HealthInterval on the leader.
 	counts := m.fsm.Counts()
 	cs.TotalAgents = uint32(counts.Agents)
-	cs.HealthyAgents = uint32(counts.AgentsByStatus[liveness.Healthy])
-	offline, degraded := counts.AgentsByStatus[liveness.Offline], counts.AgentsByStatus[liveness.Degraded]
+	cs.HealthyAgents = uint32(counts.AgentsByStatus[rpc.AgentHealthy])
+	offline, degraded := counts.AgentsByStatus[rpc.AgentOffline], counts.AgentsByStatus[rpc.AgentDegraded]
 	cs.TotalStorageNodes = uint32(counts.Nodes)
 	cs.RunningStorageNodes = uint32(counts.NodesByStatus["running"])
 	var voters, unhealthy int
@@ -222,7 +221,7 @@ func (h *healthMonitor) tick() {
 		m.metrics.lastContact.Set(float64(lc) / 1000)
 	}
 	byStatus := m.fsm.Counts().AgentsByStatus
-	for _, s := range []string{liveness.Healthy, liveness.Degraded, liveness.Offline} {
+	for _, s := range []string{rpc.AgentHealthy, rpc.AgentDegraded, rpc.AgentOffline} {
 		m.metrics.agentsByStatus.WithLabelValues(s).Set(float64(byStatus[s]))
 	}
 	if !m.isLeader() {

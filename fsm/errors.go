@@ -1,14 +1,18 @@
 package fsm
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/gridctl/grid/rpc"
+)
 
 // ErrNotFound is returned (as an Apply response) when a command names an
 // agent or node the registry does not hold.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound = rpc.NewSentinel("not found", rpc.ErrNotFound)
 
 // ErrInvalid is returned (as an Apply response) when a command's record is
 // missing a required field.
-var ErrInvalid = errors.New("invalid command")
+var ErrInvalid = rpc.NewSentinel("invalid command", rpc.ErrInvalid)
 
 // ErrBadSnapshot is returned by Restore when the snapshot stream is not one
 // this package wrote.

@@ -230,7 +230,7 @@ func TestRESTAPIAgainstRealMasters(t *testing.T) {
 		}{
 			{"/api/grid/spawn", `{"port": 5`, 400, "malformed JSON"},
 			{"/api/grid/spawn", `{"port": "fifty"}`, 400, `"port"`},
-			{"/api/grid/spawn", `{"memory_limit_mb": -5}`, 400, `"memory_limit_mb"`},
+			{"/api/grid/spawn", `{"memory_limit_mb": -5}`, 400, "memory_limit_mb -5 is out of range"},
 			{"/api/grid/spawn", `{"agent_id": "agent-rest", "colour": "red"}`, 400, `unknown field "colour"`},
 			{"/api/grid/spawn", `{"port": 99999}`, 400, "port"},
 			{"/api/grid/spawn", `{"agent_id": "no-such-agent"}`, 0, "no-such-agent"},

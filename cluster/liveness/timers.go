@@ -9,13 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Agent liveness states as stored in the registry.
-const (
-	Healthy  = "healthy"
-	Degraded = "degraded"
-	Offline  = "offline"
-)
-
 // Registry is the registry view the timers read.
 type Registry interface {
 	AgentIDs() []string
@@ -145,8 +138,8 @@ func (h *HeartbeatTimers) Heartbeat(id, status string) {
 	h.lastSeen[id] = now
 	h.armLocked(id, h.config.DegradedAfter, func(gen uint64) { h.degrade(id, gen) })
 	h.mu.Unlock()
-	if status != Healthy {
-		h.transition(id, Healthy, now)
+	if status != rpc.AgentHealthy {
+		h.transition(id, rpc.AgentHealthy, now)
 	}
 }
 
@@ -157,7 +150,7 @@ func (h *HeartbeatTimers) RearmAll(grace time.Duration) {
 	defer h.mu.Unlock()
 	n := 0
 	for _, id := range h.registry.AgentIDs() {
-		if st, ok := h.registry.AgentStatus(id); !ok || st == Offline {
+		if st, ok := h.registry.AgentStatus(id); !ok || st == rpc.AgentOffline {
 			continue
 		}
 		h.armLocked(id, grace, func(gen uint64) { h.degrade(id, gen) })
@@ -207,7 +200,7 @@ func (h *HeartbeatTimers) degrade(id string, gen uint64) {
 	h.armLocked(id, remaining, func(gen uint64) { h.offline(id, gen) })
 	last := h.lastSeen[id]
 	h.mu.Unlock()
-	h.transition(id, Degraded, last)
+	h.transition(id, rpc.AgentDegraded, last)
 }
 
 // offline fires after OfflineAfter of silence.
@@ -220,7 +213,7 @@ func (h *HeartbeatTimers) offline(id string, gen uint64) {
 	delete(h.timers, id)
 	last := h.lastSeen[id]
 	h.mu.Unlock()
-	h.transition(id, Offline, last)
+	h.transition(id, rpc.AgentOffline, last)
 }
 
 // transition commits a status change and emits its event; it is a no-op
@@ -254,9 +247,9 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 // eventType is the lifecycle event of a transition to status.
 func eventType(status string) rpc.EventType {
 	switch status {
-	case Degraded:
+	case rpc.AgentDegraded:
 		return rpc.EventType_AGENT_DEGRADED
-	case Offline:
+	case rpc.AgentOffline:
 		return rpc.EventType_AGENT_OFFLINE
 	default:
 		return rpc.EventType_AGENT_RECOVERED

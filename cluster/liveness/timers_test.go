@@ -24,7 +24,7 @@ type fakeCluster struct {
 func newFake(agents ...string) *fakeCluster {
 	f := &fakeCluster{status: map[string]string{}, leading: true}
 	for _, a := range agents {
-		f.status[a] = Healthy
+		f.status[a] = rpc.AgentHealthy
 	}
 	return f
 }
@@ -89,10 +89,10 @@ func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
 	f := newFake("agent-1")
 	h := newTimers(f, 20*time.Millisecond, 40*time.Millisecond)
 	defer h.Clear()
-	h.Heartbeat("agent-1", Healthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy)
 	waitfor.True(t, 5*time.Second, "agent offline and its event", func() bool {
 		s, _ := f.AgentStatus("agent-1")
-		return s == Offline && len(f.eventTypes()) >= 2
+		return s == rpc.AgentOffline && len(f.eventTypes()) >= 2
 	})
 	got := f.eventTypes()
 	want := []rpc.EventType{rpc.EventType_AGENT_DEGRADED, rpc.EventType_AGENT_OFFLINE}
@@ -106,18 +106,18 @@ func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
 
 func TestHeartbeatOfDegradedAgentCommitsRecovery(t *testing.T) {
 	f := newFake("agent-1")
-	f.status["agent-1"] = Degraded
+	f.status["agent-1"] = rpc.AgentDegraded
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", Degraded)
-	if s, _ := f.AgentStatus("agent-1"); s != Healthy {
+	h.Heartbeat("agent-1", rpc.AgentDegraded)
+	if s, _ := f.AgentStatus("agent-1"); s != rpc.AgentHealthy {
 		t.Fatalf("status = %s, want healthy", s)
 	}
 	if got := f.eventTypes(); len(got) != 1 || got[0] != rpc.EventType_AGENT_RECOVERED {
 		t.Fatalf("events = %v, want one agent_recovered", got)
 	}
 	// A healthy beat commits nothing.
-	h.Heartbeat("agent-1", Healthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy)
 	if n := len(f.commits); n != 1 {
 		t.Fatalf("commits = %d, want 1", n)
 	}
@@ -128,7 +128,7 @@ func TestFollowerTimersCommitNothing(t *testing.T) {
 	f.leading = false
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", Healthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy)
 	h.mu.Lock()
 	gen := h.timers["agent-1"].gen
 	h.mu.Unlock()
@@ -141,11 +141,11 @@ func TestFollowerTimersCommitNothing(t *testing.T) {
 
 func TestFailedCommitEmitsNothing(t *testing.T) {
 	f := newFake("agent-1")
-	f.status["agent-1"] = Offline
+	f.status["agent-1"] = rpc.AgentOffline
 	f.failNext = true
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", Offline)
+	h.Heartbeat("agent-1", rpc.AgentOffline)
 	if got := f.eventTypes(); len(got) != 0 {
 		t.Fatalf("events after a failed commit = %v, want none", got)
 	}
@@ -153,7 +153,7 @@ func TestFailedCommitEmitsNothing(t *testing.T) {
 
 func TestRearmAllSkipsOfflineAndRemoveForgets(t *testing.T) {
 	f := newFake("agent-1", "agent-2")
-	f.status["agent-2"] = Offline
+	f.status["agent-2"] = rpc.AgentOffline
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
 	h.RearmAll(time.Hour)

@@ -168,7 +168,7 @@ func waitAgentHealthy(t *testing.T, masters []*Master, id string) {
 			if !ok {
 				return false, m.ID() + " does not know the agent"
 			}
-			if a.Status != agentStatusHealthy || a.Endpoint == "" {
+			if a.Status != rpc.AgentHealthy || a.Endpoint == "" {
 				return false, fmt.Sprintf("%s sees %s endpoint %q", m.ID(), a.Status, a.Endpoint)
 			}
 		}
@@ -288,14 +288,14 @@ func TestSpawnStopEndToEnd(t *testing.T) {
 		t.Fatalf("spawned node does not serve at %s: %v", resp.Endpoint, err)
 	}
 	waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeRunning && n.Pid == resp.Pid && n.DesiredState == desiredRunning && n.MemoryLimitMb == 128
+		return n.Status == rpc.NodeRunning && n.Pid == resp.Pid && n.DesiredState == rpc.DesiredRunning && n.MemoryLimitMb == 128
 	})
 	if pids := processesServing(t, resp.NodeId); len(pids) != 1 || pids[0] != int(resp.Pid) {
 		t.Fatalf("processes for %s: %v, want exactly [%d]", resp.NodeId, pids, resp.Pid)
 	}
 
 	st, err := client.GetStorageNodeStatus(ctx, &rpc.NodeId{NodeId: resp.NodeId})
-	if err != nil || st.Status != nodeRunning || st.Pid != resp.Pid {
+	if err != nil || st.Status != rpc.NodeRunning || st.Pid != resp.Pid {
 		t.Fatalf("node status = %v, %v", st, err)
 	}
 	list, err := client.ListStorageNodes(ctx, &rpc.Empty{})
@@ -320,7 +320,7 @@ func TestSpawnStopEndToEnd(t *testing.T) {
 		t.Fatalf("after stop: processes %v", pids)
 	}
 	waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeStopped && n.DesiredState == desiredStopped
+		return n.Status == rpc.NodeStopped && n.DesiredState == rpc.DesiredStopped
 	})
 	if _, err := client.StopStorageNode(ctx, &rpc.StopRequest{NodeId: resp.NodeId}); err != nil {
 		t.Fatalf("second stop is not idempotent: %v", err)
@@ -338,7 +338,7 @@ func TestSpawnValidationAndPlacementErrors(t *testing.T) {
 	waitAgentHealthy(t, masters, ag.id)
 	// Agents that exist only in the registry, in a state the leader's
 	// timers do not change.
-	for _, st := range []string{"degraded", agentStatusOffline} {
+	for _, st := range []string{"degraded", rpc.AgentOffline} {
 		rec := &rpc.AgentRecord{AgentId: "agent-" + st, Status: st, MaxStorageNodes: 5, Endpoint: "127.0.0.1:1", RegisteredAt: time.Now().Unix()}
 		if _, err := leader.raftApply(fsm.RegisterAgentType, rec); err != nil {
 			t.Fatalf("register %s: %v", rec.AgentId, err)
@@ -411,14 +411,21 @@ func TestSpawnRefusedByAgentRollsBack(t *testing.T) {
 	defer taken.Close()
 	port := uint32(taken.Addr().(*net.TCPAddr).Port)
 
-	for _, req := range []*rpc.SpawnRequest{
-		{AgentId: ag.id, NodeId: "node-port-taken", Port: port},
-		{AgentId: ag.id, NodeId: "node-port-outside", Port: uint32(ag.cfg.PortRangeEnd + 1)},
+	// The port taken on the agent's host is refused by the agent; the port
+	// outside the agent's range by the leader, which knows the range from
+	// the agent's registration, before anything is recorded.
+	for _, c := range []struct {
+		req  *rpc.SpawnRequest
+		want string
+	}{
+		{&rpc.SpawnRequest{AgentId: ag.id, NodeId: "node-port-taken", Port: port}, "agent " + ag.id + " refused"},
+		{&rpc.SpawnRequest{AgentId: ag.id, NodeId: "node-port-outside", Port: uint32(ag.cfg.PortRangeEnd + 1)}, "outside the port range"},
 	} {
+		req := c.req
 		_, err := client.SpawnStorageNode(ctx, req)
 		code := status.Code(err)
-		if err == nil || code == codes.Unavailable || code == codes.Internal || !strings.Contains(err.Error(), "agent "+ag.id+" refused") {
-			t.Fatalf("%s: err = %v, want the agent's refusal", req.NodeId, err)
+		if err == nil || code == codes.Unavailable || code == codes.Internal || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("%s: err = %v, want one containing %q", req.NodeId, err, c.want)
 		}
 		t.Logf("%s refused: %v", req.NodeId, err)
 		for _, m := range masters {
@@ -442,7 +449,7 @@ func TestReconcileFinishesHalfDoneSpawnAfterLeaderChange(t *testing.T) {
 	// The leader commits the pending record and then "dies" before it
 	// calls the agent.
 	hooked := make(chan string, 1)
-	leader.orchestrator().setHookAfterPending(func(nodeID string) error {
+	leader.nodes.SetTestHookAfterPending(func(nodeID string) error {
 		hooked <- nodeID
 		return errors.New("test: leader dies before calling the agent")
 	})
@@ -458,7 +465,7 @@ func TestReconcileFinishesHalfDoneSpawnAfterLeaderChange(t *testing.T) {
 		t.Fatal("the hook did not run")
 	}
 	waitNodeEverywhere(t, masters, nodeID, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodePending && n.DesiredState == desiredRunning
+		return n.Status == rpc.NodePending && n.DesiredState == rpc.DesiredRunning
 	})
 	if pids := processesServing(t, nodeID); len(pids) != 0 {
 		t.Fatalf("the agent was called: processes %v", pids)
@@ -479,7 +486,7 @@ func TestReconcileFinishesHalfDoneSpawnAfterLeaderChange(t *testing.T) {
 	t.Logf("new leader %s", newLeader.ID())
 
 	rec := waitNodeEverywhere(t, rest, nodeID, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeRunning && n.Pid != 0
+		return n.Status == rpc.NodeRunning && n.Pid != 0
 	})
 	pids := processesServing(t, nodeID)
 	if len(pids) != 1 || pids[0] != int(rec.Pid) {
@@ -489,7 +496,7 @@ func TestReconcileFinishesHalfDoneSpawnAfterLeaderChange(t *testing.T) {
 		t.Fatalf("node does not serve at %s: %v", rec.Endpoint, err)
 	}
 	// Another reconcile pass changes nothing: still one process.
-	newLeader.reconcileAgent(ctx, ag.id)
+	newLeader.nodes.ReconcileAgent(ctx, ag.id)
 	if pids := processesServing(t, nodeID); len(pids) != 1 {
 		t.Fatalf("after a second reconcile: processes %v", pids)
 	}
@@ -516,7 +523,7 @@ func TestReconcileStopsOrphanAndRecordsCrash(t *testing.T) {
 	if pids := processesServing(t, orphan); len(pids) != 1 {
 		t.Fatalf("orphan processes %v", pids)
 	}
-	leader.reconcileAgent(ctx, ag.id)
+	leader.nodes.ReconcileAgent(ctx, ag.id)
 	waitForNodes(t, 10*time.Second, "orphan stopped", func() (bool, string) {
 		pids := processesServing(t, orphan)
 		return len(pids) == 0, fmt.Sprint(pids)
@@ -535,18 +542,18 @@ func TestReconcileStopsOrphanAndRecordsCrash(t *testing.T) {
 		t.Fatalf("kill node: %v", err)
 	}
 	rec := waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeRunning && n.Pid != 0 && n.Pid != resp.Pid && n.RestartCount >= 1
+		return n.Status == rpc.NodeRunning && n.Pid != 0 && n.Pid != resp.Pid && n.RestartCount >= 1
 	})
 	if pids := processesServing(t, resp.NodeId); len(pids) != 1 || pids[0] != int(rec.Pid) {
 		t.Fatalf("after restart: processes %v, registry pid %d", pids, rec.Pid)
 	}
 
 	// Reports about unknown nodes or from the wrong agent are refused.
-	_, err = client.ReportNodeStatus(ctx, &rpc.NodeStatus{NodeId: "node-unknown", AgentId: ag.id, Status: nodeRunning})
+	_, err = client.ReportNodeStatus(ctx, &rpc.NodeStatus{NodeId: "node-unknown", AgentId: ag.id, Status: rpc.NodeRunning})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("report of an unknown node: err = %v, want NotFound", err)
 	}
-	_, err = client.ReportNodeStatus(ctx, &rpc.NodeStatus{NodeId: resp.NodeId, AgentId: "agent-other", Status: nodeRunning})
+	_, err = client.ReportNodeStatus(ctx, &rpc.NodeStatus{NodeId: resp.NodeId, AgentId: "agent-other", Status: rpc.NodeRunning})
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("report from the wrong agent: err = %v, want FailedPrecondition", err)
 	}
@@ -577,7 +584,7 @@ func TestAgentOfflineMarksNodesLostThenReconciles(t *testing.T) {
 	// The agent goes away (its node keeps running): offline, node lost, not deleted.
 	ag.shutdown()
 	waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeLost && n.DesiredState == desiredRunning
+		return n.Status == rpc.NodeLost && n.DesiredState == rpc.DesiredRunning
 	})
 
 	// Back with the same data dir: it re-adopts the node, the leader
@@ -588,7 +595,7 @@ func TestAgentOfflineMarksNodesLostThenReconciles(t *testing.T) {
 	})
 	waitAgentHealthy(t, masters, ag2.id)
 	rec := waitNodeEverywhere(t, masters, resp.NodeId, func(n *rpc.NodeStatus) bool {
-		return n.Status == nodeRunning && n.Pid != 0
+		return n.Status == rpc.NodeRunning && n.Pid != 0
 	})
 	pids := processesServing(t, resp.NodeId)
 	if len(pids) != 1 || pids[0] != int(rec.Pid) {

@@ -1,6 +1,7 @@
-package cluster
+package nodes
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,4 +73,18 @@ func (m *nodeMetrics) reconciled(action string) {
 	if m != nil {
 		m.reconcileSteps.WithLabelValues(action).Inc()
 	}
+}
+
+// register registers c, or returns the collector already registered under
+// the same description.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
 }

@@ -1,4 +1,4 @@
-package cluster
+package nodes
 
 import (
 	"context"
@@ -28,20 +28,46 @@ func (e *AgentRefusal) Error() string {
 // Unwrap makes errors.Is(err, ErrAgentRefused) true.
 func (e *AgentRefusal) Unwrap() error { return ErrAgentRefused }
 
+// GRPCCode is the agent's code (rpc.Coded), except that codes which would
+// mislead the client (NOT_FOUND: the agent does not know the node, not the
+// client's target; UNKNOWN; OK) become FAILED_PRECONDITION.
+func (e *AgentRefusal) GRPCCode() codes.Code {
+	switch e.Code {
+	case codes.NotFound, codes.Unknown, codes.OK:
+		return codes.FailedPrecondition
+	}
+	return e.Code
+}
+
+// AgentDialer hands out a gRPC client per agent. Drop forgets an agent's
+// connection after a transport failure; CloseAll ends every connection when
+// leadership ends.
+type AgentDialer interface {
+	Client(agentID, endpoint string) (rpc.GridAgentClient, error)
+	Drop(agentID string)
+	CloseAll()
+}
+
 // agentConnIdleTimeout is how long a cached agent connection may go unused
 // before gRPC closes its transport and goroutines (it reconnects on the next
 // call). With thousands of agents, most are called only by the reconciler's
 // slow sweep, so most connections stay idle and cost a few hundred bytes.
 const agentConnIdleTimeout = time.Minute
 
-// agentClients caches one gRPC connection per agent (keyed by agent id and
-// endpoint). A connection is dropped when a call on it fails as
+// AgentPool is the AgentDialer of a master: it caches one gRPC connection
+// per agent (keyed by agent id and endpoint). A connection is dropped when a call on it fails as
 // unreachable, and all are closed when leadership ends; an unused one goes
 // idle (no transport, no goroutines) after agentConnIdleTimeout.
-type agentClients struct {
+type AgentPool struct {
 	mu       sync.Mutex
 	conns    map[string]agentConn
-	dialOpts []grpc.DialOption // from Master.dialOptions
+	dialOpts []grpc.DialOption
+}
+
+// NewAgentPool returns a pool dialing with opts (the master's transport
+// credentials and token).
+func NewAgentPool(opts []grpc.DialOption) *AgentPool {
+	return &AgentPool{conns: make(map[string]agentConn), dialOpts: opts}
 }
 
 type agentConn struct {
@@ -49,9 +75,9 @@ type agentConn struct {
 	conn     *grpc.ClientConn
 }
 
-// client returns a client for the agent at endpoint, dialing (lazily) when
+// Client returns a client for the agent at endpoint, dialing (lazily) when
 // there is no cached connection or the agent moved to another endpoint.
-func (p *agentClients) client(agentID, endpoint string) (rpc.GridAgentClient, error) {
+func (p *AgentPool) Client(agentID, endpoint string) (rpc.GridAgentClient, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.conns[agentID]; ok {
@@ -66,15 +92,12 @@ func (p *agentClients) client(agentID, endpoint string) (rpc.GridAgentClient, er
 	if err != nil {
 		return nil, fmt.Errorf("dial agent %s at %q: %w", agentID, endpoint, err)
 	}
-	if p.conns == nil {
-		p.conns = make(map[string]agentConn)
-	}
 	p.conns[agentID] = agentConn{endpoint: endpoint, conn: conn}
 	return rpc.NewGridAgentClient(conn), nil
 }
 
-// drop closes and forgets the agent's cached connection.
-func (p *agentClients) drop(agentID string) {
+// Drop closes and forgets the agent's cached connection.
+func (p *AgentPool) Drop(agentID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.conns[agentID]; ok {
@@ -83,8 +106,8 @@ func (p *agentClients) drop(agentID string) {
 	}
 }
 
-// closeAll closes every cached connection.
-func (p *agentClients) closeAll() {
+// CloseAll closes every cached connection.
+func (p *AgentPool) CloseAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, c := range p.conns {
@@ -109,18 +132,18 @@ func agentCallRetryable(err error) bool {
 // timeout. A transport failure is returned wrapping ErrAgentUnreachable;
 // NOT_FOUND is returned as the agent's status error (callers decide what an
 // unknown node means); any other agent error is an *AgentRefusal.
-func (o *nodeOrchestrator) callAgent(ctx context.Context, a *rpc.AgentRecord, op string, timeout time.Duration,
+func (o *Orchestrator) callAgent(ctx context.Context, a *rpc.AgentRecord, op string, timeout time.Duration,
 	call func(ctx context.Context, c rpc.GridAgentClient) error) error {
 	if a.Endpoint == "" {
 		return fmt.Errorf("agent %s has no endpoint in the registry: %w", a.AgentId, ErrAgentUnreachable)
 	}
-	cfg := o.config()
+	cfg := o.cfg
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var err error
 	for attempt := 0; ; attempt++ {
 		var c rpc.GridAgentClient
-		if c, err = o.agents.client(a.AgentId, a.Endpoint); err != nil {
+		if c, err = o.agents.Client(a.AgentId, a.Endpoint); err != nil {
 			return fmt.Errorf("%s: %w: %v", op, ErrAgentUnreachable, err)
 		}
 		if err = call(ctx, c); err == nil {
@@ -132,12 +155,12 @@ func (o *nodeOrchestrator) callAgent(ctx context.Context, a *rpc.AgentRecord, op
 		if !agentCallRetryable(err) && !closedConn {
 			break
 		}
-		o.agents.drop(a.AgentId)
+		o.agents.Drop(a.AgentId)
 		if attempt+1 >= cfg.AgentCallAttempts || ctx.Err() != nil {
 			break
 		}
 		wait := cfg.AgentRetryBackoff[min(attempt, len(cfg.AgentRetryBackoff)-1)]
-		o.logger().Debug("agent call failed, retrying", "op", op, "agent_id", a.AgentId, "attempt", attempt+1, "wait", wait, "error", err)
+		o.log.Debug("agent call failed, retrying", "op", op, "agent_id", a.AgentId, "attempt", attempt+1, "wait", wait, "error", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):

@@ -2,25 +2,28 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/gridctl/grid/rpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
+
+// The storage-node RPCs of gridService. Each validates its request once,
+// here at the edge (rpc.Validate*), then runs on the leader's
+// nodes.Orchestrator or is forwarded to the leader, whose handler checks the
+// forwarded request again as its own edge.
 
 // SpawnStorageNode starts a storage node (DESIGN.md data flow 2). Any
 // master accepts it; the leader carries it out.
 func (s *gridService) SpawnStorageNode(ctx context.Context, req *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
-	if err := validateSpawnRequest(req); err != nil {
-		return nil, nodeStatusError(err)
+	if err := rpc.ValidateSpawnRequest(req); err != nil {
+		return nil, toStatus(err)
 	}
 	if req.NodeId == "" {
 		// The master that receives the order names the node, so that a
 		// forwarded order retried after a leader change stays one node.
-		id, err := randomNodeID()
+		id, err := rpc.NewNodeID()
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -28,8 +31,7 @@ func (s *gridService) SpawnStorageNode(ctx context.Context, req *rpc.SpawnReques
 		req.NodeId = id
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.SpawnResponse, error) {
-		resp, err := s.m.spawnNode(ctx, req)
-		return resp, nodeStatusError(err)
+		return s.m.nodes.Spawn(ctx, req)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.SpawnResponse, error) {
 		return c.SpawnStorageNode(ctx, req)
 	})
@@ -37,12 +39,11 @@ func (s *gridService) SpawnStorageNode(ctx context.Context, req *rpc.SpawnReques
 
 // StopStorageNode stops a storage node and keeps its record (status stopped).
 func (s *gridService) StopStorageNode(ctx context.Context, req *rpc.StopRequest) (*rpc.StopResponse, error) {
-	if err := validateStopRequest(req); err != nil {
-		return nil, nodeStatusError(err)
+	if err := rpc.ValidateStopRequest(req); err != nil {
+		return nil, toStatus(err)
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.StopResponse, error) {
-		resp, err := s.m.stopNode(ctx, req)
-		return resp, nodeStatusError(err)
+		return s.m.nodes.Stop(ctx, req)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.StopResponse, error) {
 		return c.StopStorageNode(ctx, req)
 	})
@@ -51,19 +52,18 @@ func (s *gridService) StopStorageNode(ctx context.Context, req *rpc.StopRequest)
 // GetStorageNodeStatus returns a node's record, refreshed from its agent
 // by the leader; with x-grid-stale any master answers from its replica.
 func (s *gridService) GetStorageNodeStatus(ctx context.Context, req *rpc.NodeId) (*rpc.NodeStatus, error) {
-	if err := validateID("node_id", req.GetNodeId()); err != nil {
-		return nil, nodeStatusError(err)
+	if err := rpc.ValidateID("node_id", req.GetNodeId()); err != nil {
+		return nil, toStatus(err)
 	}
 	if s.m.allowStale(ctx) {
 		n, ok := s.m.fsm.Node(req.NodeId)
 		if !ok {
-			return nil, nodeStatusError(fmt.Errorf("node %q: %w", req.NodeId, ErrNotFound))
+			return nil, toStatus(fmt.Errorf("node %q: %w", req.NodeId, ErrNotFound))
 		}
 		return n, nil
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.NodeStatus, error) {
-		n, err := s.m.nodeStatus(ctx, req.NodeId)
-		return n, nodeStatusError(err)
+		return s.m.nodes.Status(ctx, req.NodeId)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.NodeStatus, error) {
 		return c.GetStorageNodeStatus(ctx, req)
 	})
@@ -87,50 +87,23 @@ func (s *gridService) ListStorageNodes(ctx context.Context, _ *rpc.Empty) (*rpc.
 
 // ReportNodeStatus records an agent's report of a node's actual state.
 func (s *gridService) ReportNodeStatus(ctx context.Context, req *rpc.NodeStatus) (*rpc.Empty, error) {
-	if err := validateNodeReport(req); err != nil {
-		return nil, nodeStatusError(err)
+	if err := rpc.ValidateNodeReport(req); err != nil {
+		return nil, toStatus(err)
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.Empty, error) {
-		return &rpc.Empty{}, nodeStatusError(s.m.reportNodeStatus(req))
+		return &rpc.Empty{}, s.m.nodes.Report(req)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.ReportNodeStatus(ctx, req)
 	})
 }
 
-// nodeStatusError converts the orchestrator's errors to gRPC statuses with
-// their context; an agent's refusal keeps the agent's code. Leadership and
-// other core errors are left for toStatus (forward applies it, and a
-// not-leader error must stay recognisable so forward can retry).
-func nodeStatusError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	var refusal *AgentRefusal
-	var code codes.Code
-	switch {
-	case errors.As(err, &refusal):
-		code = refusal.Code
-		if code == codes.NotFound || code == codes.Unknown || code == codes.OK {
-			code = codes.FailedPrecondition
+// noteAgentPorts hands the port range an agent announced on this call
+// (rpc.AgentPortsMetadataKey; forwarded calls keep it) to the orchestrator.
+func (m *Master) noteAgentPorts(ctx context.Context, agentID string) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, v := range md.Get(rpc.AgentPortsMetadataKey) {
+		if lo, hi, err := rpc.ParsePortRange(v); err == nil {
+			m.nodes.SetAgentPorts(agentID, lo, hi)
 		}
-	case errors.Is(err, ErrNodeExists):
-		code = codes.AlreadyExists
-	case errors.Is(err, ErrAgentNotHealthy), errors.Is(err, ErrWrongAgent):
-		code = codes.FailedPrecondition
-	case errors.Is(err, ErrAgentFull), errors.Is(err, ErrNoAgentAvailable):
-		code = codes.ResourceExhausted
-	case errors.Is(err, ErrNodeBusy), errors.Is(err, ErrOrderInterrupted):
-		code = codes.Aborted
-	case errors.Is(err, ErrAgentUnreachable):
-		code = codes.Unavailable
-	default:
-		if isNotLeaderErr(err) {
-			return err
-		}
-		return toStatus(err)
 	}
-	return status.Error(code, err.Error())
 }

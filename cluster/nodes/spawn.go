@@ -1,9 +1,7 @@
-package cluster
+package nodes
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,31 +9,35 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
-// spawnNode carries out a spawn order on the leader (DESIGN.md data flow
-// 2): admit (validate against the registry, place, commit the pending
-// record), call the agent, commit the outcome. The order runs to its end
-// even if the client goes away.
-func (m *Master) spawnNode(ctx context.Context, req *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
-	o := m.orchestrator()
-	if err := validateSpawnRequest(req); err != nil {
-		o.metrics.spawn(resultRejected)
-		return nil, err
+// Spawn carries out a spawn order on the leader (DESIGN.md data flow 2):
+// admit (check against the registry, place, commit the pending record),
+// call the agent, commit the outcome. req must be valid
+// (rpc.ValidateSpawnRequest, checked once by the gRPC handler); an empty
+// node id gets one from rpc.NewNodeID. The order runs to its end even if
+// the client goes away.
+func (o *Orchestrator) Spawn(ctx context.Context, req *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
+	if req.NodeId == "" {
+		id, err := rpc.NewNodeID()
+		if err != nil {
+			return nil, err
+		}
+		req = proto.Clone(req).(*rpc.SpawnRequest)
+		req.NodeId = id
 	}
 	start := time.Now()
-	rec, prev, agent, err := m.admitSpawn(req)
+	rec, prev, agent, err := o.admitSpawn(req)
 	if err != nil {
 		o.metrics.spawn(resultRejected)
 		return nil, err
 	}
 	defer o.release(rec.NodeId)
-	m.emitNodeEvent(rpc.EventType_SPAWN_REQUESTED, rec, map[string]string{
+	o.emitNodeEvent(rpc.EventType_SPAWN_REQUESTED, rec, map[string]string{
 		"storage_path": rec.StoragePath, "memory_limit_mb": strconv.FormatUint(rec.MemoryLimitMb, 10),
 	})
 	if hook := o.hookAfterPending(); hook != nil {
@@ -45,10 +47,10 @@ func (m *Master) spawnNode(ctx context.Context, req *rpc.SpawnRequest) (*rpc.Spa
 		}
 	}
 	ctx = context.WithoutCancel(ctx)
-	done, err := m.orderSpawn(ctx, agent, rec, prev)
+	done, err := o.orderSpawn(ctx, agent, rec, prev)
 	o.metrics.spawnTook(time.Since(start))
 	if err != nil {
-		return nil, interrupted(rec.NodeId, err)
+		return nil, o.interrupted(rec.NodeId, err)
 	}
 	return &rpc.SpawnResponse{Success: true, NodeId: done.NodeId, Endpoint: done.Endpoint, AgentId: done.AgentId, Pid: done.Pid}, nil
 }
@@ -58,38 +60,38 @@ func (m *Master) spawnNode(ctx context.Context, req *rpc.SpawnRequest) (*rpc.Spa
 // the record, the record it replaces (a stopped or failed node of the same
 // id; nil for a new node) and the agent. On success the node is marked in
 // flight; the caller releases it.
-func (m *Master) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeStatus, agent *rpc.AgentRecord, err error) {
-	o := m.orchestrator()
+func (o *Orchestrator) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeStatus, agent *rpc.AgentRecord, err error) {
 	o.placeMu.Lock()
 	defer o.placeMu.Unlock()
 
 	nodeID := req.NodeId
-	if nodeID != "" {
-		if old, ok := m.fsm.Node(nodeID); ok {
-			if resumesOrder(old, req) {
-				return m.resumeSpawn(old)
-			}
-			if nodeHoldsSlot(old) {
-				return nil, nil, nil, fmt.Errorf("node %q exists on agent %s (status %s): %w", nodeID, old.AgentId, old.Status, ErrNodeExists)
-			}
-			prev = old
+	if old, ok := o.reg.Node(nodeID); ok {
+		if resumesOrder(old, req) {
+			return o.resumeSpawn(old)
 		}
-	} else if nodeID, err = m.newNodeID(); err != nil {
-		return nil, nil, nil, err
+		if nodeHoldsSlot(old) {
+			return nil, nil, nil, fmt.Errorf("node %q exists on agent %s (status %s): %w", nodeID, old.AgentId, old.Status, ErrNodeExists)
+		}
+		prev = old
 	}
 
-	nodes := m.fsm.Nodes()
+	nodes := o.reg.Nodes()
 	if req.AgentId != "" {
-		a, ok := m.fsm.Agent(req.AgentId)
+		a, ok := o.reg.Agent(req.AgentId)
 		if !ok {
-			return nil, nil, nil, fmt.Errorf("agent %q: %w", req.AgentId, ErrNotFound)
+			return nil, nil, nil, fmt.Errorf("agent %q: %w", req.AgentId, rpc.ErrNotFound)
 		}
 		if err := checkAgentTakesNode(a, nodes); err != nil {
 			return nil, nil, nil, err
 		}
 		agent = a
-	} else if agent, err = placeNode(m.fsm.Agents(), nodes); err != nil {
+	} else if agent, err = placeNode(o.reg.Agents(), nodes); err != nil {
 		return nil, nil, nil, err
+	}
+	if lo, hi, ok := o.agentPorts(agent.AgentId); ok {
+		if err := rpc.CheckPortInRange(agent.AgentId, req.Port, lo, hi); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 
 	if !o.acquire(nodeID) {
@@ -99,15 +101,15 @@ func (m *Master) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeStatus, a
 	rec = &rpc.NodeStatus{
 		NodeId:        nodeID,
 		AgentId:       agent.AgentId,
-		Status:        nodePending,
-		DesiredState:  desiredRunning,
+		Status:        rpc.NodePending,
+		DesiredState:  rpc.DesiredRunning,
 		Port:          req.Port,
 		StoragePath:   req.StoragePath,
 		MemoryLimitMb: req.MemoryLimitMb,
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	if err := m.commitNode(rec); err != nil {
+	if err := o.commitNode(rec); err != nil {
 		o.release(nodeID)
 		return nil, nil, nil, err
 	}
@@ -118,58 +120,34 @@ func (m *Master) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeStatus, a
 // in old (pending, or failed because the agent was unreachable), as a
 // client retrying after a timeout or a leader change does.
 func resumesOrder(old *rpc.NodeStatus, req *rpc.SpawnRequest) bool {
-	halfDone := old.Status == nodePending || (old.Status == nodeFailed && strings.HasPrefix(old.LastError, unreachablePrefix))
-	return old.DesiredState == desiredRunning && halfDone &&
+	halfDone := old.Status == rpc.NodePending || (old.Status == rpc.NodeFailed && strings.HasPrefix(old.LastError, unreachablePrefix))
+	return old.DesiredState == rpc.DesiredRunning && halfDone &&
 		(req.AgentId == "" || req.AgentId == old.AgentId) &&
 		req.Port == old.Port && req.StoragePath == old.StoragePath && req.MemoryLimitMb == old.MemoryLimitMb
 }
 
 // resumeSpawn takes up a half-done order again: the same record is sent to
 // the same agent (SpawnNode is idempotent by node id).
-func (m *Master) resumeSpawn(old *rpc.NodeStatus) (rec, prev *rpc.NodeStatus, agent *rpc.AgentRecord, err error) {
-	o := m.orchestrator()
-	agent, ok := m.fsm.Agent(old.AgentId)
+func (o *Orchestrator) resumeSpawn(old *rpc.NodeStatus) (rec, prev *rpc.NodeStatus, agent *rpc.AgentRecord, err error) {
+	agent, ok := o.reg.Agent(old.AgentId)
 	if !ok {
-		return nil, nil, nil, fmt.Errorf("node %q was ordered on agent %q: agent %w", old.NodeId, old.AgentId, ErrNotFound)
+		return nil, nil, nil, fmt.Errorf("node %q was ordered on agent %q: agent %w", old.NodeId, old.AgentId, rpc.ErrNotFound)
 	}
 	if !o.acquire(old.NodeId) {
 		return nil, nil, nil, fmt.Errorf("node %q: %w", old.NodeId, ErrNodeBusy)
 	}
 	rec = proto.Clone(old).(*rpc.NodeStatus)
-	rec.Status = nodePending
+	rec.Status = rpc.NodePending
 	return rec, nil, agent, nil
 }
 
 // interrupted hides a lost leadership behind ErrOrderInterrupted once an
 // order is recorded, so that forwarding does not send the order again.
-func interrupted(nodeID string, err error) error {
-	if isNotLeaderErr(err) {
+func (o *Orchestrator) interrupted(nodeID string, err error) error {
+	if o.leader.IsNotLeader(err) {
 		return fmt.Errorf("node %s: %w (%v); the next leader finishes it", nodeID, ErrOrderInterrupted, err)
 	}
 	return err
-}
-
-// newNodeID makes a node id ("node-" + 12 hex) no record uses.
-func (m *Master) newNodeID() (string, error) {
-	for range 8 {
-		id, err := randomNodeID()
-		if err != nil {
-			return "", err
-		}
-		if _, taken := m.fsm.Node(id); !taken {
-			return id, nil
-		}
-	}
-	return "", errors.New("node id: no free id after 8 tries")
-}
-
-// randomNodeID is "node-" + 12 random hex digits.
-func randomNodeID() (string, error) {
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("node id: %w", err)
-	}
-	return "node-" + hex.EncodeToString(b[:]), nil
 }
 
 // orderSpawn sends a committed spawn record to its agent and commits the
@@ -177,10 +155,9 @@ func randomNodeID() (string, error) {
 // record is rolled back (prev restored, or deleted for a new node); when
 // the agent is unreachable the record is marked failed with last_error
 // starting with unreachablePrefix, for the reconciler to finish.
-func (m *Master) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, rec, prev *rpc.NodeStatus) (*rpc.NodeStatus, error) {
-	o := m.orchestrator()
+func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, rec, prev *rpc.NodeStatus) (*rpc.NodeStatus, error) {
 	var resp *rpc.SpawnNodeResponse
-	err := o.callAgent(ctx, agent, "spawn_node", o.config().SpawnTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
+	err := o.callAgent(ctx, agent, "spawn_node", o.cfg.SpawnTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
 		r, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{
 			NodeId: rec.NodeId, Port: rec.Port, StoragePath: rec.StoragePath, MemoryLimitMb: rec.MemoryLimitMb,
 		})
@@ -192,43 +169,43 @@ func (m *Master) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, rec, pr
 	})
 	if err == nil {
 		done := spawnedRecord(rec, agent, resp)
-		if err := m.commitNode(done); err != nil {
+		if err := o.commitNode(done); err != nil {
 			o.metrics.spawn(resultAborted)
 			return nil, fmt.Errorf("node %s started on agent %s but its record was not committed (the next leader reconciles it): %w", rec.NodeId, agent.AgentId, err)
 		}
 		o.metrics.spawn(resultSuccess)
-		m.emitNodeEvent(rpc.EventType_SPAWN_SUCCEEDED, done, map[string]string{
+		o.emitNodeEvent(rpc.EventType_SPAWN_SUCCEEDED, done, map[string]string{
 			"pid": strconv.FormatUint(uint64(done.Pid), 10), "endpoint": done.Endpoint,
 		})
-		o.logger().Info("storage node spawned", "node_id", done.NodeId, "agent_id", done.AgentId, "pid", done.Pid, "endpoint", done.Endpoint)
+		o.log.Info("storage node spawned", "node_id", done.NodeId, "agent_id", done.AgentId, "pid", done.Pid, "endpoint", done.Endpoint)
 		return done, nil
 	}
 
-	m.emitNodeEvent(rpc.EventType_SPAWN_FAILED, rec, map[string]string{"error": statusMessage(err)})
+	o.emitNodeEvent(rpc.EventType_SPAWN_FAILED, rec, map[string]string{"error": statusMessage(err)})
 	if errors.Is(err, ErrAgentUnreachable) {
 		o.metrics.spawn(resultUnreachable)
 		failed := proto.Clone(rec).(*rpc.NodeStatus)
-		failed.Status = nodeFailed
+		failed.Status = rpc.NodeFailed
 		failed.LastError = unreachablePrefix + err.Error()
 		failed.UpdatedAt = time.Now().UnixMicro()
-		if cerr := m.commitNode(failed); cerr != nil {
-			o.logger().Warn("could not mark spawn failed", "node_id", rec.NodeId, "error", cerr)
+		if cerr := o.commitNode(failed); cerr != nil {
+			o.log.Warn("could not mark spawn failed", "node_id", rec.NodeId, "error", cerr)
 		}
-		o.logger().Warn("spawn order not delivered, left to the reconciler", "node_id", rec.NodeId, "agent_id", agent.AgentId, "error", err)
+		o.log.Warn("spawn order not delivered, left to the reconciler", "node_id", rec.NodeId, "agent_id", agent.AgentId, "error", err)
 		return nil, fmt.Errorf("node %s: %w; the order is recorded and will be retried when the agent answers", rec.NodeId, err)
 	}
 
 	o.metrics.spawn(resultRefused)
 	var rerr error
 	if prev != nil {
-		rerr = m.commitNode(prev)
+		rerr = o.commitNode(prev)
 	} else {
-		rerr = m.deleteNodeRecord(rec.NodeId)
+		rerr = o.deleteNodeRecord(rec.NodeId)
 	}
 	if rerr != nil {
-		o.logger().Warn("could not roll back refused spawn", "node_id", rec.NodeId, "error", rerr)
+		o.log.Warn("could not roll back refused spawn", "node_id", rec.NodeId, "error", rerr)
 	}
-	o.logger().Info("spawn refused by agent", "node_id", rec.NodeId, "agent_id", agent.AgentId, "error", err)
+	o.log.Info("spawn refused by agent", "node_id", rec.NodeId, "agent_id", agent.AgentId, "error", err)
 	var refusal *AgentRefusal
 	if errors.As(err, &refusal) {
 		return nil, err
@@ -244,8 +221,8 @@ func spawnedRecord(rec *rpc.NodeStatus, agent *rpc.AgentRecord, resp *rpc.SpawnN
 	if n := resp.GetNode(); n != nil {
 		done = mergeActual(done, n)
 	}
-	if done.Status == nodePending || done.Status == "" || resp.GetNode() == nil {
-		done.Status = nodeRunning
+	if done.Status == rpc.NodePending || done.Status == "" || resp.GetNode() == nil {
+		done.Status = rpc.NodeRunning
 	}
 	if resp.GetPid() != 0 {
 		done.Pid = resp.GetPid()
@@ -303,37 +280,8 @@ func mergeActual(rec, actual *rpc.NodeStatus) *rpc.NodeStatus {
 	if actual.StartedAt != 0 {
 		out.StartedAt = actual.StartedAt
 	}
-	if actual.LastError != "" || out.Status == nodeRunning {
+	if actual.LastError != "" || out.Status == rpc.NodeRunning {
 		out.LastError = actual.LastError
 	}
 	return out
-}
-
-// commitNode commits a node record (replacing the old one).
-func (m *Master) commitNode(rec *rpc.NodeStatus) error {
-	if _, err := m.raftApply(fsm.UpsertNodeType, rec); err != nil {
-		return fmt.Errorf("commit node %s: %w", rec.NodeId, err)
-	}
-	return nil
-}
-
-// deleteNodeRecord removes a node record.
-func (m *Master) deleteNodeRecord(nodeID string) error {
-	if _, err := m.raftApply(fsm.DeleteNodeType, &rpc.NodeId{NodeId: nodeID}); err != nil {
-		return fmt.Errorf("delete node %s: %w", nodeID, err)
-	}
-	return nil
-}
-
-// emitNodeEvent emits a lifecycle event about rec with the seeds' fields
-// (node_id, agent_id, port) plus extra.
-func (m *Master) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) {
-	details := map[string]string{"node_id": rec.NodeId, "agent_id": rec.AgentId}
-	if rec.Port != 0 {
-		details["port"] = strconv.FormatUint(uint64(rec.Port), 10)
-	}
-	for k, v := range extra {
-		details[k] = v
-	}
-	m.emit(rpc.NewEvent(m.ID(), t, rec.NodeId, details))
 }

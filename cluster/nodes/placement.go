@@ -1,4 +1,4 @@
-package cluster
+package nodes
 
 import (
 	"fmt"
@@ -6,21 +6,15 @@ import (
 	"github.com/gridctl/grid/rpc"
 )
 
-// Agent liveness values (AgentRecord.status) placement looks at.
-const (
-	agentStatusHealthy = "healthy"
-	agentStatusOffline = "offline"
-)
-
 // nodeHoldsSlot reports whether a node record occupies a slot on its agent:
 // it is meant to run and has not ended (stopped, failed or lost nodes free
 // their slot; the agent re-checks its own count).
 func nodeHoldsSlot(n *rpc.NodeStatus) bool {
-	if n.DesiredState == desiredStopped {
+	if n.DesiredState == rpc.DesiredStopped {
 		return false
 	}
 	switch n.Status {
-	case nodeStopped, nodeFailed, nodeLost:
+	case rpc.NodeStopped, rpc.NodeFailed, rpc.NodeLost:
 		return false
 	}
 	return true
@@ -49,7 +43,7 @@ func freeSlots(a *rpc.AgentRecord, nodes []*rpc.NodeStatus) int {
 // checkAgentTakesNode says whether a named agent may take one more node:
 // ErrAgentNotHealthy (naming its status) or ErrAgentFull otherwise.
 func checkAgentTakesNode(a *rpc.AgentRecord, nodes []*rpc.NodeStatus) error {
-	if a.Status != agentStatusHealthy {
+	if a.Status != rpc.AgentHealthy {
 		return fmt.Errorf("agent %s is %s: %w", a.AgentId, a.Status, ErrAgentNotHealthy)
 	}
 	if freeSlots(a, nodes) == 0 {
@@ -65,7 +59,7 @@ func placeNode(agents []*rpc.AgentRecord, nodes []*rpc.NodeStatus) (*rpc.AgentRe
 	var best *rpc.AgentRecord
 	bestFree := 0
 	for _, a := range agents {
-		if a.Status != agentStatusHealthy {
+		if a.Status != rpc.AgentHealthy {
 			continue
 		}
 		free := freeSlots(a, nodes)

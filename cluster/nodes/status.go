@@ -1,4 +1,4 @@
-package cluster
+package nodes
 
 import (
 	"context"
@@ -9,27 +9,26 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// nodeStatus answers GetStorageNodeStatus on the leader: the registry
+// Status answers GetStorageNodeStatus on the leader: the registry
 // record, refreshed from the agent's GetNodeStatus when the agent answers;
 // an actual state that differs from the record is committed.
-func (m *Master) nodeStatus(ctx context.Context, nodeID string) (*rpc.NodeStatus, error) {
-	o := m.orchestrator()
-	rec, ok := m.fsm.Node(nodeID)
+func (o *Orchestrator) Status(ctx context.Context, nodeID string) (*rpc.NodeStatus, error) {
+	rec, ok := o.reg.Node(nodeID)
 	if !ok {
-		return nil, fmt.Errorf("node %q: %w", nodeID, ErrNotFound)
+		return nil, fmt.Errorf("node %q: %w", nodeID, rpc.ErrNotFound)
 	}
-	agent, ok := m.fsm.Agent(rec.AgentId)
-	if !ok || agent.Status == agentStatusOffline || agent.Endpoint == "" {
+	agent, ok := o.reg.Agent(rec.AgentId)
+	if !ok || agent.Status == rpc.AgentOffline || agent.Endpoint == "" {
 		return rec, nil
 	}
 	var resp *rpc.NodeStatusResponse
-	err := o.callAgent(ctx, agent, "get_node_status", o.config().StatusTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
+	err := o.callAgent(ctx, agent, "get_node_status", o.cfg.StatusTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
 		var err error
 		resp, err = c.GetNodeStatus(ctx, &rpc.NodeStatusRequest{NodeId: nodeID})
 		return err
 	})
 	if err != nil {
-		o.logger().Debug("node status not refreshed from agent", "node_id", nodeID, "agent_id", rec.AgentId, "error", err)
+		o.log.Debug("node status not refreshed from agent", "node_id", nodeID, "agent_id", rec.AgentId, "error", err)
 		return rec, nil
 	}
 	actual := resp.GetNode()
@@ -40,13 +39,13 @@ func (m *Master) nodeStatus(ctx context.Context, nodeID string) (*rpc.NodeStatus
 		return mergeActual(rec, actual), nil
 	}
 	defer o.release(nodeID)
-	if cur, ok := m.fsm.Node(nodeID); ok {
+	if cur, ok := o.reg.Node(nodeID); ok {
 		rec = cur
 	}
 	merged, changed := mergeChanged(rec, actual)
 	if changed {
-		if err := m.commitNode(merged); err != nil {
-			o.logger().Warn("could not commit refreshed node status", "node_id", nodeID, "error", err)
+		if err := o.commitNode(merged); err != nil {
+			o.log.Warn("could not commit refreshed node status", "node_id", nodeID, "error", err)
 		}
 	}
 	return merged, nil
@@ -63,14 +62,11 @@ func mergeChanged(rec, actual *rpc.NodeStatus) (*rpc.NodeStatus, bool) {
 	return merged, true
 }
 
-// reportNodeStatus merges an agent's report of a node's actual state into
-// the registry on the leader; the desired state is kept. A node that should
+// Report merges an agent's report of a node's actual state into the
+// registry on the leader; the desired state is kept. report must be valid
+// (rpc.ValidateNodeReport). A node that should
 // be stopped but is reported alive gets its agent reconciled at once.
-func (m *Master) reportNodeStatus(report *rpc.NodeStatus) error {
-	o := m.orchestrator()
-	if err := validateNodeReport(report); err != nil {
-		return err
-	}
+func (o *Orchestrator) Report(report *rpc.NodeStatus) error {
 	// Read-modify-write under the node's lock, so that a report never undoes
 	// a concurrent order's desired state. While an order is in progress the
 	// agent is told to retry (its reports are retried until acknowledged).
@@ -78,32 +74,22 @@ func (m *Master) reportNodeStatus(report *rpc.NodeStatus) error {
 		return fmt.Errorf("node %q: %w", report.NodeId, ErrNodeBusy)
 	}
 	defer o.release(report.NodeId)
-	rec, ok := m.fsm.Node(report.NodeId)
+	rec, ok := o.reg.Node(report.NodeId)
 	if !ok {
-		return fmt.Errorf("node %q: %w", report.NodeId, ErrNotFound)
+		return fmt.Errorf("node %q: %w", report.NodeId, rpc.ErrNotFound)
 	}
 	if rec.AgentId != report.AgentId {
-		o.requestReconcile(report.AgentId)
+		o.RequestReconcile(report.AgentId)
 		return fmt.Errorf("node %q is placed on agent %s, not %s: %w", report.NodeId, rec.AgentId, report.AgentId, ErrWrongAgent)
 	}
 	merged, changed := mergeChanged(rec, report)
 	if changed {
-		if err := m.commitNode(merged); err != nil {
+		if err := o.commitNode(merged); err != nil {
 			return err
 		}
 	}
-	if merged.DesiredState == desiredStopped && nodeAlive(merged.Status) {
-		o.requestReconcile(report.AgentId)
+	if merged.DesiredState == rpc.DesiredStopped && rpc.NodeAlive(merged.Status) {
+		o.RequestReconcile(report.AgentId)
 	}
 	return nil
-}
-
-// nodeAlive reports whether a status means the node's process is (or is
-// about to be) running.
-func nodeAlive(s string) bool {
-	switch s {
-	case nodePending, nodeStarting, nodeRunning, nodeRestarting, nodeCrashed:
-		return true
-	}
-	return false
 }

@@ -1,0 +1,345 @@
+package nodes
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gridctl/grid/fsm"
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrNodeExists: a spawn order names a node id a live node already has.
+var ErrNodeExists = rpc.NewSentinel("storage node already exists", rpc.ErrExists)
+
+// ErrNodeBusy: another order (a spawn, a stop or a reconcile step) for the
+// same node is in progress on the leader; retry later.
+var ErrNodeBusy = rpc.NewSentinel("another order for this storage node is in progress", rpc.ErrAborted)
+
+// ErrAgentNotHealthy: the named agent is degraded or offline and takes no new nodes.
+var ErrAgentNotHealthy = rpc.NewSentinel("agent is not healthy", rpc.ErrPrecondition)
+
+// ErrAgentFull: the named agent has no free storage-node slot.
+var ErrAgentFull = rpc.NewSentinel("agent has no free storage-node slot", rpc.ErrExhausted)
+
+// ErrNoAgentAvailable: placement found no healthy agent with a free slot.
+var ErrNoAgentAvailable = rpc.NewSentinel("no healthy agent with a free slot", rpc.ErrExhausted)
+
+// ErrWrongAgent: an agent reported a node the registry places on another agent.
+var ErrWrongAgent = rpc.NewSentinel("storage node belongs to another agent", rpc.ErrPrecondition)
+
+// ErrAgentRefused: the agent answered and refused the order (see AgentRefusal).
+var ErrAgentRefused = rpc.NewSentinel("agent refused the order", rpc.ErrPrecondition)
+
+// ErrAgentUnreachable: the agent could not be reached or did not answer in
+// time; the order stays recorded and the reconciler finishes it.
+var ErrAgentUnreachable = rpc.NewSentinel("agent unreachable", rpc.ErrUnavailable)
+
+// ErrOrderInterrupted: leadership was lost after the order was recorded;
+// the next leader's reconciler finishes it.
+var ErrOrderInterrupted = rpc.NewSentinel("order interrupted by a leadership change", rpc.ErrAborted)
+
+// unreachablePrefix starts last_error of a node whose spawn failed because
+// its agent could not be reached: the reconciler orders it again.
+const unreachablePrefix = "agent unreachable: "
+
+// Config tunes storage-node orchestration on the leader.
+type Config struct {
+	// SpawnTimeout bounds one SpawnNode order to an agent, retries included (seed: 30 s).
+	SpawnTimeout time.Duration
+	// StopTimeout bounds one StopNode order, retries included (seed: 10 s).
+	StopTimeout time.Duration
+	// StatusTimeout bounds GetNodeStatus and ListNodes calls (seed: 5 s).
+	StatusTimeout time.Duration
+	// AgentCallAttempts is how many times an agent call is tried when the
+	// agent is unreachable (seed: 3).
+	AgentCallAttempts int
+	// AgentRetryBackoff is the wait after the i-th failed try (seed: 100,
+	// 200, 400 ms; the last value repeats).
+	AgentRetryBackoff []time.Duration
+	// ReconcileInterval is how often the leader compares every healthy
+	// agent's nodes with the registry.
+	ReconcileInterval time.Duration
+	// AgentWatchInterval is how often the leader looks for agents that
+	// (re-)registered, recovered or went offline, to reconcile them at once.
+	AgentWatchInterval time.Duration
+}
+
+// DefaultConfig returns the seeds' timeouts and retries and a 10 s
+// reconcile interval.
+func DefaultConfig() Config {
+	return Config{
+		SpawnTimeout:       30 * time.Second,
+		StopTimeout:        10 * time.Second,
+		StatusTimeout:      5 * time.Second,
+		AgentCallAttempts:  3,
+		AgentRetryBackoff:  []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond},
+		ReconcileInterval:  10 * time.Second,
+		AgentWatchInterval: 500 * time.Millisecond,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.SpawnTimeout <= 0 {
+		c.SpawnTimeout = d.SpawnTimeout
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = d.StopTimeout
+	}
+	if c.StatusTimeout <= 0 {
+		c.StatusTimeout = d.StatusTimeout
+	}
+	if c.AgentCallAttempts <= 0 {
+		c.AgentCallAttempts = d.AgentCallAttempts
+	}
+	if len(c.AgentRetryBackoff) == 0 {
+		c.AgentRetryBackoff = d.AgentRetryBackoff
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = d.ReconcileInterval
+	}
+	if c.AgentWatchInterval <= 0 {
+		c.AgentWatchInterval = d.AgentWatchInterval
+	}
+	return c
+}
+
+// Registry is what the orchestrator reads of the replicated registry
+// (*fsm.FSM satisfies it).
+type Registry interface {
+	Node(id string) (*rpc.NodeStatus, bool)
+	Nodes() []*rpc.NodeStatus
+	NodesOfAgent(agentID string) []*rpc.NodeStatus
+	Agent(id string) (*rpc.AgentRecord, bool)
+	Agents() []*rpc.AgentRecord
+	AgentIDs() []string
+	AgentIDsWithNodes() []string
+	// Version changes whenever the registry does.
+	Version() uint64
+}
+
+// Applier commits one registry command through Raft (leader only) and
+// returns the FSM's response value.
+type Applier interface {
+	Apply(t fsm.MessageType, msg proto.Message) (any, error)
+}
+
+// Emitter emits an event; it never blocks.
+type Emitter interface {
+	Emit(e *rpc.Event)
+}
+
+// Leadership tells whether an error means this master lost (or never had)
+// leadership, so that an order already recorded is reported interrupted
+// rather than sent again.
+type Leadership interface {
+	IsNotLeader(err error) bool
+}
+
+// Deps are the parts the orchestrator is built from.
+type Deps struct {
+	Registry   Registry
+	Applier    Applier
+	Emitter    Emitter
+	Agents     AgentDialer
+	Leadership Leadership
+	// Source is the master id events are emitted under.
+	Source string
+	// Logger is the parent logger; the orchestrator names itself "nodes".
+	Logger hclog.Logger
+	// Metrics registers the orchestrator's collectors; nil disables them.
+	Metrics prometheus.Registerer
+}
+
+// Orchestrator is the leader's storage-node orchestration: the set of nodes
+// with an order in progress, the agents' port ranges, and the reconcile
+// trigger of the current leadership term.
+type Orchestrator struct {
+	cfg     Config
+	reg     Registry
+	apply   Applier
+	emitter Emitter
+	agents  AgentDialer
+	leader  Leadership
+	source  string
+	log     hclog.Logger
+	metrics *nodeMetrics
+
+	// placeMu serialises admission (place, commit pending) so two orders
+	// cannot both take an agent's last slot or the same node id.
+	placeMu sync.Mutex
+
+	mu       sync.Mutex
+	inflight map[string]struct{} // node ids with an order in progress
+	trigger  chan string         // agent ids to reconcile now (nil when not leader)
+	ports    map[string][2]uint32
+
+	// testHookAfterPending, when set, runs after a spawn committed its pending
+	// record and before the agent is called; an error aborts the order there
+	// (as if the leader died).
+	testHookAfterPending func(nodeID string) error
+}
+
+// New builds an orchestrator from its parts; zero Config fields take the
+// defaults.
+func New(cfg Config, d Deps) *Orchestrator {
+	log := d.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Orchestrator{
+		cfg:      cfg.withDefaults(),
+		reg:      d.Registry,
+		apply:    d.Applier,
+		emitter:  d.Emitter,
+		agents:   d.Agents,
+		leader:   d.Leadership,
+		source:   d.Source,
+		log:      log.Named("nodes"),
+		metrics:  newNodeMetrics(d.Metrics),
+		inflight: make(map[string]struct{}),
+		ports:    make(map[string][2]uint32),
+	}
+}
+
+// acquire marks nodeID as having an order in progress; false if it already has one.
+func (o *Orchestrator) acquire(nodeID string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, busy := o.inflight[nodeID]; busy {
+		return false
+	}
+	o.inflight[nodeID] = struct{}{}
+	return true
+}
+
+// release ends nodeID's order.
+func (o *Orchestrator) release(nodeID string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.inflight, nodeID)
+}
+
+// hookAfterPending returns the test hook, if any.
+func (o *Orchestrator) hookAfterPending() func(string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.testHookAfterPending
+}
+
+// SetTestHookAfterPending installs a hook run after a spawn committed its
+// pending record and before the agent is called; an error aborts the order
+// there, as if the leader died (tests only; nil removes it).
+func (o *Orchestrator) SetTestHookAfterPending(h func(string) error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.testHookAfterPending = h
+}
+
+// SetAgentPorts records the storage-node port range an agent announced
+// (rpc.AgentPortsMetadataKey on RegisterAgent and Heartbeat); spawn orders
+// naming a port outside it are refused before anything is recorded.
+func (o *Orchestrator) SetAgentPorts(agentID string, lo, hi uint32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ports[agentID] = [2]uint32{lo, hi}
+}
+
+// agentPorts returns an agent's announced port range.
+func (o *Orchestrator) agentPorts(agentID string) (lo, hi uint32, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, ok := o.ports[agentID]
+	return r[0], r[1], ok
+}
+
+// RequestReconcile asks the leader's reconciler to look at agentID soon;
+// a no-op when not leader or when a request is already queued.
+func (o *Orchestrator) RequestReconcile(agentID string) {
+	o.mu.Lock()
+	ch := o.trigger
+	o.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- agentID:
+	default:
+	}
+}
+
+// RunLeader runs the leader-only work — the reconciler and the agent
+// watcher — until ctx ends, then closes the cached agent connections and
+// returns nil. The master's leader loop runs it (under an errgroup) after
+// the barrier, and revoking leadership cancels ctx and waits for it.
+func (o *Orchestrator) RunLeader(ctx context.Context) error {
+	trigger := make(chan string, 64)
+	o.mu.Lock()
+	o.trigger = trigger
+	o.mu.Unlock()
+	defer func() {
+		o.mu.Lock()
+		o.trigger = nil
+		o.mu.Unlock()
+		o.agents.CloseAll()
+	}()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { o.reconcileLoop(ctx, trigger); return nil })
+	g.Go(func() error { o.watchAgents(ctx, trigger); return nil })
+	return g.Wait()
+}
+
+// commitNode commits a node record (replacing the old one).
+func (o *Orchestrator) commitNode(rec *rpc.NodeStatus) error {
+	if _, err := o.apply.Apply(fsm.UpsertNodeType, rec); err != nil {
+		return fmt.Errorf("commit node %s: %w", rec.NodeId, err)
+	}
+	return nil
+}
+
+// deleteNodeRecord removes a node record.
+func (o *Orchestrator) deleteNodeRecord(nodeID string) error {
+	if _, err := o.apply.Apply(fsm.DeleteNodeType, &rpc.NodeId{NodeId: nodeID}); err != nil {
+		return fmt.Errorf("delete node %s: %w", nodeID, err)
+	}
+	return nil
+}
+
+// emitNodeEvent emits a lifecycle event about rec with the seeds' fields
+// (node_id, agent_id, port) plus extra.
+func (o *Orchestrator) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) {
+	details := map[string]string{"node_id": rec.NodeId, "agent_id": rec.AgentId}
+	if rec.Port != 0 {
+		details["port"] = strconv.FormatUint(uint64(rec.Port), 10)
+	}
+	for k, v := range extra {
+		details[k] = v
+	}
+	o.emitter.Emit(rpc.NewEvent(o.source, t, rec.NodeId, details))
+}
+
+// ApplyFunc adapts a function to Applier.
+type ApplyFunc func(t fsm.MessageType, msg proto.Message) (any, error)
+
+// Apply calls f.
+func (f ApplyFunc) Apply(t fsm.MessageType, msg proto.Message) (any, error) { return f(t, msg) }
+
+// EmitFunc adapts a function to Emitter.
+type EmitFunc func(e *rpc.Event)
+
+// Emit calls f.
+func (f EmitFunc) Emit(e *rpc.Event) { f(e) }
+
+// NotLeaderFunc adapts a function to Leadership.
+type NotLeaderFunc func(err error) bool
+
+// IsNotLeader calls f.
+func (f NotLeaderFunc) IsNotLeader(err error) bool { return f(err) }
