@@ -11,7 +11,8 @@
 // autopilot.go (promotion and dead-master cleanup), heartbeat.go
 // (HeartbeatTimers), forward.go (forward, leaderClient, stale reads),
 // status.go (cluster health, failure tolerance), identity.go (the data
-// dir's master and cluster ids), service_*.go (GridMaster handlers).
+// dir's master and cluster ids), service_*.go (GridMaster handlers),
+// backend.go (Backend: the same handlers called in-process by the REST API).
 // Events live in events*.go, storage-node orchestration in nodes*.go and
 // reconcile.go.
 //
