@@ -7,12 +7,12 @@ import (
 	"strings"
 
 	"github.com/gridctl/grid/rpc"
-	"google.golang.org/grpc/metadata"
 )
 
 // requireToken guards a mutating handler: when Config.APIToken is set the
 // request must carry "Authorization: Bearer <token>" (compared in constant
-// time), else it is refused with 401 before anything else is read.
+// time), else it is refused with 401 (403 for the read-only token) before
+// anything else is read.
 func (s *Server) requireToken(h handlerFunc) handlerFunc {
 	if s.cfg.APIToken == "" {
 		return h
@@ -29,6 +29,28 @@ func (s *Server) requireToken(h handlerFunc) handlerFunc {
 				s.refused(r, rpc.RefusedReadOnlyToken)
 				return errorf(ErrForbidden, "the read-only API token cannot change anything")
 			}
+			s.refused(r, rpc.RefusedInvalidToken)
+			return errorf(ErrUnauthorized, "the bearer token is not valid")
+		}
+		return h(w, r)
+	}
+}
+
+// requireReadToken guards a read: when Config.ReadToken is set the request
+// must carry the full or the read-only token, else it is refused with 401
+// (and audited) before anything else is read. Without a read token reads
+// are open, as on the masters' gRPC port.
+func (s *Server) requireReadToken(h handlerFunc) handlerFunc {
+	if s.cfg.ReadToken == "" {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		got, ok := bearerToken(r)
+		if !ok {
+			s.refused(r, rpc.RefusedMissingToken)
+			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header (the full or the read-only token)")
+		}
+		if !rpc.TokenMatches(got, s.cfg.APIToken) && !rpc.TokenMatches(got, s.cfg.ReadToken) {
 			s.refused(r, rpc.RefusedInvalidToken)
 			return errorf(ErrUnauthorized, "the bearer token is not valid")
 		}
@@ -54,26 +76,8 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// outgoingContext carries what the gRPC side needs to see of an HTTP
-// request: its bearer token (rpc.AuthorizationMetadataKey) and, for reads
-// that allow it, rpc.StaleMetadataKey.
-func outgoingContext(ctx context.Context, r *http.Request, stale bool) context.Context {
-	var kv []string
-	if token, ok := bearerToken(r); ok {
-		kv = append(kv, rpc.AuthorizationMetadataKey, "Bearer "+token)
-	}
-	if stale {
-		kv = append(kv, rpc.StaleMetadataKey, "true")
-	}
-	if len(kv) == 0 {
-		return ctx
-	}
-	return metadata.AppendToOutgoingContext(ctx, kv...)
-}
-
 // backendContext is the context for one unary backend call made on behalf of
-// r: bounded by Config.RequestTimeout and carrying r's metadata.
-func (s *Server) backendContext(r *http.Request, stale bool) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	return outgoingContext(ctx, r, stale), cancel
+// r: bounded by Config.RequestTimeout.
+func (s *Server) backendContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 }

@@ -4,27 +4,37 @@ import (
 	"context"
 
 	"github.com/gridctl/grid/rpc"
-	"google.golang.org/grpc"
 )
 
-// Backend is what the REST API needs from a master. The generated
-// rpc.GridMasterClient satisfies it (cmd dials the local master's gRPC port),
-// so every REST call goes through the same validation, forwarding and
-// consistency rules as the gRPC API.
+// Backend is what the REST API needs from a master: a plain Go interface
+// over the rpc messages, called in-process. cluster.Backend implements it
+// on top of the master's own request handling (validation, forwarding to
+// the leader, consistency), so a REST call takes the same path as the
+// matching gRPC call without a connection to the master's gRPC port.
+//
+// Errors are gRPC status errors (codes.NotFound, codes.Unavailable, ...);
+// the API turns them into HTTP statuses in one place (errors.go). A read
+// with stale=true may be answered from the local replica; otherwise the
+// leader answers (forwarded from a follower).
 type Backend interface {
-	GetClusterStatus(ctx context.Context, in *rpc.Empty, opts ...grpc.CallOption) (*rpc.ClusterStatus, error)
-	ListAgents(ctx context.Context, in *rpc.Empty, opts ...grpc.CallOption) (*rpc.AgentList, error)
-	ListStorageNodes(ctx context.Context, in *rpc.Empty, opts ...grpc.CallOption) (*rpc.NodeList, error)
-	GetStorageNodeStatus(ctx context.Context, in *rpc.NodeId, opts ...grpc.CallOption) (*rpc.NodeStatus, error)
-	SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest, opts ...grpc.CallOption) (*rpc.SpawnResponse, error)
-	StopStorageNode(ctx context.Context, in *rpc.StopRequest, opts ...grpc.CallOption) (*rpc.StopResponse, error)
-	QueryEvents(ctx context.Context, in *rpc.EventFilter, opts ...grpc.CallOption) (*rpc.EventList, error)
-	StreamEvents(ctx context.Context, in *rpc.StreamEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.Event], error)
-	AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest, opts ...grpc.CallOption) (*rpc.NaturalQueryResponse, error)
-	ListMasters(ctx context.Context, in *rpc.Empty, opts ...grpc.CallOption) (*rpc.MasterList, error)
-	RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest, opts ...grpc.CallOption) (*rpc.Empty, error)
-	TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest, opts ...grpc.CallOption) (*rpc.TransferLeadershipResponse, error)
-	Ready(ctx context.Context, in *rpc.Empty, opts ...grpc.CallOption) (*rpc.ReadyResponse, error)
+	// Ready is the local master's readiness (never forwarded, never guarded
+	// by a token: probes carry none).
+	Ready(ctx context.Context) (*rpc.ReadyResponse, error)
+	GetClusterStatus(ctx context.Context, stale bool) (*rpc.ClusterStatus, error)
+	ListAgents(ctx context.Context, stale bool) (*rpc.AgentList, error)
+	ListStorageNodes(ctx context.Context, stale bool) (*rpc.NodeList, error)
+	GetStorageNodeStatus(ctx context.Context, in *rpc.NodeId, stale bool) (*rpc.NodeStatus, error)
+	ListMasters(ctx context.Context, stale bool) (*rpc.MasterList, error)
+	// QueryEvents lists events; in.Stale lets the local replica answer.
+	QueryEvents(ctx context.Context, in *rpc.EventFilter) (*rpc.EventList, error)
+	// StreamEvents calls send for each event after in.After, in seq order,
+	// then for new ones as they are applied, until ctx ends (nil) or the
+	// stream fails (codes.OutOfRange: the resume point was pruned). An error
+	// from send ends the stream with that error.
+	StreamEvents(ctx context.Context, in *rpc.StreamEventsRequest, send func(*rpc.Event) error) error
+	AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest, stale bool) (*rpc.NaturalQueryResponse, error)
+	SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error)
+	StopStorageNode(ctx context.Context, in *rpc.StopRequest) (*rpc.StopResponse, error)
+	RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) error
+	TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error)
 }
-
-var _ Backend = rpc.NewGridMasterClient(nil)

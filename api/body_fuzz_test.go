@@ -3,7 +3,6 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // fuzzMaxBody is the fuzz server's Config.MaxBodyBytes: small, so that the
@@ -40,29 +37,16 @@ var fuzzPosts = []fuzzPost{
 	{"/api/grid/operator/transfer-leadership", "TransferLeadership", true},
 }
 
-// newFuzzAPI is the API handler over a fakeMaster served on loopback gRPC,
+// newFuzzAPI is the API handler over a fakeMaster,
 // built once per fuzz process (newFixture needs a *testing.T).
 func newFuzzAPI(f *testing.F) (http.Handler, *fakeMaster) {
 	f.Helper()
 	fm := newFakeMaster()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	rpc.RegisterGridMasterServer(gs, fm)
-	go func() { _ = gs.Serve(lis) }()
-	f.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { conn.Close() })
 	cfg := DefaultConfig()
 	cfg.Logger = hclog.NewNullLogger()
 	cfg.RequestTimeout = 10 * time.Second
 	cfg.MaxBodyBytes = fuzzMaxBody
-	return New(rpc.NewGridMasterClient(conn), cfg).Handler(), fm
+	return New(fm, cfg).Handler(), fm
 }
 
 // fuzzServe runs one request through h and returns the status and the

@@ -4,9 +4,10 @@
 // dashboard (plain HTML/CSS/JS in web/, served with go:embed, no build step).
 //
 // The package talks to the cluster only through the small Backend interface,
-// which the generated rpc.GridMasterClient satisfies: cmd dials the local
-// master's gRPC port, so every REST call goes through the same validation,
-// forwarding and consistency rules as the gRPC API. Inputs are validated here
+// a plain Go interface over the rpc messages. cluster.Backend implements it
+// in-process (cmd wires it, no connection to the master's own gRPC port), so
+// every REST call goes through the same validation, forwarding and
+// consistency rules as the gRPC API. Inputs are validated here
 // before the backend is called; gRPC status codes become HTTP statuses only
 // at this edge (errors.go).
 //
@@ -14,6 +15,6 @@
 // handlers), events.go (event listing and its query parameters), sse.go (the
 // live stream), views.go (the REST JSON shapes), json.go (decoding and
 // encoding), validate.go (request validation), errors.go (sentinel errors and
-// status mapping), auth.go (bearer token and gRPC metadata), cors.go,
+// status mapping), auth.go (bearer tokens on mutating calls and reads), cors.go,
 // metrics.go (HTTP metrics and /metrics) and dashboard.go.
 package api

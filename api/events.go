@@ -18,7 +18,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, filter.GetStale())
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
 	list, err := s.backend.QueryEvents(ctx, filter)
 	if err != nil {

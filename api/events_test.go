@@ -39,9 +39,6 @@ func TestEventsListing(t *testing.T) {
 		flt.GetLimit() != 50 || !flt.GetAscending() || !flt.GetStale() {
 		t.Fatalf("filter = %v", flt)
 	}
-	if got := f.master.md("QueryEvents", rpc.StaleMetadataKey); got != "true" {
-		t.Fatalf("stale metadata = %q", got)
-	}
 
 	before := time.Now()
 	if code, out := f.do("GET", "/api/grid/events?hours=2", ""); code != 200 {

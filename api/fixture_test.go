@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,21 +13,16 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-// fakeMaster is an in-test GridMaster served over real gRPC on loopback, so
-// the API is exercised through rpc.GridMasterClient exactly as cmd wires it.
+// fakeMaster is an in-test Backend: it records each call (and whether it
+// allowed a stale read) and answers canned data or a configured error.
 type fakeMaster struct {
-	rpc.UnimplementedGridMasterServer
-
 	mu        sync.Mutex
 	calls     map[string]int
-	lastMD    map[string]metadata.MD
+	lastStale map[string]bool
 	spawnReq  *rpc.SpawnRequest
 	filter    *rpc.EventFilter
 	streamReq *rpc.StreamEventsRequest
@@ -39,17 +33,18 @@ type fakeMaster struct {
 	firstSeq  uint64
 }
 
+var _ Backend = (*fakeMaster)(nil)
+
 func newFakeMaster() *fakeMaster {
-	return &fakeMaster{calls: map[string]int{}, lastMD: map[string]metadata.MD{}, errs: map[string]error{},
+	return &fakeMaster{calls: map[string]int{}, lastStale: map[string]bool{}, errs: map[string]error{},
 		ready: &rpc.ReadyResponse{Ready: true, LeaderId: "m1", AppliedIndex: 10, CommitIndex: 10}}
 }
 
-func (f *fakeMaster) record(ctx context.Context, method string) error {
-	md, _ := metadata.FromIncomingContext(ctx)
+func (f *fakeMaster) record(method string, stale bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[method]++
-	f.lastMD[method] = md
+	f.lastStale[method] = stale
 	return f.errs[method]
 }
 
@@ -65,13 +60,11 @@ func (f *fakeMaster) callCount(method string) int {
 	return f.calls[method]
 }
 
-func (f *fakeMaster) md(method, key string) string {
+// stale reports whether the last call of method allowed a stale read.
+func (f *fakeMaster) stale(method string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if v := f.lastMD[method].Get(key); len(v) > 0 {
-		return v[0]
-	}
-	return ""
+	return f.lastStale[method]
 }
 
 var testMasters = []*rpc.MasterInfo{
@@ -83,8 +76,8 @@ var testNode = &rpc.NodeStatus{NodeId: "node-1", Status: "running", Pid: 4242, E
 	Port: 50051, StoragePath: "/data/node-1", MemoryLimitMb: 512, RestartCount: 1, LastExitCode: -1, DesiredState: "running",
 	CreatedAt: 1_700_000_000_000_000, LastSignal: "killed"}
 
-func (f *fakeMaster) GetClusterStatus(ctx context.Context, _ *rpc.Empty) (*rpc.ClusterStatus, error) {
-	if err := f.record(ctx, "GetClusterStatus"); err != nil {
+func (f *fakeMaster) GetClusterStatus(_ context.Context, stale bool) (*rpc.ClusterStatus, error) {
+	if err := f.record("GetClusterStatus", stale); err != nil {
 		return nil, err
 	}
 	return &rpc.ClusterStatus{TotalAgents: 2, HealthyAgents: 1, TotalStorageNodes: 3, RunningStorageNodes: 2,
@@ -92,8 +85,8 @@ func (f *fakeMaster) GetClusterStatus(ctx context.Context, _ *rpc.Empty) (*rpc.C
 		FailureTolerance: 0, Timestamp: 1_700_000_000, CommitIndex: 99, LastEventSeq: 42}, nil
 }
 
-func (f *fakeMaster) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentList, error) {
-	if err := f.record(ctx, "ListAgents"); err != nil {
+func (f *fakeMaster) ListAgents(_ context.Context, stale bool) (*rpc.AgentList, error) {
+	if err := f.record("ListAgents", stale); err != nil {
 		return nil, err
 	}
 	return &rpc.AgentList{Agents: []*rpc.AgentRecord{{AgentId: "agent-001", Hostname: "h1", Platform: "linux-x86_64",
@@ -101,15 +94,15 @@ func (f *fakeMaster) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentLi
 		StorageNodes: []*rpc.NodeStatus{testNode}}}}, nil
 }
 
-func (f *fakeMaster) ListStorageNodes(ctx context.Context, _ *rpc.Empty) (*rpc.NodeList, error) {
-	if err := f.record(ctx, "ListStorageNodes"); err != nil {
+func (f *fakeMaster) ListStorageNodes(_ context.Context, stale bool) (*rpc.NodeList, error) {
+	if err := f.record("ListStorageNodes", stale); err != nil {
 		return nil, err
 	}
 	return &rpc.NodeList{Nodes: []*rpc.NodeStatus{testNode}}, nil
 }
 
-func (f *fakeMaster) GetStorageNodeStatus(ctx context.Context, in *rpc.NodeId) (*rpc.NodeStatus, error) {
-	if err := f.record(ctx, "GetStorageNodeStatus"); err != nil {
+func (f *fakeMaster) GetStorageNodeStatus(_ context.Context, in *rpc.NodeId, stale bool) (*rpc.NodeStatus, error) {
+	if err := f.record("GetStorageNodeStatus", stale); err != nil {
 		return nil, err
 	}
 	if in.GetNodeId() != testNode.GetNodeId() {
@@ -118,8 +111,8 @@ func (f *fakeMaster) GetStorageNodeStatus(ctx context.Context, in *rpc.NodeId) (
 	return testNode, nil
 }
 
-func (f *fakeMaster) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
-	if err := f.record(ctx, "SpawnStorageNode"); err != nil {
+func (f *fakeMaster) SpawnStorageNode(_ context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
+	if err := f.record("SpawnStorageNode", false); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -128,8 +121,8 @@ func (f *fakeMaster) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest)
 	return &rpc.SpawnResponse{Success: true, NodeId: "node-2", Endpoint: "127.0.0.1:50052", AgentId: "agent-001", Pid: 77}, nil
 }
 
-func (f *fakeMaster) StopStorageNode(ctx context.Context, in *rpc.StopRequest) (*rpc.StopResponse, error) {
-	if err := f.record(ctx, "StopStorageNode"); err != nil {
+func (f *fakeMaster) StopStorageNode(_ context.Context, in *rpc.StopRequest) (*rpc.StopResponse, error) {
+	if err := f.record("StopStorageNode", false); err != nil {
 		return nil, err
 	}
 	if in.GetNodeId() != testNode.GetNodeId() {
@@ -138,8 +131,8 @@ func (f *fakeMaster) StopStorageNode(ctx context.Context, in *rpc.StopRequest) (
 	return &rpc.StopResponse{Success: true}, nil
 }
 
-func (f *fakeMaster) QueryEvents(ctx context.Context, in *rpc.EventFilter) (*rpc.EventList, error) {
-	if err := f.record(ctx, "QueryEvents"); err != nil {
+func (f *fakeMaster) QueryEvents(_ context.Context, in *rpc.EventFilter) (*rpc.EventList, error) {
+	if err := f.record("QueryEvents", in.GetStale()); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -148,8 +141,8 @@ func (f *fakeMaster) QueryEvents(ctx context.Context, in *rpc.EventFilter) (*rpc
 	return &rpc.EventList{Events: f.events, LastSeq: 42, FirstSeq: max(f.firstSeq, 1)}, nil
 }
 
-func (f *fakeMaster) StreamEvents(in *rpc.StreamEventsRequest, stream grpc.ServerStreamingServer[rpc.Event]) error {
-	if err := f.record(stream.Context(), "StreamEvents"); err != nil {
+func (f *fakeMaster) StreamEvents(ctx context.Context, in *rpc.StreamEventsRequest, send func(*rpc.Event) error) error {
+	if err := f.record("StreamEvents", false); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -160,19 +153,19 @@ func (f *fakeMaster) StreamEvents(in *rpc.StreamEventsRequest, stream grpc.Serve
 		if e.GetSeq() <= in.GetAfter() {
 			continue
 		}
-		if err := stream.Send(e); err != nil {
+		if err := send(e); err != nil {
 			return err
 		}
 	}
 	if end != nil {
 		return end
 	}
-	<-stream.Context().Done()
+	<-ctx.Done()
 	return nil
 }
 
-func (f *fakeMaster) AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest) (*rpc.NaturalQueryResponse, error) {
-	if err := f.record(ctx, "AskQuery"); err != nil {
+func (f *fakeMaster) AskQuery(_ context.Context, in *rpc.NaturalQueryRequest, stale bool) (*rpc.NaturalQueryResponse, error) {
+	if err := f.record("AskQuery", stale); err != nil {
 		return nil, err
 	}
 	ev := &rpc.Event{Id: "e1", Seq: 7, Type: rpc.EventType_SPAWN_FAILED, EntityId: "node-9", Timestamp: 1_700_000_000_123_456,
@@ -182,25 +175,25 @@ func (f *fakeMaster) AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest) 
 		Explanation:    "spawn_failed events since midnight", Count: 1, Results: []*rpc.Event{ev}}, nil
 }
 
-func (f *fakeMaster) ListMasters(ctx context.Context, _ *rpc.Empty) (*rpc.MasterList, error) {
-	if err := f.record(ctx, "ListMasters"); err != nil {
+func (f *fakeMaster) ListMasters(_ context.Context, stale bool) (*rpc.MasterList, error) {
+	if err := f.record("ListMasters", stale); err != nil {
 		return nil, err
 	}
 	return &rpc.MasterList{Masters: testMasters, LeaderId: "m1", Term: 3, FailureTolerance: 0}, nil
 }
 
-func (f *fakeMaster) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
-	if err := f.record(ctx, "RemovePeer"); err != nil {
-		return nil, err
+func (f *fakeMaster) RemovePeer(_ context.Context, in *rpc.RemovePeerRequest) error {
+	if err := f.record("RemovePeer", false); err != nil {
+		return err
 	}
 	if in.GetId() != "m2" {
-		return nil, status.Errorf(codes.NotFound, "master %q: not a raft peer", in.GetId())
+		return status.Errorf(codes.NotFound, "master %q: not a raft peer", in.GetId())
 	}
-	return &rpc.Empty{}, nil
+	return nil
 }
 
-func (f *fakeMaster) TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
-	if err := f.record(ctx, "TransferLeadership"); err != nil {
+func (f *fakeMaster) TransferLeadership(_ context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
+	if err := f.record("TransferLeadership", false); err != nil {
 		return nil, err
 	}
 	id := in.GetId()
@@ -210,8 +203,8 @@ func (f *fakeMaster) TransferLeadership(ctx context.Context, in *rpc.TransferLea
 	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
 }
 
-func (f *fakeMaster) Ready(ctx context.Context, _ *rpc.Empty) (*rpc.ReadyResponse, error) {
-	if err := f.record(ctx, "Ready"); err != nil {
+func (f *fakeMaster) Ready(_ context.Context) (*rpc.ReadyResponse, error) {
+	if err := f.record("Ready", false); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
@@ -241,26 +234,13 @@ type apiFixture struct {
 func newFixture(t *testing.T, mutate func(*Config)) *apiFixture {
 	t.Helper()
 	fm := newFakeMaster()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer()
-	rpc.RegisterGridMasterServer(gs, fm)
-	go func() { _ = gs.Serve(lis) }()
-	t.Cleanup(gs.Stop)
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	cfg := DefaultConfig()
 	cfg.Logger = testLogger(t)
 	cfg.RequestTimeout = 10 * time.Second
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv := httptest.NewServer(New(rpc.NewGridMasterClient(conn), cfg).Handler())
+	srv := httptest.NewServer(New(fm, cfg).Handler())
 	t.Cleanup(srv.Close)
 	return &apiFixture{t: t, master: fm, srv: srv}
 }

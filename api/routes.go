@@ -16,9 +16,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 // readyz answers 200 when the local master has a leader and has caught up,
 // else 503 with the reason.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := s.backendContext(r, false)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	resp, err := s.backend.Ready(ctx, &rpc.Empty{})
+	resp, err := s.backend.Ready(ctx)
 	if err != nil {
 		code, msg, _ := httpStatusFor(err)
 		if code < 500 {
@@ -50,17 +50,17 @@ func staleParam(r *http.Request) (bool, error) {
 	return staleValue(r.URL.Query().Get("stale"))
 }
 
-// serveRead answers a GET: it validates ?stale, calls the backend with a
-// read context and writes view(answer) with 200.
+// serveRead answers a GET: it validates ?stale, calls the backend with it
+// and writes view(answer) with 200.
 func serveRead[T any](s *Server, w http.ResponseWriter, r *http.Request,
-	call func(ctx context.Context) (T, error), view func(T) any) error {
+	call func(ctx context.Context, stale bool) (T, error), view func(T) any) error {
 	stale, err := staleParam(r)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, stale)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	resp, err := call(ctx)
+	resp, err := call(ctx, stale)
 	if err != nil {
 		return err
 	}
@@ -69,20 +69,20 @@ func serveRead[T any](s *Server, w http.ResponseWriter, r *http.Request,
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
-	return serveRead(s, w, r, func(ctx context.Context) (*rpc.ClusterStatus, error) {
-		return s.backend.GetClusterStatus(ctx, &rpc.Empty{})
+	return serveRead(s, w, r, func(ctx context.Context, stale bool) (*rpc.ClusterStatus, error) {
+		return s.backend.GetClusterStatus(ctx, stale)
 	}, func(st *rpc.ClusterStatus) any { return toStatusView(st) })
 }
 
 func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) error {
-	return serveRead(s, w, r, func(ctx context.Context) (*rpc.AgentList, error) {
-		return s.backend.ListAgents(ctx, &rpc.Empty{})
+	return serveRead(s, w, r, func(ctx context.Context, stale bool) (*rpc.AgentList, error) {
+		return s.backend.ListAgents(ctx, stale)
 	}, func(l *rpc.AgentList) any { return map[string]any{"agents": toAgentViews(l.GetAgents())} })
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) error {
-	return serveRead(s, w, r, func(ctx context.Context) (*rpc.NodeList, error) {
-		return s.backend.ListStorageNodes(ctx, &rpc.Empty{})
+	return serveRead(s, w, r, func(ctx context.Context, stale bool) (*rpc.NodeList, error) {
+		return s.backend.ListStorageNodes(ctx, stale)
 	}, func(l *rpc.NodeList) any { return map[string]any{"nodes": toNodeViews(l.GetNodes())} })
 }
 
@@ -91,14 +91,14 @@ func (s *Server) getNode(w http.ResponseWriter, r *http.Request) error {
 	if err := rpc.ValidateID("node_id", id); err != nil {
 		return err
 	}
-	return serveRead(s, w, r, func(ctx context.Context) (*rpc.NodeStatus, error) {
-		return s.backend.GetStorageNodeStatus(ctx, &rpc.NodeId{NodeId: id})
+	return serveRead(s, w, r, func(ctx context.Context, stale bool) (*rpc.NodeStatus, error) {
+		return s.backend.GetStorageNodeStatus(ctx, &rpc.NodeId{NodeId: id}, stale)
 	}, func(n *rpc.NodeStatus) any { return toNodeView(n) })
 }
 
 func (s *Server) listMasters(w http.ResponseWriter, r *http.Request) error {
-	return serveRead(s, w, r, func(ctx context.Context) (*rpc.MasterList, error) {
-		return s.backend.ListMasters(ctx, &rpc.Empty{})
+	return serveRead(s, w, r, func(ctx context.Context, stale bool) (*rpc.MasterList, error) {
+		return s.backend.ListMasters(ctx, stale)
 	}, func(l *rpc.MasterList) any {
 		return map[string]any{
 			"masters":           toMasterViews(l.GetMasters()),
@@ -125,7 +125,7 @@ func (s *Server) spawn(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, false)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
 	resp, err := s.backend.SpawnStorageNode(ctx, body.request())
 	if err != nil {
@@ -151,7 +151,7 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, false)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
 	resp, err := s.backend.StopStorageNode(ctx, &rpc.StopRequest{NodeId: body.NodeID, AgentId: body.AgentID})
 	if err != nil {
@@ -174,9 +174,9 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, stale)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	resp, err := s.backend.AskQuery(ctx, &rpc.NaturalQueryRequest{Query: body.Query})
+	resp, err := s.backend.AskQuery(ctx, &rpc.NaturalQueryRequest{Query: body.Query}, stale)
 	if err != nil {
 		return err
 	}
@@ -189,9 +189,9 @@ func (s *Server) removePeer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, false)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	if _, err := s.backend.RemovePeer(ctx, &rpc.RemovePeerRequest{Id: body.ID, Force: body.Force}); err != nil {
+	if err := s.backend.RemovePeer(ctx, &rpc.RemovePeerRequest{Id: body.ID, Force: body.Force}); err != nil {
 		return err
 	}
 	s.logger.Info("removed peer", "id", body.ID, "force", body.Force)
@@ -204,7 +204,7 @@ func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) erro
 	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r, false)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
 	resp, err := s.backend.TransferLeadership(ctx, &rpc.TransferLeadershipRequest{Id: body.ID})
 	if err != nil {

@@ -12,9 +12,10 @@ import (
 type Config struct {
 	// APIToken, when set, is required (Authorization: Bearer) on every mutating call.
 	APIToken string
-	// ReadToken is the masters' read-only token: on a mutating call it gets
-	// 403 rather than 401. Reads are checked by the gRPC side, which sees
-	// the caller's bearer token.
+	// ReadToken is the masters' read-only token. When set, every read (all
+	// of /api/ but the mutating calls) needs it or APIToken; on a mutating
+	// call it gets 403 rather than 401. /healthz, /readyz, /metrics and the
+	// dashboard stay open.
 	ReadToken string
 	// OnRefused, when set, is told about every request refused for its
 	// token (caller address, "METHOD /path", reason; never the token), so
@@ -123,16 +124,16 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodGet, "/readyz", s.readyz)
 	s.mux.Handle("/metrics", s.metrics.instrument("/metrics", s.metricsHandler()))
 
-	s.route(http.MethodGet, "/api/grid/status", s.getStatus)
-	s.route(http.MethodGet, "/api/grid/agents", s.listAgents)
-	s.route(http.MethodGet, "/api/grid/nodes", s.listNodes)
-	s.route(http.MethodGet, "/api/grid/nodes/{node_id}", s.getNode)
-	s.route(http.MethodGet, "/api/grid/masters", s.listMasters)
-	s.route(http.MethodGet, "/api/grid/events", s.listEvents)
-	s.route(http.MethodGet, "/api/grid/events/stream", s.streamEvents)
+	s.route(http.MethodGet, "/api/grid/status", s.requireReadToken(s.getStatus))
+	s.route(http.MethodGet, "/api/grid/agents", s.requireReadToken(s.listAgents))
+	s.route(http.MethodGet, "/api/grid/nodes", s.requireReadToken(s.listNodes))
+	s.route(http.MethodGet, "/api/grid/nodes/{node_id}", s.requireReadToken(s.getNode))
+	s.route(http.MethodGet, "/api/grid/masters", s.requireReadToken(s.listMasters))
+	s.route(http.MethodGet, "/api/grid/events", s.requireReadToken(s.listEvents))
+	s.route(http.MethodGet, "/api/grid/events/stream", s.requireReadToken(s.streamEvents))
 	s.route(http.MethodPost, "/api/grid/spawn", s.requireToken(s.spawn))
 	s.route(http.MethodPost, "/api/grid/stop", s.requireToken(s.stop))
-	s.route(http.MethodPost, "/api/grid/query", s.query) // a read: the gRPC side checks a read token when one is set
+	s.route(http.MethodPost, "/api/grid/query", s.requireReadToken(s.query)) // a read
 	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.requireToken(s.removePeer))
 	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
 

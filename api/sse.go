@@ -28,7 +28,7 @@ const (
 	sseEventStreamError = "stream_error"
 )
 
-// streamRecv is one result of the backend stream's Recv.
+// streamRecv is one event of the backend stream, or its end.
 type streamRecv struct {
 	event *rpc.Event
 	err   error
@@ -55,8 +55,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	stale, err := staleParam(r)
-	if err != nil {
+	// ?stale is accepted for symmetry with the listing; a stream is always
+	// answered from the local replica.
+	if _, err := staleParam(r); err != nil {
 		return err
 	}
 	if err := s.checkRetained(r, after); err != nil {
@@ -64,14 +65,32 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	stream, err := s.backend.StreamEvents(outgoingContext(ctx, r, stale), &rpc.StreamEventsRequest{
-		After:  after,
-		Filter: &rpc.EventFilter{Types: types, EntityIds: entities},
-	})
-	if err != nil {
-		return err
-	}
+	// The backend runs the stream in its own goroutine and hands each event
+	// over through recv; its end (nil becomes io.EOF) comes last.
+	recv := make(chan streamRecv)
+	streamDone := make(chan struct{})
+	defer func() { cancel(); <-streamDone }()
+	go func() {
+		defer close(streamDone)
+		err := s.backend.StreamEvents(ctx, &rpc.StreamEventsRequest{
+			After:  after,
+			Filter: &rpc.EventFilter{Types: types, EntityIds: entities},
+		}, func(e *rpc.Event) error {
+			select {
+			case recv <- streamRecv{event: e}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err == nil {
+			err = io.EOF
+		}
+		select {
+		case recv <- streamRecv{err: err}:
+		case <-ctx.Done():
+		}
+	}()
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
@@ -89,21 +108,6 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	s.metrics.sseStreams.Inc()
 	defer s.metrics.sseStreams.Dec()
 	s.logger.Debug("event stream opened", "after", after, "remote", r.RemoteAddr)
-
-	recv := make(chan streamRecv)
-	go func() {
-		for {
-			e, err := stream.Recv()
-			select {
-			case recv <- streamRecv{event: e, err: err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
 
 	keepalive := time.NewTicker(s.cfg.KeepaliveInterval)
 	defer keepalive.Stop()
@@ -203,7 +207,7 @@ func (s *Server) checkRetained(r *http.Request, after uint64) error {
 	if after == 0 {
 		return nil
 	}
-	ctx, cancel := s.backendContext(r, true)
+	ctx, cancel := s.backendContext(r)
 	defer cancel()
 	list, err := s.backend.QueryEvents(ctx, &rpc.EventFilter{Limit: 1, Ascending: true, Stale: true})
 	if err != nil {

@@ -12,12 +12,9 @@
 // (HeartbeatTimers), forward.go (forward, leaderClient, stale reads),
 // status.go (cluster health, failure tolerance), identity.go (the data
 // dir's master and cluster ids), service_*.go (GridMaster handlers),
-// leader_tasks.go (the errgroup the leader-only parts run under).
-// Events live in events*.go; storage-node orchestration (spawn, stop,
-// status, placement, reconcile, the agent dialer) is the sub-package
-// cluster/nodes, built in New and run by the leader loop (RunLeader); its
-// gRPC handlers are service_nodes.go. Ids, spawn limits, statuses and error
-// codes are package rpc's (ids.go, limits.go, status.go, errors.go).
+// backend.go (Backend: the same handlers called in-process by the REST API).
+// Events live in events*.go, storage-node orchestration in nodes*.go and
+// reconcile.go.
 //
 // Outage recovery (quorum permanently lost): stop every surviving master,
 // write <data-dir>/raft/peers.json on each listing the survivors, e.g.

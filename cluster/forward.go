@@ -140,8 +140,12 @@ func isForwarded(ctx context.Context) bool {
 	return ok && len(md.Get(rpc.ForwardedMetadataKey)) > 0
 }
 
-// allowStale reports whether the caller accepts a stale read (x-grid-stale=true).
+// allowStale reports whether the caller accepts a stale read: x-grid-stale=true
+// on a gRPC call, withStaleRead on an in-process one (Backend).
 func (m *Master) allowStale(ctx context.Context) bool {
+	if isStaleRead(ctx) {
+		return true
+	}
 	md, ok := metadata.FromIncomingContext(ctx)
 	if !ok {
 		return false

@@ -23,7 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
-	"google.golang.org/grpc"
 )
 
 // masterFlags are `grid master`'s flags; each is also GRID_<NAME>.
@@ -212,21 +211,9 @@ func runMaster(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("Error: master %s: %v", cfg.ID, err), 1)
 	}
 
-	// The API's own connection carries no token: it passes each caller's
-	// bearer token through, so the gRPC side decides.
-	ownCreds, err := rpc.DialCredentials(cfg.TLS, "localhost")
-	if err != nil {
-		_ = m.Shutdown(context.Background())
-		return cli.Exit(fmt.Sprintf("Error: tls for the api's own connection: %v", err), 2)
-	}
-	conn, err := grpc.NewClient(m.Addresses().GRPC, grpc.WithTransportCredentials(ownCreds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
-	if err != nil {
-		_ = m.Shutdown(context.Background())
-		return cli.Exit(fmt.Sprintf("Error: dial own grpc: %v", err), 1)
-	}
-	defer conn.Close()
-	apiServer := api.New(rpc.NewGridMasterClient(conn), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
+	// The API calls this master in-process (no connection to its own gRPC
+	// port); it checks bearer tokens itself and audits its refusals.
+	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
 		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
