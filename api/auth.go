@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -21,15 +22,15 @@ func (s *Server) requireToken(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		got, ok := bearerToken(r)
 		if !ok {
-			s.refused(r, rpc.RefusedMissingToken)
+			s.refused(r, security.RefusedMissingToken)
 			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			if s.cfg.ReadToken != "" && rpc.TokenMatches(got, s.cfg.ReadToken) {
-				s.refused(r, rpc.RefusedReadOnlyToken)
+			if s.cfg.ReadToken != "" && security.TokenMatches(got, s.cfg.ReadToken) {
+				s.refused(r, security.RefusedReadOnlyToken)
 				return errorf(ErrForbidden, "the read-only API token cannot change anything")
 			}
-			s.refused(r, rpc.RefusedInvalidToken)
+			s.refused(r, security.RefusedInvalidToken)
 			return errorf(ErrUnauthorized, "the bearer token is not valid")
 		}
 		return h(w, r)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/gridctl/grid/test/harness"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,7 +42,7 @@ type secFixture struct {
 	sec     *harness.Security
 	caDir   string
 	certDir string
-	foreign rpc.TLSFiles // a member cert from another CA
+	foreign security.TLSFiles // a member cert from another CA
 	agent   *harness.Agent
 	http    *http.Client // HTTPS client trusting the cluster CA
 }
@@ -117,7 +118,7 @@ func (f *secFixture) rest(t *testing.T, m *harness.Master, method, path string, 
 // and token.
 func dial(t *testing.T, addr string, creds credentials.TransportCredentials, token string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(security.TokenCredentials(token)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +201,7 @@ func (f *secFixture) testTLS(t *testing.T) {
 		return err
 	}
 	// Positive control: the cluster's own certificate works.
-	ownCreds, err := rpc.DialCredentials(f.sec.TLS, "")
+	ownCreds, err := security.DialCredentials(f.sec.TLS, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func (f *secFixture) testTLS(t *testing.T) {
 	if err := call(dial(t, leader.GRPC, insecure.NewCredentials(), secAPIToken)); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext gRPC against a TLS master: %v, want UNAVAILABLE (refused)", err)
 	}
-	foreignCreds, err := rpc.DialCredentials(f.foreign, "")
+	foreignCreds, err := security.DialCredentials(f.foreign, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +245,14 @@ func (f *secFixture) testTLS(t *testing.T) {
 	if len(got) > 0 && got[0] != 0x15 { // 0x15: TLS alert record
 		t.Fatalf("the raft port answered plaintext with %x, want a TLS alert or nothing", got)
 	}
-	foreignTLS, err := rpc.ClientTLSConfig(f.foreign, "127.0.0.1")
+	foreignTLS, err := security.ClientTLSConfig(f.foreign, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := raftHandshake(leader.Raft, foreignTLS); err == nil {
 		t.Fatal("the raft port accepted a certificate from another CA")
 	}
-	ownTLS, err := rpc.ClientTLSConfig(f.sec.TLS, "127.0.0.1")
+	ownTLS, err := security.ClientTLSConfig(f.sec.TLS, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func (f *secFixture) testTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := rpc.DialCredentials(f.sec.TLS, "")
+	creds, err := security.DialCredentials(f.sec.TLS, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
@@ -54,7 +55,7 @@ type SimConfig struct {
 	CallTimeout time.Duration
 	// TLS is the client's TLS material (--tls-*); it also guards the
 	// stand-in agent endpoint the leader dials.
-	TLS rpc.TLSFiles
+	TLS security.TLSFiles
 	// APIToken is sent on every call (--api-token).
 	APIToken string
 }
@@ -441,8 +442,8 @@ func (simAgentServer) StopNode(_ context.Context, in *rpc.StopNodeRequest) (*rpc
 
 // serveSimAgent serves simAgentServer on a loopback port and returns its
 // address (every simulated agent's endpoint) and a stop func.
-func serveSimAgent(files rpc.TLSFiles) (string, func(), error) {
-	creds, err := rpc.ServerCredentials(files)
+func serveSimAgent(files security.TLSFiles) (string, func(), error) {
+	creds, err := security.ServerCredentials(files)
 	if err != nil {
 		return "", nil, err
 	}
