@@ -23,6 +23,7 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -152,7 +153,7 @@ func (f *secFixture) refusedEvents(m *harness.Master, method string) (int, error
 // logContains polls a process log for want.
 func logContains(t *testing.T, p *harness.Proc, what, want string) {
 	t.Helper()
-	harness.WaitFor(t, 30*time.Second, what, func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, what, func() (bool, string) {
 		b, err := os.ReadFile(p.Log)
 		if err != nil {
 			return false, err.Error()
@@ -178,7 +179,7 @@ func TestSecurity(t *testing.T) {
 	c := f.c
 	leader := c.WaitLeader(30 * time.Second)
 	f.agent = c.AddAgent("agent-sec", harness.AgentOptions{})
-	harness.WaitFor(t, 30*time.Second, "agent-sec registered over mutual TLS with the token", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "agent-sec registered over mutual TLS with the token", func() (bool, string) {
 		ids, err := agentIDs(leader)
 		if err != nil {
 			return false, err.Error()
@@ -370,7 +371,7 @@ func (f *secFixture) testTokens(t *testing.T) {
 	if after := f.registryHash(t); after != before {
 		t.Fatalf("refused calls changed the registry: %s -> %s", before, after)
 	}
-	harness.WaitFor(t, 20*time.Second, "REQUEST_REFUSED audit events for gRPC and REST refusals", func() (bool, string) {
+	waitfor.Until(t, 20*time.Second, "REQUEST_REFUSED audit events for gRPC and REST refusals", func() (bool, string) {
 		n, err := f.refusedEvents(leader, "RegisterAgent")
 		if err != nil {
 			return false, err.Error()
@@ -676,7 +677,7 @@ func (f *secFixture) testForeignMembers(t *testing.T) {
 		}
 		return out, nil
 	}
-	harness.WaitFor(t, 30*time.Second, "the intruder seen by gossip (it holds the key)", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "the intruder seen by gossip (it holds the key)", func() (bool, string) {
 		ms, err := members()
 		if err != nil {
 			return false, err.Error()
