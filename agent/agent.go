@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -53,16 +54,16 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
 	}
 	a := &Agent{cfg: cfg, logger: logger}
-	dialCreds, err := rpc.DialCredentials(cfg.TLS, "")
+	dialCreds, err := security.DialCredentials(cfg.TLS, "")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	serverCreds, err := rpc.ServerCredentials(cfg.TLS)
+	serverCreds, err := security.ServerCredentials(cfg.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(rpc.TokenCredentials(cfg.APIToken)))
+		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken)))
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 
@@ -91,7 +92,7 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	authUnary, authStream := rpc.AuthInterceptors(cfg.APIToken, "", rpc.IsMutatingAgentMethod, a.logRefused)
+	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
 	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -46,7 +47,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 		}
 	}()
 
-	waitFor(t, 10*time.Second, "registration and heartbeats", func() bool {
+	waitfor.True(t, 10*time.Second, "registration and heartbeats", func() bool {
 		return m.get(func(m *stubMaster) bool { return len(m.registrations) > 0 && m.heartbeats >= 2 })
 	})
 	m.get(func(m *stubMaster) bool {
@@ -96,7 +97,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 
 	// The master forgets the agent: it registers again, with its node.
 	m.set(func(m *stubMaster) { m.known = map[string]bool{} })
-	waitFor(t, 10*time.Second, "re-registration with the running node", func() bool {
+	waitfor.True(t, 10*time.Second, "re-registration with the running node", func() bool {
 		return m.get(func(m *stubMaster) bool {
 			last := m.registrations[len(m.registrations)-1]
 			return len(m.registrations) >= 2 && len(last.Nodes) == 1 && last.Nodes[0].NodeId == "n1" && last.Nodes[0].Pid == resp.Pid
@@ -107,10 +108,10 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 	if err := syscall.Kill(int(resp.Pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "crash and restart events at the master", func() bool {
+	waitfor.True(t, 10*time.Second, "crash and restart events at the master", func() bool {
 		return m.countEvents(rpc.EventType_NODE_CRASHED, "n1") == 1 && m.countEvents(rpc.EventType_NODE_RESTARTED, "n1") == 1
 	})
-	waitFor(t, 10*time.Second, "restarted state at the master", func() bool {
+	waitfor.True(t, 10*time.Second, "restarted state at the master", func() bool {
 		return m.get(func(m *stubMaster) bool {
 			for _, s := range m.states {
 				if s.NodeId == "n1" && s.Status == rpc.NodeRunning && s.RestartCount == 1 && s.Pid != resp.Pid {
@@ -153,7 +154,7 @@ func TestAgentProcessKilledAndRestarted(t *testing.T) {
 	agentProc := startAgent()
 	c := agentClient(t, grpcAddr)
 	ctx := context.Background()
-	waitFor(t, 20*time.Second, "agent serving", func() bool {
+	waitfor.True(t, 20*time.Second, "agent serving", func() bool {
 		_, err := c.ListNodes(ctx, &rpc.ListNodesRequest{})
 		return err == nil
 	})
@@ -187,14 +188,14 @@ func TestAgentProcessKilledAndRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// c's zombie is reaped by init once its parent (the agent) is gone.
-	waitFor(t, 5*time.Second, "node c gone", func() bool { return !alive(int(pids["c"])) })
+	waitfor.True(t, 5*time.Second, "node c gone", func() bool { return !alive(int(pids["c"])) })
 
 	agentProc = startAgent()
 	defer func() {
 		_ = agentProc.Process.Signal(syscall.SIGTERM)
 		_ = agentProc.Wait()
 	}()
-	waitFor(t, 20*time.Second, "agent back with c restarted", func() bool {
+	waitfor.True(t, 20*time.Second, "agent back with c restarted", func() bool {
 		list, err := c.ListNodes(ctx, &rpc.ListNodesRequest{})
 		if err != nil || len(list.Nodes) != 3 {
 			return false
@@ -214,7 +215,7 @@ func TestAgentProcessKilledAndRestarted(t *testing.T) {
 			t.Fatalf("node %s: processes %v, want exactly [%d]", n.NodeId, procs, n.Pid)
 		}
 	}
-	waitFor(t, 10*time.Second, "re-registration reporting 3 nodes", func() bool {
+	waitfor.True(t, 10*time.Second, "re-registration reporting 3 nodes", func() bool {
 		return m.get(func(m *stubMaster) bool {
 			last := m.registrations[len(m.registrations)-1]
 			return len(m.registrations) >= 2 && len(last.Nodes) == 3

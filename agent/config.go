@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 )
 
 // Memory limit bounds for a storage node, in MiB.
@@ -98,7 +99,7 @@ type Config struct {
 	// TLS is the agent's TLS material (--tls-ca, --tls-cert, --tls-key):
 	// when Enabled, its gRPC port demands mutual TLS and its calls to the
 	// masters present it.
-	TLS rpc.TLSFiles
+	TLS security.TLSFiles
 	// GossipKey encrypts gossip (--encrypt); it must match the masters'.
 	GossipKey []byte
 	// APIToken (--api-token) is sent on every call to the masters and
@@ -147,7 +148,7 @@ func (c *Config) Validate() error {
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("%w: gossip key (--encrypt) is %d bytes; want 16, 24 or 32", ErrInvalidConfig, n)
 	}
-	if err := rpc.ValidateTokens(c.APIToken, ""); err != nil {
+	if err := security.ValidateTokens(c.APIToken, ""); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := ValidateNodeID(c.AgentID); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 func TestEventBufferDeliversOnceAcrossMasterFailover(t *testing.T) {
@@ -24,9 +25,9 @@ func TestEventBufferDeliversOnceAcrossMasterFailover(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go b.Run(ctx)
-	waitFor(t, 10*time.Second, "m1 saw a batch", func() bool { return m1.get(func(m *stubMaster) bool { return len(m.events) > 0 }) })
+	waitfor.True(t, 10*time.Second, "m1 saw a batch", func() bool { return m1.get(func(m *stubMaster) bool { return len(m.events) > 0 }) })
 	m1.set(func(m *stubMaster) { m.unavailable = true })
-	waitFor(t, 10*time.Second, "all events acknowledged", func() bool { return b.Pending() == 0 })
+	waitfor.True(t, 10*time.Second, "all events acknowledged", func() bool { return b.Pending() == 0 })
 
 	// Every event reached a master; the ones m1 stored without acking were
 	// resent to m2 with the same ids (masters dedupe on them).
@@ -65,7 +66,7 @@ func TestEventBufferBoundsAndReportsDrops(t *testing.T) {
 	defer cancel()
 	go b.Run(ctx)
 	m.set(func(m *stubMaster) { m.unavailable = false })
-	waitFor(t, 10*time.Second, "queue drained", func() bool { return b.Pending() == 0 })
+	waitfor.True(t, 10*time.Second, "queue drained", func() bool { return b.Pending() == 0 })
 	if got := m.countEvents(rpc.EventType_NODE_RESTARTED, "n1"); got != 10 {
 		t.Fatalf("delivered %d node events, want the newest 10", got)
 	}
@@ -88,7 +89,7 @@ func TestStatusReporterLatestWins(t *testing.T) {
 	defer cancel()
 	go r.Run(ctx)
 	m.set(func(m *stubMaster) { m.unavailable = false })
-	waitFor(t, 10*time.Second, "states delivered", func() bool { return r.Pending() == 0 })
+	waitfor.True(t, 10*time.Second, "states delivered", func() bool { return r.Pending() == 0 })
 	m.get(func(m *stubMaster) bool {
 		if len(m.states) != 2 || m.states[0].Status != rpc.NodeRunning || m.states[1].Status != rpc.NodeFailed {
 			t.Fatalf("delivered %v; want n1 running then n2 failed", m.states)

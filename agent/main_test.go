@@ -60,18 +60,6 @@ func (w tWriter) Write(p []byte) (int, error) {
 
 var _ io.Writer = tWriter{}
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for an outcome
-	}
-}
-
 // freePortRange finds n consecutive free ports.
 func freePortRange(t *testing.T, n int) (int, int) {
 	t.Helper()

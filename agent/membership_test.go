@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -50,10 +51,10 @@ func TestAgentFindsMastersThroughGossip(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitFor(t, 10*time.Second, "registration with the master found by gossip", func() bool {
+	waitfor.True(t, 10*time.Second, "registration with the master found by gossip", func() bool {
 		return m.get(func(m *stubMaster) bool { return len(m.registrations) > 0 })
 	})
-	waitFor(t, 10*time.Second, "the agent tagged role=agent in gossip", func() bool {
+	waitfor.True(t, 10*time.Second, "the agent tagged role=agent in gossip", func() bool {
 		for _, n := range ml.Members() {
 			tags := parseMeta(n.Meta)
 			if tags["role"] == "agent" && tags["id"] == cfg.AgentID && tags["grpc_addr"] == a.AdvertiseAddr() {

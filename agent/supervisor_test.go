@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -154,7 +155,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 10*time.Second, "restart with a new pid", func() bool {
+		waitfor.True(t, 10*time.Second, "restart with a new pid", func() bool {
 			st := nodeStatus(t, s, "crashy")
 			return st.Status == rpc.NodeRunning && st.Pid != 0 && int(st.Pid) != pid && st.RestartCount == uint32(attempt)
 		})
@@ -163,7 +164,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 			t.Fatalf("exit not recorded: code %d signal %q", st.LastExitCode, st.LastSignal)
 		}
 		pid = int(st.Pid)
-		waitFor(t, 10*time.Second, "restarted node serving", func() bool { return serving(st.Port) })
+		waitfor.True(t, 10*time.Second, "restarted node serving", func() bool { return serving(st.Port) })
 	}
 	if c := rec.count(rpc.EventType_NODE_CRASHED, "crashy"); c != 2 {
 		t.Fatalf("node_crashed events = %d, want 2", c)
@@ -180,7 +181,7 @@ func TestSupervisorRestartsCrashedNodeThenFails(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "node failed", func() bool { return nodeStatus(t, s, "crashy").Status == rpc.NodeFailed })
+	waitfor.True(t, 10*time.Second, "node failed", func() bool { return nodeStatus(t, s, "crashy").Status == rpc.NodeFailed })
 	if rec.count(rpc.EventType_NODE_FAILED, "crashy") != 1 {
 		t.Fatal("no node_failed event")
 	}
@@ -256,27 +257,27 @@ func TestSupervisorReadoptsAfterAgentRestart(t *testing.T) {
 	if err := syscall.Kill(int(dead.Pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "dead node gone", func() bool { return !alive(int(dead.Pid)) })
+	waitfor.True(t, 5*time.Second, "dead node gone", func() bool { return !alive(int(dead.Pid)) })
 
 	s2, rec2 := newTestSupervisor(t, cfg)
 	got := nodeStatus(t, s2, "live")
 	if got.Pid != live.Pid || got.Status != rpc.NodeRunning {
 		t.Fatalf("live node not re-adopted: %+v (was pid %d)", got, live.Pid)
 	}
-	waitFor(t, 10*time.Second, "dead node restarted", func() bool {
+	waitfor.True(t, 10*time.Second, "dead node restarted", func() bool {
 		st := nodeStatus(t, s2, "dead")
 		return st.Status == rpc.NodeRunning && st.Pid != 0 && st.Pid != dead.Pid && st.RestartCount == 1
 	})
 	if rec2.count(rpc.EventType_NODE_CRASHED, "dead") != 1 || rec2.count(rpc.EventType_NODE_RESTARTED, "dead") != 1 {
 		t.Fatal("crash and restart of the dead node not reported")
 	}
-	waitFor(t, 10*time.Second, "restarted node serving", func() bool { return serving(nodeStatus(t, s2, "dead").Port) })
+	waitfor.True(t, 10*time.Second, "restarted node serving", func() bool { return serving(nodeStatus(t, s2, "dead").Port) })
 
 	// The adopted node is watched through its pidfd: a crash is seen.
 	if err := syscall.Kill(int(live.Pid), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "adopted node restarted", func() bool {
+	waitfor.True(t, 10*time.Second, "adopted node restarted", func() bool {
 		st := nodeStatus(t, s2, "live")
 		return st.Status == rpc.NodeRunning && st.Pid != live.Pid && st.RestartCount == 1
 	})
@@ -301,7 +302,7 @@ func TestSupervisorDoesNotAdoptReusedPid(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, rec := newTestSupervisor(t, cfg)
-	waitFor(t, 10*time.Second, "ghost restarted as a new process", func() bool {
+	waitfor.True(t, 10*time.Second, "ghost restarted as a new process", func() bool {
 		st := nodeStatus(t, s, "ghost")
 		return st.Status == rpc.NodeRunning && st.Pid != 0 && int(st.Pid) != os.Getpid()
 	})

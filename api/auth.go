@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 )
 
 // requireToken guards a mutating handler: when Config.APIToken is set the
@@ -21,15 +21,15 @@ func (s *Server) requireToken(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		got, ok := bearerToken(r)
 		if !ok {
-			s.refused(r, rpc.RefusedMissingToken)
+			s.refused(r, security.RefusedMissingToken)
 			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			if s.cfg.ReadToken != "" && rpc.TokenMatches(got, s.cfg.ReadToken) {
-				s.refused(r, rpc.RefusedReadOnlyToken)
+			if s.cfg.ReadToken != "" && security.TokenMatches(got, s.cfg.ReadToken) {
+				s.refused(r, security.RefusedReadOnlyToken)
 				return errorf(ErrForbidden, "the read-only API token cannot change anything")
 			}
-			s.refused(r, rpc.RefusedInvalidToken)
+			s.refused(r, security.RefusedInvalidToken)
 			return errorf(ErrUnauthorized, "the bearer token is not valid")
 		}
 		return h(w, r)
@@ -47,11 +47,11 @@ func (s *Server) requireReadToken(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		got, ok := bearerToken(r)
 		if !ok {
-			s.refused(r, rpc.RefusedMissingToken)
+			s.refused(r, security.RefusedMissingToken)
 			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header (the full or the read-only token)")
 		}
-		if !rpc.TokenMatches(got, s.cfg.APIToken) && !rpc.TokenMatches(got, s.cfg.ReadToken) {
-			s.refused(r, rpc.RefusedInvalidToken)
+		if !security.TokenMatches(got, s.cfg.APIToken) && !security.TokenMatches(got, s.cfg.ReadToken) {
+			s.refused(r, security.RefusedInvalidToken)
 			return errorf(ErrUnauthorized, "the bearer token is not valid")
 		}
 		return h(w, r)

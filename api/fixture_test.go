@@ -292,15 +292,3 @@ func (f *apiFixture) expectError(code int, out map[string]any, gotCode int, want
 		f.t.Fatalf("error = %q, want it to mention %q", msg, want)
 	}
 }
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/gridctl/grid/rpc/security"
 	"io"
 	"net/http"
 	"slices"
@@ -293,8 +294,8 @@ func TestReadTokenGuardsReads(t *testing.T) {
 		t.Fatalf("backend called without a valid read token: %v", f.master.calls)
 	}
 	mu.Lock()
-	if len(refusals) != 2*len(reads) || !slices.Contains(refusals, "GET /api/grid/agents: "+rpc.RefusedMissingToken) ||
-		!slices.Contains(refusals, "POST /api/grid/query: "+rpc.RefusedInvalidToken) {
+	if len(refusals) != 2*len(reads) || !slices.Contains(refusals, "GET /api/grid/agents: "+security.RefusedMissingToken) ||
+		!slices.Contains(refusals, "POST /api/grid/query: "+security.RefusedInvalidToken) {
 		t.Fatalf("refusals = %v", refusals)
 	}
 	mu.Unlock()

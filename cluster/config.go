@@ -6,7 +6,7 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/cluster/nodes"
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -135,7 +135,7 @@ type Config struct {
 
 	// TLS is this master's TLS material; when Enabled the gRPC port and the
 	// Raft transport demand mutual TLS and every outgoing dial presents it.
-	TLS rpc.TLSFiles
+	TLS security.TLSFiles
 	// GossipKey, when set (16, 24 or 32 bytes), encrypts gossip; members
 	// without the same key are never seen.
 	GossipKey []byte
@@ -237,7 +237,7 @@ func (c *Config) validate() error {
 	if n := len(c.GossipKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return fmt.Errorf("%w: gossip key is %d bytes; want 16, 24 or 32", ErrInvalid, n)
 	}
-	if err := rpc.ValidateTokens(c.APIToken, c.ReadToken); err != nil {
+	if err := security.ValidateTokens(c.APIToken, c.ReadToken); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := c.RateLimits.validate(); err != nil {

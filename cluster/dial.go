@@ -3,7 +3,7 @@ package cluster
 import (
 	"fmt"
 
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -12,7 +12,7 @@ import (
 // connection once, at start: mutual TLS when Config.TLS is on (the server
 // name is the dialed host), plaintext otherwise.
 func (m *Master) loadDialCredentials() error {
-	creds, err := rpc.DialCredentials(m.config.TLS, "")
+	creds, err := security.DialCredentials(m.config.TLS, "")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -28,7 +28,7 @@ func (m *Master) loadDialCredentials() error {
 func (m *Master) dialOptions(extra ...grpc.DialOption) []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(m.dialCreds),
-		grpc.WithPerRPCCredentials(rpc.TokenCredentials(m.config.APIToken)),
+		grpc.WithPerRPCCredentials(security.TokenCredentials(m.config.APIToken)),
 	}
 	return append(opts, extra...)
 }
@@ -47,11 +47,11 @@ const maxGRPCSendBytes = 16 << 20
 // mutual TLS when Config.TLS is on, the API-token check (refusals audited)
 // and the per-agent rate limits, in that order.
 func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
-	creds, err := rpc.ServerCredentials(m.config.TLS)
+	creds, err := security.ServerCredentials(m.config.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	authUnary, authStream := rpc.AuthInterceptors(m.config.APIToken, m.config.ReadToken, rpc.IsMutatingGridMethod, m.auditRefused)
+	authUnary, authStream := security.AuthInterceptors(m.config.APIToken, m.config.ReadToken, security.IsMutatingGridMethod, m.auditRefused)
 	limits := newCallLimiter(m.config.RateLimits, m.auditRefused)
 	return []grpc.ServerOption{
 		grpc.Creds(creds),

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/fsm"
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -136,11 +136,11 @@ func (m *Master) raftNetworkTransport(advertise net.Addr, logger hclog.Logger) (
 	if !m.config.TLS.Enabled() {
 		return raft.NewTCPTransportWithLogger(m.config.RaftAddr, advertise, 3, 10*time.Second, logger)
 	}
-	server, err := rpc.ServerTLSConfig(m.config.TLS)
+	server, err := security.ServerTLSConfig(m.config.TLS)
 	if err != nil {
 		return nil, err
 	}
-	client, err := rpc.ClientTLSConfig(m.config.TLS, "")
+	client, err := security.ClientTLSConfig(m.config.TLS, "")
 	if err != nil {
 		return nil, err
 	}

@@ -30,8 +30,8 @@ type TLSStreamLayer struct {
 	client    *tls.Config
 }
 
-// NewTLSStreamLayer listens on bind with server (rpc.ServerTLSConfig) and
-// dials peers with client (rpc.ClientTLSConfig; an empty ServerName is set
+// NewTLSStreamLayer listens on bind with server (security.ServerTLSConfig) and
+// dials peers with client (security.ClientTLSConfig; an empty ServerName is set
 // to each peer address's host). advertise is the address other masters
 // dial; nil uses the listener's, which must then be a specific IP. Pass the
 // result to raft.NewNetworkTransportWithLogger.

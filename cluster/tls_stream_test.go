@@ -13,38 +13,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/raft"
 )
 
 // tlsMember makes a CA-signed member and returns its TLS files.
-func tlsMember(t *testing.T, caDir, name string) rpc.TLSFiles {
+func tlsMember(t *testing.T, caDir, name string) security.TLSFiles {
 	t.Helper()
-	certPath, keyPath, err := rpc.WriteCert(caDir, rpc.CertRequest{Name: name, Days: 7}, t.TempDir())
+	certPath, keyPath, err := security.WriteCert(caDir, security.CertRequest{Name: name, Days: 7}, t.TempDir())
 	if err != nil {
 		t.Fatalf("WriteCert: %v", err)
 	}
-	return rpc.TLSFiles{CA: filepath.Join(caDir, rpc.CACertFile), Cert: certPath, Key: keyPath}
+	return security.TLSFiles{CA: filepath.Join(caDir, security.CACertFile), Cert: certPath, Key: keyPath}
 }
 
 // tlsCADir writes a fresh CA.
 func tlsCADir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	if _, _, err := rpc.WriteCA(dir, 30); err != nil {
+	if _, _, err := security.WriteCA(dir, 30); err != nil {
 		t.Fatalf("WriteCA: %v", err)
 	}
 	return dir
 }
 
 // tlsConfigs are a member's server and client configs.
-func tlsConfigs(t *testing.T, f rpc.TLSFiles) (*tls.Config, *tls.Config) {
+func tlsConfigs(t *testing.T, f security.TLSFiles) (*tls.Config, *tls.Config) {
 	t.Helper()
-	server, err := rpc.ServerTLSConfig(f)
+	server, err := security.ServerTLSConfig(f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := rpc.ClientTLSConfig(f, "")
+	client, err := security.ClientTLSConfig(f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestTLSStreamLayerRaftRPC(t *testing.T) {
 	// An intruder with a certificate from another CA (that trusts ours, so
 	// only the server's check of its certificate can stop it).
 	xServer, xClient := tlsConfigs(t, tlsMember(t, otherDir, "intruder"))
-	caPEM, err := os.ReadFile(filepath.Join(caDir, rpc.CACertFile))
+	caPEM, err := os.ReadFile(filepath.Join(caDir, security.CACertFile))
 	if err != nil {
 		t.Fatal(err)
 	}

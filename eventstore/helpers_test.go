@@ -50,18 +50,6 @@ func seqsOf(events []*rpc.Event) []uint64 {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // fill appends n events spread over entities, types and seconds.
 func fill(t testing.TB, s *Store, n int) {
 	t.Helper()

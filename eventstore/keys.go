@@ -65,10 +65,6 @@ func encodeTime(ts int64) []byte {
 	return encodeUint(uint64(ts) ^ (1 << 63))
 }
 
-func decodeTime(b []byte) int64 {
-	return int64(decodeUint(b) ^ (1 << 63))
-}
-
 func getUint(b *bolt.Bucket, key []byte) uint64 { return decodeUint(b.Get(key)) }
 
 func putUint(b *bolt.Bucket, key []byte, v uint64) error { return b.Put(key, encodeUint(v)) }

@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"fmt"
+	"github.com/gridctl/grid/test/waitfor"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func TestRESTAPIFollowerSpawnInProcess(t *testing.T) {
 	leader := c.WaitLeader(30 * time.Second)
 	follower := c.Followers(leader)[0]
 	ag := c.AddAgent("agent-inproc", harness.AgentOptions{})
-	harness.WaitFor(t, 30*time.Second, "agent healthy in the follower's REST view", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "agent healthy in the follower's REST view", func() (bool, string) {
 		code, out := restCall(t, follower, "GET", "/api/grid/agents", "")
 		for _, a := range asList(out["agents"]) {
 			if a["agent_id"] == ag.ID && a["status"] == "healthy" {

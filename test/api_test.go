@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 const testAPIToken = "test-token-0123"
@@ -78,7 +79,7 @@ func TestRESTAPIAgainstRealMasters(t *testing.T) {
 			if code, out := restCall(t, m, "GET", "/healthz", ""); code != 200 || out["status"] != "ok" {
 				t.Fatalf("%s /healthz = %d %v", m.ID, code, out)
 			}
-			harness.WaitFor(t, 20*time.Second, m.ID+" ready", func() (bool, string) {
+			waitfor.Until(t, 20*time.Second, m.ID+" ready", func() (bool, string) {
 				code, out := restCall(t, m, "GET", "/readyz", "")
 				return code == 200, fmt.Sprint(code, out)
 			})
@@ -285,7 +286,7 @@ func TestRESTAPIAgainstRealMasters(t *testing.T) {
 			t.Fatalf("transfer = %d %v", code, out)
 		}
 		newID, _ := out["new_leader_id"].(string)
-		harness.WaitFor(t, 20*time.Second, "status to show the new leader", func() (bool, string) {
+		waitfor.Until(t, 20*time.Second, "status to show the new leader", func() (bool, string) {
 			code, out := restCall(t, c.Masters[0], "GET", "/api/grid/status", "")
 			l, _ := out["leader"].(map[string]any)
 			return code == 200 && l != nil && l["id"] != leader.ID && (newID == "" || l["id"] == newID), fmt.Sprint(code, out["leader"])

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // grid runs the CLI against the cluster and returns stdout; it fails the test on a non-zero exit.
@@ -78,7 +79,7 @@ func TestSnapshotSaveAndRestoreGiveEqualState(t *testing.T) {
 	register(t, leader, "agent-after-backup")
 	waitAllHave(t, c, []string{"agent-kept", "agent-after-backup"})
 	grid(t, c, "operator", "snapshot", "restore", file)
-	harness.WaitFor(t, 30*time.Second, "registry back to the snapshot's on every master", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "registry back to the snapshot's on every master", func() (bool, string) {
 		for _, m := range c.Live() {
 			have, err := agentIDs(m)
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // browser is a headless chromium page that records console errors and
@@ -126,7 +127,7 @@ func (b *browser) text(testID string) string {
 // waitJS polls a boolean JavaScript expression until it is true.
 func (b *browser) waitJS(timeout time.Duration, what, expr string) {
 	b.t.Helper()
-	harness.WaitFor(b.t, timeout, what, func() (bool, string) {
+	waitfor.Until(b.t, timeout, what, func() (bool, string) {
 		ok, err := b.evalBool(expr)
 		if err != nil {
 			return false, err.Error()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -306,7 +307,7 @@ func TestEventsSurviveFiveLeaderKills(t *testing.T) {
 	for round := 1; round <= 5; round++ {
 		leader := c.WaitLeader(30 * time.Second)
 		before := em.ackedCount()
-		harness.WaitFor(t, 30*time.Second, "the leader-chasing sse client streaming from "+leader.ID, func() (bool, string) {
+		waitfor.Until(t, 30*time.Second, "the leader-chasing sse client streaming from "+leader.ID, func() (bool, string) {
 			on := sse.streamingFrom()
 			return on == leader.ID, "streaming from " + on
 		})
@@ -317,7 +318,7 @@ func TestEventsSurviveFiveLeaderKills(t *testing.T) {
 		if next == leader {
 			t.Fatalf("round %d: %s still leader after SIGKILL", round, leader.ID)
 		}
-		harness.WaitFor(t, 30*time.Second, "emissions acknowledged under the new leader", func() (bool, string) {
+		waitfor.Until(t, 30*time.Second, "emissions acknowledged under the new leader", func() (bool, string) {
 			n := em.ackedCount()
 			return n >= before+100, fmt.Sprintf("%d acknowledged, %d before the kill", n, before)
 		})
@@ -329,14 +330,14 @@ func TestEventsSurviveFiveLeaderKills(t *testing.T) {
 	}
 	// Let the restarted master take part in one more round of emissions.
 	n := em.ackedCount()
-	harness.WaitFor(t, 30*time.Second, "emissions after the last restart", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "emissions after the last restart", func() (bool, string) {
 		return em.ackedCount() >= n+100, fmt.Sprint(em.ackedCount())
 	})
 	stop()
 	t.Logf("emitted: %d acknowledged events, %d failed attempts; %d node kills", len(em.acked), em.failures, kills)
 
 	// With every master back, the cluster is healthy again and says so in an event.
-	harness.WaitFor(t, 45*time.Second, "cluster healthy and its latest cluster event cluster_healthy", func() (bool, string) {
+	waitfor.Until(t, 45*time.Second, "cluster healthy and its latest cluster event cluster_healthy", func() (bool, string) {
 		l, why := c.LeaderOf()
 		if l == nil {
 			return false, why
@@ -357,7 +358,7 @@ func TestEventsSurviveFiveLeaderKills(t *testing.T) {
 	lists := map[string][]*rpc.Event{}
 	for _, m := range c.Masters {
 		var evs []*rpc.Event
-		harness.WaitFor(t, 30*time.Second, "every event from "+m.ID, func() (bool, string) {
+		waitfor.Until(t, 30*time.Second, "every event from "+m.ID, func() (bool, string) {
 			var err error
 			evs, _, err = allEvents(clients[m.ID])
 			return err == nil, fmt.Sprint(err)
@@ -594,7 +595,7 @@ func TestEventsBadInputAndRetentionGap(t *testing.T) {
 			t.Fatalf("transfer leadership: %v", err)
 		}
 		var first uint64
-		harness.WaitFor(t, 30*time.Second, "events pruned to at most 50 on every master", func() (bool, string) {
+		waitfor.Until(t, 30*time.Second, "events pruned to at most 50 on every master", func() (bool, string) {
 			for _, mm := range c.Live() {
 				evs, list, err := allEvents(clients[mm.ID])
 				if err != nil {

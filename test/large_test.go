@@ -13,6 +13,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // largeEvents is how many events TestMillionEvents stores; GRID_LARGE_EVENTS
@@ -128,7 +129,7 @@ func TestMillionEvents(t *testing.T) {
 	if err := f.Start(); err != nil {
 		t.Fatal(err)
 	}
-	harness.WaitFor(t, largeWait, f.ID+" holding every event again after its restart", func() (bool, string) {
+	waitfor.Until(t, largeWait, f.ID+" holding every event again after its restart", func() (bool, string) {
 		ctx, cancel := harness.Ctx(10 * time.Second)
 		defer cancel()
 		got, err := clients[f.ID].GetStateHash(ctx, &rpc.Empty{})
@@ -145,7 +146,7 @@ func TestMillionEvents(t *testing.T) {
 	})
 	t.Logf("%s restarted and caught up on %d events in %s (rss %d MiB)", f.ID, h.Events, time.Since(restarted).Round(time.Millisecond), rssMB(f.PID()))
 	perEntity := min(100, largeEvents/1000)
-	harness.WaitFor(t, largeWait, f.ID+" serving a query by entity after its restart", func() (bool, string) {
+	waitfor.Until(t, largeWait, f.ID+" serving a query by entity after its restart", func() (bool, string) {
 		ctx, cancel := harness.Ctx(10 * time.Second)
 		defer cancel()
 		l, err := clients[f.ID].QueryEvents(harness.Stale(ctx), &rpc.EventFilter{EntityIds: []string{"large-0007"}, Limit: uint32(perEntity), Stale: true})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 var shortLiveness = []string{"--heartbeat-interval", "300ms", "--degraded-after", "1500ms", "--offline-after", "3s"}
@@ -35,7 +36,7 @@ func agentStatus(c *harness.Cluster, id string) (string, error) {
 
 func waitStatus(t *testing.T, c *harness.Cluster, id, want string) {
 	t.Helper()
-	harness.WaitFor(t, 30*time.Second, id+" "+want, func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, id+" "+want, func() (bool, string) {
 		s, err := agentStatus(c, id)
 		if err != nil {
 			return false, err.Error()
@@ -90,7 +91,7 @@ func TestAgentGoesDegradedOfflineAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, c, "agent-007", "healthy")
-	harness.WaitFor(t, 20*time.Second, "degraded, offline and recovered events", func() (bool, string) {
+	waitfor.Until(t, 20*time.Second, "degraded, offline and recovered events", func() (bool, string) {
 		got := eventTypesOf(t, c.WaitLeader(10*time.Second), "agent-007")
 		ok := got[rpc.EventType_AGENT_REGISTERED] == 1 && got[rpc.EventType_AGENT_DEGRADED] == 1 &&
 			got[rpc.EventType_AGENT_OFFLINE] == 1 && got[rpc.EventType_AGENT_RECOVERED] == 1
@@ -128,7 +129,7 @@ func TestLeaderChangeMarksNoAgentOffline(t *testing.T) {
 	newLeader := c.WaitLeader(30 * time.Second)
 	// Observe the new leader for twice the offline threshold.
 	window := time.Now().Add(6 * time.Second)
-	harness.WaitFor(t, 30*time.Second, "an observation window of twice the offline threshold", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "an observation window of twice the offline threshold", func() (bool, string) {
 		for _, id := range ids {
 			s, err := agentStatus(c, id)
 			if err == nil && s == "offline" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -41,7 +42,7 @@ func agentIDs(m *harness.Master) (map[string]bool, error) {
 // waitAllHave waits until every live master's replica holds every id in want.
 func waitAllHave(t *testing.T, c *harness.Cluster, want []string) {
 	t.Helper()
-	harness.WaitFor(t, 20*time.Second, "every acknowledged registration on every live master", func() (bool, string) {
+	waitfor.Until(t, 20*time.Second, "every acknowledged registration on every live master", func() (bool, string) {
 		for _, m := range c.Live() {
 			have, err := agentIDs(m)
 			if err != nil {
@@ -128,7 +129,7 @@ func TestFourthMasterJoinsThenIsRemoved(t *testing.T) {
 	if err := m4.Start(); err != nil {
 		t.Fatal(err)
 	}
-	harness.WaitFor(t, 60*time.Second, "master-4 promoted to voter", func() (bool, string) {
+	waitfor.Until(t, 60*time.Second, "master-4 promoted to voter", func() (bool, string) {
 		ctx, cancel := harness.Ctx(3 * time.Second)
 		defer cancel()
 		ml, err := c.WaitLeader(10*time.Second).Client().ListMasters(ctx, &rpc.Empty{})
@@ -174,7 +175,7 @@ func TestRemovePeerRefusesToLoseQuorum(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The leader notices the dead voter (raft contact and gossip) before the operator acts.
-	harness.WaitFor(t, 30*time.Second, f[0].ID+" reported unhealthy", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, f[0].ID+" reported unhealthy", func() (bool, string) {
 		ctx, cancel := harness.Ctx(3 * time.Second)
 		defer cancel()
 		ml, err := leader.Client().ListMasters(ctx, &rpc.Empty{})

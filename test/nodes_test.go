@@ -14,6 +14,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -53,7 +54,7 @@ func spawnCLI(t *testing.T, c *harness.Cluster, args ...string) spawnResult {
 func waitNodeOnAll(t *testing.T, c *harness.Cluster, nodeID, what string, ok func(n *rpc.NodeStatus) bool) *rpc.NodeStatus {
 	t.Helper()
 	var got *rpc.NodeStatus
-	harness.WaitFor(t, 45*time.Second, nodeID+" "+what+" on every master", func() (bool, string) {
+	waitfor.Until(t, 45*time.Second, nodeID+" "+what+" on every master", func() (bool, string) {
 		for _, m := range c.Live() {
 			recs, err := m.NodeRecords()
 			if err != nil {
@@ -78,7 +79,7 @@ func waitNodeOnAll(t *testing.T, c *harness.Cluster, nodeID, what string, ok fun
 func waitNewPid(t *testing.T, a *harness.Agent, nodeID string, port uint32, old int) int {
 	t.Helper()
 	var pid int
-	harness.WaitFor(t, 30*time.Second, nodeID+" restarted with a new pid and serving", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, nodeID+" restarted with a new pid and serving", func() (bool, string) {
 		pids := a.NodeProcs()[nodeID]
 		if len(pids) != 1 || pids[0] == old {
 			return false, fmt.Sprintf("pids %v (old %d)", pids, old)
@@ -174,7 +175,7 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 			}
 			kills++
 			var failed bool
-			harness.WaitFor(t, 30*time.Second, fmt.Sprintf("%s restarted or failed after kill %d", id, kills), func() (bool, string) {
+			waitfor.Until(t, 30*time.Second, fmt.Sprintf("%s restarted or failed after kill %d", id, kills), func() (bool, string) {
 				if pids := a1.NodeProcs()[id]; len(pids) == 1 && pids[0] != pid {
 					if harness.StorageNodeServes(id, rec.Port, time.Second) == nil {
 						pid = pids[0]
@@ -224,7 +225,7 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 			t.Fatalf("storage path not created inside the agent's data dir: %v", err)
 		}
 		grid(t, c, "stop", "--node", r2.NodeID)
-		harness.WaitFor(t, 30*time.Second, "stopped node's process gone and port free", func() (bool, string) {
+		waitfor.Until(t, 30*time.Second, "stopped node's process gone and port free", func() (bool, string) {
 			if pids := a1.NodeProcs()[r2.NodeID]; len(pids) != 0 {
 				return false, fmt.Sprintf("processes %v", pids)
 			}
@@ -278,13 +279,13 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 		if err := syscall.Kill(before["node-a2-2"], syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		harness.WaitFor(t, 10*time.Second, "node-a2-2 gone while agent-2 is down", func() (bool, string) {
+		waitfor.Until(t, 10*time.Second, "node-a2-2 gone while agent-2 is down", func() (bool, string) {
 			return len(a2.NodeProcs()["node-a2-2"]) == 0, fmt.Sprint(a2.NodeProcs())
 		})
 		if err := a2.Start(); err != nil {
 			t.Fatal(err)
 		}
-		harness.WaitFor(t, 45*time.Second, "each of agent-2's nodes served by exactly one process, no orphan", func() (bool, string) {
+		waitfor.Until(t, 45*time.Second, "each of agent-2's nodes served by exactly one process, no orphan", func() (bool, string) {
 			procs := a2.NodeProcs()
 			for _, id := range ids {
 				if len(procs[id]) != 1 {
@@ -427,12 +428,12 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 			// once the pending record is replicated, once the process exists.
 			switch round {
 			case 1:
-				harness.Eventually(10*time.Second, func() bool {
+				waitfor.Eventually(10*time.Second, func() bool {
 					recs, err := c.Followers(leader)[0].NodeRecords()
 					return err == nil && recs[id] != nil
 				})
 			case 2:
-				harness.Eventually(10*time.Second, func() bool { return len(a1.NodeProcs()[id]) > 0 })
+				waitfor.Eventually(10*time.Second, func() bool { return len(a1.NodeProcs()[id]) > 0 })
 			}
 			if err := leader.Kill(); err != nil {
 				t.Fatal(err)
@@ -440,7 +441,7 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 			err := <-first
 			t.Logf("round %d: spawn through the killed leader %s: %v", round, leader.ID, err)
 			// The client retries with the same node id until an answer is final.
-			harness.WaitFor(t, 60*time.Second, id+" spawned after the leader's death", func() (bool, string) {
+			waitfor.Until(t, 60*time.Second, id+" spawned after the leader's death", func() (bool, string) {
 				l, why := c.LeaderOf()
 				if l == nil {
 					return false, why
@@ -455,7 +456,7 @@ func TestStorageNodesThroughFailures(t *testing.T) {
 			}
 			c.WaitLeader(30 * time.Second)
 			var pid int
-			harness.WaitFor(t, 45*time.Second, id+" served by exactly one process", func() (bool, string) {
+			waitfor.Until(t, 45*time.Second, id+" served by exactly one process", func() (bool, string) {
 				pids := a1.NodeProcs()[id]
 				if len(pids) != 1 {
 					return false, fmt.Sprintf("processes %v", pids)

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -41,7 +43,7 @@ type secFixture struct {
 	sec     *harness.Security
 	caDir   string
 	certDir string
-	foreign rpc.TLSFiles // a member cert from another CA
+	foreign security.TLSFiles // a member cert from another CA
 	agent   *harness.Agent
 	http    *http.Client // HTTPS client trusting the cluster CA
 }
@@ -117,7 +119,7 @@ func (f *secFixture) rest(t *testing.T, m *harness.Master, method, path string, 
 // and token.
 func dial(t *testing.T, addr string, creds credentials.TransportCredentials, token string) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(security.TokenCredentials(token)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +153,7 @@ func (f *secFixture) refusedEvents(m *harness.Master, method string) (int, error
 // logContains polls a process log for want.
 func logContains(t *testing.T, p *harness.Proc, what, want string) {
 	t.Helper()
-	harness.WaitFor(t, 30*time.Second, what, func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, what, func() (bool, string) {
 		b, err := os.ReadFile(p.Log)
 		if err != nil {
 			return false, err.Error()
@@ -177,7 +179,7 @@ func TestSecurity(t *testing.T) {
 	c := f.c
 	leader := c.WaitLeader(30 * time.Second)
 	f.agent = c.AddAgent("agent-sec", harness.AgentOptions{})
-	harness.WaitFor(t, 30*time.Second, "agent-sec registered over mutual TLS with the token", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "agent-sec registered over mutual TLS with the token", func() (bool, string) {
 		ids, err := agentIDs(leader)
 		if err != nil {
 			return false, err.Error()
@@ -200,7 +202,7 @@ func (f *secFixture) testTLS(t *testing.T) {
 		return err
 	}
 	// Positive control: the cluster's own certificate works.
-	ownCreds, err := rpc.DialCredentials(f.sec.TLS, "")
+	ownCreds, err := security.DialCredentials(f.sec.TLS, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func (f *secFixture) testTLS(t *testing.T) {
 	if err := call(dial(t, leader.GRPC, insecure.NewCredentials(), secAPIToken)); status.Code(err) != codes.Unavailable {
 		t.Fatalf("plaintext gRPC against a TLS master: %v, want UNAVAILABLE (refused)", err)
 	}
-	foreignCreds, err := rpc.DialCredentials(f.foreign, "")
+	foreignCreds, err := security.DialCredentials(f.foreign, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +246,14 @@ func (f *secFixture) testTLS(t *testing.T) {
 	if len(got) > 0 && got[0] != 0x15 { // 0x15: TLS alert record
 		t.Fatalf("the raft port answered plaintext with %x, want a TLS alert or nothing", got)
 	}
-	foreignTLS, err := rpc.ClientTLSConfig(f.foreign, "127.0.0.1")
+	foreignTLS, err := security.ClientTLSConfig(f.foreign, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := raftHandshake(leader.Raft, foreignTLS); err == nil {
 		t.Fatal("the raft port accepted a certificate from another CA")
 	}
-	ownTLS, err := rpc.ClientTLSConfig(f.sec.TLS, "127.0.0.1")
+	ownTLS, err := security.ClientTLSConfig(f.sec.TLS, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +301,7 @@ func (f *secFixture) testTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := rpc.DialCredentials(f.sec.TLS, "")
+	creds, err := security.DialCredentials(f.sec.TLS, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +371,7 @@ func (f *secFixture) testTokens(t *testing.T) {
 	if after := f.registryHash(t); after != before {
 		t.Fatalf("refused calls changed the registry: %s -> %s", before, after)
 	}
-	harness.WaitFor(t, 20*time.Second, "REQUEST_REFUSED audit events for gRPC and REST refusals", func() (bool, string) {
+	waitfor.Until(t, 20*time.Second, "REQUEST_REFUSED audit events for gRPC and REST refusals", func() (bool, string) {
 		n, err := f.refusedEvents(leader, "RegisterAgent")
 		if err != nil {
 			return false, err.Error()
@@ -675,7 +677,7 @@ func (f *secFixture) testForeignMembers(t *testing.T) {
 		}
 		return out, nil
 	}
-	harness.WaitFor(t, 30*time.Second, "the intruder seen by gossip (it holds the key)", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "the intruder seen by gossip (it holds the key)", func() (bool, string) {
 		ms, err := members()
 		if err != nil {
 			return false, err.Error()

@@ -15,6 +15,7 @@ import (
 	"github.com/gridctl/grid/agent"
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
@@ -104,11 +105,11 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 		return err
 	}
 	cfg.APIToken = c.String("api-token")
-	if err := rpc.ValidateTokens(cfg.APIToken, ""); err != nil {
+	if err := security.ValidateTokens(cfg.APIToken, ""); err != nil {
 		return err
 	}
 	if c.IsSet("encrypt") {
-		key, err := rpc.ParseGossipKey(c.String("encrypt"))
+		key, err := security.ParseGossipKey(c.String("encrypt"))
 		if err != nil {
 			return fmt.Errorf("--encrypt: %w", err)
 		}

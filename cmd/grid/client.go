@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/urfave/cli/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -39,18 +40,18 @@ func tlsFlags() []cli.Flag {
 }
 
 // tlsFiles reads the TLS flags.
-func tlsFiles(c *cli.Context) rpc.TLSFiles {
-	return rpc.TLSFiles{CA: c.String("tls-ca"), Cert: c.String("tls-cert"), Key: c.String("tls-key")}
+func tlsFiles(c *cli.Context) security.TLSFiles {
+	return security.TLSFiles{CA: c.String("tls-ca"), Cert: c.String("tls-cert"), Key: c.String("tls-key")}
 }
 
 // securityFromFlags checks and returns the TLS files and API token of a
 // command; a bad setting is a usage error (exit 2).
-func securityFromFlags(c *cli.Context) (rpc.TLSFiles, string, error) {
+func securityFromFlags(c *cli.Context) (security.TLSFiles, string, error) {
 	files, token := tlsFiles(c), c.String("api-token")
 	if err := files.Validate(); err != nil {
 		return files, "", cli.Exit("Error: "+err.Error(), 2)
 	}
-	if err := rpc.ValidateTokens(token, ""); err != nil {
+	if err := security.ValidateTokens(token, ""); err != nil {
 		return files, "", cli.Exit("Error: "+err.Error(), 2)
 	}
 	return files, token, nil
@@ -80,12 +81,12 @@ func dialOptions(c *cli.Context) ([]grpc.DialOption, error) {
 
 // securityDialOptions are the transport and per-call credentials for files
 // and token.
-func securityDialOptions(files rpc.TLSFiles, token string) ([]grpc.DialOption, error) {
-	creds, err := rpc.DialCredentials(files, "")
+func securityDialOptions(files security.TLSFiles, token string) ([]grpc.DialOption, error) {
+	creds, err := security.DialCredentials(files, "")
 	if err != nil {
 		return nil, cli.Exit("Error: "+err.Error(), 2)
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token))}, nil
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(security.TokenCredentials(token))}, nil
 }
 
 // withMaster runs call against the masters of --master in order, moving on

@@ -16,7 +16,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/gridctl/grid/api"
 	"github.com/gridctl/grid/cluster"
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	gometrics "github.com/hashicorp/go-metrics"
 	gmprom "github.com/hashicorp/go-metrics/prometheus"
@@ -166,11 +166,11 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 		return err
 	}
 	cfg.APIToken, cfg.ReadToken = c.String("api-token"), c.String("read-token")
-	if err := rpc.ValidateTokens(cfg.APIToken, cfg.ReadToken); err != nil {
+	if err := security.ValidateTokens(cfg.APIToken, cfg.ReadToken); err != nil {
 		return err
 	}
 	if c.IsSet("encrypt") {
-		key, err := rpc.ParseGossipKey(c.String("encrypt"))
+		key, err := security.ParseGossipKey(c.String("encrypt"))
 		if err != nil {
 			return fmt.Errorf("--encrypt: %w", err)
 		}
@@ -218,7 +218,7 @@ func runMaster(c *cli.Context) error {
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	if cfg.TLS.Enabled() {
-		if httpServer.TLSConfig, err = rpc.HTTPServerTLSConfig(cfg.TLS); err != nil {
+		if httpServer.TLSConfig, err = security.HTTPServerTLSConfig(cfg.TLS); err != nil {
 			_ = m.Shutdown(context.Background())
 			return cli.Exit(fmt.Sprintf("Error: https: %v", err), 2)
 		}

@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,7 +20,7 @@ func tlsCommand() *cli.Command {
 				UsageText: "grid tls create-ca --out DIR [--days N]",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "out", Required: true, Usage: "directory for ca.pem and ca-key.pem (created if missing)"},
-					&cli.IntFlag{Name: "days", Value: rpc.DefaultCADays, Usage: "validity in days"},
+					&cli.IntFlag{Name: "days", Value: security.DefaultCADays, Usage: "validity in days"},
 				},
 				Action: createCAAction,
 			},
@@ -34,7 +34,7 @@ func tlsCommand() *cli.Command {
 					&cli.StringFlag{Name: "out", Required: true, Usage: "directory for NAME.pem and NAME-key.pem (created if missing)"},
 					&cli.StringSliceFlag{Name: "ip", Usage: "extra IP address the certificate is valid for (repeatable)"},
 					&cli.StringSliceFlag{Name: "dns", Usage: "extra DNS name the certificate is valid for (repeatable)"},
-					&cli.IntFlag{Name: "days", Value: rpc.DefaultCertDays, Usage: "validity in days"},
+					&cli.IntFlag{Name: "days", Value: security.DefaultCertDays, Usage: "validity in days"},
 				},
 				Action: createCertAction,
 			},
@@ -50,7 +50,7 @@ func createCAAction(c *cli.Context) error {
 	if c.Int("days") < 1 {
 		return cli.Exit(fmt.Sprintf("Error: --days %d: want at least 1", c.Int("days")), 2)
 	}
-	certPath, keyPath, err := rpc.WriteCA(c.String("out"), c.Int("days"))
+	certPath, keyPath, err := security.WriteCA(c.String("out"), c.Int("days"))
 	if err != nil {
 		return cli.Exit("Error: create CA: "+err.Error(), 1)
 	}
@@ -66,13 +66,13 @@ func createCertAction(c *cli.Context) error {
 	if c.Int("days") < 1 {
 		return cli.Exit(fmt.Sprintf("Error: --days %d: want at least 1", c.Int("days")), 2)
 	}
-	req := rpc.CertRequest{
+	req := security.CertRequest{
 		Name:     c.String("name"),
 		IPs:      c.StringSlice("ip"),
 		DNSNames: c.StringSlice("dns"),
 		Days:     c.Int("days"),
 	}
-	certPath, keyPath, err := rpc.WriteCert(c.String("ca-dir"), req, c.String("out"))
+	certPath, keyPath, err := security.WriteCert(c.String("ca-dir"), req, c.String("out"))
 	if err != nil {
 		return cli.Exit("Error: create certificate: "+err.Error(), 1)
 	}
@@ -90,7 +90,7 @@ func keygenCommand() *cli.Command {
 			if c.NArg() > 0 {
 				return cli.Exit(fmt.Sprintf("Error: unexpected argument %q", c.Args().First()), 2)
 			}
-			key, err := rpc.NewGossipKey()
+			key, err := security.NewGossipKey()
 			if err != nil {
 				return cli.Exit("Error: keygen: "+err.Error(), 1)
 			}

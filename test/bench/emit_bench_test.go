@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // BenchmarkEmit times the master's Emit path in-process: EventBatcher.Emit
@@ -33,7 +34,7 @@ func BenchmarkEmit(b *testing.B) {
 	perRound := events.DefaultEventBatcherConfig().QueueSize / 2
 	var perOp []float64
 	for range rounds {
-		if !waitFor(10*time.Second, func() bool { return eb.Queued() == 0 }) {
+		if !waitfor.Eventually(10*time.Second, func() bool { return eb.Queued() == 0 }) {
 			b.Fatalf("the batcher did not drain its queue: %s", eb)
 		}
 		t0 := time.Now()

@@ -90,15 +90,3 @@ func percentileMS(ds []time.Duration, p float64) float64 {
 	idx := int(float64(len(ds)-1) * p)
 	return float64(ds[idx].Microseconds()) / 1000
 }
-
-// waitFor polls cond every 5 ms until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval, not a wait for an event
-	}
-	return true
-}

@@ -10,36 +10,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gridctl/grid/agent/sim"
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
 )
 
-// simReport is the part of `grid sim-agents --json` the figures use.
-type simReport struct {
-	Mode            string  `json:"mode"`
-	Agents          int     `json:"agents"`
-	RegisterSeconds float64 `json:"register_seconds"`
-	WindowSeconds   float64 `json:"window_seconds"`
-	Heartbeats      int64   `json:"heartbeats"`
-	Errors          int64   `json:"errors"`
-	PerSecond       float64 `json:"heartbeats_per_s"`
-	P50Ms           float64 `json:"p50_ms"`
-	P99Ms           float64 `json:"p99_ms"`
-	FirstError      string  `json:"first_error"`
-}
-
 // simRun is one sim-agents run and what the leader did meanwhile.
 type simRun struct {
-	report         simReport
-	leaderCores    float64 // leader CPU over the measured window
-	raftWritesPerS float64 // leader commit index growth over the window
+	report         sim.Report // what `grid sim-agents --json` printed
+	leaderCores    float64    // leader CPU over the measured window
+	raftWritesPerS float64    // leader commit index growth over the window
 	measured       time.Duration
 }
 
 // The sim's log lines that mark its heartbeat window.
 const (
-	simWindowStarted = "heartbeat window started"
-	simWindowEnded   = "heartbeat window ended"
+	simWindowStarted = sim.LogWindowStarted
+	simWindowEnded   = sim.LogWindowEnded
 )
 
 // runSim runs `grid sim-agents` against c's masters with args and measures

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -54,7 +55,7 @@ func BenchmarkSpawn(b *testing.B) {
 		b.Fatal(err)
 	}
 	leader := c.WaitLeader(30 * time.Second)
-	harness.WaitFor(b, 30*time.Second, "agent-spawn registered and healthy", func() (bool, string) {
+	waitfor.Until(b, 30*time.Second, "agent-spawn registered and healthy", func() (bool, string) {
 		ctx, cancel := harness.Ctx(2 * time.Second)
 		defer cancel()
 		l, err := leader.Client().ListAgents(ctx, &rpc.Empty{})

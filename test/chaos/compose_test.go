@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 const composeProject = "gridchaos"
@@ -89,13 +90,13 @@ func TestComposeSurvivesLeaderContainerKill(t *testing.T) {
 		return leader, ""
 	}
 	var leader string
-	harness.WaitFor(t, 90*time.Second, "a leader agreed by the three containers", func() (bool, string) {
+	waitfor.Until(t, 90*time.Second, "a leader agreed by the three containers", func() (bool, string) {
 		var why string
 		leader, why = leaderOf("")
 		return leader != "", why
 	})
 	first := clients[leader]
-	harness.WaitFor(t, 60*time.Second, "both container agents registered and healthy", func() (bool, string) {
+	waitfor.Until(t, 60*time.Second, "both container agents registered and healthy", func() (bool, string) {
 		ctx, cancel := harness.Ctx(3 * time.Second)
 		defer cancel()
 		l, err := first.ListAgents(ctx, &rpc.Empty{})
@@ -125,7 +126,7 @@ func TestComposeSurvivesLeaderContainerKill(t *testing.T) {
 	}
 	killed := time.Now()
 	var newLeader string
-	harness.WaitFor(t, 60*time.Second, "a new leader among the surviving containers", func() (bool, string) {
+	waitfor.Until(t, 60*time.Second, "a new leader among the surviving containers", func() (bool, string) {
 		var why string
 		newLeader, why = leaderOf(leader)
 		if newLeader == leader {
@@ -136,7 +137,7 @@ func TestComposeSurvivesLeaderContainerKill(t *testing.T) {
 	t.Logf("%s killed; %s leads after %s", leader, newLeader, time.Since(killed).Round(time.Millisecond))
 	survivor := clients[newLeader]
 
-	harness.WaitFor(t, 30*time.Second, "the node still registered and running", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "the node still registered and running", func() (bool, string) {
 		ctx, cancel := harness.Ctx(5 * time.Second)
 		defer cancel()
 		n, err := survivor.GetStorageNodeStatus(ctx, &rpc.NodeId{NodeId: spawn.NodeId})
@@ -145,7 +146,7 @@ func TestComposeSurvivesLeaderContainerKill(t *testing.T) {
 		}
 		return n.Status == "running" && n.AgentId == "agent-001", fmt.Sprintf("node is %s on %s", n.Status, n.AgentId)
 	})
-	harness.WaitFor(t, 30*time.Second, "spawn and leader_elected events on the new leader", func() (bool, string) {
+	waitfor.Until(t, 30*time.Second, "spawn and leader_elected events on the new leader", func() (bool, string) {
 		ctx, cancel := harness.Ctx(5 * time.Second)
 		defer cancel()
 		l, err := survivor.QueryEvents(ctx, &rpc.EventFilter{Types: []rpc.EventType{rpc.EventType_LEADER_ELECTED, rpc.EventType_SPAWN_SUCCEEDED}, Limit: 1000})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -77,7 +78,7 @@ func NewEnv(t testing.TB, cfg Config) *Env {
 		e.Agents = append(e.Agents, a)
 	}
 	for _, a := range e.Agents {
-		harness.WaitFor(t, 60*time.Second, a.ID+" registered and healthy", func() (bool, string) {
+		waitfor.Until(t, 60*time.Second, a.ID+" registered and healthy", func() (bool, string) {
 			return e.agentHealthy(a.ID)
 		})
 	}

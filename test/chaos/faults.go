@@ -8,6 +8,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -144,7 +145,7 @@ func (f *AddRemoveMaster) Inject(e *Env) error {
 		return err
 	}
 	f.added = m
-	ok := harness.Eventually(e.Config.ConvergeBound, func() bool {
+	ok := waitfor.Eventually(e.Config.ConvergeBound, func() bool {
 		ml, err := listMasters(e)
 		if err != nil {
 			return false
@@ -168,7 +169,7 @@ func (f *AddRemoveMaster) Recover(e *Env) error {
 		return err
 	}
 	var lastErr error
-	ok := harness.Eventually(e.Config.RecoveryBound, func() bool {
+	ok := waitfor.Eventually(e.Config.RecoveryBound, func() bool {
 		l := e.AnyMaster()
 		if l == nil || l == m {
 			return false

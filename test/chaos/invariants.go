@@ -8,13 +8,14 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // converge polls check until it reports no problem or bound passes; it
 // returns the last problems (nil when it converged).
 func converge(bound time.Duration, check func() []string) []string {
 	var last []string
-	harness.Eventually(bound, func() bool {
+	waitfor.Eventually(bound, func() bool {
 		last = check()
 		return len(last) == 0
 	})
@@ -27,7 +28,7 @@ func converge(bound time.Duration, check func() []string) []string {
 func WaitHealthy(env *Env, bound time.Duration) (time.Duration, error) {
 	start := time.Now()
 	var why string
-	ok := harness.Eventually(bound, func() bool {
+	ok := waitfor.Eventually(bound, func() bool {
 		why = healthy(env)
 		return why == ""
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
@@ -259,16 +260,29 @@ func (c *Cluster) LeaderOf() (*Master, string) {
 	return l, ""
 }
 
-// WaitLeader waits until the live masters agree on a live leader.
+// WaitLeader waits until exactly one live master leads and every live
+// master names it as leader (waitfor.Leader), and returns it. A live master
+// that does not answer counts as disagreeing.
 func (c *Cluster) WaitLeader(timeout time.Duration) *Master {
 	c.T.Helper()
-	var leader *Master
-	WaitFor(c.T, timeout, "a leader agreed by all live masters", func() (bool, string) {
-		l, why := c.LeaderOf()
-		leader = l
-		return l != nil, why
-	})
-	return leader
+	views := map[*Master]string{} // each master's leader in the current poll
+	view := func(m *Master) string {
+		ctx, cancel := Ctx(2 * time.Second)
+		defer cancel()
+		r, err := m.Client().Ready(ctx, &rpc.Empty{})
+		if err != nil {
+			return fmt.Sprintf("nobody (%v)", err)
+		}
+		return r.LeaderId
+	}
+	// waitfor.Leader asks isLeader of every member before leaderOf in each
+	// poll, so leaderOf reads the answer isLeader just fetched.
+	return waitfor.Leader(c.T, timeout, c.Live(), func(m *Master) string { return m.ID },
+		func(m *Master) bool {
+			views[m] = view(m)
+			return views[m] == m.ID
+		},
+		func(m *Master) (string, bool) { return views[m], true })
 }
 
 // Followers lists the live masters other than the leader.
@@ -302,7 +316,7 @@ func (c *Cluster) StateHashes() (map[string]*rpc.StateHash, error) {
 func (c *Cluster) WaitSameState(timeout time.Duration) *rpc.StateHash {
 	c.T.Helper()
 	var last *rpc.StateHash
-	WaitFor(c.T, timeout, "equal FSM state on every live master", func() (bool, string) {
+	waitfor.Until(c.T, timeout, "equal FSM state on every live master", func() (bool, string) {
 		hs, err := c.StateHashes()
 		if err != nil {
 			return false, err.Error()

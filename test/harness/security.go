@@ -5,7 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc"
 )
 
@@ -14,7 +14,7 @@ import (
 // same TLS files and the full token.
 type Security struct {
 	// TLS is handed to every member as --tls-ca/--tls-cert/--tls-key.
-	TLS rpc.TLSFiles
+	TLS security.TLSFiles
 	// GossipKey is --encrypt (base64).
 	GossipKey string
 	// APIToken is --api-token on masters and agents.
@@ -24,7 +24,7 @@ type Security struct {
 }
 
 // tlsArgs are the TLS flags of f (none when TLS is off).
-func tlsArgs(f rpc.TLSFiles) []string {
+func tlsArgs(f security.TLSFiles) []string {
 	if !f.Enabled() {
 		return nil
 	}
@@ -67,16 +67,16 @@ func (s *Security) AgentArgs() []string {
 // DialOptions are the harness clients' options for s: mutual TLS with the
 // same files and the full token on every call (plaintext when s is nil).
 func (s *Security) DialOptions() ([]grpc.DialOption, error) {
-	var files rpc.TLSFiles
+	var files security.TLSFiles
 	var token string
 	if s != nil {
 		files, token = s.TLS, s.APIToken
 	}
-	creds, err := rpc.DialCredentials(files, "")
+	creds, err := security.DialCredentials(files, "")
 	if err != nil {
 		return nil, err
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(rpc.TokenCredentials(token))}, nil
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(security.TokenCredentials(token))}, nil
 }
 
 // MakeCA runs `grid tls create-ca` into dir and returns the CA certificate's path.
@@ -89,11 +89,11 @@ func MakeCA(dir string) (string, error) {
 
 // MakeCert runs `grid tls create-cert` with the CA in caDir for name (valid
 // for localhost and 127.0.0.1) and returns TLS files for it.
-func MakeCert(caDir, name, outDir string) (rpc.TLSFiles, error) {
+func MakeCert(caDir, name, outDir string) (security.TLSFiles, error) {
 	if err := runGrid("tls", "create-cert", "--ca-dir", caDir, "--name", name, "--out", outDir); err != nil {
-		return rpc.TLSFiles{}, err
+		return security.TLSFiles{}, err
 	}
-	return rpc.TLSFiles{
+	return security.TLSFiles{
 		CA:   filepath.Join(caDir, "ca.pem"),
 		Cert: filepath.Join(outDir, name+".pem"),
 		Key:  filepath.Join(outDir, name+"-key.pem"),

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // StorageNodeProcs maps node id to the pids of live `grid storage-node`
@@ -34,4 +35,33 @@ func StorageNodeProcs(dir string) map[string][]int {
 		}
 	}
 	return out
+}
+
+// ProcsUnder lists pids of live processes whose command line mentions dir
+// (storage nodes spawned by the test's agents).
+func ProcsUnder(dir string) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	needle := []byte(dir)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(b, needle) {
+			continue
+		}
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
+			continue // zombie
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+func killStrays(dir string) {
+	for _, pid := range ProcsUnder(dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }

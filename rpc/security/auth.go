@@ -1,4 +1,4 @@
-package rpc
+package security
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/gridctl/grid/rpc"
 )
 
 // ErrInvalidGossipKey marks a --encrypt value that is not a base64 key of
@@ -124,7 +126,7 @@ func BearerToken(authorization string) (string, bool) {
 // presentedToken is the one bearer token in md; a reason when there is none
 // or more than one.
 func presentedToken(md metadata.MD) (string, string) {
-	vals := md.Get(AuthorizationMetadataKey)
+	vals := md.Get(rpc.AuthorizationMetadataKey)
 	if len(vals) == 0 {
 		return "", RefusedMissingToken
 	}
@@ -160,7 +162,7 @@ func (b bearerCredentials) GetRequestMetadata(context.Context, ...string) (map[s
 	if b.token == "" {
 		return nil, nil
 	}
-	return map[string]string{AuthorizationMetadataKey: "Bearer " + b.token}, nil
+	return map[string]string{rpc.AuthorizationMetadataKey: "Bearer " + b.token}, nil
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials: the
@@ -249,9 +251,9 @@ func AuthInterceptors(token, readToken string, isMutating func(fullMethod string
 // openMethods need no token even when --read-token is set: readiness and
 // health probes, which reveal only whether the process is ready.
 var openMethods = map[string]bool{
-	GridMaster_Ready_FullMethodName: true,
-	"/grpc.health.v1.Health/Check":  true,
-	"/grpc.health.v1.Health/Watch":  true,
+	rpc.GridMaster_Ready_FullMethodName: true,
+	"/grpc.health.v1.Health/Check":      true,
+	"/grpc.health.v1.Health/Watch":      true,
 }
 
 // readOnlyMethods are the methods served on masters' and agents' gRPC ports
@@ -260,26 +262,26 @@ var openMethods = map[string]bool{
 // reflection. Every other method counts as mutating, so a method added
 // later is guarded by the full token until it is listed here.
 var readOnlyMethods = map[string]bool{
-	GridMaster_GetStorageNodeStatus_FullMethodName:                   true,
-	GridMaster_ListAgents_FullMethodName:                             true,
-	GridMaster_GetClusterStatus_FullMethodName:                       true,
-	GridMaster_ListStorageNodes_FullMethodName:                       true,
-	GridMaster_QueryEvents_FullMethodName:                            true,
-	GridMaster_StreamEvents_FullMethodName:                           true,
-	GridMaster_AskQuery_FullMethodName:                               true,
-	GridMaster_ListMasters_FullMethodName:                            true,
-	GridMaster_ListMembers_FullMethodName:                            true,
-	GridMaster_SaveSnapshot_FullMethodName:                           true,
-	GridMaster_Ready_FullMethodName:                                  true,
-	GridMaster_GetStateHash_FullMethodName:                           true,
-	GridAgent_GetNodeStatus_FullMethodName:                           true,
-	GridAgent_ListNodes_FullMethodName:                               true,
-	StorageService_QueryConcept_FullMethodName:                       true,
-	StorageService_GetNeighbors_FullMethodName:                       true,
-	StorageService_FindPath_FullMethodName:                           true,
-	StorageService_GetStats_FullMethodName:                           true,
-	StorageService_HealthCheck_FullMethodName:                        true,
-	StorageService_VectorSearch_FullMethodName:                       true,
+	rpc.GridMaster_GetStorageNodeStatus_FullMethodName:               true,
+	rpc.GridMaster_ListAgents_FullMethodName:                         true,
+	rpc.GridMaster_GetClusterStatus_FullMethodName:                   true,
+	rpc.GridMaster_ListStorageNodes_FullMethodName:                   true,
+	rpc.GridMaster_QueryEvents_FullMethodName:                        true,
+	rpc.GridMaster_StreamEvents_FullMethodName:                       true,
+	rpc.GridMaster_AskQuery_FullMethodName:                           true,
+	rpc.GridMaster_ListMasters_FullMethodName:                        true,
+	rpc.GridMaster_ListMembers_FullMethodName:                        true,
+	rpc.GridMaster_SaveSnapshot_FullMethodName:                       true,
+	rpc.GridMaster_Ready_FullMethodName:                              true,
+	rpc.GridMaster_GetStateHash_FullMethodName:                       true,
+	rpc.GridAgent_GetNodeStatus_FullMethodName:                       true,
+	rpc.GridAgent_ListNodes_FullMethodName:                           true,
+	rpc.StorageService_QueryConcept_FullMethodName:                   true,
+	rpc.StorageService_GetNeighbors_FullMethodName:                   true,
+	rpc.StorageService_FindPath_FullMethodName:                       true,
+	rpc.StorageService_GetStats_FullMethodName:                       true,
+	rpc.StorageService_HealthCheck_FullMethodName:                    true,
+	rpc.StorageService_VectorSearch_FullMethodName:                   true,
 	"/grpc.health.v1.Health/Check":                                   true,
 	"/grpc.health.v1.Health/Watch":                                   true,
 	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      true,

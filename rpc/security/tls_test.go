@@ -1,4 +1,4 @@
-package rpc
+package security
 
 import (
 	"context"
@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/gridctl/grid/rpc"
 )
 
 // testCA writes a fresh CA into a temp dir and returns the dir.
@@ -193,24 +195,24 @@ func TestTLSFilesValidate(t *testing.T) {
 
 // statusServer answers GetClusterStatus and counts the calls that got in.
 type statusServer struct {
-	UnimplementedGridMasterServer
+	rpc.UnimplementedGridMasterServer
 	calls atomic.Int64
 }
 
-func (s *statusServer) GetClusterStatus(context.Context, *Empty) (*ClusterStatus, error) {
+func (s *statusServer) GetClusterStatus(context.Context, *rpc.Empty) (*rpc.ClusterStatus, error) {
 	s.calls.Add(1)
-	return &ClusterStatus{Status: "healthy"}, nil
+	return &rpc.ClusterStatus{Status: "healthy"}, nil
 }
 
 // startGRPC serves srv with the options on a loopback port.
-func startGRPC(t *testing.T, srv GridMasterServer, opts ...grpc.ServerOption) string {
+func startGRPC(t *testing.T, srv rpc.GridMasterServer, opts ...grpc.ServerOption) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer(opts...)
-	RegisterGridMasterServer(s, srv)
+	rpc.RegisterGridMasterServer(s, srv)
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
 	return lis.Addr().String()
@@ -226,7 +228,7 @@ func callStatus(t *testing.T, addr string, creds credentials.TransportCredential
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = NewGridMasterClient(conn).GetClusterStatus(ctx, &Empty{})
+	_, err = rpc.NewGridMasterClient(conn).GetClusterStatus(ctx, &rpc.Empty{})
 	return err
 }
 

@@ -1,4 +1,4 @@
-package rpc
+package security
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/gridctl/grid/rpc"
 )
 
 func TestGossipKey(t *testing.T) {
@@ -124,24 +126,24 @@ func TestCheckBearer(t *testing.T) {
 
 func TestMutatingMethodSets(t *testing.T) {
 	var gotGrid, gotAgent []string
-	for _, m := range GridMaster_ServiceDesc.Methods {
-		if full := "/" + GridMaster_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingGridMethod(full) {
+	for _, m := range rpc.GridMaster_ServiceDesc.Methods {
+		if full := "/" + rpc.GridMaster_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingGridMethod(full) {
 			gotGrid = append(gotGrid, m.MethodName)
 		}
 	}
-	for _, s := range GridMaster_ServiceDesc.Streams {
-		if full := "/" + GridMaster_ServiceDesc.ServiceName + "/" + s.StreamName; IsMutatingGridMethod(full) {
+	for _, s := range rpc.GridMaster_ServiceDesc.Streams {
+		if full := "/" + rpc.GridMaster_ServiceDesc.ServiceName + "/" + s.StreamName; IsMutatingGridMethod(full) {
 			gotGrid = append(gotGrid, s.StreamName)
 		}
 	}
-	for _, m := range GridAgent_ServiceDesc.Methods {
-		if full := "/" + GridAgent_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingAgentMethod(full) {
+	for _, m := range rpc.GridAgent_ServiceDesc.Methods {
+		if full := "/" + rpc.GridAgent_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingAgentMethod(full) {
 			gotAgent = append(gotAgent, m.MethodName)
 		}
 	}
 	var gotStorage []string
-	for _, m := range StorageService_ServiceDesc.Methods {
-		if full := "/" + StorageService_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingGridMethod(full) {
+	for _, m := range rpc.StorageService_ServiceDesc.Methods {
+		if full := "/" + rpc.StorageService_ServiceDesc.ServiceName + "/" + m.MethodName; IsMutatingGridMethod(full) {
 			gotStorage = append(gotStorage, m.MethodName)
 		}
 	}
@@ -168,8 +170,8 @@ func TestAuthInterceptorsTable(t *testing.T) {
 	const (
 		full  = "full-token"
 		read  = "read-token"
-		write = GridMaster_SpawnStorageNode_FullMethodName
-		query = GridMaster_ListAgents_FullMethodName
+		write = rpc.GridMaster_SpawnStorageNode_FullMethodName
+		query = rpc.GridMaster_ListAgents_FullMethodName
 	)
 	bearer := func(tok string) metadata.MD { return metadata.Pairs("authorization", "Bearer "+tok) }
 	cases := []struct {
@@ -248,19 +250,19 @@ func TestAuthInterceptorsTable(t *testing.T) {
 
 // guardedServer counts the handlers that ran.
 type guardedServer struct {
-	UnimplementedGridMasterServer
+	rpc.UnimplementedGridMasterServer
 	registered atomic.Int64
 	streamed   atomic.Int64
 }
 
-func (s *guardedServer) RegisterAgent(context.Context, *AgentInfo) (*RegistrationResponse, error) {
+func (s *guardedServer) RegisterAgent(context.Context, *rpc.AgentInfo) (*rpc.RegistrationResponse, error) {
 	s.registered.Add(1)
-	return &RegistrationResponse{}, nil
+	return &rpc.RegistrationResponse{}, nil
 }
 
-func (s *guardedServer) StreamEvents(_ *StreamEventsRequest, stream grpc.ServerStreamingServer[Event]) error {
+func (s *guardedServer) StreamEvents(_ *rpc.StreamEventsRequest, stream grpc.ServerStreamingServer[rpc.Event]) error {
 	s.streamed.Add(1)
-	return stream.Send(&Event{})
+	return stream.Send(&rpc.Event{})
 }
 
 func TestAuthOverTLSGRPC(t *testing.T) {
@@ -285,19 +287,19 @@ func TestAuthOverTLSGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := func(token string) GridMasterClient {
+	client := func(token string) rpc.GridMasterClient {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(dial), grpc.WithPerRPCCredentials(TokenCredentials(token)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		return NewGridMasterClient(conn)
+		return rpc.NewGridMasterClient(conn)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
 	for _, tok := range []string{"", "wrong", read} {
-		_, err := client(tok).RegisterAgent(ctx, &AgentInfo{AgentId: "agent-1"})
+		_, err := client(tok).RegisterAgent(ctx, &rpc.AgentInfo{AgentId: "agent-1"})
 		if c := status.Code(err); c != codes.Unauthenticated && c != codes.PermissionDenied {
 			t.Fatalf("RegisterAgent with token %q: %v", tok, err)
 		}
@@ -305,12 +307,12 @@ func TestAuthOverTLSGRPC(t *testing.T) {
 	if n := srv.registered.Load(); n != 0 {
 		t.Fatalf("refused RegisterAgent ran %d times", n)
 	}
-	if _, err := client(full).RegisterAgent(ctx, &AgentInfo{AgentId: "agent-1"}); err != nil {
+	if _, err := client(full).RegisterAgent(ctx, &rpc.AgentInfo{AgentId: "agent-1"}); err != nil {
 		t.Fatalf("RegisterAgent with the full token: %v", err)
 	}
 
-	recv := func(c GridMasterClient) error {
-		s, err := c.StreamEvents(ctx, &StreamEventsRequest{})
+	recv := func(c rpc.GridMasterClient) error {
+		s, err := c.StreamEvents(ctx, &rpc.StreamEventsRequest{})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,120 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+)
+
+// Log messages at the heartbeat window's edges; test/bench measures the
+// leader between them.
+const (
+	LogWindowStarted = "heartbeat window started"
+	LogWindowEnded   = "heartbeat window ended"
+)
+
+// Run serves a stand-in GridAgent endpoint (the leader's reconciler lists
+// every healthy agent's nodes), registers cfg.Agents agents with the
+// leader, then heartbeats for cfg.Duration, and reports what it measured.
+// LogWindowStarted and LogWindowEnded are logged at the window's edges.
+func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	endpoint, stopAgentServer, err := serveAgent(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	defer stopAgentServer()
+
+	opts, err := dialOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	target, err := findLeaderAddr(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Conns = min(cfg.Conns, cfg.Agents)
+	clients := make([]rpc.GridMasterClient, cfg.Conns)
+	for i := range clients {
+		conn, err := grpc.NewClient(target, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", target, err)
+		}
+		defer conn.Close()
+		clients[i] = rpc.NewGridMasterClient(conn)
+	}
+	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint}
+	rep := &Report{Mode: "paced", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
+	if cfg.Unpaced {
+		rep.Mode = "unpaced"
+	}
+
+	logger.Info("registering", "agents", cfg.Agents, "target", target, "conns", cfg.Conns)
+	t0 := time.Now()
+	if err := sim.registerAll(ctx); err != nil {
+		return nil, err
+	}
+	rep.RegisterSeconds = time.Since(t0).Seconds()
+
+	logger.Info(LogWindowStarted, "agents", cfg.Agents, "mode", rep.Mode)
+	t0 = time.Now()
+	if cfg.Unpaced {
+		sim.unpaced(ctx, t0.Add(cfg.Duration))
+	} else {
+		sim.paced(ctx, t0.Add(cfg.Duration))
+	}
+	rep.WindowSeconds = time.Since(t0).Seconds()
+	logger.Info(LogWindowEnded, "heartbeats", sim.lat.count(), "errors", sim.errs.Load())
+	sim.lat.fill(rep)
+	rep.Errors = sim.errs.Load()
+	rep.PerSecond = float64(rep.Heartbeats-rep.Errors) / rep.WindowSeconds
+	if e, ok := sim.firstErr.Load().(string); ok {
+		rep.FirstError = e
+	}
+	return rep, ctx.Err()
+}
+
+// dialOptions: mutual TLS when cfg.TLS is enabled (the server name is the
+// dialed host) and the API token on every call.
+func dialOptions(cfg Config) ([]grpc.DialOption, error) {
+	creds, err := security.DialCredentials(cfg.TLS, "")
+	if err != nil {
+		return nil, err
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken))}, nil
+}
+
+// findLeaderAddr asks the masters in turn for the leader's gRPC address, as
+// an agent follows a leader hint; without one it uses the first master
+// that answered.
+func findLeaderAddr(ctx context.Context, cfg Config, opts []grpc.DialOption) (string, error) {
+	var last error
+	for _, addr := range cfg.Masters {
+		conn, err := grpc.NewClient(addr, opts...)
+		if err != nil {
+			last = err
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+		st, err := rpc.NewGridMasterClient(conn).GetClusterStatus(cctx, &rpc.Empty{})
+		cancel()
+		conn.Close()
+		if err != nil {
+			last = fmt.Errorf("master %s: %w", addr, err)
+			continue
+		}
+		if a := st.GetLeader().GetGrpcAddr(); a != "" {
+			return a, nil
+		}
+		return addr, nil
+	}
+	return "", fmt.Errorf("no master answered: %w", last)
+}

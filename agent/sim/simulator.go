@@ -1,0 +1,186 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// simulator drives the agents.
+type simulator struct {
+	cfg      Config
+	clients  []rpc.GridMasterClient
+	endpoint string
+	lat      latencyLog
+	errs     atomic.Int64
+	firstErr atomic.Value
+}
+
+func (s *simulator) agentID(i int) string { return fmt.Sprintf("%s-%05d", s.cfg.Prefix, i) }
+
+func (s *simulator) client(i int) rpc.GridMasterClient { return s.clients[i%len(s.clients)] }
+
+func (s *simulator) failed(err error) {
+	s.errs.Add(1)
+	s.firstErr.CompareAndSwap(nil, err.Error())
+}
+
+// register registers agent i, retrying while the leader is unavailable.
+func (s *simulator) register(ctx context.Context, i int) error {
+	info := &rpc.AgentInfo{AgentId: s.agentID(i), Hostname: "sim", Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		Version: "sim", Endpoint: s.endpoint}
+	var err error
+	for try := range 5 {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		_, err = s.client(i).RegisterAgent(cctx, info)
+		cancel()
+		if err == nil || ctx.Err() != nil || status.Code(err) == codes.InvalidArgument {
+			break
+		}
+		select { // back-off between retries
+		case <-ctx.Done():
+		case <-time.After(time.Duration(try+1) * 100 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("register %s: %w", info.AgentId, err)
+	}
+	return nil
+}
+
+// registerAll registers every agent with RegisterWorkers callers.
+func (s *simulator) registerAll(ctx context.Context) error {
+	ids := make(chan int)
+	var wg sync.WaitGroup
+	var first atomic.Value
+	for range s.cfg.RegisterWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				if err := s.register(ctx, i); err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	for i := range s.cfg.Agents {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return err
+	}
+	return ctx.Err()
+}
+
+// heartbeat sends one heartbeat for agent i and returns the next interval
+// the leader asked for (0: keep the current one). An unknown agent
+// registers again, as a real agent does.
+func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	t0 := time.Now()
+	r, err := s.client(i).Heartbeat(cctx, &rpc.HeartbeatRequest{AgentId: s.agentID(i), Timestamp: uint64(t0.Unix())})
+	took := time.Since(t0)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			s.lat.add(took) // a failed heartbeat counts in the percentiles with the time it took to fail
+			s.failed(err)
+			if status.Code(err) == codes.NotFound {
+				_ = s.register(ctx, i)
+			}
+		}
+		return 0
+	}
+	s.lat.add(took)
+	return time.Duration(r.NextIntervalMs) * time.Millisecond
+}
+
+// paced runs one goroutine per agent: the first heartbeat at a random
+// offset within the interval, then one per interval the leader returns.
+func (s *simulator) paced(ctx context.Context, end time.Time) {
+	var wg sync.WaitGroup
+	for i := range s.cfg.Agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			interval := s.cfg.Interval
+			next := time.Now().Add(rand.N(interval))
+			timer := time.NewTimer(time.Until(next))
+			defer timer.Stop()
+			for next.Before(end) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+				if d := s.heartbeat(ctx, i); d > 0 {
+					interval = d
+				}
+				next = next.Add(interval)
+				timer.Reset(time.Until(next))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// unpaced runs Workers callers heartbeating round robin over the agents,
+// back to back, until end.
+func (s *simulator) unpaced(ctx context.Context, end time.Time) {
+	var wg sync.WaitGroup
+	for w := range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(end) && ctx.Err() == nil; i += s.cfg.Workers {
+				s.heartbeat(ctx, i%s.cfg.Agents)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// latencyLog collects heartbeat round-trip times, failed calls included.
+type latencyLog struct {
+	mu sync.Mutex
+	ds []time.Duration
+}
+
+func (l *latencyLog) add(d time.Duration) {
+	l.mu.Lock()
+	l.ds = append(l.ds, d)
+	l.mu.Unlock()
+}
+
+func (l *latencyLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ds)
+}
+
+// fill sets the report's count and percentiles.
+func (l *latencyLog) fill(r *Report) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r.Heartbeats = int64(len(l.ds))
+	if len(l.ds) == 0 {
+		return
+	}
+	slices.Sort(l.ds)
+	at := func(p float64) float64 {
+		return float64(l.ds[int(float64(len(l.ds)-1)*p)].Microseconds()) / 1000
+	}
+	r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs = at(0.5), at(0.9), at(0.99), at(1)
+}

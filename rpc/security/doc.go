@@ -1,0 +1,10 @@
+// Package security owns Grid's security material and the checks built on it:
+// TLS files and the TLS configs and gRPC transport credentials made from them
+// (tls.go), the cluster CA and the member certificates it issues (tls_certs.go,
+// behind `grid tls create-ca|create-cert`), API bearer tokens and the gRPC auth
+// interceptors with the list of read-only methods they apply (auth.go), and
+// gossip encryption keys (`grid keygen`, `--encrypt`).
+//
+// The wire contract itself (messages, services, method names, metadata keys)
+// stays in package rpc; security only reads it.
+package security
