@@ -32,10 +32,7 @@ func (m *Master) nodeStatus(ctx context.Context, nodeID string) (*rpc.NodeStatus
 		o.logger().Debug("node status not refreshed from agent", "node_id", nodeID, "agent_id", rec.AgentId, "error", err)
 		return rec, nil
 	}
-	actual := resp.GetNode()
-	if actual == nil {
-		actual = &rpc.NodeStatus{NodeId: nodeID, Status: resp.GetStatus(), Pid: resp.GetPid()}
-	}
+	actual := resp.NodeRecord()
 	if !o.acquire(nodeID) { // an order is in progress: it commits the outcome
 		return mergeActual(rec, actual), nil
 	}
