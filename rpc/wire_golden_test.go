@@ -170,11 +170,14 @@ func TestWireGoldenCatchesChanges(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			bad := incompatibilities(golden, schemaOf(mutatedGrid(t, tc.edit)...))
+			mutated := schemaOf(mutatedGrid(t, tc.edit)...)
+			bad := incompatibilities(golden, mutated)
 			joined := strings.Join(bad, "\n")
 			switch {
 			case tc.want == "" && len(bad) > 0:
 				t.Fatalf("compatible change refused:\n%s", joined)
+			case tc.want == "" && mutated.render() == string(raw):
+				t.Fatal("a compatible change must still need an -update of the golden")
 			case tc.want != "" && !strings.Contains(joined, tc.want):
 				t.Fatalf("incompatibilities = %q, want one containing %q", joined, tc.want)
 			}
