@@ -52,7 +52,7 @@ func TestAgentRegistersHeartbeatsAndReports(t *testing.T) {
 	})
 	m.get(func(m *stubMaster) bool {
 		r := m.registrations[0]
-		if r.AgentId != cfg.AgentID || r.Endpoint != a.AdvertiseAddr() || r.MaxStorageNodes != uint32(cfg.MaxNodes) {
+		if r.AgentId != cfg.AgentID || r.AgentEndpoint != a.AdvertiseAddr() || r.MaxStorageNodes != uint32(cfg.MaxNodes) {
 			t.Fatalf("registration: %+v", r)
 		}
 		return true

@@ -85,22 +85,20 @@ func (h *Heartbeater) register(ctx context.Context, interval time.Duration) (tim
 		return interval, err
 	}
 	host, _ := os.Hostname()
-	_, port, _ := splitHostPort(h.cfg.AdvertiseAddr)
 	info := &rpc.AgentInfo{
 		AgentId:         h.cfg.AgentID,
 		Hostname:        host,
 		Platform:        h.cfg.Platform,
 		MaxStorageNodes: uint32(h.cfg.MaxNodes),
 		Version:         h.cfg.Version,
-		AgentPort:       uint32(port),
-		Endpoint:        h.cfg.AdvertiseAddr,
+		AgentEndpoint:   h.cfg.AdvertiseAddr,
 		Nodes:           h.nodes.List(),
 	}
 	cctx, cancel := context.WithTimeout(h.withPorts(ctx), 10*time.Second)
 	defer cancel()
 	resp, err := client.RegisterAgent(cctx, info)
 	if err == nil && !resp.GetSuccess() {
-		err = status.Errorf(codes.FailedPrecondition, "registration refused: %s", resp.GetMessage())
+		err = status.Errorf(codes.FailedPrecondition, "registration refused: %s", resp.GetErrorMessage())
 	}
 	if err != nil {
 		h.logger.Warn("could not register; trying another master", "master", addr, "error", err)

@@ -41,6 +41,7 @@ func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest)
 	}
 	return &rpc.SpawnNodeResponse{
 		Success:     true,
+		NodeId:      st.NodeId,
 		Pid:         st.Pid,
 		Endpoint:    st.Endpoint,
 		Port:        st.Port,
@@ -67,11 +68,16 @@ func (a *agentService) GetNodeStatus(ctx context.Context, req *rpc.NodeStatusReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &rpc.NodeStatusResponse{NodeId: st.NodeId, Status: st.Status, Pid: st.Pid, Node: st}, nil
+	return rpc.NewNodeStatusResponse(st), nil
 }
 
 func (a *agentService) ListNodes(ctx context.Context, req *rpc.ListNodesRequest) (*rpc.ListNodesResponse, error) {
-	return &rpc.ListNodesResponse{Nodes: a.sup.List()}, nil
+	nodes := a.sup.List()
+	resp := &rpc.ListNodesResponse{Nodes: make([]*rpc.NodeStatusResponse, 0, len(nodes))}
+	for _, n := range nodes {
+		resp.Nodes = append(resp.Nodes, rpc.NewNodeStatusResponse(n))
+	}
+	return resp, nil
 }
 
 // toStatus maps the agent's sentinel errors to gRPC codes with rpc's one

@@ -187,7 +187,7 @@ func toAgentView(a *rpc.AgentRecord) agentView {
 	return agentView{
 		AgentID: a.GetAgentId(), Hostname: a.GetHostname(), Platform: a.GetPlatform(), Status: a.GetStatus(),
 		MaxStorageNodes: a.GetMaxStorageNodes(), CurrentStorageNodes: a.GetCurrentStorageNodes(),
-		LastHeartbeat: secondsTime(a.GetLastHeartbeat()), Endpoint: a.GetEndpoint(), Version: a.GetVersion(),
+		LastHeartbeat: secondsTime(int64(a.GetLastHeartbeat())), Endpoint: a.GetEndpoint(), Version: a.GetVersion(),
 		RegisteredAt: secondsTime(a.GetRegisteredAt()), StorageNodes: toNodeViews(a.GetStorageNodes()),
 	}
 }

@@ -56,6 +56,9 @@ func (p RaftProfile) Timings() (RaftTimings, error) {
 type Config struct {
 	// ID is this master's unique id (Raft server id and gossip node name).
 	ID string
+	// Version is this master's Grid version, answered to registering agents
+	// as master_version; empty answers "dev".
+	Version string
 	// DataDir holds raft/ (log, stable store, snapshots), events/ and identity.json.
 	DataDir string
 

@@ -138,7 +138,7 @@ func TestEventsOnCluster(t *testing.T) {
 		for _, id := range []string{"agent-001", "agent-002"} {
 			waitfor.True(t, 20*time.Second, "register "+id, func() bool {
 				_, err := fc.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "host-" + id, Platform: "linux",
-					MaxStorageNodes: 4, Endpoint: "127.0.0.1:1"})
+					MaxStorageNodes: 4, AgentEndpoint: "127.0.0.1:1"})
 				return err == nil
 			})
 		}

@@ -41,7 +41,7 @@ func TestHeartbeatTransitions(t *testing.T) {
 	leader := waitForLeader(t, tc.masters)
 	follower := followerOfCluster(tc.masters, leader)
 	c := grpcClient(t, follower)
-	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-hb", Endpoint: "127.0.0.1:1"}); err != nil {
+	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-hb", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	applied := leader.raft.AppliedIndex()
@@ -105,7 +105,7 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 	leader := waitForLeader(t, tc.masters)
 	follower := followerOfCluster(tc.masters, leader)
 	c := grpcClient(t, follower)
-	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-grace", Endpoint: "127.0.0.1:1"}); err != nil {
+	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-grace", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	// The old leader dies right after the last heartbeat it saw. The agent

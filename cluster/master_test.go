@@ -41,14 +41,14 @@ func TestClusterFormsAndForwards(t *testing.T) {
 
 	// Register through a follower (forwarded) and through the leader.
 	fc := grpcClient(t, follower)
-	resp, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-001", Hostname: "h1", AgentPort: 8001, MaxStorageNodes: 4})
+	resp, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-001", Hostname: "h1", AgentEndpoint: ":8001", MaxStorageNodes: 4})
 	if err != nil {
 		t.Fatalf("register via follower: %v", err)
 	}
 	if !resp.Success || resp.LeaderId != leader.ID() || resp.HeartbeatIntervalMs == 0 {
 		t.Errorf("registration response = %v", resp)
 	}
-	if _, err := grpcClient(t, leader).RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-002", Endpoint: "10.0.0.2:8001"}); err != nil {
+	if _, err := grpcClient(t, leader).RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-002", AgentEndpoint: "10.0.0.2:8001"}); err != nil {
 		t.Fatalf("register via leader: %v", err)
 	}
 	// Every master holds both (stale reads answer from the local replica).
@@ -128,7 +128,7 @@ func TestInputValidation(t *testing.T) {
 			t.Errorf("remove-peer %q: %v, want INVALID_ARGUMENT", id, err)
 		}
 	}
-	_, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "ok", Endpoint: "no-port"})
+	_, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "ok", AgentEndpoint: "no-port"})
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("bad endpoint: %v, want INVALID_ARGUMENT", err)
 	}

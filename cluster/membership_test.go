@@ -69,7 +69,7 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 	})
 	// The newcomer has the cluster's state and id.
 	c := grpcClient(t, m4)
-	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-j", Endpoint: "127.0.0.1:1"}); err != nil {
+	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-j", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	waitSameState(t, tc.masters)
@@ -148,7 +148,7 @@ func TestWriteWithoutQuorumFails(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	_, err := grpcClient(t, survivor).RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-nq", Endpoint: "127.0.0.1:1"})
+	_, err := grpcClient(t, survivor).RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-nq", AgentEndpoint: "127.0.0.1:1"})
 	// UNAVAILABLE comes from the server giving up (LeaderWait); a hang would
 	// end in the client's own deadline instead (DEADLINE_EXCEEDED).
 	if status.Code(err) != codes.Unavailable {
@@ -172,7 +172,7 @@ func TestRestartedMasterKeepsData(t *testing.T) {
 	}
 	c := grpcClient(t, leader)
 	for _, id := range []string{"agent-r1", "agent-r2"} {
-		if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: id, Endpoint: "127.0.0.1:1"}); err != nil {
+		if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,7 +183,7 @@ func TestRestartedMasterKeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Written while it is down.
-	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-r3", Endpoint: "127.0.0.1:1"}); err != nil {
+	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-r3", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg := tc.configs[idx]
@@ -206,7 +206,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	leader := waitForLeader(t, tc.masters)
 	fc := grpcClient(t, followerOfCluster(tc.masters, leader))
 	for _, id := range []string{"agent-s1", "agent-s2"} {
-		if _, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: id, Endpoint: "127.0.0.1:1"}); err != nil {
+		if _, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +231,7 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	}
 	saved := leader.fsm.StateHash()
 	// Change state, then restore.
-	if _, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-s3", Endpoint: "127.0.0.1:1"}); err != nil {
+	if _, err := fc.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-s3", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
 	up, err := fc.RestoreSnapshot(testCtx(t))

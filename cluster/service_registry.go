@@ -48,18 +48,15 @@ func validateAgentInfo(in *rpc.AgentInfo) error {
 	if len(in.Platform) > maxFieldLen || len(in.Version) > maxFieldLen {
 		return fmt.Errorf("%w: platform or version longer than %d bytes", ErrInvalid, maxFieldLen)
 	}
-	if in.AgentPort > 65535 {
-		return fmt.Errorf("%w: agent_port %d out of range", ErrInvalid, in.AgentPort)
-	}
 	if in.MaxStorageNodes > maxNodesPerHost {
 		return fmt.Errorf("%w: max_storage_nodes %d exceeds %d", ErrInvalid, in.MaxStorageNodes, maxNodesPerHost)
 	}
 	if len(in.Nodes) > maxNodesPerHost {
 		return fmt.Errorf("%w: nodes lists %d entries (at most %d)", ErrInvalid, len(in.Nodes), maxNodesPerHost)
 	}
-	if in.Endpoint != "" {
-		if _, _, err := splitHostPortNum(in.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
+	if in.AgentEndpoint != "" {
+		if _, port, err := splitHostPortNum(in.AgentEndpoint); err != nil || port < 1 || port > 65535 {
+			return fmt.Errorf("%w: agent_endpoint %q is not host:port", ErrInvalid, in.AgentEndpoint)
 		}
 	}
 	return nil
@@ -71,12 +68,13 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 	if err := validateAgentInfo(in); err != nil {
 		return nil, toStatus(err)
 	}
-	if in.Endpoint == "" && in.AgentPort != 0 && !isForwarded(ctx) {
-		// Derive the endpoint from the caller's address before forwarding.
+	if host, port, _ := net.SplitHostPort(in.AgentEndpoint); in.AgentEndpoint != "" && unspecifiedHost(host) && !isForwarded(ctx) {
+		// ":8001" or "0.0.0.0:8001": dial the host the registration came
+		// from (derived before forwarding, which changes the caller).
 		if p, ok := peer.FromContext(ctx); ok {
-			if host, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
+			if phost, _, err := net.SplitHostPort(p.Addr.String()); err == nil {
 				in = proto.Clone(in).(*rpc.AgentInfo)
-				in.Endpoint = net.JoinHostPort(host, strconv.Itoa(int(in.AgentPort)))
+				in.AgentEndpoint = net.JoinHostPort(phost, port)
 			}
 		}
 	}
@@ -85,7 +83,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		_, existed := m.fsm.Agent(in.AgentId)
 		rec := &rpc.AgentRecord{
 			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: rpc.AgentHealthy,
-			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: now.Unix(), Endpoint: in.Endpoint,
+			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: uint64(now.Unix()), Endpoint: in.AgentEndpoint,
 			RegisteredAt: now.Unix(), Version: in.Version,
 		}
 		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
@@ -94,13 +92,13 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
 		m.noteAgentPorts(ctx, in.AgentId)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
-			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.Endpoint,
+			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.AgentEndpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
 			"reregistered": strconv.FormatBool(existed), "running_nodes": strconv.Itoa(len(in.Nodes)),
 		}))
-		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.Endpoint, "reregistered", existed)
+		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.AgentEndpoint, "reregistered", existed)
 		return &rpc.RegistrationResponse{
-			Success: true, Message: fmt.Sprintf("agent %s registered", in.AgentId),
+			Success: true, MasterVersion: m.masterVersion(),
 			HeartbeatIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID,
 		}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.RegistrationResponse, error) {
@@ -158,7 +156,7 @@ func (s *gridService) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentL
 		if m.isLeader() {
 			for _, a := range agents {
 				if t, ok := m.heartbeats.LastHeartbeat(a.AgentId); ok {
-					a.LastHeartbeat = t.Unix()
+					a.LastHeartbeat = uint64(t.Unix())
 				}
 			}
 		}
@@ -166,4 +164,22 @@ func (s *gridService) ListAgents(ctx context.Context, _ *rpc.Empty) (*rpc.AgentL
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.AgentList, error) {
 		return c.ListAgents(ctx, &rpc.Empty{})
 	})
+}
+
+// unspecifiedHost reports whether an agent_endpoint host names no address
+// a master could dial ("", "0.0.0.0", "::").
+func unspecifiedHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// masterVersion is RegistrationResponse.master_version.
+func (m *Master) masterVersion() string {
+	if m.config.Version == "" {
+		return "dev"
+	}
+	return m.config.Version
 }

@@ -210,6 +210,9 @@ func (w *eventWriter) finish() error {
 	if err := addUint(w.meta, metaConcepts, w.conceptsAdded); err != nil {
 		return err
 	}
+	if _, err := addWrites(w.meta, uint64(w.conceptsAdded+w.assocsAdded)); err != nil {
+		return err
+	}
 	return addUint(w.meta, metaAssocs, w.assocsAdded)
 }
 

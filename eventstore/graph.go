@@ -55,19 +55,8 @@ func validateID(id string) error {
 
 // LearnConcept stores c, replacing the concept with the same id.
 func (s *Store) LearnConcept(c Concept) error {
-	if err := validateID(c.ID); err != nil {
-		return err
-	}
-	if len(c.Content) > MaxContentBytes {
-		return fmt.Errorf("%w: concept %q content is %d bytes, the limit is %d", ErrInvalid, c.ID, len(c.Content), MaxContentBytes)
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	err := s.update(func(tx *bolt.Tx) error { return putConcept(tx, c) })
-	if err != nil {
-		return fmt.Errorf("learn concept %q: %w", c.ID, err)
-	}
-	return nil
+	_, err := s.LearnConceptSeq(c)
+	return err
 }
 
 // putConcept upserts c and keeps the concept counter.
@@ -148,28 +137,8 @@ func (s *Store) QueryConcept(id string) (Concept, bool, error) {
 // LearnAssociation stores src --[typ]--> dst, replacing the confidence of an
 // existing one. Both concepts must exist (ErrNotFound otherwise).
 func (s *Store) LearnAssociation(src, dst string, typ uint32, confidence float32) error {
-	if err := validateID(src); err != nil {
-		return fmt.Errorf("source: %w", err)
-	}
-	if err := validateID(dst); err != nil {
-		return fmt.Errorf("target: %w", err)
-	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	err := s.update(func(tx *bolt.Tx) error {
-		concepts := tx.Bucket(bucketConcepts)
-		if concepts.Get([]byte(src)) == nil {
-			return fmt.Errorf("%w: source concept %q", ErrNotFound, src)
-		}
-		if concepts.Get([]byte(dst)) == nil {
-			return fmt.Errorf("%w: target concept %q", ErrNotFound, dst)
-		}
-		return putAssociation(tx, src, dst, typ, confidence)
-	})
-	if err != nil {
-		return fmt.Errorf("learn association %q -> %q: %w", src, dst, err)
-	}
-	return nil
+	_, err := s.LearnAssociationSeq(src, dst, typ, confidence)
+	return err
 }
 
 func assocKey(src, dst string, typ uint32) []byte {

@@ -45,6 +45,7 @@ var (
 	metaAssocs   = []byte("associations")
 	metaEvents   = []byte("events")
 	metaAssocSeq = []byte("assoc_seq")
+	metaWrites   = []byte("writes") // the write sequence (writeseq.go)
 )
 
 func encodeUint(v uint64) []byte {

@@ -75,10 +75,11 @@ func (s *StorageServer) LearnConcept(_ context.Context, req *rpc.LearnConceptReq
 		return nil, err
 	}
 	c := Concept{ID: req.GetConceptId(), Content: req.GetContent(), Strength: req.GetStrength(), Confidence: req.GetConfidence()}
-	if err := st.LearnConcept(c); err != nil {
+	seq, err := st.LearnConceptSeq(c)
+	if err != nil {
 		return nil, toStatus(err, "concept_id %q", truncate(req.GetConceptId()))
 	}
-	return &rpc.LearnConceptResponse{ConceptId: c.ID, Success: true}, nil
+	return &rpc.LearnConceptResponse{Sequence: seq, ConceptId: c.ID, Success: true}, nil
 }
 
 // LearnAssociation stores an association between two existing concepts.
@@ -90,10 +91,11 @@ func (s *StorageServer) LearnAssociation(_ context.Context, req *rpc.LearnAssoci
 	if err != nil {
 		return nil, err
 	}
-	if err := st.LearnAssociation(req.GetSourceId(), req.GetTargetId(), req.GetAssocType(), req.GetConfidence()); err != nil {
+	seq, err := st.LearnAssociationSeq(req.GetSourceId(), req.GetTargetId(), req.GetAssocType(), req.GetConfidence())
+	if err != nil {
 		return nil, toStatus(err, "association %q -> %q", truncate(req.GetSourceId()), truncate(req.GetTargetId()))
 	}
-	return &rpc.LearnAssociationResponse{Success: true}, nil
+	return &rpc.LearnAssociationResponse{Sequence: seq, Success: true}, nil
 }
 
 // QueryConcept returns a concept; found=false when absent.
@@ -150,7 +152,9 @@ func (s *StorageServer) FindPath(_ context.Context, req *rpc.FindPathRequest) (*
 	return &rpc.FindPathResponse{Found: path != nil, Path: path}, nil
 }
 
-// GetStats reports the store's counters.
+// GetStats reports the store's counters with the seeds' meaning: written is
+// the write sequence; dropped, pending and reconciliations stay 0 (every
+// write is synchronous and durable when answered).
 func (s *StorageServer) GetStats(_ context.Context, _ *rpc.StatsRequest) (*rpc.StatsResponse, error) {
 	st, err := s.store()
 	if err != nil {
@@ -160,8 +164,8 @@ func (s *StorageServer) GetStats(_ context.Context, _ *rpc.StatsRequest) (*rpc.S
 	if err != nil {
 		return nil, toStatus(err, "stats")
 	}
-	return &rpc.StatsResponse{Concepts: stats.Concepts, Associations: stats.Associations, Events: stats.Events,
-		LastSeq: stats.LastSeq, SizeBytes: stats.SizeBytes}, nil
+	return &rpc.StatsResponse{Concepts: stats.Concepts, Edges: stats.Associations, Written: stats.Written,
+		UptimeSeconds: s.uptime(), Events: stats.Events, LastSeq: stats.LastSeq, SizeBytes: stats.SizeBytes}, nil
 }
 
 // Flush syncs the store to disk.
@@ -181,7 +185,7 @@ func (s *StorageServer) Flush(_ context.Context, _ *rpc.FlushRequest) (*rpc.Flus
 
 // HealthCheck reports whether the store answers.
 func (s *StorageServer) HealthCheck(_ context.Context, _ *rpc.HealthCheckRequest) (*rpc.HealthCheckResponse, error) {
-	resp := &rpc.HealthCheckResponse{NodeId: s.nodeID, UptimeSeconds: uint64(time.Since(s.started).Seconds())}
+	resp := &rpc.HealthCheckResponse{NodeId: s.nodeID, UptimeSeconds: s.uptime()}
 	st := s.get()
 	if st == nil {
 		resp.Status = "storage is not open"
@@ -194,6 +198,9 @@ func (s *StorageServer) HealthCheck(_ context.Context, _ *rpc.HealthCheckRequest
 	resp.Healthy, resp.Status = true, "healthy"
 	return resp, nil
 }
+
+// uptime is the whole seconds since this server started.
+func (s *StorageServer) uptime() uint64 { return uint64(time.Since(s.started).Seconds()) }
 
 // VectorSearch is not supported: Grid's graph stores no embeddings.
 func (s *StorageServer) VectorSearch(_ context.Context, _ *rpc.VectorSearchRequest) (*rpc.VectorSearchResponse, error) {

@@ -43,16 +43,18 @@ func TestStorageServerReadWrite(t *testing.T) {
 	ctx := context.Background()
 	c := serveStorage(t, openTestStore(t, false), false)
 
-	for _, id := range []string{"a", "b", "c"} {
-		if _, err := c.LearnConcept(ctx, &rpc.LearnConceptRequest{ConceptId: id, Content: "content " + id, Strength: 1, Confidence: 0.5}); err != nil {
-			t.Fatal(err)
+	// Every write takes the next write sequence (the seeds' `sequence`).
+	for i, id := range []string{"a", "b", "c"} {
+		r, err := c.LearnConcept(ctx, &rpc.LearnConceptRequest{ConceptId: id, Content: "content " + id, Strength: 1, Confidence: 0.5})
+		if err != nil || r.GetSequence() != uint64(i+1) {
+			t.Fatalf("learn %s: %v %v, want sequence %d", id, r, err, i+1)
 		}
 	}
-	if _, err := c.LearnAssociation(ctx, &rpc.LearnAssociationRequest{SourceId: "a", TargetId: "b", AssocType: 7, Confidence: 1}); err != nil {
-		t.Fatal(err)
+	if r, err := c.LearnAssociation(ctx, &rpc.LearnAssociationRequest{SourceId: "a", TargetId: "b", AssocType: 7, Confidence: 1}); err != nil || r.GetSequence() != 4 {
+		t.Fatalf("learn a->b: %v %v, want sequence 4", r, err)
 	}
-	if _, err := c.LearnAssociation(ctx, &rpc.LearnAssociationRequest{SourceId: "b", TargetId: "c", AssocType: 8, Confidence: 1}); err != nil {
-		t.Fatal(err)
+	if r, err := c.LearnAssociation(ctx, &rpc.LearnAssociationRequest{SourceId: "b", TargetId: "c", AssocType: 8, Confidence: 1}); err != nil || r.GetSequence() != 5 {
+		t.Fatalf("learn b->c: %v %v, want sequence 5", r, err)
 	}
 	q, err := c.QueryConcept(ctx, &rpc.QueryConceptRequest{ConceptId: "a"})
 	if err != nil || !q.GetFound() || q.GetContent() != "content a" || q.GetConfidence() != 0.5 {
@@ -71,7 +73,8 @@ func TestStorageServerReadWrite(t *testing.T) {
 		t.Fatalf("path: %v %v", p, err)
 	}
 	st, err := c.GetStats(ctx, &rpc.StatsRequest{})
-	if err != nil || st.GetConcepts() != 3 || st.GetAssociations() != 2 || st.GetSizeBytes() == 0 {
+	if err != nil || st.GetConcepts() != 3 || st.GetEdges() != 2 || st.GetWritten() != 5 || st.GetSizeBytes() == 0 ||
+		st.GetDropped() != 0 || st.GetPending() != 0 || st.GetReconciliations() != 0 {
 		t.Fatalf("stats: %v %v", st, err)
 	}
 	if _, err := c.Flush(ctx, &rpc.FlushRequest{}); err != nil {
@@ -116,7 +119,7 @@ func TestStorageServerReadOnly(t *testing.T) {
 		t.Fatalf("neighbors of agent-001: %v %v", n, err)
 	}
 	st, err := c.GetStats(ctx, &rpc.StatsRequest{})
-	if err != nil || st.GetEvents() != 3 || st.GetLastSeq() != 3 {
+	if err != nil || st.GetEvents() != 3 || st.GetLastSeq() != 3 || st.GetWritten() != st.GetConcepts()+st.GetEdges() {
 		t.Fatalf("stats: %v %v", st, err)
 	}
 	// A closed store answers UNAVAILABLE, not a panic.

@@ -166,6 +166,7 @@ func (s *Store) Stats() (Stats, error) {
 		st.Associations = getUint(meta, metaAssocs)
 		st.Events = getUint(meta, metaEvents)
 		st.LastSeq = getUint(meta, metaLastSeq)
+		st.Written = getUint(meta, metaWrites)
 		st.SizeBytes = uint64(tx.Size())
 		return nil
 	})
@@ -182,6 +183,7 @@ type Stats struct {
 	Events       uint64 // events stored now (after pruning)
 	LastSeq      uint64 // highest seq ever assigned
 	SizeBytes    uint64 // size of the file
+	Written      uint64 // the write sequence: concept and association writes ever applied
 }
 
 // Flush forces the file to stable storage (useful with NoSync).

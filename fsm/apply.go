@@ -88,7 +88,7 @@ func (f *FSM) applyAgentStatus(buf []byte, index uint64) interface{} {
 	}
 	a.Status = cmd.Status
 	if cmd.LastHeartbeat != 0 {
-		a.LastHeartbeat = cmd.LastHeartbeat
+		a.LastHeartbeat = uint64(cmd.LastHeartbeat)
 	}
 	return nil
 }

@@ -1,7 +1,11 @@
-// Package rpc holds Grid's wire contract: grid.proto (the GridMaster service),
-// agent.proto (GridAgent) and storage.proto (StorageService), the code
-// generated from them (committed; `make proto` regenerates it), and small
-// hand-written helpers for the event types. It imports nothing internal.
+// Package rpc holds Grid's wire contract: grid.proto (package grid, the
+// GridMaster service), agent.proto (package agent, GridAgent), storage.proto
+// (package sutra.storage, StorageService) and fsm.proto (Raft command
+// bodies), the code generated from them into this one Go package
+// (committed; `make proto` regenerates it), and small hand-written helpers
+// (event types, node status conversions). The seeds' messages are kept field
+// for field; testdata/wire.golden and its tests guard every change
+// (docs/protocol.md). It imports nothing internal.
 //
 // It is also the one owner of the contracts every side shares, so that the
 // REST API, the masters and the agents give the same answer to the same

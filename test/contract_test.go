@@ -170,7 +170,7 @@ func TestContractSameAnswerOnEveryPath(t *testing.T) {
 	ctx, cancel := harness.Ctx(10 * time.Second)
 	defer cancel()
 	if _, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: "contract-marker", Hostname: "h",
-		MaxStorageNodes: 1, Endpoint: "127.0.0.1:1"}); err != nil {
+		MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatalf("marker: %v", err)
 	}
 	waitfor.Until(t, 20*time.Second, "marker event recorded", func() (bool, string) {

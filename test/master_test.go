@@ -18,7 +18,7 @@ func register(t *testing.T, m *harness.Master, id string) {
 	t.Helper()
 	ctx, cancel := harness.Ctx(15 * time.Second)
 	defer cancel()
-	_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "sim-" + id, Platform: "linux-x86_64", MaxStorageNodes: 5, Endpoint: "127.0.0.1:1"})
+	_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "sim-" + id, Platform: "linux-x86_64", MaxStorageNodes: 5, AgentEndpoint: "127.0.0.1:1"})
 	if err != nil {
 		t.Fatalf("register %s through %s: %v", id, m.ID, err)
 	}
@@ -237,7 +237,7 @@ func TestWritesWithoutQuorumFailInsteadOfHanging(t *testing.T) {
 	// The client's own deadline is generous; the server must answer first.
 	ctx, cancel := harness.Ctx(60 * time.Second)
 	defer cancel()
-	_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: "agent-no-quorum", Endpoint: "127.0.0.1:1"})
+	_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: "agent-no-quorum", AgentEndpoint: "127.0.0.1:1"})
 	if err == nil {
 		t.Fatal("a write without quorum succeeded")
 	}
@@ -261,7 +261,7 @@ func TestBadInputIsRefusedWithClearCodes(t *testing.T) {
 			t.Errorf("%s: heartbeat of unknown agent: want NOT_FOUND, got %v", m.ID, err)
 		}
 		for _, bad := range []string{"", strings.Repeat("a", 300), "agent/../x", "agent 1", "agent\x00"} {
-			_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: bad, Endpoint: "127.0.0.1:1"})
+			_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: bad, AgentEndpoint: "127.0.0.1:1"})
 			if status.Code(err) != codes.InvalidArgument {
 				t.Errorf("%s: register id %q: want INVALID_ARGUMENT, got %v", m.ID, bad, err)
 			}

@@ -305,7 +305,7 @@ func (f *secFixture) testTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &rpc.AgentInfo{AgentId: "token-thief", Hostname: "h", Platform: "linux-x86_64", MaxStorageNodes: 1, Endpoint: "127.0.0.1:1"}
+	reg := &rpc.AgentInfo{AgentId: "token-thief", Hostname: "h", Platform: "linux-x86_64", MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1"}
 	for _, tc := range []struct {
 		name, token string
 		want        codes.Code
@@ -494,7 +494,7 @@ func (f *secFixture) testHostileInput(t *testing.T) {
 		}
 	}
 	agentInfo := func(id string) *rpc.AgentInfo {
-		return &rpc.AgentInfo{AgentId: id, Hostname: "h", Platform: "linux-x86_64", MaxStorageNodes: 1, Endpoint: "127.0.0.1:1"}
+		return &rpc.AgentInfo{AgentId: id, Hostname: "h", Platform: "linux-x86_64", MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1"}
 	}
 	ev := func(typ rpc.EventType) *rpc.Event {
 		return &rpc.Event{Id: rpc.NewEventID("hostile"), Type: typ, EntityId: "x", Timestamp: time.Now().UnixMicro(), Source: "hostile"}
@@ -538,7 +538,7 @@ func (f *secFixture) testHostileInput(t *testing.T) {
 		{"grpc empty agent id", register(agentInfo("")), codes.InvalidArgument, "agent_id"},
 		{"grpc NUL in agent id", register(agentInfo("a\x00b")), codes.InvalidArgument, "agent_id"},
 		{"grpc path escape agent id", register(agentInfo("../../etc")), codes.InvalidArgument, "agent_id"},
-		{"grpc 10k-node registration", register(&rpc.AgentInfo{AgentId: "big", Hostname: "h", MaxStorageNodes: 1, Endpoint: "127.0.0.1:1", Nodes: manyNodes}), codes.InvalidArgument, "nodes"},
+		{"grpc 10k-node registration", register(&rpc.AgentInfo{AgentId: "big", Hostname: "h", MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1", Nodes: manyNodes}), codes.InvalidArgument, "nodes"},
 		{"grpc oversized message", register(&rpc.AgentInfo{AgentId: "big", Hostname: strings.Repeat("h", 5<<20)}), codes.ResourceExhausted, "larger than max"},
 		{"grpc spawn storage_path ../../etc", spawn(&rpc.SpawnRequest{AgentId: "agent-sec", StoragePath: "../../etc"}), codes.InvalidArgument, "storage_path"},
 		{"grpc spawn storage_path /etc", spawn(&rpc.SpawnRequest{AgentId: "agent-sec", StoragePath: "/etc"}), codes.InvalidArgument, "storage_path"},

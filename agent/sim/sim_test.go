@@ -33,7 +33,7 @@ func (m *fakeMaster) GetClusterStatus(context.Context, *rpc.Empty) (*rpc.Cluster
 func (m *fakeMaster) RegisterAgent(_ context.Context, in *rpc.AgentInfo) (*rpc.RegistrationResponse, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.registered[in.AgentId] = in.Endpoint
+	m.registered[in.AgentId] = in.AgentEndpoint
 	return &rpc.RegistrationResponse{Success: true, HeartbeatIntervalMs: 20}, nil
 }
 

@@ -37,7 +37,7 @@ func (s *simulator) failed(err error) {
 // register registers agent i, retrying while the leader is unavailable.
 func (s *simulator) register(ctx context.Context, i int) error {
 	info := &rpc.AgentInfo{AgentId: s.agentID(i), Hostname: "sim", Platform: runtime.GOOS + "/" + runtime.GOARCH,
-		Version: "sim", Endpoint: s.endpoint}
+		Version: "sim", AgentEndpoint: s.endpoint}
 	var err error
 	for try := range 5 {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)

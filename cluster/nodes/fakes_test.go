@@ -244,7 +244,7 @@ func (a *fakeAgent) GetNodeStatus(ctx context.Context, in *rpc.NodeStatusRequest
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "node %s not found", in.NodeId)
 	}
-	return &rpc.NodeStatusResponse{NodeId: n.NodeId, Status: n.Status, Pid: n.Pid, Node: proto.Clone(n).(*rpc.NodeStatus)}, nil
+	return rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)), nil
 }
 
 func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ ...grpc.CallOption) (*rpc.ListNodesResponse, error) {
@@ -253,7 +253,7 @@ func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ .
 	a.calls["list"]++
 	out := &rpc.ListNodesResponse{}
 	for _, n := range a.nodes {
-		out.Nodes = append(out.Nodes, proto.Clone(n).(*rpc.NodeStatus))
+		out.Nodes = append(out.Nodes, rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)))
 	}
 	return out, nil
 }

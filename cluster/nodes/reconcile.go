@@ -206,7 +206,7 @@ func (o *Orchestrator) ReconcileAgent(ctx context.Context, agentID string) {
 	actual := make(map[string]*rpc.NodeStatus, len(list.GetNodes()))
 	for _, n := range list.GetNodes() {
 		if n.GetNodeId() != "" {
-			actual[n.NodeId] = n
+			actual[n.NodeId] = n.NodeRecord()
 		}
 	}
 	// The registry is read after ListNodes: a spawn commits its pending

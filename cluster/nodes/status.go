@@ -31,10 +31,7 @@ func (o *Orchestrator) Status(ctx context.Context, nodeID string) (*rpc.NodeStat
 		o.log.Debug("node status not refreshed from agent", "node_id", nodeID, "agent_id", rec.AgentId, "error", err)
 		return rec, nil
 	}
-	actual := resp.GetNode()
-	if actual == nil {
-		actual = &rpc.NodeStatus{NodeId: nodeID, Status: resp.GetStatus(), Pid: resp.GetPid()}
-	}
+	actual := resp.NodeRecord()
 	if !o.acquire(nodeID) { // an order is in progress: it commits the outcome
 		return mergeActual(rec, actual), nil
 	}

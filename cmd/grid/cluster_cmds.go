@@ -122,7 +122,7 @@ func listAgentsCommand() *cli.Command {
 				w := table("AGENT", "STATUS", "HOSTNAME", "PLATFORM", "NODES", "ENDPOINT", "LAST HEARTBEAT")
 				for _, a := range list.Agents {
 					row(w, a.AgentId, a.Status, dash(a.Hostname), dash(a.Platform),
-						fmt.Sprintf("%d/%d", a.CurrentStorageNodes, a.MaxStorageNodes), dash(a.Endpoint), unixTime(a.LastHeartbeat))
+						fmt.Sprintf("%d/%d", a.CurrentStorageNodes, a.MaxStorageNodes), dash(a.Endpoint), unixTime(int64(a.LastHeartbeat)))
 					for _, n := range a.StorageNodes {
 						pid := "-"
 						if n.Pid != 0 {

@@ -308,7 +308,7 @@ func printQueryAnswer(w io.Writer, resp *rpc.NaturalQueryResponse) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "AGENT\tSTATUS\tNODES\tLAST HEARTBEAT")
 		for _, a := range resp.GetAgents() {
-			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", a.GetAgentId(), a.GetStatus(), a.GetCurrentStorageNodes(), a.GetMaxStorageNodes(), formatUnix(a.GetLastHeartbeat()))
+			fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\n", a.GetAgentId(), a.GetStatus(), a.GetCurrentStorageNodes(), a.GetMaxStorageNodes(), formatUnix(int64(a.GetLastHeartbeat())))
 		}
 		tw.Flush()
 		fmt.Fprintf(w, "%d agents\n", len(resp.GetAgents()))

@@ -119,6 +119,7 @@ func applyConfigFile(c *cli.Context) error {
 func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer) (cluster.Config, error) {
 	cfg := cluster.DefaultConfig()
 	cfg.ID = c.String("id")
+	cfg.Version = version
 	cfg.DataDir = c.String("data-dir")
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join("data", cfg.ID)

@@ -18,7 +18,7 @@ func writeThroughAny(c *harness.Cluster, id string, deadline time.Time) error {
 	for time.Now().Before(deadline) {
 		for _, m := range c.Live() {
 			ctx, cancel := harness.Ctx(2 * time.Second)
-			_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Endpoint: "127.0.0.1:1"})
+			_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"})
 			cancel()
 			if err == nil {
 				return nil
@@ -82,7 +82,7 @@ func BenchmarkTransfer(b *testing.B) {
 		}
 		for {
 			ctx, cancel := harness.Ctx(2 * time.Second)
-			_, err := next.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-tr-%d", i), Endpoint: "127.0.0.1:1"})
+			_, err := next.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-tr-%d", i), AgentEndpoint: "127.0.0.1:1"})
 			cancel()
 			if err == nil {
 				break
@@ -101,7 +101,7 @@ func BenchmarkRegistryWrites(b *testing.B) {
 	for i := range 300 {
 		t0 := time.Now()
 		ctx, cancel := harness.Ctx(5 * time.Second)
-		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-seq-%d", i), Endpoint: "127.0.0.1:1"})
+		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-seq-%d", i), AgentEndpoint: "127.0.0.1:1"})
 		cancel()
 		if err != nil {
 			b.Fatal(err)
@@ -120,7 +120,7 @@ func BenchmarkRegistryWrites(b *testing.B) {
 			defer wg.Done()
 			for i := 0; time.Now().Before(end); i++ {
 				ctx, cancel := harness.Ctx(5 * time.Second)
-				_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-c%d-%d", w, i), Endpoint: "127.0.0.1:1"})
+				_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-c%d-%d", w, i), AgentEndpoint: "127.0.0.1:1"})
 				cancel()
 				if err == nil {
 					n.Add(1)
@@ -142,7 +142,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 	leader := c.WaitLeader(30 * time.Second)
 	for i := range heartbeatAgents {
 		ctx, cancel := harness.Ctx(10 * time.Second)
-		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-hb-%d", i), Endpoint: "127.0.0.1:1"})
+		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-hb-%d", i), AgentEndpoint: "127.0.0.1:1"})
 		cancel()
 		if err != nil {
 			b.Fatal(err)

@@ -23,7 +23,7 @@ func TestRestartedLeaderKnowsEveryAcknowledgedAgent(t *testing.T) {
 	const n = 300
 	for i := range n {
 		ctx, cancel := harness.Ctx(10 * time.Second)
-		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-%03d", i), Endpoint: "127.0.0.1:1"})
+		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-%03d", i), AgentEndpoint: "127.0.0.1:1"})
 		cancel()
 		if err != nil {
 			t.Fatalf("register agent-%03d: %v", i, err)

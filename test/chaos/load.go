@@ -94,7 +94,7 @@ func (l *Load) registrar(ctx context.Context, old []string) {
 	for n := 0; ; n++ {
 		id := fmt.Sprintf("reg-r%d-%d", l.round, n)
 		err := l.call(ctx, func(ctx context.Context, c rpc.GridMasterClient) error {
-			_, err := c.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "chaos", Platform: "linux-x86_64", MaxStorageNodes: 1, Endpoint: "127.0.0.1:1"})
+			_, err := c.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "chaos", Platform: "linux-x86_64", MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1"})
 			return err
 		})
 		if ctx.Err() != nil && err != nil {
@@ -176,7 +176,7 @@ func (l *Load) linClient(ctx context.Context, keys []string) {
 		err := l.call(ctx, func(cctx context.Context, c rpc.GridMasterClient) error {
 			switch in.Kind {
 			case "register":
-				_, err := c.RegisterAgent(cctx, &rpc.AgentInfo{AgentId: key, Hostname: "lin", Platform: "linux-x86_64", MaxStorageNodes: 1, Endpoint: "127.0.0.1:1"})
+				_, err := c.RegisterAgent(cctx, &rpc.AgentInfo{AgentId: key, Hostname: "lin", Platform: "linux-x86_64", MaxStorageNodes: 1, AgentEndpoint: "127.0.0.1:1"})
 				return err
 			case "unregister":
 				_, err := c.UnregisterAgent(cctx, &rpc.AgentId{AgentId: key})

@@ -56,7 +56,7 @@ func (s *SimAgents) run(ctx context.Context, id string) {
 	for {
 		if !registered {
 			err := l.call(ctx, func(ctx context.Context, c rpc.GridMasterClient) error {
-				_, err := c.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "sim", Platform: "linux-x86_64", MaxStorageNodes: 5, Endpoint: "127.0.0.1:1"})
+				_, err := c.RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, Hostname: "sim", Platform: "linux-x86_64", MaxStorageNodes: 5, AgentEndpoint: "127.0.0.1:1"})
 				return err
 			})
 			if err == nil {
