@@ -9,7 +9,6 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -93,8 +92,10 @@ func (h *Heartbeater) register(ctx context.Context, interval time.Duration) (tim
 		Version:         h.cfg.Version,
 		AgentEndpoint:   h.cfg.AdvertiseAddr,
 		Nodes:           h.nodes.List(),
+		PortRangeStart:  uint32(h.cfg.PortRangeStart),
+		PortRangeEnd:    uint32(h.cfg.PortRangeEnd),
 	}
-	cctx, cancel := context.WithTimeout(h.withPorts(ctx), 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := client.RegisterAgent(cctx, info)
 	if err == nil && !resp.GetSuccess() {
@@ -118,7 +119,7 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	if err != nil {
 		return interval, err
 	}
-	cctx, cancel := context.WithTimeout(h.withPorts(ctx), max(interval, 2*time.Second))
+	cctx, cancel := context.WithTimeout(ctx, max(interval, 2*time.Second))
 	defer cancel()
 	resp, err := client.Heartbeat(cctx, &rpc.HeartbeatRequest{
 		AgentId:          h.cfg.AgentID,
@@ -141,12 +142,4 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	}
 	h.pool.PreferLeader(resp.GetLeaderId())
 	return interval, nil
-}
-
-// withPorts announces the agent's storage-node port range on a call
-// (rpc.AgentPortsMetadataKey), so that the leader refuses an out-of-range
-// spawn order before recording it.
-func (h *Heartbeater) withPorts(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, rpc.AgentPortsMetadataKey,
-		rpc.FormatPortRange(uint32(h.cfg.PortRangeStart), uint32(h.cfg.PortRangeEnd)))
 }

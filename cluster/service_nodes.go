@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/gridctl/grid/rpc"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -95,15 +94,4 @@ func (s *gridService) ReportNodeStatus(ctx context.Context, req *rpc.NodeStatus)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.ReportNodeStatus(ctx, req)
 	})
-}
-
-// noteAgentPorts hands the port range an agent announced on this call
-// (rpc.AgentPortsMetadataKey; forwarded calls keep it) to the orchestrator.
-func (m *Master) noteAgentPorts(ctx context.Context, agentID string) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get(rpc.AgentPortsMetadataKey) {
-		if lo, hi, err := rpc.ParsePortRange(v); err == nil {
-			m.nodes.SetAgentPorts(agentID, lo, hi)
-		}
-	}
 }

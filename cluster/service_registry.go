@@ -54,6 +54,9 @@ func validateAgentInfo(in *rpc.AgentInfo) error {
 	if len(in.Nodes) > maxNodesPerHost {
 		return fmt.Errorf("%w: nodes lists %d entries (at most %d)", ErrInvalid, len(in.Nodes), maxNodesPerHost)
 	}
+	if err := rpc.ValidatePortRange(in.PortRangeStart, in.PortRangeEnd); err != nil {
+		return err
+	}
 	if in.AgentEndpoint != "" {
 		if _, port, err := splitHostPortNum(in.AgentEndpoint); err != nil || port < 1 || port > 65535 {
 			return fmt.Errorf("%w: agent_endpoint %q is not host:port", ErrInvalid, in.AgentEndpoint)
@@ -85,12 +88,12 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: rpc.AgentHealthy,
 			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: uint64(now.Unix()), Endpoint: in.AgentEndpoint,
 			RegisteredAt: now.Unix(), Version: in.Version,
+			PortRangeStart: in.PortRangeStart, PortRangeEnd: in.PortRangeEnd,
 		}
 		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
 		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
-		m.noteAgentPorts(ctx, in.AgentId)
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
 			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.AgentEndpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
@@ -119,7 +122,6 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
 		m.heartbeats.Heartbeat(in.AgentId, st)
-		m.noteAgentPorts(ctx, in.AgentId)
 		m.metrics.heartbeats.Inc()
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
 			NextIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID}, nil

@@ -345,7 +345,7 @@ type NodeStatusResponse struct {
 	Pid          uint32                 `protobuf:"varint,3,opt,name=pid,proto3" json:"pid,omitempty"`
 	Port         uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
 	StoragePath  string                 `protobuf:"bytes,5,opt,name=storage_path,json=storagePath,proto3" json:"storage_path,omitempty"`
-	StartedAt    uint64                 `protobuf:"varint,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"` // unix seconds of this process's start; 0 = not running
+	StartedAt    uint64                 `protobuf:"varint,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"` // unix seconds of the last process start; 0 = never started
 	RestartCount uint32                 `protobuf:"varint,7,opt,name=restart_count,json=restartCount,proto3" json:"restart_count,omitempty"`
 	// Grid.
 	Node          *NodeStatus `protobuf:"bytes,8,opt,name=node,proto3" json:"node,omitempty"`

@@ -64,14 +64,26 @@ func TestErrorKindsToCodesAndHTTP(t *testing.T) {
 }
 
 func TestPortRangeAndTags(t *testing.T) {
-	lo, hi, err := ParsePortRange(FormatPortRange(50051, 50150))
-	if err != nil || lo != 50051 || hi != 50150 {
-		t.Fatalf("round trip = %d-%d, %v", lo, hi, err)
-	}
-	for _, bad := range []string{"", "5", "0-10", "10-5", "1-65536", "a-b"} {
-		if _, _, err := ParsePortRange(bad); !errors.Is(err, ErrInvalid) {
-			t.Errorf("ParsePortRange(%q) = %v", bad, err)
+	for _, ok := range [][2]uint32{{0, 0}, {50051, 50150}, {1024, 1024}, {1024, 65535}} {
+		if err := ValidatePortRange(ok[0], ok[1]); err != nil {
+			t.Errorf("ValidatePortRange(%d, %d) = %v", ok[0], ok[1], err)
 		}
+	}
+	for _, bad := range [][2]uint32{{0, 10}, {10, 5}, {80, 90}, {2000, 1000}, {1024, 65536}} {
+		if err := ValidatePortRange(bad[0], bad[1]); !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidatePortRange(%d, %d) = %v", bad[0], bad[1], err)
+		}
+	}
+	if err := CheckPortInRange("a1", 50200, 50051, 50150); !errors.Is(err, ErrInvalid) {
+		t.Errorf("out-of-range port passed: %v", err)
+	}
+	for _, port := range []uint32{0, 50051, 50150} {
+		if err := CheckPortInRange("a1", port, 50051, 50150); err != nil {
+			t.Errorf("port %d refused: %v", port, err)
+		}
+	}
+	if err := CheckPortInRange("a1", 2000, 0, 0); err != nil {
+		t.Errorf("unannounced range refused: %v", err)
 	}
 	if err := CheckPortInRange("a1", 60000, 50051, 50150); !errors.Is(err, ErrInvalid) {
 		t.Errorf("out of range: %v", err)

@@ -278,9 +278,14 @@ type AgentInfo struct {
 	AgentEndpoint string `protobuf:"bytes,6,opt,name=agent_endpoint,json=agentEndpoint,proto3" json:"agent_endpoint,omitempty"`
 	// Grid: nodes the agent is running right now (re-registration after
 	// NOT_FOUND or a restart); the master reconciles them, never wipes them.
-	Nodes         []*NodeStatus `protobuf:"bytes,7,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Nodes []*NodeStatus `protobuf:"bytes,7,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// Grid: the agent's storage-node port range, inclusive. The leader refuses
+	// a spawn naming a port outside it before recording anything. 0/0 (a seed
+	// agent, which cannot say) means the range is unknown: the agent decides.
+	PortRangeStart uint32 `protobuf:"varint,8,opt,name=port_range_start,json=portRangeStart,proto3" json:"port_range_start,omitempty"`
+	PortRangeEnd   uint32 `protobuf:"varint,9,opt,name=port_range_end,json=portRangeEnd,proto3" json:"port_range_end,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AgentInfo) Reset() {
@@ -360,6 +365,20 @@ func (x *AgentInfo) GetNodes() []*NodeStatus {
 		return x.Nodes
 	}
 	return nil
+}
+
+func (x *AgentInfo) GetPortRangeStart() uint32 {
+	if x != nil {
+		return x.PortRangeStart
+	}
+	return 0
+}
+
+func (x *AgentInfo) GetPortRangeEnd() uint32 {
+	if x != nil {
+		return x.PortRangeEnd
+	}
+	return 0
 }
 
 type RegistrationResponse struct {
@@ -1061,11 +1080,14 @@ type AgentRecord struct {
 	LastHeartbeat       uint64                 `protobuf:"varint,7,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"` // unix seconds
 	StorageNodes        []*NodeStatus          `protobuf:"bytes,8,rep,name=storage_nodes,json=storageNodes,proto3" json:"storage_nodes,omitempty"`
 	// Grid.
-	Endpoint      string `protobuf:"bytes,9,opt,name=endpoint,proto3" json:"endpoint,omitempty"`                               // the agent's gRPC address as the masters dial it
-	RegisteredAt  int64  `protobuf:"varint,10,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"` // unix seconds
-	Version       string `protobuf:"bytes,11,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Endpoint     string `protobuf:"bytes,9,opt,name=endpoint,proto3" json:"endpoint,omitempty"`                               // the agent's gRPC address as the masters dial it
+	RegisteredAt int64  `protobuf:"varint,10,opt,name=registered_at,json=registeredAt,proto3" json:"registered_at,omitempty"` // unix seconds
+	Version      string `protobuf:"bytes,11,opt,name=version,proto3" json:"version,omitempty"`
+	// The agent's storage-node port range as it registered it (0/0: unknown).
+	PortRangeStart uint32 `protobuf:"varint,12,opt,name=port_range_start,json=portRangeStart,proto3" json:"port_range_start,omitempty"`
+	PortRangeEnd   uint32 `protobuf:"varint,13,opt,name=port_range_end,json=portRangeEnd,proto3" json:"port_range_end,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AgentRecord) Reset() {
@@ -1173,6 +1195,20 @@ func (x *AgentRecord) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *AgentRecord) GetPortRangeStart() uint32 {
+	if x != nil {
+		return x.PortRangeStart
+	}
+	return 0
+}
+
+func (x *AgentRecord) GetPortRangeEnd() uint32 {
+	if x != nil {
+		return x.PortRangeEnd
+	}
+	return 0
 }
 
 type AgentList struct {
@@ -2738,7 +2774,7 @@ const file_grid_proto_rawDesc = "" +
 	"\aAgentId\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\"!\n" +
 	"\x06NodeId\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xf3\x01\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\xc3\x02\n" +
 	"\tAgentInfo\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1a\n" +
@@ -2746,7 +2782,9 @@ const file_grid_proto_rawDesc = "" +
 	"\x11max_storage_nodes\x18\x04 \x01(\rR\x0fmaxStorageNodes\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\tR\aversion\x12%\n" +
 	"\x0eagent_endpoint\x18\x06 \x01(\tR\ragentEndpoint\x12&\n" +
-	"\x05nodes\x18\a \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xcd\x01\n" +
+	"\x05nodes\x18\a \x03(\v2\x10.grid.NodeStatusR\x05nodes\x12(\n" +
+	"\x10port_range_start\x18\b \x01(\rR\x0eportRangeStart\x12$\n" +
+	"\x0eport_range_end\x18\t \x01(\rR\fportRangeEnd\"\xcd\x01\n" +
 	"\x14RegistrationResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12%\n" +
 	"\x0emaster_version\x18\x02 \x01(\tR\rmasterVersion\x12#\n" +
@@ -2806,7 +2844,7 @@ const file_grid_proto_rawDesc = "" +
 	"\vlast_signal\x18\x10 \x01(\tR\n" +
 	"lastSignal\"2\n" +
 	"\bNodeList\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\x91\x03\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xe1\x03\n" +
 	"\vAgentRecord\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1a\n" +
@@ -2819,7 +2857,9 @@ const file_grid_proto_rawDesc = "" +
 	"\bendpoint\x18\t \x01(\tR\bendpoint\x12#\n" +
 	"\rregistered_at\x18\n" +
 	" \x01(\x03R\fregisteredAt\x12\x18\n" +
-	"\aversion\x18\v \x01(\tR\aversion\"6\n" +
+	"\aversion\x18\v \x01(\tR\aversion\x12(\n" +
+	"\x10port_range_start\x18\f \x01(\rR\x0eportRangeStart\x12$\n" +
+	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\"6\n" +
 	"\tAgentList\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\x88\x02\n" +
 	"\n" +

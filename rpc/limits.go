@@ -89,16 +89,6 @@ func ValidateStoragePath(p string) error {
 	return nil
 }
 
-// CheckPortInRange checks a requested port (0: the agent picks) against an
-// agent's port range lo-hi. The master checks it before recording an order
-// when it knows the agent's range, and the agent checks it again.
-func CheckPortInRange(agentID string, port, lo, hi uint32) error {
-	if port != 0 && (port < lo || port > hi) {
-		return fmt.Errorf("%w: port %d is outside the port range %d-%d of agent %s", ErrInvalid, port, lo, hi, agentID)
-	}
-	return nil
-}
-
 // ValidateStopRequest checks a stop order: node_id is required.
 func ValidateStopRequest(req *StopRequest) error {
 	if req == nil {

@@ -1,31 +1,29 @@
 package rpc
 
-import (
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "fmt"
 
-// AgentPortsMetadataKey carries an agent's storage-node port range
-// ("50051-50150") on RegisterAgent and Heartbeat, so that the leader refuses
-// a spawn order for a port outside it before recording anything.
-const AgentPortsMetadataKey = "x-grid-agent-ports"
-
-// FormatPortRange is the AgentPortsMetadataKey value for lo-hi.
-func FormatPortRange(lo, hi uint32) string {
-	return strconv.FormatUint(uint64(lo), 10) + "-" + strconv.FormatUint(uint64(hi), 10)
+// ValidatePortRange checks the storage-node port range an agent registers
+// (AgentInfo.port_range_start/end). 0/0 means "not announced" (a seed agent
+// cannot say): the leader then leaves the port check to the agent.
+func ValidatePortRange(lo, hi uint32) error {
+	if lo == 0 && hi == 0 {
+		return nil
+	}
+	if lo < MinNodePort || hi > MaxNodePort || lo > hi {
+		return fmt.Errorf("%w: port range %d-%d: want %d <= start <= end <= %d",
+			ErrInvalid, lo, hi, MinNodePort, MaxNodePort)
+	}
+	return nil
 }
 
-// ParsePortRange parses a FormatPortRange value.
-func ParsePortRange(s string) (lo, hi uint32, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("%w: port range %q: want LO-HI", ErrInvalid, Truncate(s, 32))
+// CheckPortInRange refuses a spawn port outside an agent's registered range;
+// port 0 (the agent picks) and an unannounced range (0/0) always pass.
+func CheckPortInRange(agentID string, port, lo, hi uint32) error {
+	if port == 0 || (lo == 0 && hi == 0) {
+		return nil
 	}
-	l, err1 := strconv.ParseUint(a, 10, 16)
-	h, err2 := strconv.ParseUint(b, 10, 16)
-	if err1 != nil || err2 != nil || l == 0 || l > h {
-		return 0, 0, fmt.Errorf("%w: port range %q: want LO-HI with 1 <= LO <= HI <= 65535", ErrInvalid, Truncate(s, 32))
+	if port < lo || port > hi {
+		return fmt.Errorf("%w: port %d is outside the port range %d-%d of agent %s", ErrInvalid, port, lo, hi, agentID)
 	}
-	return uint32(l), uint32(h), nil
+	return nil
 }

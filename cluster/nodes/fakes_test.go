@@ -319,7 +319,8 @@ func newHarness(t *testing.T, agents ...string) *harness {
 }
 
 func (h *harness) addAgent(id, st string, max uint32) *fakeAgent {
-	h.reg.addAgent(&rpc.AgentRecord{AgentId: id, Status: st, MaxStorageNodes: max, Endpoint: "127.0.0.1:1"})
+	h.reg.addAgent(&rpc.AgentRecord{AgentId: id, Status: st, MaxStorageNodes: max, Endpoint: "127.0.0.1:1",
+		PortRangeStart: 50051, PortRangeEnd: 50150})
 	a := newFakeAgent(id)
 	h.dialer.mu.Lock()
 	h.dialer.agents[id] = a

@@ -180,7 +180,6 @@ type Orchestrator struct {
 	mu       sync.Mutex
 	inflight map[string]struct{} // node ids with an order in progress
 	trigger  chan string         // agent ids to reconcile now (nil when not leader)
-	ports    map[string][2]uint32
 
 	// testHookAfterPending, when set, runs after a spawn committed its pending
 	// record and before the agent is called; an error aborts the order there
@@ -206,7 +205,6 @@ func New(cfg Config, d Deps) *Orchestrator {
 		log:      log.Named("nodes"),
 		metrics:  newNodeMetrics(d.Metrics),
 		inflight: make(map[string]struct{}),
-		ports:    make(map[string][2]uint32),
 	}
 }
 
@@ -242,23 +240,6 @@ func (o *Orchestrator) SetTestHookAfterPending(h func(string) error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.testHookAfterPending = h
-}
-
-// SetAgentPorts records the storage-node port range an agent announced
-// (rpc.AgentPortsMetadataKey on RegisterAgent and Heartbeat); spawn orders
-// naming a port outside it are refused before anything is recorded.
-func (o *Orchestrator) SetAgentPorts(agentID string, lo, hi uint32) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.ports[agentID] = [2]uint32{lo, hi}
-}
-
-// agentPorts returns an agent's announced port range.
-func (o *Orchestrator) agentPorts(agentID string) (lo, hi uint32, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	r, ok := o.ports[agentID]
-	return r[0], r[1], ok
 }
 
 // RequestReconcile asks the leader's reconciler to look at agentID soon;

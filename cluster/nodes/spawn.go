@@ -88,10 +88,8 @@ func (o *Orchestrator) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeSta
 	} else if agent, err = placeNode(o.reg.Agents(), nodes); err != nil {
 		return nil, nil, nil, err
 	}
-	if lo, hi, ok := o.agentPorts(agent.AgentId); ok {
-		if err := rpc.CheckPortInRange(agent.AgentId, req.Port, lo, hi); err != nil {
-			return nil, nil, nil, err
-		}
+	if err := rpc.CheckPortInRange(agent.AgentId, req.Port, agent.PortRangeStart, agent.PortRangeEnd); err != nil {
+		return nil, nil, nil, err
 	}
 
 	if !o.acquire(nodeID) {

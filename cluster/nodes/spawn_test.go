@@ -124,7 +124,6 @@ func TestSpawnAdmissionRefusalsRecordNothing(t *testing.T) {
 	h := newHarness(t, "a1")
 	h.addAgent("sick", rpc.AgentDegraded, 3)
 	h.addAgent("full", rpc.AgentHealthy, 0)
-	h.o.SetAgentPorts("a1", 50051, 50150)
 	cases := []struct {
 		req  *rpc.SpawnRequest
 		want error
