@@ -46,7 +46,7 @@ func (m *Master) AuditRefused(peerAddr, method, reason string) {
 		}
 	}
 	m.logger.Warn("request refused", "method", truncate(method, 256), "reason", reason, "peer", peerAddr)
-	if m.auditLimiter != nil && !m.auditLimiter.allow(method+"|"+host, time.Now()) {
+	if m.endpoint.auditLimiter != nil && !m.endpoint.auditLimiter.allow(method+"|"+host, time.Now()) {
 		return
 	}
 	m.emit(rpc.NewEvent(m.ID(), rpc.EventType_REQUEST_REFUSED, truncate(entity, events.MaxEntityLen-3), map[string]string{

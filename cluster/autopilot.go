@@ -12,6 +12,13 @@ import (
 
 // autopilotDelegate is raft-autopilot's view of Grid (nomad autopilot.go):
 // known servers come from gossip, stats from each master's Ready RPC.
+// autopilotPart is raft-autopilot (promotion, dead-master cleanup) and the
+// delegate that answers its questions about this cluster.
+type autopilotPart struct {
+	*autopilot.Autopilot
+	delegate *autopilotDelegate
+}
+
 type autopilotDelegate struct {
 	m *Master
 
@@ -22,8 +29,8 @@ type autopilotDelegate struct {
 // setupAutopilot builds the autopilot; it runs only on the leader.
 func (m *Master) setupAutopilot() {
 	d := &autopilotDelegate{m: m}
-	m.apDelegate = d
-	m.autopilot = autopilot.New(m.raft, d,
+	m.autopilot.delegate = d
+	m.autopilot.Autopilot = autopilot.New(m.consensus.raft, d,
 		autopilot.WithLogger(m.logger.Named("autopilot")),
 		autopilot.WithUpdateInterval(time.Second),
 		autopilot.WithReconcileInterval(time.Second),
@@ -58,7 +65,7 @@ func (p *livePromoter) CalculatePromotionsAndDemotions(c *autopilot.Config, s *a
 		}
 	}
 	alive := map[string]bool{}
-	for _, mb := range p.m.gossip.members() {
+	for _, mb := range p.m.members.gossip.members() {
 		if mb.isMaster() && mb.Status == "alive" {
 			alive[mb.Tags[tagID]] = true
 		}
@@ -108,7 +115,7 @@ func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[ra
 	for id, srv := range servers {
 		if string(id) == d.m.config.ID {
 			mu.Lock()
-			out[id] = &autopilot.ServerStats{LastContact: 0, LastTerm: d.m.raft.CurrentTerm(), LastIndex: d.m.raft.LastIndex()}
+			out[id] = &autopilot.ServerStats{LastContact: 0, LastTerm: d.m.consensus.raft.CurrentTerm(), LastIndex: d.m.consensus.raft.LastIndex()}
 			mu.Unlock()
 			continue
 		}
@@ -147,7 +154,7 @@ func (d *autopilotDelegate) FetchServerStats(ctx context.Context, servers map[ra
 func (d *autopilotDelegate) KnownServers() map[raft.ServerID]*autopilot.Server {
 	out := make(map[raft.ServerID]*autopilot.Server)
 	leader := d.m.leaderID()
-	for _, mb := range d.m.gossip.allMembers() {
+	for _, mb := range d.m.members.gossip.allMembers() {
 		if !mb.isMaster() || mb.Tags[tagID] == "" {
 			continue
 		}
@@ -185,7 +192,7 @@ func (d *autopilotDelegate) RemoveFailedServer(srv *autopilot.Server) {
 		return
 	}
 	go func() {
-		if err := d.m.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
+		if err := d.m.consensus.raft.RemoveServer(srv.ID, 0, 0).Error(); err != nil {
 			d.m.logger.Warn("autopilot: remove failed master", "id", srv.ID, "error", err)
 			return
 		}

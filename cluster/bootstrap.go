@@ -22,12 +22,12 @@ import (
 // concurrent starts form one cluster. It stops once raft has state or a
 // leader exists anywhere.
 func (m *Master) bootstrapLoop() {
-	defer m.wg.Done()
+	defer m.lifecycle.wg.Done()
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return
 		case <-ticker.C:
 		}
@@ -49,7 +49,7 @@ func (m *Master) maybeBootstrap() (done bool, err error) {
 	}
 	expect := strconv.Itoa(m.config.BootstrapExpect)
 	var peers []member
-	for _, mb := range m.gossip.members() {
+	for _, mb := range m.members.gossip.members() {
 		if !mb.isMaster() || mb.Status != "alive" {
 			continue
 		}
@@ -111,13 +111,13 @@ func (m *Master) maybeBootstrap() (done bool, err error) {
 	if err := m.identity.SetClusterID(clusterID); err != nil {
 		return true, err
 	}
-	if err := m.raft.BootstrapCluster(conf).Error(); err != nil {
+	if err := m.consensus.raft.BootstrapCluster(conf).Error(); err != nil {
 		if errors.Is(err, raft.ErrCantBootstrap) {
 			return true, nil
 		}
 		return false, fmt.Errorf("bootstrap: %w", err)
 	}
-	m.gossip.setTag(tagClusterID, clusterID)
+	m.members.gossip.setTag(tagClusterID, clusterID)
 	m.logger.Info("bootstrapped cluster", "cluster_id", clusterID, "servers", strings.Join(parts, ","))
 	return true, nil
 }

@@ -16,7 +16,7 @@ func (m *Master) loadDialCredentials() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	m.dialCreds = creds
+	m.endpoint.dialCreds = creds
 	return nil
 }
 
@@ -27,7 +27,7 @@ func (m *Master) loadDialCredentials() error {
 // against the CA; the API token, when set, rides on every call.
 func (m *Master) dialOptions(extra ...grpc.DialOption) []grpc.DialOption {
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(m.dialCreds),
+		grpc.WithTransportCredentials(m.endpoint.dialCreds),
 		grpc.WithPerRPCCredentials(security.TokenCredentials(m.config.APIToken)),
 	}
 	return append(opts, extra...)

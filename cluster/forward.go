@@ -60,7 +60,7 @@ func (c *leaderConnCache) close() {
 func (m *Master) waitForLeader(ctx context.Context) (raft.ServerAddress, raft.ServerID, error) {
 	deadline := time.Now().Add(m.config.LeaderWait)
 	for {
-		addr, id := m.raft.LeaderWithID()
+		addr, id := m.consensus.raft.LeaderWithID()
 		if id != "" {
 			return addr, id, nil
 		}
@@ -71,7 +71,7 @@ func (m *Master) waitForLeader(ctx context.Context) (raft.ServerAddress, raft.Se
 		select {
 		case <-ctx.Done():
 			return "", "", fmt.Errorf("%w: waiting for a leader: %w", ErrNoLeader, ctx.Err())
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return "", "", ErrShutdown
 		case <-time.After(wait):
 		}
@@ -88,7 +88,7 @@ func (m *Master) leaderGRPCAddr(id raft.ServerID) (string, error) {
 	// so the last one seen is the best guess (a wrong guess fails
 	// UNAVAILABLE and forward looks again).
 	var lastSeen string
-	for _, mb := range m.gossip.allMembers() {
+	for _, mb := range m.members.gossip.allMembers() {
 		if !mb.isMaster() || mb.Tags[tagID] != string(id) || mb.Tags[tagGRPCAddr] == "" {
 			continue
 		}
@@ -115,7 +115,7 @@ func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error)
 		}
 		addr, err := m.leaderGRPCAddr(id)
 		if err == nil {
-			conn, err := m.leaderConn.get(addr)
+			conn, err := m.endpoint.leaderConn.get(addr)
 			if err != nil {
 				return nil, err
 			}
@@ -127,7 +127,7 @@ func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return nil, ErrShutdown
 		case <-time.After(50*time.Millisecond + rand.N(50*time.Millisecond)):
 		}
@@ -193,7 +193,7 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 	deadline := time.Now().Add(m.config.LeaderWait)
 	var lastErr error
 	for {
-		if m.isLeader() && !m.leaderReady.Load() {
+		if m.isLeader() && !m.consensus.leaderReady.Load() {
 			// Elected but the barrier has not applied every committed entry
 			// yet: answering now could miss acknowledged writes. Wait.
 			lastErr = fmt.Errorf("%w: leadership of %s not yet established (catching up)", ErrNoLeader, m.config.ID)
@@ -216,7 +216,7 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 				return out, err
 			}
 			// The leader we dialed died or stepped down; look again.
-			m.leaderConn.close()
+			m.endpoint.leaderConn.close()
 			lastErr = err
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -231,7 +231,7 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 		}
 		select {
 		case <-ctx.Done():
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return zero, toStatus(ErrShutdown)
 		case <-time.After(wait):
 		}
@@ -247,7 +247,7 @@ func isNotLeaderErr(err error) bool {
 // is the leader and still has quorum contact (VerifyLeader). ok=false means
 // the caller must forward.
 func (m *Master) verifyLeader() error {
-	if err := m.raft.VerifyLeader().Error(); err != nil {
+	if err := m.consensus.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	}
 	return nil

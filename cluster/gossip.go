@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -39,6 +40,23 @@ func (mb member) isMaster() bool { return mb.Tags[tagRole] == roleMaster }
 
 // gossip wraps memberlist: node meta (tags), membership events and the
 // cluster-id check on every alive member.
+// membership is what a master knows of the other members: gossip itself,
+// why a member was refused, the masters' gossip addresses remembered across
+// restarts, and the masters an operator removed.
+type membership struct {
+	gossip   *gossip
+	mismatch atomic.Value // string: why a member was refused
+	// peers remembers masters' gossip addresses across restarts.
+	peers *knownPeers
+	// reconcileCh asks the leader loop to reconcile gossip with raft soon.
+	reconcileCh chan struct{}
+	// removedMu guards removed: masters an operator removed, keyed by id,
+	// valued by their gossip "started" tag, so reconcile does not re-add
+	// the same process (a restart re-adds it).
+	removedMu sync.Mutex
+	removed   map[string]string
+}
+
 type gossip struct {
 	m  *Master
 	ml *memberlist.Memberlist
@@ -101,7 +119,7 @@ func (m *Master) setupGossip() error {
 		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)
 	}
 	g.ml = ml
-	m.gossip = g
+	m.members.gossip = g
 	m.advertise.Gossip = ml.LocalNode().Address()
 	return nil
 }
@@ -110,8 +128,8 @@ func (m *Master) setupGossip() error {
 // members) and returns how many answered. A master of another cluster is
 // refused (ErrIdentity).
 func (m *Master) Join(addrs []string) (int, error) {
-	n, err := m.gossip.ml.Join(addrs)
-	if why := m.clusterMismatch.Load().(string); why != "" {
+	n, err := m.members.gossip.ml.Join(addrs)
+	if why := m.members.mismatch.Load().(string); why != "" {
 		return n, fmt.Errorf("%w: %s", ErrIdentity, why)
 	}
 	if err != nil && n == 0 {
@@ -220,7 +238,7 @@ func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 	}
 	ours := g.m.identity.ClusterID()
 	if theirs := tags[tagClusterID]; ours != "" && theirs != "" && theirs != ours {
-		g.m.clusterMismatch.Store(fmt.Sprintf("master %q (%s) belongs to cluster %q, this master to cluster %q", peer.Name, peer.Address(), theirs, ours))
+		g.m.members.mismatch.Store(fmt.Sprintf("master %q (%s) belongs to cluster %q, this master to cluster %q", peer.Name, peer.Address(), theirs, ours))
 		return fmt.Errorf("%w: master %q belongs to cluster %q, not %q", ErrIdentity, peer.Name, theirs, ours)
 	}
 	return nil
@@ -230,7 +248,7 @@ func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 func (g *gossip) NotifyJoin(n *memberlist.Node) {
 	g.record(n, "alive")
 	if mb := toMember(n); mb.isMaster() && n.Name != g.m.config.ID {
-		if err := g.m.peers.add(mb.Addr); err != nil {
+		if err := g.m.members.peers.add(mb.Addr); err != nil {
 			g.m.logger.Warn("cannot remember gossip peer", "addr", mb.Addr, "error", err)
 		}
 	}
@@ -258,17 +276,17 @@ func (g *gossip) NotifyUpdate(n *memberlist.Node) {
 // joinLoop joins the configured addresses, retrying with capped, jittered
 // backoff until one answers or the master shuts down.
 func (m *Master) joinLoop(addrs []string) {
-	defer m.wg.Done()
+	defer m.lifecycle.wg.Done()
 	backoff := 200 * time.Millisecond
 	for {
-		n, err := m.gossip.ml.Join(addrs)
+		n, err := m.members.gossip.ml.Join(addrs)
 		if err == nil || n > 0 {
 			m.logger.Info("joined gossip", "contacted", n, "addrs", addrs)
 			return
 		}
 		m.logger.Warn("gossip join failed, retrying", "addrs", addrs, "retry_in", backoff, "error", err)
 		select {
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return
 		case <-time.After(backoff + rand.N(backoff/4+1)):
 		}

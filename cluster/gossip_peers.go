@@ -57,7 +57,7 @@ func (k *knownPeers) add(addr string) error {
 // joinAddrs is --join plus every remembered master, without this master.
 func (m *Master) joinAddrs() []string {
 	var out []string
-	for _, a := range append(slices.Clone(m.config.Join), m.peers.list()...) {
+	for _, a := range append(slices.Clone(m.config.Join), m.members.peers.list()...) {
 		if a != m.advertise.Gossip && !slices.Contains(out, a) {
 			out = append(out, a)
 		}

@@ -44,7 +44,7 @@ func TestHeartbeatTransitions(t *testing.T) {
 	if _, err := c.RegisterAgent(testCtx(t), &rpc.AgentInfo{AgentId: "agent-hb", AgentEndpoint: "127.0.0.1:1"}); err != nil {
 		t.Fatal(err)
 	}
-	applied := leader.raft.AppliedIndex()
+	applied := leader.consensus.raft.AppliedIndex()
 	// Steady heartbeats keep it healthy and write nothing to Raft.
 	for range 5 {
 		if _, err := c.Heartbeat(testCtx(t), &rpc.HeartbeatRequest{AgentId: "agent-hb"}); err != nil {
@@ -54,7 +54,7 @@ func TestHeartbeatTransitions(t *testing.T) {
 	waitFor(t, 5*time.Second, "registration replicated", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
 	// Silence: degraded, then offline, replicated to every master.
 	waitFor(t, 5*time.Second, "agent degraded", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentDegraded })
-	if leader.raft.AppliedIndex() <= applied {
+	if leader.consensus.raft.AppliedIndex() <= applied {
 		t.Error("degraded transition was not committed")
 	}
 	waitFor(t, 5*time.Second, "agent offline", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentOffline })

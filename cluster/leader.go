@@ -14,7 +14,7 @@ import (
 // monitorLeadership follows raft's leadership notifications and runs
 // leaderLoop while this master leads (consul leader.go).
 func (m *Master) monitorLeadership() {
-	defer m.wg.Done()
+	defer m.lifecycle.wg.Done()
 	var (
 		stopCh chan struct{}
 		done   sync.WaitGroup
@@ -29,7 +29,7 @@ func (m *Master) monitorLeadership() {
 	defer stop()
 	for {
 		select {
-		case isLeader := <-m.raftNotifyCh:
+		case isLeader := <-m.consensus.notifyCh:
 			m.metrics.setLeader(isLeader)
 			switch {
 			case isLeader && stopCh == nil:
@@ -44,7 +44,7 @@ func (m *Master) monitorLeadership() {
 				stop()
 				m.logger.Info("cluster leadership lost")
 			}
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return
 		}
 	}
@@ -54,10 +54,11 @@ func (m *Master) monitorLeadership() {
 // then reconcile gossip membership into raft until stopCh closes.
 func (m *Master) leaderLoop(stopCh chan struct{}) {
 	established := false
-	m.leaderReady.Store(false)
+	m.consensus.leaderReady.Store(false)
+	var tasks leaderTasks
 	defer func() {
 		if established {
-			m.revokeLeadership()
+			m.revokeLeadership(&tasks)
 		}
 	}()
 	// Barrier: every committed entry is applied before we judge anything.
@@ -70,15 +71,15 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 			select {
 			case <-stopCh:
 				return
-			case <-m.shutdownCh:
+			case <-m.lifecycle.shutdownCh:
 				return
 			case <-time.After(500 * time.Millisecond):
 				continue
 			}
 		}
-		m.establishLeadership(stopCh)
+		m.establishLeadership(&tasks)
 		established = true
-		m.leaderReady.Store(true)
+		m.consensus.leaderReady.Store(true)
 	}
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
@@ -87,9 +88,9 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 		select {
 		case <-stopCh:
 			return
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return
-		case <-m.reconcileCh:
+		case <-m.members.reconcileCh:
 			m.reconcileMembers()
 		case <-ticker.C:
 			m.reconcileMembers()
@@ -105,29 +106,30 @@ var errStopped = errors.New("stopped")
 // or shutdown (errStopped).
 func (m *Master) barrier(stopCh <-chan struct{}) error {
 	done := make(chan error, 1)
-	go func() { done <- m.raft.Barrier(m.config.ApplyTimeout).Error() }()
+	go func() { done <- m.consensus.raft.Barrier(m.config.ApplyTimeout).Error() }()
 	select {
 	case err := <-done:
 		return err
 	case <-stopCh:
 		return errStopped
-	case <-m.shutdownCh:
+	case <-m.lifecycle.shutdownCh:
 		return errStopped
 	}
 }
 
-// establishLeadership starts every leader-only task.
-func (m *Master) establishLeadership(stopCh <-chan struct{}) {
+// establishLeadership starts every leader-only part; the loops of the parts
+// run in tasks, which revokeLeadership stops and waits for.
+func (m *Master) establishLeadership(tasks *leaderTasks) {
 	// Every agent gets a full offline threshold of grace: the new leader
 	// has no idea when each last heartbeated.
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
 	m.autopilot.Start(context.Background())
-	m.leaderTasks.start(m.logger, map[string]func(context.Context) error{
+	tasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
 		"node_reconcile":  m.nodes.RunLeader,
 	})
 	m.health.reset()
-	term := m.raft.CurrentTerm()
+	term := m.consensus.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))
 	m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
 		"term":      strconv.FormatUint(term, 10),
@@ -137,11 +139,12 @@ func (m *Master) establishLeadership(stopCh <-chan struct{}) {
 	m.logger.Info("leadership established", "term", term)
 }
 
-// revokeLeadership stops every leader-only task.
-func (m *Master) revokeLeadership() {
-	m.leaderReady.Store(false)
+// revokeLeadership stops every leader-only part and waits for the loops
+// establishLeadership started.
+func (m *Master) revokeLeadership(tasks *leaderTasks) {
+	m.consensus.leaderReady.Store(false)
 	m.heartbeats.Clear()
-	m.leaderTasks.stop()
+	tasks.stop()
 	<-m.autopilot.Stop()
 	m.logger.Info("leadership revoked")
 }
@@ -162,7 +165,7 @@ func (m *Master) reconcileMembers() {
 		inConf[s.ID] = s.Address
 	}
 	ours := m.identity.ClusterID()
-	for _, mb := range m.gossip.members() {
+	for _, mb := range m.members.gossip.members() {
 		if !mb.isMaster() || mb.Status != "alive" {
 			continue
 		}
@@ -176,20 +179,20 @@ func (m *Master) reconcileMembers() {
 		if cur, ok := inConf[raft.ServerID(id)]; ok && cur == raft.ServerAddress(addr) {
 			continue
 		}
-		m.removedMu.Lock()
-		started, wasRemoved := m.removed[id]
-		m.removedMu.Unlock()
+		m.members.removedMu.Lock()
+		started, wasRemoved := m.members.removed[id]
+		m.members.removedMu.Unlock()
 		if wasRemoved && started == mb.Tags[tagStarted] {
 			continue
 		}
 		m.logger.Info("adding master to raft as non-voter", "id", id, "raft_addr", addr)
-		if err := m.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error(); err != nil {
+		if err := m.consensus.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 0).Error(); err != nil {
 			m.logger.Error("add non-voter failed", "id", id, "error", err)
 			continue
 		}
-		m.removedMu.Lock()
-		delete(m.removed, id)
-		m.removedMu.Unlock()
+		m.members.removedMu.Lock()
+		delete(m.members.removed, id)
+		m.members.removedMu.Unlock()
 		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
 			"master_id": id, "raft_addr": addr, "grpc_addr": mb.Tags[tagGRPCAddr],
 		}))
@@ -199,24 +202,24 @@ func (m *Master) reconcileMembers() {
 // monitorClusterID adopts the cluster id of the leader once this master
 // follows one (a master that joined later), and publishes it in gossip.
 func (m *Master) monitorClusterID() {
-	defer m.wg.Done()
+	defer m.lifecycle.wg.Done()
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
 	for {
 		select {
-		case <-m.shutdownCh:
+		case <-m.lifecycle.shutdownCh:
 			return
 		case <-ticker.C:
 		}
 		if m.identity.ClusterID() != "" {
-			m.gossip.setTag(tagClusterID, m.identity.ClusterID())
+			m.members.gossip.setTag(tagClusterID, m.identity.ClusterID())
 			return
 		}
 		leader := m.leaderID()
 		if leader == "" || leader == m.config.ID {
 			continue
 		}
-		for _, mb := range m.gossip.members() {
+		for _, mb := range m.members.gossip.members() {
 			if mb.isMaster() && mb.Tags[tagID] == leader && mb.Tags[tagClusterID] != "" {
 				if err := m.identity.SetClusterID(mb.Tags[tagClusterID]); err != nil {
 					m.logger.Error("adopt cluster id", "error", err)

@@ -17,7 +17,6 @@ import (
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	autopilot "github.com/hashicorp/raft-autopilot"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/reflection"
@@ -31,60 +30,67 @@ type Addresses struct {
 	HTTP   string
 }
 
-// Master is one Grid master: raft + FSM, gossip, the gRPC server and the
-// leader-only machinery (heartbeat timers, autopilot, health monitor).
+// Master is one Grid master, assembled from parts: the replicated state
+// (fsm) and the Raft node that drives it (consensus), membership (gossip),
+// the gRPC endpoint, and the leader-only parts (liveness timers, autopilot,
+// the event pipeline, node orchestration). New builds every part at start-up
+// and wires them; the domain logic lives in the parts.
 type Master struct {
 	config    Config
 	logger    hclog.Logger
 	identity  *identityStore
 	advertise Addresses
 
-	fsm           *fsm.FSM
-	raft          *raft.Raft
-	raftStore     *raftboltdb.BoltStore
-	raftTransport *raft.NetworkTransport
-	raftNotifyCh  chan bool
-	snapshots     raft.SnapshotStore
-	hadRaftState  bool
+	fsm       *fsm.FSM
+	consensus consensus
+	members   membership
+	endpoint  grpcEndpoint
 
-	gossip          *gossip
-	clusterMismatch atomic.Value // string: why a member was refused
+	heartbeats *liveness.HeartbeatTimers
+	events     *events.Pipeline
+	nodes      *nodes.Orchestrator
+	autopilot  autopilotPart
+	health     *healthMonitor
+	metrics    *masterMetrics
+
+	lifecycle lifecycle
+}
+
+// consensus is the Raft node: raft itself, its stores and transport, and
+// whether this master serves as a ready leader.
+type consensus struct {
+	raft      *raft.Raft
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	notifyCh  chan bool
+	snapshots raft.SnapshotStore
+	// hadState: the data dir held Raft state at start (no bootstrap then).
+	hadState bool
 	// leaderReady is true once this leader's barrier has applied every
 	// committed entry and establishLeadership ran; forward serves locally
 	// only then, so a fresh leader never answers from a stale FSM.
 	leaderReady atomic.Bool
-	// peers remembers masters' gossip addresses across restarts.
-	peers       *knownPeers
-	reconcileCh chan struct{}
+}
 
-	grpcServer   *grpc.Server
-	grpcListener net.Listener
-	// dialCreds are the transport credentials of every outgoing dial (dial.go).
-	dialCreds transportCredentials
+// grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
+// the credentials of every outgoing dial (dial.go), the cached connection
+// to the leader (forward.go) and the limiter of REQUEST_REFUSED events.
+type grpcEndpoint struct {
+	server   *grpc.Server
+	listener net.Listener
+	// dialCreds are the transport credentials of every outgoing dial.
+	dialCreds  transportCredentials
+	leaderConn *leaderConnCache
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
+}
 
-	heartbeats *liveness.HeartbeatTimers
-	autopilot  *autopilot.Autopilot
-	apDelegate *autopilotDelegate
-	health     *healthMonitor
-	leaderConn *leaderConnCache
-	metrics    *masterMetrics
-
-	// removedMu guards removed: masters an operator removed, keyed by id,
-	// valued by their gossip "started" tag, so reconcile does not re-add
-	// the same process (a restart re-adds it).
-	removedMu sync.Mutex
-	removed   map[string]string
-
-	events      *events.Pipeline
-	nodes       *nodes.Orchestrator
-	leaderTasks leaderTasks
-
-	shutdownCh   chan struct{}
-	shutdownOnce sync.Once
-	shutdownErr  error
-	wg           sync.WaitGroup
+// lifecycle tracks the master's own goroutines and its shutdown.
+type lifecycle struct {
+	shutdownCh chan struct{}
+	once       sync.Once
+	err        error
+	wg         sync.WaitGroup
 }
 
 // New validates cfg, opens the data dir and starts the master: raft,
@@ -95,13 +101,12 @@ func New(cfg Config) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{
-		config:      cfg,
-		logger:      cfg.Logger.Named("master").With("master_id", cfg.ID),
-		reconcileCh: make(chan struct{}, 1),
-		removed:     make(map[string]string),
-		shutdownCh:  make(chan struct{}),
+		config:    cfg,
+		logger:    cfg.Logger.Named("master").With("master_id", cfg.ID),
+		members:   membership{reconcileCh: make(chan struct{}, 1), removed: make(map[string]string)},
+		lifecycle: lifecycle{shutdownCh: make(chan struct{})},
 	}
-	m.clusterMismatch.Store("")
+	m.members.mismatch.Store("")
 	if err := m.start(); err != nil {
 		m.closeAll()
 		return nil, err
@@ -117,19 +122,19 @@ func (m *Master) start() error {
 	if err != nil {
 		return err
 	}
-	m.peers = loadKnownPeers(m.config.DataDir)
+	m.members.peers = loadKnownPeers(m.config.DataDir)
 	m.identity = id
 	if err := m.loadDialCredentials(); err != nil {
 		return err
 	}
-	m.auditLimiter = newKeyedLimiter(1/auditInterval.Seconds(), auditBurst, m.config.RateLimits.MaxTracked)
+	m.endpoint.auditLimiter = newKeyedLimiter(1/auditInterval.Seconds(), auditBurst, m.config.RateLimits.MaxTracked)
 
 	// Listen for gRPC first: its port decides the advertised address.
 	lis, err := net.Listen("tcp", m.config.GRPCAddr)
 	if err != nil {
 		return fmt.Errorf("grpc listen on %s: %w", m.config.GRPCAddr, err)
 	}
-	m.grpcListener = lis
+	m.endpoint.listener = lis
 	if m.advertise.GRPC, err = advertiseAddr(m.config.AdvertiseGRPC, m.config.GRPCAddr, lis.Addr()); err != nil {
 		return err
 	}
@@ -145,7 +150,7 @@ func (m *Master) start() error {
 
 	m.metrics = newMasterMetrics(m)
 	m.health = newHealthMonitor(m)
-	m.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
+	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
 	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
 	if err != nil {
@@ -189,26 +194,26 @@ func (m *Master) start() error {
 	if err != nil {
 		return err
 	}
-	m.grpcServer = grpc.NewServer(serverOpts...)
-	rpc.RegisterGridMasterServer(m.grpcServer, &gridService{m: m})
-	rpc.RegisterStorageServiceServer(m.grpcServer, m.storageService())
-	reflection.Register(m.grpcServer)
-	m.wg.Add(1)
+	m.endpoint.server = grpc.NewServer(serverOpts...)
+	rpc.RegisterGridMasterServer(m.endpoint.server, &gridService{m: m})
+	rpc.RegisterStorageServiceServer(m.endpoint.server, m.storageService())
+	reflection.Register(m.endpoint.server)
+	m.lifecycle.wg.Add(1)
 	go func() {
-		defer m.wg.Done()
-		if err := m.grpcServer.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		defer m.lifecycle.wg.Done()
+		if err := m.endpoint.server.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			m.logger.Error("grpc server stopped", "error", err)
 		}
 	}()
 
 	m.events.Start()
 
-	m.wg.Add(3)
+	m.lifecycle.wg.Add(3)
 	go m.monitorLeadership()
 	go m.monitorClusterID()
 	go m.health.run()
-	if m.config.BootstrapExpect > 0 && !m.hadRaftState {
-		m.wg.Add(1)
+	if m.config.BootstrapExpect > 0 && !m.consensus.hadState {
+		m.lifecycle.wg.Add(1)
 		go m.bootstrapLoop()
 	}
 	if len(m.joinAddrs()) > 0 {
@@ -218,7 +223,7 @@ func (m *Master) start() error {
 	}
 	m.logger.Info("master started", "grpc_addr", m.advertise.GRPC, "raft_addr", m.advertise.Raft,
 		"gossip_addr", m.advertise.Gossip, "http_addr", m.advertise.HTTP,
-		"bootstrap_expect", m.config.BootstrapExpect, "raft_state", m.hadRaftState)
+		"bootstrap_expect", m.config.BootstrapExpect, "raft_state", m.consensus.hadState)
 	return nil
 }
 
@@ -235,7 +240,7 @@ func (m *Master) firstJoin() error {
 		return nil
 	}
 	m.logger.Warn("gossip join failed, retrying in the background", "addrs", addrs, "error", err)
-	m.wg.Add(1)
+	m.lifecycle.wg.Add(1)
 	go m.joinLoop(addrs)
 	return nil
 }
@@ -250,15 +255,15 @@ func (m *Master) Addresses() Addresses { return m.advertise }
 func (m *Master) FSM() *fsm.FSM { return m.fsm }
 
 // Raft is the underlying raft instance (tests and diagnostics).
-func (m *Master) Raft() *raft.Raft { return m.raft }
+func (m *Master) Raft() *raft.Raft { return m.consensus.raft }
 
 // Done is closed when the master begins shutting down.
-func (m *Master) Done() <-chan struct{} { return m.shutdownCh }
+func (m *Master) Done() <-chan struct{} { return m.lifecycle.shutdownCh }
 
 // kickReconcile asks the leader loop to reconcile gossip with raft soon.
 func (m *Master) kickReconcile() {
 	select {
-	case m.reconcileCh <- struct{}{}:
+	case m.members.reconcileCh <- struct{}{}:
 	default:
 	}
 }
@@ -267,42 +272,42 @@ func (m *Master) kickReconcile() {
 // the master leaves gossip, stops serving, shuts raft down and closes its
 // stores. ctx bounds the leadership transfer and the gRPC drain.
 func (m *Master) Shutdown(ctx context.Context) error {
-	m.shutdownOnce.Do(func() {
+	m.lifecycle.once.Do(func() {
 		m.logger.Info("master leaving")
 		if m.events != nil {
 			m.events.Stop() // flush queued events while raft and gossip still work
 		}
-		if m.raft != nil && m.isLeader() {
-			if err := m.raft.LeadershipTransfer().Error(); err != nil {
+		if m.consensus.raft != nil && m.isLeader() {
+			if err := m.consensus.raft.LeadershipTransfer().Error(); err != nil {
 				m.logger.Warn("leadership transfer on leave failed", "error", err)
 			}
 		}
-		if m.gossip != nil {
-			if err := m.gossip.ml.Leave(time.Second); err != nil {
+		if m.members.gossip != nil {
+			if err := m.members.gossip.ml.Leave(time.Second); err != nil {
 				m.logger.Warn("gossip leave failed", "error", err)
 			}
 		}
-		if m.grpcServer != nil {
+		if m.endpoint.server != nil {
 			done := make(chan struct{})
-			go func() { m.grpcServer.GracefulStop(); close(done) }()
+			go func() { m.endpoint.server.GracefulStop(); close(done) }()
 			select {
 			case <-done:
 			case <-ctx.Done():
-				m.grpcServer.Stop()
+				m.endpoint.server.Stop()
 			}
 		}
 		m.closeAll()
 	})
-	return m.shutdownErr
+	return m.lifecycle.err
 }
 
 // Kill stops the master abruptly, as a crash would: no leadership
 // transfer, no gossip leave (tests use it to simulate SIGKILL).
 func (m *Master) Kill() {
-	m.shutdownOnce.Do(func() {
+	m.lifecycle.once.Do(func() {
 		m.logger.Info("master killed")
-		if m.grpcServer != nil {
-			m.grpcServer.Stop()
+		if m.endpoint.server != nil {
+			m.endpoint.server.Stop()
 		}
 		m.closeAll()
 	})
@@ -310,11 +315,11 @@ func (m *Master) Kill() {
 
 // closeAll stops goroutines and closes everything that was opened.
 func (m *Master) closeAll() {
-	close(m.shutdownCh)
-	if m.grpcServer != nil {
-		m.grpcServer.Stop()
-	} else if m.grpcListener != nil {
-		_ = m.grpcListener.Close()
+	close(m.lifecycle.shutdownCh)
+	if m.endpoint.server != nil {
+		m.endpoint.server.Stop()
+	} else if m.endpoint.listener != nil {
+		_ = m.endpoint.listener.Close()
 	}
 	if m.events != nil {
 		m.events.Stop()
@@ -323,28 +328,28 @@ func (m *Master) closeAll() {
 	// Close the transport first: a peer's pipelined AppendEntries to this
 	// master would otherwise wait forever for an answer from a raft that no
 	// longer reads, and that peer's own shutdown would hang on it.
-	if m.raftTransport != nil {
-		_ = m.raftTransport.Close()
+	if m.consensus.transport != nil {
+		_ = m.consensus.transport.Close()
 	}
-	if m.raft != nil {
-		if err := m.raft.Shutdown().Error(); err != nil {
+	if m.consensus.raft != nil {
+		if err := m.consensus.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
 		}
 	}
-	if m.gossip != nil {
-		if err := m.gossip.ml.Shutdown(); err != nil {
+	if m.members.gossip != nil {
+		if err := m.members.gossip.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
 		}
 	}
-	m.wg.Wait()
+	m.lifecycle.wg.Wait()
 	if m.heartbeats != nil {
 		m.heartbeats.Clear()
 	}
-	if m.leaderConn != nil {
-		m.leaderConn.close()
+	if m.endpoint.leaderConn != nil {
+		m.endpoint.leaderConn.close()
 	}
-	if m.raftStore != nil {
-		if err := m.raftStore.Close(); err != nil {
+	if m.consensus.store != nil {
+		if err := m.consensus.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("raft store close: %w", err))
 		}
 	}
@@ -354,5 +359,5 @@ func (m *Master) closeAll() {
 		}
 	}
 	m.metrics.unregister()
-	m.shutdownErr = errors.Join(errs...)
+	m.lifecycle.err = errors.Join(errs...)
 }

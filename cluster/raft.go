@@ -56,7 +56,7 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("open raft log store %s: %w", dir, err)
 	}
-	m.raftStore = store
+	m.consensus.store = store
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
@@ -65,7 +65,7 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft snapshot store: %w", err)
 	}
-	m.snapshots = snaps
+	m.consensus.snapshots = snaps
 
 	// With port 0 and no advertise address the listener's own address is
 	// advertised (it must then have a specific host).
@@ -81,7 +81,7 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft transport on %s: %w", m.config.RaftAddr, err)
 	}
-	m.raftTransport = trans
+	m.consensus.transport = trans
 	m.advertise.Raft = string(trans.LocalAddr())
 
 	rc := raft.DefaultConfig()
@@ -109,8 +109,8 @@ func (m *Master) setupRaft() error {
 	// A removed master stays up (so it can be re-added); a restarted one
 	// rejoins through gossip.
 	rc.ShutdownOnRemove = false
-	m.raftNotifyCh = make(chan bool, 10)
-	rc.NotifyCh = m.raftNotifyCh
+	m.consensus.notifyCh = make(chan bool, 10)
+	rc.NotifyCh = m.consensus.notifyCh
 
 	if err := m.recoverPeers(dir, rc, logs, store, snaps, trans); err != nil {
 		return err
@@ -120,13 +120,13 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("check raft state: %w", err)
 	}
-	m.hadRaftState = has
+	m.consensus.hadState = has
 
 	r, err := raft.NewRaft(rc, m.fsm, logs, store, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
-	m.raft = r
+	m.consensus.raft = r
 	return nil
 }
 
@@ -187,7 +187,7 @@ func (m *Master) recoverPeers(dir string, rc *raft.Config, logs raft.LogStore, s
 // otherwise) and returns the FSM's response; an error response becomes the
 // returned error.
 func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
-	if m.raft.State() != raft.Leader {
+	if m.consensus.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
 	}
 	buf, err := fsm.Encode(t, msg)
@@ -195,13 +195,13 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 		return nil, fmt.Errorf("apply %s: %w", t, err)
 	}
 	start := time.Now()
-	fut := m.raft.Apply(buf, m.config.ApplyTimeout)
+	fut := m.consensus.raft.Apply(buf, m.config.ApplyTimeout)
 	// An apply future can stay unanswered when raft shuts down mid-commit.
 	done := make(chan error, 1)
 	go func() { done <- fut.Error() }()
 	select {
 	case err = <-done:
-	case <-m.shutdownCh:
+	case <-m.lifecycle.shutdownCh:
 		return nil, fmt.Errorf("apply %s: %w", t, ErrShutdown)
 	}
 	if err != nil {
@@ -219,17 +219,17 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 }
 
 // isLeader reports whether this master is the Raft leader.
-func (m *Master) isLeader() bool { return m.raft.State() == raft.Leader }
+func (m *Master) isLeader() bool { return m.consensus.raft.State() == raft.Leader }
 
 // leaderID is the current leader's server id ("" when unknown).
 func (m *Master) leaderID() string {
-	_, id := m.raft.LeaderWithID()
+	_, id := m.consensus.raft.LeaderWithID()
 	return string(id)
 }
 
 // raftConfiguration returns the latest Raft configuration.
 func (m *Master) raftConfiguration() (raft.Configuration, error) {
-	fut := m.raft.GetConfiguration()
+	fut := m.consensus.raft.GetConfiguration()
 	if err := fut.Error(); err != nil {
 		return raft.Configuration{}, fmt.Errorf("raft configuration: %w", err)
 	}
@@ -238,7 +238,7 @@ func (m *Master) raftConfiguration() (raft.Configuration, error) {
 
 // hasRaftState reports whether raft has a log, snapshot or configuration.
 func (m *Master) hasRaftState() bool {
-	if m.hadRaftState || m.raft.LastIndex() > 0 {
+	if m.consensus.hadState || m.consensus.raft.LastIndex() > 0 {
 		return true
 	}
 	cfg, err := m.raftConfiguration()

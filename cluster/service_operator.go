@@ -28,7 +28,7 @@ func (s *gridService) ListMasters(ctx context.Context, _ *rpc.Empty) (*rpc.Maste
 		if err != nil {
 			return nil, err
 		}
-		return &rpc.MasterList{Masters: masters, LeaderId: m.leaderID(), Term: m.raft.CurrentTerm(), FailureTolerance: tolerance}, nil
+		return &rpc.MasterList{Masters: masters, LeaderId: m.leaderID(), Term: m.consensus.raft.CurrentTerm(), FailureTolerance: tolerance}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.MasterList, error) {
 		return c.ListMasters(ctx, &rpc.Empty{})
 	})
@@ -37,7 +37,7 @@ func (s *gridService) ListMasters(ctx context.Context, _ *rpc.Empty) (*rpc.Maste
 // ListMembers is this master's gossip view (never forwarded).
 func (s *gridService) ListMembers(ctx context.Context, _ *rpc.Empty) (*rpc.MemberList, error) {
 	out := &rpc.MemberList{}
-	for _, mb := range s.m.gossip.allMembers() {
+	for _, mb := range s.m.members.gossip.allMembers() {
 		role := mb.Tags[tagRole]
 		out.Members = append(out.Members, &rpc.Member{Name: mb.Name, Addr: mb.Addr, Status: mb.Status, Role: role, Tags: mb.Tags})
 	}
@@ -81,15 +81,15 @@ func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest)
 			}
 		}
 		started := ""
-		for _, mb := range m.gossip.members() {
+		for _, mb := range m.members.gossip.members() {
 			if mb.isMaster() && mb.Tags[tagID] == in.Id {
 				started = mb.Tags[tagStarted]
 			}
 		}
-		m.removedMu.Lock()
-		m.removed[in.Id] = started
-		m.removedMu.Unlock()
-		if err := m.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
+		m.members.removedMu.Lock()
+		m.members.removed[in.Id] = started
+		m.members.removedMu.Unlock()
+		if err := m.consensus.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
 			return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
 		}
 		m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
@@ -112,7 +112,7 @@ func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLe
 		}
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.TransferLeadershipResponse, error) {
-		transfer := m.raft.LeadershipTransfer
+		transfer := m.consensus.raft.LeadershipTransfer
 		if in.Id != "" {
 			if in.Id == m.config.ID {
 				return &rpc.TransferLeadershipResponse{NewLeaderId: m.config.ID}, nil
@@ -133,7 +133,7 @@ func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLe
 			if target.Suffrage != raft.Voter {
 				return nil, fmt.Errorf("%w: peer %q is not a voter", ErrInvalid, in.Id)
 			}
-			transfer = func() raft.Future { return m.raft.LeadershipTransferToServer(target.ID, target.Address) }
+			transfer = func() raft.Future { return m.consensus.raft.LeadershipTransferToServer(target.ID, target.Address) }
 		}
 		fut := transfer()
 		// A busy target may miss raft's catch-up window: try a few times.
@@ -177,14 +177,14 @@ func (s *gridService) Ready(ctx context.Context, _ *rpc.Empty) (*rpc.ReadyRespon
 	r := &rpc.ReadyResponse{
 		Id:            m.config.ID,
 		LeaderId:      m.leaderID(),
-		AppliedIndex:  m.raft.AppliedIndex(),
-		CommitIndex:   m.raft.CommitIndex(),
+		AppliedIndex:  m.consensus.raft.AppliedIndex(),
+		CommitIndex:   m.consensus.raft.CommitIndex(),
 		HasRaftState:  m.hasRaftState(),
-		LastLogIndex:  m.raft.LastIndex(),
+		LastLogIndex:  m.consensus.raft.LastIndex(),
 		LastContactMs: m.lastContactMs(),
 		ClusterId:     m.identity.ClusterID(),
 	}
-	r.LastLogTerm = lastLogTerm(m.raft)
+	r.LastLogTerm = lastLogTerm(m.consensus.raft)
 	switch {
 	case r.LeaderId == "":
 		r.Reason = "no leader known"

@@ -105,17 +105,17 @@ func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServ
 // openSnapshot takes a fresh raft snapshot, or opens the latest one when
 // nothing changed since it.
 func (m *Master) openSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
-	fut := m.raft.Snapshot()
+	fut := m.consensus.raft.Snapshot()
 	if err := fut.Error(); err == nil {
 		return fut.Open()
 	} else if !errors.Is(err, raft.ErrNothingNewToSnapshot) {
 		return nil, nil, fmt.Errorf("take snapshot: %w", err)
 	}
-	list, err := m.snapshots.List()
+	list, err := m.consensus.snapshots.List()
 	if err != nil || len(list) == 0 {
 		return nil, nil, fmt.Errorf("%w: no snapshot available: %v", ErrNotFound, err)
 	}
-	return m.snapshots.Open(list[0].ID)
+	return m.consensus.snapshots.Open(list[0].ID)
 }
 
 // RestoreSnapshot replaces the cluster's state with an uploaded snapshot
@@ -173,7 +173,7 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 	if err := json.Unmarshal(metaJSON, &meta); err != nil {
 		return fmt.Errorf("%w: snapshot metadata: %v", ErrInvalid, err)
 	}
-	if err := m.raft.Restore(&meta, br, m.config.ApplyTimeout); err != nil {
+	if err := m.consensus.raft.Restore(&meta, br, m.config.ApplyTimeout); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
@@ -191,7 +191,7 @@ func (m *Master) relaySave(ctx context.Context, stream grpc.ServerStreamingServe
 		if err == nil || sent || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
 			return err
 		}
-		m.leaderConn.close()
+		m.endpoint.leaderConn.close()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -247,7 +247,7 @@ func (m *Master) relayRestore(ctx context.Context, stream grpc.ClientStreamingSe
 		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
 			return err
 		}
-		m.leaderConn.close()
+		m.endpoint.leaderConn.close()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -29,13 +29,13 @@ func (m *Master) mastersView() ([]*rpc.MasterInfo, *rpc.MasterInfo, int32, error
 		return nil, nil, 0, err
 	}
 	gossipByID := map[string]member{}
-	for _, mb := range m.gossip.allMembers() {
+	for _, mb := range m.members.gossip.allMembers() {
 		if mb.isMaster() && mb.Tags[tagID] != "" {
 			gossipByID[mb.Tags[tagID]] = mb
 		}
 	}
 	leaderID := m.leaderID()
-	ap := m.apDelegate.lastState()
+	ap := m.autopilot.delegate.lastState()
 	if !m.isLeader() {
 		ap = nil
 	}
@@ -106,7 +106,7 @@ func (m *Master) lastContactMs() int64 {
 	if m.isLeader() {
 		return 0
 	}
-	lc := m.raft.LastContact()
+	lc := m.consensus.raft.LastContact()
 	if lc.IsZero() {
 		return -1
 	}
@@ -120,7 +120,7 @@ func (m *Master) clusterStatus() (*rpc.ClusterStatus, error) {
 		return nil, err
 	}
 	cs := &rpc.ClusterStatus{Masters: masters, Leader: leader, FailureTolerance: tolerance,
-		Timestamp: time.Now().Unix(), CommitIndex: m.raft.CommitIndex()}
+		Timestamp: time.Now().Unix(), CommitIndex: m.consensus.raft.CommitIndex()}
 	if st := m.fsm.Events(); st != nil {
 		cs.LastEventSeq = st.LastSeq()
 	}
@@ -195,7 +195,7 @@ func (h *healthMonitor) reset() {
 }
 
 func (h *healthMonitor) run() {
-	defer h.m.wg.Done()
+	defer h.m.lifecycle.wg.Done()
 	interval := h.m.config.HealthInterval
 	if interval <= 0 {
 		interval = time.Second
@@ -204,7 +204,7 @@ func (h *healthMonitor) run() {
 	defer ticker.Stop()
 	for {
 		select {
-		case <-h.m.shutdownCh:
+		case <-h.m.lifecycle.shutdownCh:
 			return
 		case <-ticker.C:
 		}
@@ -214,9 +214,9 @@ func (h *healthMonitor) run() {
 
 func (h *healthMonitor) tick() {
 	m := h.m
-	m.metrics.commitIndex.Set(float64(m.raft.CommitIndex()))
-	m.metrics.appliedIndex.Set(float64(m.raft.AppliedIndex()))
-	m.metrics.term.Set(float64(m.raft.CurrentTerm()))
+	m.metrics.commitIndex.Set(float64(m.consensus.raft.CommitIndex()))
+	m.metrics.appliedIndex.Set(float64(m.consensus.raft.AppliedIndex()))
+	m.metrics.term.Set(float64(m.consensus.raft.CurrentTerm()))
 	if lc := m.lastContactMs(); lc >= 0 {
 		m.metrics.lastContact.Set(float64(lc) / 1000)
 	}
