@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -50,19 +49,10 @@ func (s *StorageServer) refuseWrite(what string) error {
 	return nil
 }
 
-// toStatus converts a store error at the edge.
+// toStatus converts a store error at the edge with rpc's one error table
+// (each store sentinel is declared with its kind), adding what was asked.
 func toStatus(err error, format string, args ...any) error {
-	args = append(args, err)
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return status.Errorf(codes.InvalidArgument, format+": %v", args...)
-	case errors.Is(err, ErrNotFound):
-		return status.Errorf(codes.NotFound, format+": %v", args...)
-	case errors.Is(err, ErrClosed):
-		return status.Errorf(codes.Unavailable, format+": %v", args...)
-	default:
-		return status.Errorf(codes.Internal, format+": %v", args...)
-	}
+	return status.Errorf(rpc.StatusCode(err), format+": %v", append(args, err)...)
 }
 
 // LearnConcept stores a concept (embeddings are ignored).

@@ -28,6 +28,9 @@ var (
 	ErrAborted = errors.New("aborted")
 	// ErrUnavailable: try again later or elsewhere (UNAVAILABLE, HTTP 503).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrOutOfRange: a position (a stream's resume seq) lies outside what
+	// exists (OUT_OF_RANGE, HTTP 400).
+	ErrOutOfRange = errors.New("out of range")
 )
 
 // kindCodes is the one sentinel -> gRPC code table.
@@ -42,6 +45,7 @@ var kindCodes = []struct {
 	{ErrExhausted, codes.ResourceExhausted},
 	{ErrAborted, codes.Aborted},
 	{ErrUnavailable, codes.Unavailable},
+	{ErrOutOfRange, codes.OutOfRange},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }
