@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -55,25 +56,63 @@ func (c *leaderConnCache) close() {
 	}
 }
 
-// waitForLeader returns the leader's raft address and id, polling with
-// jitter while none is known, for at most LeaderWait (or until ctx ends).
+// leaderWait paces the retries of a call that needs the leader: while no
+// leader is known or reachable (an election is under way) the call tries
+// again after a short jittered pause, for at most LeaderWait. It is the one
+// "hold the request while no leader is known" loop of the master (nomad's
+// getLeaderForRPC); forward, leaderClient and the snapshot relays use it.
+type leaderWait struct {
+	m        *Master
+	deadline time.Time
+}
+
+// errLeaderWaitOver: LeaderWait passed without success.
+var errLeaderWaitOver = errors.New("leader wait over")
+
+func (m *Master) newLeaderWait() leaderWait {
+	return leaderWait{m: m, deadline: time.Now().Add(m.config.LeaderWait)}
+}
+
+// pause waits before the next try: briefly when soon (the leader is this
+// master, establishing), else 50-150 ms with jitter so that many waiting
+// callers spread out. It returns errLeaderWaitOver once LeaderWait has
+// passed, ctx's error when ctx ends, ErrShutdown when the master stops.
+func (w leaderWait) pause(ctx context.Context, soon bool) error {
+	if time.Now().After(w.deadline) {
+		return errLeaderWaitOver
+	}
+	d := 50*time.Millisecond + rand.N(100*time.Millisecond)
+	if soon {
+		d = 2 * time.Millisecond
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.m.lifecycle.shutdownCh:
+		return ErrShutdown
+	case <-t.C:
+		return nil
+	}
+}
+
+// waitForLeader returns the leader's raft address and id, waiting (leaderWait)
+// while none is known.
 func (m *Master) waitForLeader(ctx context.Context) (raft.ServerAddress, raft.ServerID, error) {
-	deadline := time.Now().Add(m.config.LeaderWait)
+	w := m.newLeaderWait()
 	for {
 		addr, id := m.consensus.raft.LeaderWithID()
 		if id != "" {
 			return addr, id, nil
 		}
-		if time.Now().After(deadline) {
+		switch err := w.pause(ctx, false); {
+		case errors.Is(err, errLeaderWaitOver):
 			return "", "", fmt.Errorf("%w: none elected after %s (is a quorum of masters up?)", ErrNoLeader, m.config.LeaderWait)
-		}
-		wait := 50*time.Millisecond + rand.N(50*time.Millisecond)
-		select {
-		case <-ctx.Done():
-			return "", "", fmt.Errorf("%w: waiting for a leader: %w", ErrNoLeader, ctx.Err())
-		case <-m.lifecycle.shutdownCh:
-			return "", "", ErrShutdown
-		case <-time.After(wait):
+		case errors.Is(err, ErrShutdown):
+			return "", "", err
+		case err != nil:
+			return "", "", fmt.Errorf("%w: waiting for a leader: %w", ErrNoLeader, err)
 		}
 	}
 }
@@ -107,7 +146,7 @@ func (m *Master) leaderGRPCAddr(id raft.ServerID) (string, error) {
 // gRPC address, waiting briefly (with jitter) while no leader is known;
 // ErrNoLeader when none appears in time.
 func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error) {
-	deadline := time.Now().Add(m.config.LeaderWait)
+	w := m.newLeaderWait()
 	for {
 		_, id, err := m.waitForLeader(ctx)
 		if err != nil {
@@ -121,15 +160,13 @@ func (m *Master) leaderClient(ctx context.Context) (rpc.GridMasterClient, error)
 			}
 			return rpc.NewGridMasterClient(conn), nil
 		}
-		if time.Now().After(deadline) {
+		switch perr := w.pause(ctx, false); {
+		case errors.Is(perr, errLeaderWaitOver):
 			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", ErrNoLeader, ctx.Err())
-		case <-m.lifecycle.shutdownCh:
-			return nil, ErrShutdown
-		case <-time.After(50*time.Millisecond + rand.N(50*time.Millisecond)):
+		case errors.Is(perr, ErrShutdown):
+			return nil, perr
+		case perr != nil:
+			return nil, fmt.Errorf("%w: %w", ErrNoLeader, perr)
 		}
 	}
 }
@@ -190,7 +227,7 @@ func (m *Master) notLeaderStatus() error {
 func forward[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
 	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
 	var zero T
-	deadline := time.Now().Add(m.config.LeaderWait)
+	w := m.newLeaderWait()
 	var lastErr error
 	for {
 		if m.isLeader() && !m.consensus.leaderReady.Load() {
@@ -219,21 +256,14 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 			m.endpoint.leaderConn.close()
 			lastErr = err
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		// Elected, establishing: that takes a barrier commit, so look
+		// again soon rather than after an election-sized back-off.
+		switch err := w.pause(ctx, m.isLeader()); {
+		case errors.Is(err, ErrShutdown):
+			return zero, toStatus(ErrShutdown)
+		case err != nil:
 			return zero, status.Errorf(codes.Unavailable, "no reachable leader after %s (is a quorum of masters up?): %v",
 				m.config.LeaderWait, status.Convert(lastErr).Message())
-		}
-		wait := 50*time.Millisecond + rand.N(100*time.Millisecond)
-		if m.isLeader() {
-			// Elected, establishing: that takes a barrier commit, so look
-			// again soon rather than after an election-sized back-off.
-			wait = 2 * time.Millisecond
-		}
-		select {
-		case <-ctx.Done():
-		case <-m.lifecycle.shutdownCh:
-			return zero, toStatus(ErrShutdown)
-		case <-time.After(wait):
 		}
 	}
 }
@@ -243,9 +273,8 @@ func isNotLeaderErr(err error) bool {
 	return errorsIs(err, ErrNotLeader, raft.ErrNotLeader, raft.ErrLeadershipLost, raft.ErrLeadershipTransferInProgress)
 }
 
-// consistentRead checks, for a read without x-grid-stale, that this master
-// is the leader and still has quorum contact (VerifyLeader). ok=false means
-// the caller must forward.
+// verifyLeader checks, for a consistent read (no x-grid-stale), that this
+// master is the leader and still has quorum contact (VerifyLeader).
 func (m *Master) verifyLeader() error {
 	if err := m.consensus.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)

@@ -8,9 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
-	"time"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
@@ -185,17 +183,15 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 // relaySave streams the leader's snapshot through this follower, looking
 // for the leader again (for up to LeaderWait) while no chunk was relayed yet.
 func (m *Master) relaySave(ctx context.Context, stream grpc.ServerStreamingServer[rpc.SnapshotChunk]) error {
-	deadline := time.Now().Add(m.config.LeaderWait)
+	w := m.newLeaderWait()
 	for {
 		sent, err := m.relaySaveOnce(ctx, stream)
-		if err == nil || sent || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+		if err == nil || sent || status.Code(err) != codes.Unavailable {
 			return err
 		}
 		m.endpoint.leaderConn.close()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		if perr := w.pause(ctx, false); perr != nil {
+			return err
 		}
 	}
 }
@@ -238,20 +234,18 @@ func (m *Master) relayRestore(ctx context.Context, stream grpc.ClientStreamingSe
 	if _, err := io.Copy(tmp, &chunkReader{recv: stream.Recv}); err != nil {
 		return toStatus(fmt.Errorf("restore: receive: %w", err))
 	}
-	deadline := time.Now().Add(m.config.LeaderWait)
+	w := m.newLeaderWait()
 	for {
 		err := m.relayRestoreOnce(ctx, tmp)
 		if err == nil {
 			return stream.SendAndClose(&rpc.Empty{})
 		}
-		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
+		if status.Code(err) != codes.Unavailable {
 			return err
 		}
 		m.endpoint.leaderConn.close()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50*time.Millisecond + rand.N(100*time.Millisecond)):
+		if perr := w.pause(ctx, false); perr != nil {
+			return err
 		}
 	}
 }
