@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -132,7 +133,7 @@ func TestBackendStaleReadsWithoutQuorum(t *testing.T) {
 		}
 		cancel()
 	}
-	waitFor(t, 10*time.Second, survivor.ID()+" to lose its leader", func() bool { return !survivor.isLeader() })
+	waitfor.True(t, 10*time.Second, survivor.ID()+" to lose its leader", func() bool { return !survivor.isLeader() })
 	b := survivor.Backend()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // agentEvents lists the event types recorded for an agent on m, oldest first.
@@ -51,13 +52,13 @@ func TestHeartbeatTransitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 5*time.Second, "registration replicated", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
+	waitfor.True(t, 5*time.Second, "registration replicated", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
 	// Silence: degraded, then offline, replicated to every master.
-	waitFor(t, 5*time.Second, "agent degraded", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentDegraded })
+	waitfor.True(t, 5*time.Second, "agent degraded", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentDegraded })
 	if leader.consensus.raft.AppliedIndex() <= applied {
 		t.Error("degraded transition was not committed")
 	}
-	waitFor(t, 5*time.Second, "agent offline", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentOffline })
+	waitfor.True(t, 5*time.Second, "agent offline", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentOffline })
 	st, err := c.GetClusterStatus(testCtx(t), &rpc.Empty{})
 	if err != nil || st.Status == clusterHealthy || st.HealthyAgents != 0 {
 		t.Errorf("status with the only agent offline = %v, %v", st, err)
@@ -66,13 +67,13 @@ func TestHeartbeatTransitions(t *testing.T) {
 	if _, err := c.Heartbeat(testCtx(t), &rpc.HeartbeatRequest{AgentId: "agent-hb"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "agent recovered", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
+	waitfor.True(t, 5*time.Second, "agent recovered", func() bool { return agentStatus(follower, "agent-hb") == rpc.AgentHealthy })
 	// Every master records the lifecycle. (An election in the middle of a
 	// transition can make its commit's outcome unknown to the old leader,
 	// which then emits no event, so the check is "each kind present",
 	// registration first.)
 	want := []rpc.EventType{rpc.EventType_AGENT_DEGRADED, rpc.EventType_AGENT_OFFLINE, rpc.EventType_AGENT_RECOVERED}
-	waitFor(t, 5*time.Second, "lifecycle events on every master", func() bool {
+	waitfor.True(t, 5*time.Second, "lifecycle events on every master", func() bool {
 		for _, m := range tc.masters {
 			got := agentEvents(t, m, "agent-hb")
 			if len(got) == 0 || got[0] != rpc.EventType_AGENT_REGISTERED {
@@ -120,7 +121,7 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 	elected := time.Now()
 	nc := grpcClient(t, newLeader)
 	silence := tc.configs[0].DegradedAfter + 150*time.Millisecond
-	waitFor(t, 5*time.Second, "a silence longer than degraded_after", func() bool { return time.Since(elected) > silence })
+	waitfor.True(t, 5*time.Second, "a silence longer than degraded_after", func() bool { return time.Since(elected) > silence })
 	hbUntil := time.Now().Add(2 * tc.configs[0].OfflineAfter)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

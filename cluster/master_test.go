@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -21,7 +22,7 @@ func staleCtx(t *testing.T) context.Context {
 // waitSameState waits until every live master has the same state hash.
 func waitSameState(t *testing.T, masters []*Master) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "equal state on every master", func() bool {
+	waitfor.True(t, 10*time.Second, "equal state on every master", func() bool {
 		ms := live(masters)
 		want := ms[0].fsm.StateHash()
 		for _, m := range ms[1:] {
@@ -54,7 +55,7 @@ func TestClusterFormsAndForwards(t *testing.T) {
 	// Every master holds both (stale reads answer from the local replica).
 	for _, m := range masters {
 		c := grpcClient(t, m)
-		waitFor(t, 5*time.Second, "agents replicated to "+m.ID(), func() bool {
+		waitfor.True(t, 5*time.Second, "agents replicated to "+m.ID(), func() bool {
 			list, err := c.ListAgents(staleCtx(t), &rpc.Empty{})
 			return err == nil && len(list.Agents) == 2
 		})
@@ -88,7 +89,7 @@ func TestClusterFormsAndForwards(t *testing.T) {
 	if err != nil || len(members.Members) != 3 {
 		t.Errorf("members = %v, %v", members, err)
 	}
-	waitFor(t, 5*time.Second, "follower adopts the cluster id", func() bool { return follower.identity.ClusterID() != "" })
+	waitfor.True(t, 5*time.Second, "follower adopts the cluster id", func() bool { return follower.identity.ClusterID() != "" })
 	ready, err := fc.Ready(testCtx(t), &rpc.Empty{})
 	if err != nil || !ready.Ready || ready.LeaderId != leader.ID() || !ready.HasRaftState || ready.ClusterId == "" {
 		t.Errorf("ready = %v, %v", ready, err)

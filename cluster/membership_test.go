@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,7 +35,7 @@ func TestBootstrapExpectConcurrentStarts(t *testing.T) {
 		t.Run("round", func(t *testing.T) {
 			masters := newTestCluster(t, 3)
 			leader := waitForLeader(t, masters)
-			waitFor(t, 5*time.Second, "every master in one 3-voter configuration", func() bool {
+			waitfor.True(t, 5*time.Second, "every master in one 3-voter configuration", func() bool {
 				for _, m := range masters {
 					conf, err := m.raftConfiguration()
 					if err != nil || len(conf.Servers) != 3 {
@@ -47,7 +48,7 @@ func TestBootstrapExpectConcurrentStarts(t *testing.T) {
 			if cid == "" {
 				t.Fatal("leader has no cluster id")
 			}
-			waitFor(t, 5*time.Second, "same cluster id everywhere", func() bool {
+			waitfor.True(t, 5*time.Second, "same cluster id everywhere", func() bool {
 				for _, m := range masters {
 					if m.identity.ClusterID() != cid || m.leaderID() != leader.ID() {
 						return false
@@ -64,7 +65,7 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 	tc := startTestCluster(t, 3, nil)
 	leader := waitForLeader(t, tc.masters)
 	m4 := tc.add("master-4")
-	waitFor(t, 15*time.Second, "master-4 promoted to voter", func() bool {
+	waitfor.True(t, 15*time.Second, "master-4 promoted to voter", func() bool {
 		return len(voters(t, leader)) == 4
 	})
 	// The newcomer has the cluster's state and id.
@@ -73,7 +74,7 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSameState(t, tc.masters)
-	waitFor(t, 5*time.Second, "master-4 adopts the cluster id", func() bool {
+	waitfor.True(t, 5*time.Second, "master-4 adopts the cluster id", func() bool {
 		return m4.identity.ClusterID() == leader.identity.ClusterID()
 	})
 	// Operator removal after it stops.
@@ -81,15 +82,15 @@ func TestJoinPromoteAndRemove(t *testing.T) {
 	if _, err := grpcClient(t, leader).RemovePeer(testCtx(t), &rpc.RemovePeerRequest{Id: "master-4"}); err != nil {
 		t.Fatalf("remove master-4: %v", err)
 	}
-	waitFor(t, 5*time.Second, "master-4 gone from the configuration", func() bool {
+	waitfor.True(t, 5*time.Second, "master-4 gone from the configuration", func() bool {
 		conf, err := leader.raftConfiguration()
 		return err == nil && len(conf.Servers) == 3
 	})
 	// Autopilot removes a dead master (cleanup on, min quorum 3).
 	m5 := tc.add("master-5")
-	waitFor(t, 15*time.Second, "master-5 promoted", func() bool { return len(voters(t, leader)) == 4 })
+	waitfor.True(t, 15*time.Second, "master-5 promoted", func() bool { return len(voters(t, leader)) == 4 })
 	m5.Kill()
-	waitFor(t, 20*time.Second, "autopilot removes dead master-5", func() bool {
+	waitfor.True(t, 20*time.Second, "autopilot removes dead master-5", func() bool {
 		conf, err := leader.raftConfiguration()
 		return err == nil && len(conf.Servers) == 3
 	})
@@ -111,7 +112,7 @@ func TestRemovePeerQuorumRefusal(t *testing.T) {
 	}
 	down.Kill()
 	c := grpcClient(t, leader)
-	waitFor(t, 10*time.Second, "the leader sees the dead master as unhealthy", func() bool {
+	waitfor.True(t, 10*time.Second, "the leader sees the dead master as unhealthy", func() bool {
 		ml, err := c.ListMasters(testCtx(t), &rpc.Empty{})
 		if err != nil {
 			return false

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -186,49 +187,19 @@ func live(masters []*Master) []*Master {
 	return out
 }
 
-// waitFor polls cond until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		case <-tick.C:
-		}
-	}
-}
-
 // waitForLeader waits until exactly one live master leads and every live
 // master agrees on it; it returns the leader.
 func waitForLeader(t *testing.T, masters []*Master) *Master {
 	t.Helper()
-	var leader *Master
-	waitFor(t, 15*time.Second, "one leader all masters agree on", func() bool {
-		leader = nil
-		ms := live(masters)
-		for _, m := range ms {
-			if m.isLeader() {
-				if leader != nil {
-					return false
-				}
-				leader = m
-			}
+	var present []*Master
+	for _, m := range masters {
+		if m != nil {
+			present = append(present, m)
 		}
-		if leader == nil {
-			return false
-		}
-		for _, m := range ms {
-			if m.leaderID() != leader.ID() {
-				return false
-			}
-		}
-		return true
-	})
-	return leader
+	}
+	return waitfor.Leader(t, 15*time.Second, present, (*Master).ID,
+		func(m *Master) bool { return !isDone(m) && m.isLeader() },
+		func(m *Master) (string, bool) { return m.leaderID(), !isDone(m) })
 }
 
 // followerOfCluster returns a live master that is not leader.

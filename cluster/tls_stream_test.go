@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc/security"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/hashicorp/raft"
 )
 
@@ -222,7 +223,7 @@ func TestRaftClusterOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	var leader *raft.Raft
-	waitFor(t, 10*time.Second, "a raft leader over TLS", func() bool {
+	waitfor.True(t, 10*time.Second, "a raft leader over TLS", func() bool {
 		for _, r := range rafts {
 			if r.State() == raft.Leader {
 				leader = r
@@ -236,7 +237,7 @@ func TestRaftClusterOverTLS(t *testing.T) {
 			t.Fatalf("apply: %v", err)
 		}
 	}
-	waitFor(t, 10*time.Second, "every replica applied 5 entries", func() bool {
+	waitfor.True(t, 10*time.Second, "every replica applied 5 entries", func() bool {
 		for _, f := range fsms {
 			if f.n.Load() != 5 {
 				return false
