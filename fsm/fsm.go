@@ -69,11 +69,18 @@ func New(cfg Config) (*FSM, error) {
 		agents:         make(map[string]*rpc.AgentRecord),
 		nodes:          make(map[string]*rpc.NodeStatus),
 	}
-	if err := os.RemoveAll(f.eventDir); err != nil {
-		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
-	}
+	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)
+	}
+	old, err := os.ReadDir(f.eventDir)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: read event dir: %w", err)
+	}
+	for _, e := range old {
+		if err := os.RemoveAll(filepath.Join(f.eventDir, e.Name())); err != nil {
+			return nil, fmt.Errorf("fsm: wipe event store: %w", err)
+		}
 	}
 	store, err := eventstore.Open(f.nextStorePath(), eventstore.Options{NoSync: true, Logger: f.logger})
 	if err != nil {
