@@ -20,6 +20,7 @@ const (
 	// StatusCommitted: a status entry committed and its proposer has not
 	// been told.
 	StatusCommitted = "status_committed"
-	// BatchApply: between two entries of one ApplyBatch call.
+	// BatchApply: inside ApplyBatch, before a committed status entry is
+	// applied (the entries before it in the batch are).
 	BatchApply = "batch_apply"
 )

@@ -19,9 +19,6 @@ var _ raft.BatchingFSM = (*FSM)(nil)
 func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	out := make([]interface{}, len(logs))
 	for i := 0; i < len(logs); {
-		if i > 0 {
-			faults.Hit(faults.BatchApply)
-		}
 		l := logs[i]
 		if l.Type != raft.LogCommand {
 			f.applied.Store(l.Index)
@@ -29,6 +26,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		if !isAppendEvents(l) {
+			if len(l.Data) > 0 && MessageType(l.Data[0]) == AgentStatusBatchType {
+				faults.Hit(faults.BatchApply)
+			}
 			out[i] = f.Apply(l)
 			i++
 			continue
