@@ -5,13 +5,23 @@ VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build test run bench proto lint chaos clean docker fuzz
+.PHONY: build build-faults test test-race run bench proto lint chaos clean docker fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/grid
 
-test: build
-	GRID_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 18m ./...
+# build-faults builds bin/grid-faults: the same binary with the fault points
+# of package faults compiled in (build tag gridfaults), for black-box tests.
+build-faults:
+	CGO_ENABLED=0 $(GO) build -tags gridfaults -trimpath -ldflags '$(LDFLAGS)' -o bin/grid-faults ./cmd/grid
+
+test: build build-faults test-race
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_FAULTS_BIN=$(CURDIR)/bin/grid-faults $(GO) test -count=1 -timeout 18m ./...
+
+# test-race runs the packages with concurrency under the race detector.
+RACE_PKGS := ./fsm/ ./eventstore/ ./cluster/... ./agent/... ./api/...
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
 
 run: build
 	$(BIN) dev

@@ -197,7 +197,7 @@ func (d *autopilotDelegate) RemoveFailedServer(srv *autopilot.Server) {
 			return
 		}
 		d.m.logger.Info("autopilot removed failed master", "id", srv.ID, "status", srv.NodeStatus)
-		d.m.emit(rpc.NewEvent(d.m.config.ID, rpc.EventType_MASTER_REMOVED, string(srv.ID), map[string]string{
+		d.m.commitEvents(rpc.NewEvent(d.m.config.ID, rpc.EventType_MASTER_REMOVED, string(srv.ID), map[string]string{
 			"master_id": string(srv.ID), "reason": "autopilot: " + string(srv.NodeStatus),
 		}))
 	}()

@@ -131,7 +131,7 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	m.health.reset()
 	term := m.consensus.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))
-	m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
+	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
 		"term":      strconv.FormatUint(term, 10),
 		"leader_id": m.config.ID,
 		"grpc_addr": m.advertise.GRPC,
@@ -193,7 +193,7 @@ func (m *Master) reconcileMembers() {
 		m.members.removedMu.Lock()
 		delete(m.members.removed, id)
 		m.members.removedMu.Unlock()
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
+		m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
 			"master_id": id, "raft_addr": addr, "grpc_addr": mb.Tags[tagGRPCAddr],
 		}))
 	}

@@ -152,7 +152,7 @@ func (m *Master) start() error {
 	m.health = newHealthMonitor(m)
 	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
-	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed})
 	if err != nil {
 		return err
 	}
@@ -163,12 +163,7 @@ func (m *Master) start() error {
 		DegradedAfter:     m.config.DegradedAfter,
 		OfflineAfter:      m.config.OfflineAfter,
 		OnTransition:      func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
-	}, m.logger, f,
-		liveness.CommitterFunc(func(cmd *rpc.AgentStatusCommand) error {
-			_, err := m.raftApply(fsm.AgentStatusType, cmd)
-			return err
-		}),
-		liveness.EmitterFunc(m.emit), liveness.LeadershipFunc(m.isLeader))
+	}, m.logger, f, liveness.CommitterFunc(m.commitAgentStatuses), liveness.LeadershipFunc(m.isLeader))
 	if m.events, err = m.newEventPipeline(); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gridctl/grid/faults"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
@@ -196,6 +197,9 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	}
 	start := time.Now()
 	fut := m.consensus.raft.Apply(buf, m.config.ApplyTimeout)
+	if t == fsm.AgentStatusBatchType {
+		faults.Hit(faults.StatusAppended)
+	}
 	// An apply future can stay unanswered when raft shuts down mid-commit.
 	done := make(chan error, 1)
 	go func() { done <- fut.Error() }()

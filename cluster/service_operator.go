@@ -93,7 +93,7 @@ func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest)
 			return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
 		}
 		m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_REMOVED, in.Id, map[string]string{
+		m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_REMOVED, in.Id, map[string]string{
 			"master_id": in.Id, "reason": "operator", "force": fmt.Sprint(in.Force),
 		}))
 		return &rpc.Empty{}, nil

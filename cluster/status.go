@@ -247,7 +247,7 @@ func (h *healthMonitor) tick() {
 		typ = rpc.EventType_CLUSTER_CRITICAL
 	}
 	m.logger.Info("cluster status changed", "from", prev, "to", cs.Status, "reason", cs.Reason)
-	m.emit(rpc.NewEvent(m.config.ID, typ, "cluster", map[string]string{
+	m.commitEvents(rpc.NewEvent(m.config.ID, typ, "cluster", map[string]string{
 		"status": cs.Status, "previous_status": prev, "reason": cs.Reason,
 		"failure_tolerance": strconv.Itoa(int(cs.FailureTolerance)),
 		"total_agents":      strconv.Itoa(int(cs.TotalAgents)), "healthy_agents": strconv.Itoa(int(cs.HealthyAgents)),

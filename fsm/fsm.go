@@ -22,14 +22,19 @@ type Config struct {
 	DataDir string
 	// Logger is the parent logger; the FSM logs as "fsm". Nil discards.
 	Logger hclog.Logger
+	// OnStoreFailure is called, from raft's FSM goroutine, when the event
+	// store fails to write an entry (I/O error): it should stop the process
+	// (the Master's exits non-zero). Nil, or a hook that returns, panics.
+	OnStoreFailure func(err error)
 }
 
 // FSM is the replicated state machine: the registry of agents and storage
 // nodes plus the event graph. It implements raft.FSM. Reads are safe from any
 // goroutine; Apply, Snapshot and Restore are called by raft's FSM goroutine.
 type FSM struct {
-	logger   hclog.Logger
-	eventDir string
+	logger         hclog.Logger
+	eventDir       string
+	onStoreFailure func(err error)
 
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
@@ -58,16 +63,24 @@ func New(cfg Config) (*FSM, error) {
 		logger = hclog.NewNullLogger()
 	}
 	f := &FSM{
-		logger:   logger.Named("fsm"),
-		eventDir: filepath.Join(cfg.DataDir, "events"),
-		agents:   make(map[string]*rpc.AgentRecord),
-		nodes:    make(map[string]*rpc.NodeStatus),
+		logger:         logger.Named("fsm"),
+		eventDir:       filepath.Join(cfg.DataDir, "events"),
+		onStoreFailure: cfg.OnStoreFailure,
+		agents:         make(map[string]*rpc.AgentRecord),
+		nodes:          make(map[string]*rpc.NodeStatus),
 	}
-	if err := os.RemoveAll(f.eventDir); err != nil {
-		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
-	}
+	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)
+	}
+	old, err := os.ReadDir(f.eventDir)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: read event dir: %w", err)
+	}
+	for _, e := range old {
+		if err := os.RemoveAll(filepath.Join(f.eventDir, e.Name())); err != nil {
+			return nil, fmt.Errorf("fsm: wipe event store: %w", err)
+		}
 	}
 	store, err := eventstore.Open(f.nextStorePath(), eventstore.Options{NoSync: true, Logger: f.logger})
 	if err != nil {

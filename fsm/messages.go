@@ -16,7 +16,7 @@ const (
 	RegisterAgentType MessageType = 1
 	// UnregisterAgentType: rpc.AgentId.
 	UnregisterAgentType MessageType = 2
-	// AgentStatusType: rpc.AgentStatusCommand.
+	// AgentStatusType: rpc.AgentStatusCommand (a one-change AgentStatusBatchType).
 	AgentStatusType MessageType = 3
 	// UpsertNodeType: rpc.NodeStatus, the whole record (replaces the old one).
 	UpsertNodeType MessageType = 4
@@ -26,6 +26,24 @@ const (
 	AppendEventsType MessageType = 6
 	// PruneEventsType: rpc.PruneEventsCommand.
 	PruneEventsType MessageType = 7
+
+	// The commands below carry the lifecycle events their change causes;
+	// Apply stores them with the change, in one event-store transaction, and
+	// only when the change is applied. Types 1, 2, 4 and 5 stay for entries
+	// already in logs.
+
+	// RegisterAgentEventsType: rpc.RegisterAgentCommand.
+	RegisterAgentEventsType MessageType = 8
+	// UnregisterAgentEventsType: rpc.UnregisterAgentCommand.
+	UnregisterAgentEventsType MessageType = 9
+	// AgentStatusBatchType: rpc.AgentStatusBatch, status changes of many
+	// agents, each a compare-and-set on expected_status decided on its own;
+	// the response is a []error, one per change (nil when applied).
+	AgentStatusBatchType MessageType = 10
+	// UpsertNodeEventsType: rpc.UpsertNodeCommand.
+	UpsertNodeEventsType MessageType = 11
+	// DeleteNodeEventsType: rpc.DeleteNodeCommand.
+	DeleteNodeEventsType MessageType = 12
 )
 
 func (t MessageType) String() string {
@@ -44,6 +62,16 @@ func (t MessageType) String() string {
 		return "append_events"
 	case PruneEventsType:
 		return "prune_events"
+	case RegisterAgentEventsType:
+		return "register_agent_events"
+	case UnregisterAgentEventsType:
+		return "unregister_agent_events"
+	case AgentStatusBatchType:
+		return "agent_status_batch"
+	case UpsertNodeEventsType:
+		return "upsert_node_events"
+	case DeleteNodeEventsType:
+		return "delete_node_events"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

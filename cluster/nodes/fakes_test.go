@@ -30,6 +30,8 @@ type fakeRegistry struct {
 	applies int
 	// failApply, when set, fails every Apply (a lost leadership).
 	failApply error
+	// emitter receives the events of applied commands.
+	emitter *fakeEmitter
 }
 
 func newFakeRegistry() *fakeRegistry {
@@ -59,15 +61,31 @@ func (r *fakeRegistry) Apply(t fsm.MessageType, msg proto.Message) (any, error) 
 	r.applies++
 	r.version++
 	switch t {
-	case fsm.UpsertNodeType:
-		n := msg.(*rpc.NodeStatus)
-		r.nodes[n.NodeId] = proto.Clone(n).(*rpc.NodeStatus)
-	case fsm.DeleteNodeType:
-		delete(r.nodes, msg.(*rpc.NodeId).NodeId)
+	case fsm.UpsertNodeEventsType:
+		cmd := msg.(*rpc.UpsertNodeCommand)
+		r.nodes[cmd.Node.NodeId] = proto.Clone(cmd.Node).(*rpc.NodeStatus)
+		r.stored(cmd.Events)
+	case fsm.DeleteNodeEventsType:
+		cmd := msg.(*rpc.DeleteNodeCommand)
+		if _, ok := r.nodes[cmd.NodeId]; !ok {
+			return nil, fsm.ErrNotFound
+		}
+		delete(r.nodes, cmd.NodeId)
+		r.stored(cmd.Events)
 	default:
 		return nil, errors.New("fake registry: unexpected command")
 	}
 	return nil, nil
+}
+
+// stored hands a committed command's events to the emitter the tests read,
+// as the FSM stores them with the change.
+func (r *fakeRegistry) stored(events []*rpc.Event) {
+	if r.emitter != nil {
+		for _, e := range events {
+			r.emitter.Emit(e)
+		}
+	}
 }
 
 func (r *fakeRegistry) Node(id string) (*rpc.NodeStatus, bool) {
@@ -302,6 +320,7 @@ type harness struct {
 func newHarness(t *testing.T, agents ...string) *harness {
 	t.Helper()
 	h := &harness{reg: newFakeRegistry(), events: &fakeEmitter{}, dialer: &fakeDialer{agents: map[string]*fakeAgent{}}}
+	h.reg.emitter = h.events
 	for _, id := range agents {
 		h.addAgent(id, rpc.AgentHealthy, 3)
 	}

@@ -278,25 +278,32 @@ func (o *Orchestrator) RunLeader(ctx context.Context) error {
 	return g.Wait()
 }
 
-// commitNode commits a node record (replacing the old one).
-func (o *Orchestrator) commitNode(rec *rpc.NodeStatus) error {
-	if _, err := o.apply.Apply(fsm.UpsertNodeType, rec); err != nil {
+// commitNode commits a node record (replacing the old one) together with
+// the events the change causes: they are stored exactly when it commits.
+func (o *Orchestrator) commitNode(rec *rpc.NodeStatus, events ...*rpc.Event) error {
+	if _, err := o.apply.Apply(fsm.UpsertNodeEventsType, &rpc.UpsertNodeCommand{Node: rec, Events: events}); err != nil {
 		return fmt.Errorf("commit node %s: %w", rec.NodeId, err)
 	}
 	return nil
 }
 
-// deleteNodeRecord removes a node record.
-func (o *Orchestrator) deleteNodeRecord(nodeID string) error {
-	if _, err := o.apply.Apply(fsm.DeleteNodeType, &rpc.NodeId{NodeId: nodeID}); err != nil {
+// deleteNodeRecord removes a node record together with the events it causes.
+func (o *Orchestrator) deleteNodeRecord(nodeID string, events ...*rpc.Event) error {
+	if _, err := o.apply.Apply(fsm.DeleteNodeEventsType, &rpc.DeleteNodeCommand{NodeId: nodeID, Events: events}); err != nil {
 		return fmt.Errorf("delete node %s: %w", nodeID, err)
 	}
 	return nil
 }
 
-// emitNodeEvent emits a lifecycle event about rec with the seeds' fields
-// (node_id, agent_id, port) plus extra.
+// emitNodeEvent emits a lifecycle event that goes with no registry change
+// (an orphan stop, a resumed order); events of a change go in its command.
 func (o *Orchestrator) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) {
+	o.emitter.Emit(o.nodeEvent(t, rec, extra))
+}
+
+// nodeEvent is a lifecycle event about rec with the seeds' fields (node_id,
+// agent_id, port) plus extra.
+func (o *Orchestrator) nodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) *rpc.Event {
 	details := map[string]string{"node_id": rec.NodeId, "agent_id": rec.AgentId}
 	if rec.Port != 0 {
 		details["port"] = strconv.FormatUint(uint64(rec.Port), 10)
@@ -304,7 +311,7 @@ func (o *Orchestrator) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra
 	for k, v := range extra {
 		details[k] = v
 	}
-	o.emitter.Emit(rpc.NewEvent(o.source, t, rec.NodeId, details))
+	return rpc.NewEvent(o.source, t, rec.NodeId, details)
 }
 
 // ApplyFunc adapts a function to Applier.
