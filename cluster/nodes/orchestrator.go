@@ -38,8 +38,9 @@ var ErrWrongAgent = rpc.NewSentinel("storage node belongs to another agent", rpc
 var ErrAgentRefused = rpc.NewSentinel("agent refused the order", rpc.ErrPrecondition)
 
 // ErrAgentUnreachable: the agent could not be reached or did not answer in
-// time; the order stays recorded and the reconciler finishes it.
-var ErrAgentUnreachable = rpc.NewSentinel("agent unreachable", rpc.ErrUnavailable)
+// time; the order stays recorded and the reconciler finishes it. It is
+// rpc.ErrAgentUnreachable: FAILED_PRECONDITION, never a leader error.
+var ErrAgentUnreachable = rpc.ErrAgentUnreachable
 
 // ErrOrderInterrupted: leadership was lost after the order was recorded;
 // the next leader's reconciler finishes it.
