@@ -56,3 +56,29 @@ func TestOrphanStopNeedsConfirmedLeadership(t *testing.T) {
 		t.Fatalf("StopNode called %d times with confirmed leadership, want 1", n)
 	}
 }
+
+// A status read commits the agent's newer view only on a verified leader;
+// elsewhere it answers that view and writes nothing.
+func TestStatusCommitsOnlyOnVerifiedLeader(t *testing.T) {
+	h := newHarness(t, "a1")
+	h.reg.putNode(node("n1", "a1", rpc.NodeStarting, rpc.DesiredRunning))
+	ag := h.agent("a1")
+	ag.nodes["n1"] = &rpc.NodeStatus{NodeId: "n1", AgentId: "a1", Status: rpc.NodeRunning, Pid: 7, Port: 50060}
+
+	h.fence.setVerifyErr(errNotLeader)
+	got, err := h.o.Status(context.Background(), "n1")
+	if err != nil || got.Status != rpc.NodeRunning {
+		t.Fatalf("status = %v, %v; want the agent's running view", got, err)
+	}
+	if rec, _ := h.reg.Node("n1"); rec.Status != rpc.NodeStarting || h.reg.applies != 0 {
+		t.Fatalf("a status read without leadership committed: record %s, %d applies", rec.Status, h.reg.applies)
+	}
+
+	h.fence.setVerifyErr(nil)
+	if _, err := h.o.Status(context.Background(), "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := h.reg.Node("n1"); rec.Status != rpc.NodeRunning {
+		t.Fatalf("record %s after a leader's status read, want running", rec.Status)
+	}
+}
