@@ -64,8 +64,17 @@ func (f *TermFence) Highest() uint64 {
 }
 
 // Observe raises the fence to term if it is higher (persisting it first),
-// without admitting anything: a read such as ListNodes.
+// without admitting anything: a read such as ListNodes. It never waits for
+// orders in progress: when one holds the fence, the term is left for the
+// next order to raise.
 func (f *TermFence) Observe(term uint64) error {
+	return f.raise(term, false)
+}
+
+// raise moves the fence up to term, persisted before it takes effect. With
+// wait it waits for the orders in progress to finish; without, it gives up
+// when any holds the fence.
+func (f *TermFence) raise(term uint64, wait bool) error {
 	if term == 0 {
 		return nil
 	}
@@ -75,9 +84,13 @@ func (f *TermFence) Observe(term uint64) error {
 	if !higher {
 		return nil
 	}
-	f.raising.Add(1)
-	f.mu.Lock()
-	f.raising.Add(-1)
+	if wait {
+		f.raising.Add(1)
+		f.mu.Lock()
+		f.raising.Add(-1)
+	} else if !f.mu.TryLock() {
+		return nil
+	}
 	defer f.mu.Unlock()
 	if term <= f.highest {
 		return nil
@@ -97,7 +110,7 @@ func (f *TermFence) waiting() bool { return f.raising.Load() > 0 }
 // than the highest term seen gets ErrStaleLeaderTerm (and the highest term);
 // one whose newer term cannot be persisted gets that error.
 func (f *TermFence) Admit(term uint64) (release func(), highest uint64, err error) {
-	if err := f.Observe(term); err != nil {
+	if err := f.raise(term, true); err != nil {
 		return nil, 0, err
 	}
 	f.mu.RLock()
