@@ -78,6 +78,11 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		a.cfg.AdvertiseAddr = net.JoinHostPort(host, fmt.Sprint(lis.Addr().(*net.TCPAddr).Port))
 	}
 
+	fence, err := OpenTermFence(cfg.DataDir)
+	if err != nil {
+		_ = lis.Close()
+		return nil, err
+	}
 	a.sup, err = NewSupervisor(a.cfg, notifier{a.events, a.statuses}, logger)
 	if err != nil {
 		_ = lis.Close()
@@ -95,12 +100,13 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
-	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))
+	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger))
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
 	reflection.Register(a.server)
 	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
-		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount())
+		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount(),
+		"leader_term", fence.Highest())
 	return a, nil
 }
 

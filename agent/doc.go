@@ -11,7 +11,10 @@
 //     <data_dir>/agent-state.json so a restarted agent re-adopts its nodes;
 //   - the GridAgent gRPC service (SpawnNode, StopNode, GetNodeStatus,
 //     ListNodes) with input validation (node ids, ports, storage paths
-//     confined to the data directory, memory bounds);
+//     confined to the data directory, memory bounds), behind the TermFence:
+//     the highest leader term seen, kept in <data_dir>/leader-term, and
+//     orders of an older term refused (FAILED_PRECONDITION, a log line, a
+//     request_refused event; term 0 from seed masters is accepted);
 //   - the master side of the agent: MasterPool (masters learnt from --masters
 //     or from gossip), the register/heartbeat loop, the EventBuffer that
 //     delivers node events until acknowledged, and the StatusReporter that

@@ -123,13 +123,19 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	// Every agent gets a full offline threshold of grace: the new leader
 	// has no idea when each last heartbeated.
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
+	// The term orders to agents carry. Raft marks a lost leadership
+	// (state) before it moves to the next term, so a term read while the
+	// state still says leader is this leadership's own, never a successor's.
+	term := m.consensus.raft.CurrentTerm()
+	if m.isLeader() {
+		m.consensus.leaderTerm.Store(term)
+	}
 	m.autopilot.Start(context.Background())
 	tasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
 		"node_reconcile":  m.nodes.RunLeader,
 	})
 	m.health.reset()
-	term := m.consensus.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))
 	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
 		"term":      strconv.FormatUint(term, 10),

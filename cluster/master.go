@@ -70,6 +70,10 @@ type consensus struct {
 	// committed entry and establishLeadership ran; forward serves locally
 	// only then, so a fresh leader never answers from a stale FSM.
 	leaderReady atomic.Bool
+	// leaderTerm is the Raft term of this master's current (or last)
+	// leadership, set in establishLeadership and never cleared: every order
+	// to an agent carries it (fencing, package nodes).
+	leaderTerm atomic.Uint64
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
@@ -173,6 +177,7 @@ func (m *Master) start() error {
 		Emitter:    nodes.EmitFunc(m.emit),
 		Agents:     nodes.NewAgentPool(m.dialOptions()),
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
+		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Source:     m.config.ID,
 		Logger:     m.logger,
 		Metrics:    m.config.Metrics,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,11 +202,19 @@ type fakeAgent struct {
 	spawnErrs []error
 	stopErr   error
 	calls     map[string]int
+	terms     map[string][]uint64 // leader_term of each call, by op
 	nextPid   uint32
 }
 
 func newFakeAgent(id string) *fakeAgent {
-	return &fakeAgent{id: id, nodes: map[string]*rpc.NodeStatus{}, calls: map[string]int{}, nextPid: 100}
+	return &fakeAgent{id: id, nodes: map[string]*rpc.NodeStatus{}, calls: map[string]int{}, terms: map[string][]uint64{}, nextPid: 100}
+}
+
+// termsOf returns the leader terms op was called with.
+func (a *fakeAgent) termsOf(op string) []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint64(nil), a.terms[op]...)
 }
 
 func (a *fakeAgent) count(op string) int {
@@ -218,6 +227,7 @@ func (a *fakeAgent) SpawnNode(ctx context.Context, in *rpc.SpawnNodeRequest, _ .
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["spawn"]++
+	a.terms["spawn"] = append(a.terms["spawn"], in.LeaderTerm)
 	if len(a.spawnErrs) > 0 {
 		err := a.spawnErrs[0]
 		a.spawnErrs = a.spawnErrs[1:]
@@ -244,6 +254,7 @@ func (a *fakeAgent) StopNode(ctx context.Context, in *rpc.StopNodeRequest, _ ...
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["stop"]++
+	a.terms["stop"] = append(a.terms["stop"], in.LeaderTerm)
 	if a.stopErr != nil {
 		return nil, a.stopErr
 	}
@@ -269,6 +280,7 @@ func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ .
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["list"]++
+	a.terms["list"] = append(a.terms["list"], in.LeaderTerm)
 	out := &rpc.ListNodesResponse{}
 	for _, n := range a.nodes {
 		out.Nodes = append(out.Nodes, rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)))
@@ -309,18 +321,41 @@ func (d *fakeDialer) CloseAll() {
 // errNotLeader stands for raft's "not the leader".
 var errNotLeader = errors.New("fake: not the leader")
 
+// fakeFencing is Raft's term and leadership check.
+type fakeFencing struct {
+	term      atomic.Uint64
+	mu        sync.Mutex
+	verifyErr error
+}
+
+func (f *fakeFencing) LeaderTerm() uint64 { return f.term.Load() }
+
+func (f *fakeFencing) VerifyLeader() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.verifyErr
+}
+
+func (f *fakeFencing) setVerifyErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verifyErr = err
+}
+
 // harness is an orchestrator over fakes with agents a1 (and more on demand).
 type harness struct {
 	o      *Orchestrator
 	reg    *fakeRegistry
 	events *fakeEmitter
 	dialer *fakeDialer
+	fence  *fakeFencing
 }
 
 func newHarness(t *testing.T, agents ...string) *harness {
 	t.Helper()
-	h := &harness{reg: newFakeRegistry(), events: &fakeEmitter{}, dialer: &fakeDialer{agents: map[string]*fakeAgent{}}}
+	h := &harness{reg: newFakeRegistry(), events: &fakeEmitter{}, dialer: &fakeDialer{agents: map[string]*fakeAgent{}}, fence: &fakeFencing{}}
 	h.reg.emitter = h.events
+	h.fence.term.Store(1)
 	for _, id := range agents {
 		h.addAgent(id, rpc.AgentHealthy, 3)
 	}
@@ -331,6 +366,7 @@ func newHarness(t *testing.T, agents ...string) *harness {
 	h.o = New(cfg, Deps{
 		Registry: h.reg, Applier: h.reg, Emitter: h.events, Agents: h.dialer,
 		Leadership: NotLeaderFunc(func(err error) bool { return errors.Is(err, errNotLeader) }),
+		Fencing:    h.fence,
 		Source:     "m1",
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
 	})

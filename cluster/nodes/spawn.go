@@ -161,6 +161,7 @@ func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, r
 	err := o.callAgent(ctx, agent, "spawn_node", o.cfg.SpawnTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
 		r, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{
 			NodeId: rec.NodeId, Port: rec.Port, StoragePath: rec.StoragePath, MemoryLimitMb: rec.MemoryLimitMb,
+			LeaderTerm: o.leaderTerm(),
 		})
 		if err == nil && !r.GetSuccess() {
 			return status.Error(codes.FailedPrecondition, r.GetErrorMessage())

@@ -61,7 +61,7 @@ func (o *Orchestrator) orderStop(ctx context.Context, rec *rpc.NodeStatus, extra
 	agent, ok := o.reg.Agent(rec.AgentId)
 	if ok {
 		err := o.callAgent(ctx, agent, "stop_node", o.cfg.StopTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
-			r, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: rec.NodeId})
+			r, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: rec.NodeId, LeaderTerm: o.leaderTerm()})
 			if err == nil && !r.GetSuccess() {
 				return status.Error(codes.FailedPrecondition, r.GetErrorMessage())
 			}

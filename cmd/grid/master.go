@@ -60,7 +60,32 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "event-retention", Value: def.Events.Retention, EnvVars: env("event-retention"), Usage: "drop events older than this"},
 		&cli.Uint64Flag{Name: "event-max-count", Value: def.Events.MaxEvents, EnvVars: env("event-max-count"), Usage: "keep at most this many events"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("log-level"), Usage: "trace|debug|info|warn|error"},
+		&cli.DurationFlag{Name: "stop-timeout", Value: def.Nodes.StopTimeout, EnvVars: env("stop-timeout"), Usage: "bound on one stop order to an agent, retries included"},
+		&cli.StringFlag{Name: "agent-retry-backoff", Value: joinDurations(def.Nodes.AgentRetryBackoff), EnvVars: env("agent-retry-backoff"),
+			Usage: "waits between the tries of an order to an unreachable agent, comma-separated (the last repeats)"},
 	}
+}
+
+// joinDurations is ds as a comma-separated flag value.
+func joinDurations(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+// parseDurations reads a comma-separated list of positive durations.
+func parseDurations(flag, s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, p := range strings.Split(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("--%s: %q is not a positive duration", flag, p)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func masterCommand() *cli.Command {
@@ -145,6 +170,15 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	cfg.AutopilotCleanup = c.Bool("autopilot-cleanup")
 	cfg.Events.Retention = c.Duration("event-retention")
 	cfg.Events.MaxEvents = c.Uint64("event-max-count")
+	cfg.Nodes.StopTimeout = c.Duration("stop-timeout")
+	if cfg.Nodes.StopTimeout <= 0 {
+		return cfg, fmt.Errorf("--stop-timeout must be positive")
+	}
+	backoff, err := parseDurations("agent-retry-backoff", c.String("agent-retry-backoff"))
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Nodes.AgentRetryBackoff = backoff
 	if cfg.BootstrapExpect > 0 && cfg.BootstrapExpect < cfg.MinQuorum {
 		cfg.MinQuorum = cfg.BootstrapExpect
 	}

@@ -260,7 +260,9 @@ var openMethods = map[string]bool{
 // that change nothing: GridMaster and GridAgent reads, the masters'
 // read-only StorageService view of the event graph, gRPC health and
 // reflection. Every other method counts as mutating, so a method added
-// later is guarded by the full token until it is listed here.
+// later is guarded by the full token until it is listed here. SaveSnapshot
+// changes nothing but exports the whole state (tokens' hashes, every event
+// in one file), so it is not listed: it needs the full token.
 var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_GetStorageNodeStatus_FullMethodName:               true,
 	rpc.GridMaster_ListAgents_FullMethodName:                         true,
@@ -271,7 +273,6 @@ var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_AskQuery_FullMethodName:                           true,
 	rpc.GridMaster_ListMasters_FullMethodName:                        true,
 	rpc.GridMaster_ListMembers_FullMethodName:                        true,
-	rpc.GridMaster_SaveSnapshot_FullMethodName:                       true,
 	rpc.GridMaster_Ready_FullMethodName:                              true,
 	rpc.GridMaster_GetStateHash_FullMethodName:                       true,
 	rpc.GridAgent_GetNodeStatus_FullMethodName:                       true,
@@ -291,7 +292,8 @@ var readOnlyMethods = map[string]bool{
 // IsMutatingGridMethod reports whether a method served on a master's gRPC
 // port changes state. For GridMaster: RegisterAgent, Heartbeat,
 // UnregisterAgent, SpawnStorageNode, StopStorageNode, ReportNodeStatus,
-// EmitEvents, RemovePeer, TransferLeadership and RestoreSnapshot; the
+// EmitEvents, RemovePeer, TransferLeadership, RestoreSnapshot and
+// SaveSnapshot (not a change, but a full export: full token only); the
 // StorageService reads, health and reflection are not. Unknown methods
 // count as mutating.
 func IsMutatingGridMethod(fullMethod string) bool {
