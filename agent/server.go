@@ -5,6 +5,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 )
 
 // agentService is the GridAgent gRPC service over a Supervisor. It
@@ -13,6 +14,13 @@ type agentService struct {
 	rpc.UnimplementedGridAgentServer
 	sup    *Supervisor
 	logger hclog.Logger
+	logs   *rpc.LogBroker // Monitor's source; nil: not enabled
+}
+
+// Monitor streams this agent's log lines (`grid monitor --node AGENT_ID`,
+// relayed by a master). node_id, when set, must be this agent's id.
+func (a *agentService) Monitor(req *rpc.MonitorRequest, stream grpc.ServerStreamingServer[rpc.LogLine]) error {
+	return rpc.ToStatus(rpc.ServeMonitor(stream.Context(), a.logs, req, stream.Send))
 }
 
 // NewAgentService returns the GridAgent service of sup.

@@ -189,6 +189,7 @@ func (m *Master) start() error {
 	if err := m.setupRaft(); err != nil {
 		return err
 	}
+	m.runStoreMetrics()
 	if err := m.setupGossip(); err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package cluster
 
 import (
+	"context"
+	"time"
+
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
 )
@@ -76,4 +79,18 @@ func (mm *masterMetrics) countEvents(m *Master) {
 		mm.eventsApplied.WithLabelValues(e.GetType().Name()).Inc()
 		mm.cursor.lastSeq = e.GetSeq()
 	}
+}
+
+// storeMetricsInterval is how often raft-boltdb reports its bolt stats
+// (raft_boltdb_numFreePages, raft_boltdb_txstats_*, ...).
+const storeMetricsInterval = 10 * time.Second
+
+// runStoreMetrics has raft-boltdb report its stats until shutdown.
+func (m *Master) runStoreMetrics() {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-m.lifecycle.shutdownCh
+		cancel()
+	}()
+	go m.consensus.store.RunMetrics(ctx, storeMetricsInterval)
 }

@@ -18,10 +18,7 @@ import (
 	"github.com/gridctl/grid/cluster"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
-	gometrics "github.com/hashicorp/go-metrics"
-	gmprom "github.com/hashicorp/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -60,6 +57,8 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "event-retention", Value: def.Events.Retention, EnvVars: env("event-retention"), Usage: "drop events older than this"},
 		&cli.Uint64Flag{Name: "event-max-count", Value: def.Events.MaxEvents, EnvVars: env("event-max-count"), Usage: "keep at most this many events"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("log-level"), Usage: "trace|debug|info|warn|error"},
+		logJSONFlag("GRID_LOG_JSON"),
+		&cli.BoolFlag{Name: "enable-debug", EnvVars: env("enable-debug"), Usage: "serve pprof under /debug/pprof/ on the HTTP address (full token required when set)"},
 	}
 }
 
@@ -181,23 +180,15 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 }
 
 func runMaster(c *cli.Context) error {
-	level := hclog.LevelFromString(c.String("log-level"))
-	if level == hclog.NoLevel {
-		return cli.Exit(fmt.Sprintf("Error: --log-level %q: want trace, debug, info, warn or error", c.String("log-level")), 2)
+	broker, err := newLogBroker(c, "grid")
+	if err != nil {
+		return cli.Exit("Error: "+err.Error(), 2)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Level: level, Output: os.Stderr})
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Expiration: time.Minute}); err == nil {
-		mc := gometrics.DefaultConfig("grid")
-		mc.EnableHostname = false
-		if _, err := gometrics.NewGlobal(mc, sink); err != nil {
-			logger.Warn("raft metrics bridge disabled", "error", err)
-		}
-	}
+	logger := broker.Logger()
+	reg := newMetricsRegistry(logger)
 
 	cfg, err := masterConfig(c, logger, reg)
+	cfg.LogBroker = broker
 	if err != nil {
 		return cli.Exit("Error: "+err.Error(), 2)
 	}
@@ -215,7 +206,9 @@ func runMaster(c *cli.Context) error {
 	// The API calls this master in-process (no connection to its own gRPC
 	// port); it checks bearer tokens itself and audits its refusals.
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
-		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
+		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger,
+		EnableDebug: c.Bool("enable-debug"), DebugConfig: debugConfig(c, "master")})
+	defer apiServer.Close()
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	if cfg.TLS.Enabled() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"runtime/debug"
 	"time"
 
@@ -96,4 +97,34 @@ func buildCommit() string {
 		}
 	}
 	return "unknown"
+}
+
+// debugConfig is /debug/config: the version and every flag's value, with
+// secrets (tokens, keys) redacted.
+func debugConfig(c *cli.Context, role string) map[string]any {
+	flags := map[string]any{}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		v := c.Value(name)
+		if isSecretFlag(name) {
+			if c.IsSet(name) {
+				v = "[redacted]"
+			} else {
+				v = ""
+			}
+		}
+		flags[name] = v
+	}
+	return map[string]any{"role": role, "version": version, "commit": buildCommit(), "go_version": runtime.Version(),
+		"pid": os.Getpid(), "flags": flags}
+}
+
+// isSecretFlag reports flags whose values are never shown.
+func isSecretFlag(name string) bool {
+	for _, s := range []string{"token", "encrypt", "key", "secret", "password"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
