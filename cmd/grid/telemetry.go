@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	armonmetrics "github.com/armon/go-metrics"
