@@ -77,6 +77,7 @@ func runAgent(c *cli.Context) error {
 	cfg.HTTPAddr = c.String("http-addr")
 	cfg.EnableDebug = c.Bool("enable-debug")
 	cfg.Metrics = newMetricsRegistry(logger)
+	cfg.Metrics.MustRegister(newDataDirCollector(cfg.DataDir))
 	cfg.DebugConfig = debugConfig(c, "agent")
 	a, err := agent.New(cfg, logger)
 	if err != nil {

@@ -192,6 +192,7 @@ func runMaster(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit("Error: "+err.Error(), 2)
 	}
+	reg.MustRegister(newDataDirCollector(cfg.DataDir))
 	// Bind HTTP before starting the master so a busy port fails fast.
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {

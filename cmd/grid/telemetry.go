@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	armonmetrics "github.com/armon/go-metrics"
@@ -127,4 +128,29 @@ func isSecretFlag(name string) bool {
 		}
 	}
 	return false
+}
+
+// dataDirCollector reports the free and total space of the file system
+// holding a data directory (the "disk nearly full" alert).
+type dataDirCollector struct {
+	dir                 string
+	available, capacity *prometheus.Desc
+}
+
+func newDataDirCollector(dir string) prometheus.Collector {
+	return &dataDirCollector{dir: dir,
+		available: prometheus.NewDesc("grid_data_dir_available_bytes", "Bytes available to this process on the file system of its data directory.", nil, nil),
+		capacity:  prometheus.NewDesc("grid_data_dir_capacity_bytes", "Size in bytes of the file system of this process's data directory.", nil, nil),
+	}
+}
+
+func (d *dataDirCollector) Describe(ch chan<- *prometheus.Desc) { ch <- d.available; ch <- d.capacity }
+
+func (d *dataDirCollector) Collect(ch chan<- prometheus.Metric) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d.dir, &st); err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(d.available, prometheus.GaugeValue, float64(st.Bavail)*float64(st.Bsize))
+	ch <- prometheus.MustNewConstMetric(d.capacity, prometheus.GaugeValue, float64(st.Blocks)*float64(st.Bsize))
 }
