@@ -130,6 +130,7 @@ func runDebugBundle(c *cli.Context) error {
 	}
 	// Metrics samples over --duration, every --interval (at least one).
 	failed := map[string]bool{}
+	sampling := time.Now()
 	for n := 0; ; n++ {
 		for _, m := range members {
 			data, err := get(m, "/metrics")
@@ -142,7 +143,7 @@ func runDebugBundle(c *cli.Context) error {
 			}
 			b.add(fmt.Sprintf("%ss/%s/metrics-%03d.prom", m.Role, m.ID, n), data)
 		}
-		if time.Since(started)+interval > dur {
+		if time.Since(sampling)+interval > dur {
 			break
 		}
 		select {
