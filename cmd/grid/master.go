@@ -58,6 +58,7 @@ func masterFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "event-max-count", Value: def.Events.MaxEvents, EnvVars: env("event-max-count"), Usage: "keep at most this many events"},
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: env("log-level"), Usage: "trace|debug|info|warn|error"},
 		logJSONFlag("GRID_LOG_JSON"),
+		&cli.DurationFlag{Name: "dashboard-sample-interval", Value: api.DefaultConfig().SampleInterval, EnvVars: env("dashboard-sample-interval"), Usage: "how often the dashboard's trend charts sample this master's metrics (360 samples kept)"},
 		&cli.BoolFlag{Name: "enable-debug", EnvVars: env("enable-debug"), Usage: "serve pprof under /debug/pprof/ on the HTTP address (full token required when set)"},
 	}
 }
@@ -208,7 +209,7 @@ func runMaster(c *cli.Context) error {
 	// port); it checks bearer tokens itself and audits its refusals.
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
 		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger,
-		EnableDebug: c.Bool("enable-debug"), DebugConfig: debugConfig(c, "master")})
+		EnableDebug: c.Bool("enable-debug"), DebugConfig: debugConfig(c, "master"), SampleInterval: c.Duration("dashboard-sample-interval")})
 	defer apiServer.Close()
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
