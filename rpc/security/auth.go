@@ -260,7 +260,10 @@ var openMethods = map[string]bool{
 // that change nothing: GridMaster and GridAgent reads, the masters'
 // read-only StorageService view of the event graph, gRPC health and
 // reflection. Every other method counts as mutating, so a method added
-// later is guarded by the full token until it is listed here.
+// later is guarded by the full token until it is listed here. Monitor
+// (GridMaster and GridAgent) is deliberately not listed: it changes
+// nothing, but log lines can tell more than a read-only token should see,
+// so it needs the full token.
 var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_GetStorageNodeStatus_FullMethodName:               true,
 	rpc.GridMaster_ListAgents_FullMethodName:                         true,
@@ -291,7 +294,8 @@ var readOnlyMethods = map[string]bool{
 // IsMutatingGridMethod reports whether a method served on a master's gRPC
 // port changes state. For GridMaster: RegisterAgent, Heartbeat,
 // UnregisterAgent, SpawnStorageNode, StopStorageNode, ReportNodeStatus,
-// EmitEvents, RemovePeer, TransferLeadership and RestoreSnapshot; the
+// EmitEvents, RemovePeer, TransferLeadership and RestoreSnapshot, and
+// Monitor (full token for log streaming); the
 // StorageService reads, health and reflection are not. Unknown methods
 // count as mutating.
 func IsMutatingGridMethod(fullMethod string) bool {
