@@ -61,6 +61,13 @@ func (sm *sampler) run() {
 
 func (sm *sampler) close() { sm.once.Do(func() { close(sm.stop) }) }
 
+// count is the number of samples kept.
+func (sm *sampler) count() int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return len(sm.samples)
+}
+
 // take gathers once and appends a sample.
 func (sm *sampler) take() {
 	fams, err := sm.gatherer.Gather()
