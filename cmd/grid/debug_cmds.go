@@ -18,6 +18,8 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -222,7 +224,9 @@ func memberLogs(c *cli.Context, id string) ([]byte, error) {
 		for {
 			line, err := stream.Recv()
 			if err != nil {
-				if ctx.Err() != nil || err == io.EOF {
+				// The read is bounded: its deadline (which a relaying master may
+				// hit first and report) is the normal end.
+				if ctx.Err() != nil || err == io.EOF || status.Code(err) == codes.DeadlineExceeded {
 					return nil
 				}
 				return err
