@@ -12,7 +12,11 @@
 // (HeartbeatTimers), forward.go (forward, leaderClient, stale reads),
 // status.go (cluster health, failure tolerance), identity.go (the data
 // dir's master and cluster ids), service_*.go (GridMaster handlers),
-// backend.go (Backend: the same handlers called in-process by the REST API).
+// backend.go (Backend: the same handlers called in-process by the REST API;
+// backend_graph.go its event-graph reads), metrics*.go (Prometheus gauges,
+// raft-boltdb stats), grpc_health.go (grpc.health.v1: SERVING once a leader
+// is known and applied), service_monitor.go (log streaming, relayed to the
+// member named).
 // Events live in events*.go, storage-node orchestration in nodes*.go and
 // reconcile.go.
 //
