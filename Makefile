@@ -2,7 +2,7 @@
 GO       ?= go
 BIN      := bin/grid
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 
 .PHONY: build build-faults test test-race run bench proto lint chaos clean docker fuzz

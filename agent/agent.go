@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -32,6 +34,8 @@ type Agent struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
+	metrics  *agentMetrics
+	http     *httpServer // nil without Config.HTTPAddr
 }
 
 // notifier feeds the Supervisor's events and states to the delivery loops.
@@ -89,6 +93,27 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	a.hb = NewHeartbeater(a.cfg, a.pool, a.sup, logger)
+	a.metrics = newAgentMetrics(a)
+	a.hb.rtt = func(d time.Duration) { a.metrics.heartbeatRTT.Observe(d.Seconds()) }
+	if cfg.HTTPAddr != "" {
+		reg := cfg.Metrics
+		if reg == nil {
+			reg = prometheus.NewRegistry()
+		}
+		if err := reg.Register(a.metrics); err != nil {
+			_ = a.sup.Close(context.Background(), false)
+			_ = lis.Close()
+			return nil, fmt.Errorf("agent metrics: %w", err)
+		}
+		hl, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			_ = a.sup.Close(context.Background(), false)
+			_ = lis.Close()
+			return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		a.http = newHTTPServer(a, hl, reg)
+		a.cfg.advertiseHTTP = net.JoinHostPort(a.cfg.AdvertiseHost(), fmt.Sprint(hl.Addr().(*net.TCPAddr).Port))
+	}
 	if len(cfg.Join) > 0 {
 		a.gossip, err = NewMembership(a.cfg, a.pool, logger)
 		if err != nil {
@@ -100,11 +125,17 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
-	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger))
+	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
+	svc.(*agentService).logs = cfg.LogBroker
+	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
 	reflection.Register(a.server)
-	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
+	httpAddr := ""
+	if a.http != nil {
+		httpAddr = a.http.lis.Addr().String()
+	}
+	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "http_addr", httpAddr, "advertise_addr", a.cfg.AdvertiseAddr,
 		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount(),
 		"leader_term", fence.Highest())
 	return a, nil
@@ -144,8 +175,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.lis) }()
+	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run}
+	if a.http != nil {
+		go func() {
+			if err := a.http.srv.Serve(a.http.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("http server stopped", "error", err)
+			}
+		}()
+		loopFns = append(loopFns, a.metrics.probeNodes)
+	}
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run} {
+	for _, loop := range loopFns {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
@@ -199,6 +239,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.gossip != nil {
 		a.gossip.Leave(time.Second)
+	}
+	if a.http != nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.http.srv.Shutdown(hctx)
+		hcancel()
 	}
 	a.pool.Close()
 	return err

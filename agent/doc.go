@@ -18,7 +18,10 @@
 //   - the master side of the agent: MasterPool (masters learnt from --masters
 //     or from gossip), the register/heartbeat loop, the EventBuffer that
 //     delivers node events until acknowledged, and the StatusReporter that
-//     delivers node state changes (latest state wins).
+//     delivers node state changes (latest state wins);
+//   - observability: the --http-addr server (http.go: /healthz, /readyz,
+//     /metrics, /debug/config, pprof with EnableDebug), the agent's metrics
+//     and node health-check prober (telemetry.go) and the Monitor RPC.
 //
 // The agent imports rpc and libraries only.
 package agent

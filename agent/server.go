@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 )
 
@@ -18,6 +19,13 @@ type agentService struct {
 	events EventEmitter
 	source string
 	logger hclog.Logger
+	logs   *rpc.LogBroker // Monitor's source; nil: not enabled
+}
+
+// Monitor streams this agent's log lines (`grid monitor --node AGENT_ID`,
+// relayed by a master). node_id, when set, must be this agent's id.
+func (a *agentService) Monitor(req *rpc.MonitorRequest, stream grpc.ServerStreamingServer[rpc.LogLine]) error {
+	return rpc.ToStatus(rpc.ServeMonitor(stream.Context(), a.logs, req, stream.Send))
 }
 
 // EventEmitter queues an event for the masters; it never blocks

@@ -41,6 +41,14 @@ type Config struct {
 	DefaultEventLimit uint32
 	// MaxEventLimit is the largest ?limit accepted by the events listing.
 	MaxEventLimit uint32
+	// EnableDebug serves pprof under /debug/pprof/ (full token when set).
+	EnableDebug bool
+	// SampleInterval is how often the dashboard's chart data is sampled
+	// from Gatherer (/api/grid/timeseries keeps 360 samples).
+	SampleInterval time.Duration
+	// DebugConfig is served at /debug/config (full token when set): the
+	// process's version and configuration with secrets redacted.
+	DebugConfig any
 }
 
 // DefaultConfig returns the configuration a master uses unless told otherwise.
@@ -52,6 +60,7 @@ func DefaultConfig() Config {
 		AllowedOrigin:     "*",
 		DefaultEventLimit: 100,
 		MaxEventLimit:     1000,
+		SampleInterval:    10 * time.Second,
 	}
 }
 
@@ -76,6 +85,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxEventLimit == 0 {
 		cfg.MaxEventLimit = def.MaxEventLimit
 	}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = def.SampleInterval
+	}
 	if cfg.DefaultEventLimit > cfg.MaxEventLimit {
 		cfg.DefaultEventLimit = cfg.MaxEventLimit
 	}
@@ -93,6 +105,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *httpMetrics
 	handler http.Handler
+	sampler *sampler // the dashboard's charts; nil without a Gatherer
 }
 
 // New builds a Server over backend. Zero fields of cfg take their
@@ -108,7 +121,17 @@ func New(backend Backend, cfg Config) *Server {
 	}
 	s.registerRoutes()
 	s.handler = s.cors(s.mux)
+	if cfg.Gatherer != nil {
+		s.sampler = newSampler(prometheus.Gatherers{cfg.Gatherer, s.metrics.registry}, cfg.SampleInterval)
+	}
 	return s
+}
+
+// Close stops the chart sampler.
+func (s *Server) Close() {
+	if s.sampler != nil {
+		s.sampler.close()
+	}
 }
 
 // Handler is the http.Handler to serve.
@@ -123,6 +146,9 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodGet, "/healthz", s.healthz)
 	s.route(http.MethodGet, "/readyz", s.readyz)
 	s.mux.Handle("/metrics", s.metrics.instrument("/metrics", s.metricsHandler()))
+	s.registerDebug()
+	s.route(http.MethodGet, "/api/grid/timeseries", s.requireReadToken(s.timeseries))
+	s.route(http.MethodGet, "/api/grid/graph/{id}/neighbors", s.requireReadToken(s.getNeighbors))
 
 	s.route(http.MethodGet, "/api/grid/status", s.requireReadToken(s.getStatus))
 	s.route(http.MethodGet, "/api/grid/agents", s.requireReadToken(s.listAgents))

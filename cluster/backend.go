@@ -24,12 +24,13 @@ import (
 // and the rate limits cover only Heartbeat and EmitEvents, which the REST
 // API does not call.
 type Backend struct {
-	svc rpc.GridMasterServer
+	svc   rpc.GridMasterServer
+	graph rpc.StorageServiceServer // the read-only event graph (backend_graph.go)
 }
 
 // Backend returns the in-process backend of this master's REST API.
 func (m *Master) Backend() *Backend {
-	return &Backend{svc: &gridService{m: m}}
+	return &Backend{svc: &gridService{m: m}, graph: m.storageService()}
 }
 
 // staleReadKey marks a context whose caller accepts a stale read (the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/cluster/nodes"
+	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,6 +155,10 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Logger is the root logger; nil discards.
 	Logger hclog.Logger
+	// LogBroker, when set, is the process's log fan-out behind the Monitor
+	// RPC (`grid monitor`); nil answers Monitor for this master with
+	// FAILED_PRECONDITION.
+	LogBroker *rpc.LogBroker
 }
 
 // NodeConfig tunes storage-node orchestration (package cluster/nodes).

@@ -13,14 +13,18 @@
 //     the leader with one typed generic and one leader-wait (forward.go),
 //     outgoing dial credentials (dial.go), rate limits and audit of refused
 //     requests (ratelimit.go, audit.go), and Backend (backend.go): the same
-//     handlers called in-process by the REST API;
+//     handlers called in-process by the REST API (backend_graph.go: its
+//     event-graph reads), grpc.health.v1 (grpc_health.go: SERVING once a
+//     leader is known and applied) and log streaming relayed to the member
+//     named (service_monitor.go);
 //   - the leader-only parts, started by the leader loop after its barrier and
 //     stopped, waiting for every goroutine they started, when leadership ends
 //     (leader.go, leader_tasks.go): liveness (package cluster/liveness, the
 //     heartbeat timers), nodes (package cluster/nodes, spawn, stop, status,
 //     placement, reconcile), events (package cluster/events, emit, batching,
 //     retention, stream, ask; wired in events.go) and autopilot;
-//   - cluster health and failure tolerance (status.go) and metrics (metrics.go).
+//   - cluster health and failure tolerance (status.go) and metrics
+//     (metrics*.go: Prometheus gauges, raft-boltdb stats).
 //
 // Contracts shared with the REST API and the agents (id syntax, spawn limits,
 // statuses, gossip tags, error codes) are owned by package rpc.

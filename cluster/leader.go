@@ -137,11 +137,18 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	})
 	m.health.reset()
 	m.metrics.term.Set(float64(term))
-	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
+	details := map[string]string{
 		"term":      strconv.FormatUint(term, 10),
 		"leader_id": m.config.ID,
 		"grpc_addr": m.advertise.GRPC,
-	}))
+	}
+	// leaderless_ms: how long this master heard from no leader before it
+	// became one (absent for the first leader of a cluster); the
+	// dashboard's failover strip draws it as the gap.
+	if lc := m.consensus.raft.LastContact(); !lc.IsZero() {
+		details["leaderless_ms"] = strconv.FormatInt(time.Since(lc).Milliseconds(), 10)
+	}
+	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, details))
 	m.logger.Info("leadership established", "term", term)
 }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -87,6 +89,8 @@ type grpcEndpoint struct {
 	leaderConn *leaderConnCache
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
+	// health is grpc.health.v1.Health (grpc_health.go).
+	health *health.Server
 }
 
 // lifecycle tracks the master's own goroutines and its shutdown.
@@ -185,6 +189,7 @@ func (m *Master) start() error {
 	if err := m.setupRaft(); err != nil {
 		return err
 	}
+	m.runStoreMetrics()
 	if err := m.setupGossip(); err != nil {
 		return err
 	}
@@ -197,6 +202,8 @@ func (m *Master) start() error {
 	m.endpoint.server = grpc.NewServer(serverOpts...)
 	rpc.RegisterGridMasterServer(m.endpoint.server, &gridService{m: m})
 	rpc.RegisterStorageServiceServer(m.endpoint.server, m.storageService())
+	m.endpoint.health = newGRPCHealth()
+	healthpb.RegisterHealthServer(m.endpoint.server, m.endpoint.health)
 	reflection.Register(m.endpoint.server)
 	m.lifecycle.wg.Add(1)
 	go func() {
@@ -286,6 +293,9 @@ func (m *Master) Shutdown(ctx context.Context) error {
 			if err := m.members.gossip.ml.Leave(time.Second); err != nil {
 				m.logger.Warn("gossip leave failed", "error", err)
 			}
+		}
+		if m.endpoint.health != nil {
+			m.endpoint.health.Shutdown() // NOT_SERVING to every probe and watcher
 		}
 		if m.endpoint.server != nil {
 			done := make(chan struct{})

@@ -214,16 +214,8 @@ func (h *healthMonitor) run() {
 
 func (h *healthMonitor) tick() {
 	m := h.m
-	m.metrics.commitIndex.Set(float64(m.consensus.raft.CommitIndex()))
-	m.metrics.appliedIndex.Set(float64(m.consensus.raft.AppliedIndex()))
-	m.metrics.term.Set(float64(m.consensus.raft.CurrentTerm()))
-	if lc := m.lastContactMs(); lc >= 0 {
-		m.metrics.lastContact.Set(float64(lc) / 1000)
-	}
-	byStatus := m.fsm.Counts().AgentsByStatus
-	for _, s := range []string{rpc.AgentHealthy, rpc.AgentDegraded, rpc.AgentOffline} {
-		m.metrics.agentsByStatus.WithLabelValues(s).Set(float64(byStatus[s]))
-	}
+	m.updateGRPCHealth()
+	m.metrics.observe(m)
 	if !m.isLeader() {
 		return
 	}

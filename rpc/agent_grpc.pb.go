@@ -29,6 +29,7 @@ const (
 	GridAgent_StopNode_FullMethodName      = "/agent.GridAgent/StopNode"
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
+	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
 )
 
 // GridAgentClient is the client API for GridAgent service.
@@ -40,6 +41,8 @@ type GridAgentClient interface {
 	StopNode(ctx context.Context, in *StopNodeRequest, opts ...grpc.CallOption) (*StopNodeResponse, error)
 	GetNodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// Grid (observability): this agent's log lines, live; needs the full token.
+	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 }
 
 type gridAgentClient struct {
@@ -90,6 +93,25 @@ func (c *gridAgentClient) ListNodes(ctx context.Context, in *ListNodesRequest, o
 	return out, nil
 }
 
+func (c *gridAgentClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridAgent_ServiceDesc.Streams[0], GridAgent_Monitor_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MonitorRequest, LogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_MonitorClient = grpc.ServerStreamingClient[LogLine]
+
 // GridAgentServer is the server API for GridAgent service.
 // All implementations must embed UnimplementedGridAgentServer
 // for forward compatibility.
@@ -99,6 +121,8 @@ type GridAgentServer interface {
 	StopNode(context.Context, *StopNodeRequest) (*StopNodeResponse, error)
 	GetNodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// Grid (observability): this agent's log lines, live; needs the full token.
+	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
 	mustEmbedUnimplementedGridAgentServer()
 }
 
@@ -120,6 +144,9 @@ func (UnimplementedGridAgentServer) GetNodeStatus(context.Context, *NodeStatusRe
 }
 func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
+	return status.Error(codes.Unimplemented, "method Monitor not implemented")
 }
 func (UnimplementedGridAgentServer) mustEmbedUnimplementedGridAgentServer() {}
 func (UnimplementedGridAgentServer) testEmbeddedByValue()                   {}
@@ -214,6 +241,17 @@ func _GridAgent_ListNodes_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridAgent_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MonitorRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridAgentServer).Monitor(m, &grpc.GenericServerStream[MonitorRequest, LogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_MonitorServer = grpc.ServerStreamingServer[LogLine]
+
 // GridAgent_ServiceDesc is the grpc.ServiceDesc for GridAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -238,6 +276,12 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _GridAgent_ListNodes_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Monitor",
+			Handler:       _GridAgent_Monitor_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "agent.proto",
 }

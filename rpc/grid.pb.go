@@ -2764,6 +2764,120 @@ func (x *StateHash) GetLastSeq() uint64 {
 	return 0
 }
 
+// MonitorRequest asks a member for its log lines (`grid monitor`).
+type MonitorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogLevel      string                 `protobuf:"bytes,1,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"` // trace|debug|info|warn|error; empty = info
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`       // a master id or an agent id; empty = the answering master
+	Json          bool                   `protobuf:"varint,3,opt,name=json,proto3" json:"json,omitempty"`                        // lines as JSON objects instead of text
+	Tail          uint32                 `protobuf:"varint,4,opt,name=tail,proto3" json:"tail,omitempty"`                        // first send up to this many recent lines (at most 1000)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MonitorRequest) Reset() {
+	*x = MonitorRequest{}
+	mi := &file_grid_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MonitorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MonitorRequest) ProtoMessage() {}
+
+func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
+func (*MonitorRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *MonitorRequest) GetLogLevel() string {
+	if x != nil {
+		return x.LogLevel
+	}
+	return ""
+}
+
+func (x *MonitorRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *MonitorRequest) GetJson() bool {
+	if x != nil {
+		return x.Json
+	}
+	return false
+}
+
+func (x *MonitorRequest) GetTail() uint32 {
+	if x != nil {
+		return x.Tail
+	}
+	return 0
+}
+
+// LogLine is one formatted log line (without its trailing newline).
+type LogLine struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogLine) Reset() {
+	*x = LogLine{}
+	mi := &file_grid_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogLine) ProtoMessage() {}
+
+func (x *LogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
+func (*LogLine) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *LogLine) GetLine() string {
+	if x != nil {
+		return x.Line
+	}
+	return ""
+}
+
 var File_grid_proto protoreflect.FileDescriptor
 
 const file_grid_proto_rawDesc = "" +
@@ -2996,7 +3110,14 @@ const file_grid_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x01(\x04R\x06agents\x12\x14\n" +
 	"\x05nodes\x18\x06 \x01(\x04R\x05nodes\x12\x16\n" +
 	"\x06events\x18\a \x01(\x04R\x06events\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x04R\alastSeq*\xf7\x03\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\"n\n" +
+	"\x0eMonitorRequest\x12\x1b\n" +
+	"\tlog_level\x18\x01 \x01(\tR\blogLevel\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
+	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
+	"\aLogLine\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line*\xf7\x03\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3022,7 +3143,7 @@ const file_grid_proto_rawDesc = "" +
 	"\rMASTER_JOINED\x103\x12\x12\n" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
-	"\x0fREQUEST_REFUSED\x10F2\xca\t\n" +
+	"\x0fREQUEST_REFUSED\x10F2\xfc\t\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3049,7 +3170,8 @@ const file_grid_proto_rawDesc = "" +
 	"\fSaveSnapshot\x12\v.grid.Empty\x1a\x13.grid.SnapshotChunk0\x01\x125\n" +
 	"\x0fRestoreSnapshot\x12\x13.grid.SnapshotChunk\x1a\v.grid.Empty(\x01\x12)\n" +
 	"\x05Ready\x12\v.grid.Empty\x1a\x13.grid.ReadyResponse\x12,\n" +
-	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHashB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01B\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3064,7 +3186,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3102,8 +3224,10 @@ var file_grid_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
 	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
 	(*StateHash)(nil),                  // 35: grid.StateHash
-	nil,                                // 36: grid.Event.DetailsEntry
-	nil,                                // 37: grid.Member.TagsEntry
+	(*MonitorRequest)(nil),             // 36: grid.MonitorRequest
+	(*LogLine)(nil),                    // 37: grid.LogLine
+	nil,                                // 38: grid.Event.DetailsEntry
+	nil,                                // 39: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3113,7 +3237,7 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	36, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	38, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
@@ -3123,7 +3247,7 @@ var file_grid_proto_depIdxs = []int32{
 	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
 	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
 	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	37, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	39, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	28, // 18: grid.MemberList.members:type_name -> grid.Member
 	4,  // 19: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
 	6,  // 20: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
@@ -3147,30 +3271,32 @@ var file_grid_proto_depIdxs = []int32{
 	33, // 38: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
 	1,  // 39: grid.GridMaster.Ready:input_type -> grid.Empty
 	1,  // 40: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	5,  // 41: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 42: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 43: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 44: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 45: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 46: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 47: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 48: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 49: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 50: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 51: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 52: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 53: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 54: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 55: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 56: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 57: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 58: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 59: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 60: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 61: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 62: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	41, // [41:63] is the sub-list for method output_type
-	19, // [19:41] is the sub-list for method input_type
+	36, // 41: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	5,  // 42: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 43: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 44: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 45: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 46: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 47: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 48: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 49: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 50: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 51: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 52: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 53: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 54: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	26, // 55: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	27, // 56: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	29, // 57: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 58: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	32, // 59: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	33, // 60: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 61: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	34, // 62: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	35, // 63: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	37, // 64: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	42, // [42:65] is the sub-list for method output_type
+	19, // [19:42] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -3187,7 +3313,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,7 @@ const (
 	GridMaster_RestoreSnapshot_FullMethodName      = "/grid.GridMaster/RestoreSnapshot"
 	GridMaster_Ready_FullMethodName                = "/grid.GridMaster/Ready"
 	GridMaster_GetStateHash_FullMethodName         = "/grid.GridMaster/GetStateHash"
+	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -83,6 +84,10 @@ type GridMasterClient interface {
 	// Local (never forwarded): this master's own view.
 	Ready(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ReadyResponse, error)
 	GetStateHash(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StateHash, error)
+	// Grid (observability): stream a member's log lines live (`grid monitor`).
+	// node_id names a master or an agent; empty means the answering master.
+	// Any master forwards to the member named. Needs the full token.
+	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 }
 
 type gridMasterClient struct {
@@ -334,6 +339,25 @@ func (c *gridMasterClient) GetStateHash(ctx context.Context, in *Empty, opts ...
 	return out, nil
 }
 
+func (c *gridMasterClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridMaster_ServiceDesc.Streams[3], GridMaster_Monitor_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MonitorRequest, LogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridMaster_MonitorClient = grpc.ServerStreamingClient[LogLine]
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -368,6 +392,10 @@ type GridMasterServer interface {
 	// Local (never forwarded): this master's own view.
 	Ready(context.Context, *Empty) (*ReadyResponse, error)
 	GetStateHash(context.Context, *Empty) (*StateHash, error)
+	// Grid (observability): stream a member's log lines live (`grid monitor`).
+	// node_id names a master or an agent; empty means the answering master.
+	// Any master forwards to the member named. Needs the full token.
+	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -443,6 +471,9 @@ func (UnimplementedGridMasterServer) Ready(context.Context, *Empty) (*ReadyRespo
 }
 func (UnimplementedGridMasterServer) GetStateHash(context.Context, *Empty) (*StateHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStateHash not implemented")
+}
+func (UnimplementedGridMasterServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
+	return status.Error(codes.Unimplemented, "method Monitor not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -836,6 +867,17 @@ func _GridMaster_GetStateHash_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MonitorRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridMasterServer).Monitor(m, &grpc.GenericServerStream[MonitorRequest, LogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridMaster_MonitorServer = grpc.ServerStreamingServer[LogLine]
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -935,6 +977,11 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RestoreSnapshot",
 			Handler:       _GridMaster_RestoreSnapshot_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Monitor",
+			Handler:       _GridMaster_Monitor_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "grid.proto",

@@ -137,7 +137,7 @@
       init.body = JSON.stringify(opts.body);
     }
     const token = byId('api-token').value.trim();
-    if (token && init.method === 'POST') headers.Authorization = 'Bearer ' + token;
+    if (token) headers.Authorization = 'Bearer ' + token; // every read and write
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), opts.timeout || 10000);
     init.signal = ctrl.signal;
@@ -422,7 +422,9 @@
       loadRecentEvents().then(openStream, () => reconnectStream());
       return;
     }
-    const es = new EventSource(state.base + '/api/grid/events/stream?after=' + state.lastSeq);
+    // fetch-based streaming: the token goes in a header, never in the URL.
+    const es = new window.GridObserve.FetchEventSource(state.base + '/api/grid/events/stream?after=' + state.lastSeq,
+      byId('api-token').value.trim());
     state.es = es;
     es.addEventListener('open', () => {
       if (es === state.es) setStreamState(state.paused ? 'paused' : 'live');
@@ -497,7 +499,8 @@
     },
     el('span', { class: 'muted mono' }, '#' + e.seq),
     el('span', { class: 'cat-' + (isBad(e.event_type) ? 'bad' : cat) }, e.event_type),
-    el('span', null, e.entity_id, ' ', el('span', { class: 'muted small' }, clock(e.timestamp))),
+    el('span', null, el('a', { href: '#/entity/' + encodeURIComponent(e.entity_id), 'data-testid': 'entity-link' }, e.entity_id),
+      ' ', el('span', { class: 'muted small' }, clock(e.timestamp))),
     el('span', { class: 'details' }, detailsText(e.details)));
   }
 
@@ -704,6 +707,10 @@
     try { tok.value = sessionStorage.getItem('grid_api_token') || ''; } catch (e) { /* storage disabled */ }
     tok.addEventListener('change', () => {
       try { sessionStorage.setItem('grid_api_token', tok.value.trim()); } catch (e) { /* storage disabled */ }
+      // A new token: read everything again with it and reopen the stream.
+      state.historyLoaded = false;
+      refreshAll().then(openStream);
+      window.GridObserve.refresh();
     });
     byId('spawn-form').addEventListener('submit', onSpawn);
     byId('stop-form').addEventListener('submit', onStop);
@@ -711,6 +718,7 @@
     renderExamples(DEFAULT_EXAMPLES);
     byId('api-base').textContent = currentLabel();
 
+    window.GridObserve.init({ api, el, svg, byId });
     refreshAll().then(openStream);
     setInterval(refreshAll, SAFETY_POLL_MS);
     setInterval(() => { if (!state.paused) renderTimeline(); }, 15000);

@@ -276,6 +276,11 @@ func (a *fakeAgent) GetNodeStatus(ctx context.Context, in *rpc.NodeStatusRequest
 	return rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)), nil
 }
 
+// Monitor is not used by the orchestrator.
+func (a *fakeAgent) Monitor(context.Context, *rpc.MonitorRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.LogLine], error) {
+	return nil, status.Error(codes.Unimplemented, "fake agent: no logs")
+}
+
 func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ ...grpc.CallOption) (*rpc.ListNodesResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

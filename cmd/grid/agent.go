@@ -45,6 +45,9 @@ func agentCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
+			logJSONFlag("GRID_LOG_JSON"),
+			&cli.StringFlag{Name: "http-addr", Value: ":8002", EnvVars: []string{"GRID_AGENT_HTTP_ADDR"}, Usage: "serves /healthz, /readyz, /metrics (and /debug/pprof/ with --enable-debug); empty: no HTTP"},
+			&cli.BoolFlag{Name: "enable-debug", EnvVars: []string{"GRID_ENABLE_DEBUG"}, Usage: "serve pprof under /debug/pprof/ on --http-addr (full token required when set)"},
 			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token: sent on every call to them and required on SpawnNode/StopNode"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: []string{"GRID_ENCRYPT"}, Usage: "gossip encryption key (base64, `grid keygen`); the masters' --encrypt"},
 			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
@@ -65,7 +68,17 @@ func runAgent(c *cli.Context) error {
 		return cli.Exit("Error: "+err.Error(), 2)
 	}
 	cfg.Version = version
-	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr})
+	broker, err := newLogBroker(c, "grid")
+	if err != nil {
+		return cli.Exit("Error: "+err.Error(), 2)
+	}
+	logger := broker.Logger()
+	cfg.LogBroker = broker
+	cfg.HTTPAddr = c.String("http-addr")
+	cfg.EnableDebug = c.Bool("enable-debug")
+	cfg.Metrics = newMetricsRegistry(logger)
+	cfg.Metrics.MustRegister(newDataDirCollector(cfg.DataDir))
+	cfg.DebugConfig = debugConfig(c, "agent")
 	a, err := agent.New(cfg, logger)
 	if err != nil {
 		if errors.Is(err, agent.ErrInvalidConfig) {
@@ -157,6 +170,7 @@ func storageNodeCommand() *cli.Command {
 			&cli.StringFlag{Name: "node-id", EnvVars: []string{"GRID_NODE_ID"}, Required: true, Usage: "this node's id"},
 			&cli.StringFlag{Name: "host", Value: "0.0.0.0", EnvVars: []string{"STORAGE_HOST"}, Usage: "listen host"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
+			logJSONFlag("GRID_LOG_JSON"),
 		},
 		Action: runStorageNode,
 	}
@@ -170,7 +184,7 @@ func runStorageNode(c *cli.Context) error {
 	if port < 1 || port > 65535 {
 		return cli.Exit(fmt.Sprintf("Error: --port %d: allowed range is 1-65535", port), 2)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "storage-node", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr}).
+	logger := hclog.New(&hclog.LoggerOptions{Name: "storage-node", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr, JSONFormat: c.Bool("log-json")}).
 		With("node_id", nodeID)
 	addr := net.JoinHostPort(c.String("host"), strconv.Itoa(port))
 	lis, err := net.Listen("tcp", addr)

@@ -36,6 +36,8 @@ func main() {
 			tlsCommand(),
 			keygenCommand(),
 			simAgentsCommand(),
+			monitorCommand(),
+			debugCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {

@@ -18,10 +18,7 @@ import (
 	"github.com/gridctl/grid/cluster"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
-	gometrics "github.com/hashicorp/go-metrics"
-	gmprom "github.com/hashicorp/go-metrics/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 )
 
@@ -63,6 +60,9 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "stop-timeout", Value: def.Nodes.StopTimeout, EnvVars: env("stop-timeout"), Usage: "bound on one stop order to an agent, retries included"},
 		&cli.StringFlag{Name: "agent-retry-backoff", Value: joinDurations(def.Nodes.AgentRetryBackoff), EnvVars: env("agent-retry-backoff"),
 			Usage: "waits between the tries of an order to an unreachable agent, comma-separated (the last repeats)"},
+		logJSONFlag("GRID_LOG_JSON"),
+		&cli.DurationFlag{Name: "dashboard-sample-interval", Value: api.DefaultConfig().SampleInterval, EnvVars: env("dashboard-sample-interval"), Usage: "how often the dashboard's trend charts sample this master's metrics (360 samples kept)"},
+		&cli.BoolFlag{Name: "enable-debug", EnvVars: env("enable-debug"), Usage: "serve pprof under /debug/pprof/ on the HTTP address (full token required when set)"},
 	}
 }
 
@@ -215,26 +215,19 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 }
 
 func runMaster(c *cli.Context) error {
-	level := hclog.LevelFromString(c.String("log-level"))
-	if level == hclog.NoLevel {
-		return cli.Exit(fmt.Sprintf("Error: --log-level %q: want trace, debug, info, warn or error", c.String("log-level")), 2)
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "grid", Level: level, Output: os.Stderr})
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if sink, err := gmprom.NewPrometheusSinkFrom(gmprom.PrometheusOpts{Registerer: reg, Expiration: time.Minute}); err == nil {
-		mc := gometrics.DefaultConfig("grid")
-		mc.EnableHostname = false
-		if _, err := gometrics.NewGlobal(mc, sink); err != nil {
-			logger.Warn("raft metrics bridge disabled", "error", err)
-		}
-	}
-
-	cfg, err := masterConfig(c, logger, reg)
+	broker, err := newLogBroker(c, "grid")
 	if err != nil {
 		return cli.Exit("Error: "+err.Error(), 2)
 	}
+	logger := broker.Logger()
+	reg := newMetricsRegistry(logger)
+
+	cfg, err := masterConfig(c, logger, reg)
+	cfg.LogBroker = broker
+	if err != nil {
+		return cli.Exit("Error: "+err.Error(), 2)
+	}
+	reg.MustRegister(newDataDirCollector(cfg.DataDir))
 	// Bind HTTP before starting the master so a busy port fails fast.
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -249,7 +242,9 @@ func runMaster(c *cli.Context) error {
 	// The API calls this master in-process (no connection to its own gRPC
 	// port); it checks bearer tokens itself and audits its refusals.
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
-		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
+		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger,
+		EnableDebug: c.Bool("enable-debug"), DebugConfig: debugConfig(c, "master"), SampleInterval: c.Duration("dashboard-sample-interval")})
+	defer apiServer.Close()
 	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	httpErr := make(chan error, 1)
 	if cfg.TLS.Enabled() {

@@ -262,7 +262,9 @@ var openMethods = map[string]bool{
 // reflection. Every other method counts as mutating, so a method added
 // later is guarded by the full token until it is listed here. SaveSnapshot
 // changes nothing but exports the whole state (tokens' hashes, every event
-// in one file), so it is not listed: it needs the full token.
+// in one file), so it is not listed: it needs the full token. Monitor
+// (GridMaster and GridAgent) is deliberately not listed either: it changes
+// nothing, but log lines can tell more than a read-only token should see.
 var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_GetStorageNodeStatus_FullMethodName:               true,
 	rpc.GridMaster_ListAgents_FullMethodName:                         true,
@@ -292,8 +294,9 @@ var readOnlyMethods = map[string]bool{
 // IsMutatingGridMethod reports whether a method served on a master's gRPC
 // port changes state. For GridMaster: RegisterAgent, Heartbeat,
 // UnregisterAgent, SpawnStorageNode, StopStorageNode, ReportNodeStatus,
-// EmitEvents, RemovePeer, TransferLeadership, RestoreSnapshot and
-// SaveSnapshot (not a change, but a full export: full token only); the
+// EmitEvents, RemovePeer, TransferLeadership, RestoreSnapshot,
+// SaveSnapshot (not a change, but a full export: full token only) and
+// Monitor (full token for log streaming); the
 // StorageService reads, health and reflection are not. Unknown methods
 // count as mutating.
 func IsMutatingGridMethod(fullMethod string) bool {

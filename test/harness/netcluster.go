@@ -21,6 +21,7 @@ const (
 	nsHTTPPort     = 9000
 	nsAgentPort    = 8001
 	nsAgentGossip  = 7947
+	nsAgentHTTP    = 8002
 	nsNodePortFrom = 50051
 )
 
@@ -119,8 +120,8 @@ func (c *Cluster) AddAgentIn(n *Network, id string, opts AgentOptions) (*Agent, 
 		return nil, err
 	}
 	a := &Agent{ID: id, DataDir: filepath.Join(c.Dir, id), GRPC: fmt.Sprintf("%s:%d", ns.IP, nsAgentPort),
-		Gossip: fmt.Sprintf("%s:%d", ns.IP, nsAgentGossip), PortFrom: nsNodePortFrom}
-	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", a.GRPC,
+		Gossip: fmt.Sprintf("%s:%d", ns.IP, nsAgentGossip), HTTP: fmt.Sprintf("%s:%d", ns.IP, nsAgentHTTP), PortFrom: nsNodePortFrom}
+	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", a.GRPC, "--http-addr", a.HTTP,
 		"--gossip-addr", a.Gossip, "--masters", c.MasterAddrs(),
 		"--max-nodes", fmt.Sprint(opts.MaxNodes),
 		"--port-range", fmt.Sprintf("%d-%d", a.PortFrom, a.PortFrom+opts.Ports-1), "--log-level", "debug"}
