@@ -32,6 +32,12 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		return f.applyAppendEvents(buf, l.Index)
 	case PruneEventsType:
 		return f.applyPruneEvents(buf, l.Index)
+	case VerifyMarkerType:
+		return f.applyVerifyMarker(buf, l.Index)
+	case MasterRemovalType:
+		return f.applyMasterRemoval(buf, l.Index)
+	case RecordRequestType:
+		return f.applyRecordRequest(l, buf)
 	}
 	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), l.Index))
 }

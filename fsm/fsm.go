@@ -34,13 +34,19 @@ type FSM struct {
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
 	nodes  map[string]*rpc.NodeStatus
-	store  *eventstore.Store
+	// removed is the replicated set of masters an operator removed, by id.
+	removed map[string]*rpc.RemovedMaster
+	// requests is the replicated request-dedupe table, by request id.
+	requests map[string]*rpc.RequestRecord
+	store    *eventstore.Store
 	// storeGen numbers the event store files so a restore never opens the
 	// file the current store holds.
 	storeGen int
 	closed   bool
 
 	applied atomic.Uint64
+	// digests holds the digests recorded at the last verify markers.
+	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
 }
@@ -62,6 +68,8 @@ func New(cfg Config) (*FSM, error) {
 		eventDir: filepath.Join(cfg.DataDir, "events"),
 		agents:   make(map[string]*rpc.AgentRecord),
 		nodes:    make(map[string]*rpc.NodeStatus),
+		removed:  make(map[string]*rpc.RemovedMaster),
+		requests: make(map[string]*rpc.RequestRecord),
 	}
 	if err := os.RemoveAll(f.eventDir); err != nil {
 		return nil, fmt.Errorf("fsm: wipe event store: %w", err)

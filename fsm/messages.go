@@ -26,6 +26,17 @@ const (
 	AppendEventsType MessageType = 6
 	// PruneEventsType: rpc.PruneEventsCommand.
 	PruneEventsType MessageType = 7
+
+	// VerifyMarkerType: rpc.VerifyMarkerCommand; every master records its
+	// state digest at this index (replicas.go).
+	VerifyMarkerType MessageType = 16
+	// MasterRemovalType: rpc.MasterRemovalCommand; adds to (or, with undo,
+	// clears from) the removed-master set (removed.go).
+	MasterRemovalType MessageType = 17
+	// RecordRequestType: rpc.RequestRecord; records a mutating call's
+	// response by request id, after applying its command if it has one
+	// (requests.go).
+	RecordRequestType MessageType = 18
 )
 
 func (t MessageType) String() string {
@@ -44,6 +55,12 @@ func (t MessageType) String() string {
 		return "append_events"
 	case PruneEventsType:
 		return "prune_events"
+	case VerifyMarkerType:
+		return "verify_marker"
+	case MasterRemovalType:
+		return "master_removal"
+	case RecordRequestType:
+		return "record_request"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

@@ -1,0 +1,97 @@
+package fsm
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+)
+
+// The request-dedupe table: a mutating call that carries a request id and
+// succeeded leaves its response here, so that a retry of it (after a lost
+// reply, a timeout or a failover) is answered with the first result instead
+// of being carried out again. It is replicated state, bounded in age and
+// size; expiry is decided from the commands' own timestamps, never the clock.
+const (
+	// RequestTTL is how long a recorded response answers retries.
+	RequestTTL = 10 * time.Minute
+	// MaxRequests bounds the table; the oldest records go first.
+	MaxRequests = 4096
+)
+
+// applyRecordRequest applies the record's command, if it carries one, and
+// keeps the record only when that succeeded; it returns the command's
+// response (nil without a command). A request id already recorded is not
+// applied again: its first record stays and ErrDuplicateRequest is returned.
+func (f *FSM) applyRecordRequest(l *raft.Log, buf []byte) interface{} {
+	rec := new(rpc.RequestRecord)
+	decode(RecordRequestType, buf, l.Index, rec)
+	if rec.RequestId == "" || rec.Method == "" {
+		return fmt.Errorf("record request: %w: empty request_id or method", ErrInvalid)
+	}
+	f.mu.RLock()
+	_, dup := f.requests[rec.RequestId]
+	f.mu.RUnlock()
+	if dup {
+		return fmt.Errorf("record request %q: %w", rec.RequestId, ErrDuplicateRequest)
+	}
+	var resp interface{}
+	if len(rec.Command) > 0 {
+		if MessageType(rec.Command[0]) == RecordRequestType {
+			return fmt.Errorf("record request: %w: nested record", ErrInvalid)
+		}
+		inner := *l
+		inner.Data = rec.Command
+		resp = f.Apply(&inner)
+		if _, failed := resp.(error); failed {
+			return resp
+		}
+	}
+	rec.Command = nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests[rec.RequestId] = rec
+	f.expireRequestsLocked(rec.At)
+	return resp
+}
+
+// expireRequestsLocked drops records older than RequestTTL before now (a
+// command's timestamp), then the oldest beyond MaxRequests.
+func (f *FSM) expireRequestsLocked(now int64) {
+	cutoff := now - RequestTTL.Microseconds()
+	for id, r := range f.requests {
+		if r.At < cutoff {
+			delete(f.requests, id)
+		}
+	}
+	if len(f.requests) <= MaxRequests {
+		return
+	}
+	all := make([]*rpc.RequestRecord, 0, len(f.requests))
+	for _, r := range f.requests {
+		all = append(all, r)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].At != all[j].At {
+			return all[i].At < all[j].At
+		}
+		return all[i].RequestId < all[j].RequestId
+	})
+	for _, r := range all[:len(all)-MaxRequests] {
+		delete(f.requests, r.RequestId)
+	}
+}
+
+// Request returns the record of a request id, if the table holds it.
+func (f *FSM) Request(id string) (*rpc.RequestRecord, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.requests[id]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(r).(*rpc.RequestRecord), true
+}
