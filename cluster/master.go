@@ -103,7 +103,7 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{
 		config:    cfg,
 		logger:    cfg.Logger.Named("master").With("master_id", cfg.ID),
-		members:   membership{reconcileCh: make(chan struct{}, 1), removed: make(map[string]string)},
+		members:   membership{reconcileCh: make(chan struct{}, 1)},
 		lifecycle: lifecycle{shutdownCh: make(chan struct{})},
 	}
 	m.members.mismatch.Store("")

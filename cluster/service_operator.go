@@ -44,15 +44,20 @@ func (s *gridService) ListMembers(ctx context.Context, _ *rpc.Empty) (*rpc.Membe
 	return out, nil
 }
 
-// RemovePeer removes a master from the raft configuration. Removing a voter
-// that would leave fewer healthy voters than the new quorum is refused
-// (FAILED_PRECONDITION) unless force is set.
+// RemovePeer removes a master from the raft configuration and records it in
+// the replicated removed set (removed.go), so no leader adds it back.
+// Removing a voter that would leave fewer healthy voters than the new
+// quorum is refused (FAILED_PRECONDITION) unless force is set. Removing a
+// master that is already removed succeeds (a retry); undo clears a removal.
 func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
 	m := s.m
 	if err := validateID("id", in.Id); err != nil {
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
+		if in.Undo {
+			return m.undoRemovePeer(ctx, in.Id)
+		}
 		masters, _, _, err := m.mastersView()
 		if err != nil {
 			return nil, err
@@ -71,6 +76,9 @@ func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest)
 			}
 		}
 		if target == nil {
+			if _, removed := m.fsm.RemovedMaster(in.Id); removed {
+				return &rpc.Empty{}, nil // removed already: a retry
+			}
 			return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
 		}
 		if target.Suffrage == "voter" && !in.Force {
@@ -80,16 +88,13 @@ func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest)
 					ErrQuorum, in.Id, healthyOthers, voters-1, newQuorum)
 			}
 		}
-		started := ""
-		for _, mb := range m.members.gossip.members() {
-			if mb.isMaster() && mb.Tags[tagID] == in.Id {
-				started = mb.Tags[tagStarted]
-			}
+		if err := m.recordRemoval(in.Id); err != nil {
+			return nil, err
 		}
-		m.members.removedMu.Lock()
-		m.members.removed[in.Id] = started
-		m.members.removedMu.Unlock()
 		if err := m.consensus.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
+			if uerr := m.clearRemoval(in.Id); uerr != nil {
+				m.logger.Warn("remove peer failed and its removal record stays", "id", in.Id, "error", uerr)
+			}
 			return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
 		}
 		m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
