@@ -83,6 +83,8 @@ type grpcEndpoint struct {
 	leaderConn *leaderConnCache
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
+	// requests serialises the tries of one request id (idempotent.go).
+	requests requestLocks
 }
 
 // lifecycle tracks the master's own goroutines and its shutdown.

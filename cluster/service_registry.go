@@ -137,13 +137,15 @@ func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rp
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
-		if _, err := m.raftApply(fsm.UnregisterAgentType, &rpc.AgentId{AgentId: in.AgentId}); err != nil {
-			return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
-		}
-		m.heartbeats.Remove(in.AgentId)
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId}))
-		m.logger.Info("agent unregistered", "agent_id", in.AgentId)
-		return &rpc.Empty{}, nil
+		return idempotent(ctx, m, "UnregisterAgent", newEmpty, func(ctx context.Context) (*rpc.Empty, error) {
+			if _, err := m.applyRecorded(ctx, "UnregisterAgent", fsm.UnregisterAgentType, &rpc.AgentId{AgentId: in.AgentId}, &rpc.Empty{}); err != nil {
+				return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
+			}
+			m.heartbeats.Remove(in.AgentId)
+			m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId}))
+			m.logger.Info("agent unregistered", "agent_id", in.AgentId)
+			return &rpc.Empty{}, nil
+		})
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.UnregisterAgent(ctx, in)
 	})

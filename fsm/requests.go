@@ -32,6 +32,12 @@ func (f *FSM) applyRecordRequest(l *raft.Log, buf []byte) interface{} {
 	if rec.RequestId == "" || rec.Method == "" {
 		return fmt.Errorf("record request: %w: empty request_id or method", ErrInvalid)
 	}
+	if rec.Forget {
+		f.mu.Lock()
+		delete(f.requests, rec.RequestId)
+		f.mu.Unlock()
+		return nil
+	}
 	f.mu.RLock()
 	_, dup := f.requests[rec.RequestId]
 	f.mu.RUnlock()

@@ -332,12 +332,15 @@ func (x *RemovedMaster) GetAt() int64 {
 // command, a non-empty command (a full fsm command: type byte + body) is
 // applied first and the record kept only when it succeeded.
 type RequestRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Method        string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
-	Response      []byte                 `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"` // the call's protobuf response
-	At            int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`            // unix micros; expiry is decided from these
-	Command       []byte                 `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Method    string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Response  []byte                 `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"` // the call's protobuf response
+	At        int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`            // unix micros; expiry is decided from these
+	Command   []byte                 `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
+	// forget drops the record of request_id instead (a call that recorded
+	// its intent first and then failed: transfer-leadership).
+	Forget        bool `protobuf:"varint,6,opt,name=forget,proto3" json:"forget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -407,6 +410,13 @@ func (x *RequestRecord) GetCommand() []byte {
 	return nil
 }
 
+func (x *RequestRecord) GetForget() bool {
+	if x != nil {
+		return x.Forget
+	}
+	return false
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -430,14 +440,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\rRemovedMaster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\tR\vincarnation\x12\x0e\n" +
-	"\x02at\x18\x03 \x01(\x03R\x02at\"\x8c\x01\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xa4\x01\n" +
 	"\rRequestRecord\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1a\n" +
 	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
 	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
-	"\acommand\x18\x05 \x01(\fR\acommandB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
+	"\x06forget\x18\x06 \x01(\bR\x06forgetB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
