@@ -51,8 +51,10 @@ var ErrNoDigest = rpc.NewSentinel("no digest at that index", rpc.ErrNotFound)
 func (f *FSM) applyVerifyMarker(buf []byte, index uint64) interface{} {
 	cmd := new(rpc.VerifyMarkerCommand)
 	decode(VerifyMarkerType, buf, index, cmd)
-	f.applied.Store(index)
+	// The digest is in the ring before applied reaches index: a reader
+	// that waits for index (GetReplicaDigest) then always finds it.
 	h := f.StateHash()
+	h.AppliedIndex = index
 	f.digests.put(h)
 	return proto.Clone(h)
 }
