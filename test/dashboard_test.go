@@ -251,7 +251,7 @@ func TestDashboardFollowsTheClusterLive(t *testing.T) {
 		// The first spawn POST reaches the master, but the page never sees
 		// its reply (as after a network error): the page must re-post it.
 		if _, err := b.evalBool(`(() => {
-			const real = window.fetch;
+			const real = window.fetch.bind(window);
 			window.__gridSpawnTries = [];
 			window.fetch = async (url, init) => {
 				const r = await real(url, init);
@@ -266,8 +266,13 @@ func TestDashboardFollowsTheClusterLive(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.do(chromedp.Click(css(`[data-testid=spawn-submit]`)))
-		b.waitJS(60*time.Second, "the re-posted spawn to succeed",
-			`window.__gridSpawnTries.length === 2 && document.querySelector('[data-testid=spawn-result]').textContent.startsWith('Spawned ')`)
+		b.waitJS(60*time.Second, "the spawn form to finish",
+			`document.querySelector('[data-testid=spawn-result]').textContent !== 'working…'`)
+		if ok, err := b.evalBool(`window.__gridSpawnTries.length === 2 && document.querySelector('[data-testid=spawn-result]').textContent.startsWith('Spawned ')`); err != nil || !ok {
+			res := b.text("spawn-result")
+			tries, _ := b.evalString(`JSON.stringify(window.__gridSpawnTries)`)
+			t.Fatalf("the lost-reply spawn did not succeed once re-posted: result %q, tries %s (%v)", res, tries, err)
+		}
 		same, err := b.evalBool(`window.__gridSpawnTries[0] === window.__gridSpawnTries[1] && window.__gridSpawnTries[0].includes('"node_id":"node-') && !window.__gridSpawnTries[0].endsWith(' undefined')`)
 		if err != nil || !same {
 			tries, _ := b.evalString(`JSON.stringify(window.__gridSpawnTries)`)
