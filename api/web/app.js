@@ -17,7 +17,7 @@
     'agent_unregistered', 'spawn_requested', 'spawn_succeeded', 'spawn_failed', 'stop_requested',
     'stop_succeeded', 'stop_failed', 'node_crashed', 'node_restarted', 'node_failed',
     'cluster_healthy', 'cluster_degraded', 'cluster_critical', 'leader_elected', 'master_joined',
-    'master_removed', 'events_dropped', 'request_refused',
+    'master_removed', 'events_dropped', 'request_refused', 'replica_diverged',
   ];
   const LANES = ['agent', 'spawn', 'stop', 'node', 'cluster', 'master'];
   const DEFAULT_EXAMPLES = ['spawn failures today', 'offline agents', 'events for cluster in the last hour', 'node crashes this week'];
@@ -107,7 +107,7 @@
   }
 
   function isBad(type) {
-    return /failed|crashed|offline|critical|degraded|dropped|refused/.test(type || '');
+    return /failed|crashed|offline|critical|degraded|dropped|refused|diverged/.test(type || '');
   }
 
   // ---------- API access with failover ----------
