@@ -132,6 +132,12 @@ func fuzzBodyOf(t MessageType) proto.Message {
 		return new(rpc.EmitEventsRequest)
 	case PruneEventsType:
 		return new(rpc.PruneEventsCommand)
+	case VerifyMarkerType:
+		return new(rpc.VerifyMarkerCommand)
+	case MasterRemovalType:
+		return new(rpc.MasterRemovalCommand)
+	case RecordRequestType:
+		return new(rpc.RequestRecord)
 	}
 	return nil
 }
@@ -173,9 +179,9 @@ func fuzzCheckPanic(t *testing.T, index int, p any) {
 func fuzzCheckResponse(t *testing.T, index int, resp any) {
 	t.Helper()
 	switch r := resp.(type) {
-	case nil, *rpc.EmitEventsResponse, uint64:
+	case nil, *rpc.EmitEventsResponse, uint64, *rpc.StateHash:
 	case error:
-		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) &&
+		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) && !errors.Is(r, ErrDuplicateRequest) &&
 			!strings.HasPrefix(r.Error(), "append events: ") && !strings.HasPrefix(r.Error(), "prune events: ") {
 			t.Fatalf("entry %d: unexpected error response %v", index, r)
 		}

@@ -49,9 +49,7 @@ func (f *FSM) applyRecordRequest(l *raft.Log, buf []byte) interface{} {
 		if MessageType(rec.Command[0]) == RecordRequestType {
 			return fmt.Errorf("record request: %w: nested record", ErrInvalid)
 		}
-		inner := *l
-		inner.Data = rec.Command
-		resp = f.Apply(&inner)
+		resp = f.applyInner(l, rec.Command)
 		if _, failed := resp.(error); failed {
 			return resp
 		}
@@ -100,4 +98,18 @@ func (f *FSM) Request(id string) (*rpc.RequestRecord, bool) {
 		return nil, false
 	}
 	return proto.Clone(r).(*rpc.RequestRecord), true
+}
+
+// applyInner applies a record's command at the record's index. A command
+// that does not decode is refused (ErrInvalid), not a panic: the record
+// itself decoded, and every replica refuses it the same way.
+func (f *FSM) applyInner(l *raft.Log, cmd []byte) (resp interface{}) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp = fmt.Errorf("record request: %w: %v", ErrInvalid, p)
+		}
+	}()
+	inner := *l
+	inner.Data = cmd
+	return f.Apply(&inner)
 }
