@@ -28,6 +28,7 @@ type spawnBody struct {
 	Port          int64  `json:"port"`
 	StoragePath   string `json:"storage_path"`
 	MemoryLimitMB int64  `json:"memory_limit_mb"`
+	RequestID     string `json:"request_id"`
 }
 
 // validate applies the spawn contract of package rpc, the same check the
@@ -46,8 +47,9 @@ func (b *spawnBody) request() *rpc.SpawnRequest {
 
 // stopBody is POST /api/grid/stop.
 type stopBody struct {
-	NodeID  string `json:"node_id"`
-	AgentID string `json:"agent_id"`
+	NodeID    string `json:"node_id"`
+	AgentID   string `json:"agent_id"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *stopBody) validate() error {
@@ -75,8 +77,10 @@ func (b *queryBody) validate() error {
 
 // removePeerBody is POST /api/grid/operator/remove-peer.
 type removePeerBody struct {
-	ID    string `json:"id"`
-	Force bool   `json:"force"`
+	ID        string `json:"id"`
+	Force     bool   `json:"force"`
+	Undo      bool   `json:"undo"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *removePeerBody) validate() error {
@@ -89,7 +93,8 @@ func (b *removePeerBody) validate() error {
 // transferLeadershipBody is POST /api/grid/operator/transfer-leadership; the
 // body may be empty (let Raft pick the new leader).
 type transferLeadershipBody struct {
-	ID string `json:"id"`
+	ID        string `json:"id"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *transferLeadershipBody) validate() error {

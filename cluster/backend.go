@@ -172,3 +172,8 @@ func (s *eventSender) SendMsg(m any) error {
 	}
 	return s.send(e)
 }
+
+// VerifyReplicas compares every master's state digest at one index.
+func (b *Backend) VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error) {
+	return call(ctx, false, b.svc.VerifyReplicas, &rpc.Empty{})
+}

@@ -126,6 +126,9 @@ type Config struct {
 	LeaderWait time.Duration
 	// ApplyTimeout bounds one Raft apply.
 	ApplyTimeout time.Duration
+	// VerifyInterval is how often the leader compares every master's state
+	// digest in the background (verify.go); 0 turns the check off.
+	VerifyInterval time.Duration
 
 	// Gossip tunes memberlist probing.
 	Gossip GossipConfig
@@ -204,6 +207,7 @@ func DefaultConfig() Config {
 		HealthInterval:          time.Second,
 		LeaderWait:              5 * time.Second,
 		ApplyTimeout:            10 * time.Second,
+		VerifyInterval:          time.Minute,
 		Gossip: GossipConfig{
 			ProbeInterval:    500 * time.Millisecond,
 			ProbeTimeout:     250 * time.Millisecond,

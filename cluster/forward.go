@@ -204,6 +204,9 @@ func (m *Master) forwardContext(ctx context.Context) context.Context {
 	// this master's own (dialOptions), and two would be refused.
 	md.Delete(rpc.AuthorizationMetadataKey)
 	md.Set(rpc.ForwardedMetadataKey, m.config.ID)
+	if id := rpc.RequestIDFromContext(ctx); id != "" {
+		md.Set(rpc.RequestIDMetadataKey, id)
+	}
 	return metadata.NewOutgoingContext(ctx, md)
 }
 

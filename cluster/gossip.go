@@ -24,6 +24,7 @@ const (
 	tagClusterID       = rpc.TagClusterID
 	tagBootstrapExpect = rpc.TagBootstrapExpect
 	tagStarted         = rpc.TagStarted
+	tagIncarnation     = rpc.TagIncarnation
 
 	roleMaster = rpc.RoleMaster
 )
@@ -42,7 +43,8 @@ func (mb member) isMaster() bool { return mb.Tags[tagRole] == roleMaster }
 // cluster-id check on every alive member.
 // membership is what a master knows of the other members: gossip itself,
 // why a member was refused, the masters' gossip addresses remembered across
-// restarts, and the masters an operator removed.
+// restarts. (The masters an operator removed are replicated state: fsm's
+// removed set.)
 type membership struct {
 	gossip   *gossip
 	mismatch atomic.Value // string: why a member was refused
@@ -50,11 +52,6 @@ type membership struct {
 	peers *knownPeers
 	// reconcileCh asks the leader loop to reconcile gossip with raft soon.
 	reconcileCh chan struct{}
-	// removedMu guards removed: masters an operator removed, keyed by id,
-	// valued by their gossip "started" tag, so reconcile does not re-add
-	// the same process (a restart re-adds it).
-	removedMu sync.Mutex
-	removed   map[string]string
 }
 
 type gossip struct {
@@ -77,6 +74,7 @@ func (m *Master) setupGossip() error {
 		tagClusterID:       m.identity.ClusterID(),
 		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
 		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
+		tagIncarnation:     m.identity.Incarnation(),
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID

@@ -134,6 +134,7 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	tasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
 		"node_reconcile":  m.nodes.RunLeader,
+		"replica_verify":  m.runReplicaVerify,
 	})
 	m.health.reset()
 	m.metrics.term.Set(float64(term))
@@ -192,10 +193,7 @@ func (m *Master) reconcileMembers() {
 		if cur, ok := inConf[raft.ServerID(id)]; ok && cur == raft.ServerAddress(addr) {
 			continue
 		}
-		m.members.removedMu.Lock()
-		started, wasRemoved := m.members.removed[id]
-		m.members.removedMu.Unlock()
-		if wasRemoved && started == mb.Tags[tagStarted] {
+		if m.staysRemoved(id, mb.Tags[tagIncarnation]) {
 			continue
 		}
 		m.logger.Info("adding master to raft as non-voter", "id", id, "raft_addr", addr)
@@ -203,9 +201,6 @@ func (m *Master) reconcileMembers() {
 			m.logger.Error("add non-voter failed", "id", id, "error", err)
 			continue
 		}
-		m.members.removedMu.Lock()
-		delete(m.members.removed, id)
-		m.members.removedMu.Unlock()
 		m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
 			"master_id": id, "raft_addr": addr, "grpc_addr": mb.Tags[tagGRPCAddr],
 		}))

@@ -91,6 +91,8 @@ type grpcEndpoint struct {
 	auditLimiter *keyedLimiter
 	// health is grpc.health.v1.Health (grpc_health.go).
 	health *health.Server
+	// requests serialises the tries of one request id (idempotent.go).
+	requests requestLocks
 }
 
 // lifecycle tracks the master's own goroutines and its shutdown.
@@ -111,7 +113,7 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{
 		config:    cfg,
 		logger:    cfg.Logger.Named("master").With("master_id", cfg.ID),
-		members:   membership{reconcileCh: make(chan struct{}, 1), removed: make(map[string]string)},
+		members:   membership{reconcileCh: make(chan struct{}, 1)},
 		lifecycle: lifecycle{shutdownCh: make(chan struct{})},
 	}
 	m.members.mismatch.Store("")

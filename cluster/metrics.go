@@ -28,6 +28,7 @@ type masterMetrics struct {
 	agentTransitions *prometheus.CounterVec
 	applyLatency     *prometheus.HistogramVec
 	failureTolerance prometheus.Gauge
+	digestMismatch   prometheus.Gauge
 
 	cursor metricsCursor // observe's memory; health tick goroutine only
 }
@@ -64,10 +65,12 @@ func newMasterMetrics(m *Master) *masterMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"type"}),
 		failureTolerance: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "cluster", Name: "failure_tolerance",
 			Help: "How many more voting masters may fail without losing quorum (leader's view)."}),
+		digestMismatch: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Name: "replica_digest_mismatch",
+			Help: "1 when the leader's last background verification found masters whose state digests differ at one index."}),
 	}
 	mm.collectors = []prometheus.Collector{mm.isLeader, mm.term, mm.commitIndex, mm.appliedIndex, mm.lastContact,
 		mm.heartbeats, mm.agentsByStatus, mm.agentTransitions, mm.applyLatency, mm.failureTolerance,
-		mm.nodesByStatus, mm.hasLeader, mm.leaderChanges, mm.eventsApplied}
+		mm.nodesByStatus, mm.hasLeader, mm.leaderChanges, mm.eventsApplied, mm.digestMismatch}
 	if mm.reg != nil {
 		for _, c := range mm.collectors {
 			if err := mm.reg.Register(c); err != nil {

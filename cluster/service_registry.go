@@ -137,13 +137,16 @@ func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rp
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
-		ev := rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId})
-		if _, err := m.raftApply(fsm.UnregisterAgentEventsType, &rpc.UnregisterAgentCommand{AgentId: in.AgentId, Events: []*rpc.Event{ev}}); err != nil {
-			return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
-		}
-		m.heartbeats.Remove(in.AgentId)
-		m.logger.Info("agent unregistered", "agent_id", in.AgentId)
-		return &rpc.Empty{}, nil
+		return idempotent(ctx, m, "UnregisterAgent", newEmpty, func(ctx context.Context) (*rpc.Empty, error) {
+			ev := rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId})
+			cmd := &rpc.UnregisterAgentCommand{AgentId: in.AgentId, Events: []*rpc.Event{ev}}
+			if _, err := m.applyRecorded(ctx, "UnregisterAgent", fsm.UnregisterAgentEventsType, cmd, &rpc.Empty{}); err != nil {
+				return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
+			}
+			m.heartbeats.Remove(in.AgentId)
+			m.logger.Info("agent unregistered", "agent_id", in.AgentId)
+			return &rpc.Empty{}, nil
+		})
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.UnregisterAgent(ctx, in)
 	})

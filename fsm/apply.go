@@ -68,6 +68,12 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 		return f.applyAppendEvents(buf, i)
 	case PruneEventsType:
 		return f.applyPruneEvents(buf, i)
+	case VerifyMarkerType:
+		return f.applyVerifyMarker(buf, i)
+	case MasterRemovalType:
+		return f.applyMasterRemoval(buf, i)
+	case RecordRequestType:
+		return f.applyRecordRequest(buf, i)
 	}
 	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), i))
 }

@@ -21,3 +21,7 @@ var ErrStaleStatus = rpc.NewSentinel("stale status", rpc.ErrPrecondition)
 // ErrBadSnapshot is returned by Restore when the snapshot stream is not one
 // this package wrote.
 var ErrBadSnapshot = errors.New("bad snapshot")
+
+// ErrDuplicateRequest is returned (as an Apply response) by a request
+// record whose request id is already recorded: the first record stands.
+var ErrDuplicateRequest = rpc.NewSentinel("request id already recorded", rpc.ErrExists)

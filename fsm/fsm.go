@@ -39,13 +39,19 @@ type FSM struct {
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
 	nodes  map[string]*rpc.NodeStatus
-	store  *eventstore.Store
+	// removed is the replicated set of masters an operator removed, by id.
+	removed map[string]*rpc.RemovedMaster
+	// requests is the replicated request-dedupe table, by request id.
+	requests map[string]*rpc.RequestRecord
+	store    *eventstore.Store
 	// storeGen numbers the event store files so a restore never opens the
 	// file the current store holds.
 	storeGen int
 	closed   bool
 
 	applied atomic.Uint64
+	// digests holds the digests recorded at the last verify markers.
+	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
 }
@@ -68,6 +74,8 @@ func New(cfg Config) (*FSM, error) {
 		onStoreFailure: cfg.OnStoreFailure,
 		agents:         make(map[string]*rpc.AgentRecord),
 		nodes:          make(map[string]*rpc.NodeStatus),
+		removed:        make(map[string]*rpc.RemovedMaster),
+		requests:       make(map[string]*rpc.RequestRecord),
 	}
 	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {

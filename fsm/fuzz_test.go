@@ -142,6 +142,12 @@ func fuzzBodyOf(t MessageType) proto.Message {
 		return new(rpc.UpsertNodeCommand)
 	case DeleteNodeEventsType:
 		return new(rpc.DeleteNodeCommand)
+	case VerifyMarkerType:
+		return new(rpc.VerifyMarkerCommand)
+	case MasterRemovalType:
+		return new(rpc.MasterRemovalCommand)
+	case RecordRequestType:
+		return new(rpc.RequestRecord)
 	}
 	return nil
 }
@@ -183,7 +189,7 @@ func fuzzCheckPanic(t *testing.T, index int, p any) {
 func fuzzCheckResponse(t *testing.T, index int, resp any) {
 	t.Helper()
 	switch r := resp.(type) {
-	case nil, *rpc.EmitEventsResponse, uint64:
+	case nil, *rpc.EmitEventsResponse, uint64, *rpc.StateHash:
 	case []error:
 		for _, err := range r {
 			if err != nil {
@@ -191,7 +197,7 @@ func fuzzCheckResponse(t *testing.T, index int, resp any) {
 			}
 		}
 	case error:
-		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) && !errors.Is(r, ErrStaleStatus) &&
+		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) && !errors.Is(r, ErrStaleStatus) && !errors.Is(r, ErrDuplicateRequest) &&
 			!strings.HasPrefix(r.Error(), "append events: ") && !strings.HasPrefix(r.Error(), "prune events: ") {
 			t.Fatalf("entry %d: unexpected error response %v", index, r)
 		}

@@ -44,6 +44,16 @@ const (
 	UpsertNodeEventsType MessageType = 11
 	// DeleteNodeEventsType: rpc.DeleteNodeCommand.
 	DeleteNodeEventsType MessageType = 12
+	// VerifyMarkerType: rpc.VerifyMarkerCommand; every master records its
+	// state digest at this index (replicas.go).
+	VerifyMarkerType MessageType = 16
+	// MasterRemovalType: rpc.MasterRemovalCommand; adds to (or, with undo,
+	// clears from) the removed-master set (removed.go).
+	MasterRemovalType MessageType = 17
+	// RecordRequestType: rpc.RequestRecord; records a mutating call's
+	// response by request id, after applying its command if it has one
+	// (requests.go).
+	RecordRequestType MessageType = 18
 )
 
 func (t MessageType) String() string {
@@ -72,6 +82,12 @@ func (t MessageType) String() string {
 		return "upsert_node_events"
 	case DeleteNodeEventsType:
 		return "delete_node_events"
+	case VerifyMarkerType:
+		return "verify_marker"
+	case MasterRemovalType:
+		return "master_removal"
+	case RecordRequestType:
+		return "record_request"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

@@ -15,13 +15,19 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 1):
+// snapshotMagic starts every snapshot stream (format version 2):
 //
-//	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes | event store
+//	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
+//	removed count (u64) | removed masters | request count (u64) | request records | event store
 //
-// where each agent and node is a u64 length followed by its protobuf
-// encoding, all integers big-endian, and the event store runs to EOF.
-const snapshotMagic = "GRIDSNAP1\n"
+// where each record is a u64 length followed by its protobuf encoding, all
+// integers big-endian, and the event store runs to EOF. Version 1
+// (snapshotMagicV1) has no removed masters and no request records; Restore
+// still reads it.
+const (
+	snapshotMagic   = "GRIDSNAP2\n"
+	snapshotMagicV1 = "GRIDSNAP1\n"
+)
 
 // maxRecordSize bounds one registry record in a snapshot stream.
 const maxRecordSize = 16 << 20
@@ -31,6 +37,8 @@ type fsmSnapshot struct {
 	applied uint64
 	agents  []*rpc.AgentRecord
 	nodes   []*rpc.NodeStatus
+	removed []*rpc.RemovedMaster
+	reqs    []*rpc.RequestRecord
 	events  *eventstore.Snapshot
 }
 
@@ -46,6 +54,14 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, n := range f.nodes {
 		sn.nodes = append(sn.nodes, proto.Clone(n).(*rpc.NodeStatus))
 	}
+	for _, r := range f.removed {
+		sn.removed = append(sn.removed, proto.Clone(r).(*rpc.RemovedMaster))
+	}
+	for _, r := range f.requests {
+		sn.reqs = append(sn.reqs, proto.Clone(r).(*rpc.RequestRecord))
+	}
+	sort.Slice(sn.removed, func(i, j int) bool { return sn.removed[i].Id < sn.removed[j].Id })
+	sort.Slice(sn.reqs, func(i, j int) bool { return sn.reqs[i].RequestId < sn.reqs[j].RequestId })
 	sort.Slice(sn.agents, func(i, j int) bool { return sn.agents[i].AgentId < sn.agents[j].AgentId })
 	sort.Slice(sn.nodes, func(i, j int) bool { return sn.nodes[i].NodeId < sn.nodes[j].NodeId })
 	ev, err := f.store.Snapshot()
@@ -78,6 +94,12 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeRecords(bw, s.nodes); err != nil {
 		return fmt.Errorf("nodes: %w", err)
+	}
+	if err := writeRecords(bw, s.removed); err != nil {
+		return fmt.Errorf("removed masters: %w", err)
+	}
+	if err := writeRecords(bw, s.reqs); err != nil {
+		return fmt.Errorf("request records: %w", err)
 	}
 	if _, err := s.events.WriteTo(bw); err != nil {
 		return fmt.Errorf("event store: %w", err)
@@ -157,7 +179,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
 		return fmt.Errorf("fsm restore: %w: missing header", ErrBadSnapshot)
 	}
 	applied, err := readUint64(br)
@@ -171,6 +193,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	nodes, err := readRecords(br, func() *rpc.NodeStatus { return new(rpc.NodeStatus) })
 	if err != nil {
 		return fmt.Errorf("fsm restore: nodes: %w", err)
+	}
+	var removed []*rpc.RemovedMaster
+	var reqs []*rpc.RequestRecord
+	if string(magic) == snapshotMagic {
+		if removed, err = readRecords(br, func() *rpc.RemovedMaster { return new(rpc.RemovedMaster) }); err != nil {
+			return fmt.Errorf("fsm restore: removed masters: %w", err)
+		}
+		if reqs, err = readRecords(br, func() *rpc.RequestRecord { return new(rpc.RequestRecord) }); err != nil {
+			return fmt.Errorf("fsm restore: request records: %w", err)
+		}
 	}
 
 	f.mu.Lock()
@@ -189,9 +221,18 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, n := range nodes {
 		nodeMap[n.NodeId] = n
 	}
+	removedMap := make(map[string]*rpc.RemovedMaster, len(removed))
+	for _, r := range removed {
+		removedMap[r.Id] = r
+	}
+	reqMap := make(map[string]*rpc.RequestRecord, len(reqs))
+	for _, r := range reqs {
+		reqMap[r.RequestId] = r
+	}
 	f.mu.Lock()
 	old := f.store
 	f.agents, f.nodes, f.store = agentMap, nodeMap, store
+	f.removed, f.requests = removedMap, reqMap
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()

@@ -431,6 +431,274 @@ func (x *DeleteNodeCommand) GetEvents() []*Event {
 	return nil
 }
 
+// VerifyMarkerCommand marks an index at which every master records its
+// state digest (grid operator verify).
+type VerifyMarkerCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            int64                  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"` // unix micros, when the leader asked
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMarkerCommand) Reset() {
+	*x = VerifyMarkerCommand{}
+	mi := &file_fsm_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMarkerCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMarkerCommand) ProtoMessage() {}
+
+func (x *VerifyMarkerCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMarkerCommand.ProtoReflect.Descriptor instead.
+func (*VerifyMarkerCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VerifyMarkerCommand) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// MasterRemovalCommand records (or, with undo, clears) an operator's
+// removal of a master. incarnation names the removed master's data dir: a
+// master that comes back with the same one is not re-added by reconcile.
+type MasterRemovalCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Incarnation   string                 `protobuf:"bytes,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Undo          bool                   `protobuf:"varint,3,opt,name=undo,proto3" json:"undo,omitempty"`
+	At            int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"` // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MasterRemovalCommand) Reset() {
+	*x = MasterRemovalCommand{}
+	mi := &file_fsm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MasterRemovalCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MasterRemovalCommand) ProtoMessage() {}
+
+func (x *MasterRemovalCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MasterRemovalCommand.ProtoReflect.Descriptor instead.
+func (*MasterRemovalCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MasterRemovalCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MasterRemovalCommand) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
+func (x *MasterRemovalCommand) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
+func (x *MasterRemovalCommand) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// RemovedMaster is one entry of the replicated removed-master set.
+type RemovedMaster struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Incarnation   string                 `protobuf:"bytes,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovedMaster) Reset() {
+	*x = RemovedMaster{}
+	mi := &file_fsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovedMaster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovedMaster) ProtoMessage() {}
+
+func (x *RemovedMaster) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovedMaster.ProtoReflect.Descriptor instead.
+func (*RemovedMaster) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RemovedMaster) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemovedMaster) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
+func (x *RemovedMaster) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// RequestRecord is one entry of the replicated request-dedupe table: the
+// response of a mutating call that succeeded, by its request id. As a
+// command, a non-empty command (a full fsm command: type byte + body) is
+// applied first and the record kept only when it succeeded.
+type RequestRecord struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Method    string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Response  []byte                 `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"` // the call's protobuf response
+	At        int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`            // unix micros; expiry is decided from these
+	Command   []byte                 `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
+	// forget drops the record of request_id instead (a call that recorded
+	// its intent first and then failed: transfer-leadership).
+	Forget        bool `protobuf:"varint,6,opt,name=forget,proto3" json:"forget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_fsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RequestRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetResponse() []byte {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetForget() bool {
+	if x != nil {
+		return x.Forget
+	}
+	return false
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -460,7 +728,26 @@ const file_fsm_proto_rawDesc = "" +
 	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"Q\n" +
 	"\x11DeleteNodeCommand\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
-	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06eventsB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"%\n" +
+	"\x13VerifyMarkerCommand\x12\x0e\n" +
+	"\x02at\x18\x01 \x01(\x03R\x02at\"l\n" +
+	"\x14MasterRemovalCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\tR\vincarnation\x12\x12\n" +
+	"\x04undo\x18\x03 \x01(\bR\x04undo\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\"Q\n" +
+	"\rRemovedMaster\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\tR\vincarnation\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xa4\x01\n" +
+	"\rRequestRecord\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1a\n" +
+	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
+	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
+	"\x06forget\x18\x06 \x01(\bR\x06forgetB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -474,7 +761,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -483,24 +770,28 @@ var file_fsm_proto_goTypes = []any{
 	(*UnregisterAgentCommand)(nil), // 4: grid.UnregisterAgentCommand
 	(*UpsertNodeCommand)(nil),      // 5: grid.UpsertNodeCommand
 	(*DeleteNodeCommand)(nil),      // 6: grid.DeleteNodeCommand
-	(*Event)(nil),                  // 7: grid.Event
-	(*AgentRecord)(nil),            // 8: grid.AgentRecord
-	(*NodeStatus)(nil),             // 9: grid.NodeStatus
+	(*VerifyMarkerCommand)(nil),    // 7: grid.VerifyMarkerCommand
+	(*MasterRemovalCommand)(nil),   // 8: grid.MasterRemovalCommand
+	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
+	(*RequestRecord)(nil),          // 10: grid.RequestRecord
+	(*Event)(nil),                  // 11: grid.Event
+	(*AgentRecord)(nil),            // 12: grid.AgentRecord
+	(*NodeStatus)(nil),             // 13: grid.NodeStatus
 }
 var file_fsm_proto_depIdxs = []int32{
-	7, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
-	1, // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	8, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	7, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	7, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	9, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	7, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	7, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	11, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
+	12, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	11, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	11, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	13, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	11, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	11, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -515,7 +806,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,6 +16,9 @@ const (
 	// TagStarted is the process start (unix nanos): a restarted master looks
 	// different from the one an operator removed.
 	TagStarted = "started"
+	// TagIncarnation names a master's data dir (made when it is created):
+	// a master an operator removed is not re-added with the same one.
+	TagIncarnation = "incarnation"
 
 	RoleMaster = "master"
 	RoleAgent  = "agent"

@@ -55,6 +55,7 @@ const (
 	EventType_MASTER_REMOVED         EventType = 52
 	EventType_EVENTS_DROPPED         EventType = 60
 	EventType_REQUEST_REFUSED        EventType = 70
+	EventType_REPLICA_DIVERGED       EventType = 80
 )
 
 // Enum value maps for EventType.
@@ -84,6 +85,7 @@ var (
 		52: "MASTER_REMOVED",
 		60: "EVENTS_DROPPED",
 		70: "REQUEST_REFUSED",
+		80: "REPLICA_DIVERGED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED": 0,
@@ -110,6 +112,7 @@ var (
 		"MASTER_REMOVED":         52,
 		"EVENTS_DROPPED":         60,
 		"REQUEST_REFUSED":        70,
+		"REPLICA_DIVERGED":       80,
 	}
 )
 
@@ -2355,9 +2358,12 @@ func (x *MemberList) GetMembers() []*Member {
 }
 
 type RemovePeerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Force bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// undo clears an earlier removal of id so that reconcile may add that
+	// master back (it changes no raft configuration itself).
+	Undo          bool `protobuf:"varint,3,opt,name=undo,proto3" json:"undo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2402,6 +2408,13 @@ func (x *RemovePeerRequest) GetId() string {
 func (x *RemovePeerRequest) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *RemovePeerRequest) GetUndo() bool {
+	if x != nil {
+		return x.Undo
 	}
 	return false
 }
@@ -2665,17 +2678,24 @@ func (x *ReadyResponse) GetId() string {
 
 // StateHash summarises this master's FSM so replicas can be compared.
 type StateHash struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RegistryHash  string                 `protobuf:"bytes,2,opt,name=registry_hash,json=registryHash,proto3" json:"registry_hash,omitempty"`
-	EventsHash    string                 `protobuf:"bytes,3,opt,name=events_hash,json=eventsHash,proto3" json:"events_hash,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Agents        uint64                 `protobuf:"varint,5,opt,name=agents,proto3" json:"agents,omitempty"`
-	Nodes         uint64                 `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
-	Events        uint64                 `protobuf:"varint,7,opt,name=events,proto3" json:"events,omitempty"`
-	LastSeq       uint64                 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RegistryHash string                 `protobuf:"bytes,2,opt,name=registry_hash,json=registryHash,proto3" json:"registry_hash,omitempty"`
+	EventsHash   string                 `protobuf:"bytes,3,opt,name=events_hash,json=eventsHash,proto3" json:"events_hash,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Agents       uint64                 `protobuf:"varint,5,opt,name=agents,proto3" json:"agents,omitempty"`
+	Nodes        uint64                 `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	Events       uint64                 `protobuf:"varint,7,opt,name=events,proto3" json:"events,omitempty"`
+	LastSeq      uint64                 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// digest combines registry_hash, events_hash and events: equal digests at
+	// one applied_index mean equal replicas.
+	Digest string `protobuf:"bytes,9,opt,name=digest,proto3" json:"digest,omitempty"`
+	// removed_masters and requests count the replicated removed-master set
+	// and request-dedupe table (both inside registry_hash).
+	RemovedMasters uint64 `protobuf:"varint,10,opt,name=removed_masters,json=removedMasters,proto3" json:"removed_masters,omitempty"`
+	Requests       uint64 `protobuf:"varint,11,opt,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StateHash) Reset() {
@@ -2764,6 +2784,208 @@ func (x *StateHash) GetLastSeq() uint64 {
 	return 0
 }
 
+func (x *StateHash) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *StateHash) GetRemovedMasters() uint64 {
+	if x != nil {
+		return x.RemovedMasters
+	}
+	return 0
+}
+
+func (x *StateHash) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+type ReplicaDigestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // a verify marker's raft index
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaDigestRequest) Reset() {
+	*x = ReplicaDigestRequest{}
+	mi := &file_grid_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaDigestRequest) ProtoMessage() {}
+
+func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReplicaDigestRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// ReplicaDigest is one master's answer to a verification.
+type ReplicaDigest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reachable     bool                   `protobuf:"varint,2,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // why there is no digest (unreachable, timed out, skipped)
+	Hash          *StateHash             `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaDigest) Reset() {
+	*x = ReplicaDigest{}
+	mi := &file_grid_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaDigest) ProtoMessage() {}
+
+func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
+func (*ReplicaDigest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReplicaDigest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+func (x *ReplicaDigest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetHash() *StateHash {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type VerifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // the marker index every digest was taken at
+	Match         bool                   `protobuf:"varint,2,opt,name=match,proto3" json:"match,omitempty"` // every master answered with the same digest
+	LeaderId      string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Replicas      []*ReplicaDigest       `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_grid_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *VerifyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetMatch() bool {
+	if x != nil {
+		return x.Match
+	}
+	return false
+}
+
+func (x *VerifyResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetReplicas() []*ReplicaDigest {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
 // MonitorRequest asks a member for its log lines (`grid monitor`).
 type MonitorRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2777,7 +2999,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +3011,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +3024,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MonitorRequest) GetLogLevel() string {
@@ -2843,7 +3065,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3077,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3090,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LogLine) GetLine() string {
@@ -3077,10 +3299,11 @@ const file_grid_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
 	"\n" +
 	"MemberList\x12&\n" +
-	"\amembers\x18\x01 \x03(\v2\f.grid.MemberR\amembers\"9\n" +
+	"\amembers\x18\x01 \x03(\v2\f.grid.MemberR\amembers\"M\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"+\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x12\n" +
+	"\x04undo\x18\x03 \x01(\bR\x04undo\"+\n" +
 	"\x19TransferLeadershipRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
 	"\x1aTransferLeadershipResponse\x12\"\n" +
@@ -3100,7 +3323,7 @@ const file_grid_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\n" +
 	" \x01(\tR\tclusterId\x12\x0e\n" +
-	"\x02id\x18\v \x01(\tR\x02id\"\xf0\x01\n" +
+	"\x02id\x18\v \x01(\tR\x02id\"\xcd\x02\n" +
 	"\tStateHash\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
 	"\rregistry_hash\x18\x02 \x01(\tR\fregistryHash\x12\x1f\n" +
@@ -3110,14 +3333,30 @@ const file_grid_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x01(\x04R\x06agents\x12\x14\n" +
 	"\x05nodes\x18\x06 \x01(\x04R\x05nodes\x12\x16\n" +
 	"\x06events\x18\a \x01(\x04R\x06events\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x04R\alastSeq\"n\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x16\n" +
+	"\x06digest\x18\t \x01(\tR\x06digest\x12'\n" +
+	"\x0fremoved_masters\x18\n" +
+	" \x01(\x04R\x0eremovedMasters\x12\x1a\n" +
+	"\brequests\x18\v \x01(\x04R\brequests\",\n" +
+	"\x14ReplicaDigestRequest\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"x\n" +
+	"\rReplicaDigest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\treachable\x18\x02 \x01(\bR\treachable\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12#\n" +
+	"\x04hash\x18\x04 \x01(\v2\x0f.grid.StateHashR\x04hash\"\x8a\x01\n" +
+	"\x0eVerifyResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05match\x18\x02 \x01(\bR\x05match\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x12/\n" +
+	"\breplicas\x18\x04 \x03(\v2\x13.grid.ReplicaDigestR\breplicas\"n\n" +
 	"\x0eMonitorRequest\x12\x1b\n" +
 	"\tlog_level\x18\x01 \x01(\tR\blogLevel\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
 	"\aLogLine\x12\x12\n" +
-	"\x04line\x18\x01 \x01(\tR\x04line*\xf7\x03\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line*\x8d\x04\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3143,7 +3382,9 @@ const file_grid_proto_rawDesc = "" +
 	"\rMASTER_JOINED\x103\x12\x12\n" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
-	"\x0fREQUEST_REFUSED\x10F2\xfc\t\n" +
+	"\x0fREQUEST_REFUSED\x10F\x12\x14\n" +
+	"\x10REPLICA_DIVERGED\x10P2\xf2\n" +
+	"\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3171,7 +3412,9 @@ const file_grid_proto_rawDesc = "" +
 	"\x0fRestoreSnapshot\x12\x13.grid.SnapshotChunk\x1a\v.grid.Empty(\x01\x12)\n" +
 	"\x05Ready\x12\v.grid.Empty\x1a\x13.grid.ReadyResponse\x12,\n" +
 	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
-	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01B\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x123\n" +
+	"\x0eVerifyReplicas\x12\v.grid.Empty\x1a\x14.grid.VerifyResponse\x12?\n" +
+	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHashB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3186,7 +3429,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3224,10 +3467,13 @@ var file_grid_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
 	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
 	(*StateHash)(nil),                  // 35: grid.StateHash
-	(*MonitorRequest)(nil),             // 36: grid.MonitorRequest
-	(*LogLine)(nil),                    // 37: grid.LogLine
-	nil,                                // 38: grid.Event.DetailsEntry
-	nil,                                // 39: grid.Member.TagsEntry
+	(*ReplicaDigestRequest)(nil),       // 36: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 37: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 38: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 39: grid.MonitorRequest
+	(*LogLine)(nil),                    // 40: grid.LogLine
+	nil,                                // 41: grid.Event.DetailsEntry
+	nil,                                // 42: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3237,7 +3483,7 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	38, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	41, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
@@ -3247,59 +3493,65 @@ var file_grid_proto_depIdxs = []int32{
 	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
 	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
 	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	39, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	42, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	28, // 18: grid.MemberList.members:type_name -> grid.Member
-	4,  // 19: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 20: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 21: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 22: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 23: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 24: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 25: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 26: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 27: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 28: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 29: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 30: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 31: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 32: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 33: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 34: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	30, // 35: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	31, // 36: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 37: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	33, // 38: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 39: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 40: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	36, // 41: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	5,  // 42: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 43: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 44: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 45: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 46: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 47: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 48: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 49: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 50: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 51: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 52: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 53: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 54: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 55: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 56: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 57: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 58: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 59: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 60: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 61: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 62: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 63: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	37, // 64: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	42, // [42:65] is the sub-list for method output_type
-	19, // [19:42] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	35, // 19: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	37, // 20: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	4,  // 21: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 22: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 23: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 24: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 25: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 26: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 27: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 28: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 29: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 30: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	19, // 31: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	21, // 32: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	23, // 33: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	24, // 34: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 35: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 36: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	30, // 37: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	31, // 38: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 39: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	33, // 40: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 41: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 42: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	39, // 43: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 44: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	36, // 45: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	5,  // 46: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 47: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 48: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 49: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 50: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 51: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 52: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 53: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 54: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 55: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 56: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 57: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 58: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	26, // 59: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	27, // 60: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	29, // 61: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 62: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	32, // 63: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	33, // 64: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 65: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	34, // 66: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	35, // 67: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	40, // 68: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	38, // 69: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	35, // 70: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	46, // [46:71] is the sub-list for method output_type
+	21, // [21:46] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3313,7 +3565,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

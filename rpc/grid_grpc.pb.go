@@ -48,6 +48,8 @@ const (
 	GridMaster_Ready_FullMethodName                = "/grid.GridMaster/Ready"
 	GridMaster_GetStateHash_FullMethodName         = "/grid.GridMaster/GetStateHash"
 	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
+	GridMaster_VerifyReplicas_FullMethodName       = "/grid.GridMaster/VerifyReplicas"
+	GridMaster_GetReplicaDigest_FullMethodName     = "/grid.GridMaster/GetReplicaDigest"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -88,6 +90,13 @@ type GridMasterClient interface {
 	// node_id names a master or an agent; empty means the answering master.
 	// Any master forwards to the member named. Needs the full token.
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// Replica verification (docs/operations.md "Verifying replicas").
+	// VerifyReplicas runs on the leader (forwarded): it commits a marker entry
+	// and asks every master for its digest at the marker's index.
+	VerifyReplicas(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VerifyResponse, error)
+	// GetReplicaDigest is this master's digest at one marker index (never
+	// forwarded); it waits until this master has applied that index.
+	GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error)
 }
 
 type gridMasterClient struct {
@@ -358,6 +367,26 @@ func (c *gridMasterClient) Monitor(ctx context.Context, in *MonitorRequest, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridMaster_MonitorClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *gridMasterClient) VerifyReplicas(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VerifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyResponse)
+	err := c.cc.Invoke(ctx, GridMaster_VerifyReplicas_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StateHash)
+	err := c.cc.Invoke(ctx, GridMaster_GetReplicaDigest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -396,6 +425,13 @@ type GridMasterServer interface {
 	// node_id names a master or an agent; empty means the answering master.
 	// Any master forwards to the member named. Needs the full token.
 	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
+	// Replica verification (docs/operations.md "Verifying replicas").
+	// VerifyReplicas runs on the leader (forwarded): it commits a marker entry
+	// and asks every master for its digest at the marker's index.
+	VerifyReplicas(context.Context, *Empty) (*VerifyResponse, error)
+	// GetReplicaDigest is this master's digest at one marker index (never
+	// forwarded); it waits until this master has applied that index.
+	GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error)
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -474,6 +510,12 @@ func (UnimplementedGridMasterServer) GetStateHash(context.Context, *Empty) (*Sta
 }
 func (UnimplementedGridMasterServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method Monitor not implemented")
+}
+func (UnimplementedGridMasterServer) VerifyReplicas(context.Context, *Empty) (*VerifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyReplicas not implemented")
+}
+func (UnimplementedGridMasterServer) GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReplicaDigest not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -878,6 +920,42 @@ func _GridMaster_Monitor_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridMaster_MonitorServer = grpc.ServerStreamingServer[LogLine]
 
+func _GridMaster_VerifyReplicas_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).VerifyReplicas(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_VerifyReplicas_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).VerifyReplicas(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_GetReplicaDigest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaDigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetReplicaDigest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetReplicaDigest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetReplicaDigest(ctx, req.(*ReplicaDigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -960,6 +1038,14 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStateHash",
 			Handler:    _GridMaster_GetStateHash_Handler,
+		},
+		{
+			MethodName: "VerifyReplicas",
+			Handler:    _GridMaster_VerifyReplicas_Handler,
+		},
+		{
+			MethodName: "GetReplicaDigest",
+			Handler:    _GridMaster_GetReplicaDigest_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

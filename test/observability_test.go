@@ -136,7 +136,7 @@ func TestLibraryAndAgentMetricsHealthAndDeployFiles(t *testing.T) {
 			live[n] = true
 		}
 		for _, n := range deployMetricNames(t) {
-			if !live[n] && !providedElsewhere[n] {
+			if !live[n] {
 				return false, "not in any /metrics: " + n
 			}
 		}
@@ -163,11 +163,6 @@ func TestLibraryAndAgentMetricsHealthAndDeployFiles(t *testing.T) {
 		return healthOf(t, survivor.GRPC) == healthpb.HealthCheckResponse_NOT_SERVING
 	})
 }
-
-// providedElsewhere are metrics the alert rules use that another part of
-// Grid exports (issue 12: the replica digest check). Remove an entry once
-// that part is merged: the test then checks it too.
-var providedElsewhere = map[string]bool{"grid_replica_digest_mismatch": true}
 
 var metricNameRe = regexp.MustCompile(`\b(?:grid|raft|memberlist|autopilot)_[A-Za-z0-9_]+`)
 

@@ -26,6 +26,7 @@ func clientFlags(extra ...cli.Flag) []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"},
 		&cli.DurationFlag{Name: "timeout", Value: 15 * time.Second, Usage: "give up after this long"},
 		&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "bearer token sent on every call (needed for changes when masters run with --api-token)"},
+		&cli.StringFlag{Name: "request-id", Usage: "request id of a change (made anew per run when empty): repeating a command with the same id is not carried out twice"},
 	}, append(tlsFlags(), extra...)...)
 }
 
@@ -76,7 +77,16 @@ func dialOptions(c *cli.Context) ([]grpc.DialOption, error) {
 	if err != nil {
 		return nil, err
 	}
-	return securityDialOptions(files, token)
+	if id := c.String("request-id"); id != "" {
+		if err := rpc.ValidateRequestID(id); err != nil {
+			return nil, cli.Exit("Error: "+err.Error(), 2)
+		}
+	}
+	opts, err := securityDialOptions(files, token)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, grpc.WithUnaryInterceptor(newRequestIDs(c).interceptor)), nil
 }
 
 // securityDialOptions are the transport and per-call credentials for files

@@ -47,6 +47,7 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, EnvVars: env("heartbeat-interval"), Usage: "interval agents heartbeat at"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, EnvVars: env("degraded-after"), Usage: "agent silence before degraded"},
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, EnvVars: env("offline-after"), Usage: "agent silence before offline (also the grace after a leader change)"},
+		&cli.DurationFlag{Name: "verify-interval", Value: def.VerifyInterval, EnvVars: env("verify-interval"), Usage: "how often the leader compares every master's state digest in the background (0: never)"},
 		&cli.StringFlag{Name: "api-token", EnvVars: env("api-token"), Usage: "bearer token required on every mutating REST and gRPC call, and sent on this master's own calls"},
 		&cli.StringFlag{Name: "read-token", EnvVars: env("read-token"), Usage: "read-only bearer token; when set, reads need it (or --api-token) too"},
 		&cli.StringFlag{Name: "encrypt", EnvVars: env("encrypt"), Usage: "gossip encryption key: base64 of 16, 24 or 32 bytes (`grid keygen`); the same on every master and agent"},
@@ -167,6 +168,7 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.DegradedAfter = c.Duration("degraded-after")
 	cfg.OfflineAfter = c.Duration("offline-after")
+	cfg.VerifyInterval = c.Duration("verify-interval")
 	cfg.AutopilotCleanup = c.Bool("autopilot-cleanup")
 	cfg.Events.Retention = c.Duration("event-retention")
 	cfg.Events.MaxEvents = c.Uint64("event-max-count")
