@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -113,7 +114,7 @@ func (m *Master) setupGossip() error {
 	mc.Delegate = g
 	mc.Events = g
 	mc.Alive = g
-	mc.Logger = m.logger.Named("memberlist").StandardLogger(nil)
+	mc.Logger = m.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}) // keep [DEBUG]/[WARN] levels
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)

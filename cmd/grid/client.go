@@ -57,15 +57,31 @@ func securityFromFlags(c *cli.Context) (security.TLSFiles, string, error) {
 	return files, token, nil
 }
 
-// masterAddrs splits --master into its addresses.
+// masterAddrs splits --master into its addresses: host:port,
+// http://host:port (the seed's form) or a comma-separated list of either.
 func masterAddrs(c *cli.Context) []string {
 	var out []string
 	for _, a := range strings.Split(c.String("master"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
+		if a = normalizeMaster(a); a != "" {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// normalizeMaster strips a scheme and a trailing path from a master
+// address ("http://localhost:7000/" -> "localhost:7000").
+func normalizeMaster(s string) string {
+	s = strings.TrimSpace(s)
+	for _, p := range []string{"http://", "https://", "grpc://", "dns:///"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			s = s[len(p):]
+		}
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 // dialOptions are the gRPC options client commands use: mutual TLS when
