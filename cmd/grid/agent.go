@@ -39,7 +39,7 @@ func agentFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "masters", Usage: "masters' gRPC addresses (repeatable or comma-separated)"},
 		&cli.IntFlag{Name: "max-nodes", Usage: "most storage nodes this agent runs (default 5)"},
 		&cli.StringFlag{Name: "port-range", Usage: "storage node ports, START-END (default 50051-50150)"},
-		&cli.StringFlag{Name: "binary", Usage: "storage-node executable, run as `<binary> storage-node ...` (default: this executable)"},
+		&cli.StringFlag{Name: "binary", Usage: "storage-node executable, run as BINARY storage-node ... (default: this executable)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "heartbeat interval until a master sets one (default 5s)"},
 		&cli.Uint64Flag{Name: "default-memory", Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 		&cli.BoolFlag{Name: "stop-nodes-on-exit", Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},

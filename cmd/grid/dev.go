@@ -96,7 +96,8 @@ func runDev(c *cli.Context) error {
 		from := 50051 + (i-1)*50
 		err := start(id, "agent", "--id", id, "--data-dir", filepath.Join(dir, id),
 			"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", 8000+i), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", 7946+i),
-			"--masters", strings.Join(grpcs, ","), "--port-range", fmt.Sprintf("%d-%d", from, from+49))
+			"--masters", strings.Join(grpcs, ","), "--port-range", fmt.Sprintf("%d-%d", from, from+49),
+			"--stop-nodes-on-exit") // Ctrl-C stops the storage nodes too
 		if err != nil {
 			return err
 		}
