@@ -25,6 +25,7 @@ const (
 	tagClusterID       = rpc.TagClusterID
 	tagBootstrapExpect = rpc.TagBootstrapExpect
 	tagStarted         = rpc.TagStarted
+	tagVersion         = rpc.TagVersion
 
 	roleMaster = rpc.RoleMaster
 )
@@ -78,6 +79,7 @@ func (m *Master) setupGossip() error {
 		tagClusterID:       m.identity.ClusterID(),
 		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
 		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
+		tagVersion:         m.masterVersion(),
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID

@@ -152,7 +152,8 @@ func (m *Master) start() error {
 	m.health = newHealthMonitor(m)
 	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
-	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger,
+		Version: m.masterVersion(), NewestPeerVersion: m.newestMasterVersion})
 	if err != nil {
 		return err
 	}

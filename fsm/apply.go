@@ -33,7 +33,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	case PruneEventsType:
 		return f.applyPruneEvents(buf, l.Index)
 	}
-	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), l.Index))
+	panic(f.unknownTypeError(t, l.Index))
 }
 
 // decode unmarshals buf into msg or panics (see Apply).

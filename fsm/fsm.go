@@ -22,14 +22,22 @@ type Config struct {
 	DataDir string
 	// Logger is the parent logger; the FSM logs as "fsm". Nil discards.
 	Logger hclog.Logger
+	// Version is this master's Grid version, named when an entry has a
+	// command type this build does not know.
+	Version string
+	// NewestPeerVersion, when set, returns the newest Grid version among the
+	// masters, named as the version to upgrade to in that error.
+	NewestPeerVersion func() string
 }
 
 // FSM is the replicated state machine: the registry of agents and storage
 // nodes plus the event graph. It implements raft.FSM. Reads are safe from any
 // goroutine; Apply, Snapshot and Restore are called by raft's FSM goroutine.
 type FSM struct {
-	logger   hclog.Logger
-	eventDir string
+	logger      hclog.Logger
+	eventDir    string
+	gridVersion string
+	newest      func() string
 
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
@@ -58,10 +66,12 @@ func New(cfg Config) (*FSM, error) {
 		logger = hclog.NewNullLogger()
 	}
 	f := &FSM{
-		logger:   logger.Named("fsm"),
-		eventDir: filepath.Join(cfg.DataDir, "events"),
-		agents:   make(map[string]*rpc.AgentRecord),
-		nodes:    make(map[string]*rpc.NodeStatus),
+		logger:      logger.Named("fsm"),
+		eventDir:    filepath.Join(cfg.DataDir, "events"),
+		gridVersion: cfg.Version,
+		newest:      cfg.NewestPeerVersion,
+		agents:      make(map[string]*rpc.AgentRecord),
+		nodes:       make(map[string]*rpc.NodeStatus),
 	}
 	if err := os.RemoveAll(f.eventDir); err != nil {
 		return nil, fmt.Errorf("fsm: wipe event store: %w", err)

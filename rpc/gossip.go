@@ -16,6 +16,9 @@ const (
 	// TagStarted is the process start (unix nanos): a restarted master looks
 	// different from the one an operator removed.
 	TagStarted = "started"
+	// TagVersion is a master's Grid version: the upgrade-safety gate uses
+	// only the Raft command types every voter's version knows.
+	TagVersion = "version"
 
 	RoleMaster = "master"
 	RoleAgent  = "agent"
