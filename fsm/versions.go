@@ -40,9 +40,9 @@ func (f *FSM) unknownTypeError(t MessageType, index uint64) string {
 	if own == "" {
 		own = "unknown"
 	}
-	return fmt.Sprintf("fsm: raft entry %d has command type %d, which this master (grid %s) does not know: a newer master proposed it. "+
+	return fmt.Sprintf("fsm: unknown message type %d at index %d: this master (grid %s) does not know it, a newer master proposed it. "+
 		"Upgrade this master to %s and start it again; it must not skip the entry (its state would diverge). "+
-		"`grid operator raft list-peers` shows each master's version", index, uint8(t), own, need)
+		"`grid operator raft list-peers` shows each master's version", uint8(t), index, own, need)
 }
 
 // VersionAtLeast reports whether version v is at least min. Versions are

@@ -49,7 +49,7 @@ func TestUnknownTypeIsFatalAndNamesTheVersionNeeded(t *testing.T) {
 	defer func() {
 		r := recover()
 		msg, _ := r.(string)
-		for _, want := range []string{"raft entry 42", "command type 29", "grid 0.1.0", "Upgrade this master to grid 0.3.0"} {
+		for _, want := range []string{"unknown message type 29 at index 42", "grid 0.1.0", "Upgrade this master to grid 0.3.0"} {
 			if !strings.Contains(msg, want) {
 				t.Fatalf("panic %q lacks %q", r, want)
 			}
