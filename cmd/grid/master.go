@@ -113,10 +113,14 @@ func masterAddresses(c *cli.Context, cfg *cluster.Config) error {
 				*p.adv = config.DefaultAdvertise(p.bind)
 			}
 		}
-		if p.flag == "advertise-http" || *p.adv == "" {
+		effective := *p.adv
+		if effective == "" { // port 0: the master derives it from the bound address
+			effective = config.DefaultAdvertise(p.bind)
+		}
+		if p.flag == "advertise-http" || effective == "" {
 			continue
 		}
-		if err := config.CheckAdvertise(p.flag, *p.adv, cfg.Join); err != nil {
+		if err := config.CheckAdvertise(p.flag, effective, cfg.Join); err != nil {
 			return err
 		}
 	}

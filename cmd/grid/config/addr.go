@@ -89,6 +89,9 @@ func CheckAdvertise(opt, advertise string, peers []string) error {
 		return nil
 	}
 	_, port, _ := net.SplitHostPort(advertise)
+	if port == "" || port == "0" {
+		port = "PORT"
+	}
 	return fmt.Errorf("this process would advertise the loopback address %s, but its peers (%s) are not on loopback and could not reach it: "+
 		"set --%s (or %s in a config file) to an address they can reach, e.g. --%s '{{ GetPrivateIP }}:%s'",
 		advertise, strings.Join(remote, ", "), opt, strings.ReplaceAll(opt, "-", "_"), opt, port)
