@@ -15,11 +15,15 @@ import (
 // finish the rolling upgrade first.
 var ErrVersionGate = rpc.NewSentinel("not every voter runs a version that knows this command", rpc.ErrPrecondition)
 
+// minVersionOf is the version that first knows a command type (fsm's
+// table); tests replace it to play a rolling upgrade with a newer type.
+var minVersionOf = fsm.MinVersion
+
 // votersKnow checks that every voter reports (in its gossip tags) a version
 // that knows command type t. Types every Grid version knows (0.1.0), and
 // types without an entry in fsm's version table, pass at once.
 func (m *Master) votersKnow(t fsm.MessageType) error {
-	min, ok := fsm.MinVersion(t)
+	min, ok := minVersionOf(t)
 	if !ok || min == "" || min == "0.1.0" {
 		return nil
 	}
