@@ -54,12 +54,17 @@ func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (
 
 // callerNow is the current time in the caller's zone (time_zone, else
 // utc_offset_s, else this master's zone), so "today" is the caller's day.
+// Both fields are checked whenever they are given.
 func callerNow(req *rpc.NaturalQueryRequest) (time.Time, error) {
 	now := time.Now()
-	if tz := req.GetTimeZone(); tz != "" {
-		if len(tz) > 64 {
-			return now, fmt.Errorf("%w: time_zone is %d bytes; the limit is 64", ErrInvalid, len(tz))
-		}
+	tz, off := req.GetTimeZone(), req.GetUtcOffsetS()
+	if len(tz) > 64 {
+		return now, fmt.Errorf("%w: time_zone is %d bytes; the limit is 64", ErrInvalid, len(tz))
+	}
+	if req.GetHasUtcOffset() && (off < -14*3600 || off > 14*3600) {
+		return now, fmt.Errorf("%w: utc_offset_s %d: want -50400..50400", ErrInvalid, off)
+	}
+	if tz != "" {
 		if loc, err := time.LoadLocation(tz); err == nil {
 			return now.In(loc), nil
 		} else if !req.GetHasUtcOffset() {
@@ -67,11 +72,7 @@ func callerNow(req *rpc.NaturalQueryRequest) (time.Time, error) {
 		}
 	}
 	if req.GetHasUtcOffset() {
-		off := req.GetUtcOffsetS()
-		if off < -14*3600 || off > 14*3600 {
-			return now, fmt.Errorf("%w: utc_offset_s %d: want -50400..50400", ErrInvalid, off)
-		}
-		return now.In(time.FixedZone(req.GetTimeZone(), int(off))), nil
+		return now.In(time.FixedZone(tz, int(off))), nil
 	}
 	return now, nil
 }
