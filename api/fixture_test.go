@@ -24,6 +24,7 @@ type fakeMaster struct {
 	calls     map[string]int
 	lastStale map[string]bool
 	spawnReq  *rpc.SpawnRequest
+	queryReq  *rpc.NaturalQueryRequest
 	filter    *rpc.EventFilter
 	streamReq *rpc.StreamEventsRequest
 	errs      map[string]error // method -> error to return
@@ -48,6 +49,13 @@ func (f *fakeMaster) record(method string, stale bool) error {
 	f.calls[method]++
 	f.lastStale[method] = stale
 	return f.errs[method]
+}
+
+// lastQuery is the last AskQuery request.
+func (f *fakeMaster) lastQuery() *rpc.NaturalQueryRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queryReq
 }
 
 func (f *fakeMaster) setErr(method string, err error) {
@@ -171,6 +179,9 @@ func (f *fakeMaster) AskQuery(_ context.Context, in *rpc.NaturalQueryRequest, st
 	if err := f.record("AskQuery", stale); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.queryReq = in
+	f.mu.Unlock()
 	ev := &rpc.Event{Id: "e1", Seq: 7, Type: rpc.EventType_SPAWN_FAILED, EntityId: "node-9", Timestamp: 1_700_000_000_123_456,
 		Details: map[string]string{"error": "port in use"}}
 	return &rpc.NaturalQueryResponse{Success: true, Query: in.GetQuery(),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -25,6 +26,7 @@ const (
 	tagBootstrapExpect = rpc.TagBootstrapExpect
 	tagStarted         = rpc.TagStarted
 	tagIncarnation     = rpc.TagIncarnation
+	tagVersion         = rpc.TagVersion
 
 	roleMaster = rpc.RoleMaster
 )
@@ -75,6 +77,7 @@ func (m *Master) setupGossip() error {
 		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
 		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
 		tagIncarnation:     m.identity.Incarnation(),
+		tagVersion:         m.masterVersion(),
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID
@@ -111,7 +114,7 @@ func (m *Master) setupGossip() error {
 	mc.Delegate = g
 	mc.Events = g
 	mc.Alive = g
-	mc.Logger = m.logger.Named("memberlist").StandardLogger(nil)
+	mc.Logger = m.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}) // keep [DEBUG]/[WARN] levels
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)

@@ -162,7 +162,8 @@ func (m *Master) start() error {
 	m.health = newHealthMonitor(m)
 	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
-	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed})
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed,
+		Version: m.masterVersion(), NewestPeerVersion: m.newestMasterVersion})
 	if err != nil {
 		return err
 	}

@@ -191,6 +191,9 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	if m.consensus.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
 	}
+	if err := m.votersKnow(t); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", t, err)
+	}
 	buf, err := fsm.Encode(t, msg)
 	if err != nil {
 		return nil, fmt.Errorf("apply %s: %w", t, err)

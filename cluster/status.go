@@ -51,6 +51,7 @@ func (m *Master) mastersView() ([]*rpc.MasterInfo, *rpc.MasterInfo, int32, error
 		mb, inGossip := gossipByID[id]
 		if inGossip {
 			mi.GrpcAddr, mi.HttpAddr, mi.GossipAddr = mb.Tags[tagGRPCAddr], mb.Tags[tagHTTPAddr], mb.Addr
+			mi.Version = mb.Tags[tagVersion]
 		}
 		alive := inGossip && (mb.Status == "alive" || mb.Status == "suspect")
 		switch {

@@ -75,7 +75,7 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 	case RecordRequestType:
 		return f.applyRecordRequest(buf, i)
 	}
-	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), i))
+	panic(f.unknownTypeError(t, i))
 }
 
 // decode unmarshals buf into msg or panics (see Apply).

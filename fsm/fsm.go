@@ -26,6 +26,12 @@ type Config struct {
 	// store fails to write an entry (I/O error): it should stop the process
 	// (the Master's exits non-zero). Nil, or a hook that returns, panics.
 	OnStoreFailure func(err error)
+	// Version is this master's Grid version, named when an entry has a
+	// command type this build does not know.
+	Version string
+	// NewestPeerVersion, when set, returns the newest Grid version among the
+	// masters, named as the version to upgrade to in that error.
+	NewestPeerVersion func() string
 }
 
 // FSM is the replicated state machine: the registry of agents and storage
@@ -35,6 +41,8 @@ type FSM struct {
 	logger         hclog.Logger
 	eventDir       string
 	onStoreFailure func(err error)
+	gridVersion    string
+	newest         func() string
 
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
@@ -72,6 +80,8 @@ func New(cfg Config) (*FSM, error) {
 		logger:         logger.Named("fsm"),
 		eventDir:       filepath.Join(cfg.DataDir, "events"),
 		onStoreFailure: cfg.OnStoreFailure,
+		gridVersion:    cfg.Version,
+		newest:         cfg.NewestPeerVersion,
 		agents:         make(map[string]*rpc.AgentRecord),
 		nodes:          make(map[string]*rpc.NodeStatus),
 		removed:        make(map[string]*rpc.RemovedMaster),

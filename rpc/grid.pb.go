@@ -1269,6 +1269,7 @@ type MasterInfo struct {
 	Healthy       bool                   `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	LastContactMs int64                  `protobuf:"varint,8,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // -1 when unknown
 	GossipAddr    string                 `protobuf:"bytes,9,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	Version       string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"` // the master's Grid version (gossip tag), "" if unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1362,6 +1363,13 @@ func (x *MasterInfo) GetLastContactMs() int64 {
 func (x *MasterInfo) GetGossipAddr() string {
 	if x != nil {
 		return x.GossipAddr
+	}
+	return ""
+}
+
+func (x *MasterInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -1918,8 +1926,14 @@ func (x *StreamEventsRequest) GetFilter() *EventFilter {
 }
 
 type NaturalQueryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Query string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Grid: the caller's time zone, so "today" is the caller's day. An IANA
+	// name ("Europe/Berlin"); when empty or unknown to the master,
+	// utc_offset_s (seconds east of UTC) is used; both unset: the master's zone.
+	TimeZone      string `protobuf:"bytes,2,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	UtcOffsetS    int32  `protobuf:"varint,3,opt,name=utc_offset_s,json=utcOffsetS,proto3" json:"utc_offset_s,omitempty"`
+	HasUtcOffset  bool   `protobuf:"varint,4,opt,name=has_utc_offset,json=hasUtcOffset,proto3" json:"has_utc_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1959,6 +1973,27 @@ func (x *NaturalQueryRequest) GetQuery() string {
 		return x.Query
 	}
 	return ""
+}
+
+func (x *NaturalQueryRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *NaturalQueryRequest) GetUtcOffsetS() int32 {
+	if x != nil {
+		return x.UtcOffsetS
+	}
+	return 0
+}
+
+func (x *NaturalQueryRequest) GetHasUtcOffset() bool {
+	if x != nil {
+		return x.HasUtcOffset
+	}
+	return false
 }
 
 type QueryInterpretation struct {
@@ -3197,7 +3232,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x10port_range_start\x18\f \x01(\rR\x0eportRangeStart\x12$\n" +
 	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\"6\n" +
 	"\tAgentList\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\x88\x02\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\xa2\x02\n" +
 	"\n" +
 	"MasterInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -3209,7 +3244,9 @@ const file_grid_proto_rawDesc = "" +
 	"\ahealthy\x18\a \x01(\bR\ahealthy\x12&\n" +
 	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\x12\x1f\n" +
 	"\vgossip_addr\x18\t \x01(\tR\n" +
-	"gossipAddr\"\xd7\x03\n" +
+	"gossipAddr\x12\x18\n" +
+	"\aversion\x18\n" +
+	" \x01(\tR\aversion\"\xd7\x03\n" +
 	"\rClusterStatus\x12!\n" +
 	"\ftotal_agents\x18\x01 \x01(\rR\vtotalAgents\x12%\n" +
 	"\x0ehealthy_agents\x18\x02 \x01(\rR\rhealthyAgents\x12.\n" +
@@ -3259,9 +3296,13 @@ const file_grid_proto_rawDesc = "" +
 	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"V\n" +
 	"\x13StreamEventsRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12)\n" +
-	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"+\n" +
+	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"\x90\x01\n" +
 	"\x13NaturalQueryRequest\x12\x14\n" +
-	"\x05query\x18\x01 \x01(\tR\x05query\"\x83\x02\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n" +
+	"\ttime_zone\x18\x02 \x01(\tR\btimeZone\x12 \n" +
+	"\futc_offset_s\x18\x03 \x01(\x05R\n" +
+	"utcOffsetS\x12$\n" +
+	"\x0ehas_utc_offset\x18\x04 \x01(\bR\fhasUtcOffset\"\x83\x02\n" +
 	"\x13QueryInterpretation\x12\x16\n" +
 	"\x06intent\x18\x01 \x01(\tR\x06intent\x12\x1f\n" +
 	"\vevent_types\x18\x02 \x03(\tR\n" +

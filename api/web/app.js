@@ -648,7 +648,9 @@
     btn.disabled = true;
     byId('query-error').textContent = '';
     try {
-      const r = await api('/api/grid/query', { method: 'POST', body: { query: q }, read: true });
+      // The caller's zone, so "today" is the viewer's day, not the master's.
+      const zone = { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || '', utc_offset_s: -60 * new Date().getTimezoneOffset() };
+      const r = await api('/api/grid/query', { method: 'POST', body: Object.assign({ query: q }, zone), read: true });
       if (!r.ok) {
         byId('query-output').classList.add('hidden');
         setResult('query-error', false, 'Refused (' + r.status + '): ' + errorText(r));
