@@ -84,20 +84,23 @@ func (m *Master) verifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error
 	if err != nil {
 		return nil, err
 	}
-	out := &rpc.VerifyResponse{Index: mine.AppliedIndex, LeaderId: m.config.ID}
-	var mu sync.Mutex
+	index := mine.AppliedIndex
+	out := &rpc.VerifyResponse{Index: index, LeaderId: m.config.ID}
+	var mu sync.Mutex // guards out.Replicas
 	var wg sync.WaitGroup
 	for _, srv := range conf.Servers {
 		id := string(srv.ID)
 		if id == m.config.ID {
 			mine.NodeId = id
+			mu.Lock()
 			out.Replicas = append(out.Replicas, &rpc.ReplicaDigest{Id: id, Reachable: true, Hash: mine})
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rd := m.remoteDigest(ctx, id, out.Index)
+			rd := m.remoteDigest(ctx, id, index)
 			mu.Lock()
 			out.Replicas = append(out.Replicas, rd)
 			mu.Unlock()
