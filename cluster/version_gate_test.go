@@ -15,24 +15,25 @@ import (
 )
 
 // TestVersionGateRefusesANewCommandWithAnOldVoter plays a rolling upgrade:
-// RegisterAgentType pretends to be new in 0.2.0, two masters run 0.2.0 and
-// one still runs 0.1.5. The leader refuses the command (ErrVersionGate,
+// RegisterAgentType and RegisterAgentEventsType (what a registration
+// commits) pretend to be new in 0.3.0, two masters run 0.3.0 and
+// one still runs 0.2.5. The leader refuses the command (ErrVersionGate,
 // FAILED_PRECONDITION naming the old voter and the version needed) instead
 // of committing an entry the old master would die on; once the old master
 // is gone from the voters the same command commits.
 func TestVersionGateRefusesANewCommandWithAnOldVoter(t *testing.T) {
 	orig := minVersionOf
 	minVersionOf = func(ty fsm.MessageType) (string, bool) {
-		if ty == fsm.RegisterAgentType {
-			return "0.2.0", true
+		if ty == fsm.RegisterAgentType || ty == fsm.RegisterAgentEventsType {
+			return "0.3.0", true
 		}
 		return orig(ty)
 	}
 	t.Cleanup(func() { minVersionOf = orig }) // runs after the cluster's shutdown
 	tc := startTestCluster(t, 3, func(c *Config) {
-		c.Version = "0.2.0"
+		c.Version = "0.3.0"
 		if c.ID == "master-3" {
-			c.Version = "0.1.5"
+			c.Version = "0.2.5"
 		}
 	})
 	leader := waitForLeader(t, tc.masters)
@@ -51,7 +52,7 @@ func TestVersionGateRefusesANewCommandWithAnOldVoter(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("register with an old voter: %v, want FAILED_PRECONDITION", err)
 	}
-	for _, want := range []string{"needs grid 0.2.0 or newer on every voter", "master-3 runs 0.1.5"} {
+	for _, want := range []string{"needs grid 0.3.0 or newer on every voter", "master-3 runs 0.2.5"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("the refusal does not say %q: %v", want, err)
 		}
@@ -74,7 +75,7 @@ func TestVersionGateRefusesANewCommandWithAnOldVoter(t *testing.T) {
 	if _, err := grpcClient(t, leader).RemovePeer(testCtx(t), &rpc.RemovePeerRequest{Id: "master-3"}); err != nil {
 		t.Fatalf("remove master-3: %v", err)
 	}
-	waitfor.Until(t, 10*time.Second, "register commits once every voter runs 0.2.0", func() (bool, string) {
+	waitfor.Until(t, 10*time.Second, "register commits once every voter runs 0.3.0", func() (bool, string) {
 		_, err := grpcClient(t, leader).RegisterAgent(testCtx(t), info)
 		if err != nil {
 			return false, err.Error()

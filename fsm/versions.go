@@ -18,6 +18,16 @@ var typeVersions = map[MessageType]string{
 	DeleteNodeType:      "0.1.0",
 	AppendEventsType:    "0.1.0",
 	PruneEventsType:     "0.1.0",
+	// 0.2.0: events inside registry commands, replica verification,
+	// replicated removed masters and request records.
+	RegisterAgentEventsType:   "0.2.0",
+	UnregisterAgentEventsType: "0.2.0",
+	AgentStatusBatchType:      "0.2.0",
+	UpsertNodeEventsType:      "0.2.0",
+	DeleteNodeEventsType:      "0.2.0",
+	VerifyMarkerType:          "0.2.0",
+	MasterRemovalType:         "0.2.0",
+	RecordRequestType:         "0.2.0",
 }
 
 // MinVersion is the Grid version that first knows t ("" and false when this
