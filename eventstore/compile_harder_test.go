@@ -81,7 +81,7 @@ func TestCompileHarderQuestions(t *testing.T) {
 		{text: "agnet-001 crashes", intent: "list", types: []E{crashed}, entities: []string{"agent-001"}}, // same number: a typo
 		{text: "agent-1 crashes", intent: "list", types: []E{crashed}, entities: []string{"agent-001"}},
 		{text: "master-2 history", intent: "timeline", unknown: "master-2:master-1"},
-		{text: "\u0430gent-001 crashes", intent: "list", types: []E{crashed}, unknown: "\u0430gent-001:agent-001"},     // Cyrillic а
+		{text: "\u0430gent-001 crashes", intent: "list", types: []E{crashed}, unknown: "\u0430gent-001:agent-001"},          // Cyrillic а
 		{text: "node-\u0430bc123 restarts", intent: "list", types: []E{restarted}, unknown: "node-\u0430bc123:node-abc123"}, // Cyrillic а
 		{text: "agent-001 and agent-007", intent: "list", entities: []string{"agent-001"}, unknown: "agent-007:agent-001,agent-002"},
 		// Bad input.
