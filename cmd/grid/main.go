@@ -33,6 +33,8 @@ func main() {
 			nodesCommand(),
 			eventsCommand(),
 			queryCommand(),
+			alertsCommand(),
+			webhooksCommand(),
 			tlsCommand(),
 			keygenCommand(),
 			simAgentsCommand(),
