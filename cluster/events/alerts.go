@@ -292,7 +292,11 @@ func (a *alertEngine) age() {
 				continue
 			}
 			a.trim(r, k)
-			if len(a.windows[k]) < r.Threshold {
+			if w := a.windows[k]; len(w) < r.Threshold {
+				if len(w) > 0 {
+					// Events of this episode never count toward the next.
+					a.lastTrigger[k] = max(a.lastTrigger[k], w[len(w)-1].seq)
+				}
 				a.resolve(k, ep, fmt.Sprintf("fewer than %d %s events of %s within %s", r.Threshold, typeNames(r.EventTypes), k.key, r.Window))
 			}
 		}
