@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -109,8 +110,7 @@ func (a *alertEngine) maxWindow() time.Duration {
 func (a *alertEngine) rebuild() error {
 	store := a.store()
 	a.cursor = store.LastSeq()
-	alerts, err := store.Events(eventstore.Filter{Types: []rpc.EventType{rpc.EventType_ALERT_FIRED, rpc.EventType_ALERT_RESOLVED},
-		Limit: eventstore.MaxEventLimit, Ascending: true})
+	alerts, err := recentAlertEvents(store)
 	if err != nil {
 		return err
 	}
@@ -364,4 +364,16 @@ func typeNames(ts []rpc.EventType) string {
 		names[i] = t.Name()
 	}
 	return strings.Join(names, "/")
+}
+
+// recentAlertEvents is the newest alert_fired/alert_resolved events (at
+// most MaxEventLimit), oldest first.
+func recentAlertEvents(store *eventstore.Store) ([]*rpc.Event, error) {
+	events, err := store.Events(eventstore.Filter{Types: []rpc.EventType{rpc.EventType_ALERT_FIRED, rpc.EventType_ALERT_RESOLVED},
+		Limit: eventstore.MaxEventLimit})
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(events)
+	return events, nil
 }

@@ -11,9 +11,6 @@ import (
 	"github.com/gridctl/grid/rpc"
 )
 
-// maxAlertEvents bounds the alert events ListAlerts reads.
-const maxAlertEvents = eventstore.MaxEventLimit
-
 // runAlerts runs the alert engine for this term of leadership.
 func (p *Pipeline) runAlerts(ctx context.Context) error {
 	eng := newAlertEngine(p.cfg.AlertRules, p.deps.Store.Events, p.Emit, p.deps.FailureTolerance, p.logger.Named("alerts"))
@@ -75,8 +72,7 @@ func (p *Pipeline) ListAlerts(ctx context.Context, req *rpc.ListAlertsRequest) (
 func (p *Pipeline) alertsLocal(all bool) (*rpc.AlertList, error) {
 	out := &rpc.AlertList{}
 	err := p.withEventStore(func(store *eventstore.Store) error {
-		events, err := store.Events(eventstore.Filter{Types: []rpc.EventType{rpc.EventType_ALERT_FIRED, rpc.EventType_ALERT_RESOLVED},
-			Ascending: true, Limit: maxAlertEvents})
+		events, err := recentAlertEvents(store)
 		if err != nil {
 			return err
 		}
