@@ -40,6 +40,8 @@ type Backend interface {
 	// VerifyReplicas compares every master's state digest at one index
 	// (run by the leader).
 	VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error)
+	// ListAlerts lists alert episodes (firing only unless in.All).
+	ListAlerts(ctx context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error)
 }
 
 // A mutating call's request id (header X-Request-Id or body field

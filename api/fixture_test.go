@@ -220,6 +220,18 @@ func (f *fakeMaster) TransferLeadership(_ context.Context, in *rpc.TransferLeade
 	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
 }
 
+func (f *fakeMaster) ListAlerts(_ context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error) {
+	if err := f.record("ListAlerts", stale); err != nil {
+		return nil, err
+	}
+	out := &rpc.AlertList{Alerts: []*rpc.Alert{{Rule: "crash_loop", Key: "node-9", State: "firing", FiredAt: 1_700_000_000_000_000,
+		FiredEventId: "alert-crash_loop-node-9-7", FiredSeq: 8, TriggerEventIds: []string{"c1", "c2", "c3"}}}}
+	if in.GetAll() {
+		out.Alerts = append(out.Alerts, &rpc.Alert{Rule: "failover_storm", Key: "cluster", State: "resolved"})
+	}
+	return out, nil
+}
+
 func (f *fakeMaster) VerifyReplicas(_ context.Context) (*rpc.VerifyResponse, error) {
 	if err := f.record("VerifyReplicas", false); err != nil {
 		return nil, err

@@ -118,6 +118,11 @@ func (b *Backend) AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest, sta
 	return call(ctx, stale, b.svc.AskQuery, in)
 }
 
+// ListAlerts lists alert episodes.
+func (b *Backend) ListAlerts(ctx context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error) {
+	return call(ctx, stale, b.svc.ListAlerts, in)
+}
+
 // SpawnStorageNode starts a storage node (forwarded to the leader).
 func (b *Backend) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
 	return call(ctx, false, b.svc.SpawnStorageNode, in)

@@ -74,6 +74,8 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 		return f.applyMasterRemoval(buf, i)
 	case RecordRequestType:
 		return f.applyRecordRequest(buf, i)
+	case WebhookAckType:
+		return f.applyWebhookAck(buf, i)
 	}
 	panic(f.unknownTypeError(t, i))
 }

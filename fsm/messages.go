@@ -54,6 +54,9 @@ const (
 	// response by request id, after applying its command if it has one
 	// (requests.go).
 	RecordRequestType MessageType = 18
+	// WebhookAckType: rpc.WebhookAckCommand; moves a webhook's acknowledged
+	// seq forward (webhooks.go). Numbers 48-55 belong to alerts and webhooks.
+	WebhookAckType MessageType = 48
 )
 
 func (t MessageType) String() string {
@@ -88,6 +91,8 @@ func (t MessageType) String() string {
 		return "master_removal"
 	case RecordRequestType:
 		return "record_request"
+	case WebhookAckType:
+		return "webhook_ack"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

@@ -699,6 +699,113 @@ func (x *RequestRecord) GetForget() bool {
 	return false
 }
 
+// WebhookAckCommand records the last event seq a webhook acknowledged
+// (fsm WebhookAckType). The FSM keeps the highest seq per webhook.
+type WebhookAckCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookAckCommand) Reset() {
+	*x = WebhookAckCommand{}
+	mi := &file_fsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookAckCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookAckCommand) ProtoMessage() {}
+
+func (x *WebhookAckCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookAckCommand.ProtoReflect.Descriptor instead.
+func (*WebhookAckCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WebhookAckCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookAckCommand) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// WebhookAck is one entry of the replicated webhook positions (snapshot).
+type WebhookAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookAck) Reset() {
+	*x = WebhookAck{}
+	mi := &file_fsm_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookAck) ProtoMessage() {}
+
+func (x *WebhookAck) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookAck.ProtoReflect.Descriptor instead.
+func (*WebhookAck) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WebhookAck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -747,7 +854,14 @@ const file_fsm_proto_rawDesc = "" +
 	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
 	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
 	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
-	"\x06forget\x18\x06 \x01(\bR\x06forgetB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x06forget\x18\x06 \x01(\bR\x06forget\"9\n" +
+	"\x11WebhookAckCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"2\n" +
+	"\n" +
+	"WebhookAck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seqB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -761,7 +875,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -774,19 +888,21 @@ var file_fsm_proto_goTypes = []any{
 	(*MasterRemovalCommand)(nil),   // 8: grid.MasterRemovalCommand
 	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
 	(*RequestRecord)(nil),          // 10: grid.RequestRecord
-	(*Event)(nil),                  // 11: grid.Event
-	(*AgentRecord)(nil),            // 12: grid.AgentRecord
-	(*NodeStatus)(nil),             // 13: grid.NodeStatus
+	(*WebhookAckCommand)(nil),      // 11: grid.WebhookAckCommand
+	(*WebhookAck)(nil),             // 12: grid.WebhookAck
+	(*Event)(nil),                  // 13: grid.Event
+	(*AgentRecord)(nil),            // 14: grid.AgentRecord
+	(*NodeStatus)(nil),             // 15: grid.NodeStatus
 }
 var file_fsm_proto_depIdxs = []int32{
-	11, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	13, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
 	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	12, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	11, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	11, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	13, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	11, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	11, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	14, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	13, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	13, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	15, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	13, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	13, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
@@ -806,7 +922,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -56,36 +56,43 @@ const (
 	EventType_EVENTS_DROPPED         EventType = 60
 	EventType_REQUEST_REFUSED        EventType = 70
 	EventType_REPLICA_DIVERGED       EventType = 80
+	// Grid (alerts and webhooks).
+	EventType_ALERT_FIRED     EventType = 100 // an alert rule started an episode; details name the rule and its triggers
+	EventType_ALERT_RESOLVED  EventType = 101 // that episode ended
+	EventType_WEBHOOK_FAILING EventType = 102 // a webhook has failed for longer than its allowed lag
 )
 
 // Enum value maps for EventType.
 var (
 	EventType_name = map[int32]string{
-		0:  "EVENT_TYPE_UNSPECIFIED",
-		1:  "AGENT_REGISTERED",
-		2:  "AGENT_HEARTBEAT",
-		3:  "AGENT_DEGRADED",
-		4:  "AGENT_OFFLINE",
-		5:  "AGENT_RECOVERED",
-		6:  "AGENT_UNREGISTERED",
-		10: "SPAWN_REQUESTED",
-		11: "SPAWN_SUCCEEDED",
-		12: "SPAWN_FAILED",
-		20: "STOP_REQUESTED",
-		21: "STOP_SUCCEEDED",
-		22: "STOP_FAILED",
-		30: "NODE_CRASHED",
-		31: "NODE_RESTARTED",
-		32: "NODE_FAILED",
-		40: "CLUSTER_HEALTHY",
-		41: "CLUSTER_DEGRADED",
-		42: "CLUSTER_CRITICAL",
-		50: "LEADER_ELECTED",
-		51: "MASTER_JOINED",
-		52: "MASTER_REMOVED",
-		60: "EVENTS_DROPPED",
-		70: "REQUEST_REFUSED",
-		80: "REPLICA_DIVERGED",
+		0:   "EVENT_TYPE_UNSPECIFIED",
+		1:   "AGENT_REGISTERED",
+		2:   "AGENT_HEARTBEAT",
+		3:   "AGENT_DEGRADED",
+		4:   "AGENT_OFFLINE",
+		5:   "AGENT_RECOVERED",
+		6:   "AGENT_UNREGISTERED",
+		10:  "SPAWN_REQUESTED",
+		11:  "SPAWN_SUCCEEDED",
+		12:  "SPAWN_FAILED",
+		20:  "STOP_REQUESTED",
+		21:  "STOP_SUCCEEDED",
+		22:  "STOP_FAILED",
+		30:  "NODE_CRASHED",
+		31:  "NODE_RESTARTED",
+		32:  "NODE_FAILED",
+		40:  "CLUSTER_HEALTHY",
+		41:  "CLUSTER_DEGRADED",
+		42:  "CLUSTER_CRITICAL",
+		50:  "LEADER_ELECTED",
+		51:  "MASTER_JOINED",
+		52:  "MASTER_REMOVED",
+		60:  "EVENTS_DROPPED",
+		70:  "REQUEST_REFUSED",
+		80:  "REPLICA_DIVERGED",
+		100: "ALERT_FIRED",
+		101: "ALERT_RESOLVED",
+		102: "WEBHOOK_FAILING",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED": 0,
@@ -113,6 +120,9 @@ var (
 		"EVENTS_DROPPED":         60,
 		"REQUEST_REFUSED":        70,
 		"REPLICA_DIVERGED":       80,
+		"ALERT_FIRED":            100,
+		"ALERT_RESOLVED":         101,
+		"WEBHOOK_FAILING":        102,
 	}
 )
 
@@ -2006,8 +2016,16 @@ type QueryInterpretation struct {
 	NotUnderstood []string               `protobuf:"bytes,6,rep,name=not_understood,json=notUnderstood,proto3" json:"not_understood,omitempty"`
 	StateTarget   string                 `protobuf:"bytes,7,opt,name=state_target,json=stateTarget,proto3" json:"state_target,omitempty"` // for intent=state: agents|nodes
 	StateStatus   string                 `protobuf:"bytes,8,opt,name=state_status,json=stateStatus,proto3" json:"state_status,omitempty"` // for intent=state: offline|failed|...
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Grid (aggregations, why, relative times, unknown entities).
+	GroupBy         string           `protobuf:"bytes,9,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"` // intent=aggregate: agent|node|entity|type
+	Order           string           `protobuf:"bytes,10,opt,name=order,proto3" json:"order,omitempty"`                   // intent=aggregate: desc|asc ("" = by key)
+	Limit           uint32           `protobuf:"varint,11,opt,name=limit,proto3" json:"limit,omitempty"`                  // intent=aggregate: at most this many rows; 0 = all
+	Having          *QueryHaving     `protobuf:"bytes,12,opt,name=having,proto3" json:"having,omitempty"`                 // intent=aggregate: keep rows whose count passes
+	UnknownEntities []*UnknownEntity `protobuf:"bytes,13,rep,name=unknown_entities,json=unknownEntities,proto3" json:"unknown_entities,omitempty"`
+	Anchor          *QueryAnchor     `protobuf:"bytes,14,opt,name=anchor,proto3" json:"anchor,omitempty"`     // a time relative to another event, resolved first
+	Followed        []string         `protobuf:"bytes,15,rep,name=followed,proto3" json:"followed,omitempty"` // intent=why: the associations walked
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QueryInterpretation) Reset() {
@@ -2096,6 +2114,353 @@ func (x *QueryInterpretation) GetStateStatus() string {
 	return ""
 }
 
+func (x *QueryInterpretation) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+func (x *QueryInterpretation) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *QueryInterpretation) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *QueryInterpretation) GetHaving() *QueryHaving {
+	if x != nil {
+		return x.Having
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetUnknownEntities() []*UnknownEntity {
+	if x != nil {
+		return x.UnknownEntities
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetAnchor() *QueryAnchor {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetFollowed() []string {
+	if x != nil {
+		return x.Followed
+	}
+	return nil
+}
+
+// QueryHaving keeps aggregate rows whose count is op (gt|ge|lt|le|eq) count.
+type QueryHaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryHaving) Reset() {
+	*x = QueryHaving{}
+	mi := &file_grid_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryHaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryHaving) ProtoMessage() {}
+
+func (x *QueryHaving) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryHaving.ProtoReflect.Descriptor instead.
+func (*QueryHaving) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *QueryHaving) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *QueryHaving) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// UnknownEntity is an id the history has never seen, with close known ids.
+type UnknownEntity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Suggestions   []string               `protobuf:"bytes,2,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnknownEntity) Reset() {
+	*x = UnknownEntity{}
+	mi := &file_grid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnknownEntity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnknownEntity) ProtoMessage() {}
+
+func (x *UnknownEntity) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnknownEntity.ProtoReflect.Descriptor instead.
+func (*UnknownEntity) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *UnknownEntity) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *UnknownEntity) GetSuggestions() []string {
+	if x != nil {
+		return x.Suggestions
+	}
+	return nil
+}
+
+// QueryAnchor is "after the last failover", "before agent-002 went offline":
+// the event the time range is relative to.
+type QueryAnchor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`         // the words it came from
+	Relation      string                 `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"` // after|before|between
+	EventTypes    []string               `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	Entity        string                 `protobuf:"bytes,4,opt,name=entity,proto3" json:"entity,omitempty"`
+	Nth           uint32                 `protobuf:"varint,5,opt,name=nth,proto3" json:"nth,omitempty"`      // 1 = the latest; between uses the latest two
+	Events        []*Event               `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"` // the anchor event(s) found; empty = none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryAnchor) Reset() {
+	*x = QueryAnchor{}
+	mi := &file_grid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryAnchor) ProtoMessage() {}
+
+func (x *QueryAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryAnchor.ProtoReflect.Descriptor instead.
+func (*QueryAnchor) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *QueryAnchor) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetRelation() string {
+	if x != nil {
+		return x.Relation
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *QueryAnchor) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetNth() uint32 {
+	if x != nil {
+		return x.Nth
+	}
+	return 0
+}
+
+func (x *QueryAnchor) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// QueryGroup is one row of an aggregate answer.
+type QueryGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryGroup) Reset() {
+	*x = QueryGroup{}
+	mi := &file_grid_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryGroup) ProtoMessage() {}
+
+func (x *QueryGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryGroup.ProtoReflect.Descriptor instead.
+func (*QueryGroup) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *QueryGroup) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *QueryGroup) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// CausalStep is one step of a "why" answer, oldest first.
+type CausalStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Link          string                 `protobuf:"bytes,2,opt,name=link,proto3" json:"link,omitempty"` // how it joins the chain: same entity, hosting agent, leader change, alert trigger
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CausalStep) Reset() {
+	*x = CausalStep{}
+	mi := &file_grid_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CausalStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CausalStep) ProtoMessage() {}
+
+func (x *CausalStep) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CausalStep.ProtoReflect.Descriptor instead.
+func (*CausalStep) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CausalStep) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *CausalStep) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
 type NaturalQueryResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Success        bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
@@ -2107,13 +2472,15 @@ type NaturalQueryResponse struct {
 	Agents         []*AgentRecord         `protobuf:"bytes,7,rep,name=agents,proto3" json:"agents,omitempty"`
 	Nodes          []*NodeStatus          `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	Examples       []string               `protobuf:"bytes,9,rep,name=examples,proto3" json:"examples,omitempty"`
+	Groups         []*QueryGroup          `protobuf:"bytes,10,rep,name=groups,proto3" json:"groups,omitempty"` // intent=aggregate
+	Chain          []*CausalStep          `protobuf:"bytes,11,rep,name=chain,proto3" json:"chain,omitempty"`   // intent=why
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NaturalQueryResponse) Reset() {
 	*x = NaturalQueryResponse{}
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2125,7 +2492,7 @@ func (x *NaturalQueryResponse) String() string {
 func (*NaturalQueryResponse) ProtoMessage() {}
 
 func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2138,7 +2505,7 @@ func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryResponse.ProtoReflect.Descriptor instead.
 func (*NaturalQueryResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{25}
+	return file_grid_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *NaturalQueryResponse) GetSuccess() bool {
@@ -2204,6 +2571,20 @@ func (x *NaturalQueryResponse) GetExamples() []string {
 	return nil
 }
 
+func (x *NaturalQueryResponse) GetGroups() []*QueryGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *NaturalQueryResponse) GetChain() []*CausalStep {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 type MasterList struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Masters          []*MasterInfo          `protobuf:"bytes,1,rep,name=masters,proto3" json:"masters,omitempty"`
@@ -2216,7 +2597,7 @@ type MasterList struct {
 
 func (x *MasterList) Reset() {
 	*x = MasterList{}
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2228,7 +2609,7 @@ func (x *MasterList) String() string {
 func (*MasterList) ProtoMessage() {}
 
 func (x *MasterList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2241,7 +2622,7 @@ func (x *MasterList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterList.ProtoReflect.Descriptor instead.
 func (*MasterList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{26}
+	return file_grid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *MasterList) GetMasters() []*MasterInfo {
@@ -2285,7 +2666,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2678,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2691,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{27}
+	return file_grid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Member) GetName() string {
@@ -2357,7 +2738,7 @@ type MemberList struct {
 
 func (x *MemberList) Reset() {
 	*x = MemberList{}
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2750,7 @@ func (x *MemberList) String() string {
 func (*MemberList) ProtoMessage() {}
 
 func (x *MemberList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2763,7 @@ func (x *MemberList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberList.ProtoReflect.Descriptor instead.
 func (*MemberList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{28}
+	return file_grid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MemberList) GetMembers() []*Member {
@@ -2405,7 +2786,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2417,7 +2798,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2430,7 +2811,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{29}
+	return file_grid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -2463,7 +2844,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2475,7 +2856,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2488,7 +2869,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{30}
+	return file_grid_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -2507,7 +2888,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2900,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2913,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{31}
+	return file_grid_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransferLeadershipResponse) GetNewLeaderId() string {
@@ -2551,7 +2932,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2944,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2957,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{32}
+	return file_grid_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2606,7 +2987,7 @@ type ReadyResponse struct {
 
 func (x *ReadyResponse) Reset() {
 	*x = ReadyResponse{}
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2618,7 +2999,7 @@ func (x *ReadyResponse) String() string {
 func (*ReadyResponse) ProtoMessage() {}
 
 func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2631,7 +3012,7 @@ func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyResponse.ProtoReflect.Descriptor instead.
 func (*ReadyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{33}
+	return file_grid_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReadyResponse) GetReady() bool {
@@ -2735,7 +3116,7 @@ type StateHash struct {
 
 func (x *StateHash) Reset() {
 	*x = StateHash{}
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2747,7 +3128,7 @@ func (x *StateHash) String() string {
 func (*StateHash) ProtoMessage() {}
 
 func (x *StateHash) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2760,7 +3141,7 @@ func (x *StateHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
 func (*StateHash) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{34}
+	return file_grid_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StateHash) GetNodeId() string {
@@ -2849,7 +3230,7 @@ type ReplicaDigestRequest struct {
 
 func (x *ReplicaDigestRequest) Reset() {
 	*x = ReplicaDigestRequest{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +3242,7 @@ func (x *ReplicaDigestRequest) String() string {
 func (*ReplicaDigestRequest) ProtoMessage() {}
 
 func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +3255,7 @@ func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ReplicaDigestRequest) GetIndex() uint64 {
@@ -2897,7 +3278,7 @@ type ReplicaDigest struct {
 
 func (x *ReplicaDigest) Reset() {
 	*x = ReplicaDigest{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3290,7 @@ func (x *ReplicaDigest) String() string {
 func (*ReplicaDigest) ProtoMessage() {}
 
 func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3303,7 @@ func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReplicaDigest) GetId() string {
@@ -2965,7 +3346,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3358,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3371,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{37}
+	return file_grid_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *VerifyResponse) GetIndex() uint64 {
@@ -3034,7 +3415,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3046,7 +3427,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3059,7 +3440,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{38}
+	return file_grid_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MonitorRequest) GetLogLevel() string {
@@ -3100,7 +3481,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3493,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3506,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{39}
+	return file_grid_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *LogLine) GetLine() string {
@@ -3133,6 +3514,365 @@ func (x *LogLine) GetLine() string {
 		return x.Line
 	}
 	return ""
+}
+
+// ListAlertsRequest: all=false lists firing episodes only.
+type ListAlertsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	Stale         bool                   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"` // answer from this master's replica
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_grid_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListAlertsRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *ListAlertsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// Alert is one episode of one rule for one key (an entity or "cluster").
+type Alert struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Rule            string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Key             string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	State           string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`                              // firing|resolved
+	FiredAt         int64                  `protobuf:"varint,4,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`          // unix micros
+	ResolvedAt      int64                  `protobuf:"varint,5,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"` // 0 while firing
+	FiredEventId    string                 `protobuf:"bytes,6,opt,name=fired_event_id,json=firedEventId,proto3" json:"fired_event_id,omitempty"`
+	FiredSeq        uint64                 `protobuf:"varint,7,opt,name=fired_seq,json=firedSeq,proto3" json:"fired_seq,omitempty"`
+	TriggerEventIds []string               `protobuf:"bytes,8,rep,name=trigger_event_ids,json=triggerEventIds,proto3" json:"trigger_event_ids,omitempty"`
+	Summary         string                 `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_grid_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *Alert) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Alert) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Alert) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Alert) GetFiredAt() int64 {
+	if x != nil {
+		return x.FiredAt
+	}
+	return 0
+}
+
+func (x *Alert) GetResolvedAt() int64 {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return 0
+}
+
+func (x *Alert) GetFiredEventId() string {
+	if x != nil {
+		return x.FiredEventId
+	}
+	return ""
+}
+
+func (x *Alert) GetFiredSeq() uint64 {
+	if x != nil {
+		return x.FiredSeq
+	}
+	return 0
+}
+
+func (x *Alert) GetTriggerEventIds() []string {
+	if x != nil {
+		return x.TriggerEventIds
+	}
+	return nil
+}
+
+func (x *Alert) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+type AlertList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alerts        []*Alert               `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertList) Reset() {
+	*x = AlertList{}
+	mi := &file_grid_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertList) ProtoMessage() {}
+
+func (x *AlertList) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertList.ProtoReflect.Descriptor instead.
+func (*AlertList) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *AlertList) GetAlerts() []*Alert {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+// WebhookState is one webhook's delivery position.
+type WebhookState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                                        // without user info or query
+	AckedSeq      uint64                 `protobuf:"varint,3,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`             // replicated: a new leader resumes after it
+	LastSeq       uint64                 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`                // the newest event seq in the graph
+	Lag           uint64                 `protobuf:"varint,5,opt,name=lag,proto3" json:"lag,omitempty"`                                       // events after acked_seq (matching or not)
+	FailingSince  int64                  `protobuf:"varint,6,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"` // unix micros; 0 = delivering
+	LastError     string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Delivered     uint64                 `protobuf:"varint,8,opt,name=delivered,proto3" json:"delivered,omitempty"`                    // POSTs acknowledged during this leadership
+	EventTypes    []string               `protobuf:"bytes,9,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"` // empty: alerts only; "*": every event
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookState) Reset() {
+	*x = WebhookState{}
+	mi := &file_grid_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookState) ProtoMessage() {}
+
+func (x *WebhookState) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookState.ProtoReflect.Descriptor instead.
+func (*WebhookState) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *WebhookState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookState) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookState) GetAckedSeq() uint64 {
+	if x != nil {
+		return x.AckedSeq
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *WebhookState) GetFailingSince() int64 {
+	if x != nil {
+		return x.FailingSince
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookState) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return 0
+}
+
+func (x *WebhookState) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+type WebhookStatusList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*WebhookState        `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookStatusList) Reset() {
+	*x = WebhookStatusList{}
+	mi := &file_grid_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookStatusList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookStatusList) ProtoMessage() {}
+
+func (x *WebhookStatusList) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookStatusList.ProtoReflect.Descriptor instead.
+func (*WebhookStatusList) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *WebhookStatusList) GetWebhooks() []*WebhookState {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
 }
 
 var File_grid_proto protoreflect.FileDescriptor
@@ -3302,7 +4042,7 @@ const file_grid_proto_rawDesc = "" +
 	"\ttime_zone\x18\x02 \x01(\tR\btimeZone\x12 \n" +
 	"\futc_offset_s\x18\x03 \x01(\x05R\n" +
 	"utcOffsetS\x12$\n" +
-	"\x0ehas_utc_offset\x18\x04 \x01(\bR\fhasUtcOffset\"\x83\x02\n" +
+	"\x0ehas_utc_offset\x18\x04 \x01(\bR\fhasUtcOffset\"\xfc\x03\n" +
 	"\x13QueryInterpretation\x12\x16\n" +
 	"\x06intent\x18\x01 \x01(\tR\x06intent\x12\x1f\n" +
 	"\vevent_types\x18\x02 \x03(\tR\n" +
@@ -3312,7 +4052,37 @@ const file_grid_proto_rawDesc = "" +
 	"\x05until\x18\x05 \x01(\x03R\x05until\x12%\n" +
 	"\x0enot_understood\x18\x06 \x03(\tR\rnotUnderstood\x12!\n" +
 	"\fstate_target\x18\a \x01(\tR\vstateTarget\x12!\n" +
-	"\fstate_status\x18\b \x01(\tR\vstateStatus\"\xd7\x02\n" +
+	"\fstate_status\x18\b \x01(\tR\vstateStatus\x12\x19\n" +
+	"\bgroup_by\x18\t \x01(\tR\agroupBy\x12\x14\n" +
+	"\x05order\x18\n" +
+	" \x01(\tR\x05order\x12\x14\n" +
+	"\x05limit\x18\v \x01(\rR\x05limit\x12)\n" +
+	"\x06having\x18\f \x01(\v2\x11.grid.QueryHavingR\x06having\x12>\n" +
+	"\x10unknown_entities\x18\r \x03(\v2\x13.grid.UnknownEntityR\x0funknownEntities\x12)\n" +
+	"\x06anchor\x18\x0e \x01(\v2\x11.grid.QueryAnchorR\x06anchor\x12\x1a\n" +
+	"\bfollowed\x18\x0f \x03(\tR\bfollowed\"3\n" +
+	"\vQueryHaving\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"I\n" +
+	"\rUnknownEntity\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12 \n" +
+	"\vsuggestions\x18\x02 \x03(\tR\vsuggestions\"\xad\x01\n" +
+	"\vQueryAnchor\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1a\n" +
+	"\brelation\x18\x02 \x01(\tR\brelation\x12\x1f\n" +
+	"\vevent_types\x18\x03 \x03(\tR\n" +
+	"eventTypes\x12\x16\n" +
+	"\x06entity\x18\x04 \x01(\tR\x06entity\x12\x10\n" +
+	"\x03nth\x18\x05 \x01(\rR\x03nth\x12#\n" +
+	"\x06events\x18\x06 \x03(\v2\v.grid.EventR\x06events\"4\n" +
+	"\n" +
+	"QueryGroup\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"C\n" +
+	"\n" +
+	"CausalStep\x12!\n" +
+	"\x05event\x18\x01 \x01(\v2\v.grid.EventR\x05event\x12\x12\n" +
+	"\x04link\x18\x02 \x01(\tR\x04link\"\xa9\x03\n" +
 	"\x14NaturalQueryResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12A\n" +
@@ -3322,7 +4092,10 @@ const file_grid_proto_rawDesc = "" +
 	"\aresults\x18\x06 \x03(\v2\v.grid.EventR\aresults\x12)\n" +
 	"\x06agents\x18\a \x03(\v2\x11.grid.AgentRecordR\x06agents\x12&\n" +
 	"\x05nodes\x18\b \x03(\v2\x10.grid.NodeStatusR\x05nodes\x12\x1a\n" +
-	"\bexamples\x18\t \x03(\tR\bexamples\"\x96\x01\n" +
+	"\bexamples\x18\t \x03(\tR\bexamples\x12(\n" +
+	"\x06groups\x18\n" +
+	" \x03(\v2\x10.grid.QueryGroupR\x06groups\x12&\n" +
+	"\x05chain\x18\v \x03(\v2\x10.grid.CausalStepR\x05chain\"\x96\x01\n" +
 	"\n" +
 	"MasterList\x12*\n" +
 	"\amasters\x18\x01 \x03(\v2\x10.grid.MasterInfoR\amasters\x12\x1b\n" +
@@ -3397,7 +4170,37 @@ const file_grid_proto_rawDesc = "" +
 	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
 	"\aLogLine\x12\x12\n" +
-	"\x04line\x18\x01 \x01(\tR\x04line*\x8d\x04\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line\";\n" +
+	"\x11ListAlertsRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"\x88\x02\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x19\n" +
+	"\bfired_at\x18\x04 \x01(\x03R\afiredAt\x12\x1f\n" +
+	"\vresolved_at\x18\x05 \x01(\x03R\n" +
+	"resolvedAt\x12$\n" +
+	"\x0efired_event_id\x18\x06 \x01(\tR\ffiredEventId\x12\x1b\n" +
+	"\tfired_seq\x18\a \x01(\x04R\bfiredSeq\x12*\n" +
+	"\x11trigger_event_ids\x18\b \x03(\tR\x0ftriggerEventIds\x12\x18\n" +
+	"\asummary\x18\t \x01(\tR\asummary\"0\n" +
+	"\tAlertList\x12#\n" +
+	"\x06alerts\x18\x01 \x03(\v2\v.grid.AlertR\x06alerts\"\x81\x02\n" +
+	"\fWebhookState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1b\n" +
+	"\tacked_seq\x18\x03 \x01(\x04R\backedSeq\x12\x19\n" +
+	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12\x10\n" +
+	"\x03lag\x18\x05 \x01(\x04R\x03lag\x12#\n" +
+	"\rfailing_since\x18\x06 \x01(\x03R\ffailingSince\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x1c\n" +
+	"\tdelivered\x18\b \x01(\x04R\tdelivered\x12\x1f\n" +
+	"\vevent_types\x18\t \x03(\tR\n" +
+	"eventTypes\"C\n" +
+	"\x11WebhookStatusList\x12.\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x12.grid.WebhookStateR\bwebhooks*\xc7\x04\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3424,8 +4227,10 @@ const file_grid_proto_rawDesc = "" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
 	"\x0fREQUEST_REFUSED\x10F\x12\x14\n" +
-	"\x10REPLICA_DIVERGED\x10P2\xf2\n" +
-	"\n" +
+	"\x10REPLICA_DIVERGED\x10P\x12\x0f\n" +
+	"\vALERT_FIRED\x10d\x12\x12\n" +
+	"\x0eALERT_RESOLVED\x10e\x12\x13\n" +
+	"\x0fWEBHOOK_FAILING\x10f2\xe1\v\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3455,7 +4260,10 @@ const file_grid_proto_rawDesc = "" +
 	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
 	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x123\n" +
 	"\x0eVerifyReplicas\x12\v.grid.Empty\x1a\x14.grid.VerifyResponse\x12?\n" +
-	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHashB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x126\n" +
+	"\n" +
+	"ListAlerts\x12\x17.grid.ListAlertsRequest\x1a\x0f.grid.AlertList\x125\n" +
+	"\rWebhookStatus\x12\v.grid.Empty\x1a\x17.grid.WebhookStatusListB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3470,7 +4278,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3498,23 +4306,33 @@ var file_grid_proto_goTypes = []any{
 	(*StreamEventsRequest)(nil),        // 23: grid.StreamEventsRequest
 	(*NaturalQueryRequest)(nil),        // 24: grid.NaturalQueryRequest
 	(*QueryInterpretation)(nil),        // 25: grid.QueryInterpretation
-	(*NaturalQueryResponse)(nil),       // 26: grid.NaturalQueryResponse
-	(*MasterList)(nil),                 // 27: grid.MasterList
-	(*Member)(nil),                     // 28: grid.Member
-	(*MemberList)(nil),                 // 29: grid.MemberList
-	(*RemovePeerRequest)(nil),          // 30: grid.RemovePeerRequest
-	(*TransferLeadershipRequest)(nil),  // 31: grid.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 32: grid.TransferLeadershipResponse
-	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
-	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
-	(*StateHash)(nil),                  // 35: grid.StateHash
-	(*ReplicaDigestRequest)(nil),       // 36: grid.ReplicaDigestRequest
-	(*ReplicaDigest)(nil),              // 37: grid.ReplicaDigest
-	(*VerifyResponse)(nil),             // 38: grid.VerifyResponse
-	(*MonitorRequest)(nil),             // 39: grid.MonitorRequest
-	(*LogLine)(nil),                    // 40: grid.LogLine
-	nil,                                // 41: grid.Event.DetailsEntry
-	nil,                                // 42: grid.Member.TagsEntry
+	(*QueryHaving)(nil),                // 26: grid.QueryHaving
+	(*UnknownEntity)(nil),              // 27: grid.UnknownEntity
+	(*QueryAnchor)(nil),                // 28: grid.QueryAnchor
+	(*QueryGroup)(nil),                 // 29: grid.QueryGroup
+	(*CausalStep)(nil),                 // 30: grid.CausalStep
+	(*NaturalQueryResponse)(nil),       // 31: grid.NaturalQueryResponse
+	(*MasterList)(nil),                 // 32: grid.MasterList
+	(*Member)(nil),                     // 33: grid.Member
+	(*MemberList)(nil),                 // 34: grid.MemberList
+	(*RemovePeerRequest)(nil),          // 35: grid.RemovePeerRequest
+	(*TransferLeadershipRequest)(nil),  // 36: grid.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 37: grid.TransferLeadershipResponse
+	(*SnapshotChunk)(nil),              // 38: grid.SnapshotChunk
+	(*ReadyResponse)(nil),              // 39: grid.ReadyResponse
+	(*StateHash)(nil),                  // 40: grid.StateHash
+	(*ReplicaDigestRequest)(nil),       // 41: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 42: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 43: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 44: grid.MonitorRequest
+	(*LogLine)(nil),                    // 45: grid.LogLine
+	(*ListAlertsRequest)(nil),          // 46: grid.ListAlertsRequest
+	(*Alert)(nil),                      // 47: grid.Alert
+	(*AlertList)(nil),                  // 48: grid.AlertList
+	(*WebhookState)(nil),               // 49: grid.WebhookState
+	(*WebhookStatusList)(nil),          // 50: grid.WebhookStatusList
+	nil,                                // 51: grid.Event.DetailsEntry
+	nil,                                // 52: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3524,75 +4342,88 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	41, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	51, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
 	21, // 11: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
-	25, // 12: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
-	18, // 13: grid.NaturalQueryResponse.results:type_name -> grid.Event
-	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
-	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
-	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	42, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
-	28, // 18: grid.MemberList.members:type_name -> grid.Member
-	35, // 19: grid.ReplicaDigest.hash:type_name -> grid.StateHash
-	37, // 20: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
-	4,  // 21: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 22: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 23: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 24: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 25: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 26: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 27: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 28: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 29: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 30: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 31: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 32: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 33: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 34: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 35: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 36: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	30, // 37: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	31, // 38: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 39: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	33, // 40: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 41: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 42: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	39, // 43: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 44: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	36, // 45: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	5,  // 46: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 47: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 48: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 49: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 50: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 51: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 52: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 53: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 54: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 55: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 56: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 57: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 58: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 59: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 60: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 61: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 62: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 63: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 64: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 65: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 66: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 67: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	40, // 68: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	38, // 69: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	35, // 70: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	46, // [46:71] is the sub-list for method output_type
-	21, // [21:46] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	26, // 12: grid.QueryInterpretation.having:type_name -> grid.QueryHaving
+	27, // 13: grid.QueryInterpretation.unknown_entities:type_name -> grid.UnknownEntity
+	28, // 14: grid.QueryInterpretation.anchor:type_name -> grid.QueryAnchor
+	18, // 15: grid.QueryAnchor.events:type_name -> grid.Event
+	18, // 16: grid.CausalStep.event:type_name -> grid.Event
+	25, // 17: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
+	18, // 18: grid.NaturalQueryResponse.results:type_name -> grid.Event
+	14, // 19: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
+	12, // 20: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
+	29, // 21: grid.NaturalQueryResponse.groups:type_name -> grid.QueryGroup
+	30, // 22: grid.NaturalQueryResponse.chain:type_name -> grid.CausalStep
+	16, // 23: grid.MasterList.masters:type_name -> grid.MasterInfo
+	52, // 24: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	33, // 25: grid.MemberList.members:type_name -> grid.Member
+	40, // 26: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	42, // 27: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	47, // 28: grid.AlertList.alerts:type_name -> grid.Alert
+	49, // 29: grid.WebhookStatusList.webhooks:type_name -> grid.WebhookState
+	4,  // 30: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 31: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 32: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 33: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 34: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 35: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 36: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 37: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 38: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 39: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	19, // 40: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	21, // 41: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	23, // 42: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	24, // 43: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 44: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 45: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	35, // 46: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	36, // 47: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 48: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	38, // 49: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 50: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 51: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	44, // 52: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 53: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	41, // 54: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	46, // 55: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
+	1,  // 56: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
+	5,  // 57: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 58: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 59: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 60: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 61: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 62: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 63: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 64: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 65: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 66: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 67: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 68: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 69: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	31, // 70: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	32, // 71: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	34, // 72: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 73: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	37, // 74: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	38, // 75: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 76: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	39, // 77: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	40, // 78: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	45, // 79: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	43, // 80: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	40, // 81: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	48, // 82: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
+	50, // 83: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
+	57, // [57:84] is the sub-list for method output_type
+	30, // [30:57] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3606,7 +4437,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

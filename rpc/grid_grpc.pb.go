@@ -50,6 +50,8 @@ const (
 	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
 	GridMaster_VerifyReplicas_FullMethodName       = "/grid.GridMaster/VerifyReplicas"
 	GridMaster_GetReplicaDigest_FullMethodName     = "/grid.GridMaster/GetReplicaDigest"
+	GridMaster_ListAlerts_FullMethodName           = "/grid.GridMaster/ListAlerts"
+	GridMaster_WebhookStatus_FullMethodName        = "/grid.GridMaster/WebhookStatus"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -97,6 +99,13 @@ type GridMasterClient interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error)
+	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
+	// ListAlerts lists alert episodes from the event graph: firing ones, or
+	// all (resolved too) with all=true. Read-only; leader unless stale.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*AlertList, error)
+	// WebhookStatus shows each configured webhook's replicated acknowledged
+	// seq and the leader's view of its delivery (forwarded to the leader).
+	WebhookStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*WebhookStatusList, error)
 }
 
 type gridMasterClient struct {
@@ -387,6 +396,26 @@ func (c *gridMasterClient) GetReplicaDigest(ctx context.Context, in *ReplicaDige
 	return out, nil
 }
 
+func (c *gridMasterClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*AlertList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AlertList)
+	err := c.cc.Invoke(ctx, GridMaster_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) WebhookStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*WebhookStatusList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WebhookStatusList)
+	err := c.cc.Invoke(ctx, GridMaster_WebhookStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -432,6 +461,13 @@ type GridMasterServer interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error)
+	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
+	// ListAlerts lists alert episodes from the event graph: firing ones, or
+	// all (resolved too) with all=true. Read-only; leader unless stale.
+	ListAlerts(context.Context, *ListAlertsRequest) (*AlertList, error)
+	// WebhookStatus shows each configured webhook's replicated acknowledged
+	// seq and the leader's view of its delivery (forwarded to the leader).
+	WebhookStatus(context.Context, *Empty) (*WebhookStatusList, error)
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -516,6 +552,12 @@ func (UnimplementedGridMasterServer) VerifyReplicas(context.Context, *Empty) (*V
 }
 func (UnimplementedGridMasterServer) GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicaDigest not implemented")
+}
+func (UnimplementedGridMasterServer) ListAlerts(context.Context, *ListAlertsRequest) (*AlertList, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
+}
+func (UnimplementedGridMasterServer) WebhookStatus(context.Context, *Empty) (*WebhookStatusList, error) {
+	return nil, status.Error(codes.Unimplemented, "method WebhookStatus not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -956,6 +998,42 @@ func _GridMaster_GetReplicaDigest_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_WebhookStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).WebhookStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_WebhookStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).WebhookStatus(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1046,6 +1124,14 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReplicaDigest",
 			Handler:    _GridMaster_GetReplicaDigest_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _GridMaster_ListAlerts_Handler,
+		},
+		{
+			MethodName: "WebhookStatus",
+			Handler:    _GridMaster_WebhookStatus_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -699,6 +699,7 @@
     table.tHead.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
     table.tBodies[0].replaceChildren(...rows);
     if ((b.examples || []).length) renderExamples(b.examples);
+    if (window.GridAlerts) window.GridAlerts.renderAnswer(b);
   }
 
   function renderExamples(list) {
@@ -741,6 +742,7 @@
     byId('api-base').textContent = currentLabel();
 
     window.GridObserve.init({ api, el, svg, byId });
+    if (window.GridAlerts) window.GridAlerts.init({ api, el, svg, byId });
     refreshAll().then(openStream);
     setInterval(refreshAll, SAFETY_POLL_MS);
     setInterval(() => { if (!state.paused) renderTimeline(); }, 15000);

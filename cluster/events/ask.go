@@ -83,10 +83,46 @@ func (p *Pipeline) askLocal(text string, now time.Time) (*rpc.NaturalQueryRespon
 	resp := &rpc.NaturalQueryResponse{Success: true, Query: text}
 	err := p.withEventStore(func(store *eventstore.Store) error {
 		interp := eventstore.Compile(text, now, p.knownEntities(store))
+		if err := store.ResolveAnchor(&interp); err != nil {
+			return err
+		}
 		resp.Interpretation = interp.ToProto()
 		resp.Explanation = interp.Explanation
 		resp.Agents, resp.Nodes, resp.Results, resp.Count = nil, nil, nil, 0
+		if !interp.Answerable() {
+			if len(interp.UnknownEntities) == 0 {
+				resp.Explanation += " No " + strings.Join(resp.Interpretation.GetAnchor().GetEventTypes(), "/") + " event" +
+					ofEntity(interp.Anchor.Entity) + " was found to place the time against, so nothing was looked up."
+			}
+			resp.Examples = append([]string(nil), eventstore.ExampleQuestions...)
+			return nil
+		}
 		switch interp.Intent {
+		case eventstore.IntentAggregate:
+			groups, truncated, err := store.Aggregate(interp.Filter(0), interp.GroupBy, interp.Having, interp.Order, interp.Limit)
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				resp.Groups = append(resp.Groups, &rpc.QueryGroup{Key: g.Key, Count: g.Count})
+			}
+			resp.Count = uint32(len(groups))
+			if truncated {
+				resp.Explanation += " (only the oldest 200000 matching events were counted)"
+			}
+		case eventstore.IntentWhy:
+			steps, err := store.Why(interp)
+			if err != nil {
+				return err
+			}
+			for _, st := range steps {
+				resp.Chain = append(resp.Chain, &rpc.CausalStep{Event: st.Event, Link: st.Link})
+				resp.Results = append(resp.Results, st.Event)
+			}
+			resp.Count = uint32(len(steps))
+			if len(steps) == 0 {
+				resp.Explanation += " Nothing matching was found to explain."
+			}
 		case "state":
 			p.answerState(resp, interp)
 		case "count":
@@ -187,4 +223,11 @@ func truncateQuestion(text string) (string, bool) {
 		cut--
 	}
 	return text[:cut], true
+}
+
+func ofEntity(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " of " + id
 }

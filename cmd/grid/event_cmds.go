@@ -290,6 +290,7 @@ func printQueryAnswer(w io.Writer, resp *rpc.NaturalQueryResponse) {
 	if in.GetStateTarget() != "" {
 		line = append(line, "state="+in.GetStateTarget()+"/"+in.GetStateStatus())
 	}
+	line = append(line, interpretationExtras(in)...)
 	fmt.Fprintf(w, "Interpretation: %s\n", strings.Join(line, " "))
 	if resp.GetExplanation() != "" {
 		fmt.Fprintln(w, resp.GetExplanation())
@@ -314,6 +315,10 @@ func printQueryAnswer(w io.Writer, resp *rpc.NaturalQueryResponse) {
 		fmt.Fprintf(w, "%d agents\n", len(resp.GetAgents()))
 	case in.GetIntent() == "count":
 		fmt.Fprintf(w, "Count: %d\n", resp.GetCount())
+	case in.GetIntent() == "aggregate" && len(in.GetUnknownEntities()) == 0:
+		printGroups(w, in.GetGroupBy(), resp.GetGroups())
+	case in.GetIntent() == "why" && len(resp.GetChain()) > 0:
+		printChain(w, resp.GetChain())
 	default:
 		printEventTable(w, resp.GetResults())
 		fmt.Fprintf(w, "%d events\n", resp.GetCount())

@@ -56,6 +56,8 @@ func newApp() *cli.App {
 			nodesCommand(),
 			eventsCommand(),
 			queryCommand(),
+			alertsCommand(),
+			webhooksCommand(),
 			tlsCommand(),
 			keygenCommand(),
 			simAgentsCommand(),

@@ -65,6 +65,7 @@ func masterFlags() []cli.Flag {
 		&cli.Uint64Flag{Name: "event-max-count", Value: def.Events.MaxEvents, Usage: "keep at most this many events"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error; reloaded from the config files on SIGHUP"},
 	)
+	flags = append(flags, alertFlags()...)
 	return withRoleEnv("master", flags)
 }
 
@@ -176,6 +177,9 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	cfg.AutopilotCleanup = c.Bool("autopilot-cleanup")
 	cfg.Events.Retention = c.Duration("event-retention")
 	cfg.Events.MaxEvents = c.Uint64("event-max-count")
+	if err := applyAlertFlags(c, &cfg.Events); err != nil {
+		return cfg, err
+	}
 	cfg.Nodes.StopTimeout = c.Duration("stop-timeout")
 	if cfg.Nodes.StopTimeout <= 0 {
 		return cfg, fmt.Errorf("--stop-timeout must be positive")
