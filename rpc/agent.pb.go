@@ -558,12 +558,13 @@ const file_agent_proto_rawDesc = "" +
 	"\x04node\x18\b \x01(\v2\x10.grid.NodeStatusR\x04node\"\x12\n" +
 	"\x10ListNodesRequest\"D\n" +
 	"\x11ListNodesResponse\x12/\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\x8e\x02\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xc4\x02\n" +
 	"\tGridAgent\x12>\n" +
 	"\tSpawnNode\x12\x17.agent.SpawnNodeRequest\x1a\x18.agent.SpawnNodeResponse\x12;\n" +
 	"\bStopNode\x12\x16.agent.StopNodeRequest\x1a\x17.agent.StopNodeResponse\x12D\n" +
 	"\rGetNodeStatus\x12\x18.agent.NodeStatusRequest\x1a\x19.agent.NodeStatusResponse\x12>\n" +
-	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x124\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x13.grid.KeyringMemberB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -588,24 +589,28 @@ var file_agent_proto_goTypes = []any{
 	(*ListNodesRequest)(nil),   // 6: agent.ListNodesRequest
 	(*ListNodesResponse)(nil),  // 7: agent.ListNodesResponse
 	(*NodeStatus)(nil),         // 8: grid.NodeStatus
+	(*KeyringRequest)(nil),     // 9: grid.KeyringRequest
+	(*KeyringMember)(nil),      // 10: grid.KeyringMember
 }
 var file_agent_proto_depIdxs = []int32{
-	8, // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
-	8, // 1: agent.NodeStatusResponse.node:type_name -> grid.NodeStatus
-	5, // 2: agent.ListNodesResponse.nodes:type_name -> agent.NodeStatusResponse
-	0, // 3: agent.GridAgent.SpawnNode:input_type -> agent.SpawnNodeRequest
-	2, // 4: agent.GridAgent.StopNode:input_type -> agent.StopNodeRequest
-	4, // 5: agent.GridAgent.GetNodeStatus:input_type -> agent.NodeStatusRequest
-	6, // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
-	1, // 7: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
-	3, // 8: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
-	5, // 9: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
-	7, // 10: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
-	7, // [7:11] is the sub-list for method output_type
-	3, // [3:7] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	8,  // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
+	8,  // 1: agent.NodeStatusResponse.node:type_name -> grid.NodeStatus
+	5,  // 2: agent.ListNodesResponse.nodes:type_name -> agent.NodeStatusResponse
+	0,  // 3: agent.GridAgent.SpawnNode:input_type -> agent.SpawnNodeRequest
+	2,  // 4: agent.GridAgent.StopNode:input_type -> agent.StopNodeRequest
+	4,  // 5: agent.GridAgent.GetNodeStatus:input_type -> agent.NodeStatusRequest
+	6,  // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
+	9,  // 7: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
+	1,  // 8: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
+	3,  // 9: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
+	5,  // 10: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
+	7,  // 11: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
+	10, // 12: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
+	8,  // [8:13] is the sub-list for method output_type
+	3,  // [3:8] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_agent_proto_init() }

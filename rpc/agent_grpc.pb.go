@@ -29,6 +29,7 @@ const (
 	GridAgent_StopNode_FullMethodName      = "/agent.GridAgent/StopNode"
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
+	GridAgent_Keyring_FullMethodName       = "/agent.GridAgent/Keyring"
 )
 
 // GridAgentClient is the client API for GridAgent service.
@@ -40,6 +41,9 @@ type GridAgentClient interface {
 	StopNode(ctx context.Context, in *StopNodeRequest, opts ...grpc.CallOption) (*StopNodeResponse, error)
 	GetNodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error)
 }
 
 type gridAgentClient struct {
@@ -90,6 +94,16 @@ func (c *gridAgentClient) ListNodes(ctx context.Context, in *ListNodesRequest, o
 	return out, nil
 }
 
+func (c *gridAgentClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringMember)
+	err := c.cc.Invoke(ctx, GridAgent_Keyring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridAgentServer is the server API for GridAgent service.
 // All implementations must embed UnimplementedGridAgentServer
 // for forward compatibility.
@@ -99,6 +113,9 @@ type GridAgentServer interface {
 	StopNode(context.Context, *StopNodeRequest) (*StopNodeResponse, error)
 	GetNodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(context.Context, *KeyringRequest) (*KeyringMember, error)
 	mustEmbedUnimplementedGridAgentServer()
 }
 
@@ -120,6 +137,9 @@ func (UnimplementedGridAgentServer) GetNodeStatus(context.Context, *NodeStatusRe
 }
 func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedGridAgentServer) Keyring(context.Context, *KeyringRequest) (*KeyringMember, error) {
+	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
 }
 func (UnimplementedGridAgentServer) mustEmbedUnimplementedGridAgentServer() {}
 func (UnimplementedGridAgentServer) testEmbeddedByValue()                   {}
@@ -214,6 +234,24 @@ func _GridAgent_ListNodes_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridAgent_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridAgentServer).Keyring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridAgent_Keyring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridAgentServer).Keyring(ctx, req.(*KeyringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridAgent_ServiceDesc is the grpc.ServiceDesc for GridAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -236,6 +274,10 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _GridAgent_ListNodes_Handler,
+		},
+		{
+			MethodName: "Keyring",
+			Handler:    _GridAgent_Keyring_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

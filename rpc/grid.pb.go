@@ -2764,6 +2764,634 @@ func (x *StateHash) GetLastSeq() uint64 {
 	return 0
 }
 
+// ACLTokenCreateRequest asks for a new token. policies name built-in
+// (management, operator, read, agent) or custom policies; agent_id binds an
+// agent-policy token to one agent; ttl_seconds 0 never expires.
+type ACLTokenCreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []string               `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenCreateRequest) Reset() {
+	*x = ACLTokenCreateRequest{}
+	mi := &file_grid_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenCreateRequest) ProtoMessage() {}
+
+func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenCreateRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenCreateRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ACLTokenCreateRequest) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenCreateRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// ACLTokenInfo describes a token without its secret.
+type ACLTokenInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Policies      []string               `protobuf:"bytes,3,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	CreateTime    int64                  `protobuf:"varint,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"` // unix micros
+	ExpireTime    int64                  `protobuf:"varint,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"` // unix micros; 0 = never
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenInfo) Reset() {
+	*x = ACLTokenInfo{}
+	mi := &file_grid_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenInfo) ProtoMessage() {}
+
+func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenInfo.ProtoReflect.Descriptor instead.
+func (*ACLTokenInfo) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ACLTokenInfo) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenInfo) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLTokenInfo) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
+// ACLTokenSecret is a new token: its description and its secret (shown once).
+type ACLTokenSecret struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *ACLTokenInfo          `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenSecret) Reset() {
+	*x = ACLTokenSecret{}
+	mi := &file_grid_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenSecret) ProtoMessage() {}
+
+func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenSecret.ProtoReflect.Descriptor instead.
+func (*ACLTokenSecret) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ACLTokenSecret) GetToken() *ACLTokenInfo {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *ACLTokenSecret) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+type ACLTokens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLTokenInfo        `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokens) Reset() {
+	*x = ACLTokens{}
+	mi := &file_grid_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokens) ProtoMessage() {}
+
+func (x *ACLTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokens.ProtoReflect.Descriptor instead.
+func (*ACLTokens) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ACLTokens) GetTokens() []*ACLTokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type ACLAccessor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLAccessor) Reset() {
+	*x = ACLAccessor{}
+	mi := &file_grid_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLAccessor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLAccessor) ProtoMessage() {}
+
+func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLAccessor.ProtoReflect.Descriptor instead.
+func (*ACLAccessor) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ACLAccessor) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+// ACLPolicy is a custom policy: the capabilities it allows.
+type ACLPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Capabilities  []string               `protobuf:"bytes,2,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicy) Reset() {
+	*x = ACLPolicy{}
+	mi := &file_grid_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicy) ProtoMessage() {}
+
+func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
+func (*ACLPolicy) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ACLPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ACLPolicy) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type ACLPolicies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicies) Reset() {
+	*x = ACLPolicies{}
+	mi := &file_grid_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicies) ProtoMessage() {}
+
+func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicies.ProtoReflect.Descriptor instead.
+func (*ACLPolicies) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ACLPolicies) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type ACLPolicyName struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyName) Reset() {
+	*x = ACLPolicyName{}
+	mi := &file_grid_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyName) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyName) ProtoMessage() {}
+
+func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyName.ProtoReflect.Descriptor instead.
+func (*ACLPolicyName) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ACLPolicyName) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KeyringRequest: op is list, install, use or remove; key is base64.
+type KeyringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Local         bool                   `protobuf:"varint,3,opt,name=local,proto3" json:"local,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringRequest) Reset() {
+	*x = KeyringRequest{}
+	mi := &file_grid_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringRequest) ProtoMessage() {}
+
+func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
+func (*KeyringRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *KeyringRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+// KeyringMember is one member's answer.
+type KeyringMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // master|agent
+	Keys          []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"` // base64
+	Primary       string                 `protobuf:"bytes,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringMember) Reset() {
+	*x = KeyringMember{}
+	mi := &file_grid_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringMember) ProtoMessage() {}
+
+func (x *KeyringMember) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringMember.ProtoReflect.Descriptor instead.
+func (*KeyringMember) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *KeyringMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeyringMember) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type KeyringResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*KeyringMember       `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringResponse) Reset() {
+	*x = KeyringResponse{}
+	mi := &file_grid_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringResponse) ProtoMessage() {}
+
+func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
+func (*KeyringResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *KeyringResponse) GetMembers() []*KeyringMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_grid_proto protoreflect.FileDescriptor
 
 const file_grid_proto_rawDesc = "" +
@@ -2996,7 +3624,51 @@ const file_grid_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x01(\x04R\x06agents\x12\x14\n" +
 	"\x05nodes\x18\x06 \x01(\x04R\x05nodes\x12\x16\n" +
 	"\x06events\x18\a \x01(\x04R\x06events\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x04R\alastSeq*\xf7\x03\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\"\x83\x01\n" +
+	"\x15ACLTokenCreateRequest\x12\x1a\n" +
+	"\bpolicies\x18\x01 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
+	"ttlSeconds\"\xbc\x01\n" +
+	"\fACLTokenInfo\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpolicies\x18\x03 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x1f\n" +
+	"\vcreate_time\x18\x05 \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vexpire_time\x18\x06 \x01(\x03R\n" +
+	"expireTime\"W\n" +
+	"\x0eACLTokenSecret\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.grid.ACLTokenInfoR\x05token\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\"7\n" +
+	"\tACLTokens\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.grid.ACLTokenInfoR\x06tokens\".\n" +
+	"\vACLAccessor\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\"e\n" +
+	"\tACLPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
+	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\":\n" +
+	"\vACLPolicies\x12+\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x0f.grid.ACLPolicyR\bpolicies\"#\n" +
+	"\rACLPolicyName\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
+	"\x0eKeyringRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05local\x18\x03 \x01(\bR\x05local\"w\n" +
+	"\rKeyringMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"@\n" +
+	"\x0fKeyringResponse\x12-\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\xf7\x03\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3022,7 +3694,7 @@ const file_grid_proto_rawDesc = "" +
 	"\rMASTER_JOINED\x103\x12\x12\n" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
-	"\x0fREQUEST_REFUSED\x10F2\xca\t\n" +
+	"\x0fREQUEST_REFUSED\x10F2\xf1\f\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3049,7 +3721,15 @@ const file_grid_proto_rawDesc = "" +
 	"\fSaveSnapshot\x12\v.grid.Empty\x1a\x13.grid.SnapshotChunk0\x01\x125\n" +
 	"\x0fRestoreSnapshot\x12\x13.grid.SnapshotChunk\x1a\v.grid.Empty(\x01\x12)\n" +
 	"\x05Ready\x12\v.grid.Empty\x1a\x13.grid.ReadyResponse\x12,\n" +
-	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHashB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x121\n" +
+	"\fACLBootstrap\x12\v.grid.Empty\x1a\x14.grid.ACLTokenSecret\x12C\n" +
+	"\x0eACLTokenCreate\x12\x1b.grid.ACLTokenCreateRequest\x1a\x14.grid.ACLTokenSecret\x12,\n" +
+	"\fACLTokenList\x12\v.grid.Empty\x1a\x0f.grid.ACLTokens\x120\n" +
+	"\x0eACLTokenRevoke\x12\x11.grid.ACLAccessor\x1a\v.grid.Empty\x12/\n" +
+	"\x0fACLPolicyUpsert\x12\x0f.grid.ACLPolicy\x1a\v.grid.Empty\x12/\n" +
+	"\rACLPolicyList\x12\v.grid.Empty\x1a\x11.grid.ACLPolicies\x123\n" +
+	"\x0fACLPolicyDelete\x12\x13.grid.ACLPolicyName\x1a\v.grid.Empty\x126\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x15.grid.KeyringResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3064,7 +3744,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3102,8 +3782,19 @@ var file_grid_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
 	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
 	(*StateHash)(nil),                  // 35: grid.StateHash
-	nil,                                // 36: grid.Event.DetailsEntry
-	nil,                                // 37: grid.Member.TagsEntry
+	(*ACLTokenCreateRequest)(nil),      // 36: grid.ACLTokenCreateRequest
+	(*ACLTokenInfo)(nil),               // 37: grid.ACLTokenInfo
+	(*ACLTokenSecret)(nil),             // 38: grid.ACLTokenSecret
+	(*ACLTokens)(nil),                  // 39: grid.ACLTokens
+	(*ACLAccessor)(nil),                // 40: grid.ACLAccessor
+	(*ACLPolicy)(nil),                  // 41: grid.ACLPolicy
+	(*ACLPolicies)(nil),                // 42: grid.ACLPolicies
+	(*ACLPolicyName)(nil),              // 43: grid.ACLPolicyName
+	(*KeyringRequest)(nil),             // 44: grid.KeyringRequest
+	(*KeyringMember)(nil),              // 45: grid.KeyringMember
+	(*KeyringResponse)(nil),            // 46: grid.KeyringResponse
+	nil,                                // 47: grid.Event.DetailsEntry
+	nil,                                // 48: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3113,7 +3804,7 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	36, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	47, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
@@ -3123,57 +3814,77 @@ var file_grid_proto_depIdxs = []int32{
 	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
 	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
 	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	37, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	48, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	28, // 18: grid.MemberList.members:type_name -> grid.Member
-	4,  // 19: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 20: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 21: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 22: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 23: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 24: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 25: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 26: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 27: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 28: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 29: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 30: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 31: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 32: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 33: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 34: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	30, // 35: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	31, // 36: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 37: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	33, // 38: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 39: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 40: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	5,  // 41: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 42: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 43: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 44: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 45: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 46: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 47: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 48: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 49: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 50: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 51: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 52: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 53: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 54: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 55: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 56: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 57: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 58: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 59: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 60: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 61: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 62: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	41, // [41:63] is the sub-list for method output_type
-	19, // [19:41] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	37, // 19: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
+	37, // 20: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
+	41, // 21: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
+	45, // 22: grid.KeyringResponse.members:type_name -> grid.KeyringMember
+	4,  // 23: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 24: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 25: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 26: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 27: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 28: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 29: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 30: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 31: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 32: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	19, // 33: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	21, // 34: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	23, // 35: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	24, // 36: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 37: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 38: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	30, // 39: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	31, // 40: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 41: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	33, // 42: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 43: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 44: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	1,  // 45: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
+	36, // 46: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
+	1,  // 47: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
+	40, // 48: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
+	41, // 49: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
+	1,  // 50: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
+	43, // 51: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
+	44, // 52: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
+	5,  // 53: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 54: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 55: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 56: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 57: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 58: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 59: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 60: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 61: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 62: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 63: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 64: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 65: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	26, // 66: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	27, // 67: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	29, // 68: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 69: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	32, // 70: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	33, // 71: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 72: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	34, // 73: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	35, // 74: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	38, // 75: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
+	38, // 76: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
+	39, // 77: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
+	1,  // 78: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
+	1,  // 79: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
+	42, // 80: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
+	1,  // 81: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
+	46, // 82: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
+	53, // [53:83] is the sub-list for method output_type
+	23, // [23:53] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3187,7 +3898,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
