@@ -176,76 +176,30 @@ func TokenCredentials(token string) credentials.PerRPCCredentials {
 	return bearerCredentials{token: token}
 }
 
-// tokenAuthorizer decides calls for AuthInterceptors.
-type tokenAuthorizer struct {
-	token, readToken string
-	isMutating       func(string) bool
-	onRefused        func(ctx context.Context, fullMethod, reason string)
-}
-
-// authorize returns nil or the status refusing the call.
-func (a *tokenAuthorizer) authorize(ctx context.Context, fullMethod string) error {
-	if a.token == "" && a.readToken == "" {
-		return nil
-	}
-	if openMethods[fullMethod] {
-		return nil // probes: load balancers and /readyz carry no token
-	}
-	mutating := a.isMutating == nil || a.isMutating(fullMethod)
-	if !mutating && a.readToken == "" {
-		return nil // reads are open unless a read token is configured
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok, reason := presentedToken(md)
-	var err error
-	switch {
-	case reason != "":
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	case TokenMatches(tok, a.token):
-		return nil
-	case TokenMatches(tok, a.readToken) && !mutating:
-		return nil
-	case TokenMatches(tok, a.readToken):
-		reason = RefusedReadOnlyToken
-		err = status.Errorf(codes.PermissionDenied, "the read-only API token cannot call %s", fullMethod)
-	case mutating && a.token == "":
-		reason = RefusedNoWriteToken
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	default:
-		reason = RefusedInvalidToken
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	}
-	if a.onRefused != nil {
-		a.onRefused(ctx, fullMethod, reason)
-	}
-	return err
-}
-
-// AuthInterceptors guard a gRPC server with API tokens. With both tokens
-// empty every call passes. Otherwise a mutating method (isMutating; nil
-// treats every method as mutating) needs the full token; a non-mutating one
-// needs the full or the read-only token when readToken is set, and nothing
-// when it is not. A refusal is UNAUTHENTICATED ("missing or invalid API
-// token"), or PERMISSION_DENIED for the read-only token on a mutating
-// method, and calls onRefused (may be nil) with the method and one of the
-// Refused* reasons, never the token, so the caller can emit an audit event.
-// Install with grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor.
+// AuthInterceptors guard a gRPC server with the static API tokens (agents
+// use them; masters build theirs from an Authorizer with ACLs). With both
+// tokens empty every call passes. Otherwise a mutating method (isMutating;
+// nil treats every method as mutating) needs the full token; a non-mutating
+// one needs the full or the read-only token when readToken is set, and
+// nothing when it is not. A refusal is UNAUTHENTICATED ("missing or invalid
+// API token"), or PERMISSION_DENIED naming the missing capability, and calls
+// onRefused (may be nil) with the method and the reason, never the token.
 func AuthInterceptors(token, readToken string, isMutating func(fullMethod string) bool,
 	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	a := &tokenAuthorizer{token: token, readToken: readToken, isMutating: isMutating, onRefused: onRefused}
-	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := a.authorize(ctx, info.FullMethod); err != nil {
-			return nil, err
+	a := NewAuthorizer(token, readToken, nil)
+	capOf := func(m string) string {
+		if openMethods[m] {
+			return ""
 		}
-		return handler(ctx, req)
-	}
-	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := a.authorize(ss.Context(), info.FullMethod); err != nil {
-			return err
+		if isMutating != nil && !isMutating(m) {
+			return CapRead
 		}
-		return handler(srv, ss)
+		if c := MethodCapability(m); c != CapUnknown && c != CapRead && c != "" {
+			return c
+		}
+		return CapUnknown
 	}
-	return unary, stream
+	return Interceptors(a, capOf, nil, onRefused)
 }
 
 // openMethods need no token even when --read-token is set: readiness and

@@ -153,12 +153,13 @@ func TestMutatingMethodSets(t *testing.T) {
 	}
 	slices.Sort(gotGrid)
 	slices.Sort(gotAgent)
-	wantGrid := []string{"EmitEvents", "Heartbeat", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
+	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
+		"ACLTokenList", "ACLTokenRevoke", "EmitEvents", "Heartbeat", "Keyring", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
 		"RestoreSnapshot", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
-	if want := []string{"SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
+	if want := []string{"Keyring", "SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
 		t.Errorf("mutating GridAgent methods = %v, want %v", gotAgent, want)
 	}
 	if !IsMutatingGridMethod("/grid.GridMaster/SomethingNew") {
