@@ -33,6 +33,9 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 	case PruneEventsType:
 		return f.applyPruneEvents(buf, l.Index)
 	}
+	if out, ok := f.applyACL(t, buf, l.Index); ok {
+		return out
+	}
 	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), l.Index))
 }
 

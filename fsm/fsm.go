@@ -43,6 +43,8 @@ type FSM struct {
 	applied atomic.Uint64
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
+	// acl is the replicated ACL state (acl.go).
+	acl aclState
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -63,6 +65,7 @@ func New(cfg Config) (*FSM, error) {
 		agents:   make(map[string]*rpc.AgentRecord),
 		nodes:    make(map[string]*rpc.NodeStatus),
 	}
+	f.acl.resetLocked()
 	if err := os.RemoveAll(f.eventDir); err != nil {
 		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
 	}

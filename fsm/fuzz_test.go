@@ -132,6 +132,14 @@ func fuzzBodyOf(t MessageType) proto.Message {
 		return new(rpc.EmitEventsRequest)
 	case PruneEventsType:
 		return new(rpc.PruneEventsCommand)
+	case ACLBootstrapType, ACLTokenUpsertType:
+		return new(rpc.ACLTokenRecord)
+	case ACLTokenRevokeType:
+		return new(rpc.ACLAccessor)
+	case ACLPolicyUpsertType:
+		return new(rpc.ACLPolicy)
+	case ACLPolicyDeleteType:
+		return new(rpc.ACLPolicyName)
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ func (t MessageType) String() string {
 	case PruneEventsType:
 		return "prune_events"
 	}
+	if name, ok := aclTypeName(t); ok {
+		return name
+	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }
 

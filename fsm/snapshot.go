@@ -15,13 +15,18 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 1):
+// snapshotMagic starts every snapshot stream (format version 2):
 //
-//	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes | event store
+//	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
+//	acl bootstrapped (u64 0/1) | token count (u64) | tokens | policy count (u64) | policies | event store
 //
+// Version 1 (snapshotMagicV1, no ACL section) is still restored.
 // where each agent and node is a u64 length followed by its protobuf
 // encoding, all integers big-endian, and the event store runs to EOF.
-const snapshotMagic = "GRIDSNAP1\n"
+const snapshotMagic = "GRIDSNAP2\n"
+
+// snapshotMagicV1 starts a snapshot written before ACLs existed.
+const snapshotMagicV1 = "GRIDSNAP1\n"
 
 // maxRecordSize bounds one registry record in a snapshot stream.
 const maxRecordSize = 16 << 20
@@ -32,6 +37,7 @@ type fsmSnapshot struct {
 	agents  []*rpc.AgentRecord
 	nodes   []*rpc.NodeStatus
 	events  *eventstore.Snapshot
+	acl     aclSnapshot
 }
 
 // Snapshot takes a cheap immutable view: the registry is cloned (it is small)
@@ -39,7 +45,7 @@ type fsmSnapshot struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	sn := &fsmSnapshot{applied: f.applied.Load()}
+	sn := &fsmSnapshot{applied: f.applied.Load(), acl: f.aclSnapshot()}
 	for _, a := range f.agents {
 		sn.agents = append(sn.agents, proto.Clone(a).(*rpc.AgentRecord))
 	}
@@ -78,6 +84,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeRecords(bw, s.nodes); err != nil {
 		return fmt.Errorf("nodes: %w", err)
+	}
+	if err := writeACL(bw, s.acl); err != nil {
+		return fmt.Errorf("acl: %w", err)
 	}
 	if _, err := s.events.WriteTo(bw); err != nil {
 		return fmt.Errorf("event store: %w", err)
@@ -157,7 +166,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotMagic {
+	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
 		return fmt.Errorf("fsm restore: %w: missing header", ErrBadSnapshot)
 	}
 	applied, err := readUint64(br)
@@ -171,6 +180,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	nodes, err := readRecords(br, func() *rpc.NodeStatus { return new(rpc.NodeStatus) })
 	if err != nil {
 		return fmt.Errorf("fsm restore: nodes: %w", err)
+	}
+	var acl aclSnapshot
+	if string(magic) == snapshotMagic {
+		if acl, err = readACL(br); err != nil {
+			return fmt.Errorf("fsm restore: acl: %w", err)
+		}
 	}
 
 	f.mu.Lock()
@@ -195,6 +210,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()
+	f.restoreACL(acl)
 
 	if old != nil {
 		oldPath := old.Path()
@@ -207,4 +223,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.logger.Info("restored snapshot", "applied_index", applied, "agents", len(agentMap), "nodes", len(nodeMap))
 	return nil
+}
+
+// writeACL writes the ACL section of a snapshot.
+func writeACL(w io.Writer, a aclSnapshot) error {
+	var b uint64
+	if a.bootstrapped {
+		b = 1
+	}
+	if err := writeUint64(w, b); err != nil {
+		return err
+	}
+	if err := writeRecords(w, a.tokens); err != nil {
+		return err
+	}
+	return writeRecords(w, a.policies)
+}
+
+// readACL reads the ACL section of a snapshot.
+func readACL(r io.Reader) (aclSnapshot, error) {
+	var a aclSnapshot
+	b, err := readUint64(r)
+	if err != nil {
+		return a, err
+	}
+	a.bootstrapped = b == 1
+	if a.tokens, err = readRecords(r, func() *rpc.ACLTokenRecord { return new(rpc.ACLTokenRecord) }); err != nil {
+		return a, err
+	}
+	a.policies, err = readRecords(r, func() *rpc.ACLPolicy { return new(rpc.ACLPolicy) })
+	return a, err
 }
