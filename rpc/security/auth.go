@@ -157,12 +157,26 @@ func CheckBearer(md metadata.MD, token string) error {
 // bearerCredentials put the API token on every call.
 type bearerCredentials struct{ token string }
 
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (b bearerCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	if b.token == "" {
+// GetRequestMetadata implements credentials.PerRPCCredentials: the
+// override of WithBearerOverride, else the configured token.
+func (b bearerCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	tok := b.token
+	if o, ok := ctx.Value(bearerOverrideKey{}).(string); ok {
+		tok = o
+	}
+	if tok == "" {
 		return nil, nil
 	}
-	return map[string]string{rpc.AuthorizationMetadataKey: "Bearer " + b.token}, nil
+	return map[string]string{rpc.AuthorizationMetadataKey: "Bearer " + tok}, nil
+}
+
+// bearerOverrideKey carries a token that replaces TokenCredentials' own.
+type bearerOverrideKey struct{}
+
+// WithBearerOverride makes TokenCredentials send tok instead of their own
+// token on calls made with ctx (a master forwarding a caller's call).
+func WithBearerOverride(ctx context.Context, tok string) context.Context {
+	return context.WithValue(ctx, bearerOverrideKey{}, tok)
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials: the

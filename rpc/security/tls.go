@@ -103,9 +103,10 @@ func ServerTLSConfig(f TLSFiles) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := certHolder(f, m.cert)
 	return &tls.Config{
-		Certificates: []tls.Certificate{m.cert},
-		ClientCAs:    m.pool,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.Load(), nil },
+		ClientCAs:      m.pool,
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
@@ -134,9 +135,10 @@ func ClientTLSConfig(f TLSFiles, serverName string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := certHolder(f, m.cert)
 	return &tls.Config{
-		Certificates: []tls.Certificate{m.cert},
-		RootCAs:      m.pool,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return h.Load(), nil },
+		RootCAs:              m.pool,
 		ServerName:   serverName,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
