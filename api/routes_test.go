@@ -338,7 +338,7 @@ func TestBackendErrorMapping(t *testing.T) {
 }
 
 func TestRoutingErrorsAndCORS(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(c *Config) { c.CORSOrigins = []string{"http://127.0.0.1:9001"} })
 	code, out := f.do("DELETE", "/api/grid/status", "")
 	f.expectError(405, out, code, "DELETE")
 	code, out = f.do("GET", "/api/grid/spawn", "")
@@ -356,7 +356,7 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:9001" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight = %d %v", resp.StatusCode, resp.Header)
@@ -366,8 +366,18 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("GET lacks Access-Control-Allow-Origin: %v", resp.Header)
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("GET without Origin got Access-Control-Allow-Origin %q; never a wildcard", got)
+	}
+	req, _ = http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from an unlisted origin = %d %v", resp.StatusCode, resp.Header)
 	}
 }
 

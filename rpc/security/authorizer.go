@@ -98,12 +98,12 @@ func (a *Authorizer) Authorize(secret string, present bool, c string) (*Identity
 	case acl != nil:
 		var err error
 		if id, err = acl.ResolveToken(secret); err != nil {
-			return nil, &Refusal{codes.Unauthenticated, RefusedInvalidToken, unauthenticatedMsg + " (unknown, revoked or expired)"}
+			return nil, &Refusal{codes.Unauthenticated, RefusedInvalidToken, unauthenticatedMsg + ": the bearer token is not valid (unknown, revoked or expired)"}
 		}
 	case token == "" && c != CapRead && c != CapOperatorRead:
 		return nil, &Refusal{codes.Unauthenticated, RefusedNoWriteToken, unauthenticatedMsg}
 	default:
-		return nil, &Refusal{codes.Unauthenticated, RefusedInvalidToken, unauthenticatedMsg}
+		return nil, &Refusal{codes.Unauthenticated, RefusedInvalidToken, unauthenticatedMsg + ": the bearer token is not valid"}
 	}
 	if !id.Allows(c) {
 		reason := RefusedMissingCapability + " " + c
