@@ -12,10 +12,13 @@ import (
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 )
 
 // Agent is a running `grid agent`: the Supervisor, the GridAgent gRPC
@@ -92,9 +95,13 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
+	masterToken := cfg.MasterToken
+	if masterToken == "" {
+		masterToken = cfg.APIToken
+	}
+	authUnary, authStream := security.AuthInterceptors(masterToken, "", security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
-		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
+		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(authStream))
 	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
@@ -102,6 +109,25 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
 		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount())
 	return a, nil
+}
+
+// serverRoleOnly: with TLS on, only a master (a server certificate) may
+// call the agent's mutating methods (SpawnNode, StopNode, Keyring).
+func (a *Agent) serverRoleOnly(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if a.cfg.TLS.Enabled() && security.IsMutatingAgentMethod(info.FullMethod) {
+		p, _ := peer.FromContext(ctx)
+		var err error = security.ErrWrongRole
+		if p != nil {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				err = security.RequireRole(ti.State, security.RoleServer)
+			}
+		}
+		if err != nil {
+			a.logRefused(ctx, info.FullMethod, err.Error())
+			return nil, status.Errorf(codes.PermissionDenied, "%s: only masters may call %s", err, info.FullMethod)
+		}
+	}
+	return handler(ctx, req)
 }
 
 // maxGRPCRecvBytes bounds every message the agent's gRPC port accepts.

@@ -43,6 +43,10 @@ func (r aclResolver) ResolveToken(secret string) (*security.Identity, error) {
 // Authorizer is this master's token authority (the REST API shares it).
 func (m *Master) Authorizer() *security.Authorizer { return m.endpoint.auth }
 
+// Streams bounds open event streams per token or client (the REST API
+// shares it).
+func (m *Master) Streams() *security.StreamLimiter { return m.endpoint.streams }
+
 // newAuthorizer builds the master's Authorizer from its config.
 func (m *Master) newAuthorizer() *security.Authorizer {
 	var acl security.TokenResolver

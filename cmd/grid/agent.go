@@ -45,7 +45,8 @@ func agentCommand() *cli.Command {
 			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
-			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token: sent on every call to them and required on SpawnNode/StopNode"},
+			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode unless --master-token is set)"},
+			&cli.StringFlag{Name: "master-token", EnvVars: []string{"GRID_MASTER_TOKEN"}, Usage: "the token masters present on SpawnNode/StopNode (their --agent-token); default --api-token"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: []string{"GRID_ENCRYPT"}, Usage: "gossip encryption key (base64, `grid keygen`); the masters' --encrypt"},
 			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
 		},
@@ -105,6 +106,7 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 		return err
 	}
 	cfg.APIToken = c.String("api-token")
+	cfg.MasterToken = c.String("master-token")
 	if err := security.ValidateTokens(cfg.APIToken, ""); err != nil {
 		return err
 	}

@@ -52,6 +52,11 @@ func masterFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, EnvVars: env("offline-after"), Usage: "agent silence before offline (also the grace after a leader change)"},
 		&cli.StringFlag{Name: "api-token", EnvVars: env("api-token"), Usage: "bearer token required on every mutating REST and gRPC call, and sent on this master's own calls"},
 		&cli.StringFlag{Name: "read-token", EnvVars: env("read-token"), Usage: "read-only bearer token; when set, reads need it (or --api-token) too"},
+		&cli.BoolFlag{Name: "acl", EnvVars: env("acl"), Usage: "enforce ACL tokens (Raft-replicated, hashed): create the first with `grid acl bootstrap`"},
+		&cli.StringFlag{Name: "agent-token", EnvVars: env("agent-token"), Usage: "token sent on calls to agents (their --master-token); default --api-token"},
+		&cli.StringSliceFlag{Name: "cors-origin", EnvVars: env("cors-origin"), Usage: "origin (scheme://host:port) allowed to call the REST API from a browser (repeatable); none by default"},
+		&cli.IntFlag{Name: "max-streams", Value: def.MaxStreams, EnvVars: env("max-streams"), Usage: "open event streams allowed per token or client address (more get 429)"},
+		&cli.Int64Flag{Name: "max-snapshot-size", Value: def.MaxSnapshotSize, EnvVars: env("max-snapshot-size"), Usage: "largest snapshot upload accepted, in bytes"},
 		&cli.StringFlag{Name: "encrypt", EnvVars: env("encrypt"), Usage: "gossip encryption key: base64 of 16, 24 or 32 bytes (`grid keygen`); the same on every master and agent"},
 		&cli.StringFlag{Name: "tls-ca", EnvVars: env("tls-ca"), Usage: "cluster CA certificate (PEM); with --tls-cert and --tls-key turns on mutual TLS for gRPC and Raft, and HTTPS"},
 		&cli.StringFlag{Name: "tls-cert", EnvVars: env("tls-cert"), Usage: "this master's certificate (PEM), signed by --tls-ca"},
@@ -170,6 +175,16 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 	if err := security.ValidateTokens(cfg.APIToken, cfg.ReadToken); err != nil {
 		return err
 	}
+	cfg.ACL = c.Bool("acl")
+	cfg.AgentToken = c.String("agent-token")
+	if err := security.ValidateTokens(cfg.AgentToken, ""); err != nil {
+		return fmt.Errorf("--agent-token: %w", err)
+	}
+	cfg.MaxStreams = c.Int("max-streams")
+	cfg.MaxSnapshotSize = c.Int64("max-snapshot-size")
+	if cfg.MaxStreams < 1 || cfg.MaxSnapshotSize < 1 {
+		return fmt.Errorf("--max-streams and --max-snapshot-size must be at least 1")
+	}
 	if c.IsSet("encrypt") {
 		key, err := security.ParseGossipKey(c.String("encrypt"))
 		if err != nil {
@@ -214,9 +229,17 @@ func runMaster(c *cli.Context) error {
 
 	// The API calls this master in-process (no connection to its own gRPC
 	// port); it checks bearer tokens itself and audits its refusals.
+	insecure := m.Authorizer().Open() && !isLoopback(httpLis.Addr())
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
+		Authorizer: m.Authorizer(), Streams: m.Streams(), CORSOrigins: c.StringSlice("cors-origin"), Insecure: insecure,
 		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
-	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts: a slow-loris client cannot hold a connection; the event
+	// stream lifts its own write deadline (api/sse.go).
+	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second}
+	if insecure {
+		go warnInsecure(m, logger, httpLis.Addr().String())
+	}
 	httpErr := make(chan error, 1)
 	if cfg.TLS.Enabled() {
 		if httpServer.TLSConfig, err = security.HTTPServerTLSConfig(cfg.TLS); err != nil {
@@ -233,6 +256,10 @@ func runMaster(c *cli.Context) error {
 	sigCh := make(chan os.Signal, 2)
 	signal.Notify(sigCh, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigCh)
+	hupCh := make(chan os.Signal, 1)
+	signal.Notify(hupCh, syscall.SIGHUP)
+	defer signal.Stop(hupCh)
+	go reloadOnHUP(c, hupCh, m, cfg, logger)
 	var runErr error
 	select {
 	case sig := <-sigCh:
@@ -261,4 +288,77 @@ func runMaster(c *cli.Context) error {
 	}
 	logger.Info("master stopped")
 	return runErr
+}
+
+// isLoopback reports whether addr listens on a loopback address only.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP != nil && tcp.IP.IsLoopback()
+}
+
+// warnInsecure logs, every minute until the master stops, that nothing
+// guards a non-loopback HTTP address.
+func warnInsecure(m *cluster.Master, logger hclog.Logger, addr string) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if m.Authorizer().Open() {
+			logger.Warn("the REST API listens on a non-loopback address without any token: anyone who can reach it controls the cluster (set --acl or --api-token)", "http_addr", addr)
+		}
+		select {
+		case <-m.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reloadOnHUP reloads, on each SIGHUP, the TLS certificate and key (same
+// paths) and the static tokens (from --config when given, else the
+// environment), without a restart. ACL tokens live in Raft and need none.
+func reloadOnHUP(c *cli.Context, hup <-chan os.Signal, m *cluster.Master, cfg cluster.Config, logger hclog.Logger) {
+	for {
+		select {
+		case <-m.Done():
+			return
+		case <-hup:
+		}
+		logger.Info("SIGHUP: reloading certificates and tokens")
+		if cfg.TLS.Enabled() {
+			if err := security.ReloadTLS(cfg.TLS); err != nil {
+				logger.Error("reload TLS: keeping the current certificate", "error", err)
+			} else {
+				logger.Info("reloaded TLS certificate", "cert", cfg.TLS.Cert)
+			}
+		}
+		token, read := reloadedTokens(c, cfg)
+		if err := m.Authorizer().SetTokens(token, read); err != nil {
+			logger.Error("reload tokens: keeping the current ones", "error", err)
+		}
+	}
+}
+
+// reloadedTokens are --api-token and --read-token as they read now: from
+// the --config file when it sets them, else from GRID_API_TOKEN /
+// GRID_READ_TOKEN when set, else unchanged.
+func reloadedTokens(c *cli.Context, cfg cluster.Config) (string, string) {
+	token, read := cfg.APIToken, cfg.ReadToken
+	if v, ok := os.LookupEnv("GRID_API_TOKEN"); ok {
+		token = v
+	}
+	if v, ok := os.LookupEnv("GRID_READ_TOKEN"); ok {
+		read = v
+	}
+	if path := c.String("config"); path != "" {
+		var values map[string]any
+		if _, err := toml.DecodeFile(path, &values); err == nil {
+			if v, ok := values["api-token"].(string); ok {
+				token = v
+			}
+			if v, ok := values["read-token"].(string); ok {
+				read = v
+			}
+		}
+	}
+	return token, read
 }
