@@ -34,6 +34,7 @@ func main() {
 			eventsCommand(),
 			queryCommand(),
 			tlsCommand(),
+			aclCommand(),
 			keygenCommand(),
 			simAgentsCommand(),
 		},
