@@ -111,8 +111,8 @@ func (l *TLSStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 type serverTLSConn struct {
 	*tls.Conn
 	onRefused func(peer, reason string)
-	once sync.Once
-	err  error
+	once      sync.Once
+	err       error
 }
 
 // handshake completes the TLS handshake (client certificate checked).

@@ -107,8 +107,8 @@ func ServerTLSConfig(f TLSFiles) (*tls.Config, error) {
 	return &tls.Config{
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.Load(), nil },
 		ClientCAs:      m.pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		MinVersion:     tls.VersionTLS12,
 	}, nil
 }
 
@@ -139,8 +139,8 @@ func ClientTLSConfig(f TLSFiles, serverName string) (*tls.Config, error) {
 	return &tls.Config{
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return h.Load(), nil },
 		RootCAs:              m.pool,
-		ServerName:   serverName,
-		MinVersion:   tls.VersionTLS12,
+		ServerName:           serverName,
+		MinVersion:           tls.VersionTLS12,
 	}, nil
 }
 
