@@ -282,6 +282,10 @@ func TestACLHostileMatrix(t *testing.T) {
 	restCase("same-origin text/plain spawn", "POST", "/api/grid/spawn", `{"agent_id":"agent-1"}`, w.mgmt, "text/plain", "", 415)
 	restCase("preflight from an unlisted origin", "OPTIONS", "/api/grid/spawn", "", "", "", evil, 403)
 
+	t.Run("gossip member claims a voter's id with another raft address", func(t *testing.T) {
+		w.testGossipImpostor(t, leader, follower)
+	})
+
 	t.Run("65 event streams from one client", func(t *testing.T) {
 		var conns []*http.Response
 		defer func() {
