@@ -69,7 +69,7 @@ func (m *Master) identityConflict(name, gossipAddr string, tags map[string]strin
 
 // refuseImpostor reports a refused claim once (log and REQUEST_REFUSED).
 func (m *Master) refuseImpostor(gossipAddr, tagsRaft, reason string) {
-	if reason != "" && m.members.refused.first(gossipAddr + "|" + tagsRaft + "|" + reason) {
+	if reason != "" && m.members.refused.first(gossipAddr+"|"+tagsRaft+"|"+reason) {
 		m.AuditRefused(gossipAddr, gossipRefusalMethod, reason)
 	}
 }
