@@ -35,6 +35,10 @@ type Agent struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
+	// token is sent on calls to the masters; auth checks the masters'
+	// token on SpawnNode/StopNode/Keyring. Reload replaces both (SIGHUP).
+	token *security.TokenHolder
+	auth  *security.Authorizer
 }
 
 // notifier feeds the Supervisor's events and states to the delivery loops.
@@ -65,8 +69,9 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	a.token = security.NewTokenHolder(cfg.APIToken)
 	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken)))
+		grpc.WithPerRPCCredentials(a.token.Credentials()))
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 
@@ -95,14 +100,13 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	masterToken := cfg.MasterToken
-	if masterToken == "" {
-		masterToken = cfg.APIToken
-	}
-	authUnary, authStream := security.AuthInterceptors(masterToken, "", security.IsMutatingAgentMethod, a.logRefused)
+	a.auth = security.NewAuthorizer(masterTokenOf(cfg.APIToken, cfg.MasterToken), "", nil)
+	authUnary, authStream := security.StaticAuthInterceptors(a.auth, security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(authStream))
-	rpc.RegisterGridAgentServer(a.server, NewAgentService(a.sup, logger))
+	svc := &agentService{sup: a.sup, logger: logger.Named("grpc"),
+		keyring: keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}}
+	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
 	reflection.Register(a.server)

@@ -25,11 +25,13 @@ const (
 // Membership is the agent's place in the gossip pool: it tags itself
 // role=agent and learns the masters' gRPC addresses from their tags.
 type Membership struct {
-	ml     *memberlist.Memberlist
-	pool   *MasterPool
-	join   []string
-	meta   []byte
-	logger hclog.Logger
+	ml *memberlist.Memberlist
+	// keyring is memberlist's keyring (nil: plaintext); keyring.go rotates it.
+	keyring *memberlist.Keyring
+	pool    *MasterPool
+	join    []string
+	meta    []byte
+	logger  hclog.Logger
 
 	mu      sync.Mutex
 	masters map[string]masterTag // by member name
@@ -52,7 +54,11 @@ func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membersh
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.AgentID
-	mc.SecretKey = cfg.GossipKey // nil: plaintext; must match the masters' key
+	// nil: plaintext; else one of its keys must match the masters' primary.
+	if mc.Keyring, err = startKeyring(cfg); err != nil {
+		return nil, fmt.Errorf("gossip keyring: %w", err)
+	}
+	m.keyring = mc.Keyring
 	if host == "" {
 		host = "0.0.0.0"
 	}

@@ -11,8 +11,9 @@ import (
 // validates at the edge and turns the Supervisor's errors into codes.
 type agentService struct {
 	rpc.UnimplementedGridAgentServer
-	sup    *Supervisor
-	logger hclog.Logger
+	keyring keyringService
+	sup     *Supervisor
+	logger  hclog.Logger
 }
 
 // NewAgentService returns the GridAgent service of sup.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -47,6 +48,8 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
 			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode unless --master-token is set)"},
 			&cli.StringFlag{Name: "master-token", EnvVars: []string{"GRID_MASTER_TOKEN"}, Usage: "the token masters present on SpawnNode/StopNode (their --agent-token); default --api-token"},
+			&cli.StringFlag{Name: "api-token-file", EnvVars: []string{"GRID_API_TOKEN_FILE"}, Usage: "file holding --api-token (wins over it); re-read on SIGHUP"},
+			&cli.StringFlag{Name: "master-token-file", EnvVars: []string{"GRID_MASTER_TOKEN_FILE"}, Usage: "file holding --master-token (wins over it); re-read on SIGHUP"},
 			&cli.StringFlag{Name: "encrypt", EnvVars: []string{"GRID_ENCRYPT"}, Usage: "gossip encryption key (base64, `grid keygen`); the masters' --encrypt"},
 			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
 		},
@@ -76,6 +79,10 @@ func runAgent(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadAgentOnHUP(ctx, c, hup, a, logger)
 	if err := a.Run(ctx); err != nil {
 		return cli.Exit("Error: "+err.Error(), 1)
 	}
@@ -105,9 +112,8 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	if err := cfg.TLS.Validate(); err != nil {
 		return err
 	}
-	cfg.APIToken = c.String("api-token")
-	cfg.MasterToken = c.String("master-token")
-	if err := security.ValidateTokens(cfg.APIToken, ""); err != nil {
+	var err error
+	if cfg.APIToken, cfg.MasterToken, err = agentTokens(c); err != nil {
 		return err
 	}
 	if c.IsSet("encrypt") {
@@ -216,4 +222,56 @@ func runStorageNode(c *cli.Context) error {
 	}
 	logger.Info("storage node stopped")
 	return nil
+}
+
+// agentTokens are --api-token and --master-token, each read from its
+// *-token-file when that is set, checked.
+func agentTokens(c *cli.Context) (string, string, error) {
+	read := func(flag string) (string, error) {
+		path := c.String(flag + "-file")
+		if path == "" {
+			return c.String(flag), nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("--%s-file: %w", flag, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	api, err := read("api-token")
+	if err != nil {
+		return "", "", err
+	}
+	master, err := read("master-token")
+	if err != nil {
+		return "", "", err
+	}
+	if err := security.ValidateTokens(api, ""); err != nil {
+		return "", "", err
+	}
+	if err := security.ValidateTokens(master, ""); err != nil {
+		return "", "", fmt.Errorf("--master-token: %w", err)
+	}
+	return api, master, nil
+}
+
+// reloadAgentOnHUP re-reads, on each SIGHUP, the TLS certificate and key
+// (same paths) and the tokens (their files, when given), without a
+// restart; a bad new setting is logged and the current one kept.
+func reloadAgentOnHUP(ctx context.Context, c *cli.Context, hup <-chan os.Signal, a *agent.Agent, logger hclog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		logger.Info("SIGHUP: reloading certificates and tokens")
+		api, master, err := agentTokens(c)
+		if err == nil {
+			err = a.Reload(api, master)
+		}
+		if err != nil {
+			logger.Error("reload failed: keeping the current certificate and tokens", "error", err)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -154,13 +155,42 @@ func CheckBearer(md metadata.MD, token string) error {
 	return nil
 }
 
-// bearerCredentials put the API token on every call.
-type bearerCredentials struct{ token string }
+// bearerCredentials put the API token on every call; the token of a
+// TokenHolder when holder is set.
+type bearerCredentials struct {
+	token  string
+	holder *TokenHolder
+}
+
+// TokenHolder is a token that can be replaced at run time (an agent's
+// token reloaded on SIGHUP); its Credentials send the current one.
+type TokenHolder struct{ v atomic.Pointer[string] }
+
+// NewTokenHolder holds token.
+func NewTokenHolder(token string) *TokenHolder {
+	h := &TokenHolder{}
+	h.Set(token)
+	return h
+}
+
+// Set replaces the token.
+func (h *TokenHolder) Set(token string) { h.v.Store(&token) }
+
+// Get is the current token.
+func (h *TokenHolder) Get() string { return *h.v.Load() }
+
+// Credentials are TokenCredentials that send the holder's current token.
+func (h *TokenHolder) Credentials() credentials.PerRPCCredentials {
+	return bearerCredentials{holder: h}
+}
 
 // GetRequestMetadata implements credentials.PerRPCCredentials: the
 // override of WithBearerOverride, else the configured token.
 func (b bearerCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
 	tok := b.token
+	if b.holder != nil {
+		tok = b.holder.Get()
+	}
 	if o, ok := ctx.Value(bearerOverrideKey{}).(string); ok {
 		tok = o
 	}
@@ -200,7 +230,13 @@ func TokenCredentials(token string) credentials.PerRPCCredentials {
 // onRefused (may be nil) with the method and the reason, never the token.
 func AuthInterceptors(token, readToken string, isMutating func(fullMethod string) bool,
 	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	a := NewAuthorizer(token, readToken, nil)
+	return StaticAuthInterceptors(NewAuthorizer(token, readToken, nil), isMutating, onRefused)
+}
+
+// StaticAuthInterceptors are AuthInterceptors over an Authorizer of static
+// tokens, which SetTokens can replace at run time (an agent's SIGHUP).
+func StaticAuthInterceptors(a *Authorizer, isMutating func(fullMethod string) bool,
+	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	capOf := func(m string) string {
 		if openMethods[m] {
 			return ""
