@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"strconv"
 	"sync"
@@ -32,6 +34,8 @@ type Membership struct {
 	join    []string
 	meta    []byte
 	logger  hclog.Logger
+	// logGate carries memberlist's log lines until Leave.
+	logGate *logGate
 
 	mu      sync.Mutex
 	masters map[string]masterTag // by member name
@@ -70,7 +74,8 @@ func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membersh
 	mc.Delegate = m
 	mc.Events = m
 	mc.LogOutput = nil
-	mc.Logger = logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	m.logGate = &logGate{w: logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})}
+	mc.Logger = log.New(m.logGate, "", 0)
 	mc.ProbeInterval = 500 * time.Millisecond
 	mc.GossipInterval = 100 * time.Millisecond
 	ml, err := memberlist.Create(mc)
@@ -104,6 +109,33 @@ func (m *Membership) Leave(timeout time.Duration) {
 		m.logger.Warn("gossip leave failed", "error", err)
 	}
 	_ = m.ml.Shutdown()
+	m.logGate.close()
+}
+
+// logGate passes memberlist's log lines on until closed. memberlist's
+// probe and stream goroutines can still finish after Shutdown returns;
+// once the agent has left, their lines are dropped, so nothing the agent
+// started logs after Run has returned.
+type logGate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *logGate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+// close drops every later line; it returns once a line being written is done.
+func (g *logGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // Addr is the gossip address actually bound.
