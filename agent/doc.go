@@ -11,7 +11,10 @@
 //     <data_dir>/agent-state.json so a restarted agent re-adopts its nodes;
 //   - the GridAgent gRPC service (SpawnNode, StopNode, GetNodeStatus,
 //     ListNodes) with input validation (node ids, ports, storage paths
-//     confined to the data directory, memory bounds);
+//     confined to the data directory, memory bounds), and Keyring: the
+//     gossip keyring, kept in <data_dir>/gossip.keyring (keyring.go);
+//   - Reload: a renewed TLS certificate and new tokens without a restart
+//     (SIGHUP, reload.go);
 //   - the master side of the agent: MasterPool (masters learnt from --masters
 //     or from gossip), the register/heartbeat loop, the EventBuffer that
 //     delivers node events until acknowledged, and the StatusReporter that

@@ -6,7 +6,10 @@
 //
 // Files of the core: master.go (Master, New, Shutdown, Kill), config.go,
 // raft.go (stores, transport, raftApply, peers.json recovery), gossip.go
-// (memberlist tags, join), bootstrap.go (--bootstrap-expect), leader.go
+// (memberlist tags, join), gossip_identity.go (a member claiming a Raft
+// server's id with another address is refused), keyring.go (the gossip
+// keyring and `grid operator keyring`, fanned out to every member),
+// bootstrap.go (--bootstrap-expect), leader.go
 // (monitorLeadership, leaderLoop, adding joiners as non-voters),
 // autopilot.go (promotion and dead-master cleanup), heartbeat.go
 // (HeartbeatTimers), forward.go (forward, leaderClient, stale reads),
