@@ -60,10 +60,23 @@ func (s *Server) browserSafety(next http.Handler) http.Handler {
 	})
 }
 
-// originAllowed reports whether origin is listed in Config.CORSOrigins.
+// originAllowed reports whether origin is listed in Config.CORSOrigins or
+// is a page served by one of the cluster's masters (Config.PeerHosts).
 func (s *Server) originAllowed(origin string) bool {
 	for _, o := range s.cfg.CORSOrigins {
 		if strings.EqualFold(strings.TrimRight(o, "/"), strings.TrimRight(origin, "/")) {
+			return true
+		}
+	}
+	if s.cfg.PeerHosts == nil {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" {
+		return false
+	}
+	for _, h := range s.cfg.PeerHosts() {
+		if h != "" && strings.EqualFold(h, u.Host) {
 			return true
 		}
 	}

@@ -429,3 +429,31 @@ func get(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestPeerMasterOrigins: a page served by another master of the cluster
+// (the dashboard after a failover) may call the API; a page on another
+// port of the same host, or with a path, may not.
+func TestPeerMasterOrigins(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.PeerHosts = func() []string { return []string{"127.0.0.1:9002"} } })
+	for origin, want := range map[string]int{
+		"http://127.0.0.1:9002":    204,
+		"https://127.0.0.1:9002":   204,
+		"http://127.0.0.1:9003":    403,
+		"http://127.0.0.1:9002/x":  403,
+		"ftp://127.0.0.1:9002":     403,
+		"http://evil.example:9002": 403,
+	} {
+		req, _ := http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		allowed := resp.Header.Get("Access-Control-Allow-Origin")
+		if resp.StatusCode != want || (want == 204) != (allowed == origin) {
+			t.Errorf("preflight from %s = %d (allow-origin %q), want %d", origin, resp.StatusCode, allowed, want)
+		}
+	}
+}

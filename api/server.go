@@ -39,6 +39,11 @@ type Config struct {
 	// API from a browser page they serve (--cors-origin); none by default,
 	// never a wildcard. The dashboard is same-origin and needs none.
 	CORSOrigins []string
+	// PeerHosts, when set, lists the HTTP addresses (host:port) of the
+	// cluster's masters: a page served by one of them (the dashboard,
+	// which moves to another master when its own dies) is allowed like a
+	// listed origin.
+	PeerHosts func() []string
 	// Authorizer, when set, decides tokens and capabilities (the master's,
 	// with ACLs); nil builds one from APIToken and ReadToken.
 	Authorizer *security.Authorizer

@@ -231,7 +231,7 @@ func runMaster(c *cli.Context) error {
 	// port); it checks bearer tokens itself and audits its refusals.
 	insecure := m.Authorizer().Open() && !isLoopback(httpLis.Addr())
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
-		Authorizer: m.Authorizer(), Streams: m.Streams(), CORSOrigins: c.StringSlice("cors-origin"), Insecure: insecure,
+		Authorizer: m.Authorizer(), Streams: m.Streams(), CORSOrigins: c.StringSlice("cors-origin"), PeerHosts: m.PeerHTTPAddrs, Insecure: insecure,
 		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger})
 	// Timeouts: a slow-loris client cannot hold a connection; the event
 	// stream lifts its own write deadline (api/sse.go).
