@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -37,8 +39,10 @@ type Agent struct {
 	lis      net.Listener
 	// token is sent on calls to the masters; auth checks the masters'
 	// token on SpawnNode/StopNode/Keyring. Reload replaces both (SIGHUP).
-	token *security.TokenHolder
-	auth  *security.Authorizer
+	token   *security.TokenHolder
+	auth    *security.Authorizer
+	metrics *agentMetrics
+	http    *httpServer // nil without Config.HTTPAddr
 }
 
 // notifier feeds the Supervisor's events and states to the delivery loops.
@@ -86,12 +90,38 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		a.cfg.AdvertiseAddr = net.JoinHostPort(host, fmt.Sprint(lis.Addr().(*net.TCPAddr).Port))
 	}
 
+	fence, err := OpenTermFence(cfg.DataDir)
+	if err != nil {
+		_ = lis.Close()
+		return nil, err
+	}
 	a.sup, err = NewSupervisor(a.cfg, notifier{a.events, a.statuses}, logger)
 	if err != nil {
 		_ = lis.Close()
 		return nil, err
 	}
 	a.hb = NewHeartbeater(a.cfg, a.pool, a.sup, logger)
+	a.metrics = newAgentMetrics(a)
+	a.hb.rtt = func(d time.Duration) { a.metrics.heartbeatRTT.Observe(d.Seconds()) }
+	if cfg.HTTPAddr != "" {
+		reg := cfg.Metrics
+		if reg == nil {
+			reg = prometheus.NewRegistry()
+		}
+		if err := reg.Register(a.metrics); err != nil {
+			_ = a.sup.Close(context.Background(), false)
+			_ = lis.Close()
+			return nil, fmt.Errorf("agent metrics: %w", err)
+		}
+		hl, err := net.Listen("tcp", cfg.HTTPAddr)
+		if err != nil {
+			_ = a.sup.Close(context.Background(), false)
+			_ = lis.Close()
+			return nil, fmt.Errorf("http listen on %s: %w", cfg.HTTPAddr, err)
+		}
+		a.http = newHTTPServer(a, hl, reg)
+		a.cfg.advertiseHTTP = net.JoinHostPort(a.cfg.AdvertiseHost(), fmt.Sprint(hl.Addr().(*net.TCPAddr).Port))
+	}
 	if len(cfg.Join) > 0 {
 		a.gossip, err = NewMembership(a.cfg, a.pool, logger)
 		if err != nil {
@@ -104,14 +134,20 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	authUnary, authStream := security.StaticAuthInterceptors(a.auth, security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(authStream))
-	svc := &agentService{sup: a.sup, logger: logger.Named("grpc"),
-		keyring: keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}}
+	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
+	svc.(*agentService).logs = cfg.LogBroker
+	svc.(*agentService).keyring = keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}
 	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
 	reflection.Register(a.server)
-	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "advertise_addr", a.cfg.AdvertiseAddr,
-		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount())
+	httpAddr := ""
+	if a.http != nil {
+		httpAddr = a.http.lis.Addr().String()
+	}
+	logger.Info("agent ready", "agent_id", cfg.AgentID, "grpc_addr", lis.Addr().String(), "http_addr", httpAddr, "advertise_addr", a.cfg.AdvertiseAddr,
+		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount(),
+		"leader_term", fence.Highest())
 	return a, nil
 }
 
@@ -168,8 +204,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.lis) }()
+	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run}
+	if a.http != nil {
+		go func() {
+			if err := a.http.srv.Serve(a.http.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("http server stopped", "error", err)
+			}
+		}()
+		loopFns = append(loopFns, a.metrics.probeNodes)
+	}
 	var loops sync.WaitGroup
-	for _, loop := range []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run} {
+	for _, loop := range loopFns {
 		loops.Add(1)
 		go func() {
 			defer loops.Done()
@@ -223,6 +268,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.gossip != nil {
 		a.gossip.Leave(time.Second)
+	}
+	if a.http != nil {
+		hctx, hcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = a.http.srv.Shutdown(hctx)
+		hcancel()
 	}
 	a.pool.Close()
 	return err

@@ -145,7 +145,7 @@ func TestAgentProcessKilledAndRestarted(t *testing.T) {
 	startAgent := func() *exec.Cmd {
 		cmd := exec.Command(gridBin, "agent", "--id", "agent-proc", "--data-dir", dataDir, "--grpc-addr", grpcAddr,
 			"--masters", m.addr, "--port-range", itoa(lo)+"-"+itoa(hi), "--heartbeat-interval", "50ms", "--log-level", "debug")
-		cmd.Stdout, cmd.Stderr = tWriter{t}, tWriter{t}
+		cmd.Stdout, cmd.Stderr = newTWriter(t), newTWriter(t)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

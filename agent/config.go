@@ -11,6 +11,7 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Memory limit bounds for a storage node, in MiB.
@@ -108,6 +109,26 @@ type Config struct {
 	// MasterToken (--master-token), when set, is the token masters present
 	// on SpawnNode/StopNode (their --agent-token); empty uses APIToken.
 	MasterToken string
+
+	// HTTPAddr (--http-addr) serves /healthz, /readyz, /metrics and
+	// /debug/config; empty serves no HTTP.
+	HTTPAddr string
+	// EnableDebug (--enable-debug) adds pprof under /debug/pprof/ (full
+	// token required when APIToken is set).
+	EnableDebug bool
+	// Metrics is the registry /metrics serves (the agent adds its own
+	// collectors to it); nil uses a fresh one.
+	Metrics *prometheus.Registry
+	// LogBroker is the log fan-out behind this agent's Monitor RPC; nil
+	// answers Monitor with FAILED_PRECONDITION.
+	LogBroker *rpc.LogBroker
+	// DebugConfig is served at /debug/config: the version and configuration
+	// with secrets redacted.
+	DebugConfig any
+
+	// advertiseHTTP is the HTTP address published in gossip (set by New
+	// once --http-addr is bound), so `grid debug bundle` can find it.
+	advertiseHTTP string
 }
 
 // DefaultConfig returns the seeds' defaults.

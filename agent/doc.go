@@ -11,14 +11,21 @@
 //     <data_dir>/agent-state.json so a restarted agent re-adopts its nodes;
 //   - the GridAgent gRPC service (SpawnNode, StopNode, GetNodeStatus,
 //     ListNodes) with input validation (node ids, ports, storage paths
-//     confined to the data directory, memory bounds), and Keyring: the
-//     gossip keyring, kept in <data_dir>/gossip.keyring (keyring.go);
+//     confined to the data directory, memory bounds), behind the TermFence:
+//     the highest leader term seen, kept in <data_dir>/leader-term, and
+//     orders of an older term refused (FAILED_PRECONDITION, a log line, a
+//     request_refused event; term 0 from seed masters is accepted), and
+//     Keyring: the gossip keyring, kept in <data_dir>/gossip.keyring
+//     (keyring.go);
 //   - Reload: a renewed TLS certificate and new tokens without a restart
 //     (SIGHUP, reload.go);
 //   - the master side of the agent: MasterPool (masters learnt from --masters
 //     or from gossip), the register/heartbeat loop, the EventBuffer that
 //     delivers node events until acknowledged, and the StatusReporter that
-//     delivers node state changes (latest state wins).
+//     delivers node state changes (latest state wins);
+//   - observability: the --http-addr server (http.go: /healthz, /readyz,
+//     /metrics, /debug/config, pprof with EnableDebug), the agent's metrics
+//     and node health-check prober (telemetry.go) and the Monitor RPC.
 //
 // The agent imports rpc and libraries only.
 package agent

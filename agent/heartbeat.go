@@ -30,6 +30,18 @@ type Heartbeater struct {
 
 	registered atomic.Bool
 	beats      atomic.Uint64
+	// master is the address of the master last heartbeated, leader the
+	// leader id it named (metrics); rtt observes each heartbeat round trip.
+	master, leader atomic.Value
+	rtt            func(time.Duration)
+}
+
+// Master is the address of the master this agent last heartbeated and the
+// leader id that master named ("" before the first heartbeat).
+func (h *Heartbeater) Master() (addr, leaderID string) {
+	a, _ := h.master.Load().(string)
+	l, _ := h.leader.Load().(string)
+	return a, l
 }
 
 // NewHeartbeater builds the loop; Run starts it.
@@ -121,6 +133,7 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	}
 	cctx, cancel := context.WithTimeout(ctx, max(interval, 2*time.Second))
 	defer cancel()
+	start := time.Now()
 	resp, err := client.Heartbeat(cctx, &rpc.HeartbeatRequest{
 		AgentId:          h.cfg.AgentID,
 		StorageNodeCount: uint32(h.nodes.ActiveCount()),
@@ -137,6 +150,11 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 		return interval, err
 	}
 	h.beats.Add(1)
+	if h.rtt != nil {
+		h.rtt(time.Since(start))
+	}
+	h.master.Store(addr)
+	h.leader.Store(resp.GetLeaderId())
 	if ms := resp.GetNextIntervalMs(); ms > 0 {
 		interval = time.Duration(ms) * time.Millisecond
 	}

@@ -45,20 +45,40 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// testLogger logs through t.Log, so output shows only on failure.
+// testLogger logs through t.Log, so output shows only on failure. Lines
+// logged after the test ended (a library goroutine winding down, such as
+// memberlist's last probe) are dropped: t.Log would panic on them.
 func testLogger(t *testing.T) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: tWriter{t}})
+	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug, Output: newTWriter(t)})
 }
 
-type tWriter struct{ t *testing.T }
+// tWriter writes to t.Log until the test's cleanup runs.
+type tWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
+func newTWriter(t *testing.T) *tWriter {
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(string(p))
+	}
 	return len(p), nil
 }
 
-var _ io.Writer = tWriter{}
+var _ io.Writer = (*tWriter)(nil)
 
 // freePortRange finds n consecutive free ports.
 func freePortRange(t *testing.T, n int) (int, int) {

@@ -47,7 +47,11 @@ type masterTag struct{ id, grpcAddr string }
 // NewMembership binds the gossip listener; Run joins the pool.
 func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membership, error) {
 	logger = logger.Named("gossip")
-	meta, err := rpc.EncodeTags(map[string]string{tagRole: roleAgent, tagID: cfg.AgentID, tagGRPCAddr: cfg.AdvertiseAddr})
+	tags := map[string]string{tagRole: roleAgent, tagID: cfg.AgentID, tagGRPCAddr: cfg.AdvertiseAddr}
+	if cfg.advertiseHTTP != "" {
+		tags[rpc.TagHTTPAddr] = cfg.advertiseHTTP
+	}
+	meta, err := rpc.EncodeTags(tags)
 	if err != nil {
 		return nil, err
 	}

@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 )
 
 // agentService is the GridAgent gRPC service over a Supervisor. It
@@ -13,12 +16,58 @@ type agentService struct {
 	rpc.UnimplementedGridAgentServer
 	keyring keyringService
 	sup     *Supervisor
+	fence   *TermFence
+	events  EventEmitter
+	source  string
 	logger  hclog.Logger
+	logs    *rpc.LogBroker // Monitor's source; nil: not enabled
 }
 
-// NewAgentService returns the GridAgent service of sup.
-func NewAgentService(sup *Supervisor, logger hclog.Logger) rpc.GridAgentServer {
-	return &agentService{sup: sup, logger: logger.Named("grpc")}
+// Monitor streams this agent's log lines (`grid monitor --node AGENT_ID`,
+// relayed by a master). node_id, when set, must be this agent's id.
+func (a *agentService) Monitor(req *rpc.MonitorRequest, stream grpc.ServerStreamingServer[rpc.LogLine]) error {
+	return rpc.ToStatus(rpc.ServeMonitor(stream.Context(), a.logs, req, stream.Send))
+}
+
+// EventEmitter queues an event for the masters; it never blocks
+// (*EventBuffer).
+type EventEmitter interface {
+	Emit(e *rpc.Event)
+}
+
+// NewAgentService returns the GridAgent service of sup. Orders (SpawnNode,
+// StopNode) pass fence first; a refused one is logged and recorded as a
+// request_refused event through events, under source (the agent id).
+func NewAgentService(sup *Supervisor, fence *TermFence, events EventEmitter, source string, logger hclog.Logger) rpc.GridAgentServer {
+	return &agentService{sup: sup, fence: fence, events: events, source: source, logger: logger.Named("grpc")}
+}
+
+// admit passes an order of leaderTerm through the fence. A refusal is
+// logged, recorded as a request_refused event (entity: the node) and
+// returned as FAILED_PRECONDITION.
+func (a *agentService) admit(ctx context.Context, method, nodeID string, leaderTerm uint64) (release func(), err error) {
+	release, highest, err := a.fence.Admit(leaderTerm)
+	if err == nil {
+		return release, nil
+	}
+	peerAddr := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		peerAddr = p.Addr.String()
+	}
+	a.logger.Warn("order refused", "method", method, "node_id", nodeID, "leader_term", leaderTerm,
+		"highest_term", highest, "peer", peerAddr, "error", err)
+	if highest != 0 { // a stale term, not a failure to persist a new one
+		a.events.Emit(rpc.NewEvent(a.source, rpc.EventType_REQUEST_REFUSED, nodeID, map[string]string{
+			"method":       method,
+			"reason":       err.Error(),
+			"peer":         peerAddr,
+			"node_id":      nodeID,
+			"agent_id":     a.source,
+			"leader_term":  strconv.FormatUint(leaderTerm, 10),
+			"highest_term": strconv.FormatUint(highest, 10),
+		}))
+	}
+	return nil, rpc.ToStatus(err)
 }
 
 func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest) (*rpc.SpawnNodeResponse, error) {
@@ -30,6 +79,11 @@ func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest)
 	if err := rpc.ValidateSpawn("", req.GetNodeId(), int64(req.GetPort()), req.GetMemoryLimitMb(), req.GetStoragePath()); err != nil {
 		return nil, rpc.ToStatus(err)
 	}
+	release, err := a.admit(ctx, rpc.GridAgent_SpawnNode_FullMethodName, req.GetNodeId(), req.GetLeaderTerm())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	st, err := a.sup.Spawn(ctx, SpawnSpec{
 		NodeID:        req.GetNodeId(),
 		Port:          int(req.GetPort()),
@@ -55,6 +109,11 @@ func (a *agentService) StopNode(ctx context.Context, req *rpc.StopNodeRequest) (
 	if err := rpc.ValidateID("node_id", req.GetNodeId()); err != nil {
 		return nil, rpc.ToStatus(err)
 	}
+	release, err := a.admit(ctx, rpc.GridAgent_StopNode_FullMethodName, req.GetNodeId(), req.GetLeaderTerm())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	if err := a.sup.Stop(ctx, req.GetNodeId()); err != nil {
 		return nil, toStatus(err)
 	}
@@ -73,6 +132,10 @@ func (a *agentService) GetNodeStatus(ctx context.Context, req *rpc.NodeStatusReq
 }
 
 func (a *agentService) ListNodes(ctx context.Context, req *rpc.ListNodesRequest) (*rpc.ListNodesResponse, error) {
+	// A read is answered whatever its term; a newer term raises the fence.
+	if err := a.fence.Observe(req.GetLeaderTerm()); err != nil {
+		a.logger.Warn("could not record a newer leader term", "leader_term", req.GetLeaderTerm(), "error", err)
+	}
 	nodes := a.sup.List()
 	resp := &rpc.ListNodesResponse{Nodes: make([]*rpc.NodeStatusResponse, 0, len(nodes))}
 	for _, n := range nodes {

@@ -37,4 +37,12 @@ type Backend interface {
 	StopStorageNode(ctx context.Context, in *rpc.StopRequest) (*rpc.StopResponse, error)
 	RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) error
 	TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error)
+	// VerifyReplicas compares every master's state digest at one index
+	// (run by the leader).
+	VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error)
 }
+
+// A mutating call's request id (header X-Request-Id or body field
+// request_id) reaches the backend on its context (rpc.WithRequestID): a
+// retry with the same id of a call that succeeded is answered with the
+// first result.

@@ -16,5 +16,7 @@
 // live stream), views.go (the REST JSON shapes), json.go (decoding and
 // encoding), validate.go (request validation), errors.go (sentinel errors and
 // status mapping), auth.go (bearer tokens on mutating calls and reads), cors.go,
-// metrics.go (HTTP metrics and /metrics) and dashboard.go.
+// metrics.go (HTTP metrics and /metrics), timeseries.go (the dashboard's
+// chart samples), graph.go (event-graph neighbours for the entity page),
+// debug.go (/debug/config and, with EnableDebug, pprof) and dashboard.go.
 package api

@@ -24,6 +24,7 @@ type fakeMaster struct {
 	calls     map[string]int
 	lastStale map[string]bool
 	spawnReq  *rpc.SpawnRequest
+	queryReq  *rpc.NaturalQueryRequest
 	filter    *rpc.EventFilter
 	streamReq *rpc.StreamEventsRequest
 	errs      map[string]error // method -> error to return
@@ -31,12 +32,14 @@ type fakeMaster struct {
 	events    []*rpc.Event // what StreamEvents sends, then it ends with streamEnd
 	streamEnd error        // nil: block until the client goes away
 	firstSeq  uint64
+	// requestIDs is the request id each method last saw on its context.
+	requestIDs map[string]string
 }
 
 var _ Backend = (*fakeMaster)(nil)
 
 func newFakeMaster() *fakeMaster {
-	return &fakeMaster{calls: map[string]int{}, lastStale: map[string]bool{}, errs: map[string]error{},
+	return &fakeMaster{calls: map[string]int{}, lastStale: map[string]bool{}, errs: map[string]error{}, requestIDs: map[string]string{},
 		ready: &rpc.ReadyResponse{Ready: true, LeaderId: "m1", AppliedIndex: 10, CommitIndex: 10}}
 }
 
@@ -46,6 +49,13 @@ func (f *fakeMaster) record(method string, stale bool) error {
 	f.calls[method]++
 	f.lastStale[method] = stale
 	return f.errs[method]
+}
+
+// lastQuery is the last AskQuery request.
+func (f *fakeMaster) lastQuery() *rpc.NaturalQueryRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queryReq
 }
 
 func (f *fakeMaster) setErr(method string, err error) {
@@ -111,11 +121,12 @@ func (f *fakeMaster) GetStorageNodeStatus(_ context.Context, in *rpc.NodeId, sta
 	return testNode, nil
 }
 
-func (f *fakeMaster) SpawnStorageNode(_ context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
+func (f *fakeMaster) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
 	if err := f.record("SpawnStorageNode", false); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
+	f.requestIDs["SpawnStorageNode"] = rpc.RequestIDFromContext(ctx)
 	f.spawnReq = in
 	f.mu.Unlock()
 	return &rpc.SpawnResponse{Success: true, NodeId: "node-2", Endpoint: "127.0.0.1:50052", AgentId: "agent-001", Pid: 77}, nil
@@ -168,6 +179,9 @@ func (f *fakeMaster) AskQuery(_ context.Context, in *rpc.NaturalQueryRequest, st
 	if err := f.record("AskQuery", stale); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.queryReq = in
+	f.mu.Unlock()
 	ev := &rpc.Event{Id: "e1", Seq: 7, Type: rpc.EventType_SPAWN_FAILED, EntityId: "node-9", Timestamp: 1_700_000_000_123_456,
 		Details: map[string]string{"error": "port in use"}}
 	return &rpc.NaturalQueryResponse{Success: true, Query: in.GetQuery(),
@@ -182,10 +196,13 @@ func (f *fakeMaster) ListMasters(_ context.Context, stale bool) (*rpc.MasterList
 	return &rpc.MasterList{Masters: testMasters, LeaderId: "m1", Term: 3, FailureTolerance: 0}, nil
 }
 
-func (f *fakeMaster) RemovePeer(_ context.Context, in *rpc.RemovePeerRequest) error {
+func (f *fakeMaster) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) error {
 	if err := f.record("RemovePeer", false); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	f.requestIDs["RemovePeer"] = rpc.RequestIDFromContext(ctx)
+	f.mu.Unlock()
 	if in.GetId() != "m2" {
 		return status.Errorf(codes.NotFound, "master %q: not a raft peer", in.GetId())
 	}
@@ -201,6 +218,24 @@ func (f *fakeMaster) TransferLeadership(_ context.Context, in *rpc.TransferLeade
 		id = "m2"
 	}
 	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
+}
+
+func (f *fakeMaster) VerifyReplicas(_ context.Context) (*rpc.VerifyResponse, error) {
+	if err := f.record("VerifyReplicas", false); err != nil {
+		return nil, err
+	}
+	h := &rpc.StateHash{AppliedIndex: 41, Digest: "abc", Events: 7, Agents: 1}
+	return &rpc.VerifyResponse{Index: 41, Match: false, LeaderId: "m1", Replicas: []*rpc.ReplicaDigest{
+		{Id: "m1", Reachable: true, Hash: h},
+		{Id: "m2", Error: "127.0.0.1:7010: connection refused"},
+	}}, nil
+}
+
+// requestID is the request id method last saw.
+func (f *fakeMaster) requestID(method string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requestIDs[method]
 }
 
 func (f *fakeMaster) Ready(_ context.Context) (*rpc.ReadyResponse, error) {

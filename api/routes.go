@@ -125,7 +125,10 @@ func (s *Server) spawn(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r)
+	ctx, cancel, err := s.mutationContext(r, body.RequestID)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	resp, err := s.backend.SpawnStorageNode(ctx, body.request())
 	if err != nil {
@@ -151,7 +154,10 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r)
+	ctx, cancel, err := s.mutationContext(r, body.RequestID)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	resp, err := s.backend.StopStorageNode(ctx, &rpc.StopRequest{NodeId: body.NodeID, AgentId: body.AgentID})
 	if err != nil {
@@ -176,7 +182,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	resp, err := s.backend.AskQuery(ctx, &rpc.NaturalQueryRequest{Query: body.Query}, stale)
+	resp, err := s.backend.AskQuery(ctx, body.request(), stale)
 	if err != nil {
 		return err
 	}
@@ -189,13 +195,16 @@ func (s *Server) removePeer(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeValid(w, r, &body, false); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r)
-	defer cancel()
-	if err := s.backend.RemovePeer(ctx, &rpc.RemovePeerRequest{Id: body.ID, Force: body.Force}); err != nil {
+	ctx, cancel, err := s.mutationContext(r, body.RequestID)
+	if err != nil {
 		return err
 	}
-	s.logger.Info("removed peer", "id", body.ID, "force", body.Force)
-	writeJSON(w, http.StatusOK, map[string]any{"success": true, "id": body.ID, "error": ""})
+	defer cancel()
+	if err := s.backend.RemovePeer(ctx, &rpc.RemovePeerRequest{Id: body.ID, Force: body.Force, Undo: body.Undo}); err != nil {
+		return err
+	}
+	s.logger.Info("removed peer", "id", body.ID, "force", body.Force, "undo", body.Undo)
+	writeJSON(w, http.StatusOK, map[string]any{"success": true, "id": body.ID, "undo": body.Undo, "error": ""})
 	return nil
 }
 
@@ -204,7 +213,10 @@ func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) erro
 	if err := s.decodeValid(w, r, &body, true); err != nil {
 		return err
 	}
-	ctx, cancel := s.backendContext(r)
+	ctx, cancel, err := s.mutationContext(r, body.RequestID)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	resp, err := s.backend.TransferLeadership(ctx, &rpc.TransferLeadershipRequest{Id: body.ID})
 	if err != nil {
@@ -212,5 +224,38 @@ func (s *Server) transferLeadership(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.logger.Info("transferred leadership", "requested_id", body.ID, "new_leader_id", resp.GetNewLeaderId())
 	writeJSON(w, http.StatusOK, map[string]any{"success": true, "new_leader_id": resp.GetNewLeaderId(), "error": ""})
+	return nil
+}
+
+// mutationContext is backendContext carrying the request id of a mutating
+// call: the X-Request-Id header or the body's request_id (they must agree
+// when both are given).
+func (s *Server) mutationContext(r *http.Request, bodyID string) (context.Context, context.CancelFunc, error) {
+	id := r.Header.Get(rpc.RequestIDHeader)
+	switch {
+	case id == "":
+		id = bodyID
+	case bodyID != "" && bodyID != id:
+		return nil, nil, invalidf("request_id %q and header %s %q differ", rpc.Truncate(bodyID, 64), rpc.RequestIDHeader, rpc.Truncate(id, 64))
+	}
+	if id != "" {
+		if err := rpc.ValidateRequestID(id); err != nil {
+			return nil, nil, invalidf("%v", err)
+		}
+	}
+	ctx, cancel := s.backendContext(r)
+	return rpc.WithRequestID(ctx, id), cancel, nil
+}
+
+// verify compares every master's digest at one index; 200 with match
+// false when they differ (the answer is the verification, not an error).
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := s.backendContext(r)
+	defer cancel()
+	resp, err := s.backend.VerifyReplicas(ctx)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toVerifyView(resp))
 	return nil
 }

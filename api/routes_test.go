@@ -186,6 +186,7 @@ func TestPostValidation(t *testing.T) {
 		{"stop no id", "/api/grid/stop", `{}`, 400, "node_id is empty"},
 		{"stop wrong type", "/api/grid/stop", `{"node_id": 5}`, 400, `field "node_id"`},
 		{"query empty", "/api/grid/query", `{"query": "  "}`, 400, "query is required"},
+		{"query zone wrong type", "/api/grid/query", `{"query": "today", "utc_offset_s": "+01:00"}`, 400, `field "utc_offset_s"`},
 		{"remove no id", "/api/grid/operator/remove-peer", `{"force": true}`, 400, "id is required"},
 		{"remove wrong type", "/api/grid/operator/remove-peer", `{"id": "m2", "force": "yes"}`, 400, `field "force"`},
 		{"transfer bad id", "/api/grid/operator/transfer-leadership", `{"id": "m 1"}`, 400, "id"},
@@ -215,6 +216,14 @@ func TestStopQueryOperator(t *testing.T) {
 	code, out = f.do("POST", "/api/grid/query", `{"query":"spawn failures today"}`)
 	if code != 200 || out["count"] != float64(1) || out["query"] != "spawn failures today" {
 		t.Fatalf("query = %d %v", code, out)
+	}
+	if q := f.master.lastQuery(); q.GetTimeZone() != "" || q.GetHasUtcOffset() {
+		t.Fatalf("a query without a zone reached the backend with one: %v", q)
+	}
+	// The caller's zone goes to the master, which reads "today" in it.
+	code, _ = f.do("POST", "/api/grid/query", `{"query":"spawn failures today","time_zone":" Europe/Berlin ","utc_offset_s":3600}`)
+	if q := f.master.lastQuery(); code != 200 || q.GetTimeZone() != "Europe/Berlin" || !q.GetHasUtcOffset() || q.GetUtcOffsetS() != 3600 {
+		t.Fatalf("query with a zone = %d, backend got %v", code, q)
 	}
 	in := out["interpretation"].(map[string]any)
 	requireKeys(t, "interpretation", in, "intent", "event_types", "entities", "since", "until")

@@ -57,6 +57,14 @@ type Config struct {
 	DefaultEventLimit uint32
 	// MaxEventLimit is the largest ?limit accepted by the events listing.
 	MaxEventLimit uint32
+	// EnableDebug serves pprof under /debug/pprof/ (full token when set).
+	EnableDebug bool
+	// SampleInterval is how often the dashboard's chart data is sampled
+	// from Gatherer (/api/grid/timeseries keeps 360 samples).
+	SampleInterval time.Duration
+	// DebugConfig is served at /debug/config (full token when set): the
+	// process's version and configuration with secrets redacted.
+	DebugConfig any
 }
 
 // DefaultConfig returns the configuration a master uses unless told otherwise.
@@ -67,6 +75,7 @@ func DefaultConfig() Config {
 		KeepaliveInterval: 15 * time.Second,
 		DefaultEventLimit: 100,
 		MaxEventLimit:     1000,
+		SampleInterval:    10 * time.Second,
 	}
 }
 
@@ -87,6 +96,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxEventLimit == 0 {
 		cfg.MaxEventLimit = def.MaxEventLimit
+	}
+	if cfg.SampleInterval <= 0 {
+		cfg.SampleInterval = def.SampleInterval
 	}
 	if cfg.DefaultEventLimit > cfg.MaxEventLimit {
 		cfg.DefaultEventLimit = cfg.MaxEventLimit
@@ -110,6 +122,7 @@ type Server struct {
 	handler http.Handler
 	// staticAuth is used when Config.Authorizer is nil.
 	staticAuth *security.Authorizer
+	sampler    *sampler // the dashboard's charts; nil without a Gatherer
 }
 
 // New builds a Server over backend. Zero fields of cfg take their
@@ -126,7 +139,17 @@ func New(backend Backend, cfg Config) *Server {
 	s.staticAuth = security.NewAuthorizer(cfg.APIToken, cfg.ReadToken, nil)
 	s.registerRoutes()
 	s.handler = s.browserSafety(s.mux)
+	if cfg.Gatherer != nil {
+		s.sampler = newSampler(prometheus.Gatherers{cfg.Gatherer, s.metrics.registry}, cfg.SampleInterval)
+	}
 	return s
+}
+
+// Close stops the chart sampler.
+func (s *Server) Close() {
+	if s.sampler != nil {
+		s.sampler.close()
+	}
 }
 
 // Handler is the http.Handler to serve.
@@ -141,6 +164,9 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodGet, "/healthz", s.healthz)
 	s.route(http.MethodGet, "/readyz", s.readyz)
 	s.mux.Handle("/metrics", s.metrics.instrument("/metrics", s.metricsHandler()))
+	s.registerDebug()
+	s.route(http.MethodGet, "/api/grid/timeseries", s.guard(security.CapRead, s.timeseries))
+	s.route(http.MethodGet, "/api/grid/graph/{id}/neighbors", s.guard(security.CapRead, s.getNeighbors))
 
 	s.route(http.MethodGet, "/api/grid/status", s.guard(security.CapRead, s.getStatus))
 	s.route(http.MethodGet, "/api/grid/agents", s.guard(security.CapRead, s.listAgents))
@@ -154,6 +180,7 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodPost, "/api/grid/query", s.guard(security.CapRead, s.query)) // a read
 	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.guard(security.CapOperatorRaft, s.removePeer))
 	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.guard(security.CapOperatorRaft, s.transferLeadership))
+	s.route(http.MethodGet, "/api/grid/operator/verify", s.guard(security.CapOperatorRead, s.verify))
 	s.registerACLRoutes()
 	s.route(http.MethodGet, "/api/grid/ui-config", s.uiConfig)
 

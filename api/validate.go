@@ -28,6 +28,7 @@ type spawnBody struct {
 	Port          int64  `json:"port"`
 	StoragePath   string `json:"storage_path"`
 	MemoryLimitMB int64  `json:"memory_limit_mb"`
+	RequestID     string `json:"request_id"`
 }
 
 // validate applies the spawn contract of package rpc, the same check the
@@ -46,17 +47,32 @@ func (b *spawnBody) request() *rpc.SpawnRequest {
 
 // stopBody is POST /api/grid/stop.
 type stopBody struct {
-	NodeID  string `json:"node_id"`
-	AgentID string `json:"agent_id"`
+	NodeID    string `json:"node_id"`
+	AgentID   string `json:"agent_id"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *stopBody) validate() error {
 	return rpc.ValidateStop(b.NodeID, b.AgentID)
 }
 
-// queryBody is POST /api/grid/query.
+// queryBody is POST /api/grid/query. TimeZone (an IANA name, as the
+// browser's Intl.DateTimeFormat().resolvedOptions().timeZone) and
+// UTCOffsetS (seconds east of UTC) make "today" the caller's day; the master
+// checks them (an unknown zone without an offset is a 400).
 type queryBody struct {
-	Query string `json:"query"`
+	Query      string `json:"query"`
+	TimeZone   string `json:"time_zone"`
+	UTCOffsetS *int32 `json:"utc_offset_s"`
+}
+
+// request is the body as the backend's request.
+func (b *queryBody) request() *rpc.NaturalQueryRequest {
+	req := &rpc.NaturalQueryRequest{Query: b.Query, TimeZone: strings.TrimSpace(b.TimeZone)}
+	if b.UTCOffsetS != nil {
+		req.UtcOffsetS, req.HasUtcOffset = *b.UTCOffsetS, true
+	}
+	return req
 }
 
 func (b *queryBody) validate() error {
@@ -75,8 +91,10 @@ func (b *queryBody) validate() error {
 
 // removePeerBody is POST /api/grid/operator/remove-peer.
 type removePeerBody struct {
-	ID    string `json:"id"`
-	Force bool   `json:"force"`
+	ID        string `json:"id"`
+	Force     bool   `json:"force"`
+	Undo      bool   `json:"undo"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *removePeerBody) validate() error {
@@ -89,7 +107,8 @@ func (b *removePeerBody) validate() error {
 // transferLeadershipBody is POST /api/grid/operator/transfer-leadership; the
 // body may be empty (let Raft pick the new leader).
 type transferLeadershipBody struct {
-	ID string `json:"id"`
+	ID        string `json:"id"`
+	RequestID string `json:"request_id"`
 }
 
 func (b *transferLeadershipBody) validate() error {

@@ -254,3 +254,39 @@ func mapViews[T, V any](in []T, view func(T) V) []V {
 	}
 	return out
 }
+
+// replicaView is one master's answer in GET /api/grid/operator/verify.
+type replicaView struct {
+	ID           string `json:"id"`
+	Reachable    bool   `json:"reachable"`
+	Index        uint64 `json:"index"`
+	Digest       string `json:"digest"`
+	Events       uint64 `json:"events"`
+	Agents       uint64 `json:"agents"`
+	Nodes        uint64 `json:"nodes"`
+	LastSeq      uint64 `json:"last_seq"`
+	RegistryHash string `json:"registry_hash"`
+	EventsHash   string `json:"events_hash"`
+	Error        string `json:"error"`
+}
+
+type verifyView struct {
+	Success  bool          `json:"success"`
+	Match    bool          `json:"match"`
+	Index    uint64        `json:"index"`
+	LeaderID string        `json:"leader_id"`
+	Masters  []replicaView `json:"masters"`
+}
+
+func toVerifyView(v *rpc.VerifyResponse) verifyView {
+	out := verifyView{Success: true, Match: v.GetMatch(), Index: v.GetIndex(), LeaderID: v.GetLeaderId(), Masters: []replicaView{}}
+	for _, r := range v.GetReplicas() {
+		h := r.GetHash()
+		out.Masters = append(out.Masters, replicaView{
+			ID: r.GetId(), Reachable: r.GetReachable(), Index: h.GetAppliedIndex(), Digest: h.GetDigest(),
+			Events: h.GetEvents(), Agents: h.GetAgents(), Nodes: h.GetNodes(), LastSeq: h.GetLastSeq(),
+			RegistryHash: h.GetRegistryHash(), EventsHash: h.GetEventsHash(), Error: r.GetError(),
+		})
+	}
+	return out
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	metrics "github.com/hashicorp/go-metrics/compat"
 	"github.com/hashicorp/raft"
 	autopilot "github.com/hashicorp/raft-autopilot"
 )
@@ -93,10 +94,21 @@ func (d *autopilotDelegate) AutopilotConfig() *autopilot.Config {
 }
 
 // NotifyState is autopilot.ApplicationIntegration: keep the latest state.
+// It also reports autopilot.healthy and autopilot.failure_tolerance
+// through go-metrics, under the names Consul and Nomad use.
 func (d *autopilotDelegate) NotifyState(s *autopilot.State) {
 	d.mu.Lock()
 	d.state = s
 	d.mu.Unlock()
+	if s == nil {
+		return
+	}
+	healthy := float32(0)
+	if s.Healthy {
+		healthy = 1
+	}
+	metrics.SetGauge([]string{"autopilot", "healthy"}, healthy)
+	metrics.SetGauge([]string{"autopilot", "failure_tolerance"}, float32(s.FailureTolerance))
 }
 
 // lastState is the latest autopilot state (nil before the first one).
@@ -197,7 +209,7 @@ func (d *autopilotDelegate) RemoveFailedServer(srv *autopilot.Server) {
 			return
 		}
 		d.m.logger.Info("autopilot removed failed master", "id", srv.ID, "status", srv.NodeStatus)
-		d.m.emit(rpc.NewEvent(d.m.config.ID, rpc.EventType_MASTER_REMOVED, string(srv.ID), map[string]string{
+		d.m.commitEvents(rpc.NewEvent(d.m.config.ID, rpc.EventType_MASTER_REMOVED, string(srv.ID), map[string]string{
 			"master_id": string(srv.ID), "reason": "autopilot: " + string(srv.NodeStatus),
 		}))
 	}()

@@ -24,12 +24,13 @@ import (
 // and the rate limits cover only Heartbeat and EmitEvents, which the REST
 // API does not call.
 type Backend struct {
-	svc rpc.GridMasterServer
+	svc   rpc.GridMasterServer
+	graph rpc.StorageServiceServer // the read-only event graph (backend_graph.go)
 }
 
 // Backend returns the in-process backend of this master's REST API.
 func (m *Master) Backend() *Backend {
-	return &Backend{svc: &gridService{m: m}}
+	return &Backend{svc: &gridService{m: m}, graph: m.storageService()}
 }
 
 // staleReadKey marks a context whose caller accepts a stale read (the
@@ -170,6 +171,11 @@ func (s *eventSender) SendMsg(m any) error {
 		return status.Error(codes.Internal, fmt.Sprintf("event stream: cannot send %T", m))
 	}
 	return s.send(e)
+}
+
+// VerifyReplicas compares every master's state digest at one index.
+func (b *Backend) VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error) {
+	return call(ctx, false, b.svc.VerifyReplicas, &rpc.Empty{})
 }
 
 // ACLBootstrap implements api.ACLBackend.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/cluster/nodes"
+	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +126,9 @@ type Config struct {
 	LeaderWait time.Duration
 	// ApplyTimeout bounds one Raft apply.
 	ApplyTimeout time.Duration
+	// VerifyInterval is how often the leader compares every master's state
+	// digest in the background (verify.go); 0 turns the check off.
+	VerifyInterval time.Duration
 
 	// Gossip tunes memberlist probing.
 	Gossip GossipConfig
@@ -164,6 +168,10 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Logger is the root logger; nil discards.
 	Logger hclog.Logger
+	// LogBroker, when set, is the process's log fan-out behind the Monitor
+	// RPC (`grid monitor`); nil answers Monitor for this master with
+	// FAILED_PRECONDITION.
+	LogBroker *rpc.LogBroker
 }
 
 // DefaultMaxSnapshotSize is the default cap of a snapshot upload (1 GiB).
@@ -212,6 +220,7 @@ func DefaultConfig() Config {
 		HealthInterval:          time.Second,
 		LeaderWait:              5 * time.Second,
 		ApplyTimeout:            10 * time.Second,
+		VerifyInterval:          time.Minute,
 		Gossip: GossipConfig{
 			ProbeInterval:    500 * time.Millisecond,
 			ProbeTimeout:     250 * time.Millisecond,

@@ -1,23 +1,39 @@
-// Package cluster is the Grid master: hashicorp/raft (raft-boltdb/v2 log
-// store, TCP transport) replicating the fsm package's state, memberlist
-// gossip for discovery and bootstrap, join/remove/transfer, the leader loop
-// (barrier, heartbeat timers, reconcile), forwarding of writes to the leader,
-// the event batcher, and the gRPC service handlers.
+// Package cluster is the Grid master as an assembly of parts. Master (in
+// master.go) builds every part at start-up, wires each to the small
+// interfaces it declares, and holds no domain logic of its own:
 //
-// Files of the core: master.go (Master, New, Shutdown, Kill), config.go,
-// raft.go (stores, transport, raftApply, peers.json recovery), gossip.go
-// (memberlist tags, join), gossip_identity.go (a member claiming a Raft
-// server's id with another address is refused), keyring.go (the gossip
-// keyring and `grid operator keyring`, fanned out to every member),
-// bootstrap.go (--bootstrap-expect), leader.go
-// (monitorLeadership, leaderLoop, adding joiners as non-voters),
-// autopilot.go (promotion and dead-master cleanup), heartbeat.go
-// (HeartbeatTimers), forward.go (forward, leaderClient, stale reads),
-// status.go (cluster health, failure tolerance), identity.go (the data
-// dir's master and cluster ids), service_*.go (GridMaster handlers),
-// backend.go (Backend: the same handlers called in-process by the REST API).
-// Events live in events*.go, storage-node orchestration in nodes*.go and
-// reconcile.go.
+//   - consensus: hashicorp/raft with a raft-boltdb/v2 log store and a TCP
+//     (optionally mutual-TLS) transport, replicating the fsm package's state
+//     (raft.go, tls_stream.go, bootstrap.go for --bootstrap-expect,
+//     autopilot.go for promotion and dead-master cleanup, identity.go for the
+//     data dir's master and cluster ids);
+//   - membership: memberlist gossip, join, the masters an operator removed
+//     (gossip.go, gossip_peers.go, addrs.go), a member claiming a Raft
+//     server's id with another address refused (gossip_identity.go), the
+//     gossip keyring and `grid operator keyring`, fanned out to every member
+//     (keyring.go);
+//   - the gRPC endpoint: the GridMaster handlers (service*.go), forwarding to
+//     the leader with one typed generic and one leader-wait (forward.go),
+//     outgoing dial credentials (dial.go), rate limits and audit of refused
+//     requests (ratelimit.go, audit.go), and Backend (backend.go): the same
+//     handlers called in-process by the REST API (backend_graph.go: its
+//     event-graph reads), grpc.health.v1 (grpc_health.go: SERVING once a
+//     leader is known and applied) and log streaming relayed to the member
+//     named (service_monitor.go);
+//   - the leader-only parts, started by the leader loop after its barrier and
+//     stopped, waiting for every goroutine they started, when leadership ends
+//     (leader.go, leader_tasks.go): liveness (package cluster/liveness, the
+//     heartbeat timers), nodes (package cluster/nodes, spawn, stop, status,
+//     placement, reconcile), events (package cluster/events, emit, batching,
+//     retention, stream, ask; wired in events.go) and autopilot;
+//   - access control: ACL tokens and policies replicated through the fsm
+//     package, resolved for the gRPC interceptors and the REST API, and the
+//     ACL handlers (acl.go, access.go);
+//   - cluster health and failure tolerance (status.go) and metrics
+//     (metrics*.go: Prometheus gauges, raft-boltdb stats).
+//
+// Contracts shared with the REST API and the agents (id syntax, spawn limits,
+// statuses, gossip tags, error codes) are owned by package rpc.
 //
 // Outage recovery (quorum permanently lost): stop every surviving master,
 // write <data-dir>/raft/peers.json on each listing the survivors, e.g.

@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"context"
+	"os"
+	"time"
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/eventstore"
+	"github.com/gridctl/grid/faults"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
@@ -51,6 +54,54 @@ func (m *Master) emit(e *rpc.Event) {
 	if m.events != nil {
 		m.events.Emit(e)
 	}
+}
+
+// commitEvents commits this master's own events (leader elected, master
+// joined or removed, cluster status) in an entry of their own and waits for
+// it, instead of queueing them: they follow a change that is not an FSM
+// command (a Raft configuration or leadership change). An entry that did
+// not commit is sent again while this master leads; the ids stay the same,
+// so an entry that committed after all stores nothing twice.
+func (m *Master) commitEvents(evs ...*rpc.Event) {
+	wait := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		_, err := m.raftApply(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: evs, Source: m.config.ID})
+		if err == nil {
+			return
+		}
+		if !m.isLeader() || try == 5 {
+			m.logger.Warn("master events not committed", "type", evs[0].Type.Name(), "entity_id", evs[0].EntityId, "error", err)
+			return
+		}
+		select {
+		case <-m.lifecycle.shutdownCh:
+			return
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// commitAgentStatuses commits status changes of many agents in one entry
+// (liveness.Committer); the response holds one verdict per change.
+func (m *Master) commitAgentStatuses(changes []*rpc.AgentStatusCommand) ([]error, error) {
+	resp, err := m.raftApply(fsm.AgentStatusBatchType, &rpc.AgentStatusBatch{Changes: changes})
+	if err != nil {
+		return nil, err
+	}
+	faults.Hit(faults.StatusCommitted)
+	results, _ := resp.([]error)
+	return results, nil
+}
+
+// storeFailed is the FSM's OnStoreFailure: the event store could not write
+// an entry (disk full, I/O error), so this master stops at once, non-zero,
+// without applying past it. Restarted once the cause is fixed, it rebuilds
+// its event graph from the snapshot and the log and catches up.
+func (m *Master) storeFailed(err error) {
+	m.logger.Error("stopping this master: its event store cannot apply the replicated log; fix the cause (free disk space, replace the disk) and restart it to catch up",
+		"data_dir", m.config.DataDir, "error", err)
+	os.Exit(1)
 }
 
 // masterIDs lists the masters in the Raft configuration (none on error).

@@ -205,6 +205,9 @@ func (m *Master) forwardContext(ctx context.Context) context.Context {
 	md = md.Copy()
 	md.Delete(rpc.AuthorizationMetadataKey)
 	md.Set(rpc.ForwardedMetadataKey, m.config.ID)
+	if id := rpc.RequestIDFromContext(ctx); id != "" {
+		md.Set(rpc.RequestIDMetadataKey, id)
+	}
 	out := metadata.NewOutgoingContext(ctx, md)
 	if tok := security.BearerFrom(ctx); tok != "" {
 		out = context.WithValue(out, forwardedBearerKey{}, tok)
@@ -250,7 +253,8 @@ func (m *Master) notLeaderStatus() error {
 // While the leader is unknown or unreachable (an election is under way) the
 // call is retried with jitter for up to LeaderWait, then fails UNAVAILABLE
 // with the last reason. Errors from local are converted with toStatus;
-// other errors from remote pass through.
+// other errors from remote pass through: only leader errors (leaderFailed)
+// make it close the leader connection and look again.
 func forward[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
 	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
 	var zero T
@@ -276,7 +280,7 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 			return zero, toStatus(err)
 		} else if !m.isLeader() {
 			out, err := remote(m.forwardContext(ctx), c)
-			if err == nil || status.Code(err) != codes.Unavailable {
+			if err == nil || !leaderFailed(err) {
 				return out, err
 			}
 			// The leader we dialed died or stepped down; look again.
@@ -293,6 +297,17 @@ func forward[T any](ctx context.Context, m *Master, local func(ctx context.Conte
 				m.config.LeaderWait, status.Convert(lastErr).Message())
 		}
 	}
+}
+
+// leaderFailed reports whether a forwarded call's error is a leader error:
+// the leader could not be reached, or the master reached is no longer the
+// leader or is shutting down. Those (and only those) are UNAVAILABLE: every
+// other answer, an unreachable agent (rpc.ErrAgentUnreachable,
+// FAILED_PRECONDITION) included, is the leader's answer to the call and goes
+// back to the caller as is — the shared leader connection stays open and
+// other forwarded calls on it are not disturbed.
+func leaderFailed(err error) bool {
+	return status.Code(err) == codes.Unavailable
 }
 
 // isNotLeaderErr reports whether err means this master lost leadership.

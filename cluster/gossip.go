@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -24,6 +25,8 @@ const (
 	tagClusterID       = rpc.TagClusterID
 	tagBootstrapExpect = rpc.TagBootstrapExpect
 	tagStarted         = rpc.TagStarted
+	tagIncarnation     = rpc.TagIncarnation
+	tagVersion         = rpc.TagVersion
 
 	roleMaster = rpc.RoleMaster
 )
@@ -42,7 +45,8 @@ func (mb member) isMaster() bool { return mb.Tags[tagRole] == roleMaster }
 // cluster-id check on every alive member.
 // membership is what a master knows of the other members: gossip itself,
 // why a member was refused, the masters' gossip addresses remembered across
-// restarts, and the masters an operator removed.
+// restarts. (The masters an operator removed are replicated state: fsm's
+// removed set.)
 type membership struct {
 	gossip   *gossip
 	mismatch atomic.Value // string: why a member was refused
@@ -50,11 +54,6 @@ type membership struct {
 	peers *knownPeers
 	// reconcileCh asks the leader loop to reconcile gossip with raft soon.
 	reconcileCh chan struct{}
-	// removedMu guards removed: masters an operator removed, keyed by id,
-	// valued by their gossip "started" tag, so reconcile does not re-add
-	// the same process (a restart re-adds it).
-	removedMu sync.Mutex
-	removed   map[string]string
 	// refused remembers the identity claims already reported
 	// (gossip_identity.go).
 	refused refusedClaims
@@ -83,6 +82,8 @@ func (m *Master) setupGossip() error {
 		tagClusterID:       m.identity.ClusterID(),
 		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
 		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
+		tagIncarnation:     m.identity.Incarnation(),
+		tagVersion:         m.masterVersion(),
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID
@@ -124,7 +125,7 @@ func (m *Master) setupGossip() error {
 	mc.Delegate = g
 	mc.Events = g
 	mc.Alive = g
-	mc.Logger = m.logger.Named("memberlist").StandardLogger(nil)
+	mc.Logger = m.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}) // keep [DEBUG]/[WARN] levels
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)

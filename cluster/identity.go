@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,10 @@ type identity struct {
 	// ClusterID is the cluster the master belongs to; empty until it has
 	// bootstrapped or joined one.
 	ClusterID string `json:"cluster_id,omitempty"`
+	// Incarnation is made once, when the data dir is created: a master
+	// that comes back with a fresh data dir has a new one, which is how
+	// reconcile tells it from a master an operator removed.
+	Incarnation string `json:"incarnation,omitempty"`
 }
 
 // identityStore reads and updates identity.json.
@@ -36,7 +42,7 @@ func loadIdentity(dataDir, id string) (*identityStore, error) {
 	b, err := os.ReadFile(s.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		s.cur = identity{ID: id}
+		s.cur = identity{ID: id, Incarnation: newIncarnation()}
 		return s, s.save()
 	case err != nil:
 		return nil, fmt.Errorf("read %s: %w", s.path, err)
@@ -48,7 +54,28 @@ func loadIdentity(dataDir, id string) (*identityStore, error) {
 		return nil, fmt.Errorf("%w: data dir %s belongs to master %q, not %q (use that --id or another --data-dir)",
 			ErrIdentity, dataDir, s.cur.ID, id)
 	}
+	if s.cur.Incarnation == "" {
+		// A data dir from before incarnations: give it one now.
+		s.cur.Incarnation = newIncarnation()
+		if err := s.save(); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// newIncarnation is a random hex token.
+func newIncarnation() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Incarnation names this data dir (see identity.Incarnation).
+func (s *identityStore) Incarnation() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur.Incarnation
 }
 
 // ClusterID is the recorded cluster id ("" when none yet).

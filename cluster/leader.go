@@ -123,19 +123,33 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	// Every agent gets a full offline threshold of grace: the new leader
 	// has no idea when each last heartbeated.
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
+	// The term orders to agents carry. Raft marks a lost leadership
+	// (state) before it moves to the next term, so a term read while the
+	// state still says leader is this leadership's own, never a successor's.
+	term := m.consensus.raft.CurrentTerm()
+	if m.isLeader() {
+		m.consensus.leaderTerm.Store(term)
+	}
 	m.autopilot.Start(context.Background())
 	tasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
 		"node_reconcile":  m.nodes.RunLeader,
+		"replica_verify":  m.runReplicaVerify,
 	})
 	m.health.reset()
-	term := m.consensus.raft.CurrentTerm()
 	m.metrics.term.Set(float64(term))
-	m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, map[string]string{
+	details := map[string]string{
 		"term":      strconv.FormatUint(term, 10),
 		"leader_id": m.config.ID,
 		"grpc_addr": m.advertise.GRPC,
-	}))
+	}
+	// leaderless_ms: how long this master heard from no leader before it
+	// became one (absent for the first leader of a cluster); the
+	// dashboard's failover strip draws it as the gap.
+	if lc := m.consensus.raft.LastContact(); !lc.IsZero() {
+		details["leaderless_ms"] = strconv.FormatInt(time.Since(lc).Milliseconds(), 10)
+	}
+	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, details))
 	m.logger.Info("leadership established", "term", term)
 }
 
@@ -186,10 +200,7 @@ func (m *Master) reconcileMembers() {
 			}
 			continue
 		}
-		m.members.removedMu.Lock()
-		started, wasRemoved := m.members.removed[id]
-		m.members.removedMu.Unlock()
-		if wasRemoved && started == mb.Tags[tagStarted] {
+		if m.staysRemoved(id, mb.Tags[tagIncarnation]) {
 			continue
 		}
 		m.logger.Info("adding master to raft as non-voter", "id", id, "raft_addr", addr)
@@ -197,10 +208,7 @@ func (m *Master) reconcileMembers() {
 			m.logger.Error("add non-voter failed", "id", id, "error", err)
 			continue
 		}
-		m.members.removedMu.Lock()
-		delete(m.members.removed, id)
-		m.members.removedMu.Unlock()
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
+		m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_JOINED, id, map[string]string{
 			"master_id": id, "raft_addr": addr, "grpc_addr": mb.Tags[tagGRPCAddr],
 		}))
 	}

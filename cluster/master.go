@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 )
 
@@ -71,6 +73,10 @@ type consensus struct {
 	// committed entry and establishLeadership ran; forward serves locally
 	// only then, so a fresh leader never answers from a stale FSM.
 	leaderReady atomic.Bool
+	// leaderTerm is the Raft term of this master's current (or last)
+	// leadership, set in establishLeadership and never cleared: every order
+	// to an agent carries it (fencing, package nodes).
+	leaderTerm atomic.Uint64
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
@@ -88,6 +94,10 @@ type grpcEndpoint struct {
 	// bounds open event streams per token or client.
 	auth    *security.Authorizer
 	streams *security.StreamLimiter
+	// health is grpc.health.v1.Health (grpc_health.go).
+	health *health.Server
+	// requests serialises the tries of one request id (idempotent.go).
+	requests requestLocks
 }
 
 // lifecycle tracks the master's own goroutines and its shutdown.
@@ -108,7 +118,7 @@ func New(cfg Config) (*Master, error) {
 	m := &Master{
 		config:    cfg,
 		logger:    cfg.Logger.Named("master").With("master_id", cfg.ID),
-		members:   membership{reconcileCh: make(chan struct{}, 1), removed: make(map[string]string)},
+		members:   membership{reconcileCh: make(chan struct{}, 1)},
 		lifecycle: lifecycle{shutdownCh: make(chan struct{})},
 	}
 	m.members.mismatch.Store("")
@@ -157,7 +167,8 @@ func (m *Master) start() error {
 	m.health = newHealthMonitor(m)
 	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
-	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger})
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed,
+		Version: m.masterVersion(), NewestPeerVersion: m.newestMasterVersion})
 	if err != nil {
 		return err
 	}
@@ -170,12 +181,7 @@ func (m *Master) start() error {
 		DegradedAfter:     m.config.DegradedAfter,
 		OfflineAfter:      m.config.OfflineAfter,
 		OnTransition:      func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
-	}, m.logger, f,
-		liveness.CommitterFunc(func(cmd *rpc.AgentStatusCommand) error {
-			_, err := m.raftApply(fsm.AgentStatusType, cmd)
-			return err
-		}),
-		liveness.EmitterFunc(m.emit), liveness.LeadershipFunc(m.isLeader))
+	}, m.logger, f, liveness.CommitterFunc(m.commitAgentStatuses), liveness.LeadershipFunc(m.isLeader))
 	if m.events, err = m.newEventPipeline(); err != nil {
 		return err
 	}
@@ -185,6 +191,7 @@ func (m *Master) start() error {
 		Emitter:    nodes.EmitFunc(m.emit),
 		Agents:     nodes.NewAgentPool(m.agentDialOptions()),
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
+		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Source:     m.config.ID,
 		Logger:     m.logger,
 		Metrics:    m.config.Metrics,
@@ -192,6 +199,7 @@ func (m *Master) start() error {
 	if err := m.setupRaft(); err != nil {
 		return err
 	}
+	m.runStoreMetrics()
 	if err := m.setupGossip(); err != nil {
 		return err
 	}
@@ -204,6 +212,8 @@ func (m *Master) start() error {
 	m.endpoint.server = grpc.NewServer(serverOpts...)
 	rpc.RegisterGridMasterServer(m.endpoint.server, &gridService{m: m})
 	rpc.RegisterStorageServiceServer(m.endpoint.server, m.storageService())
+	m.endpoint.health = newGRPCHealth()
+	healthpb.RegisterHealthServer(m.endpoint.server, m.endpoint.health)
 	reflection.Register(m.endpoint.server)
 	m.lifecycle.wg.Add(1)
 	go func() {
@@ -293,6 +303,9 @@ func (m *Master) Shutdown(ctx context.Context) error {
 			if err := m.members.gossip.ml.Leave(time.Second); err != nil {
 				m.logger.Warn("gossip leave failed", "error", err)
 			}
+		}
+		if m.endpoint.health != nil {
+			m.endpoint.health.Shutdown() // NOT_SERVING to every probe and watcher
 		}
 		if m.endpoint.server != nil {
 			done := make(chan struct{})

@@ -21,9 +21,16 @@ type masterMetrics struct {
 	lastContact      prometheus.Gauge
 	heartbeats       prometheus.Counter
 	agentsByStatus   *prometheus.GaugeVec
+	nodesByStatus    *prometheus.GaugeVec
+	hasLeader        prometheus.Gauge
+	leaderChanges    prometheus.Counter
+	eventsApplied    *prometheus.CounterVec
 	agentTransitions *prometheus.CounterVec
 	applyLatency     *prometheus.HistogramVec
 	failureTolerance prometheus.Gauge
+	digestMismatch   prometheus.Gauge
+
+	cursor metricsCursor // observe's memory; health tick goroutine only
 }
 
 func newMasterMetrics(m *Master) *masterMetrics {
@@ -41,8 +48,16 @@ func newMasterMetrics(m *Master) *masterMetrics {
 			Help: "Seconds since the leader was last heard from (0 on the leader)."}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "grid", Subsystem: "agents", Name: "heartbeats_received_total",
 			Help: "Agent heartbeats handled by this master as leader."}),
-		agentsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "agents", Name: "count",
-			Help: "Registered agents by status."}, []string{"status"}),
+		agentsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Name: "agents",
+			Help: "Registered agents by status (this master's replica)."}, []string{"status"}),
+		nodesByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Name: "storage_nodes",
+			Help: "Storage node records by status (this master's replica)."}, []string{"status"}),
+		hasLeader: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "raft", Name: "has_leader",
+			Help: "1 when this master knows a Raft leader."}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "grid", Subsystem: "raft", Name: "leader_changes_total",
+			Help: "Changes of the known Raft leader this master observed (to a new leader, not to none)."}),
+		eventsApplied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "grid", Subsystem: "events", Name: "applied_total",
+			Help: "Events applied to this master's event graph since it started, by event type."}, []string{"type"}),
 		agentTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "grid", Subsystem: "agents", Name: "transitions_total",
 			Help: "Agent liveness transitions committed by this master, by new status."}, []string{"status"}),
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "grid", Subsystem: "raft", Name: "apply_seconds",
@@ -50,9 +65,12 @@ func newMasterMetrics(m *Master) *masterMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"type"}),
 		failureTolerance: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "cluster", Name: "failure_tolerance",
 			Help: "How many more voting masters may fail without losing quorum (leader's view)."}),
+		digestMismatch: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Name: "replica_digest_mismatch",
+			Help: "1 when the leader's last background verification found masters whose state digests differ at one index."}),
 	}
 	mm.collectors = []prometheus.Collector{mm.isLeader, mm.term, mm.commitIndex, mm.appliedIndex, mm.lastContact,
-		mm.heartbeats, mm.agentsByStatus, mm.agentTransitions, mm.applyLatency, mm.failureTolerance}
+		mm.heartbeats, mm.agentsByStatus, mm.agentTransitions, mm.applyLatency, mm.failureTolerance,
+		mm.nodesByStatus, mm.hasLeader, mm.leaderChanges, mm.eventsApplied, mm.digestMismatch}
 	if mm.reg != nil {
 		for _, c := range mm.collectors {
 			if err := mm.reg.Register(c); err != nil {

@@ -59,16 +59,12 @@ func gridBinary(t *testing.T) string {
 	return gridBinPath
 }
 
-// nodesTestLogger sends logs to t.Log.
+// nodesTestLogger sends logs to t.Log (silenced after the test ends, like
+// testLogger).
 func nodesTestLogger(t *testing.T, name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: testLogWriter{t}})
-}
-
-type testLogWriter struct{ t *testing.T }
-
-func (w testLogWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
+	w := &tLogWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: w})
 }
 
 // testAgent is a real agent in this process.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gridctl/grid/faults"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
@@ -193,12 +194,18 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	if m.consensus.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
 	}
+	if err := m.votersKnow(t); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", t, err)
+	}
 	buf, err := fsm.Encode(t, msg)
 	if err != nil {
 		return nil, fmt.Errorf("apply %s: %w", t, err)
 	}
 	start := time.Now()
 	fut := m.consensus.raft.Apply(buf, m.config.ApplyTimeout)
+	if t == fsm.AgentStatusBatchType {
+		faults.Hit(faults.StatusAppended)
+	}
 	// An apply future can stay unanswered when raft shuts down mid-commit.
 	done := make(chan error, 1)
 	go func() { done <- fut.Error() }()

@@ -30,7 +30,8 @@ func (s *gridService) SpawnStorageNode(ctx context.Context, req *rpc.SpawnReques
 		req.NodeId = id
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.SpawnResponse, error) {
-		return s.m.nodes.Spawn(ctx, req)
+		return idempotent(ctx, s.m, "SpawnStorageNode", func() *rpc.SpawnResponse { return new(rpc.SpawnResponse) },
+			func(ctx context.Context) (*rpc.SpawnResponse, error) { return s.m.nodes.Spawn(ctx, req) })
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.SpawnResponse, error) {
 		return c.SpawnStorageNode(ctx, req)
 	})
@@ -42,7 +43,8 @@ func (s *gridService) StopStorageNode(ctx context.Context, req *rpc.StopRequest)
 		return nil, toStatus(err)
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.StopResponse, error) {
-		return s.m.nodes.Stop(ctx, req)
+		return idempotent(ctx, s.m, "StopStorageNode", func() *rpc.StopResponse { return new(rpc.StopResponse) },
+			func(ctx context.Context) (*rpc.StopResponse, error) { return s.m.nodes.Stop(ctx, req) })
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.StopResponse, error) {
 		return c.StopStorageNode(ctx, req)
 	})

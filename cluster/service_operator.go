@@ -44,62 +44,74 @@ func (s *gridService) ListMembers(ctx context.Context, _ *rpc.Empty) (*rpc.Membe
 	return out, nil
 }
 
-// RemovePeer removes a master from the raft configuration. Removing a voter
-// that would leave fewer healthy voters than the new quorum is refused
-// (FAILED_PRECONDITION) unless force is set.
+// RemovePeer removes a master from the raft configuration and records it in
+// the replicated removed set (removed.go), so no leader adds it back.
+// Removing a voter that would leave fewer healthy voters than the new
+// quorum is refused (FAILED_PRECONDITION) unless force is set. Removing a
+// master that is already removed succeeds (a retry); undo clears a removal.
 func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
 	m := s.m
 	if err := validateID("id", in.Id); err != nil {
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
-		masters, _, _, err := m.mastersView()
-		if err != nil {
-			return nil, err
-		}
-		var target *rpc.MasterInfo
-		voters, healthyOthers := 0, 0
-		for _, mi := range masters {
-			if mi.Id == in.Id {
-				target = mi
-			}
-			if mi.Suffrage == "voter" {
-				voters++
-				if mi.Healthy && mi.Id != in.Id {
-					healthyOthers++
-				}
-			}
-		}
-		if target == nil {
-			return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
-		}
-		if target.Suffrage == "voter" && !in.Force {
-			newQuorum := (voters-1)/2 + 1
-			if voters-1 == 0 || healthyOthers < newQuorum {
-				return nil, fmt.Errorf("%w: removing voter %q leaves %d healthy of %d voters, quorum needs %d (use force to remove anyway)",
-					ErrQuorum, in.Id, healthyOthers, voters-1, newQuorum)
-			}
-		}
-		started := ""
-		for _, mb := range m.members.gossip.members() {
-			if mb.isMaster() && mb.Tags[tagID] == in.Id {
-				started = mb.Tags[tagStarted]
-			}
-		}
-		m.members.removedMu.Lock()
-		m.members.removed[in.Id] = started
-		m.members.removedMu.Unlock()
-		if err := m.consensus.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
-			return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
-		}
-		m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_REMOVED, in.Id, map[string]string{
-			"master_id": in.Id, "reason": "operator", "force": fmt.Sprint(in.Force),
-		}))
-		return &rpc.Empty{}, nil
+		return idempotent(ctx, m, "RemovePeer", newEmpty, func(ctx context.Context) (*rpc.Empty, error) {
+			return m.removePeer(ctx, in)
+		})
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.RemovePeer(ctx, in)
 	})
+}
+
+// removePeer carries out RemovePeer on the leader.
+func (m *Master) removePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
+	if in.Undo {
+		return m.undoRemovePeer(ctx, in.Id)
+	}
+	masters, _, _, err := m.mastersView()
+	if err != nil {
+		return nil, err
+	}
+	var target *rpc.MasterInfo
+	voters, healthyOthers := 0, 0
+	for _, mi := range masters {
+		if mi.Id == in.Id {
+			target = mi
+		}
+		if mi.Suffrage == "voter" {
+			voters++
+			if mi.Healthy && mi.Id != in.Id {
+				healthyOthers++
+			}
+		}
+	}
+	if target == nil {
+		if _, removed := m.fsm.RemovedMaster(in.Id); removed {
+			return &rpc.Empty{}, nil // removed already: a retry
+		}
+		return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
+	}
+	if target.Suffrage == "voter" && !in.Force {
+		newQuorum := (voters-1)/2 + 1
+		if voters-1 == 0 || healthyOthers < newQuorum {
+			return nil, fmt.Errorf("%w: removing voter %q leaves %d healthy of %d voters, quorum needs %d (use force to remove anyway)",
+				ErrQuorum, in.Id, healthyOthers, voters-1, newQuorum)
+		}
+	}
+	if err := m.recordRemoval(in.Id); err != nil {
+		return nil, err
+	}
+	if err := m.consensus.raft.RemoveServer(raft.ServerID(in.Id), 0, 0).Error(); err != nil {
+		if uerr := m.clearRemoval(in.Id); uerr != nil {
+			m.logger.Warn("remove peer failed and its removal record stays", "id", in.Id, "error", uerr)
+		}
+		return nil, fmt.Errorf("remove peer %q: %w", in.Id, err)
+	}
+	m.logger.Info("removed master from raft", "id", in.Id, "force", in.Force)
+	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_MASTER_REMOVED, in.Id, map[string]string{
+		"master_id": in.Id, "reason": "operator", "force": fmt.Sprint(in.Force),
+	}))
+	return &rpc.Empty{}, nil
 }
 
 // TransferLeadership hands leadership to the named voter (or one raft picks)
@@ -112,62 +124,69 @@ func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLe
 		}
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.TransferLeadershipResponse, error) {
-		transfer := m.consensus.raft.LeadershipTransfer
-		if in.Id != "" {
-			if in.Id == m.config.ID {
-				return &rpc.TransferLeadershipResponse{NewLeaderId: m.config.ID}, nil
-			}
-			conf, err := m.raftConfiguration()
-			if err != nil {
-				return nil, err
-			}
-			var target *raft.Server
-			for i := range conf.Servers {
-				if string(conf.Servers[i].ID) == in.Id {
-					target = &conf.Servers[i]
-				}
-			}
-			if target == nil {
-				return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
-			}
-			if target.Suffrage != raft.Voter {
-				return nil, fmt.Errorf("%w: peer %q is not a voter", ErrInvalid, in.Id)
-			}
-			transfer = func() raft.Future { return m.consensus.raft.LeadershipTransferToServer(target.ID, target.Address) }
-		}
-		fut := transfer()
-		// A busy target may miss raft's catch-up window: try a few times.
-		for attempt := 1; ; attempt++ {
-			err := fut.Error()
-			if err == nil {
-				break
-			}
-			if attempt >= 3 || !strings.Contains(err.Error(), "timeout") || !m.isLeader() {
-				return nil, fmt.Errorf("transfer leadership: %w", err)
-			}
-			m.logger.Warn("leadership transfer timed out, retrying", "attempt", attempt, "error", err)
-			fut = transfer()
-		}
-		deadline := time.Now().Add(m.config.LeaderWait)
-		for {
-			if id := m.leaderID(); id != "" && id != m.config.ID {
-				m.logger.Info("leadership transferred", "new_leader_id", id)
-				return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
-			}
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("%w: transfer started but no new leader after %s", ErrNoLeader, m.config.LeaderWait)
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			// The new leader wins in a few milliseconds (TimeoutNow skips
-			// the election timeout): look often, it is a local read.
-			case <-time.After(2 * time.Millisecond):
-			}
-		}
+		return m.transferOnce(ctx, func(ctx context.Context) (*rpc.TransferLeadershipResponse, error) {
+			return m.transferLeadership(ctx, in)
+		})
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.TransferLeadershipResponse, error) {
 		return c.TransferLeadership(ctx, in)
 	})
+}
+
+// transferLeadership carries out TransferLeadership on the leader.
+func (m *Master) transferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
+	transfer := m.consensus.raft.LeadershipTransfer
+	if in.Id != "" {
+		if in.Id == m.config.ID {
+			return &rpc.TransferLeadershipResponse{NewLeaderId: m.config.ID}, nil
+		}
+		conf, err := m.raftConfiguration()
+		if err != nil {
+			return nil, err
+		}
+		var target *raft.Server
+		for i := range conf.Servers {
+			if string(conf.Servers[i].ID) == in.Id {
+				target = &conf.Servers[i]
+			}
+		}
+		if target == nil {
+			return nil, fmt.Errorf("%w: peer %q is not in the raft configuration", ErrNotFound, in.Id)
+		}
+		if target.Suffrage != raft.Voter {
+			return nil, fmt.Errorf("%w: peer %q is not a voter", ErrInvalid, in.Id)
+		}
+		transfer = func() raft.Future { return m.consensus.raft.LeadershipTransferToServer(target.ID, target.Address) }
+	}
+	fut := transfer()
+	// A busy target may miss raft's catch-up window: try a few times.
+	for attempt := 1; ; attempt++ {
+		err := fut.Error()
+		if err == nil {
+			break
+		}
+		if attempt >= 3 || !strings.Contains(err.Error(), "timeout") || !m.isLeader() {
+			return nil, fmt.Errorf("transfer leadership: %w", err)
+		}
+		m.logger.Warn("leadership transfer timed out, retrying", "attempt", attempt, "error", err)
+		fut = transfer()
+	}
+	deadline := time.Now().Add(m.config.LeaderWait)
+	for {
+		if id := m.leaderID(); id != "" && id != m.config.ID {
+			m.logger.Info("leadership transferred", "new_leader_id", id)
+			return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: transfer started but no new leader after %s", ErrNoLeader, m.config.LeaderWait)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		// The new leader wins in a few milliseconds (TimeoutNow skips
+		// the election timeout): look often, it is a local read.
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // Ready is this master's own view (never forwarded): ready once a leader is

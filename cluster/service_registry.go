@@ -90,15 +90,15 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 			RegisteredAt: now.Unix(), Version: in.Version,
 			PortRangeStart: in.PortRangeStart, PortRangeEnd: in.PortRangeEnd,
 		}
-		if _, err := m.raftApply(fsm.RegisterAgentType, rec); err != nil {
-			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
-		}
-		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
+		ev := rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_REGISTERED, in.AgentId, map[string]string{
 			"agent_id": in.AgentId, "hostname": in.Hostname, "platform": in.Platform, "endpoint": in.AgentEndpoint,
 			"max_storage_nodes": strconv.Itoa(int(in.MaxStorageNodes)), "version": in.Version,
 			"reregistered": strconv.FormatBool(existed), "running_nodes": strconv.Itoa(len(in.Nodes)),
-		}))
+		})
+		if _, err := m.raftApply(fsm.RegisterAgentEventsType, &rpc.RegisterAgentCommand{Agent: rec, Events: []*rpc.Event{ev}}); err != nil {
+			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
+		}
+		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
 		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.AgentEndpoint, "reregistered", existed)
 		return &rpc.RegistrationResponse{
 			Success: true, MasterVersion: m.masterVersion(),
@@ -137,13 +137,16 @@ func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rp
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
-		if _, err := m.raftApply(fsm.UnregisterAgentType, &rpc.AgentId{AgentId: in.AgentId}); err != nil {
-			return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
-		}
-		m.heartbeats.Remove(in.AgentId)
-		m.emit(rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId}))
-		m.logger.Info("agent unregistered", "agent_id", in.AgentId)
-		return &rpc.Empty{}, nil
+		return idempotent(ctx, m, "UnregisterAgent", newEmpty, func(ctx context.Context) (*rpc.Empty, error) {
+			ev := rpc.NewEvent(m.config.ID, rpc.EventType_AGENT_UNREGISTERED, in.AgentId, map[string]string{"agent_id": in.AgentId})
+			cmd := &rpc.UnregisterAgentCommand{AgentId: in.AgentId, Events: []*rpc.Event{ev}}
+			if _, err := m.applyRecorded(ctx, "UnregisterAgent", fsm.UnregisterAgentEventsType, cmd, &rpc.Empty{}); err != nil {
+				return nil, fmt.Errorf("unregister agent %q: %w", in.AgentId, err)
+			}
+			m.heartbeats.Remove(in.AgentId)
+			m.logger.Info("agent unregistered", "agent_id", in.AgentId)
+			return &rpc.Empty{}, nil
+		})
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.Empty, error) {
 		return c.UnregisterAgent(ctx, in)
 	})

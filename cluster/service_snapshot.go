@@ -63,7 +63,9 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 }
 
 // SaveSnapshot streams a snapshot of the cluster state (the leader's unless
-// x-grid-stale is set). A follower relays the leader's stream.
+// x-grid-stale is set). A follower relays the leader's stream; the leader
+// runs a Raft barrier first, so the snapshot holds every acknowledged
+// write. It needs the full API token (rpc/security: not a read).
 func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServer[rpc.SnapshotChunk]) error {
 	m := s.m
 	ctx := stream.Context()
@@ -72,6 +74,13 @@ func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServ
 			return m.notLeaderStatus()
 		}
 		return m.relaySave(ctx, stream)
+	}
+	if m.isLeader() {
+		// Every committed entry applied first: the file then holds every
+		// write acknowledged before the call.
+		if err := m.consensus.raft.Barrier(m.config.ApplyTimeout).Error(); err != nil {
+			return toStatus(fmt.Errorf("barrier before snapshot: %w", err))
+		}
 	}
 	meta, rc, err := m.openSnapshot()
 	if err != nil {

@@ -51,6 +51,7 @@ func (m *Master) mastersView() ([]*rpc.MasterInfo, *rpc.MasterInfo, int32, error
 		mb, inGossip := gossipByID[id]
 		if inGossip {
 			mi.GrpcAddr, mi.HttpAddr, mi.GossipAddr = mb.Tags[tagGRPCAddr], mb.Tags[tagHTTPAddr], mb.Addr
+			mi.Version = mb.Tags[tagVersion]
 		}
 		alive := inGossip && (mb.Status == "alive" || mb.Status == "suspect")
 		switch {
@@ -214,16 +215,8 @@ func (h *healthMonitor) run() {
 
 func (h *healthMonitor) tick() {
 	m := h.m
-	m.metrics.commitIndex.Set(float64(m.consensus.raft.CommitIndex()))
-	m.metrics.appliedIndex.Set(float64(m.consensus.raft.AppliedIndex()))
-	m.metrics.term.Set(float64(m.consensus.raft.CurrentTerm()))
-	if lc := m.lastContactMs(); lc >= 0 {
-		m.metrics.lastContact.Set(float64(lc) / 1000)
-	}
-	byStatus := m.fsm.Counts().AgentsByStatus
-	for _, s := range []string{rpc.AgentHealthy, rpc.AgentDegraded, rpc.AgentOffline} {
-		m.metrics.agentsByStatus.WithLabelValues(s).Set(float64(byStatus[s]))
-	}
+	m.updateGRPCHealth()
+	m.metrics.observe(m)
 	if !m.isLeader() {
 		return
 	}
@@ -247,7 +240,7 @@ func (h *healthMonitor) tick() {
 		typ = rpc.EventType_CLUSTER_CRITICAL
 	}
 	m.logger.Info("cluster status changed", "from", prev, "to", cs.Status, "reason", cs.Reason)
-	m.emit(rpc.NewEvent(m.config.ID, typ, "cluster", map[string]string{
+	m.commitEvents(rpc.NewEvent(m.config.ID, typ, "cluster", map[string]string{
 		"status": cs.Status, "previous_status": prev, "reason": cs.Reason,
 		"failure_tolerance": strconv.Itoa(int(cs.FailureTolerance)),
 		"total_agents":      strconv.Itoa(int(cs.TotalAgents)), "healthy_agents": strconv.Itoa(int(cs.HealthyAgents)),

@@ -109,6 +109,7 @@ func TestCompilePhrasings(t *testing.T) {
 		{text: "leader changes in the past hour", intent: "list", types: []E{elected}, since: ago(h)},
 		{text: "new masters joined", intent: "list", types: []E{masterJoined}},
 		{text: "masters removed", intent: "list", types: []E{masterRemoved}},
+		{text: "replica divergence", intent: "list", types: []E{rpc.EventType_REPLICA_DIVERGED}},
 		{text: "dropped events", intent: "list", types: []E{dropped}},
 		{text: "cluster went critical", intent: "list", types: []E{clusterCrit}},
 		{text: "is the cluster degraded", intent: "list", types: []E{clusterDeg}},

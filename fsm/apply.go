@@ -10,33 +10,75 @@ import (
 
 // Apply applies one committed command. It returns the command's response:
 // a result message, nil, or an error value for a business failure. It panics
-// on an entry it cannot decode: a replica that skipped it would diverge.
+// on an entry it cannot decode: a replica that skipped it would diverge. A
+// store I/O error stops the master (see fail) before it applies past the entry.
 func (f *FSM) Apply(l *raft.Log) interface{} {
 	if len(l.Data) == 0 {
 		panic(fmt.Sprintf("fsm: empty command at index %d", l.Index))
 	}
-	t, buf := MessageType(l.Data[0]), l.Data[1:]
-	defer f.applied.Store(l.Index)
+	resp := f.dispatch(MessageType(l.Data[0]), l.Data[1:], l.Index)
+	f.applied.Store(l.Index)
+	return resp
+}
+
+// dispatch applies one command of type t with body buf.
+func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 	switch t {
 	case RegisterAgentType:
-		return f.applyRegisterAgent(buf, l.Index)
+		rec := new(rpc.AgentRecord)
+		decode(t, buf, i, rec)
+		return f.registerAgent(rec, nil, i)
+	case RegisterAgentEventsType:
+		cmd := new(rpc.RegisterAgentCommand)
+		decode(t, buf, i, cmd)
+		return f.registerAgent(cmd.GetAgent(), cmd.Events, i)
 	case UnregisterAgentType:
-		return f.applyUnregisterAgent(buf, l.Index)
+		req := new(rpc.AgentId)
+		decode(t, buf, i, req)
+		return f.unregisterAgent(req.AgentId, nil, i)
+	case UnregisterAgentEventsType:
+		cmd := new(rpc.UnregisterAgentCommand)
+		decode(t, buf, i, cmd)
+		return f.unregisterAgent(cmd.AgentId, cmd.Events, i)
 	case AgentStatusType:
-		return f.applyAgentStatus(buf, l.Index)
+		cmd := new(rpc.AgentStatusCommand)
+		decode(t, buf, i, cmd)
+		return f.agentStatuses([]*rpc.AgentStatusCommand{cmd}, i)[0]
+	case AgentStatusBatchType:
+		cmd := new(rpc.AgentStatusBatch)
+		decode(t, buf, i, cmd)
+		return f.agentStatuses(cmd.Changes, i)
 	case UpsertNodeType:
-		return f.applyUpsertNode(buf, l.Index)
+		n := new(rpc.NodeStatus)
+		decode(t, buf, i, n)
+		return f.upsertNode(n, nil, i)
+	case UpsertNodeEventsType:
+		cmd := new(rpc.UpsertNodeCommand)
+		decode(t, buf, i, cmd)
+		return f.upsertNode(cmd.GetNode(), cmd.Events, i)
 	case DeleteNodeType:
-		return f.applyDeleteNode(buf, l.Index)
+		req := new(rpc.NodeId)
+		decode(t, buf, i, req)
+		return f.deleteNode(req.NodeId, nil, i)
+	case DeleteNodeEventsType:
+		cmd := new(rpc.DeleteNodeCommand)
+		decode(t, buf, i, cmd)
+		return f.deleteNode(cmd.NodeId, cmd.Events, i)
 	case AppendEventsType:
-		return f.applyAppendEvents(buf, l.Index)
+		return f.applyAppendEvents(buf, i)
 	case PruneEventsType:
-		return f.applyPruneEvents(buf, l.Index)
+		return f.applyPruneEvents(buf, i)
+	case VerifyMarkerType:
+		return f.applyVerifyMarker(buf, i)
+	case MasterRemovalType:
+		return f.applyMasterRemoval(buf, i)
+	case RecordRequestType:
+		return f.applyRecordRequest(buf, i)
 	}
-	if out, ok := f.applyACL(t, buf, l.Index); ok {
+	if out, ok := f.applyACL(t, buf, i); ok {
 		return out
 	}
-	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), l.Index))
+	panic(f.unknownTypeError(t, i))
 }
 
 // decode unmarshals buf into msg or panics (see Apply).
@@ -46,10 +88,12 @@ func decode(t MessageType, buf []byte, index uint64, msg proto.Message) {
 	}
 }
 
-func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
-	rec := new(rpc.AgentRecord)
-	decode(RegisterAgentType, buf, index, rec)
-	if rec.AgentId == "" {
+// Each registry command below checks the change, then stores its events
+// (one event-store transaction) and only then changes the registry, all
+// under f.mu: an event exists exactly when its change was applied.
+
+func (f *FSM) registerAgent(rec *rpc.AgentRecord, events []*rpc.Event, index uint64) interface{} {
+	if rec.GetAgentId() == "" {
 		return fmt.Errorf("register agent: %w: empty agent_id", ErrInvalid)
 	}
 	// Nodes live in their own map, so a re-registration keeps them; it also
@@ -58,6 +102,9 @@ func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
 	rec.CurrentStorageNodes = 0
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.storeEventsLocked(index, events); err != nil {
+		return fmt.Errorf("register agent %q: %w", rec.AgentId, err)
+	}
 	defer f.version.Add(1)
 	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 {
 		rec.RegisteredAt = old.RegisteredAt
@@ -66,59 +113,92 @@ func (f *FSM) applyRegisterAgent(buf []byte, index uint64) interface{} {
 	return nil
 }
 
-func (f *FSM) applyUnregisterAgent(buf []byte, index uint64) interface{} {
-	req := new(rpc.AgentId)
-	decode(UnregisterAgentType, buf, index, req)
+func (f *FSM) unregisterAgent(id string, events []*rpc.Event, index uint64) interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.version.Add(1)
-	if _, ok := f.agents[req.AgentId]; !ok {
-		return fmt.Errorf("unregister agent %q: %w", req.AgentId, ErrNotFound)
+	if _, ok := f.agents[id]; !ok {
+		return fmt.Errorf("unregister agent %q: %w", id, ErrNotFound)
 	}
-	delete(f.agents, req.AgentId)
+	if err := f.storeEventsLocked(index, events); err != nil {
+		return fmt.Errorf("unregister agent %q: %w", id, err)
+	}
+	defer f.version.Add(1)
+	delete(f.agents, id)
 	return nil
 }
 
-func (f *FSM) applyAgentStatus(buf []byte, index uint64) interface{} {
-	cmd := new(rpc.AgentStatusCommand)
-	decode(AgentStatusType, buf, index, cmd)
+// agentStatuses applies status changes in order, each compared against the
+// status it expects to replace (as left by the changes before it). It
+// returns one result per change: nil, ErrNotFound or ErrStaleStatus. The
+// accepted changes' events are stored in one transaction; if the store
+// refuses them deterministically, every change of the entry gets that error.
+func (f *FSM) agentStatuses(changes []*rpc.AgentStatusCommand, index uint64) []error {
+	out := make([]error, len(changes))
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := make(map[string]string, len(changes))
+	var accepted []*rpc.AgentStatusCommand
+	var events [][]*rpc.Event
+	for i, c := range changes {
+		a, ok := f.agents[c.AgentId]
+		if !ok {
+			out[i] = fmt.Errorf("agent status %q: %w", c.AgentId, ErrNotFound)
+			continue
+		}
+		cur, ok := now[c.AgentId]
+		if !ok {
+			cur = a.Status
+		}
+		if c.ExpectedStatus != "" && c.ExpectedStatus != cur {
+			out[i] = fmt.Errorf("agent status %q: %w: change to %s expects %s, registry holds %s", c.AgentId, ErrStaleStatus, c.Status, c.ExpectedStatus, cur)
+			continue
+		}
+		now[c.AgentId] = c.Status
+		accepted = append(accepted, c)
+		events = append(events, c.Events)
+	}
+	if err := f.storeEventsLocked(index, events...); err != nil {
+		for i := range out {
+			out[i] = fmt.Errorf("agent status: %w", err)
+		}
+		return out
+	}
 	defer f.version.Add(1)
-	a, ok := f.agents[cmd.AgentId]
-	if !ok {
-		return fmt.Errorf("agent status %q: %w", cmd.AgentId, ErrNotFound)
+	for _, c := range accepted {
+		a := f.agents[c.AgentId]
+		a.Status = c.Status
+		if c.LastHeartbeat != 0 {
+			a.LastHeartbeat = uint64(c.LastHeartbeat)
+		}
 	}
-	a.Status = cmd.Status
-	if cmd.LastHeartbeat != 0 {
-		a.LastHeartbeat = uint64(cmd.LastHeartbeat)
-	}
-	return nil
+	return out
 }
 
-func (f *FSM) applyUpsertNode(buf []byte, index uint64) interface{} {
-	n := new(rpc.NodeStatus)
-	decode(UpsertNodeType, buf, index, n)
-	if n.NodeId == "" {
+func (f *FSM) upsertNode(n *rpc.NodeStatus, events []*rpc.Event, index uint64) interface{} {
+	if n.GetNodeId() == "" {
 		return fmt.Errorf("upsert node: %w: empty node_id", ErrInvalid)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.storeEventsLocked(index, events); err != nil {
+		return fmt.Errorf("upsert node %q: %w", n.NodeId, err)
+	}
 	defer f.version.Add(1)
 	f.nodes[n.NodeId] = n
 	return nil
 }
 
-func (f *FSM) applyDeleteNode(buf []byte, index uint64) interface{} {
-	req := new(rpc.NodeId)
-	decode(DeleteNodeType, buf, index, req)
+func (f *FSM) deleteNode(id string, events []*rpc.Event, index uint64) interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	defer f.version.Add(1)
-	if _, ok := f.nodes[req.NodeId]; !ok {
-		return fmt.Errorf("delete node %q: %w", req.NodeId, ErrNotFound)
+	if _, ok := f.nodes[id]; !ok {
+		return fmt.Errorf("delete node %q: %w", id, ErrNotFound)
 	}
-	delete(f.nodes, req.NodeId)
+	if err := f.storeEventsLocked(index, events); err != nil {
+		return fmt.Errorf("delete node %q: %w", id, err)
+	}
+	defer f.version.Add(1)
+	delete(f.nodes, id)
 	return nil
 }
 
@@ -128,7 +208,7 @@ func (f *FSM) applyAppendEvents(buf []byte, index uint64) interface{} {
 	store := f.Events()
 	stored, err := store.AppendEvents(req.Events)
 	if err != nil {
-		f.logger.Error("append events failed", "index", index, "error", err)
+		f.failUnlessRefused(index, "append events", err)
 		return fmt.Errorf("append events: %w", err)
 	}
 	return appendResponse(stored, store.LastSeq())
@@ -149,96 +229,11 @@ func (f *FSM) applyPruneEvents(buf []byte, index uint64) interface{} {
 	decode(PruneEventsType, buf, index, cmd)
 	removed, err := f.Events().Prune(cmd.Before, cmd.KeepMax)
 	if err != nil {
-		f.logger.Error("prune events failed", "index", index, "error", err)
+		f.failUnlessRefused(index, "prune events", err)
 		return fmt.Errorf("prune events: %w", err)
 	}
 	if removed > 0 {
 		f.logger.Debug("pruned events", "removed", removed, "index", index)
 	}
 	return removed
-}
-
-var _ raft.BatchingFSM = (*FSM)(nil)
-
-// ApplyBatch applies committed entries in order, the same way Apply does one
-// by one, but runs consecutive AppendEvents entries in shared event-store
-// transactions (one commit per up to maxEventsPerRun events instead of one
-// per entry). Configuration entries get a nil response.
-func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
-	out := make([]interface{}, len(logs))
-	for i := 0; i < len(logs); {
-		l := logs[i]
-		if l.Type != raft.LogCommand {
-			f.applied.Store(l.Index)
-			i++
-			continue
-		}
-		if !isAppendEvents(l) {
-			out[i] = f.Apply(l)
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(logs) && logs[j].Type == raft.LogCommand && isAppendEvents(logs[j]) {
-			j++
-		}
-		f.applyAppendEventsRun(logs[i:j], out[i:j])
-		i = j
-	}
-	return out
-}
-
-// isAppendEvents reports whether l is an AppendEvents command.
-func isAppendEvents(l *raft.Log) bool {
-	return len(l.Data) > 0 && MessageType(l.Data[0]) == AppendEventsType
-}
-
-// applyAppendEventsRun applies consecutive AppendEvents entries in store
-// transactions of at most maxEventsPerRun events and fills one response per
-// entry, as applyAppendEvents would.
-func (f *FSM) applyAppendEventsRun(logs []*raft.Log, out []interface{}) {
-	if len(logs) == 1 {
-		out[0] = f.Apply(logs[0])
-		return
-	}
-	batches := make([][]*rpc.Event, len(logs))
-	for i, l := range logs {
-		req := new(rpc.EmitEventsRequest)
-		decode(AppendEventsType, l.Data[1:], l.Index, req)
-		batches[i] = req.Events
-	}
-	defer f.applied.Store(logs[len(logs)-1].Index)
-	// One transaction per group of at most maxEventsPerRun events: bbolt
-	// slows down more than linearly with the size of one write
-	// transaction, and a restarted or lagging master is handed up to
-	// MaxAppendEntries entries of thousands of events each at once.
-	for start := 0; start < len(batches); {
-		end, n := start+1, len(batches[start])
-		for end < len(batches) && n+len(batches[end]) <= maxEventsPerRun {
-			n += len(batches[end])
-			end++
-		}
-		f.appendEventGroup(logs[start:end], batches[start:end], out[start:end])
-		start = end
-	}
-}
-
-// maxEventsPerRun bounds the events ApplyBatch writes in one event-store
-// transaction; an entry holding more is still applied alone, whole.
-const maxEventsPerRun = 8192
-
-// appendEventGroup applies consecutive AppendEvents entries (decoded into
-// batches) in one store transaction and fills one response per entry.
-func (f *FSM) appendEventGroup(logs []*raft.Log, batches [][]*rpc.Event, out []interface{}) {
-	res, err := f.Events().AppendEventBatches(batches)
-	if err != nil {
-		f.logger.Error("append events failed", "first_index", logs[0].Index, "last_index", logs[len(logs)-1].Index, "error", err)
-		for i := range out {
-			out[i] = fmt.Errorf("append events: %w", err)
-		}
-		return
-	}
-	for i, r := range res {
-		out[i] = appendResponse(r.Stored, r.LastSeq)
-	}
 }

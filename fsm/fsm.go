@@ -22,25 +22,44 @@ type Config struct {
 	DataDir string
 	// Logger is the parent logger; the FSM logs as "fsm". Nil discards.
 	Logger hclog.Logger
+	// OnStoreFailure is called, from raft's FSM goroutine, when the event
+	// store fails to write an entry (I/O error): it should stop the process
+	// (the Master's exits non-zero). Nil, or a hook that returns, panics.
+	OnStoreFailure func(err error)
+	// Version is this master's Grid version, named when an entry has a
+	// command type this build does not know.
+	Version string
+	// NewestPeerVersion, when set, returns the newest Grid version among the
+	// masters, named as the version to upgrade to in that error.
+	NewestPeerVersion func() string
 }
 
 // FSM is the replicated state machine: the registry of agents and storage
 // nodes plus the event graph. It implements raft.FSM. Reads are safe from any
 // goroutine; Apply, Snapshot and Restore are called by raft's FSM goroutine.
 type FSM struct {
-	logger   hclog.Logger
-	eventDir string
+	logger         hclog.Logger
+	eventDir       string
+	onStoreFailure func(err error)
+	gridVersion    string
+	newest         func() string
 
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
 	nodes  map[string]*rpc.NodeStatus
-	store  *eventstore.Store
+	// removed is the replicated set of masters an operator removed, by id.
+	removed map[string]*rpc.RemovedMaster
+	// requests is the replicated request-dedupe table, by request id.
+	requests map[string]*rpc.RequestRecord
+	store    *eventstore.Store
 	// storeGen numbers the event store files so a restore never opens the
 	// file the current store holds.
 	storeGen int
 	closed   bool
 
 	applied atomic.Uint64
+	// digests holds the digests recorded at the last verify markers.
+	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
 	// acl is the replicated ACL state (acl.go).
@@ -60,17 +79,32 @@ func New(cfg Config) (*FSM, error) {
 		logger = hclog.NewNullLogger()
 	}
 	f := &FSM{
-		logger:   logger.Named("fsm"),
-		eventDir: filepath.Join(cfg.DataDir, "events"),
-		agents:   make(map[string]*rpc.AgentRecord),
-		nodes:    make(map[string]*rpc.NodeStatus),
+		logger:         logger.Named("fsm"),
+		eventDir:       filepath.Join(cfg.DataDir, "events"),
+		onStoreFailure: cfg.OnStoreFailure,
+		gridVersion:    cfg.Version,
+		newest:         cfg.NewestPeerVersion,
+		agents:         make(map[string]*rpc.AgentRecord),
+		nodes:          make(map[string]*rpc.NodeStatus),
+		removed:        make(map[string]*rpc.RemovedMaster),
+		requests:       make(map[string]*rpc.RequestRecord),
 	}
 	f.acl.resetLocked()
 	if err := os.RemoveAll(f.eventDir); err != nil {
 		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
 	}
+	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)
+	}
+	old, err := os.ReadDir(f.eventDir)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: read event dir: %w", err)
+	}
+	for _, e := range old {
+		if err := os.RemoveAll(filepath.Join(f.eventDir, e.Name())); err != nil {
+			return nil, fmt.Errorf("fsm: wipe event store: %w", err)
+		}
 	}
 	store, err := eventstore.Open(f.nextStorePath(), eventstore.Options{NoSync: true, Logger: f.logger})
 	if err != nil {

@@ -132,6 +132,22 @@ func fuzzBodyOf(t MessageType) proto.Message {
 		return new(rpc.EmitEventsRequest)
 	case PruneEventsType:
 		return new(rpc.PruneEventsCommand)
+	case RegisterAgentEventsType:
+		return new(rpc.RegisterAgentCommand)
+	case UnregisterAgentEventsType:
+		return new(rpc.UnregisterAgentCommand)
+	case AgentStatusBatchType:
+		return new(rpc.AgentStatusBatch)
+	case UpsertNodeEventsType:
+		return new(rpc.UpsertNodeCommand)
+	case DeleteNodeEventsType:
+		return new(rpc.DeleteNodeCommand)
+	case VerifyMarkerType:
+		return new(rpc.VerifyMarkerCommand)
+	case MasterRemovalType:
+		return new(rpc.MasterRemovalCommand)
+	case RecordRequestType:
+		return new(rpc.RequestRecord)
 	case ACLBootstrapType, ACLTokenUpsertType:
 		return new(rpc.ACLTokenRecord)
 	case ACLTokenRevokeType:
@@ -181,9 +197,15 @@ func fuzzCheckPanic(t *testing.T, index int, p any) {
 func fuzzCheckResponse(t *testing.T, index int, resp any) {
 	t.Helper()
 	switch r := resp.(type) {
-	case nil, *rpc.EmitEventsResponse, uint64:
+	case nil, *rpc.EmitEventsResponse, uint64, *rpc.StateHash:
+	case []error:
+		for _, err := range r {
+			if err != nil {
+				fuzzCheckResponse(t, index, err)
+			}
+		}
 	case error:
-		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) &&
+		if !errors.Is(r, ErrInvalid) && !errors.Is(r, ErrNotFound) && !errors.Is(r, ErrStaleStatus) && !errors.Is(r, ErrDuplicateRequest) &&
 			!strings.HasPrefix(r.Error(), "append events: ") && !strings.HasPrefix(r.Error(), "prune events: ") {
 			t.Fatalf("entry %d: unexpected error response %v", index, r)
 		}
@@ -195,6 +217,9 @@ func fuzzCheckResponse(t *testing.T, index int, resp any) {
 // fuzzSameResponse compares two Apply responses.
 func fuzzSameResponse(a, b any) bool {
 	switch ra := a.(type) {
+	case []error:
+		rb, ok := b.([]error)
+		return ok && fmt.Sprint(ra) == fmt.Sprint(rb)
 	case error:
 		rb, ok := b.(error)
 		return ok && ra.Error() == rb.Error()
@@ -261,6 +286,19 @@ func fuzzSeedLogs(f *testing.F) [][]byte {
 			enc(DeleteNodeType, &rpc.NodeId{NodeId: "node-a"}),
 			enc(UnregisterAgentType, &rpc.AgentId{AgentId: "agent-001"})),
 		fuzzJoinEntries(register, register, upsert, upsert, events, events),
+		fuzzJoinEntries(
+			enc(RegisterAgentEventsType, &rpc.RegisterAgentCommand{Agent: &rpc.AgentRecord{AgentId: "agent-002", Status: "healthy"},
+				Events: []*rpc.Event{ev("r1", rpc.EventType_AGENT_REGISTERED, "agent-002", 1_000_000)}}),
+			enc(AgentStatusBatchType, &rpc.AgentStatusBatch{Changes: []*rpc.AgentStatusCommand{
+				{AgentId: "agent-002", Status: "degraded", ExpectedStatus: "healthy", Events: []*rpc.Event{ev("s1", rpc.EventType_AGENT_DEGRADED, "agent-002", 2_000_000)}},
+				{AgentId: "agent-002", Status: "offline", ExpectedStatus: "healthy", Events: []*rpc.Event{ev("s2", rpc.EventType_AGENT_OFFLINE, "agent-002", 2_000_001)}},
+				{AgentId: "nobody", Status: "offline"}}}),
+			enc(UpsertNodeEventsType, &rpc.UpsertNodeCommand{Node: &rpc.NodeStatus{NodeId: "node-b", AgentId: "agent-002"},
+				Events: []*rpc.Event{ev("n1", rpc.EventType_SPAWN_REQUESTED, "node-b", 3_000_000)}}),
+			enc(DeleteNodeEventsType, &rpc.DeleteNodeCommand{NodeId: "node-b"}),
+			enc(UpsertNodeEventsType, &rpc.UpsertNodeCommand{}),
+			enc(UnregisterAgentEventsType, &rpc.UnregisterAgentCommand{AgentId: "agent-002",
+				Events: []*rpc.Event{ev("u1", rpc.EventType_AGENT_UNREGISTERED, "agent-002", 4_000_000)}})),
 		fuzzJoinEntries(
 			enc(RegisterAgentType, &rpc.AgentRecord{}),
 			enc(UpsertNodeType, &rpc.NodeStatus{}),

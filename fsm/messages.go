@@ -16,7 +16,7 @@ const (
 	RegisterAgentType MessageType = 1
 	// UnregisterAgentType: rpc.AgentId.
 	UnregisterAgentType MessageType = 2
-	// AgentStatusType: rpc.AgentStatusCommand.
+	// AgentStatusType: rpc.AgentStatusCommand (a one-change AgentStatusBatchType).
 	AgentStatusType MessageType = 3
 	// UpsertNodeType: rpc.NodeStatus, the whole record (replaces the old one).
 	UpsertNodeType MessageType = 4
@@ -26,6 +26,34 @@ const (
 	AppendEventsType MessageType = 6
 	// PruneEventsType: rpc.PruneEventsCommand.
 	PruneEventsType MessageType = 7
+
+	// The commands below carry the lifecycle events their change causes;
+	// Apply stores them with the change, in one event-store transaction, and
+	// only when the change is applied. Types 1, 2, 4 and 5 stay for entries
+	// already in logs.
+
+	// RegisterAgentEventsType: rpc.RegisterAgentCommand.
+	RegisterAgentEventsType MessageType = 8
+	// UnregisterAgentEventsType: rpc.UnregisterAgentCommand.
+	UnregisterAgentEventsType MessageType = 9
+	// AgentStatusBatchType: rpc.AgentStatusBatch, status changes of many
+	// agents, each a compare-and-set on expected_status decided on its own;
+	// the response is a []error, one per change (nil when applied).
+	AgentStatusBatchType MessageType = 10
+	// UpsertNodeEventsType: rpc.UpsertNodeCommand.
+	UpsertNodeEventsType MessageType = 11
+	// DeleteNodeEventsType: rpc.DeleteNodeCommand.
+	DeleteNodeEventsType MessageType = 12
+	// VerifyMarkerType: rpc.VerifyMarkerCommand; every master records its
+	// state digest at this index (replicas.go).
+	VerifyMarkerType MessageType = 16
+	// MasterRemovalType: rpc.MasterRemovalCommand; adds to (or, with undo,
+	// clears from) the removed-master set (removed.go).
+	MasterRemovalType MessageType = 17
+	// RecordRequestType: rpc.RequestRecord; records a mutating call's
+	// response by request id, after applying its command if it has one
+	// (requests.go).
+	RecordRequestType MessageType = 18
 )
 
 func (t MessageType) String() string {
@@ -44,6 +72,22 @@ func (t MessageType) String() string {
 		return "append_events"
 	case PruneEventsType:
 		return "prune_events"
+	case RegisterAgentEventsType:
+		return "register_agent_events"
+	case UnregisterAgentEventsType:
+		return "unregister_agent_events"
+	case AgentStatusBatchType:
+		return "agent_status_batch"
+	case UpsertNodeEventsType:
+		return "upsert_node_events"
+	case DeleteNodeEventsType:
+		return "delete_node_events"
+	case VerifyMarkerType:
+		return "verify_marker"
+	case MasterRemovalType:
+		return "master_removal"
+	case RecordRequestType:
+		return "record_request"
 	}
 	if name, ok := aclTypeName(t); ok {
 		return name

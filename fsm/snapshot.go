@@ -15,18 +15,25 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 2):
+// snapshotMagic starts every snapshot stream (format version 3):
 //
 //	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
-//	acl bootstrapped (u64 0/1) | token count (u64) | tokens | policy count (u64) | policies | event store
+//	removed count (u64) | removed masters | request count (u64) | request records |
+//	acl bootstrapped (u64 0/1) | token count (u64) | tokens | policy count (u64) | policies |
+//	event store
 //
-// Version 1 (snapshotMagicV1, no ACL section) is still restored.
-// where each agent and node is a u64 length followed by its protobuf
-// encoding, all integers big-endian, and the event store runs to EOF.
-const snapshotMagic = "GRIDSNAP2\n"
-
-// snapshotMagicV1 starts a snapshot written before ACLs existed.
-const snapshotMagicV1 = "GRIDSNAP1\n"
+// where each record is a u64 length followed by its protobuf encoding, all
+// integers big-endian, and the event store runs to EOF. Restore still reads
+// the older formats: version 2 (snapshotMagicV2, the one released) has no
+// ACL section; version 1 (snapshotMagicV1) has no removed masters, no
+// request records and no ACL section. (A "GRIDSNAP2" with an ACL section in
+// place of the removed masters existed only on the unreleased access-control
+// branch; it is not read.)
+const (
+	snapshotMagic   = "GRIDSNAP3\n"
+	snapshotMagicV2 = "GRIDSNAP2\n"
+	snapshotMagicV1 = "GRIDSNAP1\n"
+)
 
 // maxRecordSize bounds one registry record in a snapshot stream.
 const maxRecordSize = 16 << 20
@@ -36,6 +43,8 @@ type fsmSnapshot struct {
 	applied uint64
 	agents  []*rpc.AgentRecord
 	nodes   []*rpc.NodeStatus
+	removed []*rpc.RemovedMaster
+	reqs    []*rpc.RequestRecord
 	events  *eventstore.Snapshot
 	acl     aclSnapshot
 }
@@ -52,6 +61,14 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, n := range f.nodes {
 		sn.nodes = append(sn.nodes, proto.Clone(n).(*rpc.NodeStatus))
 	}
+	for _, r := range f.removed {
+		sn.removed = append(sn.removed, proto.Clone(r).(*rpc.RemovedMaster))
+	}
+	for _, r := range f.requests {
+		sn.reqs = append(sn.reqs, proto.Clone(r).(*rpc.RequestRecord))
+	}
+	sort.Slice(sn.removed, func(i, j int) bool { return sn.removed[i].Id < sn.removed[j].Id })
+	sort.Slice(sn.reqs, func(i, j int) bool { return sn.reqs[i].RequestId < sn.reqs[j].RequestId })
 	sort.Slice(sn.agents, func(i, j int) bool { return sn.agents[i].AgentId < sn.agents[j].AgentId })
 	sort.Slice(sn.nodes, func(i, j int) bool { return sn.nodes[i].NodeId < sn.nodes[j].NodeId })
 	ev, err := f.store.Snapshot()
@@ -84,6 +101,12 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeRecords(bw, s.nodes); err != nil {
 		return fmt.Errorf("nodes: %w", err)
+	}
+	if err := writeRecords(bw, s.removed); err != nil {
+		return fmt.Errorf("removed masters: %w", err)
+	}
+	if err := writeRecords(bw, s.reqs); err != nil {
+		return fmt.Errorf("request records: %w", err)
 	}
 	if err := writeACL(bw, s.acl); err != nil {
 		return fmt.Errorf("acl: %w", err)
@@ -166,7 +189,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || !knownSnapshotMagic(string(magic)) {
 		return fmt.Errorf("fsm restore: %w: missing header", ErrBadSnapshot)
 	}
 	applied, err := readUint64(br)
@@ -180,6 +203,16 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	nodes, err := readRecords(br, func() *rpc.NodeStatus { return new(rpc.NodeStatus) })
 	if err != nil {
 		return fmt.Errorf("fsm restore: nodes: %w", err)
+	}
+	var removed []*rpc.RemovedMaster
+	var reqs []*rpc.RequestRecord
+	if string(magic) != snapshotMagicV1 {
+		if removed, err = readRecords(br, func() *rpc.RemovedMaster { return new(rpc.RemovedMaster) }); err != nil {
+			return fmt.Errorf("fsm restore: removed masters: %w", err)
+		}
+		if reqs, err = readRecords(br, func() *rpc.RequestRecord { return new(rpc.RequestRecord) }); err != nil {
+			return fmt.Errorf("fsm restore: request records: %w", err)
+		}
 	}
 	var acl aclSnapshot
 	if string(magic) == snapshotMagic {
@@ -204,9 +237,18 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	for _, n := range nodes {
 		nodeMap[n.NodeId] = n
 	}
+	removedMap := make(map[string]*rpc.RemovedMaster, len(removed))
+	for _, r := range removed {
+		removedMap[r.Id] = r
+	}
+	reqMap := make(map[string]*rpc.RequestRecord, len(reqs))
+	for _, r := range reqs {
+		reqMap[r.RequestId] = r
+	}
 	f.mu.Lock()
 	old := f.store
 	f.agents, f.nodes, f.store = agentMap, nodeMap, store
+	f.removed, f.requests = removedMap, reqMap
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()
@@ -223,6 +265,11 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.logger.Info("restored snapshot", "applied_index", applied, "agents", len(agentMap), "nodes", len(nodeMap))
 	return nil
+}
+
+// knownSnapshotMagic reports whether Restore reads a snapshot format.
+func knownSnapshotMagic(m string) bool {
+	return m == snapshotMagic || m == snapshotMagicV2 || m == snapshotMagicV1
 }
 
 // writeACL writes the ACL section of a snapshot.

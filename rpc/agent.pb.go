@@ -33,6 +33,11 @@ type SpawnNodeRequest struct {
 	StoragePath   string                 `protobuf:"bytes,2,opt,name=storage_path,json=storagePath,proto3" json:"storage_path,omitempty"`          // relative to the agent's data dir; empty = <data>/<node_id>
 	Port          uint32                 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`                                          // 0 = the agent picks a free port in its range
 	MemoryLimitMb uint64                 `protobuf:"varint,4,opt,name=memory_limit_mb,json=memoryLimitMb,proto3" json:"memory_limit_mb,omitempty"` // 0 = the agent's default
+	// Grid: the Raft term of the leader giving the order (fencing). The agent
+	// keeps the highest term it has seen and refuses an order from an older
+	// one with FAILED_PRECONDITION; 0 (a seed master or a direct client) is
+	// always accepted.
+	LeaderTerm    uint64 `protobuf:"varint,5,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -91,6 +96,13 @@ func (x *SpawnNodeRequest) GetPort() uint32 {
 func (x *SpawnNodeRequest) GetMemoryLimitMb() uint64 {
 	if x != nil {
 		return x.MemoryLimitMb
+	}
+	return 0
+}
+
+func (x *SpawnNodeRequest) GetLeaderTerm() uint64 {
+	if x != nil {
+		return x.LeaderTerm
 	}
 	return 0
 }
@@ -197,8 +209,10 @@ func (x *SpawnNodeResponse) GetNode() *NodeStatus {
 }
 
 type StopNodeRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Grid: the ordering leader's Raft term, as in SpawnNodeRequest.
+	LeaderTerm    uint64 `protobuf:"varint,2,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -238,6 +252,13 @@ func (x *StopNodeRequest) GetNodeId() string {
 		return x.NodeId
 	}
 	return ""
+}
+
+func (x *StopNodeRequest) GetLeaderTerm() uint64 {
+	if x != nil {
+		return x.LeaderTerm
+	}
+	return 0
 }
 
 type StopNodeResponse struct {
@@ -440,7 +461,11 @@ func (x *NodeStatusResponse) GetNode() *NodeStatus {
 }
 
 type ListNodesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Grid: the asking leader's Raft term. A read is never refused, but a
+	// higher term raises the agent's fence, so a new leader's first reconcile
+	// pass fences off the old one on every agent it lists.
+	LeaderTerm    uint64 `protobuf:"varint,1,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -473,6 +498,13 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
 	return file_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ListNodesRequest) GetLeaderTerm() uint64 {
+	if x != nil {
+		return x.LeaderTerm
+	}
+	return 0
 }
 
 type ListNodesResponse struct {
@@ -524,12 +556,14 @@ var File_agent_proto protoreflect.FileDescriptor
 const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"\vagent.proto\x12\x05agent\x1a\n" +
-	"grid.proto\"\x8a\x01\n" +
+	"grid.proto\"\xab\x01\n" +
 	"\x10SpawnNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fstorage_path\x18\x02 \x01(\tR\vstoragePath\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\rR\x04port\x12&\n" +
-	"\x0fmemory_limit_mb\x18\x04 \x01(\x04R\rmemoryLimitMb\"\xf6\x01\n" +
+	"\x0fmemory_limit_mb\x18\x04 \x01(\x04R\rmemoryLimitMb\x12\x1f\n" +
+	"\vleader_term\x18\x05 \x01(\x04R\n" +
+	"leaderTerm\"\xf6\x01\n" +
 	"\x11SpawnNodeResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -538,9 +572,11 @@ const file_agent_proto_rawDesc = "" +
 	"\rerror_message\x18\x05 \x01(\tR\ferrorMessage\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12!\n" +
 	"\fstorage_path\x18\a \x01(\tR\vstoragePath\x12$\n" +
-	"\x04node\x18\b \x01(\v2\x10.grid.NodeStatusR\x04node\"*\n" +
+	"\x04node\x18\b \x01(\v2\x10.grid.NodeStatusR\x04node\"K\n" +
 	"\x0fStopNodeRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"Q\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1f\n" +
+	"\vleader_term\x18\x02 \x01(\x04R\n" +
+	"leaderTerm\"Q\n" +
 	"\x10StopNodeResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12#\n" +
 	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\",\n" +
@@ -555,15 +591,18 @@ const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\x04R\tstartedAt\x12#\n" +
 	"\rrestart_count\x18\a \x01(\rR\frestartCount\x12$\n" +
-	"\x04node\x18\b \x01(\v2\x10.grid.NodeStatusR\x04node\"\x12\n" +
-	"\x10ListNodesRequest\"D\n" +
+	"\x04node\x18\b \x01(\v2\x10.grid.NodeStatusR\x04node\"3\n" +
+	"\x10ListNodesRequest\x12\x1f\n" +
+	"\vleader_term\x18\x01 \x01(\x04R\n" +
+	"leaderTerm\"D\n" +
 	"\x11ListNodesResponse\x12/\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xc4\x02\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xf6\x02\n" +
 	"\tGridAgent\x12>\n" +
 	"\tSpawnNode\x12\x17.agent.SpawnNodeRequest\x1a\x18.agent.SpawnNodeResponse\x12;\n" +
 	"\bStopNode\x12\x16.agent.StopNodeRequest\x1a\x17.agent.StopNodeResponse\x12D\n" +
 	"\rGetNodeStatus\x12\x18.agent.NodeStatusRequest\x1a\x19.agent.NodeStatusResponse\x12>\n" +
-	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x124\n" +
+	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x120\n" +
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x124\n" +
 	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x13.grid.KeyringMemberB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
@@ -589,8 +628,10 @@ var file_agent_proto_goTypes = []any{
 	(*ListNodesRequest)(nil),   // 6: agent.ListNodesRequest
 	(*ListNodesResponse)(nil),  // 7: agent.ListNodesResponse
 	(*NodeStatus)(nil),         // 8: grid.NodeStatus
-	(*KeyringRequest)(nil),     // 9: grid.KeyringRequest
-	(*KeyringMember)(nil),      // 10: grid.KeyringMember
+	(*MonitorRequest)(nil),     // 9: grid.MonitorRequest
+	(*KeyringRequest)(nil),     // 10: grid.KeyringRequest
+	(*LogLine)(nil),            // 11: grid.LogLine
+	(*KeyringMember)(nil),      // 12: grid.KeyringMember
 }
 var file_agent_proto_depIdxs = []int32{
 	8,  // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
@@ -600,14 +641,16 @@ var file_agent_proto_depIdxs = []int32{
 	2,  // 4: agent.GridAgent.StopNode:input_type -> agent.StopNodeRequest
 	4,  // 5: agent.GridAgent.GetNodeStatus:input_type -> agent.NodeStatusRequest
 	6,  // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
-	9,  // 7: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
-	1,  // 8: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
-	3,  // 9: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
-	5,  // 10: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
-	7,  // 11: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
-	10, // 12: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
+	9,  // 7: agent.GridAgent.Monitor:input_type -> grid.MonitorRequest
+	10, // 8: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
+	1,  // 9: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
+	3,  // 10: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
+	5,  // 11: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
+	7,  // 12: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
+	11, // 13: agent.GridAgent.Monitor:output_type -> grid.LogLine
+	12, // 14: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name

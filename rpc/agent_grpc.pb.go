@@ -29,6 +29,7 @@ const (
 	GridAgent_StopNode_FullMethodName      = "/agent.GridAgent/StopNode"
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
+	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
 	GridAgent_Keyring_FullMethodName       = "/agent.GridAgent/Keyring"
 )
 
@@ -41,6 +42,8 @@ type GridAgentClient interface {
 	StopNode(ctx context.Context, in *StopNodeRequest, opts ...grpc.CallOption) (*StopNodeResponse, error)
 	GetNodeStatus(ctx context.Context, in *NodeStatusRequest, opts ...grpc.CallOption) (*NodeStatusResponse, error)
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
+	// Grid (observability): this agent's log lines, live; needs the full token.
+	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 	// Keyring changes this agent's gossip keyring (issue 16); masters call it
 	// during `grid operator keyring`.
 	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error)
@@ -94,6 +97,25 @@ func (c *gridAgentClient) ListNodes(ctx context.Context, in *ListNodesRequest, o
 	return out, nil
 }
 
+func (c *gridAgentClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridAgent_ServiceDesc.Streams[0], GridAgent_Monitor_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MonitorRequest, LogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_MonitorClient = grpc.ServerStreamingClient[LogLine]
+
 func (c *gridAgentClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(KeyringMember)
@@ -113,6 +135,8 @@ type GridAgentServer interface {
 	StopNode(context.Context, *StopNodeRequest) (*StopNodeResponse, error)
 	GetNodeStatus(context.Context, *NodeStatusRequest) (*NodeStatusResponse, error)
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
+	// Grid (observability): this agent's log lines, live; needs the full token.
+	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
 	// Keyring changes this agent's gossip keyring (issue 16); masters call it
 	// during `grid operator keyring`.
 	Keyring(context.Context, *KeyringRequest) (*KeyringMember, error)
@@ -137,6 +161,9 @@ func (UnimplementedGridAgentServer) GetNodeStatus(context.Context, *NodeStatusRe
 }
 func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListNodes not implemented")
+}
+func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
+	return status.Error(codes.Unimplemented, "method Monitor not implemented")
 }
 func (UnimplementedGridAgentServer) Keyring(context.Context, *KeyringRequest) (*KeyringMember, error) {
 	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
@@ -234,6 +261,17 @@ func _GridAgent_ListNodes_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridAgent_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MonitorRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridAgentServer).Monitor(m, &grpc.GenericServerStream[MonitorRequest, LogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_MonitorServer = grpc.ServerStreamingServer[LogLine]
+
 func _GridAgent_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(KeyringRequest)
 	if err := dec(in); err != nil {
@@ -280,6 +318,12 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _GridAgent_Keyring_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Monitor",
+			Handler:       _GridAgent_Monitor_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "agent.proto",
 }

@@ -57,6 +57,15 @@ var kindCodes = []struct {
 	{context.Canceled, codes.Canceled},
 }
 
+// ErrAgentUnreachable: the leader could not reach the agent an order was
+// for, or it did not answer in time. It is FAILED_PRECONDITION (HTTP 409),
+// deliberately not UNAVAILABLE: UNAVAILABLE means "this master or the
+// leader cannot serve now, try again or elsewhere", and a forwarding
+// master or a client must not read a dead agent as a dead leader (close its
+// leader connection, resend the order). The order stays recorded and the
+// leader's reconciler finishes it when the agent answers again.
+var ErrAgentUnreachable = NewSentinel("agent unreachable", ErrPrecondition)
+
 // sentinel is a named error of a kind: its message is its own, and
 // errors.Is(err, kind) holds.
 type sentinel struct {

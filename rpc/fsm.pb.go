@@ -87,6 +87,13 @@ type AgentStatusCommand struct {
 	Status        string                 `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`                                     // healthy|degraded|offline
 	LastHeartbeat int64                  `protobuf:"varint,3,opt,name=last_heartbeat,json=lastHeartbeat,proto3" json:"last_heartbeat,omitempty"` // unix seconds, as seen by the leader
 	At            int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`                                            // unix micros, when the leader decided
+	// expected_status is the status this change replaces (compare-and-set):
+	// Apply refuses the change when the registry holds another one. Empty
+	// (entries written before it existed) replaces any status.
+	ExpectedStatus string `protobuf:"bytes,5,opt,name=expected_status,json=expectedStatus,proto3" json:"expected_status,omitempty"`
+	// events are the lifecycle events this change causes, stored in the same
+	// apply as the change and only when it is applied.
+	Events        []*Event `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,6 +156,549 @@ func (x *AgentStatusCommand) GetAt() int64 {
 	return 0
 }
 
+func (x *AgentStatusCommand) GetExpectedStatus() string {
+	if x != nil {
+		return x.ExpectedStatus
+	}
+	return ""
+}
+
+func (x *AgentStatusCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// AgentStatusBatch carries the status changes of many agents in one entry;
+// each change is decided on its own, in order.
+type AgentStatusBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Changes       []*AgentStatusCommand  `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentStatusBatch) Reset() {
+	*x = AgentStatusBatch{}
+	mi := &file_fsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentStatusBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentStatusBatch) ProtoMessage() {}
+
+func (x *AgentStatusBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentStatusBatch.ProtoReflect.Descriptor instead.
+func (*AgentStatusBatch) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *AgentStatusBatch) GetChanges() []*AgentStatusCommand {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// RegisterAgentCommand registers (or re-registers) an agent together with
+// the events it causes.
+type RegisterAgentCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Agent         *AgentRecord           `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterAgentCommand) Reset() {
+	*x = RegisterAgentCommand{}
+	mi := &file_fsm_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterAgentCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterAgentCommand) ProtoMessage() {}
+
+func (x *RegisterAgentCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterAgentCommand.ProtoReflect.Descriptor instead.
+func (*RegisterAgentCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RegisterAgentCommand) GetAgent() *AgentRecord {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+func (x *RegisterAgentCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// UnregisterAgentCommand removes an agent together with the events it causes.
+type UnregisterAgentCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnregisterAgentCommand) Reset() {
+	*x = UnregisterAgentCommand{}
+	mi := &file_fsm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnregisterAgentCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnregisterAgentCommand) ProtoMessage() {}
+
+func (x *UnregisterAgentCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnregisterAgentCommand.ProtoReflect.Descriptor instead.
+func (*UnregisterAgentCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UnregisterAgentCommand) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *UnregisterAgentCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// UpsertNodeCommand replaces a storage node record together with the events
+// it causes.
+type UpsertNodeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          *NodeStatus            `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertNodeCommand) Reset() {
+	*x = UpsertNodeCommand{}
+	mi := &file_fsm_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertNodeCommand) ProtoMessage() {}
+
+func (x *UpsertNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertNodeCommand.ProtoReflect.Descriptor instead.
+func (*UpsertNodeCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpsertNodeCommand) GetNode() *NodeStatus {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *UpsertNodeCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// DeleteNodeCommand removes a storage node record together with the events
+// it causes.
+type DeleteNodeCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNodeCommand) Reset() {
+	*x = DeleteNodeCommand{}
+	mi := &file_fsm_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNodeCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNodeCommand) ProtoMessage() {}
+
+func (x *DeleteNodeCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNodeCommand.ProtoReflect.Descriptor instead.
+func (*DeleteNodeCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *DeleteNodeCommand) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *DeleteNodeCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// VerifyMarkerCommand marks an index at which every master records its
+// state digest (grid operator verify).
+type VerifyMarkerCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	At            int64                  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"` // unix micros, when the leader asked
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyMarkerCommand) Reset() {
+	*x = VerifyMarkerCommand{}
+	mi := &file_fsm_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyMarkerCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyMarkerCommand) ProtoMessage() {}
+
+func (x *VerifyMarkerCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyMarkerCommand.ProtoReflect.Descriptor instead.
+func (*VerifyMarkerCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *VerifyMarkerCommand) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// MasterRemovalCommand records (or, with undo, clears) an operator's
+// removal of a master. incarnation names the removed master's data dir: a
+// master that comes back with the same one is not re-added by reconcile.
+type MasterRemovalCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Incarnation   string                 `protobuf:"bytes,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Undo          bool                   `protobuf:"varint,3,opt,name=undo,proto3" json:"undo,omitempty"`
+	At            int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"` // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MasterRemovalCommand) Reset() {
+	*x = MasterRemovalCommand{}
+	mi := &file_fsm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MasterRemovalCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MasterRemovalCommand) ProtoMessage() {}
+
+func (x *MasterRemovalCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MasterRemovalCommand.ProtoReflect.Descriptor instead.
+func (*MasterRemovalCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *MasterRemovalCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *MasterRemovalCommand) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
+func (x *MasterRemovalCommand) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
+func (x *MasterRemovalCommand) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// RemovedMaster is one entry of the replicated removed-master set.
+type RemovedMaster struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Incarnation   string                 `protobuf:"bytes,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovedMaster) Reset() {
+	*x = RemovedMaster{}
+	mi := &file_fsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovedMaster) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovedMaster) ProtoMessage() {}
+
+func (x *RemovedMaster) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovedMaster.ProtoReflect.Descriptor instead.
+func (*RemovedMaster) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RemovedMaster) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RemovedMaster) GetIncarnation() string {
+	if x != nil {
+		return x.Incarnation
+	}
+	return ""
+}
+
+func (x *RemovedMaster) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// RequestRecord is one entry of the replicated request-dedupe table: the
+// response of a mutating call that succeeded, by its request id. As a
+// command, a non-empty command (a full fsm command: type byte + body) is
+// applied first and the record kept only when it succeeded.
+type RequestRecord struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Method    string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Response  []byte                 `protobuf:"bytes,3,opt,name=response,proto3" json:"response,omitempty"` // the call's protobuf response
+	At        int64                  `protobuf:"varint,4,opt,name=at,proto3" json:"at,omitempty"`            // unix micros; expiry is decided from these
+	Command   []byte                 `protobuf:"bytes,5,opt,name=command,proto3" json:"command,omitempty"`
+	// forget drops the record of request_id instead (a call that recorded
+	// its intent first and then failed: transfer-leadership).
+	Forget        bool `protobuf:"varint,6,opt,name=forget,proto3" json:"forget,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_fsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RequestRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetResponse() []byte {
+	if x != nil {
+		return x.Response
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetCommand() []byte {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetForget() bool {
+	if x != nil {
+		return x.Forget
+	}
+	return false
+}
+
 // ACLTokenRecord is a stored ACL token: the secret only as its SHA-256.
 // Bodies of ACLBootstrapType and ACLTokenUpsertType.
 type ACLTokenRecord struct {
@@ -166,7 +716,7 @@ type ACLTokenRecord struct {
 
 func (x *ACLTokenRecord) Reset() {
 	*x = ACLTokenRecord{}
-	mi := &file_fsm_proto_msgTypes[2]
+	mi := &file_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -178,7 +728,7 @@ func (x *ACLTokenRecord) String() string {
 func (*ACLTokenRecord) ProtoMessage() {}
 
 func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[2]
+	mi := &file_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -191,7 +741,7 @@ func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenRecord.ProtoReflect.Descriptor instead.
 func (*ACLTokenRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{2}
+	return file_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ACLTokenRecord) GetAccessorId() string {
@@ -247,15 +797,51 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x04grid\"G\n" +
+	"\tfsm.proto\x12\x04grid\x1a\n" +
+	"grid.proto\"G\n" +
 	"\x12PruneEventsCommand\x12\x16\n" +
 	"\x06before\x18\x01 \x01(\x03R\x06before\x12\x19\n" +
-	"\bkeep_max\x18\x02 \x01(\x04R\akeepMax\"~\n" +
+	"\bkeep_max\x18\x02 \x01(\x04R\akeepMax\"\xcc\x01\n" +
 	"\x12AgentStatusCommand\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12%\n" +
 	"\x0elast_heartbeat\x18\x03 \x01(\x03R\rlastHeartbeat\x12\x0e\n" +
-	"\x02at\x18\x04 \x01(\x03R\x02at\"\xdf\x01\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\x12'\n" +
+	"\x0fexpected_status\x18\x05 \x01(\tR\x0eexpectedStatus\x12#\n" +
+	"\x06events\x18\x06 \x03(\v2\v.grid.EventR\x06events\"F\n" +
+	"\x10AgentStatusBatch\x122\n" +
+	"\achanges\x18\x01 \x03(\v2\x18.grid.AgentStatusCommandR\achanges\"d\n" +
+	"\x14RegisterAgentCommand\x12'\n" +
+	"\x05agent\x18\x01 \x01(\v2\x11.grid.AgentRecordR\x05agent\x12#\n" +
+	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"X\n" +
+	"\x16UnregisterAgentCommand\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12#\n" +
+	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"^\n" +
+	"\x11UpsertNodeCommand\x12$\n" +
+	"\x04node\x18\x01 \x01(\v2\x10.grid.NodeStatusR\x04node\x12#\n" +
+	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"Q\n" +
+	"\x11DeleteNodeCommand\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
+	"\x06events\x18\x02 \x03(\v2\v.grid.EventR\x06events\"%\n" +
+	"\x13VerifyMarkerCommand\x12\x0e\n" +
+	"\x02at\x18\x01 \x01(\x03R\x02at\"l\n" +
+	"\x14MasterRemovalCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\tR\vincarnation\x12\x12\n" +
+	"\x04undo\x18\x03 \x01(\bR\x04undo\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\"Q\n" +
+	"\rRemovedMaster\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\tR\vincarnation\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xa4\x01\n" +
+	"\rRequestRecord\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x1a\n" +
+	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
+	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
+	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
+	"\x06forget\x18\x06 \x01(\bR\x06forget\"\xdf\x01\n" +
 	"\x0eACLTokenRecord\x12\x1f\n" +
 	"\vaccessor_id\x18\x01 \x01(\tR\n" +
 	"accessorId\x12\x1f\n" +
@@ -281,18 +867,38 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fsm_proto_goTypes = []any{
-	(*PruneEventsCommand)(nil), // 0: grid.PruneEventsCommand
-	(*AgentStatusCommand)(nil), // 1: grid.AgentStatusCommand
-	(*ACLTokenRecord)(nil),     // 2: grid.ACLTokenRecord
+	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
+	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
+	(*AgentStatusBatch)(nil),       // 2: grid.AgentStatusBatch
+	(*RegisterAgentCommand)(nil),   // 3: grid.RegisterAgentCommand
+	(*UnregisterAgentCommand)(nil), // 4: grid.UnregisterAgentCommand
+	(*UpsertNodeCommand)(nil),      // 5: grid.UpsertNodeCommand
+	(*DeleteNodeCommand)(nil),      // 6: grid.DeleteNodeCommand
+	(*VerifyMarkerCommand)(nil),    // 7: grid.VerifyMarkerCommand
+	(*MasterRemovalCommand)(nil),   // 8: grid.MasterRemovalCommand
+	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
+	(*RequestRecord)(nil),          // 10: grid.RequestRecord
+	(*ACLTokenRecord)(nil),         // 11: grid.ACLTokenRecord
+	(*Event)(nil),                  // 12: grid.Event
+	(*AgentRecord)(nil),            // 13: grid.AgentRecord
+	(*NodeStatus)(nil),             // 14: grid.NodeStatus
 }
 var file_fsm_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	12, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
+	13, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	12, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	12, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	14, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	12, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	12, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -300,13 +906,14 @@ func file_fsm_proto_init() {
 	if File_fsm_proto != nil {
 		return
 	}
+	file_grid_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -16,6 +16,12 @@ const (
 	// TagStarted is the process start (unix nanos): a restarted master looks
 	// different from the one an operator removed.
 	TagStarted = "started"
+	// TagIncarnation names a master's data dir (made when it is created):
+	// a master an operator removed is not re-added with the same one.
+	TagIncarnation = "incarnation"
+	// TagVersion is a master's Grid version: the upgrade-safety gate uses
+	// only the Raft command types every voter's version knows.
+	TagVersion = "version"
 
 	RoleMaster = "master"
 	RoleAgent  = "agent"

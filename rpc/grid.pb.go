@@ -55,6 +55,7 @@ const (
 	EventType_MASTER_REMOVED         EventType = 52
 	EventType_EVENTS_DROPPED         EventType = 60
 	EventType_REQUEST_REFUSED        EventType = 70
+	EventType_REPLICA_DIVERGED       EventType = 80
 )
 
 // Enum value maps for EventType.
@@ -84,6 +85,7 @@ var (
 		52: "MASTER_REMOVED",
 		60: "EVENTS_DROPPED",
 		70: "REQUEST_REFUSED",
+		80: "REPLICA_DIVERGED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED": 0,
@@ -110,6 +112,7 @@ var (
 		"MASTER_REMOVED":         52,
 		"EVENTS_DROPPED":         60,
 		"REQUEST_REFUSED":        70,
+		"REPLICA_DIVERGED":       80,
 	}
 )
 
@@ -1266,6 +1269,7 @@ type MasterInfo struct {
 	Healthy       bool                   `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	LastContactMs int64                  `protobuf:"varint,8,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // -1 when unknown
 	GossipAddr    string                 `protobuf:"bytes,9,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	Version       string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"` // the master's Grid version (gossip tag), "" if unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1363,13 @@ func (x *MasterInfo) GetLastContactMs() int64 {
 func (x *MasterInfo) GetGossipAddr() string {
 	if x != nil {
 		return x.GossipAddr
+	}
+	return ""
+}
+
+func (x *MasterInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -1915,8 +1926,14 @@ func (x *StreamEventsRequest) GetFilter() *EventFilter {
 }
 
 type NaturalQueryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Query string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Grid: the caller's time zone, so "today" is the caller's day. An IANA
+	// name ("Europe/Berlin"); when empty or unknown to the master,
+	// utc_offset_s (seconds east of UTC) is used; both unset: the master's zone.
+	TimeZone      string `protobuf:"bytes,2,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	UtcOffsetS    int32  `protobuf:"varint,3,opt,name=utc_offset_s,json=utcOffsetS,proto3" json:"utc_offset_s,omitempty"`
+	HasUtcOffset  bool   `protobuf:"varint,4,opt,name=has_utc_offset,json=hasUtcOffset,proto3" json:"has_utc_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1956,6 +1973,27 @@ func (x *NaturalQueryRequest) GetQuery() string {
 		return x.Query
 	}
 	return ""
+}
+
+func (x *NaturalQueryRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *NaturalQueryRequest) GetUtcOffsetS() int32 {
+	if x != nil {
+		return x.UtcOffsetS
+	}
+	return 0
+}
+
+func (x *NaturalQueryRequest) GetHasUtcOffset() bool {
+	if x != nil {
+		return x.HasUtcOffset
+	}
+	return false
 }
 
 type QueryInterpretation struct {
@@ -2355,9 +2393,12 @@ func (x *MemberList) GetMembers() []*Member {
 }
 
 type RemovePeerRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Force bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// undo clears an earlier removal of id so that reconcile may add that
+	// master back (it changes no raft configuration itself).
+	Undo          bool `protobuf:"varint,3,opt,name=undo,proto3" json:"undo,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2402,6 +2443,13 @@ func (x *RemovePeerRequest) GetId() string {
 func (x *RemovePeerRequest) GetForce() bool {
 	if x != nil {
 		return x.Force
+	}
+	return false
+}
+
+func (x *RemovePeerRequest) GetUndo() bool {
+	if x != nil {
+		return x.Undo
 	}
 	return false
 }
@@ -2665,17 +2713,24 @@ func (x *ReadyResponse) GetId() string {
 
 // StateHash summarises this master's FSM so replicas can be compared.
 type StateHash struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	RegistryHash  string                 `protobuf:"bytes,2,opt,name=registry_hash,json=registryHash,proto3" json:"registry_hash,omitempty"`
-	EventsHash    string                 `protobuf:"bytes,3,opt,name=events_hash,json=eventsHash,proto3" json:"events_hash,omitempty"`
-	AppliedIndex  uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	Agents        uint64                 `protobuf:"varint,5,opt,name=agents,proto3" json:"agents,omitempty"`
-	Nodes         uint64                 `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
-	Events        uint64                 `protobuf:"varint,7,opt,name=events,proto3" json:"events,omitempty"`
-	LastSeq       uint64                 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	RegistryHash string                 `protobuf:"bytes,2,opt,name=registry_hash,json=registryHash,proto3" json:"registry_hash,omitempty"`
+	EventsHash   string                 `protobuf:"bytes,3,opt,name=events_hash,json=eventsHash,proto3" json:"events_hash,omitempty"`
+	AppliedIndex uint64                 `protobuf:"varint,4,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Agents       uint64                 `protobuf:"varint,5,opt,name=agents,proto3" json:"agents,omitempty"`
+	Nodes        uint64                 `protobuf:"varint,6,opt,name=nodes,proto3" json:"nodes,omitempty"`
+	Events       uint64                 `protobuf:"varint,7,opt,name=events,proto3" json:"events,omitempty"`
+	LastSeq      uint64                 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// digest combines registry_hash, events_hash and events: equal digests at
+	// one applied_index mean equal replicas.
+	Digest string `protobuf:"bytes,9,opt,name=digest,proto3" json:"digest,omitempty"`
+	// removed_masters and requests count the replicated removed-master set
+	// and request-dedupe table (both inside registry_hash).
+	RemovedMasters uint64 `protobuf:"varint,10,opt,name=removed_masters,json=removedMasters,proto3" json:"removed_masters,omitempty"`
+	Requests       uint64 `protobuf:"varint,11,opt,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StateHash) Reset() {
@@ -2764,6 +2819,322 @@ func (x *StateHash) GetLastSeq() uint64 {
 	return 0
 }
 
+func (x *StateHash) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *StateHash) GetRemovedMasters() uint64 {
+	if x != nil {
+		return x.RemovedMasters
+	}
+	return 0
+}
+
+func (x *StateHash) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+type ReplicaDigestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // a verify marker's raft index
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaDigestRequest) Reset() {
+	*x = ReplicaDigestRequest{}
+	mi := &file_grid_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaDigestRequest) ProtoMessage() {}
+
+func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
+func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReplicaDigestRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+// ReplicaDigest is one master's answer to a verification.
+type ReplicaDigest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reachable     bool                   `protobuf:"varint,2,opt,name=reachable,proto3" json:"reachable,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // why there is no digest (unreachable, timed out, skipped)
+	Hash          *StateHash             `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaDigest) Reset() {
+	*x = ReplicaDigest{}
+	mi := &file_grid_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaDigest) ProtoMessage() {}
+
+func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
+func (*ReplicaDigest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReplicaDigest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetReachable() bool {
+	if x != nil {
+		return x.Reachable
+	}
+	return false
+}
+
+func (x *ReplicaDigest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetHash() *StateHash {
+	if x != nil {
+		return x.Hash
+	}
+	return nil
+}
+
+type VerifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"` // the marker index every digest was taken at
+	Match         bool                   `protobuf:"varint,2,opt,name=match,proto3" json:"match,omitempty"` // every master answered with the same digest
+	LeaderId      string                 `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Replicas      []*ReplicaDigest       `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_grid_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *VerifyResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *VerifyResponse) GetMatch() bool {
+	if x != nil {
+		return x.Match
+	}
+	return false
+}
+
+func (x *VerifyResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *VerifyResponse) GetReplicas() []*ReplicaDigest {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// MonitorRequest asks a member for its log lines (`grid monitor`).
+type MonitorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LogLevel      string                 `protobuf:"bytes,1,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"` // trace|debug|info|warn|error; empty = info
+	NodeId        string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`       // a master id or an agent id; empty = the answering master
+	Json          bool                   `protobuf:"varint,3,opt,name=json,proto3" json:"json,omitempty"`                        // lines as JSON objects instead of text
+	Tail          uint32                 `protobuf:"varint,4,opt,name=tail,proto3" json:"tail,omitempty"`                        // first send up to this many recent lines (at most 1000)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MonitorRequest) Reset() {
+	*x = MonitorRequest{}
+	mi := &file_grid_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MonitorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MonitorRequest) ProtoMessage() {}
+
+func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
+func (*MonitorRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *MonitorRequest) GetLogLevel() string {
+	if x != nil {
+		return x.LogLevel
+	}
+	return ""
+}
+
+func (x *MonitorRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *MonitorRequest) GetJson() bool {
+	if x != nil {
+		return x.Json
+	}
+	return false
+}
+
+func (x *MonitorRequest) GetTail() uint32 {
+	if x != nil {
+		return x.Tail
+	}
+	return 0
+}
+
+// LogLine is one formatted log line (without its trailing newline).
+type LogLine struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Line          string                 `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogLine) Reset() {
+	*x = LogLine{}
+	mi := &file_grid_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogLine) ProtoMessage() {}
+
+func (x *LogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
+func (*LogLine) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *LogLine) GetLine() string {
+	if x != nil {
+		return x.Line
+	}
+	return ""
+}
+
 // ACLTokenCreateRequest asks for a new token. policies name built-in
 // (management, operator, read, agent) or custom policies; agent_id binds an
 // agent-policy token to one agent; ttl_seconds 0 never expires.
@@ -2779,7 +3150,7 @@ type ACLTokenCreateRequest struct {
 
 func (x *ACLTokenCreateRequest) Reset() {
 	*x = ACLTokenCreateRequest{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +3162,7 @@ func (x *ACLTokenCreateRequest) String() string {
 func (*ACLTokenCreateRequest) ProtoMessage() {}
 
 func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +3175,7 @@ func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenCreateRequest.ProtoReflect.Descriptor instead.
 func (*ACLTokenCreateRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ACLTokenCreateRequest) GetPolicies() []string {
@@ -2850,7 +3221,7 @@ type ACLTokenInfo struct {
 
 func (x *ACLTokenInfo) Reset() {
 	*x = ACLTokenInfo{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2862,7 +3233,7 @@ func (x *ACLTokenInfo) String() string {
 func (*ACLTokenInfo) ProtoMessage() {}
 
 func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2875,7 +3246,7 @@ func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenInfo.ProtoReflect.Descriptor instead.
 func (*ACLTokenInfo) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ACLTokenInfo) GetAccessorId() string {
@@ -2931,7 +3302,7 @@ type ACLTokenSecret struct {
 
 func (x *ACLTokenSecret) Reset() {
 	*x = ACLTokenSecret{}
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3314,7 @@ func (x *ACLTokenSecret) String() string {
 func (*ACLTokenSecret) ProtoMessage() {}
 
 func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3327,7 @@ func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenSecret.ProtoReflect.Descriptor instead.
 func (*ACLTokenSecret) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{37}
+	return file_grid_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ACLTokenSecret) GetToken() *ACLTokenInfo {
@@ -2982,7 +3353,7 @@ type ACLTokens struct {
 
 func (x *ACLTokens) Reset() {
 	*x = ACLTokens{}
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +3365,7 @@ func (x *ACLTokens) String() string {
 func (*ACLTokens) ProtoMessage() {}
 
 func (x *ACLTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +3378,7 @@ func (x *ACLTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokens.ProtoReflect.Descriptor instead.
 func (*ACLTokens) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{38}
+	return file_grid_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ACLTokens) GetTokens() []*ACLTokenInfo {
@@ -3026,7 +3397,7 @@ type ACLAccessor struct {
 
 func (x *ACLAccessor) Reset() {
 	*x = ACLAccessor{}
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3409,7 @@ func (x *ACLAccessor) String() string {
 func (*ACLAccessor) ProtoMessage() {}
 
 func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3422,7 @@ func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLAccessor.ProtoReflect.Descriptor instead.
 func (*ACLAccessor) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{39}
+	return file_grid_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ACLAccessor) GetAccessorId() string {
@@ -3073,7 +3444,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3085,7 +3456,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3098,7 +3469,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{40}
+	return file_grid_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -3131,7 +3502,7 @@ type ACLPolicies struct {
 
 func (x *ACLPolicies) Reset() {
 	*x = ACLPolicies{}
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3143,7 +3514,7 @@ func (x *ACLPolicies) String() string {
 func (*ACLPolicies) ProtoMessage() {}
 
 func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3156,7 +3527,7 @@ func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicies.ProtoReflect.Descriptor instead.
 func (*ACLPolicies) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{41}
+	return file_grid_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ACLPolicies) GetPolicies() []*ACLPolicy {
@@ -3175,7 +3546,7 @@ type ACLPolicyName struct {
 
 func (x *ACLPolicyName) Reset() {
 	*x = ACLPolicyName{}
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3187,7 +3558,7 @@ func (x *ACLPolicyName) String() string {
 func (*ACLPolicyName) ProtoMessage() {}
 
 func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3200,7 +3571,7 @@ func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyName.ProtoReflect.Descriptor instead.
 func (*ACLPolicyName) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{42}
+	return file_grid_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ACLPolicyName) GetName() string {
@@ -3222,7 +3593,7 @@ type KeyringRequest struct {
 
 func (x *KeyringRequest) Reset() {
 	*x = KeyringRequest{}
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3605,7 @@ func (x *KeyringRequest) String() string {
 func (*KeyringRequest) ProtoMessage() {}
 
 func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3618,7 @@ func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
 func (*KeyringRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{43}
+	return file_grid_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *KeyringRequest) GetOp() string {
@@ -3285,7 +3656,7 @@ type KeyringMember struct {
 
 func (x *KeyringMember) Reset() {
 	*x = KeyringMember{}
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3297,7 +3668,7 @@ func (x *KeyringMember) String() string {
 func (*KeyringMember) ProtoMessage() {}
 
 func (x *KeyringMember) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3310,7 +3681,7 @@ func (x *KeyringMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringMember.ProtoReflect.Descriptor instead.
 func (*KeyringMember) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{44}
+	return file_grid_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *KeyringMember) GetId() string {
@@ -3357,7 +3728,7 @@ type KeyringResponse struct {
 
 func (x *KeyringResponse) Reset() {
 	*x = KeyringResponse{}
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3369,7 +3740,7 @@ func (x *KeyringResponse) String() string {
 func (*KeyringResponse) ProtoMessage() {}
 
 func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3382,7 +3753,7 @@ func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
 func (*KeyringResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{45}
+	return file_grid_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *KeyringResponse) GetMembers() []*KeyringMember {
@@ -3489,7 +3860,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x10port_range_start\x18\f \x01(\rR\x0eportRangeStart\x12$\n" +
 	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\"6\n" +
 	"\tAgentList\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\x88\x02\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\xa2\x02\n" +
 	"\n" +
 	"MasterInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -3501,7 +3872,9 @@ const file_grid_proto_rawDesc = "" +
 	"\ahealthy\x18\a \x01(\bR\ahealthy\x12&\n" +
 	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\x12\x1f\n" +
 	"\vgossip_addr\x18\t \x01(\tR\n" +
-	"gossipAddr\"\xd7\x03\n" +
+	"gossipAddr\x12\x18\n" +
+	"\aversion\x18\n" +
+	" \x01(\tR\aversion\"\xd7\x03\n" +
 	"\rClusterStatus\x12!\n" +
 	"\ftotal_agents\x18\x01 \x01(\rR\vtotalAgents\x12%\n" +
 	"\x0ehealthy_agents\x18\x02 \x01(\rR\rhealthyAgents\x12.\n" +
@@ -3551,9 +3924,13 @@ const file_grid_proto_rawDesc = "" +
 	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"V\n" +
 	"\x13StreamEventsRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12)\n" +
-	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"+\n" +
+	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"\x90\x01\n" +
 	"\x13NaturalQueryRequest\x12\x14\n" +
-	"\x05query\x18\x01 \x01(\tR\x05query\"\x83\x02\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n" +
+	"\ttime_zone\x18\x02 \x01(\tR\btimeZone\x12 \n" +
+	"\futc_offset_s\x18\x03 \x01(\x05R\n" +
+	"utcOffsetS\x12$\n" +
+	"\x0ehas_utc_offset\x18\x04 \x01(\bR\fhasUtcOffset\"\x83\x02\n" +
 	"\x13QueryInterpretation\x12\x16\n" +
 	"\x06intent\x18\x01 \x01(\tR\x06intent\x12\x1f\n" +
 	"\vevent_types\x18\x02 \x03(\tR\n" +
@@ -3591,10 +3968,11 @@ const file_grid_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"4\n" +
 	"\n" +
 	"MemberList\x12&\n" +
-	"\amembers\x18\x01 \x03(\v2\f.grid.MemberR\amembers\"9\n" +
+	"\amembers\x18\x01 \x03(\v2\f.grid.MemberR\amembers\"M\n" +
 	"\x11RemovePeerRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05force\x18\x02 \x01(\bR\x05force\"+\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\x12\x12\n" +
+	"\x04undo\x18\x03 \x01(\bR\x04undo\"+\n" +
 	"\x19TransferLeadershipRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
 	"\x1aTransferLeadershipResponse\x12\"\n" +
@@ -3614,7 +3992,7 @@ const file_grid_proto_rawDesc = "" +
 	"\n" +
 	"cluster_id\x18\n" +
 	" \x01(\tR\tclusterId\x12\x0e\n" +
-	"\x02id\x18\v \x01(\tR\x02id\"\xf0\x01\n" +
+	"\x02id\x18\v \x01(\tR\x02id\"\xcd\x02\n" +
 	"\tStateHash\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12#\n" +
 	"\rregistry_hash\x18\x02 \x01(\tR\fregistryHash\x12\x1f\n" +
@@ -3624,7 +4002,30 @@ const file_grid_proto_rawDesc = "" +
 	"\x06agents\x18\x05 \x01(\x04R\x06agents\x12\x14\n" +
 	"\x05nodes\x18\x06 \x01(\x04R\x05nodes\x12\x16\n" +
 	"\x06events\x18\a \x01(\x04R\x06events\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x04R\alastSeq\"\x83\x01\n" +
+	"\blast_seq\x18\b \x01(\x04R\alastSeq\x12\x16\n" +
+	"\x06digest\x18\t \x01(\tR\x06digest\x12'\n" +
+	"\x0fremoved_masters\x18\n" +
+	" \x01(\x04R\x0eremovedMasters\x12\x1a\n" +
+	"\brequests\x18\v \x01(\x04R\brequests\",\n" +
+	"\x14ReplicaDigestRequest\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\"x\n" +
+	"\rReplicaDigest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
+	"\treachable\x18\x02 \x01(\bR\treachable\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12#\n" +
+	"\x04hash\x18\x04 \x01(\v2\x0f.grid.StateHashR\x04hash\"\x8a\x01\n" +
+	"\x0eVerifyResponse\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05match\x18\x02 \x01(\bR\x05match\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x12/\n" +
+	"\breplicas\x18\x04 \x03(\v2\x13.grid.ReplicaDigestR\breplicas\"n\n" +
+	"\x0eMonitorRequest\x12\x1b\n" +
+	"\tlog_level\x18\x01 \x01(\tR\blogLevel\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
+	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
+	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
+	"\aLogLine\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line\"\x83\x01\n" +
 	"\x15ACLTokenCreateRequest\x12\x1a\n" +
 	"\bpolicies\x18\x01 \x03(\tR\bpolicies\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
@@ -3668,7 +4069,7 @@ const file_grid_proto_rawDesc = "" +
 	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\"@\n" +
 	"\x0fKeyringResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\xf7\x03\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\x8d\x04\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3694,7 +4095,8 @@ const file_grid_proto_rawDesc = "" +
 	"\rMASTER_JOINED\x103\x12\x12\n" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
-	"\x0fREQUEST_REFUSED\x10F2\xf1\f\n" +
+	"\x0fREQUEST_REFUSED\x10F\x12\x14\n" +
+	"\x10REPLICA_DIVERGED\x10P2\x99\x0e\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3721,7 +4123,10 @@ const file_grid_proto_rawDesc = "" +
 	"\fSaveSnapshot\x12\v.grid.Empty\x1a\x13.grid.SnapshotChunk0\x01\x125\n" +
 	"\x0fRestoreSnapshot\x12\x13.grid.SnapshotChunk\x1a\v.grid.Empty(\x01\x12)\n" +
 	"\x05Ready\x12\v.grid.Empty\x1a\x13.grid.ReadyResponse\x12,\n" +
-	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x121\n" +
+	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x123\n" +
+	"\x0eVerifyReplicas\x12\v.grid.Empty\x1a\x14.grid.VerifyResponse\x12?\n" +
+	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x121\n" +
 	"\fACLBootstrap\x12\v.grid.Empty\x1a\x14.grid.ACLTokenSecret\x12C\n" +
 	"\x0eACLTokenCreate\x12\x1b.grid.ACLTokenCreateRequest\x1a\x14.grid.ACLTokenSecret\x12,\n" +
 	"\fACLTokenList\x12\v.grid.Empty\x1a\x0f.grid.ACLTokens\x120\n" +
@@ -3744,7 +4149,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3782,19 +4187,24 @@ var file_grid_proto_goTypes = []any{
 	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
 	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
 	(*StateHash)(nil),                  // 35: grid.StateHash
-	(*ACLTokenCreateRequest)(nil),      // 36: grid.ACLTokenCreateRequest
-	(*ACLTokenInfo)(nil),               // 37: grid.ACLTokenInfo
-	(*ACLTokenSecret)(nil),             // 38: grid.ACLTokenSecret
-	(*ACLTokens)(nil),                  // 39: grid.ACLTokens
-	(*ACLAccessor)(nil),                // 40: grid.ACLAccessor
-	(*ACLPolicy)(nil),                  // 41: grid.ACLPolicy
-	(*ACLPolicies)(nil),                // 42: grid.ACLPolicies
-	(*ACLPolicyName)(nil),              // 43: grid.ACLPolicyName
-	(*KeyringRequest)(nil),             // 44: grid.KeyringRequest
-	(*KeyringMember)(nil),              // 45: grid.KeyringMember
-	(*KeyringResponse)(nil),            // 46: grid.KeyringResponse
-	nil,                                // 47: grid.Event.DetailsEntry
-	nil,                                // 48: grid.Member.TagsEntry
+	(*ReplicaDigestRequest)(nil),       // 36: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 37: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 38: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 39: grid.MonitorRequest
+	(*LogLine)(nil),                    // 40: grid.LogLine
+	(*ACLTokenCreateRequest)(nil),      // 41: grid.ACLTokenCreateRequest
+	(*ACLTokenInfo)(nil),               // 42: grid.ACLTokenInfo
+	(*ACLTokenSecret)(nil),             // 43: grid.ACLTokenSecret
+	(*ACLTokens)(nil),                  // 44: grid.ACLTokens
+	(*ACLAccessor)(nil),                // 45: grid.ACLAccessor
+	(*ACLPolicy)(nil),                  // 46: grid.ACLPolicy
+	(*ACLPolicies)(nil),                // 47: grid.ACLPolicies
+	(*ACLPolicyName)(nil),              // 48: grid.ACLPolicyName
+	(*KeyringRequest)(nil),             // 49: grid.KeyringRequest
+	(*KeyringMember)(nil),              // 50: grid.KeyringMember
+	(*KeyringResponse)(nil),            // 51: grid.KeyringResponse
+	nil,                                // 52: grid.Event.DetailsEntry
+	nil,                                // 53: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3804,7 +4214,7 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	47, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	52, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
@@ -3814,77 +4224,85 @@ var file_grid_proto_depIdxs = []int32{
 	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
 	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
 	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	48, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	53, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	28, // 18: grid.MemberList.members:type_name -> grid.Member
-	37, // 19: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
-	37, // 20: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
-	41, // 21: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
-	45, // 22: grid.KeyringResponse.members:type_name -> grid.KeyringMember
-	4,  // 23: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 24: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 25: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 26: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 27: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 28: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 29: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 30: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 31: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 32: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 33: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 34: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 35: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 36: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 37: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 38: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	30, // 39: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	31, // 40: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 41: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	33, // 42: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 43: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 44: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	1,  // 45: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
-	36, // 46: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
-	1,  // 47: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
-	40, // 48: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
-	41, // 49: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
-	1,  // 50: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
-	43, // 51: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
-	44, // 52: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
-	5,  // 53: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 54: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 55: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 56: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 57: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 58: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 59: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 60: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 61: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 62: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 63: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 64: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 65: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 66: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 67: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 68: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 69: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 70: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 71: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 72: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 73: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 74: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	38, // 75: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
-	38, // 76: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
-	39, // 77: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
-	1,  // 78: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
-	1,  // 79: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
-	42, // 80: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
-	1,  // 81: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
-	46, // 82: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
-	53, // [53:83] is the sub-list for method output_type
-	23, // [23:53] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	35, // 19: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	37, // 20: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	42, // 21: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
+	42, // 22: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
+	46, // 23: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
+	50, // 24: grid.KeyringResponse.members:type_name -> grid.KeyringMember
+	4,  // 25: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 26: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 27: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 28: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 29: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 30: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 31: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 32: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 33: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 34: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	19, // 35: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	21, // 36: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	23, // 37: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	24, // 38: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 39: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 40: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	30, // 41: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	31, // 42: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 43: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	33, // 44: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 45: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 46: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	39, // 47: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 48: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	36, // 49: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	1,  // 50: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
+	41, // 51: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
+	1,  // 52: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
+	45, // 53: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
+	46, // 54: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
+	1,  // 55: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
+	48, // 56: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
+	49, // 57: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
+	5,  // 58: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 59: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 60: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 61: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 62: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 63: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 64: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 65: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 66: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 67: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 68: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 69: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 70: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	26, // 71: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	27, // 72: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	29, // 73: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 74: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	32, // 75: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	33, // 76: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 77: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	34, // 78: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	35, // 79: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	40, // 80: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	38, // 81: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	35, // 82: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	43, // 83: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
+	43, // 84: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
+	44, // 85: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
+	1,  // 86: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
+	1,  // 87: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
+	47, // 88: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
+	1,  // 89: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
+	51, // 90: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
+	58, // [58:91] is the sub-list for method output_type
+	25, // [25:58] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3898,7 +4316,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,6 +47,9 @@ const (
 	GridMaster_RestoreSnapshot_FullMethodName      = "/grid.GridMaster/RestoreSnapshot"
 	GridMaster_Ready_FullMethodName                = "/grid.GridMaster/Ready"
 	GridMaster_GetStateHash_FullMethodName         = "/grid.GridMaster/GetStateHash"
+	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
+	GridMaster_VerifyReplicas_FullMethodName       = "/grid.GridMaster/VerifyReplicas"
+	GridMaster_GetReplicaDigest_FullMethodName     = "/grid.GridMaster/GetReplicaDigest"
 	GridMaster_ACLBootstrap_FullMethodName         = "/grid.GridMaster/ACLBootstrap"
 	GridMaster_ACLTokenCreate_FullMethodName       = "/grid.GridMaster/ACLTokenCreate"
 	GridMaster_ACLTokenList_FullMethodName         = "/grid.GridMaster/ACLTokenList"
@@ -91,6 +94,17 @@ type GridMasterClient interface {
 	// Local (never forwarded): this master's own view.
 	Ready(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ReadyResponse, error)
 	GetStateHash(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*StateHash, error)
+	// Grid (observability): stream a member's log lines live (`grid monitor`).
+	// node_id names a master or an agent; empty means the answering master.
+	// Any master forwards to the member named. Needs the full token.
+	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// Replica verification (docs/operations.md "Verifying replicas").
+	// VerifyReplicas runs on the leader (forwarded): it commits a marker entry
+	// and asks every master for its digest at the marker's index.
+	VerifyReplicas(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VerifyResponse, error)
+	// GetReplicaDigest is this master's digest at one marker index (never
+	// forwarded); it waits until this master has applied that index.
+	GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error)
 	// Access control (issue 16): ACL tokens and policies (Raft-replicated,
 	// stored hashed) and the gossip keyring.
 	ACLBootstrap(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokenSecret, error)
@@ -354,6 +368,45 @@ func (c *gridMasterClient) GetStateHash(ctx context.Context, in *Empty, opts ...
 	return out, nil
 }
 
+func (c *gridMasterClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridMaster_ServiceDesc.Streams[3], GridMaster_Monitor_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MonitorRequest, LogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridMaster_MonitorClient = grpc.ServerStreamingClient[LogLine]
+
+func (c *gridMasterClient) VerifyReplicas(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*VerifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyResponse)
+	err := c.cc.Invoke(ctx, GridMaster_VerifyReplicas_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StateHash)
+	err := c.cc.Invoke(ctx, GridMaster_GetReplicaDigest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *gridMasterClient) ACLBootstrap(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokenSecret, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ACLTokenSecret)
@@ -468,6 +521,17 @@ type GridMasterServer interface {
 	// Local (never forwarded): this master's own view.
 	Ready(context.Context, *Empty) (*ReadyResponse, error)
 	GetStateHash(context.Context, *Empty) (*StateHash, error)
+	// Grid (observability): stream a member's log lines live (`grid monitor`).
+	// node_id names a master or an agent; empty means the answering master.
+	// Any master forwards to the member named. Needs the full token.
+	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
+	// Replica verification (docs/operations.md "Verifying replicas").
+	// VerifyReplicas runs on the leader (forwarded): it commits a marker entry
+	// and asks every master for its digest at the marker's index.
+	VerifyReplicas(context.Context, *Empty) (*VerifyResponse, error)
+	// GetReplicaDigest is this master's digest at one marker index (never
+	// forwarded); it waits until this master has applied that index.
+	GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error)
 	// Access control (issue 16): ACL tokens and policies (Raft-replicated,
 	// stored hashed) and the gossip keyring.
 	ACLBootstrap(context.Context, *Empty) (*ACLTokenSecret, error)
@@ -555,6 +619,15 @@ func (UnimplementedGridMasterServer) Ready(context.Context, *Empty) (*ReadyRespo
 }
 func (UnimplementedGridMasterServer) GetStateHash(context.Context, *Empty) (*StateHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetStateHash not implemented")
+}
+func (UnimplementedGridMasterServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
+	return status.Error(codes.Unimplemented, "method Monitor not implemented")
+}
+func (UnimplementedGridMasterServer) VerifyReplicas(context.Context, *Empty) (*VerifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyReplicas not implemented")
+}
+func (UnimplementedGridMasterServer) GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReplicaDigest not implemented")
 }
 func (UnimplementedGridMasterServer) ACLBootstrap(context.Context, *Empty) (*ACLTokenSecret, error) {
 	return nil, status.Error(codes.Unimplemented, "method ACLBootstrap not implemented")
@@ -972,6 +1045,53 @@ func _GridMaster_GetStateHash_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MonitorRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridMasterServer).Monitor(m, &grpc.GenericServerStream[MonitorRequest, LogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridMaster_MonitorServer = grpc.ServerStreamingServer[LogLine]
+
+func _GridMaster_VerifyReplicas_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).VerifyReplicas(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_VerifyReplicas_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).VerifyReplicas(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_GetReplicaDigest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicaDigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetReplicaDigest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetReplicaDigest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetReplicaDigest(ctx, req.(*ReplicaDigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _GridMaster_ACLBootstrap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -1200,6 +1320,14 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _GridMaster_GetStateHash_Handler,
 		},
 		{
+			MethodName: "VerifyReplicas",
+			Handler:    _GridMaster_VerifyReplicas_Handler,
+		},
+		{
+			MethodName: "GetReplicaDigest",
+			Handler:    _GridMaster_GetReplicaDigest_Handler,
+		},
+		{
 			MethodName: "ACLBootstrap",
 			Handler:    _GridMaster_ACLBootstrap_Handler,
 		},
@@ -1247,6 +1375,11 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RestoreSnapshot",
 			Handler:       _GridMaster_RestoreSnapshot_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Monitor",
+			Handler:       _GridMaster_Monitor_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "grid.proto",

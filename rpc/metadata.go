@@ -10,4 +10,8 @@ const (
 	ForwardedMetadataKey = "x-grid-forwarded"
 	// AuthorizationMetadataKey carries "Bearer <token>" when API tokens are on.
 	AuthorizationMetadataKey = "authorization"
+	// RequestIDMetadataKey carries a mutating call's request id: a retry
+	// with the same id of a call that succeeded is answered with the first
+	// result instead of being carried out again (requestid.go).
+	RequestIDMetadataKey = "x-grid-request-id"
 )

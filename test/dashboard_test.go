@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/test/harness"
 	"github.com/gridctl/grid/test/waitfor"
 )
@@ -231,6 +232,55 @@ func TestDashboardFollowsTheClusterLive(t *testing.T) {
 		b.waitJS(20*time.Second, "the stream to reconnect through another master",
 			`document.querySelector('[data-testid=stream-state]').textContent === 'live'`)
 		b.screenshot("dashboard-after-failover-1280.png")
+	})
+
+	t.Run("a spawn whose reply is lost is re-posted with the same ids and makes one node", func(t *testing.T) {
+		if !withAgents {
+			t.Skip("`grid agent` is not built yet: skipping the spawn retry case")
+		}
+		countNodes := func() int {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			l, err := c.WaitLeader(30*time.Second).Client().ListStorageNodes(ctx, &rpc.Empty{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(l.Nodes)
+		}
+		before := countNodes()
+		// The first spawn POST reaches the master, but the page never sees
+		// its reply (as after a network error): the page must re-post it.
+		if _, err := b.evalBool(`(() => {
+			const real = window.fetch.bind(window);
+			window.__gridSpawnTries = [];
+			window.fetch = async (url, init) => {
+				const r = await real(url, init);
+				if (String(url).endsWith('/api/grid/spawn')) {
+					window.__gridSpawnTries.push(init.body + ' ' + init.headers['X-Request-Id']);
+					if (window.__gridSpawnTries.length === 1) throw new TypeError('reply lost');
+				}
+				return r;
+			};
+			return true;
+		})()`); err != nil {
+			t.Fatal(err)
+		}
+		b.do(chromedp.Click(css(`[data-testid=spawn-submit]`)))
+		b.waitJS(60*time.Second, "the spawn form to finish",
+			`document.querySelector('[data-testid=spawn-result]').textContent !== 'working…'`)
+		if ok, err := b.evalBool(`window.__gridSpawnTries.length === 2 && document.querySelector('[data-testid=spawn-result]').textContent.startsWith('Spawned ')`); err != nil || !ok {
+			res := b.text("spawn-result")
+			tries, _ := b.evalString(`JSON.stringify(window.__gridSpawnTries)`)
+			t.Fatalf("the lost-reply spawn did not succeed once re-posted: result %q, tries %s (%v)", res, tries, err)
+		}
+		same, err := b.evalBool(`window.__gridSpawnTries[0] === window.__gridSpawnTries[1] && window.__gridSpawnTries[0].includes('"node_id":"node-') && !window.__gridSpawnTries[0].endsWith(' undefined')`)
+		if err != nil || !same {
+			tries, _ := b.evalString(`JSON.stringify(window.__gridSpawnTries)`)
+			t.Fatalf("the retry did not repeat the first try's node id and request id: %s (%v)", tries, err)
+		}
+		if after := countNodes(); after != before+1 {
+			t.Fatalf("one click made %d nodes, want 1", after-before)
+		}
 	})
 
 	t.Run("works at 390 px wide", func(t *testing.T) {

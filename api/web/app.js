@@ -17,7 +17,7 @@
     'agent_unregistered', 'spawn_requested', 'spawn_succeeded', 'spawn_failed', 'stop_requested',
     'stop_succeeded', 'stop_failed', 'node_crashed', 'node_restarted', 'node_failed',
     'cluster_healthy', 'cluster_degraded', 'cluster_critical', 'leader_elected', 'master_joined',
-    'master_removed', 'events_dropped', 'request_refused',
+    'master_removed', 'events_dropped', 'request_refused', 'replica_diverged',
   ];
   const LANES = ['agent', 'spawn', 'stop', 'node', 'cluster', 'master'];
   const DEFAULT_EXAMPLES = ['spawn failures today', 'offline agents', 'events for cluster in the last hour', 'node crashes this week'];
@@ -107,7 +107,7 @@
   }
 
   function isBad(type) {
-    return /failed|crashed|offline|critical|degraded|dropped|refused/.test(type || '');
+    return /failed|crashed|offline|critical|degraded|dropped|refused|diverged/.test(type || '');
   }
 
   // ---------- API access with failover ----------
@@ -137,7 +137,8 @@
       init.body = JSON.stringify(opts.body);
     }
     const token = byId('api-token').value.trim();
-    if (token && init.method === 'POST') headers.Authorization = 'Bearer ' + token;
+    if (token) headers.Authorization = 'Bearer ' + token; // every read and write
+    if (opts.requestId) headers['X-Request-Id'] = opts.requestId;
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), opts.timeout || 10000);
     init.signal = ctrl.signal;
@@ -154,8 +155,13 @@
     return { ok: resp.ok, status: resp.status, body };
   }
 
-  // api calls path on the current master; if that master is unreachable it
-  // fails over to another one and retries once.
+  // api calls path on the current master; if that master is unreachable (a
+  // network error or this page's own timeout) it fails over to another one
+  // and retries once. A POST (other than a read, opts.read) is retried only
+  // with a request id (opts.requestId),
+  // sent unchanged with the same body, so a first try whose reply was lost is
+  // answered with its result instead of being carried out twice; such a POST
+  // is retried on the same master when no other one answers.
   async function api(path, opts) {
     opts = opts || {};
     try {
@@ -164,10 +170,20 @@
       return r;
     } catch (e) {
       if (!(e instanceof NetworkError)) throw e;
+      const post = (opts.method || 'GET') === 'POST' && !opts.read;
+      if (post && !opts.requestId) throw e;
       const switched = await failover();
-      if (!switched) throw e;
+      if (!switched && !post) throw e;
       return rawFetch(state.base, path, opts);
     }
+  }
+
+  // newId makes a random id: prefix, '-', 12 hex digits (the node id and
+  // request id shapes the masters make themselves).
+  function newId(prefix) {
+    const b = new Uint8Array(6);
+    crypto.getRandomValues(b);
+    return prefix + '-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   }
 
   function candidateBases() {
@@ -437,7 +453,9 @@
       loadRecentEvents().then(openStream, () => reconnectStream());
       return;
     }
-    const es = new EventSource(state.base + '/api/grid/events/stream?after=' + state.lastSeq);
+    // fetch-based streaming: the token goes in a header, never in the URL.
+    const es = new window.GridObserve.FetchEventSource(state.base + '/api/grid/events/stream?after=' + state.lastSeq,
+      byId('api-token').value.trim());
     state.es = es;
     es.addEventListener('open', () => {
       if (es === state.es) setStreamState(state.paused ? 'paused' : 'live');
@@ -512,7 +530,8 @@
     },
     el('span', { class: 'muted mono' }, '#' + e.seq),
     el('span', { class: 'cat-' + (isBad(e.event_type) ? 'bad' : cat) }, e.event_type),
-    el('span', null, e.entity_id, ' ', el('span', { class: 'muted small' }, clock(e.timestamp))),
+    el('span', null, el('a', { href: '#/entity/' + encodeURIComponent(e.entity_id), 'data-testid': 'entity-link' }, e.entity_id),
+      ' ', el('span', { class: 'muted small' }, clock(e.timestamp))),
     el('span', { class: 'details' }, detailsText(e.details)));
   }
 
@@ -581,12 +600,14 @@
     p.className = 'result ' + (ok ? 'ok' : 'err');
   }
 
+  // submitForm POSTs body once per click: the request id is made here,
+  // before the first try, and every retry of this click reuses it.
   async function submitForm(form, resultId, path, body, okText, timeout) {
     const btn = form.querySelector('button[type=submit]');
     btn.disabled = true;
     setResult(resultId, true, 'working…');
     try {
-      const r = await api(path, { method: 'POST', body, timeout });
+      const r = await api(path, { method: 'POST', body, timeout, requestId: newId('req') });
       if (r.ok && r.body && r.body.success !== false) {
         setResult(resultId, true, okText(r.body));
         scheduleRefresh();
@@ -604,7 +625,9 @@
   function onSpawn(ev) {
     ev.preventDefault();
     const f = ev.target;
-    const body = {};
+    // The page names the node before the first POST, so a retry after a
+    // lost reply is the same node, never a second one.
+    const body = { node_id: newId('node') };
     const agent = f.agent_id.value.trim();
     if (agent) body.agent_id = agent;
     const path = f.storage_path.value.trim();
@@ -640,7 +663,9 @@
     btn.disabled = true;
     byId('query-error').textContent = '';
     try {
-      const r = await api('/api/grid/query', { method: 'POST', body: { query: q } });
+      // The caller's zone, so "today" is the viewer's day, not the master's.
+      const zone = { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || '', utc_offset_s: -60 * new Date().getTimezoneOffset() };
+      const r = await api('/api/grid/query', { method: 'POST', body: Object.assign({ query: q }, zone), read: true });
       if (!r.ok) {
         byId('query-output').classList.add('hidden');
         setResult('query-error', false, 'Refused (' + r.status + '): ' + errorText(r));
@@ -719,6 +744,10 @@
     try { tok.value = sessionStorage.getItem('grid_api_token') || ''; } catch (e) { /* storage disabled */ }
     tok.addEventListener('change', () => {
       try { sessionStorage.setItem('grid_api_token', tok.value.trim()); } catch (e) { /* storage disabled */ }
+      // A new token: read everything again with it and reopen the stream.
+      state.historyLoaded = false;
+      refreshAll().then(openStream);
+      window.GridObserve.refresh();
     });
     byId('spawn-form').addEventListener('submit', onSpawn);
     byId('stop-form').addEventListener('submit', onStop);
@@ -727,6 +756,7 @@
     byId('api-base').textContent = currentLabel();
 
     showInsecureBanner();
+    window.GridObserve.init({ api, el, svg, byId });
     refreshAll().then(openStream);
     setInterval(refreshAll, SAFETY_POLL_MS);
     setInterval(() => { if (!state.paused) renderTimeline(); }, 15000);

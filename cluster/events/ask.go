@@ -30,8 +30,12 @@ func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (
 	if req == nil {
 		req = &rpc.NaturalQueryRequest{}
 	}
+	if _, err := callerNow(req); err != nil {
+		return nil, toStatus(err)
+	}
 	if p.deps.Forwarder.AllowStale(ctx) {
-		out, err := p.askLocal(req.GetQuery(), time.Now())
+		now, _ := callerNow(req)
+		out, err := p.askLocal(req.GetQuery(), now)
 		return out, toStatus(err)
 	}
 	return forward(ctx, p.deps.Forwarder,
@@ -39,12 +43,38 @@ func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (
 			if err := p.deps.Leadership.VerifyLeader(); err != nil {
 				return nil, err
 			}
-			out, err := p.askLocal(req.GetQuery(), time.Now())
+			now, _ := callerNow(req)
+			out, err := p.askLocal(req.GetQuery(), now)
 			return out, ownStatus(err)
 		},
 		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.NaturalQueryResponse, error) {
 			return c.AskQuery(ctx, req)
 		})
+}
+
+// callerNow is the current time in the caller's zone (time_zone, else
+// utc_offset_s, else this master's zone), so "today" is the caller's day.
+// Both fields are checked whenever they are given.
+func callerNow(req *rpc.NaturalQueryRequest) (time.Time, error) {
+	now := time.Now()
+	tz, off := req.GetTimeZone(), req.GetUtcOffsetS()
+	if len(tz) > 64 {
+		return now, fmt.Errorf("%w: time_zone is %d bytes; the limit is 64", ErrInvalid, len(tz))
+	}
+	if req.GetHasUtcOffset() && (off < -14*3600 || off > 14*3600) {
+		return now, fmt.Errorf("%w: utc_offset_s %d: want -50400..50400", ErrInvalid, off)
+	}
+	if tz != "" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			return now.In(loc), nil
+		} else if !req.GetHasUtcOffset() {
+			return now, fmt.Errorf("%w: time_zone %q: not a known IANA zone name", ErrInvalid, tz)
+		}
+	}
+	if req.GetHasUtcOffset() {
+		return now.In(time.FixedZone(tz, int(off))), nil
+	}
+	return now, nil
 }
 
 // askLocal answers text from this master's state as of now.

@@ -15,14 +15,12 @@ type Registry interface {
 	AgentStatus(id string) (string, bool)
 }
 
-// Committer commits an agent status transition through Raft (leader only).
+// Committer commits status changes of many agents in one Raft entry
+// (leader only). err means the entry is not known to have committed; else
+// results has one verdict per change (nil when applied; a refused
+// compare-and-set is fsm.ErrStaleStatus).
 type Committer interface {
-	CommitAgentStatus(cmd *rpc.AgentStatusCommand) error
-}
-
-// Emitter records a lifecycle event; it never blocks.
-type Emitter interface {
-	Emit(e *rpc.Event)
+	CommitAgentStatuses(changes []*rpc.AgentStatusCommand) (results []error, err error)
 }
 
 // Leadership says whether this master leads right now.
@@ -32,7 +30,7 @@ type Leadership interface {
 
 // Config holds the liveness thresholds (seed values: 5 s, 15 s, 30 s).
 type Config struct {
-	// MasterID is the source of the events the timers emit.
+	// MasterID is the source of the events the status changes carry.
 	MasterID string
 	// HeartbeatInterval is the interval handed back to agents (±10% jitter).
 	HeartbeatInterval time.Duration
@@ -46,25 +44,20 @@ type Config struct {
 
 // HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
 // one in-memory timer per agent, reset by each heartbeat. Silence for
-// DegradedAfter commits "degraded", for OfflineAfter "offline".
+// DegradedAfter commits "degraded", for OfflineAfter "offline"; each change
+// carries its event and the status it replaces (commit.go).
 type HeartbeatTimers struct {
 	config    Config
 	logger    hclog.Logger
 	registry  Registry
 	committer Committer
-	emitter   Emitter
 	leader    Leadership
+	queue     statusQueue
 
 	mu       sync.Mutex
 	timers   map[string]*agentTimer
 	lastSeen map[string]time.Time
 	gen      uint64
-
-	// transitionMu serialises status transitions (check, then commit) so a
-	// heartbeat racing a timer, or two heartbeats of a recovering agent,
-	// never commit the same change twice. Transitions are rare; steady
-	// heartbeats never take it.
-	transitionMu sync.Mutex
 }
 
 // agentTimer is one agent's pending transition. A heartbeat re-arms the
@@ -80,15 +73,14 @@ type agentTimer struct {
 	fire func(gen uint64)
 }
 
-// New returns timers that read reg, commit through c, emit through e and act
-// only while l leads.
-func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, e Emitter, l Leadership) *HeartbeatTimers {
+// New returns timers that read reg, commit through c and act only while l
+// leads.
+func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, l Leadership) *HeartbeatTimers {
 	return &HeartbeatTimers{
 		config:    cfg,
 		logger:    logger.Named("heartbeat"),
 		registry:  reg,
 		committer: c,
-		emitter:   e,
 		leader:    l,
 		timers:    make(map[string]*agentTimer),
 		lastSeen:  make(map[string]time.Time),
@@ -170,8 +162,10 @@ func (h *HeartbeatTimers) Remove(id string) {
 	delete(h.lastSeen, id)
 }
 
-// Clear stops every timer (leadership lost or shutdown).
+// Clear stops every timer and drops the changes not yet committed
+// (leadership lost or shutdown).
 func (h *HeartbeatTimers) Clear() {
+	h.queue.drop()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for id, t := range h.timers {
@@ -216,34 +210,6 @@ func (h *HeartbeatTimers) offline(id string, gen uint64) {
 	h.transition(id, rpc.AgentOffline, last)
 }
 
-// transition commits a status change and emits its event; it is a no-op
-// when the registry already holds that status.
-func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
-	h.transitionMu.Lock()
-	defer h.transitionMu.Unlock()
-	previous, ok := h.registry.AgentStatus(id)
-	if !ok || previous == status {
-		return
-	}
-	cmd := &rpc.AgentStatusCommand{AgentId: id, Status: status, At: time.Now().UnixMicro()}
-	if !last.IsZero() {
-		cmd.LastHeartbeat = last.Unix()
-	}
-	if err := h.committer.CommitAgentStatus(cmd); err != nil {
-		h.logger.Warn("agent status transition not committed", "agent_id", id, "status", status, "error", err)
-		return
-	}
-	details := map[string]string{"agent_id": id, "previous_status": previous, "status": status}
-	if !last.IsZero() {
-		details["last_heartbeat"] = last.UTC().Format(time.RFC3339)
-	}
-	h.logger.Info("agent status changed", "agent_id", id, "from", previous, "to", status)
-	if h.config.OnTransition != nil {
-		h.config.OnTransition(status)
-	}
-	h.emitter.Emit(rpc.NewEvent(h.config.MasterID, eventType(status), id, details))
-}
-
 // eventType is the lifecycle event of a transition to status.
 func eventType(status string) rpc.EventType {
 	switch status {
@@ -265,16 +231,12 @@ func (h *HeartbeatTimers) NextInterval() uint32 {
 }
 
 // CommitterFunc adapts a function to Committer.
-type CommitterFunc func(cmd *rpc.AgentStatusCommand) error
+type CommitterFunc func(changes []*rpc.AgentStatusCommand) ([]error, error)
 
-// CommitAgentStatus calls f.
-func (f CommitterFunc) CommitAgentStatus(cmd *rpc.AgentStatusCommand) error { return f(cmd) }
-
-// EmitterFunc adapts a function to Emitter.
-type EmitterFunc func(e *rpc.Event)
-
-// Emit calls f.
-func (f EmitterFunc) Emit(e *rpc.Event) { f(e) }
+// CommitAgentStatuses calls f.
+func (f CommitterFunc) CommitAgentStatuses(changes []*rpc.AgentStatusCommand) ([]error, error) {
+	return f(changes)
+}
 
 // LeadershipFunc adapts a function to Leadership.
 type LeadershipFunc func() bool

@@ -2,6 +2,7 @@ package liveness
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,14 +12,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// fakeCluster is an in-memory registry, committer, emitter and leadership.
+// fakeCluster is an in-memory registry, committer (with the FSM's
+// compare-and-set) and leadership; events are those of applied changes.
 type fakeCluster struct {
 	mu       sync.Mutex
 	status   map[string]string
 	commits  []*rpc.AgentStatusCommand
+	entries  int
 	events   []*rpc.Event
 	leading  bool
-	failNext bool
+	failNext int
+	// commitWait, when set, is received from before each commit.
+	commitWait chan struct{}
 }
 
 func newFake(agents ...string) *fakeCluster {
@@ -46,22 +51,28 @@ func (f *fakeCluster) AgentStatus(id string) (string, bool) {
 	return s, ok
 }
 
-func (f *fakeCluster) CommitAgentStatus(cmd *rpc.AgentStatusCommand) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failNext {
-		f.failNext = false
-		return errors.New("not leader")
+func (f *fakeCluster) CommitAgentStatuses(changes []*rpc.AgentStatusCommand) ([]error, error) {
+	if f.commitWait != nil {
+		<-f.commitWait
 	}
-	f.commits = append(f.commits, cmd)
-	f.status[cmd.AgentId] = cmd.Status
-	return nil
-}
-
-func (f *fakeCluster) Emit(e *rpc.Event) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, e)
+	if f.failNext > 0 {
+		f.failNext--
+		return nil, errors.New("not leader")
+	}
+	f.entries++
+	out := make([]error, len(changes))
+	for i, c := range changes {
+		if f.status[c.AgentId] != c.ExpectedStatus {
+			out[i] = errors.New("stale status")
+			continue
+		}
+		f.commits = append(f.commits, c)
+		f.status[c.AgentId] = c.Status
+		f.events = append(f.events, c.Events...)
+	}
+	return out, nil
 }
 
 func (f *fakeCluster) IsLeader() bool {
@@ -82,7 +93,7 @@ func (f *fakeCluster) eventTypes() []rpc.EventType {
 
 func newTimers(f *fakeCluster, degraded, offline time.Duration) *HeartbeatTimers {
 	cfg := Config{MasterID: "master-1", HeartbeatInterval: time.Second, DegradedAfter: degraded, OfflineAfter: offline}
-	return New(cfg, hclog.NewNullLogger(), f, f, f, f)
+	return New(cfg, hclog.NewNullLogger(), f, f, f)
 }
 
 func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
@@ -110,9 +121,10 @@ func TestHeartbeatOfDegradedAgentCommitsRecovery(t *testing.T) {
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
 	h.Heartbeat("agent-1", rpc.AgentDegraded)
-	if s, _ := f.AgentStatus("agent-1"); s != rpc.AgentHealthy {
-		t.Fatalf("status = %s, want healthy", s)
-	}
+	waitfor.True(t, 5*time.Second, "agent recovered", func() bool {
+		s, _ := f.AgentStatus("agent-1")
+		return s == rpc.AgentHealthy
+	})
 	if got := f.eventTypes(); len(got) != 1 || got[0] != rpc.EventType_AGENT_RECOVERED {
 		t.Fatalf("events = %v, want one agent_recovered", got)
 	}
@@ -139,15 +151,61 @@ func TestFollowerTimersCommitNothing(t *testing.T) {
 	}
 }
 
-func TestFailedCommitEmitsNothing(t *testing.T) {
+// TestFailedCommitIsRetried: an entry that did not commit is sent again,
+// and the change ends with exactly one event.
+func TestFailedCommitIsRetried(t *testing.T) {
 	f := newFake("agent-1")
 	f.status["agent-1"] = rpc.AgentOffline
-	f.failNext = true
+	f.failNext = 2
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
 	h.Heartbeat("agent-1", rpc.AgentOffline)
-	if got := f.eventTypes(); len(got) != 0 {
-		t.Fatalf("events after a failed commit = %v, want none", got)
+	waitfor.True(t, 5*time.Second, "recovery committed after two failed tries", func() bool {
+		s, _ := f.AgentStatus("agent-1")
+		return s == rpc.AgentHealthy
+	})
+	if got := f.eventTypes(); len(got) != 1 || got[0] != rpc.EventType_AGENT_RECOVERED {
+		t.Fatalf("events = %v, want one agent_recovered", got)
+	}
+}
+
+// TestManyAgentsSilentAreFewEntries: 1,000 agents going silent together
+// commit in a handful of entries, each with its events, each change
+// chained on the one before it (degraded, then offline).
+func TestManyAgentsSilentAreFewEntries(t *testing.T) {
+	var ids []string
+	for i := range 1000 {
+		ids = append(ids, fmt.Sprintf("agent-%04d", i))
+	}
+	f := newFake(ids...)
+	f.commitWait = make(chan struct{})
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	for _, id := range ids {
+		h.transition(id, rpc.AgentDegraded, time.Time{})
+	}
+	for _, id := range ids {
+		h.transition(id, rpc.AgentOffline, time.Time{})
+	}
+	close(f.commitWait)
+	waitfor.True(t, 10*time.Second, "2,000 changes committed", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.commits) == 2000
+	})
+	f.mu.Lock()
+	entries, events := f.entries, len(f.events)
+	f.mu.Unlock()
+	if want := 1 + (2000-1+maxChangesPerEntry-1)/maxChangesPerEntry; entries > want {
+		t.Errorf("%d entries for 2,000 changes, want at most %d", entries, want)
+	}
+	if events != 2000 {
+		t.Errorf("%d events, want 2,000", events)
+	}
+	for _, id := range ids {
+		if s, _ := f.AgentStatus(id); s != rpc.AgentOffline {
+			t.Fatalf("%s is %s, want offline", id, s)
+		}
 	}
 }
 

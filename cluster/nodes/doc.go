@@ -7,7 +7,9 @@
 // The package holds no pointer back to the master. It declares the small
 // interfaces it needs — Registry (reads of the replicated registry),
 // Applier (commit a registry command), Emitter (emit an event), AgentDialer
-// (a client per agent) and Leadership — and takes them in New. The master
+// (a client per agent), Leadership and Fencing (the term every order to an
+// agent carries, and VerifyLeader before an orphan is stopped or a status
+// read commits) — and takes them in New. The master
 // builds one Orchestrator at start-up and runs RunLeader while it leads.
 //
 // Requests reach it validated (rpc.ValidateSpawnRequest and friends run once,

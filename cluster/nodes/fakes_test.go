@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type fakeRegistry struct {
 	applies int
 	// failApply, when set, fails every Apply (a lost leadership).
 	failApply error
+	// emitter receives the events of applied commands.
+	emitter *fakeEmitter
 }
 
 func newFakeRegistry() *fakeRegistry {
@@ -59,15 +62,31 @@ func (r *fakeRegistry) Apply(t fsm.MessageType, msg proto.Message) (any, error) 
 	r.applies++
 	r.version++
 	switch t {
-	case fsm.UpsertNodeType:
-		n := msg.(*rpc.NodeStatus)
-		r.nodes[n.NodeId] = proto.Clone(n).(*rpc.NodeStatus)
-	case fsm.DeleteNodeType:
-		delete(r.nodes, msg.(*rpc.NodeId).NodeId)
+	case fsm.UpsertNodeEventsType:
+		cmd := msg.(*rpc.UpsertNodeCommand)
+		r.nodes[cmd.Node.NodeId] = proto.Clone(cmd.Node).(*rpc.NodeStatus)
+		r.stored(cmd.Events)
+	case fsm.DeleteNodeEventsType:
+		cmd := msg.(*rpc.DeleteNodeCommand)
+		if _, ok := r.nodes[cmd.NodeId]; !ok {
+			return nil, fsm.ErrNotFound
+		}
+		delete(r.nodes, cmd.NodeId)
+		r.stored(cmd.Events)
 	default:
 		return nil, errors.New("fake registry: unexpected command")
 	}
 	return nil, nil
+}
+
+// stored hands a committed command's events to the emitter the tests read,
+// as the FSM stores them with the change.
+func (r *fakeRegistry) stored(events []*rpc.Event) {
+	if r.emitter != nil {
+		for _, e := range events {
+			r.emitter.Emit(e)
+		}
+	}
 }
 
 func (r *fakeRegistry) Node(id string) (*rpc.NodeStatus, bool) {
@@ -183,11 +202,19 @@ type fakeAgent struct {
 	spawnErrs []error
 	stopErr   error
 	calls     map[string]int
+	terms     map[string][]uint64 // leader_term of each call, by op
 	nextPid   uint32
 }
 
 func newFakeAgent(id string) *fakeAgent {
-	return &fakeAgent{id: id, nodes: map[string]*rpc.NodeStatus{}, calls: map[string]int{}, nextPid: 100}
+	return &fakeAgent{id: id, nodes: map[string]*rpc.NodeStatus{}, calls: map[string]int{}, terms: map[string][]uint64{}, nextPid: 100}
+}
+
+// termsOf returns the leader terms op was called with.
+func (a *fakeAgent) termsOf(op string) []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]uint64(nil), a.terms[op]...)
 }
 
 func (a *fakeAgent) count(op string) int {
@@ -200,6 +227,7 @@ func (a *fakeAgent) SpawnNode(ctx context.Context, in *rpc.SpawnNodeRequest, _ .
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["spawn"]++
+	a.terms["spawn"] = append(a.terms["spawn"], in.LeaderTerm)
 	if len(a.spawnErrs) > 0 {
 		err := a.spawnErrs[0]
 		a.spawnErrs = a.spawnErrs[1:]
@@ -226,6 +254,7 @@ func (a *fakeAgent) StopNode(ctx context.Context, in *rpc.StopNodeRequest, _ ...
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["stop"]++
+	a.terms["stop"] = append(a.terms["stop"], in.LeaderTerm)
 	if a.stopErr != nil {
 		return nil, a.stopErr
 	}
@@ -247,10 +276,16 @@ func (a *fakeAgent) GetNodeStatus(ctx context.Context, in *rpc.NodeStatusRequest
 	return rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)), nil
 }
 
+// Monitor is not used by the orchestrator.
+func (a *fakeAgent) Monitor(context.Context, *rpc.MonitorRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.LogLine], error) {
+	return nil, status.Error(codes.Unimplemented, "fake agent: no logs")
+}
+
 func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ ...grpc.CallOption) (*rpc.ListNodesResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.calls["list"]++
+	a.terms["list"] = append(a.terms["list"], in.LeaderTerm)
 	out := &rpc.ListNodesResponse{}
 	for _, n := range a.nodes {
 		out.Nodes = append(out.Nodes, rpc.NewNodeStatusResponse(proto.Clone(n).(*rpc.NodeStatus)))
@@ -291,17 +326,41 @@ func (d *fakeDialer) CloseAll() {
 // errNotLeader stands for raft's "not the leader".
 var errNotLeader = errors.New("fake: not the leader")
 
+// fakeFencing is Raft's term and leadership check.
+type fakeFencing struct {
+	term      atomic.Uint64
+	mu        sync.Mutex
+	verifyErr error
+}
+
+func (f *fakeFencing) LeaderTerm() uint64 { return f.term.Load() }
+
+func (f *fakeFencing) VerifyLeader() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.verifyErr
+}
+
+func (f *fakeFencing) setVerifyErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.verifyErr = err
+}
+
 // harness is an orchestrator over fakes with agents a1 (and more on demand).
 type harness struct {
 	o      *Orchestrator
 	reg    *fakeRegistry
 	events *fakeEmitter
 	dialer *fakeDialer
+	fence  *fakeFencing
 }
 
 func newHarness(t *testing.T, agents ...string) *harness {
 	t.Helper()
-	h := &harness{reg: newFakeRegistry(), events: &fakeEmitter{}, dialer: &fakeDialer{agents: map[string]*fakeAgent{}}}
+	h := &harness{reg: newFakeRegistry(), events: &fakeEmitter{}, dialer: &fakeDialer{agents: map[string]*fakeAgent{}}, fence: &fakeFencing{}}
+	h.reg.emitter = h.events
+	h.fence.term.Store(1)
 	for _, id := range agents {
 		h.addAgent(id, rpc.AgentHealthy, 3)
 	}
@@ -312,6 +371,7 @@ func newHarness(t *testing.T, agents ...string) *harness {
 	h.o = New(cfg, Deps{
 		Registry: h.reg, Applier: h.reg, Emitter: h.events, Agents: h.dialer,
 		Leadership: NotLeaderFunc(func(err error) bool { return errors.Is(err, errNotLeader) }),
+		Fencing:    h.fence,
 		Source:     "m1",
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug}),
 	})

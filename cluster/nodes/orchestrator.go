@@ -38,8 +38,9 @@ var ErrWrongAgent = rpc.NewSentinel("storage node belongs to another agent", rpc
 var ErrAgentRefused = rpc.NewSentinel("agent refused the order", rpc.ErrPrecondition)
 
 // ErrAgentUnreachable: the agent could not be reached or did not answer in
-// time; the order stays recorded and the reconciler finishes it.
-var ErrAgentUnreachable = rpc.NewSentinel("agent unreachable", rpc.ErrUnavailable)
+// time; the order stays recorded and the reconciler finishes it. It is
+// rpc.ErrAgentUnreachable: FAILED_PRECONDITION, never a leader error.
+var ErrAgentUnreachable = rpc.ErrAgentUnreachable
 
 // ErrOrderInterrupted: leadership was lost after the order was recorded;
 // the next leader's reconciler finishes it.
@@ -144,6 +145,19 @@ type Leadership interface {
 	IsNotLeader(err error) bool
 }
 
+// Fencing gives every order to an agent the leader's Raft term and checks
+// leadership before an action decided from the local replica alone.
+// Agents keep the highest term they have seen and refuse an order of an
+// older one, so a deposed leader (paused, cut off) cannot undo what its
+// successor ordered.
+type Fencing interface {
+	// LeaderTerm is the Raft term of this master's current leadership (of
+	// its last one once it lost it; 0 before it ever led).
+	LeaderTerm() uint64
+	// VerifyLeader confirms with a quorum that this master still leads.
+	VerifyLeader() error
+}
+
 // Deps are the parts the orchestrator is built from.
 type Deps struct {
 	Registry   Registry
@@ -151,6 +165,10 @@ type Deps struct {
 	Emitter    Emitter
 	Agents     AgentDialer
 	Leadership Leadership
+	// Fencing: the orders' term and the leadership check before an orphan
+	// is stopped. Nil (unit tests) sends term 0, which agents accept
+	// unconditionally, and skips the check.
+	Fencing Fencing
 	// Source is the master id events are emitted under.
 	Source string
 	// Logger is the parent logger; the orchestrator names itself "nodes".
@@ -169,6 +187,7 @@ type Orchestrator struct {
 	emitter Emitter
 	agents  AgentDialer
 	leader  Leadership
+	fence   Fencing
 	source  string
 	log     hclog.Logger
 	metrics *nodeMetrics
@@ -194,6 +213,9 @@ func New(cfg Config, d Deps) *Orchestrator {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	if d.Fencing == nil {
+		d.Fencing = unfenced{}
+	}
 	return &Orchestrator{
 		cfg:      cfg.withDefaults(),
 		reg:      d.Registry,
@@ -201,6 +223,7 @@ func New(cfg Config, d Deps) *Orchestrator {
 		emitter:  d.Emitter,
 		agents:   d.Agents,
 		leader:   d.Leadership,
+		fence:    d.Fencing,
 		source:   d.Source,
 		log:      log.Named("nodes"),
 		metrics:  newNodeMetrics(d.Metrics),
@@ -278,25 +301,32 @@ func (o *Orchestrator) RunLeader(ctx context.Context) error {
 	return g.Wait()
 }
 
-// commitNode commits a node record (replacing the old one).
-func (o *Orchestrator) commitNode(rec *rpc.NodeStatus) error {
-	if _, err := o.apply.Apply(fsm.UpsertNodeType, rec); err != nil {
+// commitNode commits a node record (replacing the old one) together with
+// the events the change causes: they are stored exactly when it commits.
+func (o *Orchestrator) commitNode(rec *rpc.NodeStatus, events ...*rpc.Event) error {
+	if _, err := o.apply.Apply(fsm.UpsertNodeEventsType, &rpc.UpsertNodeCommand{Node: rec, Events: events}); err != nil {
 		return fmt.Errorf("commit node %s: %w", rec.NodeId, err)
 	}
 	return nil
 }
 
-// deleteNodeRecord removes a node record.
-func (o *Orchestrator) deleteNodeRecord(nodeID string) error {
-	if _, err := o.apply.Apply(fsm.DeleteNodeType, &rpc.NodeId{NodeId: nodeID}); err != nil {
+// deleteNodeRecord removes a node record together with the events it causes.
+func (o *Orchestrator) deleteNodeRecord(nodeID string, events ...*rpc.Event) error {
+	if _, err := o.apply.Apply(fsm.DeleteNodeEventsType, &rpc.DeleteNodeCommand{NodeId: nodeID, Events: events}); err != nil {
 		return fmt.Errorf("delete node %s: %w", nodeID, err)
 	}
 	return nil
 }
 
-// emitNodeEvent emits a lifecycle event about rec with the seeds' fields
-// (node_id, agent_id, port) plus extra.
+// emitNodeEvent emits a lifecycle event that goes with no registry change
+// (an orphan stop, a resumed order); events of a change go in its command.
 func (o *Orchestrator) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) {
+	o.emitter.Emit(o.nodeEvent(t, rec, extra))
+}
+
+// nodeEvent is a lifecycle event about rec with the seeds' fields (node_id,
+// agent_id, port) plus extra.
+func (o *Orchestrator) nodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra map[string]string) *rpc.Event {
 	details := map[string]string{"node_id": rec.NodeId, "agent_id": rec.AgentId}
 	if rec.Port != 0 {
 		details["port"] = strconv.FormatUint(uint64(rec.Port), 10)
@@ -304,7 +334,7 @@ func (o *Orchestrator) emitNodeEvent(t rpc.EventType, rec *rpc.NodeStatus, extra
 	for k, v := range extra {
 		details[k] = v
 	}
-	o.emitter.Emit(rpc.NewEvent(o.source, t, rec.NodeId, details))
+	return rpc.NewEvent(o.source, t, rec.NodeId, details)
 }
 
 // ApplyFunc adapts a function to Applier.
@@ -318,6 +348,27 @@ type EmitFunc func(e *rpc.Event)
 
 // Emit calls f.
 func (f EmitFunc) Emit(e *rpc.Event) { f(e) }
+
+// leaderTerm is the term every order to an agent carries.
+func (o *Orchestrator) leaderTerm() uint64 { return o.fence.LeaderTerm() }
+
+// unfenced is the Fencing of an orchestrator built without one: term 0, no check.
+type unfenced struct{}
+
+func (unfenced) LeaderTerm() uint64  { return 0 }
+func (unfenced) VerifyLeader() error { return nil }
+
+// FencingFuncs adapts two functions to Fencing.
+type FencingFuncs struct {
+	Term   func() uint64
+	Verify func() error
+}
+
+// LeaderTerm calls Term.
+func (f FencingFuncs) LeaderTerm() uint64 { return f.Term() }
+
+// VerifyLeader calls Verify.
+func (f FencingFuncs) VerifyLeader() error { return f.Verify() }
 
 // NotLeaderFunc adapts a function to Leadership.
 type NotLeaderFunc func(err error) bool

@@ -196,7 +196,7 @@ func (o *Orchestrator) ReconcileAgent(ctx context.Context, agentID string) {
 	var list *rpc.ListNodesResponse
 	err := o.callAgent(ctx, a, "list_nodes", o.cfg.StatusTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
 		var err error
-		list, err = c.ListNodes(ctx, &rpc.ListNodesRequest{})
+		list, err = c.ListNodes(ctx, &rpc.ListNodesRequest{LeaderTerm: o.leaderTerm()})
 		return err
 	})
 	if err != nil {
@@ -334,6 +334,11 @@ func (o *Orchestrator) markLost(rec *rpc.NodeStatus, reason string) {
 
 // stopOrphan stops a node agent a runs that the registry does not place on
 // it (unknown, or placed on another agent), and emits events saying so.
+// "Unknown" is read from this master's replica, so it acts only while it
+// verifiably leads: the reconciler runs after the leadership barrier (every
+// committed entry applied), and VerifyLeader is asked right before the
+// registry is read for the last time. A deposed leader that has not noticed
+// yet stops nothing; its successor's nodes are safe.
 func (o *Orchestrator) stopOrphan(ctx context.Context, a *rpc.AgentRecord, n *rpc.NodeStatus) {
 	if !rpc.NodeAlive(n.Status) {
 		return
@@ -342,6 +347,10 @@ func (o *Orchestrator) stopOrphan(ctx context.Context, a *rpc.AgentRecord, n *rp
 		return
 	}
 	defer o.release(n.NodeId)
+	if err := o.fence.VerifyLeader(); err != nil {
+		o.log.Warn("reconcile: not stopping an apparent orphan: leadership not confirmed", "node_id", n.NodeId, "agent_id", a.AgentId, "error", err)
+		return
+	}
 	if cur, ok := o.reg.Node(n.NodeId); ok && cur.AgentId == a.AgentId {
 		return // committed since the agent was listed: not an orphan
 	}
@@ -354,7 +363,7 @@ func (o *Orchestrator) stopOrphan(ctx context.Context, a *rpc.AgentRecord, n *rp
 	rec := &rpc.NodeStatus{NodeId: n.NodeId, AgentId: a.AgentId, Port: n.Port}
 	o.emitNodeEvent(rpc.EventType_STOP_REQUESTED, rec, map[string]string{"reason": reason})
 	err := o.callAgent(ctx, a, "stop_node", o.cfg.StopTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
-		_, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: n.NodeId})
+		_, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: n.NodeId, LeaderTerm: o.leaderTerm()})
 		return err
 	})
 	if err != nil {

@@ -37,9 +37,6 @@ func (o *Orchestrator) Spawn(ctx context.Context, req *rpc.SpawnRequest) (*rpc.S
 		return nil, err
 	}
 	defer o.release(rec.NodeId)
-	o.emitNodeEvent(rpc.EventType_SPAWN_REQUESTED, rec, map[string]string{
-		"storage_path": rec.StoragePath, "memory_limit_mb": strconv.FormatUint(rec.MemoryLimitMb, 10),
-	})
 	if hook := o.hookAfterPending(); hook != nil {
 		if err := hook(rec.NodeId); err != nil {
 			o.metrics.spawn(resultAborted)
@@ -107,7 +104,10 @@ func (o *Orchestrator) admitSpawn(req *rpc.SpawnRequest) (rec, prev *rpc.NodeSta
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	if err := o.commitNode(rec); err != nil {
+	requested := o.nodeEvent(rpc.EventType_SPAWN_REQUESTED, rec, map[string]string{
+		"storage_path": rec.StoragePath, "memory_limit_mb": strconv.FormatUint(rec.MemoryLimitMb, 10),
+	})
+	if err := o.commitNode(rec, requested); err != nil {
 		o.release(nodeID)
 		return nil, nil, nil, err
 	}
@@ -136,6 +136,9 @@ func (o *Orchestrator) resumeSpawn(old *rpc.NodeStatus) (rec, prev *rpc.NodeStat
 	}
 	rec = proto.Clone(old).(*rpc.NodeStatus)
 	rec.Status = rpc.NodePending
+	o.emitNodeEvent(rpc.EventType_SPAWN_REQUESTED, rec, map[string]string{
+		"storage_path": rec.StoragePath, "memory_limit_mb": strconv.FormatUint(rec.MemoryLimitMb, 10), "resumed": "true",
+	})
 	return rec, nil, agent, nil
 }
 
@@ -158,6 +161,7 @@ func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, r
 	err := o.callAgent(ctx, agent, "spawn_node", o.cfg.SpawnTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
 		r, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{
 			NodeId: rec.NodeId, Port: rec.Port, StoragePath: rec.StoragePath, MemoryLimitMb: rec.MemoryLimitMb,
+			LeaderTerm: o.leaderTerm(),
 		})
 		if err == nil && !r.GetSuccess() {
 			return status.Error(codes.FailedPrecondition, r.GetErrorMessage())
@@ -167,26 +171,26 @@ func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, r
 	})
 	if err == nil {
 		done := spawnedRecord(rec, agent, resp)
-		if err := o.commitNode(done); err != nil {
+		succeeded := o.nodeEvent(rpc.EventType_SPAWN_SUCCEEDED, done, map[string]string{
+			"pid": strconv.FormatUint(uint64(done.Pid), 10), "endpoint": done.Endpoint,
+		})
+		if err := o.commitNode(done, succeeded); err != nil {
 			o.metrics.spawn(resultAborted)
 			return nil, fmt.Errorf("node %s started on agent %s but its record was not committed (the next leader reconciles it): %w", rec.NodeId, agent.AgentId, err)
 		}
 		o.metrics.spawn(resultSuccess)
-		o.emitNodeEvent(rpc.EventType_SPAWN_SUCCEEDED, done, map[string]string{
-			"pid": strconv.FormatUint(uint64(done.Pid), 10), "endpoint": done.Endpoint,
-		})
 		o.log.Info("storage node spawned", "node_id", done.NodeId, "agent_id", done.AgentId, "pid", done.Pid, "endpoint", done.Endpoint)
 		return done, nil
 	}
 
-	o.emitNodeEvent(rpc.EventType_SPAWN_FAILED, rec, map[string]string{"error": statusMessage(err)})
+	failedEv := o.nodeEvent(rpc.EventType_SPAWN_FAILED, rec, map[string]string{"error": statusMessage(err)})
 	if errors.Is(err, ErrAgentUnreachable) {
 		o.metrics.spawn(resultUnreachable)
 		failed := proto.Clone(rec).(*rpc.NodeStatus)
 		failed.Status = rpc.NodeFailed
 		failed.LastError = unreachablePrefix + err.Error()
 		failed.UpdatedAt = time.Now().UnixMicro()
-		if cerr := o.commitNode(failed); cerr != nil {
+		if cerr := o.commitNode(failed, failedEv); cerr != nil {
 			o.log.Warn("could not mark spawn failed", "node_id", rec.NodeId, "error", cerr)
 		}
 		o.log.Warn("spawn order not delivered, left to the reconciler", "node_id", rec.NodeId, "agent_id", agent.AgentId, "error", err)
@@ -196,9 +200,9 @@ func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, r
 	o.metrics.spawn(resultRefused)
 	var rerr error
 	if prev != nil {
-		rerr = o.commitNode(prev)
+		rerr = o.commitNode(prev, failedEv)
 	} else {
-		rerr = o.deleteNodeRecord(rec.NodeId)
+		rerr = o.deleteNodeRecord(rec.NodeId, failedEv)
 	}
 	if rerr != nil {
 		o.log.Warn("could not roll back refused spawn", "node_id", rec.NodeId, "error", rerr)

@@ -49,8 +49,9 @@ func TestSpawnAgentUnreachableIsTriedThreeTimes(t *testing.T) {
 	down := status.Error(codes.Unavailable, "connection refused")
 	ag.spawnErrs = []error{down, down, down, down}
 	_, err := h.o.Spawn(context.Background(), &rpc.SpawnRequest{AgentId: "a1", NodeId: "n1"})
-	if !errors.Is(err, ErrAgentUnreachable) || rpc.StatusCode(err) != codes.Unavailable {
-		t.Fatalf("err = %v (code %s), want ErrAgentUnreachable / UNAVAILABLE", err, rpc.StatusCode(err))
+	// FAILED_PRECONDITION, not UNAVAILABLE: a dead agent is not a dead leader.
+	if !errors.Is(err, ErrAgentUnreachable) || rpc.StatusCode(err) != codes.FailedPrecondition {
+		t.Fatalf("err = %v (code %s), want ErrAgentUnreachable / FAILED_PRECONDITION", err, rpc.StatusCode(err))
 	}
 	if n := ag.count("spawn"); n != 3 {
 		t.Fatalf("agent tried %d times, want 3", n)

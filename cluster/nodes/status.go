@@ -11,7 +11,9 @@ import (
 
 // Status answers GetStorageNodeStatus on the leader: the registry
 // record, refreshed from the agent's GetNodeStatus when the agent answers;
-// an actual state that differs from the record is committed.
+// an actual state that differs from the record is committed, but only
+// while this master holds the node (no order in progress) and VerifyLeader
+// confirms it leads: a status read on any other master commits nothing.
 func (o *Orchestrator) Status(ctx context.Context, nodeID string) (*rpc.NodeStatus, error) {
 	rec, ok := o.reg.Node(nodeID)
 	if !ok {
@@ -40,10 +42,18 @@ func (o *Orchestrator) Status(ctx context.Context, nodeID string) (*rpc.NodeStat
 		rec = cur
 	}
 	merged, changed := mergeChanged(rec, actual)
-	if changed {
-		if err := o.commitNode(merged); err != nil {
-			o.log.Warn("could not commit refreshed node status", "node_id", nodeID, "error", err)
-		}
+	if !changed {
+		return merged, nil
+	}
+	// A read commits only on a master that verifiably leads (and holds
+	// the node, above): one that lost leadership, or a follower answering,
+	// returns what the agent said and writes nothing.
+	if err := o.fence.VerifyLeader(); err != nil {
+		o.log.Debug("refreshed node status not committed: not the leader", "node_id", nodeID, "error", err)
+		return merged, nil
+	}
+	if err := o.commitNode(merged); err != nil {
+		o.log.Warn("could not commit refreshed node status", "node_id", nodeID, "error", err)
 	}
 	return merged, nil
 }

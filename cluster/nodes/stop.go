@@ -42,11 +42,10 @@ func (o *Orchestrator) Stop(ctx context.Context, req *rpc.StopRequest) (*rpc.Sto
 	stopping.DesiredState = rpc.DesiredStopped
 	stopping.Status = rpc.NodeStopping
 	stopping.UpdatedAt = time.Now().UnixMicro()
-	if err := o.commitNode(stopping); err != nil {
+	if err := o.commitNode(stopping, o.nodeEvent(rpc.EventType_STOP_REQUESTED, stopping, nil)); err != nil {
 		o.metrics.stop(resultAborted)
 		return nil, err
 	}
-	o.emitNodeEvent(rpc.EventType_STOP_REQUESTED, stopping, nil)
 
 	if err := o.orderStop(context.WithoutCancel(ctx), stopping, nil); err != nil {
 		return nil, o.interrupted(rec.NodeId, err)
@@ -62,7 +61,7 @@ func (o *Orchestrator) orderStop(ctx context.Context, rec *rpc.NodeStatus, extra
 	agent, ok := o.reg.Agent(rec.AgentId)
 	if ok {
 		err := o.callAgent(ctx, agent, "stop_node", o.cfg.StopTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
-			r, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: rec.NodeId})
+			r, err := c.StopNode(ctx, &rpc.StopNodeRequest{NodeId: rec.NodeId, LeaderTerm: o.leaderTerm()})
 			if err == nil && !r.GetSuccess() {
 				return status.Error(codes.FailedPrecondition, r.GetErrorMessage())
 			}
@@ -78,10 +77,9 @@ func (o *Orchestrator) orderStop(ctx context.Context, rec *rpc.NodeStatus, extra
 			failed := proto.Clone(rec).(*rpc.NodeStatus)
 			failed.LastError = err.Error()
 			failed.UpdatedAt = time.Now().UnixMicro()
-			if cerr := o.commitNode(failed); cerr != nil {
+			if cerr := o.commitNode(failed, o.nodeEvent(rpc.EventType_STOP_FAILED, rec, withDetail(extra, "error", err.Error()))); cerr != nil {
 				o.log.Warn("could not record stop failure", "node_id", rec.NodeId, "error", cerr)
 			}
-			o.emitNodeEvent(rpc.EventType_STOP_FAILED, rec, withDetail(extra, "error", err.Error()))
 			o.log.Warn("stop order failed", "node_id", rec.NodeId, "agent_id", rec.AgentId, "error", err)
 			return err
 		}
@@ -91,15 +89,14 @@ func (o *Orchestrator) orderStop(ctx context.Context, rec *rpc.NodeStatus, extra
 	stopped.Pid = 0
 	stopped.LastError = ""
 	stopped.UpdatedAt = time.Now().UnixMicro()
-	if err := o.commitNode(stopped); err != nil {
+	if !ok {
+		extra = withDetail(extra, "note", "agent no longer registered")
+	}
+	if err := o.commitNode(stopped, o.nodeEvent(rpc.EventType_STOP_SUCCEEDED, stopped, extra)); err != nil {
 		o.metrics.stop(resultAborted)
 		return err
 	}
 	o.metrics.stop(resultSuccess)
-	if !ok {
-		extra = withDetail(extra, "note", "agent no longer registered")
-	}
-	o.emitNodeEvent(rpc.EventType_STOP_SUCCEEDED, stopped, extra)
 	o.log.Info("storage node stopped", "node_id", rec.NodeId, "agent_id", rec.AgentId)
 	return nil
 }

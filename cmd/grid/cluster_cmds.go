@@ -69,7 +69,10 @@ func statusCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(st)
+					if err := printJSON(st); err != nil {
+						return err
+					}
+					return noLeader(st)
 				}
 				leader := "none"
 				if st.Leader != nil {
@@ -82,10 +85,18 @@ func statusCommand() *cli.Command {
 				fmt.Printf("Storage nodes:      %d running of %d\n", st.RunningStorageNodes, st.TotalStorageNodes)
 				fmt.Printf("Commit index:       %d   Last event seq: %d\n\n", st.CommitIndex, st.LastEventSeq)
 				printMasters(st.Masters)
-				return nil
+				return noLeader(st)
 			})
 		},
 	}
+}
+
+// noLeader is `grid status`'s exit 1 when the cluster has no leader.
+func noLeader(st *rpc.ClusterStatus) error {
+	if st.GetLeader().GetId() != "" {
+		return nil
+	}
+	return cli.Exit("Error: the cluster has no leader: writes are refused until a quorum of masters is up", exitError)
 }
 
 // printMasters prints the masters table.
@@ -175,7 +186,7 @@ func membersCommand() *cli.Command {
 func operatorCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "operator",
-		Usage: "cluster operations: raft peers, leadership, snapshots",
+		Usage: "cluster operations: raft peers, leadership, snapshots, replica verification",
 		Subcommands: []*cli.Command{
 			{
 				Name:  "raft",
@@ -184,6 +195,7 @@ func operatorCommand() *cli.Command {
 					listPeersCommand(), removePeerCommand(), transferLeadershipCommand(),
 				},
 			},
+			verifyCommand(),
 			{
 				Name:        "snapshot",
 				Usage:       "save or restore the cluster state",
@@ -218,25 +230,110 @@ func listPeersCommand() *cli.Command {
 
 func removePeerCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "remove-peer",
-		Usage: "remove a master from the Raft configuration (refused if it would lose quorum, unless --force)",
+		Name:      "remove-peer",
+		Usage:     "remove a master from the Raft configuration (refused if it would lose quorum, unless --force); it stays out until --undo",
+		ArgsUsage: "[ID]",
 		Flags: clientFlags(
-			&cli.StringFlag{Name: "id", Required: true, Usage: "id of the master to remove"},
+			&cli.StringFlag{Name: "id", Usage: "id of the master to remove (or give it as the argument)"},
 			&cli.BoolFlag{Name: "force", Usage: "remove even if that loses quorum"},
+			&cli.BoolFlag{Name: "undo", Usage: "clear an earlier removal of ID so that the master may rejoin"},
 		),
 		Action: func(c *cli.Context) error {
+			id := c.String("id")
+			if id == "" {
+				id = c.Args().First()
+			}
+			if id == "" || c.NArg() > 1 || (c.String("id") != "" && c.NArg() > 0) {
+				return cli.Exit("Error: give the master id once: remove-peer [--undo] ID", 2)
+			}
 			return withMaster(c, func(ctx context.Context, client rpc.GridMasterClient) error {
-				if _, err := client.RemovePeer(ctx, &rpc.RemovePeerRequest{Id: c.String("id"), Force: c.Bool("force")}); err != nil {
+				req := &rpc.RemovePeerRequest{Id: id, Force: c.Bool("force"), Undo: c.Bool("undo")}
+				if _, err := client.RemovePeer(ctx, req); err != nil {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(map[string]any{"success": true, "removed": c.String("id")})
+					if req.Undo {
+						return printJSON(map[string]any{"success": true, "undone": id})
+					}
+					return printJSON(map[string]any{"success": true, "removed": id})
 				}
-				fmt.Printf("Removed master %s from the Raft configuration.\n", c.String("id"))
+				if req.Undo {
+					fmt.Printf("Removal of master %s cleared: it may rejoin.\n", id)
+					return nil
+				}
+				fmt.Printf("Removed master %s from the Raft configuration.\n", id)
 				return nil
 			})
 		},
 	}
+}
+
+// verifyCommand compares every master's state digest at one index.
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "compare every master's registry and event graph digest at one Raft index; exits 1 on a difference or an unreachable master",
+		Flags: clientFlags(),
+		Action: func(c *cli.Context) error {
+			var res *rpc.VerifyResponse
+			err := withMaster(c, func(ctx context.Context, client rpc.GridMasterClient) error {
+				var err error
+				res, err = client.VerifyReplicas(ctx, &rpc.Empty{})
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				if err := printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				printVerify(res)
+			}
+			if !res.Match {
+				return cli.Exit("", 1)
+			}
+			return nil
+		},
+	}
+}
+
+// printVerify prints one row per master and the verdict.
+func printVerify(res *rpc.VerifyResponse) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tINDEX\tDIGEST\tEVENTS\tAGENTS\tNODES\tSTATUS")
+	var first string
+	for _, r := range res.Replicas {
+		if r.Id == res.LeaderId && r.Hash != nil {
+			first = r.Hash.Digest
+		}
+	}
+	for _, r := range res.Replicas {
+		if r.Hash == nil {
+			fmt.Fprintf(w, "%s\t%d\t-\t-\t-\t-\t%s\n", r.Id, res.Index, dash(r.Error))
+			continue
+		}
+		st := "ok"
+		if r.Hash.Digest != first {
+			st = "DIFFERS"
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", r.Id, r.Hash.AppliedIndex, shortDigest(r.Hash.Digest),
+			r.Hash.Events, r.Hash.Agents, r.Hash.Nodes, st)
+	}
+	_ = w.Flush()
+	if res.Match {
+		fmt.Printf("\nAll %d masters agree at index %d.\n", len(res.Replicas), res.Index)
+	} else {
+		fmt.Printf("\nMasters DIFFER or did not answer at index %d (leader %s).\n", res.Index, res.LeaderId)
+	}
+}
+
+func shortDigest(d string) string {
+	if len(d) > 16 {
+		return d[:16]
+	}
+	return d
 }
 
 func transferLeadershipCommand() *cli.Command {

@@ -38,13 +38,15 @@ func devCommand() *cli.Command {
 			&cli.IntFlag{Name: "agents", Value: 2, Usage: "number of agents"},
 			&cli.BoolFlag{Name: "clean", Usage: "remove --data-dir first"},
 			&cli.StringFlag{Name: "raft-profile", Value: "default", Usage: "default|fast"},
+			&cli.BoolFlag{Name: "log-json", Usage: "every process logs JSON objects, one per line, unprefixed"},
 		},
 		Action: runDev,
 	}
 }
 
 func runDev(c *cli.Context) error {
-	logger := hclog.New(&hclog.LoggerOptions{Name: "dev", Level: hclog.Info})
+	jsonLogs := c.Bool("log-json")
+	logger := hclog.New(&hclog.LoggerOptions{Name: "dev", Level: hclog.Info, JSONFormat: jsonLogs})
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -61,6 +63,9 @@ func runDev(c *cli.Context) error {
 	var procs []*exec.Cmd
 	var wg sync.WaitGroup
 	start := func(name string, args ...string) error {
+		if jsonLogs {
+			args = append(args, "--log-json")
+		}
 		cmd := exec.Command(exe, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out, err := cmd.StdoutPipe()
@@ -73,7 +78,14 @@ func runDev(c *cli.Context) error {
 		}
 		procs = append(procs, cmd)
 		wg.Add(1)
-		go func() { defer wg.Done(); prefixLines(os.Stdout, name, out) }()
+		go func() {
+			defer wg.Done()
+			if jsonLogs { // a prefix would break the JSON; each line names its module
+				_, _ = io.Copy(os.Stdout, out)
+				return
+			}
+			prefixLines(os.Stdout, name, out)
+		}()
 		return nil
 	}
 	var joins, grpcs []string
@@ -96,7 +108,9 @@ func runDev(c *cli.Context) error {
 		from := 50051 + (i-1)*50
 		err := start(id, "agent", "--id", id, "--data-dir", filepath.Join(dir, id),
 			"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", 8000+i), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", 7946+i),
-			"--masters", strings.Join(grpcs, ","), "--port-range", fmt.Sprintf("%d-%d", from, from+49))
+			"--masters", strings.Join(grpcs, ","), "--port-range", fmt.Sprintf("%d-%d", from, from+49),
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", 8100+i),
+			"--stop-nodes-on-exit") // Ctrl-C stops the storage nodes too
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ func simAgentsCommand() *cli.Command {
 			&cli.StringFlag{Name: "prefix", Value: def.Prefix, Usage: "agent id prefix"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error"},
+			logJSONFlag("GRID_LOG_JSON"),
 			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "bearer token sent on every call"},
 			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
 		},
@@ -48,7 +49,7 @@ func simAgentsCommand() *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit("Error: "+err.Error(), 2)
 			}
-			logger := hclog.New(&hclog.LoggerOptions{Name: "sim-agents", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr})
+			logger := hclog.New(&hclog.LoggerOptions{Name: "sim-agents", Level: hclog.LevelFromString(c.String("log-level")), Output: os.Stderr, JSONFormat: c.Bool("log-json")})
 			rep, err := sim.Run(c.Context, cfg, logger)
 			if err != nil {
 				return cli.Exit("Error: "+err.Error(), 1)

@@ -34,8 +34,12 @@ const (
 	CapNodeStop = "node:stop"
 	// CapOperatorRaft: RemovePeer, TransferLeadership.
 	CapOperatorRaft = "operator:raft"
-	// CapOperatorRead: GetStateHash (operator verify).
+	// CapOperatorRead: GetStateHash, VerifyReplicas and GetReplicaDigest
+	// (operator verify).
 	CapOperatorRead = "operator:read"
+	// CapMonitor: Monitor, a member's live log lines (masters' and
+	// agents'); not in the read policy, as logs tell more than reads.
+	CapMonitor = "operator:monitor"
 	// CapSnapshotSave: SaveSnapshot.
 	CapSnapshotSave = "snapshot:save"
 	// CapSnapshotRestore: RestoreSnapshot.
@@ -66,6 +70,7 @@ var AllCapabilities = []string{
 	CapRead, CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit,
 	CapAgentWrite, CapNodeSpawn, CapNodeStop, CapOperatorRaft, CapOperatorRead,
 	CapSnapshotSave, CapSnapshotRestore, CapKeyring, CapACLRead, CapACLWrite, CapStorageWrite,
+	CapMonitor,
 }
 
 // ErrACL marks a bad ACL request: an unknown policy or capability, a bad
@@ -77,7 +82,7 @@ var builtinPolicies = map[string][]string{
 	PolicyManagement: append(append([]string{}, AllCapabilities...), CapUnknown),
 	PolicyOperator: {CapRead, CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit,
 		CapAgentWrite, CapNodeSpawn, CapNodeStop, CapOperatorRaft, CapOperatorRead,
-		CapSnapshotSave, CapSnapshotRestore, CapKeyring},
+		CapSnapshotSave, CapSnapshotRestore, CapKeyring, CapMonitor},
 	PolicyRead:  {CapRead, CapOperatorRead},
 	PolicyAgent: {CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit},
 }
@@ -148,6 +153,10 @@ var methodCaps = map[string]string{
 	rpc.GridMaster_RestoreSnapshot_FullMethodName:                    CapSnapshotRestore,
 	rpc.GridMaster_Ready_FullMethodName:                              "",
 	rpc.GridMaster_GetStateHash_FullMethodName:                       CapOperatorRead,
+	rpc.GridMaster_VerifyReplicas_FullMethodName:                     CapOperatorRead,
+	rpc.GridMaster_GetReplicaDigest_FullMethodName:                   CapOperatorRead,
+	rpc.GridMaster_Monitor_FullMethodName:                            CapMonitor,
+	rpc.GridAgent_Monitor_FullMethodName:                             CapMonitor,
 	rpc.GridMaster_ACLBootstrap_FullMethodName:                       "", // allowed once, by anyone who can reach it
 	rpc.GridMaster_ACLTokenCreate_FullMethodName:                     CapACLWrite,
 	rpc.GridMaster_ACLTokenList_FullMethodName:                       CapACLRead,

@@ -264,7 +264,11 @@ var openMethods = map[string]bool{
 // that change nothing: GridMaster and GridAgent reads, the masters'
 // read-only StorageService view of the event graph, gRPC health and
 // reflection. Every other method counts as mutating, so a method added
-// later is guarded by the full token until it is listed here.
+// later is guarded by the full token until it is listed here. SaveSnapshot
+// changes nothing but exports the whole state (tokens' hashes, every event
+// in one file), so it is not listed: it needs the full token. Monitor
+// (GridMaster and GridAgent) is deliberately not listed either: it changes
+// nothing, but log lines can tell more than a read-only token should see.
 var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_GetStorageNodeStatus_FullMethodName:               true,
 	rpc.GridMaster_ListAgents_FullMethodName:                         true,
@@ -275,9 +279,10 @@ var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_AskQuery_FullMethodName:                           true,
 	rpc.GridMaster_ListMasters_FullMethodName:                        true,
 	rpc.GridMaster_ListMembers_FullMethodName:                        true,
-	rpc.GridMaster_SaveSnapshot_FullMethodName:                       true,
 	rpc.GridMaster_Ready_FullMethodName:                              true,
 	rpc.GridMaster_GetStateHash_FullMethodName:                       true,
+	rpc.GridMaster_VerifyReplicas_FullMethodName:                     true,
+	rpc.GridMaster_GetReplicaDigest_FullMethodName:                   true,
 	rpc.GridAgent_GetNodeStatus_FullMethodName:                       true,
 	rpc.GridAgent_ListNodes_FullMethodName:                           true,
 	rpc.StorageService_QueryConcept_FullMethodName:                   true,
@@ -295,7 +300,9 @@ var readOnlyMethods = map[string]bool{
 // IsMutatingGridMethod reports whether a method served on a master's gRPC
 // port changes state. For GridMaster: RegisterAgent, Heartbeat,
 // UnregisterAgent, SpawnStorageNode, StopStorageNode, ReportNodeStatus,
-// EmitEvents, RemovePeer, TransferLeadership and RestoreSnapshot; the
+// EmitEvents, RemovePeer, TransferLeadership, RestoreSnapshot,
+// SaveSnapshot (not a change, but a full export: full token only) and
+// Monitor (full token for log streaming); the
 // StorageService reads, health and reflection are not. Unknown methods
 // count as mutating.
 func IsMutatingGridMethod(fullMethod string) bool {

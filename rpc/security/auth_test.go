@@ -153,9 +153,10 @@ func TestMutatingMethodSets(t *testing.T) {
 	}
 	slices.Sort(gotGrid)
 	slices.Sort(gotAgent)
+	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
 	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
-		"ACLTokenList", "ACLTokenRevoke", "EmitEvents", "Heartbeat", "Keyring", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
-		"RestoreSnapshot", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
+		"ACLTokenList", "ACLTokenRevoke", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
+		"RestoreSnapshot", "SaveSnapshot", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
@@ -197,6 +198,8 @@ func TestAuthInterceptorsTable(t *testing.T) {
 		{"read without token, read token set", full, read, query, nil, codes.Unauthenticated, RefusedMissingToken},
 		{"read with wrong token, read token set", full, read, query, bearer("nope"), codes.Unauthenticated, RefusedInvalidToken},
 		{"write with read token", full, read, write, bearer(read), codes.PermissionDenied, RefusedReadOnlyToken},
+		{"snapshot save with read token", full, read, rpc.GridMaster_SaveSnapshot_FullMethodName, bearer(read), codes.PermissionDenied, RefusedReadOnlyToken},
+		{"snapshot save with full token", full, read, rpc.GridMaster_SaveSnapshot_FullMethodName, bearer(full), codes.OK, ""},
 		{"unknown method with read token", full, read, "/grid.GridMaster/New", bearer(read), codes.PermissionDenied, RefusedReadOnlyToken},
 		{"read token only: write refused", "", read, write, bearer("x"), codes.Unauthenticated, RefusedNoWriteToken},
 		{"read token only: read allowed", "", read, query, bearer(read), codes.OK, ""},

@@ -184,6 +184,37 @@ func CheckSameState(env *Env) []string {
 	})
 }
 
+// CheckVerify: `grid operator verify`'s check: every master in the raft
+// configuration reports the same digest (registry, event graph and event
+// count, master events included) at one common raft index.
+func CheckVerify(env *Env) []string {
+	return converge(env.Config.ConvergeBound, func() []string {
+		m := env.AnyMaster()
+		if m == nil {
+			return []string{"no live master"}
+		}
+		ctx, cancel := harness.Ctx(30 * time.Second)
+		res, err := m.Client().VerifyReplicas(ctx, &rpc.Empty{})
+		cancel()
+		if err != nil {
+			return []string{fmt.Sprintf("verify via %s: %v", m.ID, err)}
+		}
+		if res.Match {
+			return nil
+		}
+		var out []string
+		for _, r := range res.Replicas {
+			if r.Hash == nil {
+				out = append(out, fmt.Sprintf("%s: no digest at index %d: %s", r.Id, res.Index, r.Error))
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s: digest %.12s at index %d (%d events, %d agents, %d nodes)",
+				r.Id, r.Hash.Digest, r.Hash.AppliedIndex, r.Hash.Events, r.Hash.Agents, r.Hash.Nodes))
+		}
+		return []string{"replica digests differ: " + strings.Join(out, "; ")}
+	})
+}
+
 // CheckNodes: for every real agent, one storage-node process per node the
 // registry says is running (with the registry's pid), no process for any
 // other node id, every acknowledged spawn recorded with the right agent,

@@ -91,6 +91,7 @@ func (r *Runner) Run(f Fault) []string {
 	check("registry", CheckRegistry(env, r.Rec))
 	check("events", CheckEvents(env, r.Rec))
 	check("state", CheckSameState(env))
+	check("verify", CheckVerify(env))
 	check("nodes", CheckNodes(env, r.Rec))
 	check("leaders", r.observer.Violations())
 	html := filepath.Join(env.C.Dir, fmt.Sprintf("round-%d-%s.html", round, f.Name()))

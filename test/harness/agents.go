@@ -32,6 +32,10 @@ func (c *Cluster) AddAgent(id string, opts AgentOptions) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
+	httpAddr, err := FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	from, err := FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -42,8 +46,8 @@ func (c *Cluster) AddAgent(id string, opts AgentOptions) *Agent {
 		portUsed[p] = true
 	}
 	portMu.Unlock()
-	a := &Agent{ID: id, DataDir: filepath.Join(c.Dir, id), GRPC: grpcAddr, Gossip: gossip, PortFrom: from}
-	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", grpcAddr,
+	a := &Agent{ID: id, DataDir: filepath.Join(c.Dir, id), GRPC: grpcAddr, Gossip: gossip, HTTP: httpAddr, PortFrom: from}
+	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", grpcAddr, "--http-addr", httpAddr,
 		"--gossip-addr", gossip, "--masters", c.MasterAddrs(),
 		"--max-nodes", fmt.Sprint(opts.MaxNodes),
 		"--port-range", fmt.Sprintf("%d-%d", from, from+opts.Ports-1), "--log-level", "debug"}

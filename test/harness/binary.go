@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -47,30 +48,40 @@ var (
 	portUsed = map[int]bool{}
 )
 
-// FreePort returns a loopback TCP port that was free a moment ago and has not
-// been handed out by this process before.
+// Ports handed to test processes come from below Linux's ephemeral range
+// (32768-60999): a port picked with ":0" by an in-process test, or the local
+// port of an outgoing connection, is never one of them, so a master restarted
+// on its old port does not find it taken by another test.
+const (
+	portLow  = 20000
+	portHigh = 32000
+)
+
+// FreePort returns a loopback TCP (and UDP: gossip binds both) port below the
+// ephemeral range that was free a moment ago and has not been handed out by
+// this process before.
 func FreePort() (int, error) {
 	portMu.Lock()
 	defer portMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	for range 1000 {
+		port := portLow + rand.IntN(portHigh-portLow)
+		if portUsed[port] {
+			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		l.Close()
-		// Gossip also binds UDP on the same port.
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue
 		}
 		u.Close()
-		if !portUsed[port] {
-			portUsed[port] = true
-			return port, nil
-		}
+		portUsed[port] = true
+		return port, nil
 	}
-	return 0, fmt.Errorf("no free port found")
+	return 0, fmt.Errorf("no free port found in %d-%d", portLow, portHigh)
 }
 
 // FreeAddr is FreePort as "127.0.0.1:port".

@@ -38,6 +38,7 @@ type Agent struct {
 	DataDir  string
 	GRPC     string
 	Gossip   string
+	HTTP     string // --http-addr: /healthz, /readyz, /metrics
 	PortFrom int
 	conn     *grpc.ClientConn
 }

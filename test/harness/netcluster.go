@@ -21,6 +21,7 @@ const (
 	nsHTTPPort     = 9000
 	nsAgentPort    = 8001
 	nsAgentGossip  = 7947
+	nsAgentHTTP    = 8002
 	nsNodePortFrom = 50051
 )
 
@@ -36,7 +37,7 @@ func DialFast(addr string) (*grpc.ClientConn, error) {
 }
 
 // NewNetCluster is NewCluster with every master in its own network namespace
-// of n (addresses 10.77.0.x, default ports). Start masters again with
+// of n (addresses <subnet>.x, default ports). Start masters again with
 // n.Start(m.Proc).
 func NewNetCluster(t testing.TB, n *Network, opts Options) *Cluster {
 	t.Helper()
@@ -106,7 +107,9 @@ func (c *Cluster) AddMasterIn(n *Network, id string, bootstrap bool) (*Master, e
 }
 
 // AddAgentIn defines and starts a `grid agent` in a new namespace of n named
-// after id; its storage nodes run in the same namespace.
+// after id; its storage nodes run in the same namespace. A flag in
+// opts.Args replaces the harness's own (e.g. --grpc-addr :8001 to bind every
+// address and let the agent choose what it advertises).
 func (c *Cluster) AddAgentIn(n *Network, id string, opts AgentOptions) (*Agent, error) {
 	if opts.MaxNodes == 0 {
 		opts.MaxNodes = 5
@@ -119,11 +122,16 @@ func (c *Cluster) AddAgentIn(n *Network, id string, opts AgentOptions) (*Agent, 
 		return nil, err
 	}
 	a := &Agent{ID: id, DataDir: filepath.Join(c.Dir, id), GRPC: fmt.Sprintf("%s:%d", ns.IP, nsAgentPort),
-		Gossip: fmt.Sprintf("%s:%d", ns.IP, nsAgentGossip), PortFrom: nsNodePortFrom}
-	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", a.GRPC,
+		Gossip: fmt.Sprintf("%s:%d", ns.IP, nsAgentGossip), HTTP: fmt.Sprintf("%s:%d", ns.IP, nsAgentHTTP), PortFrom: nsNodePortFrom}
+	args := []string{"agent", "--id", id, "--data-dir", a.DataDir, "--grpc-addr", a.GRPC, "--http-addr", a.HTTP,
 		"--gossip-addr", a.Gossip, "--masters", c.MasterAddrs(),
 		"--max-nodes", fmt.Sprint(opts.MaxNodes),
 		"--port-range", fmt.Sprintf("%d-%d", a.PortFrom, a.PortFrom+opts.Ports-1), "--log-level", "debug"}
+	for _, arg := range opts.Args {
+		if strings.HasPrefix(arg, "--") {
+			args = withoutFlag(args, arg)
+		}
+	}
 	args = append(args, opts.Args...)
 	a.Proc = &Proc{Name: id, Args: args, Log: logPath(c.Dir, id)}
 	conn, err := DialFast(a.GRPC)

@@ -18,6 +18,7 @@ type Proc struct {
 	Args []string // after the binary
 	Env  []string // extra environment
 	Log  string   // stdout+stderr, appended across restarts
+	Bin  string   // binary to run; "" = Binary()
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -33,6 +34,9 @@ func (p *Proc) Start() error {
 		return fmt.Errorf("%s already running", p.Name)
 	}
 	bin, err := Binary()
+	if p.Bin != "" {
+		bin, err = p.Bin, nil
+	}
 	if err != nil {
 		return err
 	}
@@ -173,3 +177,11 @@ func (p *Proc) Tail(n int64) string {
 }
 
 func logPath(dir, name string) string { return filepath.Join(dir, name+".log") }
+
+// ExitError is how the last run ended: nil while running or after exit
+// status 0, else the *exec.ExitError (status, signal).
+func (p *Proc) ExitError() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exitErr
+}
