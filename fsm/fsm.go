@@ -90,9 +90,6 @@ func New(cfg Config) (*FSM, error) {
 		requests:       make(map[string]*rpc.RequestRecord),
 	}
 	f.acl.resetLocked()
-	if err := os.RemoveAll(f.eventDir); err != nil {
-		return nil, fmt.Errorf("fsm: wipe event store: %w", err)
-	}
 	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)
