@@ -14,10 +14,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 )
 
 // Agent is a running `grid agent`: the Supervisor, the GridAgent gRPC
@@ -34,8 +37,12 @@ type Agent struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
-	metrics  *agentMetrics
-	http     *httpServer // nil without Config.HTTPAddr
+	// token is sent on calls to the masters; auth checks the masters'
+	// token on SpawnNode/StopNode/Keyring. Reload replaces both (SIGHUP).
+	token   *security.TokenHolder
+	auth    *security.Authorizer
+	metrics *agentMetrics
+	http    *httpServer // nil without Config.HTTPAddr
 }
 
 // notifier feeds the Supervisor's events and states to the delivery loops.
@@ -66,8 +73,9 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	a.token = security.NewTokenHolder(cfg.APIToken)
 	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken)))
+		grpc.WithPerRPCCredentials(a.token.Credentials()))
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 
@@ -122,11 +130,13 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
+	a.auth = security.NewAuthorizer(masterTokenOf(cfg.APIToken, cfg.MasterToken), "", nil)
+	authUnary, authStream := security.StaticAuthInterceptors(a.auth, security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
-		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
+		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(authStream))
 	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
 	svc.(*agentService).logs = cfg.LogBroker
+	svc.(*agentService).keyring = keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}
 	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
@@ -139,6 +149,25 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount(),
 		"leader_term", fence.Highest())
 	return a, nil
+}
+
+// serverRoleOnly: with TLS on, only a master (a server certificate) may
+// call the agent's mutating methods (SpawnNode, StopNode, Keyring).
+func (a *Agent) serverRoleOnly(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if a.cfg.TLS.Enabled() && security.IsMutatingAgentMethod(info.FullMethod) {
+		p, _ := peer.FromContext(ctx)
+		var err error = security.ErrWrongRole
+		if p != nil {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				err = security.RequireRole(ti.State, security.RoleServer)
+			}
+		}
+		if err != nil {
+			a.logRefused(ctx, info.FullMethod, err.Error())
+			return nil, status.Errorf(codes.PermissionDenied, "%s: only masters may call %s", err, info.FullMethod)
+		}
+	}
+	return handler(ctx, req)
 }
 
 // maxGRPCRecvBytes bounds every message the agent's gRPC port accepts.

@@ -303,6 +303,9 @@ func (f *apiFixture) do(method, path, body string, headers ...string) (int, map[
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

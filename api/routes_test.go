@@ -347,7 +347,7 @@ func TestBackendErrorMapping(t *testing.T) {
 }
 
 func TestRoutingErrorsAndCORS(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(c *Config) { c.CORSOrigins = []string{"http://127.0.0.1:9001"} })
 	code, out := f.do("DELETE", "/api/grid/status", "")
 	f.expectError(405, out, code, "DELETE")
 	code, out = f.do("GET", "/api/grid/spawn", "")
@@ -365,7 +365,7 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:9001" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight = %d %v", resp.StatusCode, resp.Header)
@@ -375,8 +375,18 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("GET lacks Access-Control-Allow-Origin: %v", resp.Header)
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("GET without Origin got Access-Control-Allow-Origin %q; never a wildcard", got)
+	}
+	req, _ = http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from an unlisted origin = %d %v", resp.StatusCode, resp.Header)
 	}
 }
 
@@ -427,4 +437,32 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s = %d: %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestPeerMasterOrigins: a page served by another master of the cluster
+// (the dashboard after a failover) may call the API; a page on another
+// port of the same host, or with a path, may not.
+func TestPeerMasterOrigins(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.PeerHosts = func() []string { return []string{"127.0.0.1:9002"} } })
+	for origin, want := range map[string]int{
+		"http://127.0.0.1:9002":    204,
+		"https://127.0.0.1:9002":   204,
+		"http://127.0.0.1:9003":    403,
+		"http://127.0.0.1:9002/x":  403,
+		"ftp://127.0.0.1:9002":     403,
+		"http://evil.example:9002": 403,
+	} {
+		req, _ := http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		allowed := resp.Header.Get("Access-Control-Allow-Origin")
+		if resp.StatusCode != want || (want == 204) != (allowed == origin) {
+			t.Errorf("preflight from %s = %d (allow-origin %q), want %d", origin, resp.StatusCode, allowed, want)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -89,6 +90,10 @@ type grpcEndpoint struct {
 	leaderConn *leaderConnCache
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
+	// auth decides tokens and capabilities (gRPC and REST); streams
+	// bounds open event streams per token or client.
+	auth    *security.Authorizer
+	streams *security.StreamLimiter
 	// health is grpc.health.v1.Health (grpc_health.go).
 	health *health.Server
 	// requests serialises the tries of one request id (idempotent.go).
@@ -168,6 +173,8 @@ func (m *Master) start() error {
 		return err
 	}
 	m.fsm = f
+	m.endpoint.auth = m.newAuthorizer()
+	m.endpoint.streams = security.NewStreamLimiter(m.config.MaxStreams)
 	m.heartbeats = liveness.New(liveness.Config{
 		MasterID:          m.config.ID,
 		HeartbeatInterval: m.config.HeartbeatInterval,
@@ -182,7 +189,7 @@ func (m *Master) start() error {
 		Registry:   f,
 		Applier:    nodes.ApplyFunc(m.raftApply),
 		Emitter:    nodes.EmitFunc(m.emit),
-		Agents:     nodes.NewAgentPool(m.dialOptions()),
+		Agents:     nodes.NewAgentPool(m.agentDialOptions()),
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
 		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Source:     m.config.ID,

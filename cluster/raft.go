@@ -149,6 +149,9 @@ func (m *Master) raftNetworkTransport(advertise net.Addr, logger hclog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	if l, ok := layer.(*TLSStreamLayer); ok {
+		l.OnRefused = func(peer, reason string) { m.AuditRefused(peer, "raft", reason) }
+	}
 	return raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger), nil
 }
 

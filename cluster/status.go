@@ -246,3 +246,16 @@ func (h *healthMonitor) tick() {
 		"total_agents":      strconv.Itoa(int(cs.TotalAgents)), "healthy_agents": strconv.Itoa(int(cs.HealthyAgents)),
 	}))
 }
+
+// PeerHTTPAddrs are the HTTP addresses the masters alive in gossip
+// advertise (this one included); the REST API lets pages served by them
+// call it (the dashboard moves between masters).
+func (m *Master) PeerHTTPAddrs() []string {
+	out := []string{m.advertise.HTTP}
+	for _, mb := range m.members.gossip.members() {
+		if mb.isMaster() && mb.Tags[tagHTTPAddr] != "" && mb.Tags[tagID] != m.config.ID {
+			out = append(out, mb.Tags[tagHTTPAddr])
+		}
+	}
+	return out
+}

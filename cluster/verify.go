@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -133,6 +134,12 @@ func (m *Master) remoteDigest(ctx context.Context, id string, index uint64) *rpc
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, digestWait+2*time.Second)
 	defer cancel()
+	// A verification someone asked for presents their token (the other
+	// master authorizes them, as on a forward); the background check
+	// presents this master's --api-token.
+	if tok := security.BearerFrom(ctx); tok != "" {
+		ctx = security.WithBearerOverride(ctx, tok)
+	}
 	h, err := rpc.NewGridMasterClient(conn).GetReplicaDigest(ctx, &rpc.ReplicaDigestRequest{Index: index})
 	if err != nil {
 		rd.Error = fmt.Sprintf("%s: %s", addr, status.Convert(err).Message())

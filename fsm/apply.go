@@ -77,6 +77,9 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 	case WebhookAckType:
 		return f.applyWebhookAck(buf, i)
 	}
+	if out, ok := f.applyACL(t, buf, i); ok {
+		return out
+	}
 	panic(f.unknownTypeError(t, i))
 }
 

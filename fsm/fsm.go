@@ -62,6 +62,8 @@ type FSM struct {
 	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
+	// acl is the replicated ACL state (acl.go).
+	acl aclState
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -87,6 +89,7 @@ func New(cfg Config) (*FSM, error) {
 		removed:        make(map[string]*rpc.RemovedMaster),
 		requests:       make(map[string]*rpc.RequestRecord),
 	}
+	f.acl.resetLocked()
 	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)

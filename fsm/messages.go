@@ -94,6 +94,9 @@ func (t MessageType) String() string {
 	case WebhookAckType:
 		return "webhook_ack"
 	}
+	if name, ok := aclTypeName(t); ok {
+		return name
+	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }
 

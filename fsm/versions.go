@@ -28,6 +28,13 @@ var typeVersions = map[MessageType]string{
 	VerifyMarkerType:          "0.2.0",
 	MasterRemovalType:         "0.2.0",
 	RecordRequestType:         "0.2.0",
+	WebhookAckType:            "0.2.0",
+	// 0.2.0: access control (ACL tokens and policies).
+	ACLBootstrapType:    "0.2.0",
+	ACLTokenUpsertType:  "0.2.0",
+	ACLTokenRevokeType:  "0.2.0",
+	ACLPolicyUpsertType: "0.2.0",
+	ACLPolicyDeleteType: "0.2.0",
 }
 
 // MinVersion is the Grid version that first knows t ("" and false when this

@@ -596,13 +596,14 @@ const file_agent_proto_rawDesc = "" +
 	"\vleader_term\x18\x01 \x01(\x04R\n" +
 	"leaderTerm\"D\n" +
 	"\x11ListNodesResponse\x12/\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xc0\x02\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xf6\x02\n" +
 	"\tGridAgent\x12>\n" +
 	"\tSpawnNode\x12\x17.agent.SpawnNodeRequest\x1a\x18.agent.SpawnNodeResponse\x12;\n" +
 	"\bStopNode\x12\x16.agent.StopNodeRequest\x1a\x17.agent.StopNodeResponse\x12D\n" +
 	"\rGetNodeStatus\x12\x18.agent.NodeStatusRequest\x1a\x19.agent.NodeStatusResponse\x12>\n" +
 	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x120\n" +
-	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01B\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x124\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x13.grid.KeyringMemberB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -628,7 +629,9 @@ var file_agent_proto_goTypes = []any{
 	(*ListNodesResponse)(nil),  // 7: agent.ListNodesResponse
 	(*NodeStatus)(nil),         // 8: grid.NodeStatus
 	(*MonitorRequest)(nil),     // 9: grid.MonitorRequest
-	(*LogLine)(nil),            // 10: grid.LogLine
+	(*KeyringRequest)(nil),     // 10: grid.KeyringRequest
+	(*LogLine)(nil),            // 11: grid.LogLine
+	(*KeyringMember)(nil),      // 12: grid.KeyringMember
 }
 var file_agent_proto_depIdxs = []int32{
 	8,  // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
@@ -639,13 +642,15 @@ var file_agent_proto_depIdxs = []int32{
 	4,  // 5: agent.GridAgent.GetNodeStatus:input_type -> agent.NodeStatusRequest
 	6,  // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
 	9,  // 7: agent.GridAgent.Monitor:input_type -> grid.MonitorRequest
-	1,  // 8: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
-	3,  // 9: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
-	5,  // 10: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
-	7,  // 11: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
-	10, // 12: agent.GridAgent.Monitor:output_type -> grid.LogLine
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
+	10, // 8: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
+	1,  // 9: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
+	3,  // 10: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
+	5,  // 11: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
+	7,  // 12: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
+	11, // 13: agent.GridAgent.Monitor:output_type -> grid.LogLine
+	12, // 14: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
+	9,  // [9:15] is the sub-list for method output_type
+	3,  // [3:9] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name

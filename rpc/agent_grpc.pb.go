@@ -30,6 +30,7 @@ const (
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
 	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
+	GridAgent_Keyring_FullMethodName       = "/agent.GridAgent/Keyring"
 )
 
 // GridAgentClient is the client API for GridAgent service.
@@ -43,6 +44,9 @@ type GridAgentClient interface {
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error)
 }
 
 type gridAgentClient struct {
@@ -112,6 +116,16 @@ func (c *gridAgentClient) Monitor(ctx context.Context, in *MonitorRequest, opts 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *gridAgentClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringMember)
+	err := c.cc.Invoke(ctx, GridAgent_Keyring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridAgentServer is the server API for GridAgent service.
 // All implementations must embed UnimplementedGridAgentServer
 // for forward compatibility.
@@ -123,6 +137,9 @@ type GridAgentServer interface {
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(context.Context, *KeyringRequest) (*KeyringMember, error)
 	mustEmbedUnimplementedGridAgentServer()
 }
 
@@ -147,6 +164,9 @@ func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest
 }
 func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method Monitor not implemented")
+}
+func (UnimplementedGridAgentServer) Keyring(context.Context, *KeyringRequest) (*KeyringMember, error) {
+	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
 }
 func (UnimplementedGridAgentServer) mustEmbedUnimplementedGridAgentServer() {}
 func (UnimplementedGridAgentServer) testEmbeddedByValue()                   {}
@@ -252,6 +272,24 @@ func _GridAgent_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorServer = grpc.ServerStreamingServer[LogLine]
 
+func _GridAgent_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridAgentServer).Keyring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridAgent_Keyring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridAgentServer).Keyring(ctx, req.(*KeyringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridAgent_ServiceDesc is the grpc.ServiceDesc for GridAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +312,10 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _GridAgent_ListNodes_Handler,
+		},
+		{
+			MethodName: "Keyring",
+			Handler:    _GridAgent_Keyring_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -806,6 +806,100 @@ func (x *WebhookAck) GetSeq() uint64 {
 	return 0
 }
 
+// ACLTokenRecord is a stored ACL token: the secret only as its SHA-256.
+// Bodies of ACLBootstrapType and ACLTokenUpsertType.
+type ACLTokenRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	SecretHash    []byte                 `protobuf:"bytes,2,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Policies      []string               `protobuf:"bytes,4,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	CreateTime    int64                  `protobuf:"varint,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"` // unix micros, set by the proposer
+	ExpireTime    int64                  `protobuf:"varint,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"` // unix micros; 0 = never
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenRecord) Reset() {
+	*x = ACLTokenRecord{}
+	mi := &file_fsm_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenRecord) ProtoMessage() {}
+
+func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenRecord.ProtoReflect.Descriptor instead.
+func (*ACLTokenRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ACLTokenRecord) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *ACLTokenRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenRecord) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLTokenRecord) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -861,7 +955,19 @@ const file_fsm_proto_rawDesc = "" +
 	"\n" +
 	"WebhookAck\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seqB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xdf\x01\n" +
+	"\x0eACLTokenRecord\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x1f\n" +
+	"\vsecret_hash\x18\x02 \x01(\fR\n" +
+	"secretHash\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpolicies\x18\x04 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x05 \x01(\tR\aagentId\x12\x1f\n" +
+	"\vcreate_time\x18\x06 \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vexpire_time\x18\a \x01(\x03R\n" +
+	"expireTimeB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -875,7 +981,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -890,19 +996,20 @@ var file_fsm_proto_goTypes = []any{
 	(*RequestRecord)(nil),          // 10: grid.RequestRecord
 	(*WebhookAckCommand)(nil),      // 11: grid.WebhookAckCommand
 	(*WebhookAck)(nil),             // 12: grid.WebhookAck
-	(*Event)(nil),                  // 13: grid.Event
-	(*AgentRecord)(nil),            // 14: grid.AgentRecord
-	(*NodeStatus)(nil),             // 15: grid.NodeStatus
+	(*ACLTokenRecord)(nil),         // 13: grid.ACLTokenRecord
+	(*Event)(nil),                  // 14: grid.Event
+	(*AgentRecord)(nil),            // 15: grid.AgentRecord
+	(*NodeStatus)(nil),             // 16: grid.NodeStatus
 }
 var file_fsm_proto_depIdxs = []int32{
-	13, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	14, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
 	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	14, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	13, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	13, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	15, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	13, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	13, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	15, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	14, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	14, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	16, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	14, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	14, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
 	8,  // [8:8] is the sub-list for method output_type
 	8,  // [8:8] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
@@ -922,7 +1029,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -3875,6 +3875,634 @@ func (x *WebhookStatusList) GetWebhooks() []*WebhookState {
 	return nil
 }
 
+// ACLTokenCreateRequest asks for a new token. policies name built-in
+// (management, operator, read, agent) or custom policies; agent_id binds an
+// agent-policy token to one agent; ttl_seconds 0 never expires.
+type ACLTokenCreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []string               `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenCreateRequest) Reset() {
+	*x = ACLTokenCreateRequest{}
+	mi := &file_grid_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenCreateRequest) ProtoMessage() {}
+
+func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenCreateRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenCreateRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ACLTokenCreateRequest) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenCreateRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// ACLTokenInfo describes a token without its secret.
+type ACLTokenInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Policies      []string               `protobuf:"bytes,3,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	CreateTime    int64                  `protobuf:"varint,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"` // unix micros
+	ExpireTime    int64                  `protobuf:"varint,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"` // unix micros; 0 = never
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenInfo) Reset() {
+	*x = ACLTokenInfo{}
+	mi := &file_grid_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenInfo) ProtoMessage() {}
+
+func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenInfo.ProtoReflect.Descriptor instead.
+func (*ACLTokenInfo) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ACLTokenInfo) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenInfo) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLTokenInfo) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
+// ACLTokenSecret is a new token: its description and its secret (shown once).
+type ACLTokenSecret struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *ACLTokenInfo          `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenSecret) Reset() {
+	*x = ACLTokenSecret{}
+	mi := &file_grid_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenSecret) ProtoMessage() {}
+
+func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenSecret.ProtoReflect.Descriptor instead.
+func (*ACLTokenSecret) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ACLTokenSecret) GetToken() *ACLTokenInfo {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *ACLTokenSecret) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+type ACLTokens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLTokenInfo        `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokens) Reset() {
+	*x = ACLTokens{}
+	mi := &file_grid_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokens) ProtoMessage() {}
+
+func (x *ACLTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokens.ProtoReflect.Descriptor instead.
+func (*ACLTokens) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ACLTokens) GetTokens() []*ACLTokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type ACLAccessor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLAccessor) Reset() {
+	*x = ACLAccessor{}
+	mi := &file_grid_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLAccessor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLAccessor) ProtoMessage() {}
+
+func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLAccessor.ProtoReflect.Descriptor instead.
+func (*ACLAccessor) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ACLAccessor) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+// ACLPolicy is a custom policy: the capabilities it allows.
+type ACLPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Capabilities  []string               `protobuf:"bytes,2,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicy) Reset() {
+	*x = ACLPolicy{}
+	mi := &file_grid_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicy) ProtoMessage() {}
+
+func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
+func (*ACLPolicy) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *ACLPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ACLPolicy) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type ACLPolicies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicies) Reset() {
+	*x = ACLPolicies{}
+	mi := &file_grid_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicies) ProtoMessage() {}
+
+func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicies.ProtoReflect.Descriptor instead.
+func (*ACLPolicies) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ACLPolicies) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type ACLPolicyName struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyName) Reset() {
+	*x = ACLPolicyName{}
+	mi := &file_grid_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyName) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyName) ProtoMessage() {}
+
+func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyName.ProtoReflect.Descriptor instead.
+func (*ACLPolicyName) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ACLPolicyName) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KeyringRequest: op is list, install, use or remove; key is base64.
+type KeyringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Local         bool                   `protobuf:"varint,3,opt,name=local,proto3" json:"local,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringRequest) Reset() {
+	*x = KeyringRequest{}
+	mi := &file_grid_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringRequest) ProtoMessage() {}
+
+func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
+func (*KeyringRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *KeyringRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+// KeyringMember is one member's answer.
+type KeyringMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // master|agent
+	Keys          []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"` // base64
+	Primary       string                 `protobuf:"bytes,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringMember) Reset() {
+	*x = KeyringMember{}
+	mi := &file_grid_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringMember) ProtoMessage() {}
+
+func (x *KeyringMember) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringMember.ProtoReflect.Descriptor instead.
+func (*KeyringMember) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *KeyringMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeyringMember) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type KeyringResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*KeyringMember       `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringResponse) Reset() {
+	*x = KeyringResponse{}
+	mi := &file_grid_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringResponse) ProtoMessage() {}
+
+func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
+func (*KeyringResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *KeyringResponse) GetMembers() []*KeyringMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
 var File_grid_proto protoreflect.FileDescriptor
 
 const file_grid_proto_rawDesc = "" +
@@ -4200,7 +4828,51 @@ const file_grid_proto_rawDesc = "" +
 	"\vevent_types\x18\t \x03(\tR\n" +
 	"eventTypes\"C\n" +
 	"\x11WebhookStatusList\x12.\n" +
-	"\bwebhooks\x18\x01 \x03(\v2\x12.grid.WebhookStateR\bwebhooks*\xc7\x04\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x12.grid.WebhookStateR\bwebhooks\"\x83\x01\n" +
+	"\x15ACLTokenCreateRequest\x12\x1a\n" +
+	"\bpolicies\x18\x01 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
+	"ttlSeconds\"\xbc\x01\n" +
+	"\fACLTokenInfo\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpolicies\x18\x03 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x1f\n" +
+	"\vcreate_time\x18\x05 \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vexpire_time\x18\x06 \x01(\x03R\n" +
+	"expireTime\"W\n" +
+	"\x0eACLTokenSecret\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.grid.ACLTokenInfoR\x05token\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\"7\n" +
+	"\tACLTokens\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.grid.ACLTokenInfoR\x06tokens\".\n" +
+	"\vACLAccessor\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\"e\n" +
+	"\tACLPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
+	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\":\n" +
+	"\vACLPolicies\x12+\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x0f.grid.ACLPolicyR\bpolicies\"#\n" +
+	"\rACLPolicyName\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
+	"\x0eKeyringRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05local\x18\x03 \x01(\bR\x05local\"w\n" +
+	"\rKeyringMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"@\n" +
+	"\x0fKeyringResponse\x12-\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\xc7\x04\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -4230,7 +4902,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x10REPLICA_DIVERGED\x10P\x12\x0f\n" +
 	"\vALERT_FIRED\x10d\x12\x12\n" +
 	"\x0eALERT_RESOLVED\x10e\x12\x13\n" +
-	"\x0fWEBHOOK_FAILING\x10f2\xe1\v\n" +
+	"\x0fWEBHOOK_FAILING\x10f2\x88\x0f\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -4263,7 +4935,15 @@ const file_grid_proto_rawDesc = "" +
 	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x126\n" +
 	"\n" +
 	"ListAlerts\x12\x17.grid.ListAlertsRequest\x1a\x0f.grid.AlertList\x125\n" +
-	"\rWebhookStatus\x12\v.grid.Empty\x1a\x17.grid.WebhookStatusListB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\rWebhookStatus\x12\v.grid.Empty\x1a\x17.grid.WebhookStatusList\x121\n" +
+	"\fACLBootstrap\x12\v.grid.Empty\x1a\x14.grid.ACLTokenSecret\x12C\n" +
+	"\x0eACLTokenCreate\x12\x1b.grid.ACLTokenCreateRequest\x1a\x14.grid.ACLTokenSecret\x12,\n" +
+	"\fACLTokenList\x12\v.grid.Empty\x1a\x0f.grid.ACLTokens\x120\n" +
+	"\x0eACLTokenRevoke\x12\x11.grid.ACLAccessor\x1a\v.grid.Empty\x12/\n" +
+	"\x0fACLPolicyUpsert\x12\x0f.grid.ACLPolicy\x1a\v.grid.Empty\x12/\n" +
+	"\rACLPolicyList\x12\v.grid.Empty\x1a\x11.grid.ACLPolicies\x123\n" +
+	"\x0fACLPolicyDelete\x12\x13.grid.ACLPolicyName\x1a\v.grid.Empty\x126\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x15.grid.KeyringResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -4278,7 +4958,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -4331,8 +5011,19 @@ var file_grid_proto_goTypes = []any{
 	(*AlertList)(nil),                  // 48: grid.AlertList
 	(*WebhookState)(nil),               // 49: grid.WebhookState
 	(*WebhookStatusList)(nil),          // 50: grid.WebhookStatusList
-	nil,                                // 51: grid.Event.DetailsEntry
-	nil,                                // 52: grid.Member.TagsEntry
+	(*ACLTokenCreateRequest)(nil),      // 51: grid.ACLTokenCreateRequest
+	(*ACLTokenInfo)(nil),               // 52: grid.ACLTokenInfo
+	(*ACLTokenSecret)(nil),             // 53: grid.ACLTokenSecret
+	(*ACLTokens)(nil),                  // 54: grid.ACLTokens
+	(*ACLAccessor)(nil),                // 55: grid.ACLAccessor
+	(*ACLPolicy)(nil),                  // 56: grid.ACLPolicy
+	(*ACLPolicies)(nil),                // 57: grid.ACLPolicies
+	(*ACLPolicyName)(nil),              // 58: grid.ACLPolicyName
+	(*KeyringRequest)(nil),             // 59: grid.KeyringRequest
+	(*KeyringMember)(nil),              // 60: grid.KeyringMember
+	(*KeyringResponse)(nil),            // 61: grid.KeyringResponse
+	nil,                                // 62: grid.Event.DetailsEntry
+	nil,                                // 63: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -4342,7 +5033,7 @@ var file_grid_proto_depIdxs = []int32{
 	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	51, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	62, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
 	18, // 10: grid.EventList.events:type_name -> grid.Event
@@ -4359,71 +5050,91 @@ var file_grid_proto_depIdxs = []int32{
 	29, // 21: grid.NaturalQueryResponse.groups:type_name -> grid.QueryGroup
 	30, // 22: grid.NaturalQueryResponse.chain:type_name -> grid.CausalStep
 	16, // 23: grid.MasterList.masters:type_name -> grid.MasterInfo
-	52, // 24: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	63, // 24: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	33, // 25: grid.MemberList.members:type_name -> grid.Member
 	40, // 26: grid.ReplicaDigest.hash:type_name -> grid.StateHash
 	42, // 27: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
 	47, // 28: grid.AlertList.alerts:type_name -> grid.Alert
 	49, // 29: grid.WebhookStatusList.webhooks:type_name -> grid.WebhookState
-	4,  // 30: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 31: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 32: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 33: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 34: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 35: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 36: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 37: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 38: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 39: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 40: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 41: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 42: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 43: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 44: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 45: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	35, // 46: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	36, // 47: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 48: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	38, // 49: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 50: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 51: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	44, // 52: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 53: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	41, // 54: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	46, // 55: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
-	1,  // 56: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
-	5,  // 57: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 58: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 59: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 60: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 61: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 62: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 63: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 64: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 65: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 66: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 67: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 68: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 69: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	31, // 70: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	32, // 71: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	34, // 72: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 73: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	37, // 74: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	38, // 75: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 76: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	39, // 77: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	40, // 78: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	45, // 79: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	43, // 80: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	40, // 81: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	48, // 82: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
-	50, // 83: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
-	57, // [57:84] is the sub-list for method output_type
-	30, // [30:57] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	52, // 30: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
+	52, // 31: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
+	56, // 32: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
+	60, // 33: grid.KeyringResponse.members:type_name -> grid.KeyringMember
+	4,  // 34: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 35: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 36: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 37: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 38: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 39: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 40: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 41: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 42: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 43: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	19, // 44: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	21, // 45: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	23, // 46: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	24, // 47: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 48: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 49: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	35, // 50: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	36, // 51: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 52: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	38, // 53: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 54: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 55: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	44, // 56: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 57: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	41, // 58: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	46, // 59: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
+	1,  // 60: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
+	1,  // 61: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
+	51, // 62: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
+	1,  // 63: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
+	55, // 64: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
+	56, // 65: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
+	1,  // 66: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
+	58, // 67: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
+	59, // 68: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
+	5,  // 69: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 70: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 71: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 72: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 73: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 74: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	15, // 75: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	17, // 76: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 77: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 78: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	20, // 79: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	22, // 80: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	18, // 81: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	31, // 82: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	32, // 83: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	34, // 84: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 85: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	37, // 86: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	38, // 87: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 88: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	39, // 89: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	40, // 90: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	45, // 91: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	43, // 92: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	40, // 93: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	48, // 94: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
+	50, // 95: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
+	53, // 96: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
+	53, // 97: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
+	54, // 98: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
+	1,  // 99: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
+	1,  // 100: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
+	57, // 101: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
+	1,  // 102: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
+	61, // 103: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
+	69, // [69:104] is the sub-list for method output_type
+	34, // [34:69] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -4437,7 +5148,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   52,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -241,6 +241,21 @@
 
   function hideBanner() { byId('conn-banner').classList.add('hidden'); }
 
+  // showInsecureBanner asks the master that served the page whether nothing
+  // guards its API (no token, non-loopback address) and says so on top.
+  function showInsecureBanner() {
+    fetch('/api/grid/ui-config', { headers: { Accept: 'application/json' } })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((cfg) => {
+        if (!cfg || !cfg.insecure) return;
+        const b = byId('insecure-banner');
+        b.textContent = 'Unprotected: this master serves its API on a non-loopback address without any token, ' +
+          'so anyone who can reach it controls the cluster. Start the masters with --acl or --api-token.';
+        b.classList.remove('hidden');
+      })
+      .catch(() => { /* the connection banner reports unreachable masters */ });
+  }
+
   function errorText(r) {
     if (r.body && r.body.error) return r.body.error;
     return 'HTTP ' + r.status;
@@ -741,6 +756,7 @@
     renderExamples(DEFAULT_EXAMPLES);
     byId('api-base').textContent = currentLabel();
 
+    showInsecureBanner();
     window.GridObserve.init({ api, el, svg, byId });
     if (window.GridAlerts) window.GridAlerts.init({ api, el, svg, byId });
     refreshAll().then(openStream);

@@ -48,7 +48,8 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "http-addr", Value: ":8002", Usage: "serves /healthz, /readyz, /metrics (and /debug/pprof/ with --enable-debug); empty: no HTTP"},
 		&cli.BoolFlag{Name: "enable-debug", Usage: "serve pprof under /debug/pprof/ on --http-addr (full token required when set)"},
 	}
-	flags = append(flags, secretFlags("api-token", "the masters' --api-token: sent on every call to them and required on SpawnNode/StopNode")...)
+	flags = append(flags, secretFlags("api-token", "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode unless --master-token is set); re-read on SIGHUP")...)
+	flags = append(flags, secretFlags("master-token", "the token masters present on SpawnNode/StopNode/Keyring (their --agent-token); default --api-token; re-read on SIGHUP")...)
 	flags = append(flags, secretFlags("encrypt", "gossip encryption key (base64, from grid keygen); the masters' --encrypt")...)
 	flags = append(flags, tlsFlags()...)
 	return withRoleEnv("agent", flags)
@@ -61,7 +62,8 @@ func agentCommand() *cli.Command {
 		Name:  "agent",
 		Usage: "run an agent: register with the masters and supervise storage nodes",
 		Description: "SIGINT/SIGTERM stop the agent and leave its storage nodes running for the next agent to adopt\n" +
-			"(unless --stop-nodes-on-exit). SIGHUP reloads the log level. Every flag is also GRID_AGENT_<FLAG>.",
+			"(unless --stop-nodes-on-exit). SIGHUP reloads the log level, the TLS certificate and the tokens.\n" +
+			"Every flag is also GRID_AGENT_<FLAG>.",
 		Flags:  flags,
 		Before: applyConfig(flags, false),
 		Action: runAgent,
@@ -108,6 +110,15 @@ func runAgent(c *cli.Context) error {
 	defer stop()
 	reload := newReloader(logger)
 	reload.Add("log_level", reloadLogLevel(c, agentFlags(), logger))
+	// One function: the agent reloads its TLS certificate and both tokens
+	// together, and nothing changes when one of them is bad.
+	reload.Add("tls_and_tokens", func() error {
+		api, master, err := reloadedTokens(c, agentFlags(), false, "api-token", "master-token")
+		if err != nil {
+			return err
+		}
+		return a.Reload(api, master)
+	})
 	reload.Watch(ctx)
 	if err := a.Run(ctx); err != nil {
 		return cli.Exit("Error: "+err.Error(), 1)
@@ -150,6 +161,12 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	}
 	if err := security.ValidateTokens(cfg.APIToken, ""); err != nil {
 		return err
+	}
+	if cfg.MasterToken, err = secret(c, "master-token"); err != nil {
+		return err
+	}
+	if err := security.ValidateTokens(cfg.MasterToken, ""); err != nil {
+		return fmt.Errorf("--master-token: %w", err)
 	}
 	key, err := secret(c, "encrypt")
 	if err != nil {

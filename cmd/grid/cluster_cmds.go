@@ -201,6 +201,7 @@ func operatorCommand() *cli.Command {
 				Usage:       "save or restore the cluster state",
 				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand()},
 			},
+			keyringCommand(),
 		},
 	}
 }

@@ -36,6 +36,8 @@ func withRoleEnv(role string, flags []cli.Flag) []cli.Flag {
 			ff.EnvVars = env
 		case *cli.IntFlag:
 			ff.EnvVars = env
+		case *cli.Int64Flag:
+			ff.EnvVars = env
 		case *cli.Uint64Flag:
 			ff.EnvVars = env
 		case *cli.Float64Flag:
@@ -62,7 +64,7 @@ func schemaOf(flags []cli.Flag) config.Schema {
 		switch f.(type) {
 		case *cli.StringSliceFlag:
 			kind = config.List
-		case *cli.IntFlag:
+		case *cli.IntFlag, *cli.Int64Flag:
 			kind = config.Int
 		case *cli.Uint64Flag:
 			kind = config.Uint

@@ -59,6 +59,7 @@ func newApp() *cli.App {
 			alertsCommand(),
 			webhooksCommand(),
 			tlsCommand(),
+			aclCommand(),
 			keygenCommand(),
 			simAgentsCommand(),
 			monitorCommand(),

@@ -55,6 +55,13 @@ func masterFlags() []cli.Flag {
 	}
 	flags = append(flags, secretFlags("api-token", "bearer token required on every mutating REST and gRPC call, and sent on this master's own calls")...)
 	flags = append(flags, secretFlags("read-token", "read-only bearer token; when set, reads need it (or --api-token) too")...)
+	flags = append(flags, secretFlags("agent-token", "token sent on calls to agents (their --master-token); default --api-token")...)
+	flags = append(flags,
+		&cli.BoolFlag{Name: "acl", Usage: "enforce ACL tokens (Raft-replicated, hashed): create the first with grid acl bootstrap"},
+		&cli.StringSliceFlag{Name: "cors-origin", Usage: "origin (scheme://host:port) allowed to call the REST API from a browser (repeatable); none by default"},
+		&cli.IntFlag{Name: "max-streams", Value: def.MaxStreams, Usage: "open event streams allowed per token or client address (more get 429)"},
+		&cli.Int64Flag{Name: "max-snapshot-size", Value: def.MaxSnapshotSize, Usage: "largest snapshot upload accepted, in bytes"},
+	)
 	flags = append(flags, secretFlags("encrypt", "gossip encryption key: base64 of 16, 24 or 32 bytes (from grid keygen); the same on every master and agent")...)
 	flags = append(flags,
 		&cli.StringFlag{Name: "tls-ca", Usage: "cluster CA certificate (PEM); with --tls-cert and --tls-key turns on mutual TLS for gRPC and Raft, and HTTPS"},
@@ -98,7 +105,8 @@ func masterCommand() *cli.Command {
 		Usage: "run a master: Raft-replicated registry and event graph, gRPC API, REST API and dashboard",
 		Description: "Start three with --bootstrap-expect 3 (and --join each other) to form a cluster; later masters\n" +
 			"use --join only. SIGINT/SIGTERM leave gracefully: a leader hands leadership over first.\n" +
-			"SIGHUP reloads the log level from the config files. Every flag is also GRID_MASTER_<FLAG>.",
+			"SIGHUP reloads the log level, the TLS certificate and the static tokens (their files and the config\n" +
+			"files). Every flag is also GRID_MASTER_<FLAG>.",
 		Flags:  flags,
 		Before: applyConfig(flags, true),
 		Action: runMaster,
@@ -220,6 +228,18 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 	if err := security.ValidateTokens(cfg.APIToken, cfg.ReadToken); err != nil {
 		return err
 	}
+	cfg.ACL = c.Bool("acl")
+	if cfg.AgentToken, err = secret(c, "agent-token"); err != nil {
+		return err
+	}
+	if err := security.ValidateTokens(cfg.AgentToken, ""); err != nil {
+		return fmt.Errorf("--agent-token: %w", err)
+	}
+	cfg.MaxStreams = c.Int("max-streams")
+	cfg.MaxSnapshotSize = c.Int64("max-snapshot-size")
+	if cfg.MaxStreams < 1 || cfg.MaxSnapshotSize < 1 {
+		return fmt.Errorf("--max-streams and --max-snapshot-size must be at least 1")
+	}
 	key, err := secret(c, "encrypt")
 	if err != nil {
 		return err
@@ -259,11 +279,19 @@ func runMaster(c *cli.Context) error {
 
 	// The API calls this master in-process (no connection to its own gRPC
 	// port); it checks bearer tokens itself and audits its refusals.
+	insecure := m.Authorizer().Open() && !isLoopback(httpLis.Addr())
 	apiServer := api.New(m.Backend(), api.Config{APIToken: cfg.APIToken, ReadToken: cfg.ReadToken,
+		Authorizer: m.Authorizer(), Streams: m.Streams(), CORSOrigins: c.StringSlice("cors-origin"), PeerHosts: m.PeerHTTPAddrs, Insecure: insecure,
 		OnRefused: m.AuditRefused, Gatherer: reg, Logger: logger,
 		EnableDebug: c.Bool("enable-debug"), DebugConfig: debugConfig(c, "master"), SampleInterval: c.Duration("dashboard-sample-interval")})
 	defer apiServer.Close()
-	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts: a slow-loris client cannot hold a connection; the event
+	// stream lifts its own write deadline (api/sse.go).
+	httpServer := &http.Server{Handler: apiServer.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 60 * time.Second, WriteTimeout: 90 * time.Second, IdleTimeout: 120 * time.Second}
+	if insecure {
+		go warnInsecure(m, logger, httpLis.Addr().String())
+	}
 	httpErr := make(chan error, 1)
 	if cfg.TLS.Enabled() {
 		if httpServer.TLSConfig, err = security.HTTPServerTLSConfig(cfg.TLS); err != nil {
@@ -281,6 +309,16 @@ func runMaster(c *cli.Context) error {
 	defer stopReload()
 	reload := newReloader(logger)
 	reload.Add("log_level", reloadLogLevel(c, masterFlags(), logger))
+	if cfg.TLS.Enabled() {
+		reload.Add("tls", func() error { return security.ReloadTLS(cfg.TLS) })
+	}
+	reload.Add("tokens", func() error {
+		token, read, err := reloadedTokens(c, masterFlags(), true, "api-token", "read-token")
+		if err != nil {
+			return err
+		}
+		return m.Authorizer().SetTokens(token, read)
+	})
 	reload.Watch(reloadCtx)
 
 	sigCh := make(chan os.Signal, 2)
@@ -314,4 +352,27 @@ func runMaster(c *cli.Context) error {
 	}
 	logger.Info("master stopped")
 	return runErr
+}
+
+// isLoopback reports whether addr listens on a loopback address only.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP != nil && tcp.IP.IsLoopback()
+}
+
+// warnInsecure logs, every minute until the master stops, that nothing
+// guards a non-loopback HTTP address.
+func warnInsecure(m *cluster.Master, logger hclog.Logger, addr string) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if m.Authorizer().Open() {
+			logger.Warn("the REST API listens on a non-loopback address without any token: anyone who can reach it controls the cluster (set --acl or --api-token)", "http_addr", addr)
+		}
+		select {
+		case <-m.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

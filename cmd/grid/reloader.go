@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/gridctl/grid/cmd/grid/config"
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 )
@@ -103,4 +105,48 @@ func reloadLogLevel(c *cli.Context, flags []cli.Flag, logger hclog.Logger) func(
 		logger.Info("log level set", "level", level.String())
 		return nil
 	}
+}
+
+// reloadedSecret is secret name (a flag made by secretFlags) as it reads
+// now, for SIGHUP: the command line or environment wins as at start (its
+// --name-file re-read); otherwise the config files' name or name_file as
+// they read now; a secret the files no longer mention keeps its value.
+func reloadedSecret(c *cli.Context, vals config.Values, name string) (string, error) {
+	key := strings.ReplaceAll(name, "-", "_")
+	fromCLI := func(n, k string) bool { return c.IsSet(n) && !setFromFile(c, k) }
+	switch {
+	case fromCLI(name+"-file", key+"_file"):
+		return config.ReadSecretFile(name+"-file", c.String(name+"-file"))
+	case fromCLI(name, key):
+		return c.String(name), nil
+	}
+	if v, ok := vals[key+"_file"]; ok && v.Text != "" {
+		return config.ReadSecretFile(name+"-file", v.Text)
+	}
+	if v, ok := vals[key]; ok {
+		return v.Text, nil
+	}
+	if p := c.String(name + "-file"); p != "" {
+		return config.ReadSecretFile(name+"-file", p)
+	}
+	return c.String(name), nil
+}
+
+// reloadedTokens re-reads two token secrets (reloadedSecret) from the
+// command line, the environment and the config files (legacyTOML: as
+// applyConfig); the caller validates them.
+func reloadedTokens(c *cli.Context, flags []cli.Flag, legacyTOML bool, name1, name2 string) (string, string, error) {
+	vals, err := readConfigValues(c, flags, legacyTOML)
+	if err != nil {
+		return "", "", err
+	}
+	t1, err := reloadedSecret(c, vals, name1)
+	if err != nil {
+		return "", "", err
+	}
+	t2, err := reloadedSecret(c, vals, name2)
+	if err != nil {
+		return "", "", err
+	}
+	return t1, t2, nil
 }

@@ -154,12 +154,13 @@ func TestMutatingMethodSets(t *testing.T) {
 	slices.Sort(gotGrid)
 	slices.Sort(gotAgent)
 	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
-	wantGrid := []string{"EmitEvents", "Heartbeat", "Monitor", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
+	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
+		"ACLTokenList", "ACLTokenRevoke", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
 		"RestoreSnapshot", "SaveSnapshot", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
-	if want := []string{"SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
+	if want := []string{"Keyring", "SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
 		t.Errorf("mutating GridAgent methods = %v, want %v", gotAgent, want)
 	}
 	if !IsMutatingGridMethod("/grid.GridMaster/SomethingNew") {
