@@ -101,7 +101,10 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 	tc := startTestCluster(t, 3, func(c *Config) {
 		c.HeartbeatInterval = 100 * time.Millisecond
 		c.DegradedAfter = 400 * time.Millisecond
-		c.OfflineAfter = 800 * time.Millisecond
+		// The grace (OfflineAfter) is long next to DegradedAfter so that a
+		// loaded machine, slow to see the new leader, still heartbeats
+		// inside it.
+		c.OfflineAfter = 2 * time.Second
 	})
 	leader := waitForLeader(t, tc.masters)
 	follower := followerOfCluster(tc.masters, leader)
@@ -122,7 +125,7 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 	nc := grpcClient(t, newLeader)
 	silence := tc.configs[0].DegradedAfter + 150*time.Millisecond
 	waitfor.True(t, 5*time.Second, "a silence longer than degraded_after", func() bool { return time.Since(elected) > silence })
-	hbUntil := time.Now().Add(2 * tc.configs[0].OfflineAfter)
+	hbUntil := time.Now().Add(tc.configs[0].OfflineAfter + time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(hbUntil) {
