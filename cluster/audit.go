@@ -45,13 +45,13 @@ func (m *Master) AuditRefused(peerAddr, method, reason string) {
 			host = h
 		}
 	}
-	m.logger.Warn("request refused", "method", truncate(method, 256), "reason", reason, "peer", peerAddr)
+	m.logger.Warn("request refused", "method", rpc.Truncate(method, 256), "reason", reason, "peer", peerAddr)
 	if m.endpoint.auditLimiter != nil && !m.endpoint.auditLimiter.allow(method+"|"+host, time.Now()) {
 		return
 	}
-	m.emit(rpc.NewEvent(m.ID(), rpc.EventType_REQUEST_REFUSED, truncate(entity, events.MaxEntityLen-3), map[string]string{
-		"method": truncate(method, 256),
-		"reason": truncate(reason, 512),
-		"peer":   truncate(peerAddr, 128),
+	m.emit(rpc.NewEvent(m.ID(), rpc.EventType_REQUEST_REFUSED, rpc.Truncate(entity, events.MaxEntityLen-3), map[string]string{
+		"method": rpc.Truncate(method, 256),
+		"reason": rpc.Truncate(reason, 512),
+		"peer":   rpc.Truncate(peerAddr, 128),
 	}))
 }

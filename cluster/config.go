@@ -239,7 +239,7 @@ func DefaultConfig() Config {
 
 // validate checks the config and fills derived defaults.
 func (c *Config) validate() error {
-	if err := validateID("id", c.ID); err != nil {
+	if err := rpc.ValidateID("id", c.ID); err != nil {
 		return err
 	}
 	if c.DataDir == "" {

@@ -59,9 +59,3 @@ func errorsIs(err error, targets ...error) bool {
 	}
 	return false
 }
-
-// validateID checks an id with the one rule of rpc.ValidateID.
-func validateID(field, id string) error { return rpc.ValidateID(field, id) }
-
-// truncate shortens s for error messages (rpc.Truncate).
-func truncate(s string, n int) string { return rpc.Truncate(s, n) }

@@ -186,7 +186,7 @@ func (m *Master) reconcileMembers() {
 			continue
 		}
 		id, addr := mb.Tags[tagID], mb.Tags[tagRaftAddr]
-		if id == "" || addr == "" || validateID("id", id) != nil {
+		if id == "" || addr == "" || rpc.ValidateID("id", id) != nil {
 			continue
 		}
 		if cid := mb.Tags[tagClusterID]; cid != "" && ours != "" && cid != ours {

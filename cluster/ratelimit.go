@@ -152,12 +152,12 @@ func (c *callLimiter) check(ctx context.Context, fullMethod string, req any) err
 	case *rpc.HeartbeatRequest:
 		if fullMethod == rpc.GridMaster_Heartbeat_FullMethodName && !c.heartbeats.allow(r.GetAgentId(), now) {
 			err = status.Errorf(codes.ResourceExhausted, "agent_id %q: more than %g heartbeats/s (burst %d); slow down",
-				truncate(r.GetAgentId(), 64), c.cfg.HeartbeatsPerSecond, c.cfg.HeartbeatBurst)
+				rpc.Truncate(r.GetAgentId(), 64), c.cfg.HeartbeatsPerSecond, c.cfg.HeartbeatBurst)
 		}
 	case *rpc.EmitEventsRequest:
 		if fullMethod == rpc.GridMaster_EmitEvents_FullMethodName && !c.events.allow(r.GetSource(), now) {
 			err = status.Errorf(codes.ResourceExhausted, "source %q: more than %g EmitEvents calls/s (burst %d); batch events and slow down",
-				truncate(r.GetSource(), 64), c.cfg.EventCallsPerSecond, c.cfg.EventCallBurst)
+				rpc.Truncate(r.GetSource(), 64), c.cfg.EventCallsPerSecond, c.cfg.EventCallBurst)
 		}
 	}
 	if err != nil && c.onRefused != nil {

@@ -51,7 +51,7 @@ func (s *gridService) ListMembers(ctx context.Context, _ *rpc.Empty) (*rpc.Membe
 // master that is already removed succeeds (a retry); undo clears a removal.
 func (s *gridService) RemovePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rpc.Empty, error) {
 	m := s.m
-	if err := validateID("id", in.Id); err != nil {
+	if err := rpc.ValidateID("id", in.Id); err != nil {
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
@@ -119,7 +119,7 @@ func (m *Master) removePeer(ctx context.Context, in *rpc.RemovePeerRequest) (*rp
 func (s *gridService) TransferLeadership(ctx context.Context, in *rpc.TransferLeadershipRequest) (*rpc.TransferLeadershipResponse, error) {
 	m := s.m
 	if in.Id != "" {
-		if err := validateID("id", in.Id); err != nil {
+		if err := rpc.ValidateID("id", in.Id); err != nil {
 			return nil, toStatus(err)
 		}
 	}

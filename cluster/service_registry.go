@@ -39,7 +39,7 @@ func read[T any](ctx context.Context, m *Master, local func(ctx context.Context)
 
 // validateAgentInfo checks a registration at the edge.
 func validateAgentInfo(in *rpc.AgentInfo) error {
-	if err := validateID("agent_id", in.AgentId); err != nil {
+	if err := rpc.ValidateID("agent_id", in.AgentId); err != nil {
 		return err
 	}
 	if len(in.Hostname) > maxHostnameLen {
@@ -113,7 +113,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 // the agent was degraded or offline (recovered).
 func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (*rpc.HeartbeatResponse, error) {
 	m := s.m
-	if err := validateID("agent_id", in.AgentId); err != nil {
+	if err := rpc.ValidateID("agent_id", in.AgentId); err != nil {
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.HeartbeatResponse, error) {
@@ -133,7 +133,7 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 // UnregisterAgent removes an agent from the registry.
 func (s *gridService) UnregisterAgent(ctx context.Context, in *rpc.AgentId) (*rpc.Empty, error) {
 	m := s.m
-	if err := validateID("agent_id", in.AgentId); err != nil {
+	if err := rpc.ValidateID("agent_id", in.AgentId); err != nil {
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.Empty, error) {
