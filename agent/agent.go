@@ -35,6 +35,7 @@ type Agent struct {
 	health   *health.Server
 	lis      net.Listener
 	metrics  *agentMetrics
+	checker  *HealthChecker
 	http     *httpServer // nil without Config.HTTPAddr
 }
 
@@ -95,6 +96,8 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	a.hb = NewHeartbeater(a.cfg, a.pool, a.sup, logger)
 	a.metrics = newAgentMetrics(a)
 	a.hb.rtt = func(d time.Duration) { a.metrics.heartbeatRTT.Observe(d.Seconds()) }
+	a.checker = NewHealthChecker(a.sup, a.cfg.HealthCheckInterval, a.cfg.HealthCheckFailures, logger)
+	a.checker.observe, a.checker.forgotten = a.metrics.observeHealthCheck, a.metrics.forgetNode
 	if cfg.HTTPAddr != "" {
 		reg := cfg.Metrics
 		if reg == nil {
@@ -175,14 +178,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.lis) }()
-	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run}
+	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run, a.checker.Run}
 	if a.http != nil {
 		go func() {
 			if err := a.http.srv.Serve(a.http.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.logger.Error("http server stopped", "error", err)
 			}
 		}()
-		loopFns = append(loopFns, a.metrics.probeNodes)
 	}
 	var loops sync.WaitGroup
 	for _, loop := range loopFns {

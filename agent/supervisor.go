@@ -51,6 +51,8 @@ type node struct {
 	// readyErr says why it did not start.
 	ready    chan struct{}
 	readyErr error
+	// unhealthy says why the HealthChecker had the current process killed.
+	unhealthy string
 }
 
 // Supervisor runs storage-node processes: spawn, watch, restart within the

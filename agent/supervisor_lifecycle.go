@@ -148,8 +148,12 @@ func (s *Supervisor) handleExit(n *node, gen uint64, info exitInfo) {
 		s.notify.ReportStatus(s.statusLocked(n))
 		return
 	}
+	reason := "crashed: " + info.String()
+	if n.unhealthy != "" {
+		reason, n.unhealthy = "unhealthy: "+n.unhealthy, ""
+	}
 	s.logger.Warn("node crashed", "node_id", r.NodeID, "pid", r.PID, "exit_code", info.Code, "signal", info.Signal)
-	s.crashedLocked(n, info, "crashed: "+info.String())
+	s.crashedLocked(n, info, reason)
 }
 
 // crashedLocked emits node_crashed and schedules a restart or fails the node.
@@ -270,4 +274,31 @@ func (s *Supervisor) recoverLocked(rec *NodeRecord) {
 	s.nodes[rec.NodeID] = n
 	log.Warn("node died while the agent was away")
 	s.crashedLocked(n, exitInfo{Code: -1}, "process gone while the agent was down")
+}
+
+// Unhealthy handles a running node whose health checks failed failures
+// times in a row: it emits node_unhealthy and kills the process (SIGKILL
+// to its group, which also ends a SIGSTOPped one); the exit then goes the
+// way of a crash, restarted under the restart budget. It reports false
+// when the node is no longer that running process.
+func (s *Supervisor) Unhealthy(nodeID string, pid uint32, failures int, reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[nodeID]
+	if !ok || s.closed || n.rec.Status != rpc.NodeRunning || uint32(n.rec.PID) != pid {
+		return false
+	}
+	s.logger.Warn("node unhealthy; killing it for a restart", "node_id", nodeID, "pid", pid, "failures", failures)
+	s.notify.Emit(rpc.NewEvent(s.cfg.AgentID, rpc.EventType_NODE_UNHEALTHY, nodeID, map[string]string{
+		"node_id":  nodeID,
+		"agent_id": s.cfg.AgentID,
+		"pid":      strconv.Itoa(int(pid)),
+		"failures": strconv.Itoa(failures),
+		"reason":   reason,
+	}))
+	n.unhealthy = reason
+	if err := signalGroup(int(pid), syscall.SIGKILL); err != nil {
+		s.logger.Warn("could not kill unhealthy node", "node_id", nodeID, "pid", pid, "error", err)
+	}
+	return true
 }

@@ -56,6 +56,16 @@ const (
 	EventType_EVENTS_DROPPED         EventType = 60
 	EventType_REQUEST_REFUSED        EventType = 70
 	EventType_REPLICA_DIVERGED       EventType = 80
+	// Day-two operations (issue 13).
+	EventType_NODE_UNHEALTHY            EventType = 90 // health checks failed in a row; the agent restarts it
+	EventType_NODE_LOST                 EventType = 91 // its agent is gone past --reschedule-after
+	EventType_NODE_RESCHEDULED          EventType = 92 // placed on another agent (from_agent, to_agent)
+	EventType_NODE_MIGRATED             EventType = 93 // moved by a drain (data copied or not)
+	EventType_AGENT_DRAIN_STARTED       EventType = 94
+	EventType_AGENT_DRAIN_COMPLETE      EventType = 95
+	EventType_AGENT_DRAIN_FAILED        EventType = 96
+	EventType_AGENT_ELIGIBILITY_CHANGED EventType = 97
+	EventType_NODE_REMOVED              EventType = 98 // a stopped or failed node record garbage-collected
 )
 
 // Enum value maps for EventType.
@@ -86,33 +96,51 @@ var (
 		60: "EVENTS_DROPPED",
 		70: "REQUEST_REFUSED",
 		80: "REPLICA_DIVERGED",
+		90: "NODE_UNHEALTHY",
+		91: "NODE_LOST",
+		92: "NODE_RESCHEDULED",
+		93: "NODE_MIGRATED",
+		94: "AGENT_DRAIN_STARTED",
+		95: "AGENT_DRAIN_COMPLETE",
+		96: "AGENT_DRAIN_FAILED",
+		97: "AGENT_ELIGIBILITY_CHANGED",
+		98: "NODE_REMOVED",
 	}
 	EventType_value = map[string]int32{
-		"EVENT_TYPE_UNSPECIFIED": 0,
-		"AGENT_REGISTERED":       1,
-		"AGENT_HEARTBEAT":        2,
-		"AGENT_DEGRADED":         3,
-		"AGENT_OFFLINE":          4,
-		"AGENT_RECOVERED":        5,
-		"AGENT_UNREGISTERED":     6,
-		"SPAWN_REQUESTED":        10,
-		"SPAWN_SUCCEEDED":        11,
-		"SPAWN_FAILED":           12,
-		"STOP_REQUESTED":         20,
-		"STOP_SUCCEEDED":         21,
-		"STOP_FAILED":            22,
-		"NODE_CRASHED":           30,
-		"NODE_RESTARTED":         31,
-		"NODE_FAILED":            32,
-		"CLUSTER_HEALTHY":        40,
-		"CLUSTER_DEGRADED":       41,
-		"CLUSTER_CRITICAL":       42,
-		"LEADER_ELECTED":         50,
-		"MASTER_JOINED":          51,
-		"MASTER_REMOVED":         52,
-		"EVENTS_DROPPED":         60,
-		"REQUEST_REFUSED":        70,
-		"REPLICA_DIVERGED":       80,
+		"EVENT_TYPE_UNSPECIFIED":    0,
+		"AGENT_REGISTERED":          1,
+		"AGENT_HEARTBEAT":           2,
+		"AGENT_DEGRADED":            3,
+		"AGENT_OFFLINE":             4,
+		"AGENT_RECOVERED":           5,
+		"AGENT_UNREGISTERED":        6,
+		"SPAWN_REQUESTED":           10,
+		"SPAWN_SUCCEEDED":           11,
+		"SPAWN_FAILED":              12,
+		"STOP_REQUESTED":            20,
+		"STOP_SUCCEEDED":            21,
+		"STOP_FAILED":               22,
+		"NODE_CRASHED":              30,
+		"NODE_RESTARTED":            31,
+		"NODE_FAILED":               32,
+		"CLUSTER_HEALTHY":           40,
+		"CLUSTER_DEGRADED":          41,
+		"CLUSTER_CRITICAL":          42,
+		"LEADER_ELECTED":            50,
+		"MASTER_JOINED":             51,
+		"MASTER_REMOVED":            52,
+		"EVENTS_DROPPED":            60,
+		"REQUEST_REFUSED":           70,
+		"REPLICA_DIVERGED":          80,
+		"NODE_UNHEALTHY":            90,
+		"NODE_LOST":                 91,
+		"NODE_RESCHEDULED":          92,
+		"NODE_MIGRATED":             93,
+		"AGENT_DRAIN_STARTED":       94,
+		"AGENT_DRAIN_COMPLETE":      95,
+		"AGENT_DRAIN_FAILED":        96,
+		"AGENT_ELIGIBILITY_CHANGED": 97,
+		"NODE_REMOVED":              98,
 	}
 )
 
@@ -3356,7 +3384,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
 	"\aLogLine\x12\x12\n" +
-	"\x04line\x18\x01 \x01(\tR\x04line*\x8d\x04\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line*\xd5\x05\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3383,7 +3411,16 @@ const file_grid_proto_rawDesc = "" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
 	"\x0fREQUEST_REFUSED\x10F\x12\x14\n" +
-	"\x10REPLICA_DIVERGED\x10P2\xf2\n" +
+	"\x10REPLICA_DIVERGED\x10P\x12\x12\n" +
+	"\x0eNODE_UNHEALTHY\x10Z\x12\r\n" +
+	"\tNODE_LOST\x10[\x12\x14\n" +
+	"\x10NODE_RESCHEDULED\x10\\\x12\x11\n" +
+	"\rNODE_MIGRATED\x10]\x12\x17\n" +
+	"\x13AGENT_DRAIN_STARTED\x10^\x12\x18\n" +
+	"\x14AGENT_DRAIN_COMPLETE\x10_\x12\x16\n" +
+	"\x12AGENT_DRAIN_FAILED\x10`\x12\x1d\n" +
+	"\x19AGENT_ELIGIBILITY_CHANGED\x10a\x12\x10\n" +
+	"\fNODE_REMOVED\x10b2\xf2\n" +
 	"\n" +
 	"\n" +
 	"GridMaster\x12<\n" +

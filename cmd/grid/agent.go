@@ -42,6 +42,8 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "port-range", EnvVars: []string{"GRID_PORT_RANGE"}, Usage: "storage node ports, START-END (default 50051-50150)"},
 			&cli.StringFlag{Name: "binary", EnvVars: []string{"GRID_BINARY"}, Usage: "storage-node executable, run as `<binary> storage-node ...` (default: this executable)"},
 			&cli.DurationFlag{Name: "heartbeat-interval", EnvVars: []string{"GRID_HEARTBEAT_INTERVAL"}, Usage: "heartbeat interval until a master sets one (default 5s)"},
+			&cli.DurationFlag{Name: "health-check-interval", EnvVars: []string{"GRID_HEALTH_CHECK_INTERVAL"}, Usage: "how often each running node's HealthCheck is called (default 10s; [monitoring] health_check_interval_secs)"},
+			&cli.IntFlag{Name: "health-check-failures", EnvVars: []string{"GRID_HEALTH_CHECK_FAILURES"}, Usage: "failed health checks in a row that make a node unhealthy and restarted; 0 = never (default 3)"},
 			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
@@ -111,6 +113,8 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	set("max-nodes", func() { cfg.MaxNodes = c.Int("max-nodes") })
 	set("binary", func() { cfg.BinaryPath = c.String("binary") })
 	set("heartbeat-interval", func() { cfg.HeartbeatInterval = c.Duration("heartbeat-interval") })
+	set("health-check-interval", func() { cfg.HealthCheckInterval = c.Duration("health-check-interval") })
+	set("health-check-failures", func() { cfg.HealthCheckFailures = c.Int("health-check-failures") })
 	set("default-memory", func() { cfg.DefaultMemoryMB = c.Uint64("default-memory") })
 	set("stop-nodes-on-exit", func() { cfg.StopNodesOnShutdown = c.Bool("stop-nodes-on-exit") })
 	cfg.TLS = tlsFiles(c)
