@@ -163,6 +163,7 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.requireToken(s.removePeer))
 	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
 	s.route(http.MethodGet, "/api/grid/operator/verify", s.requireReadToken(s.verify))
+	s.route(http.MethodGet, "/api/grid/operator/failovers", s.requireReadToken(s.listFailovers))
 
 	// Anything else under /api/ is a JSON 404, not the dashboard.
 	s.route("", "/api/", func(w http.ResponseWriter, r *http.Request) error {

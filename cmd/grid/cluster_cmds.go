@@ -185,6 +185,7 @@ func operatorCommand() *cli.Command {
 				},
 			},
 			verifyCommand(),
+			failoversCommand(),
 			{
 				Name:        "snapshot",
 				Usage:       "save or restore the cluster state",
