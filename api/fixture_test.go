@@ -209,6 +209,31 @@ func (f *fakeMaster) TransferLeadership(_ context.Context, in *rpc.TransferLeade
 	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
 }
 
+func (f *fakeMaster) GetAgent(_ context.Context, in *rpc.AgentId, stale bool) (*rpc.AgentRecord, error) {
+	if err := f.record("GetAgent", stale); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Status: "healthy", Ineligible: true, Drain: &rpc.AgentDrain{Status: "draining", MigrateData: true}}, nil
+}
+
+func (f *fakeMaster) RemoveAgent(_ context.Context, in *rpc.RemoveAgentRequest) error {
+	return f.record("RemoveAgent", false)
+}
+
+func (f *fakeMaster) SetAgentEligibility(_ context.Context, in *rpc.AgentEligibilityRequest) (*rpc.AgentRecord, error) {
+	if err := f.record("SetAgentEligibility", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Ineligible: !in.Eligible}, nil
+}
+
+func (f *fakeMaster) DrainAgent(_ context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error) {
+	if err := f.record("DrainAgent", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Ineligible: true, Drain: &rpc.AgentDrain{Status: "draining", MigrateData: in.MigrateData}}, nil
+}
+
 func (f *fakeMaster) VerifyReplicas(_ context.Context) (*rpc.VerifyResponse, error) {
 	if err := f.record("VerifyReplicas", false); err != nil {
 		return nil, err

@@ -164,6 +164,9 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
 	s.route(http.MethodGet, "/api/grid/operator/verify", s.requireReadToken(s.verify))
 	s.route(http.MethodGet, "/api/grid/operator/failovers", s.requireReadToken(s.listFailovers))
+	s.route("", "/api/grid/agents/{id}", s.agentResource)
+	s.route(http.MethodPost, "/api/grid/agents/{id}/eligibility", s.requireToken(s.setEligibility))
+	s.route(http.MethodPost, "/api/grid/agents/{id}/drain", s.requireToken(s.drainAgent))
 
 	// Anything else under /api/ is a JSON 404, not the dashboard.
 	s.route("", "/api/", func(w http.ResponseWriter, r *http.Request) error {

@@ -54,6 +54,12 @@ const (
 	// response by request id, after applying its command if it has one
 	// (requests.go).
 	RecordRequestType MessageType = 18
+
+	// Day-two operations (issue 13): 40-47.
+
+	// AgentSchedulingType: rpc.AgentSchedulingCommand; an agent's
+	// eligibility and drain state (scheduling.go).
+	AgentSchedulingType MessageType = 40
 )
 
 func (t MessageType) String() string {
@@ -88,6 +94,8 @@ func (t MessageType) String() string {
 		return "master_removal"
 	case RecordRequestType:
 		return "record_request"
+	case AgentSchedulingType:
+		return "agent_scheduling"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

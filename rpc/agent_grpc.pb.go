@@ -30,6 +30,7 @@ const (
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
 	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
+	GridAgent_FetchNodeData_FullMethodName = "/agent.GridAgent/FetchNodeData"
 )
 
 // GridAgentClient is the client API for GridAgent service.
@@ -43,6 +44,10 @@ type GridAgentClient interface {
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// Grid (day-two operations): a stopped node's data directory as a tar
+	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
+	// agent calls it to migrate the node; needs the full token.
+	FetchNodeData(ctx context.Context, in *FetchNodeDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NodeDataChunk], error)
 }
 
 type gridAgentClient struct {
@@ -112,6 +117,25 @@ func (c *gridAgentClient) Monitor(ctx context.Context, in *MonitorRequest, opts 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *gridAgentClient) FetchNodeData(ctx context.Context, in *FetchNodeDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NodeDataChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridAgent_ServiceDesc.Streams[1], GridAgent_FetchNodeData_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchNodeDataRequest, NodeDataChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_FetchNodeDataClient = grpc.ServerStreamingClient[NodeDataChunk]
+
 // GridAgentServer is the server API for GridAgent service.
 // All implementations must embed UnimplementedGridAgentServer
 // for forward compatibility.
@@ -123,6 +147,10 @@ type GridAgentServer interface {
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
+	// Grid (day-two operations): a stopped node's data directory as a tar
+	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
+	// agent calls it to migrate the node; needs the full token.
+	FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error
 	mustEmbedUnimplementedGridAgentServer()
 }
 
@@ -147,6 +175,9 @@ func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest
 }
 func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method Monitor not implemented")
+}
+func (UnimplementedGridAgentServer) FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error {
+	return status.Error(codes.Unimplemented, "method FetchNodeData not implemented")
 }
 func (UnimplementedGridAgentServer) mustEmbedUnimplementedGridAgentServer() {}
 func (UnimplementedGridAgentServer) testEmbeddedByValue()                   {}
@@ -252,6 +283,17 @@ func _GridAgent_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorServer = grpc.ServerStreamingServer[LogLine]
 
+func _GridAgent_FetchNodeData_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchNodeDataRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridAgentServer).FetchNodeData(m, &grpc.GenericServerStream[FetchNodeDataRequest, NodeDataChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_FetchNodeDataServer = grpc.ServerStreamingServer[NodeDataChunk]
+
 // GridAgent_ServiceDesc is the grpc.ServiceDesc for GridAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +322,11 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Monitor",
 			Handler:       _GridAgent_Monitor_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "FetchNodeData",
+			Handler:       _GridAgent_FetchNodeData_Handler,
 			ServerStreams: true,
 		},
 	},

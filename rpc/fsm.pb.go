@@ -699,6 +699,84 @@ func (x *RequestRecord) GetForget() bool {
 	return false
 }
 
+// AgentSchedulingCommand sets an agent's eligibility and, with set_drain,
+// its drain state (a nil drain clears it), with the events it causes.
+type AgentSchedulingCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Ineligible    bool                   `protobuf:"varint,2,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	SetDrain      bool                   `protobuf:"varint,3,opt,name=set_drain,json=setDrain,proto3" json:"set_drain,omitempty"`
+	Drain         *AgentDrain            `protobuf:"bytes,4,opt,name=drain,proto3" json:"drain,omitempty"`
+	Events        []*Event               `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSchedulingCommand) Reset() {
+	*x = AgentSchedulingCommand{}
+	mi := &file_fsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSchedulingCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSchedulingCommand) ProtoMessage() {}
+
+func (x *AgentSchedulingCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSchedulingCommand.ProtoReflect.Descriptor instead.
+func (*AgentSchedulingCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AgentSchedulingCommand) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentSchedulingCommand) GetIneligible() bool {
+	if x != nil {
+		return x.Ineligible
+	}
+	return false
+}
+
+func (x *AgentSchedulingCommand) GetSetDrain() bool {
+	if x != nil {
+		return x.SetDrain
+	}
+	return false
+}
+
+func (x *AgentSchedulingCommand) GetDrain() *AgentDrain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+func (x *AgentSchedulingCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -747,7 +825,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
 	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
 	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
-	"\x06forget\x18\x06 \x01(\bR\x06forgetB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x06forget\x18\x06 \x01(\bR\x06forget\"\xbd\x01\n" +
+	"\x16AgentSchedulingCommand\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1e\n" +
+	"\n" +
+	"ineligible\x18\x02 \x01(\bR\n" +
+	"ineligible\x12\x1b\n" +
+	"\tset_drain\x18\x03 \x01(\bR\bsetDrain\x12&\n" +
+	"\x05drain\x18\x04 \x01(\v2\x10.grid.AgentDrainR\x05drain\x12#\n" +
+	"\x06events\x18\x05 \x03(\v2\v.grid.EventR\x06eventsB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -761,7 +847,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -774,24 +860,28 @@ var file_fsm_proto_goTypes = []any{
 	(*MasterRemovalCommand)(nil),   // 8: grid.MasterRemovalCommand
 	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
 	(*RequestRecord)(nil),          // 10: grid.RequestRecord
-	(*Event)(nil),                  // 11: grid.Event
-	(*AgentRecord)(nil),            // 12: grid.AgentRecord
-	(*NodeStatus)(nil),             // 13: grid.NodeStatus
+	(*AgentSchedulingCommand)(nil), // 11: grid.AgentSchedulingCommand
+	(*Event)(nil),                  // 12: grid.Event
+	(*AgentRecord)(nil),            // 13: grid.AgentRecord
+	(*NodeStatus)(nil),             // 14: grid.NodeStatus
+	(*AgentDrain)(nil),             // 15: grid.AgentDrain
 }
 var file_fsm_proto_depIdxs = []int32{
-	11, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	12, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
 	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	12, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	11, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	11, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	13, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	11, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	11, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	12, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	12, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	14, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	12, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	12, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	15, // 8: grid.AgentSchedulingCommand.drain:type_name -> grid.AgentDrain
+	12, // 9: grid.AgentSchedulingCommand.events:type_name -> grid.Event
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -806,7 +896,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -909,8 +909,12 @@ type NodeStatus struct {
 	UpdatedAt     int64  `protobuf:"varint,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`   // unix micros
 	StartedAt     int64  `protobuf:"varint,15,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`   // unix micros, this process's start
 	LastSignal    string `protobuf:"bytes,16,opt,name=last_signal,json=lastSignal,proto3" json:"last_signal,omitempty"` // e.g. "killed" when the last exit was by signal
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Grid (day-two operations): times the leader placed this node on another
+	// agent, and the agents it ran on before (oldest first).
+	RescheduleCount uint32   `protobuf:"varint,17,opt,name=reschedule_count,json=rescheduleCount,proto3" json:"reschedule_count,omitempty"`
+	PreviousAgents  []string `protobuf:"bytes,18,rep,name=previous_agents,json=previousAgents,proto3" json:"previous_agents,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1055,6 +1059,20 @@ func (x *NodeStatus) GetLastSignal() string {
 	return ""
 }
 
+func (x *NodeStatus) GetRescheduleCount() uint32 {
+	if x != nil {
+		return x.RescheduleCount
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetPreviousAgents() []string {
+	if x != nil {
+		return x.PreviousAgents
+	}
+	return nil
+}
+
 type NodeList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []*NodeStatus          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -1117,8 +1135,12 @@ type AgentRecord struct {
 	// The agent's storage-node port range as it registered it (0/0: unknown).
 	PortRangeStart uint32 `protobuf:"varint,12,opt,name=port_range_start,json=portRangeStart,proto3" json:"port_range_start,omitempty"`
 	PortRangeEnd   uint32 `protobuf:"varint,13,opt,name=port_range_end,json=portRangeEnd,proto3" json:"port_range_end,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Day-two operations: placement skips an ineligible agent; drain is set
+	// while (and after) its nodes are moved off.
+	Ineligible    bool        `protobuf:"varint,14,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	Drain         *AgentDrain `protobuf:"bytes,15,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentRecord) Reset() {
@@ -1242,6 +1264,105 @@ func (x *AgentRecord) GetPortRangeEnd() uint32 {
 	return 0
 }
 
+func (x *AgentRecord) GetIneligible() bool {
+	if x != nil {
+		return x.Ineligible
+	}
+	return false
+}
+
+func (x *AgentRecord) GetDrain() *AgentDrain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+// AgentDrain is an agent's drain as the registry records it.
+type AgentDrain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`                               // draining|complete|failed
+	StartedAt     int64                  `protobuf:"varint,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`       // unix micros
+	Deadline      int64                  `protobuf:"varint,3,opt,name=deadline,proto3" json:"deadline,omitempty"`                          // unix micros; past it the drain fails
+	MigrateData   bool                   `protobuf:"varint,4,opt,name=migrate_data,json=migrateData,proto3" json:"migrate_data,omitempty"` // copy each node's data directory to its new agent
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`                                 // why it failed
+	FinishedAt    int64                  `protobuf:"varint,6,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`    // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentDrain) Reset() {
+	*x = AgentDrain{}
+	mi := &file_grid_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDrain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDrain) ProtoMessage() {}
+
+func (x *AgentDrain) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDrain.ProtoReflect.Descriptor instead.
+func (*AgentDrain) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AgentDrain) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AgentDrain) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *AgentDrain) GetDeadline() int64 {
+	if x != nil {
+		return x.Deadline
+	}
+	return 0
+}
+
+func (x *AgentDrain) GetMigrateData() bool {
+	if x != nil {
+		return x.MigrateData
+	}
+	return false
+}
+
+func (x *AgentDrain) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AgentDrain) GetFinishedAt() int64 {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return 0
+}
+
 type AgentList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Agents        []*AgentRecord         `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
@@ -1251,7 +1372,7 @@ type AgentList struct {
 
 func (x *AgentList) Reset() {
 	*x = AgentList{}
-	mi := &file_grid_proto_msgTypes[14]
+	mi := &file_grid_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1263,7 +1384,7 @@ func (x *AgentList) String() string {
 func (*AgentList) ProtoMessage() {}
 
 func (x *AgentList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[14]
+	mi := &file_grid_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1276,7 +1397,7 @@ func (x *AgentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentList.ProtoReflect.Descriptor instead.
 func (*AgentList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{14}
+	return file_grid_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AgentList) GetAgents() []*AgentRecord {
@@ -1303,7 +1424,7 @@ type MasterInfo struct {
 
 func (x *MasterInfo) Reset() {
 	*x = MasterInfo{}
-	mi := &file_grid_proto_msgTypes[15]
+	mi := &file_grid_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1436,7 @@ func (x *MasterInfo) String() string {
 func (*MasterInfo) ProtoMessage() {}
 
 func (x *MasterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[15]
+	mi := &file_grid_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1449,7 @@ func (x *MasterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterInfo.ProtoReflect.Descriptor instead.
 func (*MasterInfo) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{15}
+	return file_grid_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MasterInfo) GetId() string {
@@ -1415,7 +1536,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_grid_proto_msgTypes[16]
+	mi := &file_grid_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1548,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[16]
+	mi := &file_grid_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1561,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{16}
+	return file_grid_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClusterStatus) GetTotalAgents() uint32 {
@@ -1542,7 +1663,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_grid_proto_msgTypes[17]
+	mi := &file_grid_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1675,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[17]
+	mi := &file_grid_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1688,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{17}
+	return file_grid_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Event) GetId() string {
@@ -1629,7 +1750,7 @@ type EmitEventsRequest struct {
 
 func (x *EmitEventsRequest) Reset() {
 	*x = EmitEventsRequest{}
-	mi := &file_grid_proto_msgTypes[18]
+	mi := &file_grid_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1762,7 @@ func (x *EmitEventsRequest) String() string {
 func (*EmitEventsRequest) ProtoMessage() {}
 
 func (x *EmitEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[18]
+	mi := &file_grid_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1775,7 @@ func (x *EmitEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitEventsRequest.ProtoReflect.Descriptor instead.
 func (*EmitEventsRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{18}
+	return file_grid_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EmitEventsRequest) GetEvents() []*Event {
@@ -1684,7 +1805,7 @@ type EmitEventsResponse struct {
 
 func (x *EmitEventsResponse) Reset() {
 	*x = EmitEventsResponse{}
-	mi := &file_grid_proto_msgTypes[19]
+	mi := &file_grid_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1817,7 @@ func (x *EmitEventsResponse) String() string {
 func (*EmitEventsResponse) ProtoMessage() {}
 
 func (x *EmitEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[19]
+	mi := &file_grid_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1830,7 @@ func (x *EmitEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitEventsResponse.ProtoReflect.Descriptor instead.
 func (*EmitEventsResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{19}
+	return file_grid_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EmitEventsResponse) GetAccepted() uint32 {
@@ -1749,7 +1870,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_grid_proto_msgTypes[20]
+	mi := &file_grid_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1882,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[20]
+	mi := &file_grid_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1895,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{20}
+	return file_grid_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EventFilter) GetTypes() []EventType {
@@ -1844,7 +1965,7 @@ type EventList struct {
 
 func (x *EventList) Reset() {
 	*x = EventList{}
-	mi := &file_grid_proto_msgTypes[21]
+	mi := &file_grid_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +1977,7 @@ func (x *EventList) String() string {
 func (*EventList) ProtoMessage() {}
 
 func (x *EventList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[21]
+	mi := &file_grid_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +1990,7 @@ func (x *EventList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventList.ProtoReflect.Descriptor instead.
 func (*EventList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{21}
+	return file_grid_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EventList) GetEvents() []*Event {
@@ -1903,7 +2024,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_grid_proto_msgTypes[22]
+	mi := &file_grid_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2036,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[22]
+	mi := &file_grid_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2049,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{22}
+	return file_grid_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamEventsRequest) GetAfter() uint64 {
@@ -1954,7 +2075,7 @@ type NaturalQueryRequest struct {
 
 func (x *NaturalQueryRequest) Reset() {
 	*x = NaturalQueryRequest{}
-	mi := &file_grid_proto_msgTypes[23]
+	mi := &file_grid_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1966,7 +2087,7 @@ func (x *NaturalQueryRequest) String() string {
 func (*NaturalQueryRequest) ProtoMessage() {}
 
 func (x *NaturalQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[23]
+	mi := &file_grid_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1979,7 +2100,7 @@ func (x *NaturalQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryRequest.ProtoReflect.Descriptor instead.
 func (*NaturalQueryRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{23}
+	return file_grid_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NaturalQueryRequest) GetQuery() string {
@@ -2005,7 +2126,7 @@ type QueryInterpretation struct {
 
 func (x *QueryInterpretation) Reset() {
 	*x = QueryInterpretation{}
-	mi := &file_grid_proto_msgTypes[24]
+	mi := &file_grid_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2017,7 +2138,7 @@ func (x *QueryInterpretation) String() string {
 func (*QueryInterpretation) ProtoMessage() {}
 
 func (x *QueryInterpretation) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[24]
+	mi := &file_grid_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2030,7 +2151,7 @@ func (x *QueryInterpretation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryInterpretation.ProtoReflect.Descriptor instead.
 func (*QueryInterpretation) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{24}
+	return file_grid_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueryInterpretation) GetIntent() string {
@@ -2106,7 +2227,7 @@ type NaturalQueryResponse struct {
 
 func (x *NaturalQueryResponse) Reset() {
 	*x = NaturalQueryResponse{}
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2239,7 @@ func (x *NaturalQueryResponse) String() string {
 func (*NaturalQueryResponse) ProtoMessage() {}
 
 func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2252,7 @@ func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryResponse.ProtoReflect.Descriptor instead.
 func (*NaturalQueryResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{25}
+	return file_grid_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NaturalQueryResponse) GetSuccess() bool {
@@ -2209,7 +2330,7 @@ type MasterList struct {
 
 func (x *MasterList) Reset() {
 	*x = MasterList{}
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2342,7 @@ func (x *MasterList) String() string {
 func (*MasterList) ProtoMessage() {}
 
 func (x *MasterList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2355,7 @@ func (x *MasterList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterList.ProtoReflect.Descriptor instead.
 func (*MasterList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{26}
+	return file_grid_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MasterList) GetMasters() []*MasterInfo {
@@ -2278,7 +2399,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2290,7 +2411,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2303,7 +2424,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{27}
+	return file_grid_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Member) GetName() string {
@@ -2350,7 +2471,7 @@ type MemberList struct {
 
 func (x *MemberList) Reset() {
 	*x = MemberList{}
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2483,7 @@ func (x *MemberList) String() string {
 func (*MemberList) ProtoMessage() {}
 
 func (x *MemberList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2496,7 @@ func (x *MemberList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberList.ProtoReflect.Descriptor instead.
 func (*MemberList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{28}
+	return file_grid_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MemberList) GetMembers() []*Member {
@@ -2398,7 +2519,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2410,7 +2531,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2423,7 +2544,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{29}
+	return file_grid_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -2456,7 +2577,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2468,7 +2589,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2481,7 +2602,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{30}
+	return file_grid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -2500,7 +2621,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2633,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2646,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{31}
+	return file_grid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TransferLeadershipResponse) GetNewLeaderId() string {
@@ -2544,7 +2665,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2677,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2690,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{32}
+	return file_grid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2599,7 +2720,7 @@ type ReadyResponse struct {
 
 func (x *ReadyResponse) Reset() {
 	*x = ReadyResponse{}
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2732,7 @@ func (x *ReadyResponse) String() string {
 func (*ReadyResponse) ProtoMessage() {}
 
 func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2745,7 @@ func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyResponse.ProtoReflect.Descriptor instead.
 func (*ReadyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{33}
+	return file_grid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReadyResponse) GetReady() bool {
@@ -2728,7 +2849,7 @@ type StateHash struct {
 
 func (x *StateHash) Reset() {
 	*x = StateHash{}
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2740,7 +2861,7 @@ func (x *StateHash) String() string {
 func (*StateHash) ProtoMessage() {}
 
 func (x *StateHash) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2753,7 +2874,7 @@ func (x *StateHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
 func (*StateHash) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{34}
+	return file_grid_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StateHash) GetNodeId() string {
@@ -2842,7 +2963,7 @@ type ReplicaDigestRequest struct {
 
 func (x *ReplicaDigestRequest) Reset() {
 	*x = ReplicaDigestRequest{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2854,7 +2975,7 @@ func (x *ReplicaDigestRequest) String() string {
 func (*ReplicaDigestRequest) ProtoMessage() {}
 
 func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2867,7 +2988,7 @@ func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReplicaDigestRequest) GetIndex() uint64 {
@@ -2890,7 +3011,7 @@ type ReplicaDigest struct {
 
 func (x *ReplicaDigest) Reset() {
 	*x = ReplicaDigest{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2902,7 +3023,7 @@ func (x *ReplicaDigest) String() string {
 func (*ReplicaDigest) ProtoMessage() {}
 
 func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2915,7 +3036,7 @@ func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReplicaDigest) GetId() string {
@@ -2958,7 +3079,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2970,7 +3091,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2983,7 +3104,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{37}
+	return file_grid_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VerifyResponse) GetIndex() uint64 {
@@ -3027,7 +3148,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3039,7 +3160,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3052,7 +3173,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{38}
+	return file_grid_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MonitorRequest) GetLogLevel() string {
@@ -3093,7 +3214,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3105,7 +3226,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3118,7 +3239,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{39}
+	return file_grid_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *LogLine) GetLine() string {
@@ -3126,6 +3247,181 @@ func (x *LogLine) GetLine() string {
 		return x.Line
 	}
 	return ""
+}
+
+// RemoveAgentRequest unregisters an agent (DELETE /api/grid/agents/{id}).
+type RemoveAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"` // also a healthy agent, or one still holding running nodes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAgentRequest) Reset() {
+	*x = RemoveAgentRequest{}
+	mi := &file_grid_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAgentRequest) ProtoMessage() {}
+
+func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAgentRequest.ProtoReflect.Descriptor instead.
+func (*RemoveAgentRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RemoveAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RemoveAgentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// AgentEligibilityRequest turns placement on or off for an agent.
+type AgentEligibilityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Eligible      bool                   `protobuf:"varint,2,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentEligibilityRequest) Reset() {
+	*x = AgentEligibilityRequest{}
+	mi := &file_grid_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentEligibilityRequest) ProtoMessage() {}
+
+func (x *AgentEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*AgentEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *AgentEligibilityRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentEligibilityRequest) GetEligible() bool {
+	if x != nil {
+		return x.Eligible
+	}
+	return false
+}
+
+// DrainAgentRequest starts (enable) or cancels a drain.
+type DrainAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Enable        bool                   `protobuf:"varint,2,opt,name=enable,proto3" json:"enable,omitempty"`
+	DeadlineS     int64                  `protobuf:"varint,3,opt,name=deadline_s,json=deadlineS,proto3" json:"deadline_s,omitempty"` // 0 = the default (1h); below 0 is refused
+	MigrateData   bool                   `protobuf:"varint,4,opt,name=migrate_data,json=migrateData,proto3" json:"migrate_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainAgentRequest) Reset() {
+	*x = DrainAgentRequest{}
+	mi := &file_grid_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainAgentRequest) ProtoMessage() {}
+
+func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainAgentRequest.ProtoReflect.Descriptor instead.
+func (*DrainAgentRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DrainAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DrainAgentRequest) GetEnable() bool {
+	if x != nil {
+		return x.Enable
+	}
+	return false
+}
+
+func (x *DrainAgentRequest) GetDeadlineS() int64 {
+	if x != nil {
+		return x.DeadlineS
+	}
+	return 0
+}
+
+func (x *DrainAgentRequest) GetMigrateData() bool {
+	if x != nil {
+		return x.MigrateData
+	}
+	return false
 }
 
 var File_grid_proto protoreflect.FileDescriptor
@@ -3182,7 +3478,7 @@ const file_grid_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"M\n" +
 	"\fStopResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12#\n" +
-	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\xf2\x03\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\xc6\x04\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
@@ -3206,9 +3502,11 @@ const file_grid_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x0f \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vlast_signal\x18\x10 \x01(\tR\n" +
-	"lastSignal\"2\n" +
+	"lastSignal\x12)\n" +
+	"\x10reschedule_count\x18\x11 \x01(\rR\x0frescheduleCount\x12'\n" +
+	"\x0fprevious_agents\x18\x12 \x03(\tR\x0epreviousAgents\"2\n" +
 	"\bNodeList\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xe1\x03\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xa9\x04\n" +
 	"\vAgentRecord\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1a\n" +
@@ -3223,7 +3521,21 @@ const file_grid_proto_rawDesc = "" +
 	" \x01(\x03R\fregisteredAt\x12\x18\n" +
 	"\aversion\x18\v \x01(\tR\aversion\x12(\n" +
 	"\x10port_range_start\x18\f \x01(\rR\x0eportRangeStart\x12$\n" +
-	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\"6\n" +
+	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\x12\x1e\n" +
+	"\n" +
+	"ineligible\x18\x0e \x01(\bR\n" +
+	"ineligible\x12&\n" +
+	"\x05drain\x18\x0f \x01(\v2\x10.grid.AgentDrainR\x05drain\"\xb9\x01\n" +
+	"\n" +
+	"AgentDrain\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\x03R\tstartedAt\x12\x1a\n" +
+	"\bdeadline\x18\x03 \x01(\x03R\bdeadline\x12!\n" +
+	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
+	"\vfinished_at\x18\x06 \x01(\x03R\n" +
+	"finishedAt\"6\n" +
 	"\tAgentList\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\x88\x02\n" +
 	"\n" +
@@ -3384,7 +3696,19 @@ const file_grid_proto_rawDesc = "" +
 	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
 	"\aLogLine\x12\x12\n" +
-	"\x04line\x18\x01 \x01(\tR\x04line*\xd5\x05\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line\"E\n" +
+	"\x12RemoveAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"P\n" +
+	"\x17AgentEligibilityRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
+	"\beligible\x18\x02 \x01(\bR\beligible\"\x88\x01\n" +
+	"\x11DrainAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06enable\x18\x02 \x01(\bR\x06enable\x12\x1d\n" +
+	"\n" +
+	"deadline_s\x18\x03 \x01(\x03R\tdeadlineS\x12!\n" +
+	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData*\xd5\x05\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3420,8 +3744,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x14AGENT_DRAIN_COMPLETE\x10_\x12\x16\n" +
 	"\x12AGENT_DRAIN_FAILED\x10`\x12\x1d\n" +
 	"\x19AGENT_ELIGIBILITY_CHANGED\x10a\x12\x10\n" +
-	"\fNODE_REMOVED\x10b2\xf2\n" +
-	"\n" +
+	"\fNODE_REMOVED\x10b2\xd9\f\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3451,7 +3774,12 @@ const file_grid_proto_rawDesc = "" +
 	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
 	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x123\n" +
 	"\x0eVerifyReplicas\x12\v.grid.Empty\x1a\x14.grid.VerifyResponse\x12?\n" +
-	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHashB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x12,\n" +
+	"\bGetAgent\x12\r.grid.AgentId\x1a\x11.grid.AgentRecord\x124\n" +
+	"\vRemoveAgent\x12\x18.grid.RemoveAgentRequest\x1a\v.grid.Empty\x12G\n" +
+	"\x13SetAgentEligibility\x12\x1d.grid.AgentEligibilityRequest\x1a\x11.grid.AgentRecord\x128\n" +
+	"\n" +
+	"DrainAgent\x12\x17.grid.DrainAgentRequest\x1a\x11.grid.AgentRecordB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3466,7 +3794,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3483,112 +3811,125 @@ var file_grid_proto_goTypes = []any{
 	(*NodeStatus)(nil),                 // 12: grid.NodeStatus
 	(*NodeList)(nil),                   // 13: grid.NodeList
 	(*AgentRecord)(nil),                // 14: grid.AgentRecord
-	(*AgentList)(nil),                  // 15: grid.AgentList
-	(*MasterInfo)(nil),                 // 16: grid.MasterInfo
-	(*ClusterStatus)(nil),              // 17: grid.ClusterStatus
-	(*Event)(nil),                      // 18: grid.Event
-	(*EmitEventsRequest)(nil),          // 19: grid.EmitEventsRequest
-	(*EmitEventsResponse)(nil),         // 20: grid.EmitEventsResponse
-	(*EventFilter)(nil),                // 21: grid.EventFilter
-	(*EventList)(nil),                  // 22: grid.EventList
-	(*StreamEventsRequest)(nil),        // 23: grid.StreamEventsRequest
-	(*NaturalQueryRequest)(nil),        // 24: grid.NaturalQueryRequest
-	(*QueryInterpretation)(nil),        // 25: grid.QueryInterpretation
-	(*NaturalQueryResponse)(nil),       // 26: grid.NaturalQueryResponse
-	(*MasterList)(nil),                 // 27: grid.MasterList
-	(*Member)(nil),                     // 28: grid.Member
-	(*MemberList)(nil),                 // 29: grid.MemberList
-	(*RemovePeerRequest)(nil),          // 30: grid.RemovePeerRequest
-	(*TransferLeadershipRequest)(nil),  // 31: grid.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 32: grid.TransferLeadershipResponse
-	(*SnapshotChunk)(nil),              // 33: grid.SnapshotChunk
-	(*ReadyResponse)(nil),              // 34: grid.ReadyResponse
-	(*StateHash)(nil),                  // 35: grid.StateHash
-	(*ReplicaDigestRequest)(nil),       // 36: grid.ReplicaDigestRequest
-	(*ReplicaDigest)(nil),              // 37: grid.ReplicaDigest
-	(*VerifyResponse)(nil),             // 38: grid.VerifyResponse
-	(*MonitorRequest)(nil),             // 39: grid.MonitorRequest
-	(*LogLine)(nil),                    // 40: grid.LogLine
-	nil,                                // 41: grid.Event.DetailsEntry
-	nil,                                // 42: grid.Member.TagsEntry
+	(*AgentDrain)(nil),                 // 15: grid.AgentDrain
+	(*AgentList)(nil),                  // 16: grid.AgentList
+	(*MasterInfo)(nil),                 // 17: grid.MasterInfo
+	(*ClusterStatus)(nil),              // 18: grid.ClusterStatus
+	(*Event)(nil),                      // 19: grid.Event
+	(*EmitEventsRequest)(nil),          // 20: grid.EmitEventsRequest
+	(*EmitEventsResponse)(nil),         // 21: grid.EmitEventsResponse
+	(*EventFilter)(nil),                // 22: grid.EventFilter
+	(*EventList)(nil),                  // 23: grid.EventList
+	(*StreamEventsRequest)(nil),        // 24: grid.StreamEventsRequest
+	(*NaturalQueryRequest)(nil),        // 25: grid.NaturalQueryRequest
+	(*QueryInterpretation)(nil),        // 26: grid.QueryInterpretation
+	(*NaturalQueryResponse)(nil),       // 27: grid.NaturalQueryResponse
+	(*MasterList)(nil),                 // 28: grid.MasterList
+	(*Member)(nil),                     // 29: grid.Member
+	(*MemberList)(nil),                 // 30: grid.MemberList
+	(*RemovePeerRequest)(nil),          // 31: grid.RemovePeerRequest
+	(*TransferLeadershipRequest)(nil),  // 32: grid.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 33: grid.TransferLeadershipResponse
+	(*SnapshotChunk)(nil),              // 34: grid.SnapshotChunk
+	(*ReadyResponse)(nil),              // 35: grid.ReadyResponse
+	(*StateHash)(nil),                  // 36: grid.StateHash
+	(*ReplicaDigestRequest)(nil),       // 37: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 38: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 39: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 40: grid.MonitorRequest
+	(*LogLine)(nil),                    // 41: grid.LogLine
+	(*RemoveAgentRequest)(nil),         // 42: grid.RemoveAgentRequest
+	(*AgentEligibilityRequest)(nil),    // 43: grid.AgentEligibilityRequest
+	(*DrainAgentRequest)(nil),          // 44: grid.DrainAgentRequest
+	nil,                                // 45: grid.Event.DetailsEntry
+	nil,                                // 46: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
 	12, // 1: grid.NodeList.nodes:type_name -> grid.NodeStatus
 	12, // 2: grid.AgentRecord.storage_nodes:type_name -> grid.NodeStatus
-	14, // 3: grid.AgentList.agents:type_name -> grid.AgentRecord
-	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
-	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
-	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	41, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
-	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
-	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
-	18, // 10: grid.EventList.events:type_name -> grid.Event
-	21, // 11: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
-	25, // 12: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
-	18, // 13: grid.NaturalQueryResponse.results:type_name -> grid.Event
-	14, // 14: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
-	12, // 15: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
-	16, // 16: grid.MasterList.masters:type_name -> grid.MasterInfo
-	42, // 17: grid.Member.tags:type_name -> grid.Member.TagsEntry
-	28, // 18: grid.MemberList.members:type_name -> grid.Member
-	35, // 19: grid.ReplicaDigest.hash:type_name -> grid.StateHash
-	37, // 20: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
-	4,  // 21: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 22: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 23: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 24: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 25: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 26: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 27: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 28: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 29: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 30: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 31: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 32: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 33: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 34: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 35: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 36: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	30, // 37: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	31, // 38: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 39: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	33, // 40: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 41: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 42: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	39, // 43: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 44: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	36, // 45: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	5,  // 46: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 47: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 48: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 49: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 50: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 51: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 52: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 53: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 54: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 55: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 56: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 57: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 58: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	26, // 59: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	27, // 60: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	29, // 61: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 62: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	32, // 63: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	33, // 64: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 65: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	34, // 66: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	35, // 67: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	40, // 68: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	38, // 69: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	35, // 70: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	46, // [46:71] is the sub-list for method output_type
-	21, // [21:46] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	15, // 3: grid.AgentRecord.drain:type_name -> grid.AgentDrain
+	14, // 4: grid.AgentList.agents:type_name -> grid.AgentRecord
+	17, // 5: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
+	17, // 6: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
+	0,  // 7: grid.Event.type:type_name -> grid.EventType
+	45, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	19, // 9: grid.EmitEventsRequest.events:type_name -> grid.Event
+	0,  // 10: grid.EventFilter.types:type_name -> grid.EventType
+	19, // 11: grid.EventList.events:type_name -> grid.Event
+	22, // 12: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
+	26, // 13: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
+	19, // 14: grid.NaturalQueryResponse.results:type_name -> grid.Event
+	14, // 15: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
+	12, // 16: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
+	17, // 17: grid.MasterList.masters:type_name -> grid.MasterInfo
+	46, // 18: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	29, // 19: grid.MemberList.members:type_name -> grid.Member
+	36, // 20: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	38, // 21: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	4,  // 22: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 23: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 24: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 25: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 26: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 27: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 28: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 29: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 30: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 31: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	20, // 32: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	22, // 33: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	24, // 34: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	25, // 35: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 36: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 37: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	31, // 38: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	32, // 39: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 40: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	34, // 41: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 42: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 43: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	40, // 44: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 45: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	37, // 46: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	2,  // 47: grid.GridMaster.GetAgent:input_type -> grid.AgentId
+	42, // 48: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
+	43, // 49: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
+	44, // 50: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
+	5,  // 51: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 52: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 53: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 54: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 55: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 56: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	16, // 57: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	18, // 58: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 59: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 60: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	21, // 61: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	23, // 62: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	19, // 63: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	27, // 64: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	28, // 65: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	30, // 66: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 67: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	33, // 68: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	34, // 69: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 70: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	35, // 71: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	36, // 72: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	41, // 73: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	39, // 74: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	36, // 75: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	14, // 76: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
+	1,  // 77: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
+	14, // 78: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
+	14, // 79: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
+	51, // [51:80] is the sub-list for method output_type
+	22, // [22:51] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3602,7 +3943,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -50,6 +50,10 @@ const (
 	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
 	GridMaster_VerifyReplicas_FullMethodName       = "/grid.GridMaster/VerifyReplicas"
 	GridMaster_GetReplicaDigest_FullMethodName     = "/grid.GridMaster/GetReplicaDigest"
+	GridMaster_GetAgent_FullMethodName             = "/grid.GridMaster/GetAgent"
+	GridMaster_RemoveAgent_FullMethodName          = "/grid.GridMaster/RemoveAgent"
+	GridMaster_SetAgentEligibility_FullMethodName  = "/grid.GridMaster/SetAgentEligibility"
+	GridMaster_DrainAgent_FullMethodName           = "/grid.GridMaster/DrainAgent"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -97,6 +101,13 @@ type GridMasterClient interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error)
+	// Day-two operations (issue 13): one agent's record; unregister it
+	// (refused for a healthy agent or one with running nodes unless force);
+	// placement eligibility; drain (move every node to other agents).
+	GetAgent(ctx context.Context, in *AgentId, opts ...grpc.CallOption) (*AgentRecord, error)
+	RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Empty, error)
+	SetAgentEligibility(ctx context.Context, in *AgentEligibilityRequest, opts ...grpc.CallOption) (*AgentRecord, error)
+	DrainAgent(ctx context.Context, in *DrainAgentRequest, opts ...grpc.CallOption) (*AgentRecord, error)
 }
 
 type gridMasterClient struct {
@@ -387,6 +398,46 @@ func (c *gridMasterClient) GetReplicaDigest(ctx context.Context, in *ReplicaDige
 	return out, nil
 }
 
+func (c *gridMasterClient) GetAgent(ctx context.Context, in *AgentId, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_GetAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, GridMaster_RemoveAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) SetAgentEligibility(ctx context.Context, in *AgentEligibilityRequest, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_SetAgentEligibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) DrainAgent(ctx context.Context, in *DrainAgentRequest, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_DrainAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -432,6 +483,13 @@ type GridMasterServer interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error)
+	// Day-two operations (issue 13): one agent's record; unregister it
+	// (refused for a healthy agent or one with running nodes unless force);
+	// placement eligibility; drain (move every node to other agents).
+	GetAgent(context.Context, *AgentId) (*AgentRecord, error)
+	RemoveAgent(context.Context, *RemoveAgentRequest) (*Empty, error)
+	SetAgentEligibility(context.Context, *AgentEligibilityRequest) (*AgentRecord, error)
+	DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error)
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -516,6 +574,18 @@ func (UnimplementedGridMasterServer) VerifyReplicas(context.Context, *Empty) (*V
 }
 func (UnimplementedGridMasterServer) GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicaDigest not implemented")
+}
+func (UnimplementedGridMasterServer) GetAgent(context.Context, *AgentId) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgent not implemented")
+}
+func (UnimplementedGridMasterServer) RemoveAgent(context.Context, *RemoveAgentRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveAgent not implemented")
+}
+func (UnimplementedGridMasterServer) SetAgentEligibility(context.Context, *AgentEligibilityRequest) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAgentEligibility not implemented")
+}
+func (UnimplementedGridMasterServer) DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainAgent not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -956,6 +1026,78 @@ func _GridMaster_GetReplicaDigest_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_GetAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AgentId)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetAgent(ctx, req.(*AgentId))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_RemoveAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).RemoveAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_RemoveAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).RemoveAgent(ctx, req.(*RemoveAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_SetAgentEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AgentEligibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).SetAgentEligibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_SetAgentEligibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).SetAgentEligibility(ctx, req.(*AgentEligibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_DrainAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).DrainAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_DrainAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).DrainAgent(ctx, req.(*DrainAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1046,6 +1188,22 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReplicaDigest",
 			Handler:    _GridMaster_GetReplicaDigest_Handler,
+		},
+		{
+			MethodName: "GetAgent",
+			Handler:    _GridMaster_GetAgent_Handler,
+		},
+		{
+			MethodName: "RemoveAgent",
+			Handler:    _GridMaster_RemoveAgent_Handler,
+		},
+		{
+			MethodName: "SetAgentEligibility",
+			Handler:    _GridMaster_SetAgentEligibility_Handler,
+		},
+		{
+			MethodName: "DrainAgent",
+			Handler:    _GridMaster_DrainAgent_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -281,6 +281,10 @@ func (a *fakeAgent) Monitor(context.Context, *rpc.MonitorRequest, ...grpc.CallOp
 	return nil, status.Error(codes.Unimplemented, "fake agent: no logs")
 }
 
+func (a *fakeAgent) FetchNodeData(context.Context, *rpc.FetchNodeDataRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.NodeDataChunk], error) {
+	return nil, status.Error(codes.Unimplemented, "fake agent: no data")
+}
+
 func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ ...grpc.CallOption) (*rpc.ListNodesResponse, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -29,7 +29,7 @@ func masterFlags() []cli.Flag {
 		return []string{"GRID_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))}
 	}
 	host, _ := os.Hostname()
-	return []cli.Flag{
+	return append(dayTwoFlags(def, env), []cli.Flag{
 		&cli.StringFlag{Name: "config", EnvVars: env("config"), Usage: "optional TOML file whose keys are these flag names (flags and env win)"},
 		&cli.StringFlag{Name: "id", Value: host, EnvVars: env("id"), Usage: "this master's unique id ([A-Za-z0-9._-], 1-128)"},
 		&cli.StringFlag{Name: "data-dir", EnvVars: env("data-dir"), Usage: "data directory (default ./data/<id>)"},
@@ -64,7 +64,7 @@ func masterFlags() []cli.Flag {
 		logJSONFlag("GRID_LOG_JSON"),
 		&cli.DurationFlag{Name: "dashboard-sample-interval", Value: api.DefaultConfig().SampleInterval, EnvVars: env("dashboard-sample-interval"), Usage: "how often the dashboard's trend charts sample this master's metrics (360 samples kept)"},
 		&cli.BoolFlag{Name: "enable-debug", EnvVars: env("enable-debug"), Usage: "serve pprof under /debug/pprof/ on the HTTP address (full token required when set)"},
-	}
+	}...)
 }
 
 // joinDurations is ds as a comma-separated flag value.
@@ -181,6 +181,9 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 		return cfg, err
 	}
 	cfg.Nodes.AgentRetryBackoff = backoff
+	if err := dayTwoConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.BootstrapExpect > 0 && cfg.BootstrapExpect < cfg.MinQuorum {
 		cfg.MinQuorum = cfg.BootstrapExpect
 	}

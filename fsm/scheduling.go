@@ -1,0 +1,30 @@
+package fsm
+
+import (
+	"fmt"
+
+	"github.com/gridctl/grid/rpc"
+)
+
+// applyAgentScheduling sets an agent's placement eligibility and, with
+// set_drain, its drain state (AgentSchedulingType). Both survive a
+// re-registration (registerAgent keeps them).
+func (f *FSM) applyAgentScheduling(buf []byte, index uint64) interface{} {
+	cmd := new(rpc.AgentSchedulingCommand)
+	decode(AgentSchedulingType, buf, index, cmd)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a, ok := f.agents[cmd.AgentId]
+	if !ok {
+		return fmt.Errorf("agent scheduling %q: %w", cmd.AgentId, ErrNotFound)
+	}
+	if err := f.storeEventsLocked(index, cmd.Events); err != nil {
+		return fmt.Errorf("agent scheduling %q: %w", cmd.AgentId, err)
+	}
+	defer f.version.Add(1)
+	a.Ineligible = cmd.Ineligible
+	if cmd.SetDrain {
+		a.Drain = cmd.Drain
+	}
+	return nil
+}
