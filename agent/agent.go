@@ -130,6 +130,8 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
 	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
 	svc.(*agentService).logs = cfg.LogBroker
+	svc.(*agentService).dial = []grpc.DialOption{grpc.WithTransportCredentials(dialCreds),
+		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken))}
 	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)

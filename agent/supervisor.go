@@ -67,6 +67,17 @@ type Supervisor struct {
 	mu     sync.Mutex
 	nodes  map[string]*node
 	closed bool
+	// stoppedPaths: data directories of nodes stopped here (not persisted),
+	// for a migration that follows a stop.
+	stoppedPaths map[string]string
+}
+
+// Runs reports whether nodeID is in the table and not failed or stopped.
+func (s *Supervisor) Runs(nodeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[nodeID]
+	return ok && n.rec.Status != rpc.NodeFailed && n.rec.Status != rpc.NodeStopped
 }
 
 // NewSupervisor loads the node table from cfg.DataDir and takes charge of
@@ -291,6 +302,10 @@ func (s *Supervisor) Stop(ctx context.Context, nodeID string) error {
 	defer s.mu.Unlock()
 	if cur, ok := s.nodes[nodeID]; ok && cur == n {
 		delete(s.nodes, nodeID)
+		if s.stoppedPaths == nil {
+			s.stoppedPaths = map[string]string{}
+		}
+		s.stoppedPaths[nodeID] = n.rec.StoragePath
 		n.rec.Status = rpc.NodeStopped
 		n.rec.PID = 0
 		s.persistLocked()

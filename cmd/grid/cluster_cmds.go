@@ -189,7 +189,7 @@ func operatorCommand() *cli.Command {
 			{
 				Name:        "snapshot",
 				Usage:       "save or restore the cluster state",
-				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand()},
+				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand(), snapshotInspectCommand()},
 			},
 		},
 	}

@@ -38,6 +38,7 @@ func main() {
 			simAgentsCommand(),
 			monitorCommand(),
 			debugCommand(),
+			agentsCommand(),
 		},
 	}
 	if err := app.Run(os.Args); err != nil {
