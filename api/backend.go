@@ -46,6 +46,8 @@ type Backend interface {
 	RemoveAgent(ctx context.Context, in *rpc.RemoveAgentRequest) error
 	SetAgentEligibility(ctx context.Context, in *rpc.AgentEligibilityRequest) (*rpc.AgentRecord, error)
 	DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error)
+	// AutopilotHealth is each master's health as the leader's autopilot sees it.
+	AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error)
 }
 
 // A mutating call's request id (header X-Request-Id or body field

@@ -234,6 +234,14 @@ func (f *fakeMaster) DrainAgent(_ context.Context, in *rpc.DrainAgentRequest) (*
 	return &rpc.AgentRecord{AgentId: in.AgentId, Ineligible: true, Drain: &rpc.AgentDrain{Status: "draining", MigrateData: in.MigrateData}}, nil
 }
 
+func (f *fakeMaster) AutopilotHealth(_ context.Context) (*rpc.AutopilotHealthResponse, error) {
+	if err := f.record("AutopilotHealth", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AutopilotHealthResponse{Healthy: true, FailureTolerance: 1, LeaderId: "m1", FailureToleranceHolds: true,
+		Servers: []*rpc.AutopilotServerHealth{{Id: "m1", Healthy: true, RaftState: "leader"}}}, nil
+}
+
 func (f *fakeMaster) VerifyReplicas(_ context.Context) (*rpc.VerifyResponse, error) {
 	if err := f.record("VerifyReplicas", false); err != nil {
 		return nil, err

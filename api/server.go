@@ -164,6 +164,7 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
 	s.route(http.MethodGet, "/api/grid/operator/verify", s.requireReadToken(s.verify))
 	s.route(http.MethodGet, "/api/grid/operator/failovers", s.requireReadToken(s.listFailovers))
+	s.route(http.MethodGet, "/api/grid/operator/autopilot/health", s.requireReadToken(s.autopilotHealth))
 	s.route("", "/api/grid/agents/{id}", s.agentResource)
 	s.route(http.MethodPost, "/api/grid/agents/{id}/eligibility", s.requireToken(s.setEligibility))
 	s.route(http.MethodPost, "/api/grid/agents/{id}/drain", s.requireToken(s.drainAgent))

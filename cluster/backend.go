@@ -198,3 +198,8 @@ func (b *Backend) SetAgentEligibility(ctx context.Context, in *rpc.AgentEligibil
 func (b *Backend) DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error) {
 	return call(ctx, false, b.svc.DrainAgent, in)
 }
+
+// AutopilotHealth is each master's health as the leader's autopilot sees it.
+func (b *Backend) AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error) {
+	return call(ctx, false, b.svc.AutopilotHealth, &rpc.Empty{})
+}

@@ -76,6 +76,8 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 		return f.applyRecordRequest(buf, i)
 	case AgentSchedulingType:
 		return f.applyAgentScheduling(buf, i)
+	case AutopilotConfigType:
+		return f.applyAutopilotConfig(buf, i)
 	}
 	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), i))
 }

@@ -29,7 +29,7 @@ func InspectSnapshot(r io.Reader, tmpDir string) (SnapshotSummary, error) {
 	var s SnapshotSummary
 	br := bufio.NewReaderSize(r, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || !knownSnapshotMagic(string(magic)) {
 		return s, fmt.Errorf("%w: not a grid state snapshot (missing header)", ErrBadSnapshot)
 	}
 	var err error
@@ -45,12 +45,17 @@ func InspectSnapshot(r io.Reader, tmpDir string) (SnapshotSummary, error) {
 		return s, fmt.Errorf("%w: nodes: %v", ErrBadSnapshot, err)
 	}
 	s.Agents, s.Nodes = len(agents), len(nodes)
-	if string(magic) == snapshotMagic {
+	if string(magic) != snapshotMagicV1 {
 		if _, err := readRecords(br, func() *rpc.RemovedMaster { return new(rpc.RemovedMaster) }); err != nil {
 			return s, fmt.Errorf("%w: removed masters: %v", ErrBadSnapshot, err)
 		}
 		if _, err := readRecords(br, func() *rpc.RequestRecord { return new(rpc.RequestRecord) }); err != nil {
 			return s, fmt.Errorf("%w: request records: %v", ErrBadSnapshot, err)
+		}
+	}
+	if string(magic) == snapshotMagic {
+		if _, err := readRecords(br, func() *rpc.AutopilotConfig { return new(rpc.AutopilotConfig) }); err != nil {
+			return s, fmt.Errorf("%w: autopilot config: %v", ErrBadSnapshot, err)
 		}
 	}
 	dir, err := os.MkdirTemp(tmpDir, "grid-inspect-*")

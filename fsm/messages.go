@@ -60,6 +60,9 @@ const (
 	// AgentSchedulingType: rpc.AgentSchedulingCommand; an agent's
 	// eligibility and drain state (scheduling.go).
 	AgentSchedulingType MessageType = 40
+	// AutopilotConfigType: rpc.AutopilotConfig; the operator's autopilot
+	// configuration (scheduling.go).
+	AutopilotConfigType MessageType = 41
 )
 
 func (t MessageType) String() string {
@@ -96,6 +99,8 @@ func (t MessageType) String() string {
 		return "record_request"
 	case AgentSchedulingType:
 		return "agent_scheduling"
+	case AutopilotConfigType:
+		return "autopilot_config"
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gridctl/grid/rpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // applyAgentScheduling sets an agent's placement eligibility and, with
@@ -27,4 +28,27 @@ func (f *FSM) applyAgentScheduling(buf []byte, index uint64) interface{} {
 		a.Drain = cmd.Drain
 	}
 	return nil
+}
+
+// applyAutopilotConfig stores the operator's autopilot configuration
+// (AutopilotConfigType); it replaces the masters' flags on every master.
+func (f *FSM) applyAutopilotConfig(buf []byte, index uint64) interface{} {
+	cfg := new(rpc.AutopilotConfig)
+	decode(AutopilotConfigType, buf, index, cfg)
+	cfg.FromRaft = true
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.autopilot = cfg
+	return nil
+}
+
+// AutopilotConfig is the operator's autopilot configuration; false when
+// none was set (the masters' flags apply).
+func (f *FSM) AutopilotConfig() (*rpc.AutopilotConfig, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.autopilot == nil {
+		return nil, false
+	}
+	return proto.Clone(f.autopilot).(*rpc.AutopilotConfig), true
 }

@@ -15,19 +15,26 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 2):
+// snapshotMagic starts every snapshot stream (format version 3):
 //
 //	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
-//	removed count (u64) | removed masters | request count (u64) | request records | event store
+//	removed count (u64) | removed masters | request count (u64) | request records |
+//	autopilot config count (u64, 0 or 1) | autopilot config | event store
 //
 // where each record is a u64 length followed by its protobuf encoding, all
-// integers big-endian, and the event store runs to EOF. Version 1
-// (snapshotMagicV1) has no removed masters and no request records; Restore
-// still reads it.
+// integers big-endian, and the event store runs to EOF. Version 2
+// (snapshotMagicV2) has no autopilot config; version 1 (snapshotMagicV1) no
+// removed masters and no request records either; Restore reads both.
 const (
-	snapshotMagic   = "GRIDSNAP2\n"
+	snapshotMagic   = "GRIDSNAP3\n"
+	snapshotMagicV2 = "GRIDSNAP2\n"
 	snapshotMagicV1 = "GRIDSNAP1\n"
 )
+
+// knownSnapshotMagic reports whether magic starts a snapshot this FSM reads.
+func knownSnapshotMagic(magic string) bool {
+	return magic == snapshotMagic || magic == snapshotMagicV2 || magic == snapshotMagicV1
+}
 
 // maxRecordSize bounds one registry record in a snapshot stream.
 const maxRecordSize = 16 << 20
@@ -39,6 +46,7 @@ type fsmSnapshot struct {
 	nodes   []*rpc.NodeStatus
 	removed []*rpc.RemovedMaster
 	reqs    []*rpc.RequestRecord
+	pilot   []*rpc.AutopilotConfig // 0 or 1
 	events  *eventstore.Snapshot
 }
 
@@ -59,6 +67,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	for _, r := range f.requests {
 		sn.reqs = append(sn.reqs, proto.Clone(r).(*rpc.RequestRecord))
+	}
+	if f.autopilot != nil {
+		sn.pilot = []*rpc.AutopilotConfig{proto.Clone(f.autopilot).(*rpc.AutopilotConfig)}
 	}
 	sort.Slice(sn.removed, func(i, j int) bool { return sn.removed[i].Id < sn.removed[j].Id })
 	sort.Slice(sn.reqs, func(i, j int) bool { return sn.reqs[i].RequestId < sn.reqs[j].RequestId })
@@ -100,6 +111,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeRecords(bw, s.reqs); err != nil {
 		return fmt.Errorf("request records: %w", err)
+	}
+	if err := writeRecords(bw, s.pilot); err != nil {
+		return fmt.Errorf("autopilot config: %w", err)
 	}
 	if _, err := s.events.WriteTo(bw); err != nil {
 		return fmt.Errorf("event store: %w", err)
@@ -179,7 +193,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 256<<10)
 	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || (string(magic) != snapshotMagic && string(magic) != snapshotMagicV1) {
+	if _, err := io.ReadFull(br, magic); err != nil || !knownSnapshotMagic(string(magic)) {
 		return fmt.Errorf("fsm restore: %w: missing header", ErrBadSnapshot)
 	}
 	applied, err := readUint64(br)
@@ -196,12 +210,18 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	var removed []*rpc.RemovedMaster
 	var reqs []*rpc.RequestRecord
-	if string(magic) == snapshotMagic {
+	var pilot []*rpc.AutopilotConfig
+	if string(magic) != snapshotMagicV1 {
 		if removed, err = readRecords(br, func() *rpc.RemovedMaster { return new(rpc.RemovedMaster) }); err != nil {
 			return fmt.Errorf("fsm restore: removed masters: %w", err)
 		}
 		if reqs, err = readRecords(br, func() *rpc.RequestRecord { return new(rpc.RequestRecord) }); err != nil {
 			return fmt.Errorf("fsm restore: request records: %w", err)
+		}
+	}
+	if string(magic) == snapshotMagic {
+		if pilot, err = readRecords(br, func() *rpc.AutopilotConfig { return new(rpc.AutopilotConfig) }); err != nil {
+			return fmt.Errorf("fsm restore: autopilot config: %w", err)
 		}
 	}
 
@@ -233,6 +253,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	old := f.store
 	f.agents, f.nodes, f.store = agentMap, nodeMap, store
 	f.removed, f.requests = removedMap, reqMap
+	f.autopilot = nil
+	if len(pilot) > 0 {
+		f.autopilot = pilot[0]
+	}
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()

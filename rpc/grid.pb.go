@@ -3424,6 +3424,286 @@ func (x *DrainAgentRequest) GetMigrateData() bool {
 	return false
 }
 
+// AutopilotConfig tunes raft-autopilot (grid operator autopilot).
+type AutopilotConfig struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	CleanupDeadServers        bool                   `protobuf:"varint,1,opt,name=cleanup_dead_servers,json=cleanupDeadServers,proto3" json:"cleanup_dead_servers,omitempty"`
+	LastContactThresholdMs    int64                  `protobuf:"varint,2,opt,name=last_contact_threshold_ms,json=lastContactThresholdMs,proto3" json:"last_contact_threshold_ms,omitempty"`
+	MaxTrailingLogs           uint64                 `protobuf:"varint,3,opt,name=max_trailing_logs,json=maxTrailingLogs,proto3" json:"max_trailing_logs,omitempty"`
+	MinQuorum                 uint32                 `protobuf:"varint,4,opt,name=min_quorum,json=minQuorum,proto3" json:"min_quorum,omitempty"`
+	ServerStabilizationTimeMs int64                  `protobuf:"varint,5,opt,name=server_stabilization_time_ms,json=serverStabilizationTimeMs,proto3" json:"server_stabilization_time_ms,omitempty"`
+	// from_raft: this configuration was set by an operator (stored in Raft);
+	// false: the masters' flags.
+	FromRaft      bool `protobuf:"varint,6,opt,name=from_raft,json=fromRaft,proto3" json:"from_raft,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotConfig) Reset() {
+	*x = AutopilotConfig{}
+	mi := &file_grid_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotConfig) ProtoMessage() {}
+
+func (x *AutopilotConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotConfig.ProtoReflect.Descriptor instead.
+func (*AutopilotConfig) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AutopilotConfig) GetCleanupDeadServers() bool {
+	if x != nil {
+		return x.CleanupDeadServers
+	}
+	return false
+}
+
+func (x *AutopilotConfig) GetLastContactThresholdMs() int64 {
+	if x != nil {
+		return x.LastContactThresholdMs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetMaxTrailingLogs() uint64 {
+	if x != nil {
+		return x.MaxTrailingLogs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetMinQuorum() uint32 {
+	if x != nil {
+		return x.MinQuorum
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetServerStabilizationTimeMs() int64 {
+	if x != nil {
+		return x.ServerStabilizationTimeMs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetFromRaft() bool {
+	if x != nil {
+		return x.FromRaft
+	}
+	return false
+}
+
+// AutopilotServerHealth is one master as the leader's autopilot sees it.
+type AutopilotServerHealth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`                        // alive|failed|left|unknown (gossip)
+	RaftState     string                 `protobuf:"bytes,5,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"` // leader|voter|non-voter|staging
+	Healthy       bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	LastContactMs int64                  `protobuf:"varint,7,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // -1 when unknown
+	LastIndex     uint64                 `protobuf:"varint,8,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	LastTerm      uint64                 `protobuf:"varint,9,opt,name=last_term,json=lastTerm,proto3" json:"last_term,omitempty"`
+	StableSince   int64                  `protobuf:"varint,10,opt,name=stable_since,json=stableSince,proto3" json:"stable_since,omitempty"` // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotServerHealth) Reset() {
+	*x = AutopilotServerHealth{}
+	mi := &file_grid_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotServerHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotServerHealth) ProtoMessage() {}
+
+func (x *AutopilotServerHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotServerHealth.ProtoReflect.Descriptor instead.
+func (*AutopilotServerHealth) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AutopilotServerHealth) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetRaftState() string {
+	if x != nil {
+		return x.RaftState
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *AutopilotServerHealth) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetLastTerm() uint64 {
+	if x != nil {
+		return x.LastTerm
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetStableSince() int64 {
+	if x != nil {
+		return x.StableSince
+	}
+	return 0
+}
+
+type AutopilotHealthResponse struct {
+	state                 protoimpl.MessageState   `protogen:"open.v1"`
+	Healthy               bool                     `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	FailureTolerance      int32                    `protobuf:"varint,2,opt,name=failure_tolerance,json=failureTolerance,proto3" json:"failure_tolerance,omitempty"`
+	LeaderId              string                   `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Servers               []*AutopilotServerHealth `protobuf:"bytes,4,rep,name=servers,proto3" json:"servers,omitempty"`
+	FailureToleranceHolds bool                     `protobuf:"varint,5,opt,name=failure_tolerance_holds,json=failureToleranceHolds,proto3" json:"failure_tolerance_holds,omitempty"` // at least one voter may fail without losing quorum
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *AutopilotHealthResponse) Reset() {
+	*x = AutopilotHealthResponse{}
+	mi := &file_grid_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotHealthResponse) ProtoMessage() {}
+
+func (x *AutopilotHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotHealthResponse.ProtoReflect.Descriptor instead.
+func (*AutopilotHealthResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AutopilotHealthResponse) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *AutopilotHealthResponse) GetFailureTolerance() int32 {
+	if x != nil {
+		return x.FailureTolerance
+	}
+	return 0
+}
+
+func (x *AutopilotHealthResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *AutopilotHealthResponse) GetServers() []*AutopilotServerHealth {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *AutopilotHealthResponse) GetFailureToleranceHolds() bool {
+	if x != nil {
+		return x.FailureToleranceHolds
+	}
+	return false
+}
+
 var File_grid_proto protoreflect.FileDescriptor
 
 const file_grid_proto_rawDesc = "" +
@@ -3708,7 +3988,35 @@ const file_grid_proto_rawDesc = "" +
 	"\x06enable\x18\x02 \x01(\bR\x06enable\x12\x1d\n" +
 	"\n" +
 	"deadline_s\x18\x03 \x01(\x03R\tdeadlineS\x12!\n" +
-	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData*\xd5\x05\n" +
+	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData\"\xa7\x02\n" +
+	"\x0fAutopilotConfig\x120\n" +
+	"\x14cleanup_dead_servers\x18\x01 \x01(\bR\x12cleanupDeadServers\x129\n" +
+	"\x19last_contact_threshold_ms\x18\x02 \x01(\x03R\x16lastContactThresholdMs\x12*\n" +
+	"\x11max_trailing_logs\x18\x03 \x01(\x04R\x0fmaxTrailingLogs\x12\x1d\n" +
+	"\n" +
+	"min_quorum\x18\x04 \x01(\rR\tminQuorum\x12?\n" +
+	"\x1cserver_stabilization_time_ms\x18\x05 \x01(\x03R\x19serverStabilizationTimeMs\x12\x1b\n" +
+	"\tfrom_raft\x18\x06 \x01(\bR\bfromRaft\"\xad\x02\n" +
+	"\x15AutopilotServerHealth\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"raft_state\x18\x05 \x01(\tR\traftState\x12\x18\n" +
+	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12&\n" +
+	"\x0flast_contact_ms\x18\a \x01(\x03R\rlastContactMs\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\b \x01(\x04R\tlastIndex\x12\x1b\n" +
+	"\tlast_term\x18\t \x01(\x04R\blastTerm\x12!\n" +
+	"\fstable_since\x18\n" +
+	" \x01(\x03R\vstableSince\"\xec\x01\n" +
+	"\x17AutopilotHealthResponse\x12\x18\n" +
+	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12+\n" +
+	"\x11failure_tolerance\x18\x02 \x01(\x05R\x10failureTolerance\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x125\n" +
+	"\aservers\x18\x04 \x03(\v2\x1b.grid.AutopilotServerHealthR\aservers\x126\n" +
+	"\x17failure_tolerance_holds\x18\x05 \x01(\bR\x15failureToleranceHolds*\xd5\x05\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -3744,7 +4052,7 @@ const file_grid_proto_rawDesc = "" +
 	"\x14AGENT_DRAIN_COMPLETE\x10_\x12\x16\n" +
 	"\x12AGENT_DRAIN_FAILED\x10`\x12\x1d\n" +
 	"\x19AGENT_ELIGIBILITY_CHANGED\x10a\x12\x10\n" +
-	"\fNODE_REMOVED\x10b2\xd9\f\n" +
+	"\fNODE_REMOVED\x10b2\x96\x0e\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -3779,7 +4087,10 @@ const file_grid_proto_rawDesc = "" +
 	"\vRemoveAgent\x12\x18.grid.RemoveAgentRequest\x1a\v.grid.Empty\x12G\n" +
 	"\x13SetAgentEligibility\x12\x1d.grid.AgentEligibilityRequest\x1a\x11.grid.AgentRecord\x128\n" +
 	"\n" +
-	"DrainAgent\x12\x17.grid.DrainAgentRequest\x1a\x11.grid.AgentRecordB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"DrainAgent\x12\x17.grid.DrainAgentRequest\x1a\x11.grid.AgentRecord\x128\n" +
+	"\x12GetAutopilotConfig\x12\v.grid.Empty\x1a\x15.grid.AutopilotConfig\x12B\n" +
+	"\x12SetAutopilotConfig\x12\x15.grid.AutopilotConfig\x1a\x15.grid.AutopilotConfig\x12=\n" +
+	"\x0fAutopilotHealth\x12\v.grid.Empty\x1a\x1d.grid.AutopilotHealthResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -3794,7 +4105,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -3841,8 +4152,11 @@ var file_grid_proto_goTypes = []any{
 	(*RemoveAgentRequest)(nil),         // 42: grid.RemoveAgentRequest
 	(*AgentEligibilityRequest)(nil),    // 43: grid.AgentEligibilityRequest
 	(*DrainAgentRequest)(nil),          // 44: grid.DrainAgentRequest
-	nil,                                // 45: grid.Event.DetailsEntry
-	nil,                                // 46: grid.Member.TagsEntry
+	(*AutopilotConfig)(nil),            // 45: grid.AutopilotConfig
+	(*AutopilotServerHealth)(nil),      // 46: grid.AutopilotServerHealth
+	(*AutopilotHealthResponse)(nil),    // 47: grid.AutopilotHealthResponse
+	nil,                                // 48: grid.Event.DetailsEntry
+	nil,                                // 49: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -3853,7 +4167,7 @@ var file_grid_proto_depIdxs = []int32{
 	17, // 5: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	17, // 6: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 7: grid.Event.type:type_name -> grid.EventType
-	45, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	48, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	19, // 9: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 10: grid.EventFilter.types:type_name -> grid.EventType
 	19, // 11: grid.EventList.events:type_name -> grid.Event
@@ -3863,73 +4177,80 @@ var file_grid_proto_depIdxs = []int32{
 	14, // 15: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
 	12, // 16: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
 	17, // 17: grid.MasterList.masters:type_name -> grid.MasterInfo
-	46, // 18: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	49, // 18: grid.Member.tags:type_name -> grid.Member.TagsEntry
 	29, // 19: grid.MemberList.members:type_name -> grid.Member
 	36, // 20: grid.ReplicaDigest.hash:type_name -> grid.StateHash
 	38, // 21: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
-	4,  // 22: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 23: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 24: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 25: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 26: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 27: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 28: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 29: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 30: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 31: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	20, // 32: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	22, // 33: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	24, // 34: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	25, // 35: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 36: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 37: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	31, // 38: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	32, // 39: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 40: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	34, // 41: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 42: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 43: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	40, // 44: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 45: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	37, // 46: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	2,  // 47: grid.GridMaster.GetAgent:input_type -> grid.AgentId
-	42, // 48: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
-	43, // 49: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
-	44, // 50: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
-	5,  // 51: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 52: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 53: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 54: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 55: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 56: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	16, // 57: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	18, // 58: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 59: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 60: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	21, // 61: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	23, // 62: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	19, // 63: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	27, // 64: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	28, // 65: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	30, // 66: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 67: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	33, // 68: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	34, // 69: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 70: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	35, // 71: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	36, // 72: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	41, // 73: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	39, // 74: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	36, // 75: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	14, // 76: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
-	1,  // 77: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
-	14, // 78: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
-	14, // 79: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
-	51, // [51:80] is the sub-list for method output_type
-	22, // [22:51] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	46, // 22: grid.AutopilotHealthResponse.servers:type_name -> grid.AutopilotServerHealth
+	4,  // 23: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 24: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 25: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 26: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 27: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 28: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 29: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 30: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 31: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 32: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	20, // 33: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	22, // 34: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	24, // 35: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	25, // 36: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 37: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 38: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	31, // 39: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	32, // 40: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 41: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	34, // 42: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 43: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 44: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	40, // 45: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 46: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	37, // 47: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	2,  // 48: grid.GridMaster.GetAgent:input_type -> grid.AgentId
+	42, // 49: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
+	43, // 50: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
+	44, // 51: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
+	1,  // 52: grid.GridMaster.GetAutopilotConfig:input_type -> grid.Empty
+	45, // 53: grid.GridMaster.SetAutopilotConfig:input_type -> grid.AutopilotConfig
+	1,  // 54: grid.GridMaster.AutopilotHealth:input_type -> grid.Empty
+	5,  // 55: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 56: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 57: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 58: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 59: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 60: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	16, // 61: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	18, // 62: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 63: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 64: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	21, // 65: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	23, // 66: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	19, // 67: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	27, // 68: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	28, // 69: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	30, // 70: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 71: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	33, // 72: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	34, // 73: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 74: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	35, // 75: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	36, // 76: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	41, // 77: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	39, // 78: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	36, // 79: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	14, // 80: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
+	1,  // 81: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
+	14, // 82: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
+	14, // 83: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
+	45, // 84: grid.GridMaster.GetAutopilotConfig:output_type -> grid.AutopilotConfig
+	45, // 85: grid.GridMaster.SetAutopilotConfig:output_type -> grid.AutopilotConfig
+	47, // 86: grid.GridMaster.AutopilotHealth:output_type -> grid.AutopilotHealthResponse
+	55, // [55:87] is the sub-list for method output_type
+	23, // [23:55] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -3943,7 +4264,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -54,6 +54,9 @@ const (
 	GridMaster_RemoveAgent_FullMethodName          = "/grid.GridMaster/RemoveAgent"
 	GridMaster_SetAgentEligibility_FullMethodName  = "/grid.GridMaster/SetAgentEligibility"
 	GridMaster_DrainAgent_FullMethodName           = "/grid.GridMaster/DrainAgent"
+	GridMaster_GetAutopilotConfig_FullMethodName   = "/grid.GridMaster/GetAutopilotConfig"
+	GridMaster_SetAutopilotConfig_FullMethodName   = "/grid.GridMaster/SetAutopilotConfig"
+	GridMaster_AutopilotHealth_FullMethodName      = "/grid.GridMaster/AutopilotHealth"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -108,6 +111,12 @@ type GridMasterClient interface {
 	RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Empty, error)
 	SetAgentEligibility(ctx context.Context, in *AgentEligibilityRequest, opts ...grpc.CallOption) (*AgentRecord, error)
 	DrainAgent(ctx context.Context, in *DrainAgentRequest, opts ...grpc.CallOption) (*AgentRecord, error)
+	// Autopilot: its configuration (stored in Raft; the flags are the default
+	// until one is set) and each master's health as the leader's autopilot
+	// sees it.
+	GetAutopilotConfig(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotConfig, error)
+	SetAutopilotConfig(ctx context.Context, in *AutopilotConfig, opts ...grpc.CallOption) (*AutopilotConfig, error)
+	AutopilotHealth(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotHealthResponse, error)
 }
 
 type gridMasterClient struct {
@@ -438,6 +447,36 @@ func (c *gridMasterClient) DrainAgent(ctx context.Context, in *DrainAgentRequest
 	return out, nil
 }
 
+func (c *gridMasterClient) GetAutopilotConfig(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotConfig, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotConfig)
+	err := c.cc.Invoke(ctx, GridMaster_GetAutopilotConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) SetAutopilotConfig(ctx context.Context, in *AutopilotConfig, opts ...grpc.CallOption) (*AutopilotConfig, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotConfig)
+	err := c.cc.Invoke(ctx, GridMaster_SetAutopilotConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) AutopilotHealth(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotHealthResponse)
+	err := c.cc.Invoke(ctx, GridMaster_AutopilotHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -490,6 +529,12 @@ type GridMasterServer interface {
 	RemoveAgent(context.Context, *RemoveAgentRequest) (*Empty, error)
 	SetAgentEligibility(context.Context, *AgentEligibilityRequest) (*AgentRecord, error)
 	DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error)
+	// Autopilot: its configuration (stored in Raft; the flags are the default
+	// until one is set) and each master's health as the leader's autopilot
+	// sees it.
+	GetAutopilotConfig(context.Context, *Empty) (*AutopilotConfig, error)
+	SetAutopilotConfig(context.Context, *AutopilotConfig) (*AutopilotConfig, error)
+	AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error)
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -586,6 +631,15 @@ func (UnimplementedGridMasterServer) SetAgentEligibility(context.Context, *Agent
 }
 func (UnimplementedGridMasterServer) DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error) {
 	return nil, status.Error(codes.Unimplemented, "method DrainAgent not implemented")
+}
+func (UnimplementedGridMasterServer) GetAutopilotConfig(context.Context, *Empty) (*AutopilotConfig, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAutopilotConfig not implemented")
+}
+func (UnimplementedGridMasterServer) SetAutopilotConfig(context.Context, *AutopilotConfig) (*AutopilotConfig, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAutopilotConfig not implemented")
+}
+func (UnimplementedGridMasterServer) AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AutopilotHealth not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -1098,6 +1152,60 @@ func _GridMaster_DrainAgent_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_GetAutopilotConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetAutopilotConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetAutopilotConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetAutopilotConfig(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_SetAutopilotConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AutopilotConfig)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).SetAutopilotConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_SetAutopilotConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).SetAutopilotConfig(ctx, req.(*AutopilotConfig))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_AutopilotHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).AutopilotHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_AutopilotHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).AutopilotHealth(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1204,6 +1312,18 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DrainAgent",
 			Handler:    _GridMaster_DrainAgent_Handler,
+		},
+		{
+			MethodName: "GetAutopilotConfig",
+			Handler:    _GridMaster_GetAutopilotConfig_Handler,
+		},
+		{
+			MethodName: "SetAutopilotConfig",
+			Handler:    _GridMaster_SetAutopilotConfig_Handler,
+		},
+		{
+			MethodName: "AutopilotHealth",
+			Handler:    _GridMaster_AutopilotHealth_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -186,6 +186,7 @@ func operatorCommand() *cli.Command {
 			},
 			verifyCommand(),
 			failoversCommand(),
+			autopilotCommand(),
 			{
 				Name:        "snapshot",
 				Usage:       "save or restore the cluster state",

@@ -280,6 +280,8 @@ var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_VerifyReplicas_FullMethodName:                     true,
 	rpc.GridMaster_GetReplicaDigest_FullMethodName:                   true,
 	rpc.GridMaster_GetAgent_FullMethodName:                           true,
+	rpc.GridMaster_GetAutopilotConfig_FullMethodName:                 true,
+	rpc.GridMaster_AutopilotHealth_FullMethodName:                    true,
 	rpc.GridAgent_GetNodeStatus_FullMethodName:                       true,
 	rpc.GridAgent_ListNodes_FullMethodName:                           true,
 	rpc.StorageService_QueryConcept_FullMethodName:                   true,

@@ -155,7 +155,7 @@ func TestMutatingMethodSets(t *testing.T) {
 	slices.Sort(gotAgent)
 	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
 	wantGrid := []string{"DrainAgent", "EmitEvents", "Heartbeat", "Monitor", "RegisterAgent", "RemoveAgent", "RemovePeer", "ReportNodeStatus",
-		"RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
+		"RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SetAutopilotConfig", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
