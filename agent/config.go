@@ -71,6 +71,11 @@ type Config struct {
 	// HealthCheckFailures is how many failed checks in a row make a node
 	// unhealthy and restarted (--health-check-failures); 0 only measures.
 	HealthCheckFailures int
+	// HoldRecovered is how long nodes found dead at start-up wait for the
+	// first registration, which says whether the registry moved them to
+	// another agent meanwhile (then they are not restarted here); past it
+	// they are restarted anyway. 0 restarts them at once.
+	HoldRecovered time.Duration
 	// RestartFailedNodes turns automatic restarts of crashed nodes on
 	// ([monitoring] restart_failed_nodes).
 	RestartFailedNodes bool
@@ -152,6 +157,7 @@ func DefaultConfig() Config {
 		HeartbeatInterval:   5 * time.Second,
 		HealthCheckInterval: 10 * time.Second,
 		HealthCheckFailures: 3,
+		HoldRecovered:       15 * time.Second,
 		RestartFailedNodes:  true,
 		RestartMaxAttempts:  3,
 		RestartWindow:       10 * time.Minute,

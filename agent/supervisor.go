@@ -70,6 +70,10 @@ type Supervisor struct {
 	// stoppedPaths: data directories of nodes stopped here (not persisted),
 	// for a migration that follows a stop.
 	stoppedPaths map[string]string
+	// held: nodes found dead at start-up, not restarted until a master says
+	// which of them were moved elsewhere meanwhile (ReleaseHeld), or until
+	// cfg.HoldRecovered passes without one.
+	held map[string]bool
 }
 
 // Runs reports whether nodeID is in the table and not failed or stopped.
@@ -111,6 +115,9 @@ func NewSupervisor(cfg Config, notify Notifier, logger hclog.Logger) (*Superviso
 		s.recoverLocked(rec)
 	}
 	s.persistLocked()
+	if len(s.held) > 0 {
+		time.AfterFunc(cfg.HoldRecovered, func() { s.ReleaseHeld(nil) })
+	}
 	return s, nil
 }
 

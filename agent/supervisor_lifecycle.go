@@ -272,8 +272,54 @@ func (s *Supervisor) recoverLocked(rec *NodeRecord) {
 		}
 	}
 	s.nodes[rec.NodeID] = n
+	if s.cfg.HoldRecovered > 0 {
+		// Its node may have been rescheduled to another agent meanwhile:
+		// wait for the first registration's word before restarting it.
+		log.Warn("node died while the agent was away; restarting it once a master confirms it is still ours", "hold", s.cfg.HoldRecovered)
+		rec.Status = rpc.NodeCrashed
+		rec.LastError = "process gone while the agent was down; waiting for a master before restarting"
+		if s.held == nil {
+			s.held = map[string]bool{}
+		}
+		s.held[rec.NodeID] = true
+		return
+	}
 	log.Warn("node died while the agent was away")
 	s.crashedLocked(n, exitInfo{Code: -1}, "process gone while the agent was down")
+}
+
+// ReleaseHeld restarts the nodes held at start-up, except the stale ones
+// (placed on another agent by the registry): those are dropped from the
+// table, their data left in place. Called after each registration (only
+// the first finds nodes held) and, with nil, when the hold expires.
+func (s *Supervisor) ReleaseHeld(stale []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) == 0 || s.closed {
+		return
+	}
+	isStale := make(map[string]bool, len(stale))
+	for _, id := range stale {
+		isStale[id] = true
+	}
+	for id := range s.held {
+		delete(s.held, id)
+		n, ok := s.nodes[id]
+		if !ok || n.rec.Status != rpc.NodeCrashed {
+			continue
+		}
+		if isStale[id] {
+			s.logger.Warn("not restarting a stale copy: the registry placed the node elsewhere", "node_id", id)
+			delete(s.nodes, id)
+			if s.stoppedPaths == nil {
+				s.stoppedPaths = map[string]string{}
+			}
+			s.stoppedPaths[id] = n.rec.StoragePath
+			continue
+		}
+		s.crashedLocked(n, exitInfo{Code: -1}, "process gone while the agent was down")
+	}
+	s.persistLocked()
 }
 
 // Unhealthy handles a running node whose health checks failed failures

@@ -420,8 +420,12 @@ type RegistrationResponse struct {
 	// Grid: how often to heartbeat, in milliseconds.
 	HeartbeatIntervalMs uint32 `protobuf:"varint,4,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	LeaderId            string `protobuf:"bytes,5,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Day-two operations: nodes the agent reported that the registry places
+	// on another agent (rescheduled while it was away) or no longer knows; the
+	// agent does not restart them if they died while it was down.
+	StaleNodeIds  []string `protobuf:"bytes,6,rep,name=stale_node_ids,json=staleNodeIds,proto3" json:"stale_node_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegistrationResponse) Reset() {
@@ -487,6 +491,13 @@ func (x *RegistrationResponse) GetLeaderId() string {
 		return x.LeaderId
 	}
 	return ""
+}
+
+func (x *RegistrationResponse) GetStaleNodeIds() []string {
+	if x != nil {
+		return x.StaleNodeIds
+	}
+	return nil
 }
 
 type HeartbeatRequest struct {
@@ -3724,13 +3735,14 @@ const file_grid_proto_rawDesc = "" +
 	"\x0eagent_endpoint\x18\x06 \x01(\tR\ragentEndpoint\x12&\n" +
 	"\x05nodes\x18\a \x03(\v2\x10.grid.NodeStatusR\x05nodes\x12(\n" +
 	"\x10port_range_start\x18\b \x01(\rR\x0eportRangeStart\x12$\n" +
-	"\x0eport_range_end\x18\t \x01(\rR\fportRangeEnd\"\xcd\x01\n" +
+	"\x0eport_range_end\x18\t \x01(\rR\fportRangeEnd\"\xf3\x01\n" +
 	"\x14RegistrationResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12%\n" +
 	"\x0emaster_version\x18\x02 \x01(\tR\rmasterVersion\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x04 \x01(\rR\x13heartbeatIntervalMs\x12\x1b\n" +
-	"\tleader_id\x18\x05 \x01(\tR\bleaderId\"y\n" +
+	"\tleader_id\x18\x05 \x01(\tR\bleaderId\x12$\n" +
+	"\x0estale_node_ids\x18\x06 \x03(\tR\fstaleNodeIds\"y\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12,\n" +
 	"\x12storage_node_count\x18\x02 \x01(\rR\x10storageNodeCount\x12\x1c\n" +
