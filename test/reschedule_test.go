@@ -118,3 +118,43 @@ func TestMachineLossReschedulesNodes(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13: a node whose restart budget is spent (node_failed) is placed on
+// another agent under the same id (node_rescheduled).
+func TestFailedNodeRescheduled(t *testing.T) {
+	if !agentBuilt(t) {
+		t.Skip("grid agent is not built yet")
+	}
+	c := harness.NewCluster(t, harness.Options{MasterArgs: nodeLiveness})
+	a1 := c.AddAgent("agent-001", harness.AgentOptions{})
+	a2 := c.AddAgent("agent-002", harness.AgentOptions{})
+	waitStatus(t, c, a1.ID, "healthy")
+	waitStatus(t, c, a2.ID, "healthy")
+	// agent-002 takes no new node until agent-001's budget is spent.
+	grid(t, c, "agents", "eligibility", "--disable", a2.ID)
+	r := spawnCLI(t, c, "--agent", a1.ID)
+	rec := waitNodeOnAll(t, c, r.NodeID, "running", func(n *rpc.NodeStatus) bool { return n.Status == "running" })
+	pid := r.Pid
+	for kill := 1; kill <= 3; kill++ { // 3 restarts allowed
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		pid = waitNewPid(t, a1, r.NodeID, rec.Port, pid)
+	}
+	grid(t, c, "agents", "eligibility", "--enable", a2.ID)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	moved := waitNodeOnAll(t, c, r.NodeID, "running on agent-002", func(n *rpc.NodeStatus) bool {
+		return n.AgentId == a2.ID && n.Status == "running" && n.Pid != 0
+	})
+	if moved.RescheduleCount != 1 || len(moved.PreviousAgents) != 1 || moved.PreviousAgents[0] != a1.ID {
+		t.Fatalf("moved record: reschedule_count %d previous_agents %v", moved.RescheduleCount, moved.PreviousAgents)
+	}
+	leader := c.WaitLeader(30 * time.Second)
+	waitfor.Until(t, 10*time.Second, "node_failed then node_rescheduled", func() (bool, string) {
+		evs := entityEventTypes(t, leader, r.NodeID)
+		return inOrder(evs, []string{"node_failed", "spawn_requested", "spawn_succeeded", "node_rescheduled"}), fmt.Sprint(evs)
+	})
+	waitfor.True(t, 20*time.Second, "no copy left on agent-001", func() bool { return len(a1.NodeProcs()[r.NodeID]) == 0 })
+}

@@ -116,12 +116,20 @@ func (o *Orchestrator) stopCopy(ctx context.Context, a *rpc.AgentRecord, nodeID 
 
 // placeElsewhere picks an eligible healthy agent with a free slot other
 // than except, counting planned (moves not yet committed) as taken slots.
+// An agent the leader has not heard from for RescheduleAfter (still
+// healthy in the registry: its degraded timer has not fired) is skipped.
 func (o *Orchestrator) placeElsewhere(except string, planned ...*rpc.NodeStatus) (*rpc.AgentRecord, error) {
 	var agents []*rpc.AgentRecord
 	for _, a := range o.reg.Agents() {
-		if a.AgentId != except {
-			agents = append(agents, a)
+		if a.AgentId == except {
+			continue
 		}
+		if o.cfg.RescheduleAfter > 0 && o.silence != nil {
+			if d, ok := o.silence(a.AgentId); ok && d >= o.cfg.RescheduleAfter {
+				continue
+			}
+		}
+		agents = append(agents, a)
 	}
 	return placeNode(agents, append(o.reg.Nodes(), planned...))
 }

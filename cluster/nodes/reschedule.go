@@ -23,9 +23,16 @@ func (o *Orchestrator) rescheduleLost(ctx context.Context) {
 		return
 	}
 	gone := map[string]bool{}
+	known := map[string]bool{}
 	for _, a := range o.reg.Agents() {
+		known[a.AgentId] = true
 		if d, ok := o.silence(a.AgentId); ok && d >= after {
 			gone[a.AgentId] = true
+		}
+	}
+	for _, n := range o.reg.Nodes() {
+		if !known[n.AgentId] {
+			gone[n.AgentId] = true // unregistered (removed or collected)
 		}
 	}
 	for _, n := range o.reg.Nodes() {
@@ -60,7 +67,7 @@ func (o *Orchestrator) rescheduleNode(ctx context.Context, n *rpc.NodeStatus, re
 	if !ok || cur.AgentId != n.AgentId || cur.DesiredState != rpc.DesiredRunning {
 		return
 	}
-	if !agentGone && o.recentReschedules(cur) >= o.cfg.RescheduleAttempts {
+	if !agentGone && o.recentReschedules(cur.NodeId, false) >= o.cfg.RescheduleAttempts {
 		return
 	}
 	if agentGone && cur.Status != rpc.NodeLost {
@@ -82,25 +89,35 @@ func (o *Orchestrator) rescheduleNode(ctx context.Context, n *rpc.NodeStatus, re
 		return
 	}
 	from, _ := o.reg.Agent(cur.AgentId)
+	if !agentGone {
+		o.recentReschedules(cur.NodeId, true)
+	}
 	if _, err := o.moveNode(ctx, move{rec: cur, from: from, to: to, reschedule: true, reason: reason}); err != nil {
 		o.log.Warn("reschedule failed", "node_id", cur.NodeId, "to_agent", to.AgentId, "error", err)
 	}
 }
 
-// recentReschedules counts the reschedules of failed node n this leader
-// made within the last hour and records one more (the caller is about to
-// try). The count lives in the leader's memory: a new leader starts afresh.
-func (o *Orchestrator) recentReschedules(n *rpc.NodeStatus) int {
+// recentReschedules counts the reschedules of failed node id this leader
+// made within the last hour; with record it records one more (the caller
+// is about to move it). The count lives in the leader's memory: a new
+// leader starts afresh.
+func (o *Orchestrator) recentReschedules(id string, record bool) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	cutoff := time.Now().Add(-rescheduleWindow)
 	var keep []time.Time
-	for _, t := range o.rescheduled[n.NodeId] {
+	for _, t := range o.rescheduled[id] {
 		if t.After(cutoff) {
 			keep = append(keep, t)
 		}
 	}
-	keep = append(keep, time.Now())
-	o.rescheduled[n.NodeId] = keep
-	return len(keep) - 1
+	if record {
+		keep = append(keep, time.Now())
+	}
+	if len(keep) == 0 {
+		delete(o.rescheduled, id)
+	} else {
+		o.rescheduled[id] = keep
+	}
+	return len(keep)
 }
