@@ -86,7 +86,7 @@ func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServ
 	}
 	defer rc.Close()
 	w := bufio.NewWriterSize(chunkWriter{send: stream.Send}, snapshotChunkSize)
-	if err := writeSnapshotFile(w, meta, rc); err != nil {
+	if err := writeSnapshotFile(w, meta, m.identity.ClusterID(), rc); err != nil {
 		return status.Errorf(codes.Internal, "stream snapshot: %v", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -158,7 +158,14 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 	if body := st.Size() - headerLen; body != meta.Size {
 		return fmt.Errorf("%w: the upload is truncated: the state stream is %d bytes, its header says %d; nothing was changed", ErrInvalid, body, meta.Size)
 	}
-	if err := m.consensus.raft.Restore(meta, br, m.config.ApplyTimeout); err != nil {
+	if ours := m.identity.ClusterID(); meta.ClusterID != "" && ours != "" && meta.ClusterID != ours {
+		if c := m.fsm.Counts(); c.Agents > 0 || c.Nodes > 0 {
+			return fmt.Errorf("%w: the snapshot is from cluster %s, this is cluster %s and it holds %d agents and %d nodes; restore it into a fresh cluster (nothing was changed)",
+				ErrInvalid, meta.ClusterID, ours, c.Agents, c.Nodes)
+		}
+		m.logger.Warn("restoring a snapshot from another cluster into this empty one", "snapshot_cluster_id", meta.ClusterID, "cluster_id", ours)
+	}
+	if err := m.consensus.raft.Restore(&meta.SnapshotMeta, br, m.config.ApplyTimeout); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	m.heartbeats.RearmAll(m.config.OfflineAfter)

@@ -18,10 +18,17 @@ import (
 // ErrBadSnapshotFile: a file given as a snapshot is not one, or is cut short.
 var ErrBadSnapshotFile = errors.New("not a usable grid snapshot file")
 
+// fileMeta is a snapshot file's metadata: raft's, plus the id of the
+// cluster it was taken from (a field older readers ignore).
+type fileMeta struct {
+	raft.SnapshotMeta
+	ClusterID string `json:"GridClusterID,omitempty"`
+}
+
 // writeSnapshotFile writes a snapshot file: the header (magic, metadata)
 // then the FSM stream rc.
-func writeSnapshotFile(w io.Writer, meta *raft.SnapshotMeta, rc io.Reader) error {
-	metaJSON, err := json.Marshal(meta)
+func writeSnapshotFile(w io.Writer, meta *raft.SnapshotMeta, clusterID string, rc io.Reader) error {
+	metaJSON, err := json.Marshal(fileMeta{SnapshotMeta: *meta, ClusterID: clusterID})
 	if err != nil {
 		return err
 	}
@@ -38,7 +45,7 @@ func writeSnapshotFile(w io.Writer, meta *raft.SnapshotMeta, rc io.Reader) error
 
 // readSnapshotHeader reads a snapshot file's header and returns its
 // metadata and the header's length in bytes.
-func readSnapshotHeader(r io.Reader) (*raft.SnapshotMeta, int64, error) {
+func readSnapshotHeader(r io.Reader) (*fileMeta, int64, error) {
 	magic := make([]byte, len(snapshotFileMagic))
 	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != snapshotFileMagic {
 		return nil, 0, fmt.Errorf("%w: not a grid snapshot file (bad header)", ErrBadSnapshotFile)
@@ -55,7 +62,7 @@ func readSnapshotHeader(r io.Reader) (*raft.SnapshotMeta, int64, error) {
 	if _, err := io.ReadFull(r, metaJSON); err != nil {
 		return nil, 0, fmt.Errorf("%w: truncated snapshot metadata", ErrBadSnapshotFile)
 	}
-	var meta raft.SnapshotMeta
+	var meta fileMeta
 	if err := json.Unmarshal(metaJSON, &meta); err != nil {
 		return nil, 0, fmt.Errorf("%w: snapshot metadata: %v", ErrBadSnapshotFile, err)
 	}
@@ -64,16 +71,17 @@ func readSnapshotHeader(r io.Reader) (*raft.SnapshotMeta, int64, error) {
 
 // SnapshotInfo is what `grid operator snapshot inspect` prints.
 type SnapshotInfo struct {
-	File    string   `json:"file"`
-	Index   uint64   `json:"index"`
-	Term    uint64   `json:"term"`
-	Size    int64    `json:"size"`   // the whole file, bytes
-	SHA256  string   `json:"sha256"` // of the whole file
-	Agents  int      `json:"agents"`
-	Nodes   int      `json:"nodes"`
-	Events  uint64   `json:"events"`
-	LastSeq uint64   `json:"last_seq"`
-	Masters []string `json:"masters"` // the Raft configuration in the snapshot
+	File      string   `json:"file"`
+	ClusterID string   `json:"cluster_id"` // empty in files from before it was recorded
+	Index     uint64   `json:"index"`
+	Term      uint64   `json:"term"`
+	Size      int64    `json:"size"`   // the whole file, bytes
+	SHA256    string   `json:"sha256"` // of the whole file
+	Agents    int      `json:"agents"`
+	Nodes     int      `json:"nodes"`
+	Events    uint64   `json:"events"`
+	LastSeq   uint64   `json:"last_seq"`
+	Masters   []string `json:"masters"` // the Raft configuration in the snapshot
 }
 
 // InspectSnapshotFile reads a snapshot file without a running cluster: its
@@ -110,7 +118,7 @@ func InspectSnapshotFile(path string) (*SnapshotInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSnapshotFile, err)
 	}
-	info := &SnapshotInfo{File: path, Index: meta.Index, Term: meta.Term, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
+	info := &SnapshotInfo{File: path, ClusterID: meta.ClusterID, Index: meta.Index, Term: meta.Term, Size: st.Size(), SHA256: hex.EncodeToString(h.Sum(nil)),
 		Agents: sum.Agents, Nodes: sum.Nodes, Events: sum.Events, LastSeq: sum.LastSeq, Masters: []string{}}
 	for _, s := range meta.Configuration.Servers {
 		info.Masters = append(info.Masters, string(s.ID))

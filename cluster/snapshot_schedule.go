@@ -91,7 +91,7 @@ func (m *Master) writeScheduledSnapshot(dir string) (string, error) {
 	}
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, snapshotChunkSize)
-	if err := writeSnapshotFile(w, meta, rc); err != nil {
+	if err := writeSnapshotFile(w, meta, m.identity.ClusterID(), rc); err != nil {
 		tmp.Close()
 		return "", err
 	}

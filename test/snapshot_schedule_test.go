@@ -23,13 +23,14 @@ func snapshotFiles(dir string) []string {
 }
 
 type inspectOut struct {
-	Index  uint64 `json:"index"`
-	Term   uint64 `json:"term"`
-	Size   int64  `json:"size"`
-	SHA256 string `json:"sha256"`
-	Agents int    `json:"agents"`
-	Nodes  int    `json:"nodes"`
-	Events uint64 `json:"events"`
+	ClusterID string `json:"cluster_id"`
+	Index     uint64 `json:"index"`
+	Term      uint64 `json:"term"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Agents    int    `json:"agents"`
+	Nodes     int    `json:"nodes"`
+	Events    uint64 `json:"events"`
 }
 
 // Issue 13: scheduled snapshots keep exactly --snapshot-retain files; one
@@ -77,7 +78,7 @@ func TestScheduledSnapshots(t *testing.T) {
 		t.Fatalf("inspect --json: %v\n%s", err, out)
 	}
 	t.Logf("inspect: %+v", info)
-	if info.Index == 0 || info.Agents != 2 || info.Events == 0 || len(info.SHA256) != 64 || info.Size != int64(len(b)) {
+	if info.ClusterID == "" || info.Index == 0 || info.Agents != 2 || info.Events == 0 || len(info.SHA256) != 64 || info.Size != int64(len(b)) {
 		t.Fatalf("inspect: %+v", info)
 	}
 
@@ -110,4 +111,9 @@ func TestScheduledSnapshots(t *testing.T) {
 		return h.Agents == uint64(info.Agents) && h.Nodes == uint64(info.Nodes) && h.Events == info.Events,
 			fmt.Sprintf("agents %d nodes %d events %d", h.Agents, h.Nodes, h.Events)
 	})
+	// The fresh cluster now holds agents: a snapshot of another cluster is
+	// refused there and changes nothing.
+	if out, err := gridErr(fresh, "operator", "snapshot", "restore", file); err == nil || !strings.Contains(out, "from cluster") {
+		t.Fatalf("restore of another cluster's snapshot into a cluster with agents: %v %s", err, out)
+	}
 }

@@ -180,8 +180,8 @@ func snapshotInspectCommand() *cli.Command {
 				return printJSON(info)
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "file\t%s\nindex\t%d\nterm\t%d\nsize\t%d\nsha256\t%s\nagents\t%d\nnodes\t%d\nevents\t%d\nlast_seq\t%d\nmasters\t%s\n",
-				info.File, info.Index, info.Term, info.Size, info.SHA256, info.Agents, info.Nodes, info.Events, info.LastSeq, strings.Join(info.Masters, ", "))
+			fmt.Fprintf(w, "file\t%s\ncluster_id\t%s\nindex\t%d\nterm\t%d\nsize\t%d\nsha256\t%s\nagents\t%d\nnodes\t%d\nevents\t%d\nlast_seq\t%d\nmasters\t%s\n",
+				info.File, info.ClusterID, info.Index, info.Term, info.Size, info.SHA256, info.Agents, info.Nodes, info.Events, info.LastSeq, strings.Join(info.Masters, ", "))
 			return w.Flush()
 		},
 	}
