@@ -1,11 +1,13 @@
 # Grid: one binary, bin/grid. `make run` starts a local cluster; `make test` runs every test.
 GO       ?= go
 BIN      := bin/grid
-VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(shell git rev-parse HEAD 2>/dev/null)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+PLATFORMS ?= linux/amd64 linux/arm64
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build build-faults test test-race run bench proto lint chaos clean docker fuzz
+.PHONY: build build-faults test test-race run bench proto lint chaos clean docker fuzz release
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/grid
@@ -47,8 +49,24 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 clean:
-	rm -rf bin bench.json
+	rm -rf bin bench.json dist
 
+# release cross-builds static binaries into dist/ as
+# grid_$(VERSION)_<os>_<arch>.tar.gz (binary, README, deploy/) plus SHA256SUMS.
+release:
+	@case "$(VERSION)" in *[!A-Za-z0-9._+-]*|"") echo "VERSION=$(VERSION): use letters, digits and . _ + -"; exit 2;; esac
+	rm -rf dist && mkdir -p dist
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%%/*}; arch=$${p#*/}; name=grid_$(VERSION)_$${os}_$${arch}; \
+		echo "== $$name"; mkdir -p dist/$$name; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/$$name/grid ./cmd/grid; \
+		cp -r README.md deploy dist/$$name/; \
+		tar -C dist -czf dist/$$name.tar.gz $$name; rm -rf dist/$$name; \
+	done
+	cd dist && sha256sum *.tar.gz > SHA256SUMS && cat SHA256SUMS
+
+# docker builds the image from bin/grid (static, built on this machine: no
+# base image or module download is needed, so it works without a registry).
 docker: build
 	docker build -t grid:dev .
 

@@ -14,10 +14,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 )
 
 // Agent is a running `grid agent`: the Supervisor, the GridAgent gRPC
@@ -34,9 +37,14 @@ type Agent struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
-	metrics  *agentMetrics
-	checker  *HealthChecker
-	http     *httpServer // nil without Config.HTTPAddr
+	// token is sent on calls to the masters (and to other agents when
+	// migrating node data); auth checks the masters' token on
+	// SpawnNode/StopNode/Keyring/FetchNodeData. Reload replaces both (SIGHUP).
+	token   *security.TokenHolder
+	auth    *security.Authorizer
+	metrics *agentMetrics
+	checker *HealthChecker
+	http    *httpServer // nil without Config.HTTPAddr
 }
 
 // notifier feeds the Supervisor's events and states to the delivery loops.
@@ -67,8 +75,9 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
+	a.token = security.NewTokenHolder(cfg.APIToken)
 	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken)))
+		grpc.WithPerRPCCredentials(a.token.Credentials()))
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 
@@ -125,13 +134,15 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 			return nil, err
 		}
 	}
-	authUnary, authStream := security.AuthInterceptors(cfg.APIToken, "", security.IsMutatingAgentMethod, a.logRefused)
+	a.auth = security.NewAuthorizer(masterTokenOf(cfg.APIToken, cfg.MasterToken), "", nil)
+	authUnary, authStream := security.StaticAuthInterceptors(a.auth, security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
-		grpc.ChainUnaryInterceptor(authUnary), grpc.ChainStreamInterceptor(authStream))
+		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(a.streamRoles, authStream))
 	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
 	svc.(*agentService).logs = cfg.LogBroker
 	svc.(*agentService).dial = []grpc.DialOption{grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken))}
+		grpc.WithPerRPCCredentials(a.token.Credentials())}
+	svc.(*agentService).keyring = keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}
 	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
 	healthpb.RegisterHealthServer(a.server, a.health)
@@ -144,6 +155,47 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		"data_dir", cfg.DataDir, "memory_limit", a.sup.MemoryLimitMode(), "nodes", a.sup.ActiveCount(),
 		"leader_term", fence.Highest())
 	return a, nil
+}
+
+// serverRoleOnly: with TLS on, only a master (a server certificate) may
+// call the agent's mutating methods (SpawnNode, StopNode, Keyring).
+func (a *Agent) serverRoleOnly(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if a.cfg.TLS.Enabled() && security.IsMutatingAgentMethod(info.FullMethod) {
+		p, _ := peer.FromContext(ctx)
+		var err error = security.ErrWrongRole
+		if p != nil {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				err = security.RequireRole(ti.State, security.RoleServer)
+			}
+		}
+		if err != nil {
+			a.logRefused(ctx, info.FullMethod, err.Error())
+			return nil, status.Errorf(codes.PermissionDenied, "%s: only masters may call %s", err, info.FullMethod)
+		}
+	}
+	return handler(ctx, req)
+}
+
+// streamRoles: with TLS on, FetchNodeData (a node's data directory) is
+// served only to members: another agent migrating the node (an agent
+// certificate) or a master (a server certificate), never to a client
+// certificate.
+func (a *Agent) streamRoles(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if a.cfg.TLS.Enabled() && info.FullMethod == rpc.GridAgent_FetchNodeData_FullMethodName {
+		var err error = security.ErrWrongRole
+		if p, _ := peer.FromContext(ss.Context()); p != nil {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				if err = security.RequireRole(ti.State, security.RoleAgent); err != nil {
+					err = security.RequireRole(ti.State, security.RoleServer)
+				}
+			}
+		}
+		if err != nil {
+			a.logRefused(ss.Context(), info.FullMethod, err.Error())
+			return status.Errorf(codes.PermissionDenied, "%s: only agents and masters may call %s", err, info.FullMethod)
+		}
+	}
+	return handler(srv, ss)
 }
 
 // maxGRPCRecvBytes bounds every message the agent's gRPC port accepts.

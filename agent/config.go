@@ -115,6 +115,9 @@ type Config struct {
 	// APIToken (--api-token) is sent on every call to the masters and
 	// required on SpawnNode and StopNode.
 	APIToken string
+	// MasterToken (--master-token), when set, is the token masters present
+	// on SpawnNode/StopNode (their --agent-token); empty uses APIToken.
+	MasterToken string
 
 	// HTTPAddr (--http-addr) serves /healthz, /readyz, /metrics and
 	// /debug/config; empty serves no HTTP.

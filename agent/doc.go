@@ -14,7 +14,11 @@
 //     confined to the data directory, memory bounds), behind the TermFence:
 //     the highest leader term seen, kept in <data_dir>/leader-term, and
 //     orders of an older term refused (FAILED_PRECONDITION, a log line, a
-//     request_refused event; term 0 from seed masters is accepted);
+//     request_refused event; term 0 from seed masters is accepted), and
+//     Keyring: the gossip keyring, kept in <data_dir>/gossip.keyring
+//     (keyring.go);
+//   - Reload: a renewed TLS certificate and new tokens without a restart
+//     (SIGHUP, reload.go);
 //   - the master side of the agent: MasterPool (masters learnt from --masters
 //     or from gossip), the register/heartbeat loop, the EventBuffer that
 //     delivers node events until acknowledged, and the StatusReporter that

@@ -1,14 +1,13 @@
 package agent
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"strings"
 	"time"
 
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -36,15 +35,15 @@ func newHTTPServer(a *Agent, lis net.Listener, reg *prometheus.Registry) *httpSe
 		writeHTTPJSON(w, http.StatusOK, map[string]any{"ready": true, "master": addr, "leader_id": leader})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	// The debug routes take the token the agent's gRPC port checks on its
+	// mutating calls (the masters' token; replaced on SIGHUP).
 	guard := func(h http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			if a.cfg.APIToken != "" {
-				got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-				if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.cfg.APIToken)) != 1 {
-					writeHTTPJSON(w, http.StatusUnauthorized, map[string]any{"success": false,
-						"error": "this call needs an Authorization: Bearer <token> header with the full token"})
-					return
-				}
+			got, ok := security.BearerToken(r.Header.Get("Authorization"))
+			if _, ref := a.auth.Authorize(got, ok, security.CapUnknown); ref != nil {
+				writeHTTPJSON(w, http.StatusUnauthorized, map[string]any{"success": false,
+					"error": "this call needs an Authorization: Bearer <token> header with the full token"})
+				return
 			}
 			h(w, r)
 		}

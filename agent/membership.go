@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"strconv"
 	"sync"
@@ -25,11 +27,15 @@ const (
 // Membership is the agent's place in the gossip pool: it tags itself
 // role=agent and learns the masters' gRPC addresses from their tags.
 type Membership struct {
-	ml     *memberlist.Memberlist
-	pool   *MasterPool
-	join   []string
-	meta   []byte
-	logger hclog.Logger
+	ml *memberlist.Memberlist
+	// keyring is memberlist's keyring (nil: plaintext); keyring.go rotates it.
+	keyring *memberlist.Keyring
+	pool    *MasterPool
+	join    []string
+	meta    []byte
+	logger  hclog.Logger
+	// logGate carries memberlist's log lines until Leave.
+	logGate *logGate
 
 	mu      sync.Mutex
 	masters map[string]masterTag // by member name
@@ -56,7 +62,11 @@ func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membersh
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.AgentID
-	mc.SecretKey = cfg.GossipKey // nil: plaintext; must match the masters' key
+	// nil: plaintext; else one of its keys must match the masters' primary.
+	if mc.Keyring, err = startKeyring(cfg); err != nil {
+		return nil, fmt.Errorf("gossip keyring: %w", err)
+	}
+	m.keyring = mc.Keyring
 	if host == "" {
 		host = "0.0.0.0"
 	}
@@ -68,7 +78,8 @@ func NewMembership(cfg Config, pool *MasterPool, logger hclog.Logger) (*Membersh
 	mc.Delegate = m
 	mc.Events = m
 	mc.LogOutput = nil
-	mc.Logger = logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	m.logGate = &logGate{w: logger.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})}
+	mc.Logger = log.New(m.logGate, "", 0)
 	mc.ProbeInterval = 500 * time.Millisecond
 	mc.GossipInterval = 100 * time.Millisecond
 	ml, err := memberlist.Create(mc)
@@ -102,6 +113,33 @@ func (m *Membership) Leave(timeout time.Duration) {
 		m.logger.Warn("gossip leave failed", "error", err)
 	}
 	_ = m.ml.Shutdown()
+	m.logGate.close()
+}
+
+// logGate passes memberlist's log lines on until closed. memberlist's
+// probe and stream goroutines can still finish after Shutdown returns;
+// once the agent has left, their lines are dropped, so nothing the agent
+// started logs after Run has returned.
+type logGate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *logGate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(p), nil
+	}
+	return g.w.Write(p)
+}
+
+// close drops every later line; it returns once a line being written is done.
+func (g *logGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // Addr is the gossip address actually bound.

@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"log"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gridctl/grid/test/waitfor"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -28,12 +30,18 @@ func TestAgentFindsMastersThroughGossip(t *testing.T) {
 	mc.Name = "m1"
 	mc.BindAddr, mc.BindPort = "127.0.0.1", 0
 	mc.Delegate = fakeMasterMeta{meta: meta}
-	mc.Logger = testLogger(t).StandardLogger(nil)
+	// The stand-in master's memberlist logs through a gate closed once it
+	// is shut down: its goroutines may outlive Shutdown (and the test).
+	gate := &logGate{w: testLogger(t).StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})}
+	mc.Logger = log.New(gate, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = ml.Shutdown() }()
+	defer func() {
+		_ = ml.Shutdown()
+		gate.close()
+	}()
 	gossipAddr := "127.0.0.1:" + strconv.Itoa(int(ml.LocalNode().Port))
 
 	cfg := testConfig(t)

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 )
@@ -185,6 +186,12 @@ func (a *agentService) migrateData(ctx context.Context, nodeID, fromAgent, endpo
 		return 0, fmt.Errorf("%w: dial agent %s at %s: %v", ErrMigrationFailed, fromAgent, endpoint, err)
 	}
 	defer conn.Close()
+	// The source agent accepts the masters' token (its --master-token, else
+	// its --api-token): present the one the ordering master sent with
+	// SpawnNode when there is one, else this agent's own token.
+	if tok := security.BearerFrom(ctx); tok != "" {
+		ctx = security.WithBearerOverride(ctx, tok)
+	}
 	stream, err := rpc.NewGridAgentClient(conn).FetchNodeData(ctx, &rpc.FetchNodeDataRequest{NodeId: nodeID, LeaderTerm: leaderTerm})
 	if err != nil {
 		return 0, fmt.Errorf("%w: fetch from agent %s: %v", ErrMigrationFailed, fromAgent, err)

@@ -14,12 +14,13 @@ import (
 // validates at the edge and turns the Supervisor's errors into codes.
 type agentService struct {
 	rpc.UnimplementedGridAgentServer
-	sup    *Supervisor
-	fence  *TermFence
-	events EventEmitter
-	source string
-	logger hclog.Logger
-	logs   *rpc.LogBroker // Monitor's source; nil: not enabled
+	keyring keyringService
+	sup     *Supervisor
+	fence   *TermFence
+	events  EventEmitter
+	source  string
+	logger  hclog.Logger
+	logs    *rpc.LogBroker // Monitor's source; nil: not enabled
 	// dial reaches other agents (data migration); nil: migration refused.
 	dial []grpc.DialOption
 }

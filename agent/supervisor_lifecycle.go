@@ -21,14 +21,15 @@ func (s *Supervisor) logPath(nodeID string) string {
 	return filepath.Join(s.cfg.DataDir, "logs", nodeID+".log")
 }
 
-// nodeEnv is the agent's environment without the node's own settings, plus
-// GOMEMLIMIT at 90% of the node's limit.
+// nodeEnv is the agent's environment without the node's own settings and
+// without any GRID_* variable (the agent's tokens and keys stay with it),
+// plus GOMEMLIMIT at 90% of the node's limit.
 func nodeEnv(limitMB uint64) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "GOMEMLIMIT", "STORAGE_PORT", "STORAGE_PATH", "GRID_NODE_ID":
+		switch {
+		case k == "GOMEMLIMIT", k == "STORAGE_PORT", k == "STORAGE_PATH", strings.HasPrefix(k, "GRID_"):
 			continue
 		}
 		env = append(env, kv)

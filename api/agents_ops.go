@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 )
 
 // eligibilityBody is POST /api/grid/agents/{id}/eligibility.
@@ -53,9 +54,9 @@ func agentID(r *http.Request) (string, error) {
 func (s *Server) agentResource(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return s.requireReadToken(s.getAgent)(w, r)
+		return s.guard(security.CapRead, s.getAgent)(w, r)
 	case http.MethodDelete:
-		return s.requireToken(s.deleteAgent)(w, r)
+		return s.guard(security.CapAgentWrite, s.deleteAgent)(w, r)
 	}
 	w.Header().Set("Allow", "GET, DELETE")
 	return routeError(http.StatusMethodNotAllowed, "method %s not allowed on %s; use GET or DELETE", r.Method, r.URL.Path)

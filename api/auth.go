@@ -2,59 +2,45 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/gridctl/grid/rpc/security"
+	"google.golang.org/grpc/codes"
 )
 
-// requireToken guards a mutating handler: when Config.APIToken is set the
-// request must carry "Authorization: Bearer <token>" (compared in constant
-// time), else it is refused with 401 (403 for the read-only token) before
-// anything else is read.
-func (s *Server) requireToken(h handlerFunc) handlerFunc {
-	if s.cfg.APIToken == "" {
-		return h
+// authorizer is the Authorizer the API checks tokens with: Config.Authorizer
+// (the master's, shared with its gRPC port) or one built from the static
+// tokens.
+func (s *Server) authorizer() *security.Authorizer {
+	if s.cfg.Authorizer != nil {
+		return s.cfg.Authorizer
 	}
-	want := []byte(s.cfg.APIToken)
-	return func(w http.ResponseWriter, r *http.Request) error {
-		got, ok := bearerToken(r)
-		if !ok {
-			s.refused(r, security.RefusedMissingToken)
-			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header")
-		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			if s.cfg.ReadToken != "" && security.TokenMatches(got, s.cfg.ReadToken) {
-				s.refused(r, security.RefusedReadOnlyToken)
-				return errorf(ErrForbidden, "the read-only API token cannot change anything")
-			}
-			s.refused(r, security.RefusedInvalidToken)
-			return errorf(ErrUnauthorized, "the bearer token is not valid")
-		}
-		return h(w, r)
-	}
+	return s.staticAuth
 }
 
-// requireReadToken guards a read: when Config.ReadToken is set the request
-// must carry the full or the read-only token, else it is refused with 401
-// (and audited) before anything else is read. Without a read token reads
-// are open, as on the masters' gRPC port.
-func (s *Server) requireReadToken(h handlerFunc) handlerFunc {
-	if s.cfg.ReadToken == "" {
-		return h
-	}
+// guard protects a handler with capability c: the request's bearer token
+// is resolved (static tokens, ACL tokens) and must hold c, else 401 (no or
+// a bad token) or 403 naming the missing capability, audited, before
+// anything else is read. The identity and the token ride in the request's
+// context for the backend (which forwards the caller's token to the leader).
+func (s *Server) guard(c string, h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		got, ok := bearerToken(r)
-		if !ok {
-			s.refused(r, security.RefusedMissingToken)
-			return errorf(ErrUnauthorized, "this call needs an Authorization: Bearer <token> header (the full or the read-only token)")
+		tok, present := bearerToken(r)
+		id, ref := s.authorizer().Authorize(tok, present, c)
+		if ref != nil {
+			s.refused(r, ref.Reason)
+			if ref.Code == codes.PermissionDenied {
+				return errorf(ErrForbidden, "%s", ref.Message)
+			}
+			return errorf(ErrUnauthorized, "%s; send Authorization: Bearer <token>", ref.Message)
 		}
-		if !security.TokenMatches(got, s.cfg.APIToken) && !security.TokenMatches(got, s.cfg.ReadToken) {
-			s.refused(r, security.RefusedInvalidToken)
-			return errorf(ErrUnauthorized, "the bearer token is not valid")
+		ctx := security.WithIdentity(r.Context(), id)
+		if present {
+			ctx = security.WithBearer(ctx, tok)
 		}
-		return h(w, r)
+		return h(w, r.WithContext(ctx))
 	}
 }
 
@@ -67,13 +53,15 @@ func (s *Server) refused(r *http.Request, reason string) {
 
 // bearerToken extracts the token of an "Authorization: Bearer" header.
 func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+	return security.BearerToken(r.Header.Get("Authorization"))
+}
+
+// clientHost is the request's remote host.
+func clientHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
 	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	return strings.TrimSpace(r.RemoteAddr)
 }
 
 // backendContext is the context for one unary backend call made on behalf of

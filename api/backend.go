@@ -48,6 +48,8 @@ type Backend interface {
 	DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error)
 	// AutopilotHealth is each master's health as the leader's autopilot sees it.
 	AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error)
+	// ListAlerts lists alert episodes (firing only unless in.All).
+	ListAlerts(ctx context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error)
 }
 
 // A mutating call's request id (header X-Request-Id or body field

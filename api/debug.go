@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/gridctl/grid/rpc/security"
 )
 
 // registerDebug serves /debug/config (this process's version and
 // configuration, secrets redacted) and, with Config.EnableDebug, pprof under
-// /debug/pprof/. Both need the full token when one is set.
+// /debug/pprof/. Both need capability operator:monitor (the full token, an
+// operator or management ACL token) when a token is set.
 func (s *Server) registerDebug() {
-	s.route(http.MethodGet, "/debug/config", s.requireToken(func(w http.ResponseWriter, r *http.Request) error {
+	s.route(http.MethodGet, "/debug/config", s.guard(security.CapMonitor, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "application/json")
 		return json.NewEncoder(w).Encode(s.cfg.DebugConfig)
 	}))
@@ -18,7 +21,7 @@ func (s *Server) registerDebug() {
 		return
 	}
 	wrap := func(h http.HandlerFunc) handlerFunc {
-		return s.requireToken(func(w http.ResponseWriter, r *http.Request) error {
+		return s.guard(security.CapMonitor, func(w http.ResponseWriter, r *http.Request) error {
 			h(w, r)
 			return nil
 		})

@@ -18,5 +18,8 @@
 // status mapping), auth.go (bearer tokens on mutating calls and reads), cors.go,
 // metrics.go (HTTP metrics and /metrics), timeseries.go (the dashboard's
 // chart samples), graph.go (event-graph neighbours for the entity page),
-// debug.go (/debug/config and, with EnableDebug, pprof) and dashboard.go.
+// debug.go (/debug/config and, with EnableDebug, pprof), alerts.go (GET
+// /api/grid/alerts and the views of aggregate, why and anchored answers) and
+// dashboard.go; web/alerts.js is the dashboard's alerts panel and answer
+// rendering.
 package api

@@ -24,6 +24,7 @@ type fakeMaster struct {
 	calls     map[string]int
 	lastStale map[string]bool
 	spawnReq  *rpc.SpawnRequest
+	queryReq  *rpc.NaturalQueryRequest
 	filter    *rpc.EventFilter
 	streamReq *rpc.StreamEventsRequest
 	errs      map[string]error // method -> error to return
@@ -48,6 +49,13 @@ func (f *fakeMaster) record(method string, stale bool) error {
 	f.calls[method]++
 	f.lastStale[method] = stale
 	return f.errs[method]
+}
+
+// lastQuery is the last AskQuery request.
+func (f *fakeMaster) lastQuery() *rpc.NaturalQueryRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queryReq
 }
 
 func (f *fakeMaster) setErr(method string, err error) {
@@ -171,6 +179,9 @@ func (f *fakeMaster) AskQuery(_ context.Context, in *rpc.NaturalQueryRequest, st
 	if err := f.record("AskQuery", stale); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	f.queryReq = in
+	f.mu.Unlock()
 	ev := &rpc.Event{Id: "e1", Seq: 7, Type: rpc.EventType_SPAWN_FAILED, EntityId: "node-9", Timestamp: 1_700_000_000_123_456,
 		Details: map[string]string{"error": "port in use"}}
 	return &rpc.NaturalQueryResponse{Success: true, Query: in.GetQuery(),
@@ -240,6 +251,18 @@ func (f *fakeMaster) AutopilotHealth(_ context.Context) (*rpc.AutopilotHealthRes
 	}
 	return &rpc.AutopilotHealthResponse{Healthy: true, FailureTolerance: 1, LeaderId: "m1", FailureToleranceHolds: true,
 		Servers: []*rpc.AutopilotServerHealth{{Id: "m1", Healthy: true, RaftState: "leader"}}}, nil
+}
+
+func (f *fakeMaster) ListAlerts(_ context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error) {
+	if err := f.record("ListAlerts", stale); err != nil {
+		return nil, err
+	}
+	out := &rpc.AlertList{Alerts: []*rpc.Alert{{Rule: "crash_loop", Key: "node-9", State: "firing", FiredAt: 1_700_000_000_000_000,
+		FiredEventId: "alert-crash_loop-node-9-7", FiredSeq: 8, TriggerEventIds: []string{"c1", "c2", "c3"}}}}
+	if in.GetAll() {
+		out.Alerts = append(out.Alerts, &rpc.Alert{Rule: "failover_storm", Key: "cluster", State: "resolved"})
+	}
+	return out, nil
 }
 
 func (f *fakeMaster) VerifyReplicas(_ context.Context) (*rpc.VerifyResponse, error) {
@@ -312,6 +335,9 @@ func (f *apiFixture) do(method, path, body string, headers ...string) (int, map[
 	req, err := http.NewRequest(method, f.srv.URL+path, rd)
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -182,7 +182,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.backendContext(r)
 	defer cancel()
-	resp, err := s.backend.AskQuery(ctx, &rpc.NaturalQueryRequest{Query: body.Query}, stale)
+	resp, err := s.backend.AskQuery(ctx, body.request(), stale)
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,7 @@ func TestPostValidation(t *testing.T) {
 		{"stop no id", "/api/grid/stop", `{}`, 400, "node_id is empty"},
 		{"stop wrong type", "/api/grid/stop", `{"node_id": 5}`, 400, `field "node_id"`},
 		{"query empty", "/api/grid/query", `{"query": "  "}`, 400, "query is required"},
+		{"query zone wrong type", "/api/grid/query", `{"query": "today", "utc_offset_s": "+01:00"}`, 400, `field "utc_offset_s"`},
 		{"remove no id", "/api/grid/operator/remove-peer", `{"force": true}`, 400, "id is required"},
 		{"remove wrong type", "/api/grid/operator/remove-peer", `{"id": "m2", "force": "yes"}`, 400, `field "force"`},
 		{"transfer bad id", "/api/grid/operator/transfer-leadership", `{"id": "m 1"}`, 400, "id"},
@@ -215,6 +216,14 @@ func TestStopQueryOperator(t *testing.T) {
 	code, out = f.do("POST", "/api/grid/query", `{"query":"spawn failures today"}`)
 	if code != 200 || out["count"] != float64(1) || out["query"] != "spawn failures today" {
 		t.Fatalf("query = %d %v", code, out)
+	}
+	if q := f.master.lastQuery(); q.GetTimeZone() != "" || q.GetHasUtcOffset() {
+		t.Fatalf("a query without a zone reached the backend with one: %v", q)
+	}
+	// The caller's zone goes to the master, which reads "today" in it.
+	code, _ = f.do("POST", "/api/grid/query", `{"query":"spawn failures today","time_zone":" Europe/Berlin ","utc_offset_s":3600}`)
+	if q := f.master.lastQuery(); code != 200 || q.GetTimeZone() != "Europe/Berlin" || !q.GetHasUtcOffset() || q.GetUtcOffsetS() != 3600 {
+		t.Fatalf("query with a zone = %d, backend got %v", code, q)
 	}
 	in := out["interpretation"].(map[string]any)
 	requireKeys(t, "interpretation", in, "intent", "event_types", "entities", "since", "until")
@@ -338,7 +347,7 @@ func TestBackendErrorMapping(t *testing.T) {
 }
 
 func TestRoutingErrorsAndCORS(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t, func(c *Config) { c.CORSOrigins = []string{"http://127.0.0.1:9001"} })
 	code, out := f.do("DELETE", "/api/grid/status", "")
 	f.expectError(405, out, code, "DELETE")
 	code, out = f.do("GET", "/api/grid/spawn", "")
@@ -356,7 +365,7 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+	if resp.StatusCode != 204 || resp.Header.Get("Access-Control-Allow-Origin") != "http://127.0.0.1:9001" ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") ||
 		!strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "POST") {
 		t.Fatalf("preflight = %d %v", resp.StatusCode, resp.Header)
@@ -366,8 +375,18 @@ func TestRoutingErrorsAndCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Fatalf("GET lacks Access-Control-Allow-Origin: %v", resp.Header)
+	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Fatalf("GET without Origin got Access-Control-Allow-Origin %q; never a wildcard", got)
+	}
+	req, _ = http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+	req.Header.Set("Origin", "http://evil.example")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight from an unlisted origin = %d %v", resp.StatusCode, resp.Header)
 	}
 }
 
@@ -418,4 +437,32 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s = %d: %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestPeerMasterOrigins: a page served by another master of the cluster
+// (the dashboard after a failover) may call the API; a page on another
+// port of the same host, or with a path, may not.
+func TestPeerMasterOrigins(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.PeerHosts = func() []string { return []string{"127.0.0.1:9002"} } })
+	for origin, want := range map[string]int{
+		"http://127.0.0.1:9002":    204,
+		"https://127.0.0.1:9002":   204,
+		"http://127.0.0.1:9003":    403,
+		"http://127.0.0.1:9002/x":  403,
+		"ftp://127.0.0.1:9002":     403,
+		"http://evil.example:9002": 403,
+	} {
+		req, _ := http.NewRequest("OPTIONS", f.srv.URL+"/api/grid/spawn", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		allowed := resp.Header.Get("Access-Control-Allow-Origin")
+		if resp.StatusCode != want || (want == 204) != (allowed == origin) {
+			t.Errorf("preflight from %s = %d (allow-origin %q), want %d", origin, resp.StatusCode, allowed, want)
+		}
+	}
 }

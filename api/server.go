@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,9 +35,24 @@ type Config struct {
 	// KeepaliveInterval is how often an idle event stream gets an SSE comment
 	// so that proxies and browsers keep the connection open.
 	KeepaliveInterval time.Duration
-	// AllowedOrigin is sent as Access-Control-Allow-Origin so that a dashboard
-	// loaded from one master can call another when its own master dies.
-	AllowedOrigin string
+	// CORSOrigins lists the origins (scheme://host:port) allowed to call the
+	// API from a browser page they serve (--cors-origin); none by default,
+	// never a wildcard. The dashboard is same-origin and needs none.
+	CORSOrigins []string
+	// PeerHosts, when set, lists the HTTP addresses (host:port) of the
+	// cluster's masters: a page served by one of them (the dashboard,
+	// which moves to another master when its own dies) is allowed like a
+	// listed origin.
+	PeerHosts func() []string
+	// Authorizer, when set, decides tokens and capabilities (the master's,
+	// with ACLs); nil builds one from APIToken and ReadToken.
+	Authorizer *security.Authorizer
+	// Streams, when set, bounds open event streams per token or client
+	// (shared with the gRPC port); nil allows security.DefaultMaxStreams.
+	Streams *security.StreamLimiter
+	// Insecure, when set, makes the dashboard show a banner: no token
+	// guards a non-loopback address.
+	Insecure bool
 	// DefaultEventLimit is the number of events listed when ?limit is absent.
 	DefaultEventLimit uint32
 	// MaxEventLimit is the largest ?limit accepted by the events listing.
@@ -57,7 +73,6 @@ func DefaultConfig() Config {
 		RequestTimeout:    45 * time.Second,
 		MaxBodyBytes:      1 << 20,
 		KeepaliveInterval: 15 * time.Second,
-		AllowedOrigin:     "*",
 		DefaultEventLimit: 100,
 		MaxEventLimit:     1000,
 		SampleInterval:    10 * time.Second,
@@ -76,9 +91,6 @@ func (cfg Config) withDefaults() Config {
 	if cfg.KeepaliveInterval <= 0 {
 		cfg.KeepaliveInterval = def.KeepaliveInterval
 	}
-	if cfg.AllowedOrigin == "" {
-		cfg.AllowedOrigin = def.AllowedOrigin
-	}
 	if cfg.DefaultEventLimit == 0 {
 		cfg.DefaultEventLimit = def.DefaultEventLimit
 	}
@@ -94,6 +106,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	if cfg.Streams == nil {
+		cfg.Streams = security.NewStreamLimiter(0)
+	}
 	return cfg
 }
 
@@ -105,7 +120,9 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *httpMetrics
 	handler http.Handler
-	sampler *sampler // the dashboard's charts; nil without a Gatherer
+	// staticAuth is used when Config.Authorizer is nil.
+	staticAuth *security.Authorizer
+	sampler    *sampler // the dashboard's charts; nil without a Gatherer
 }
 
 // New builds a Server over backend. Zero fields of cfg take their
@@ -119,8 +136,9 @@ func New(backend Backend, cfg Config) *Server {
 		mux:     http.NewServeMux(),
 		metrics: newHTTPMetrics(),
 	}
+	s.staticAuth = security.NewAuthorizer(cfg.APIToken, cfg.ReadToken, nil)
 	s.registerRoutes()
-	s.handler = s.cors(s.mux)
+	s.handler = s.browserSafety(s.mux)
 	if cfg.Gatherer != nil {
 		s.sampler = newSampler(prometheus.Gatherers{cfg.Gatherer, s.metrics.registry}, cfg.SampleInterval)
 	}
@@ -147,27 +165,30 @@ func (s *Server) registerRoutes() {
 	s.route(http.MethodGet, "/readyz", s.readyz)
 	s.mux.Handle("/metrics", s.metrics.instrument("/metrics", s.metricsHandler()))
 	s.registerDebug()
-	s.route(http.MethodGet, "/api/grid/timeseries", s.requireReadToken(s.timeseries))
-	s.route(http.MethodGet, "/api/grid/graph/{id}/neighbors", s.requireReadToken(s.getNeighbors))
+	s.route(http.MethodGet, "/api/grid/timeseries", s.guard(security.CapRead, s.timeseries))
+	s.route(http.MethodGet, "/api/grid/graph/{id}/neighbors", s.guard(security.CapRead, s.getNeighbors))
 
-	s.route(http.MethodGet, "/api/grid/status", s.requireReadToken(s.getStatus))
-	s.route(http.MethodGet, "/api/grid/agents", s.requireReadToken(s.listAgents))
-	s.route(http.MethodGet, "/api/grid/nodes", s.requireReadToken(s.listNodes))
-	s.route(http.MethodGet, "/api/grid/nodes/{node_id}", s.requireReadToken(s.getNode))
-	s.route(http.MethodGet, "/api/grid/masters", s.requireReadToken(s.listMasters))
-	s.route(http.MethodGet, "/api/grid/events", s.requireReadToken(s.listEvents))
-	s.route(http.MethodGet, "/api/grid/events/stream", s.requireReadToken(s.streamEvents))
-	s.route(http.MethodPost, "/api/grid/spawn", s.requireToken(s.spawn))
-	s.route(http.MethodPost, "/api/grid/stop", s.requireToken(s.stop))
-	s.route(http.MethodPost, "/api/grid/query", s.requireReadToken(s.query)) // a read
-	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.requireToken(s.removePeer))
-	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.requireToken(s.transferLeadership))
-	s.route(http.MethodGet, "/api/grid/operator/verify", s.requireReadToken(s.verify))
-	s.route(http.MethodGet, "/api/grid/operator/failovers", s.requireReadToken(s.listFailovers))
-	s.route(http.MethodGet, "/api/grid/operator/autopilot/health", s.requireReadToken(s.autopilotHealth))
+	s.route(http.MethodGet, "/api/grid/status", s.guard(security.CapRead, s.getStatus))
+	s.route(http.MethodGet, "/api/grid/agents", s.guard(security.CapRead, s.listAgents))
+	s.route(http.MethodGet, "/api/grid/nodes", s.guard(security.CapRead, s.listNodes))
+	s.route(http.MethodGet, "/api/grid/nodes/{node_id}", s.guard(security.CapRead, s.getNode))
+	s.route(http.MethodGet, "/api/grid/masters", s.guard(security.CapRead, s.listMasters))
+	s.route(http.MethodGet, "/api/grid/events", s.guard(security.CapRead, s.listEvents))
+	s.route(http.MethodGet, "/api/grid/events/stream", s.guard(security.CapRead, s.streamEvents))
+	s.route(http.MethodPost, "/api/grid/spawn", s.guard(security.CapNodeSpawn, s.spawn))
+	s.route(http.MethodPost, "/api/grid/stop", s.guard(security.CapNodeStop, s.stop))
+	s.route(http.MethodPost, "/api/grid/query", s.guard(security.CapRead, s.query)) // a read
+	s.route(http.MethodPost, "/api/grid/operator/remove-peer", s.guard(security.CapOperatorRaft, s.removePeer))
+	s.route(http.MethodPost, "/api/grid/operator/transfer-leadership", s.guard(security.CapOperatorRaft, s.transferLeadership))
+	s.route(http.MethodGet, "/api/grid/operator/verify", s.guard(security.CapOperatorRead, s.verify))
+	s.route(http.MethodGet, "/api/grid/operator/failovers", s.guard(security.CapOperatorRead, s.listFailovers))
+	s.route(http.MethodGet, "/api/grid/operator/autopilot/health", s.guard(security.CapOperatorRead, s.autopilotHealth))
 	s.route("", "/api/grid/agents/{id}", s.agentResource)
-	s.route(http.MethodPost, "/api/grid/agents/{id}/eligibility", s.requireToken(s.setEligibility))
-	s.route(http.MethodPost, "/api/grid/agents/{id}/drain", s.requireToken(s.drainAgent))
+	s.route(http.MethodPost, "/api/grid/agents/{id}/eligibility", s.guard(security.CapAgentWrite, s.setEligibility))
+	s.route(http.MethodPost, "/api/grid/agents/{id}/drain", s.guard(security.CapAgentWrite, s.drainAgent))
+	s.route(http.MethodGet, "/api/grid/alerts", s.guard(security.CapRead, s.listAlerts))
+	s.registerACLRoutes()
+	s.route(http.MethodGet, "/api/grid/ui-config", s.uiConfig)
 
 	// Anything else under /api/ is a JSON 404, not the dashboard.
 	s.route("", "/api/", func(w http.ResponseWriter, r *http.Request) error {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -63,6 +64,13 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkRetained(r, after); err != nil {
 		return err
 	}
+
+	release, err := s.cfg.Streams.Acquire(security.StreamKey(security.IdentityFrom(r.Context()), clientHost(r)))
+	if err != nil {
+		s.refused(r, "too many event streams")
+		return err
+	}
+	defer release()
 
 	ctx, cancel := context.WithCancel(r.Context())
 	// The backend runs the stream in its own goroutine and hands each event

@@ -56,9 +56,23 @@ func (b *stopBody) validate() error {
 	return rpc.ValidateStop(b.NodeID, b.AgentID)
 }
 
-// queryBody is POST /api/grid/query.
+// queryBody is POST /api/grid/query. TimeZone (an IANA name, as the
+// browser's Intl.DateTimeFormat().resolvedOptions().timeZone) and
+// UTCOffsetS (seconds east of UTC) make "today" the caller's day; the master
+// checks them (an unknown zone without an offset is a 400).
 type queryBody struct {
-	Query string `json:"query"`
+	Query      string `json:"query"`
+	TimeZone   string `json:"time_zone"`
+	UTCOffsetS *int32 `json:"utc_offset_s"`
+}
+
+// request is the body as the backend's request.
+func (b *queryBody) request() *rpc.NaturalQueryRequest {
+	req := &rpc.NaturalQueryRequest{Query: b.Query, TimeZone: strings.TrimSpace(b.TimeZone)}
+	if b.UTCOffsetS != nil {
+		req.UtcOffsetS, req.HasUtcOffset = *b.UTCOffsetS, true
+	}
+	return req
 }
 
 func (b *queryBody) validate() error {

@@ -126,6 +126,14 @@ type interpretationView struct {
 	NotUnderstood []string `json:"not_understood"`
 	StateTarget   string   `json:"state_target"`
 	StateStatus   string   `json:"state_status"`
+	// Aggregations, why, relative times, unknown entities (issue 18).
+	GroupBy         string              `json:"group_by"`
+	Order           string              `json:"order"`
+	Limit           uint32              `json:"limit"`
+	Having          *havingView         `json:"having"`
+	UnknownEntities []unknownEntityView `json:"unknown_entities"`
+	Anchor          *anchorView         `json:"anchor"`
+	Followed        []string            `json:"followed"`
 }
 
 // queryView is POST /api/grid/query.
@@ -139,6 +147,8 @@ type queryView struct {
 	Agents         []agentView        `json:"agents"`
 	Nodes          []nodeView         `json:"nodes"`
 	Examples       []string           `json:"examples"`
+	Groups         []groupView        `json:"groups"`
+	Chain          []stepView         `json:"chain"`
 }
 
 // secondsTime renders unix seconds as RFC 3339 UTC, nil for 0.
@@ -245,7 +255,14 @@ func toQueryView(q *rpc.NaturalQueryResponse) queryView {
 			Intent: in.GetIntent(), EventTypes: eventTypeNames(in.GetEventTypes()), Entities: nonNil(in.GetEntities()),
 			Since: microsTime(in.GetSince()), Until: microsTime(in.GetUntil()),
 			NotUnderstood: nonNil(in.GetNotUnderstood()), StateTarget: in.GetStateTarget(), StateStatus: in.GetStateStatus(),
+			GroupBy: in.GetGroupBy(), Order: in.GetOrder(), Limit: in.GetLimit(), Having: toHavingView(in.GetHaving()),
+			UnknownEntities: mapViews(in.GetUnknownEntities(), toUnknownEntityView), Anchor: toAnchorView(in.GetAnchor()),
+			Followed: nonNil(in.GetFollowed()),
 		},
+		Groups: mapViews(q.GetGroups(), func(g *rpc.QueryGroup) groupView { return groupView{Key: g.GetKey(), Count: g.GetCount()} }),
+		Chain: mapViews(q.GetChain(), func(st *rpc.CausalStep) stepView {
+			return stepView{Event: toEventView(st.GetEvent()), Link: st.GetLink()}
+		}),
 		Explanation: q.GetExplanation(), Count: q.GetCount(),
 		Results: toEventViews(q.GetResults()), Agents: toAgentViews(q.GetAgents()), Nodes: toNodeViews(q.GetNodes()),
 		Examples: nonNil(q.GetExamples()),

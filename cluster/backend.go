@@ -118,6 +118,11 @@ func (b *Backend) AskQuery(ctx context.Context, in *rpc.NaturalQueryRequest, sta
 	return call(ctx, stale, b.svc.AskQuery, in)
 }
 
+// ListAlerts lists alert episodes.
+func (b *Backend) ListAlerts(ctx context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error) {
+	return call(ctx, stale, b.svc.ListAlerts, in)
+}
+
 // SpawnStorageNode starts a storage node (forwarded to the leader).
 func (b *Backend) SpawnStorageNode(ctx context.Context, in *rpc.SpawnRequest) (*rpc.SpawnResponse, error) {
 	return call(ctx, false, b.svc.SpawnStorageNode, in)
@@ -202,4 +207,46 @@ func (b *Backend) DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*r
 // AutopilotHealth is each master's health as the leader's autopilot sees it.
 func (b *Backend) AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error) {
 	return call(ctx, false, b.svc.AutopilotHealth, &rpc.Empty{})
+}
+
+// ACLBootstrap implements api.ACLBackend.
+func (b *Backend) ACLBootstrap(ctx context.Context) (*rpc.ACLTokenSecret, error) {
+	out, err := b.svc.ACLBootstrap(ctx, &rpc.Empty{})
+	return out, callError(ctx, err)
+}
+
+// ACLTokenCreate implements api.ACLBackend.
+func (b *Backend) ACLTokenCreate(ctx context.Context, in *rpc.ACLTokenCreateRequest) (*rpc.ACLTokenSecret, error) {
+	out, err := b.svc.ACLTokenCreate(ctx, in)
+	return out, callError(ctx, err)
+}
+
+// ACLTokenList implements api.ACLBackend.
+func (b *Backend) ACLTokenList(ctx context.Context) (*rpc.ACLTokens, error) {
+	out, err := b.svc.ACLTokenList(ctx, &rpc.Empty{})
+	return out, callError(ctx, err)
+}
+
+// ACLTokenRevoke implements api.ACLBackend.
+func (b *Backend) ACLTokenRevoke(ctx context.Context, in *rpc.ACLAccessor) error {
+	_, err := b.svc.ACLTokenRevoke(ctx, in)
+	return callError(ctx, err)
+}
+
+// ACLPolicyUpsert implements api.ACLBackend.
+func (b *Backend) ACLPolicyUpsert(ctx context.Context, in *rpc.ACLPolicy) error {
+	_, err := b.svc.ACLPolicyUpsert(ctx, in)
+	return callError(ctx, err)
+}
+
+// ACLPolicyList implements api.ACLBackend.
+func (b *Backend) ACLPolicyList(ctx context.Context) (*rpc.ACLPolicies, error) {
+	out, err := b.svc.ACLPolicyList(ctx, &rpc.Empty{})
+	return out, callError(ctx, err)
+}
+
+// ACLPolicyDelete implements api.ACLBackend.
+func (b *Backend) ACLPolicyDelete(ctx context.Context, in *rpc.ACLPolicyName) error {
+	_, err := b.svc.ACLPolicyDelete(ctx, in)
+	return callError(ctx, err)
 }

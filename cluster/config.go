@@ -153,6 +153,16 @@ type Config struct {
 	APIToken string
 	// ReadToken, when set, is required (or APIToken) on read calls too.
 	ReadToken string
+	// ACL turns ACL tokens on (--acl): tokens are Raft-replicated, stored
+	// hashed, and every call needs a token with the capability it uses.
+	ACL bool
+	// AgentToken, when set, is sent on this master's calls to agents
+	// instead of APIToken (agents check it as their --master-token).
+	AgentToken string
+	// MaxStreams bounds open event streams per token or client address.
+	MaxStreams int
+	// MaxSnapshotSize caps a snapshot upload (RestoreSnapshot), in bytes.
+	MaxSnapshotSize int64
 	// RateLimits bound per-agent heartbeats and per-source event calls.
 	RateLimits RateLimitConfig
 
@@ -165,6 +175,9 @@ type Config struct {
 	// FAILED_PRECONDITION.
 	LogBroker *rpc.LogBroker
 }
+
+// DefaultMaxSnapshotSize is the default cap of a snapshot upload (1 GiB).
+const DefaultMaxSnapshotSize = 1 << 30
 
 // NodeConfig tunes storage-node orchestration (package cluster/nodes).
 type NodeConfig = nodes.Config
@@ -221,6 +234,9 @@ func DefaultConfig() Config {
 		Nodes:      DefaultNodeConfig(),
 		Snapshots:  DefaultSnapshotConfig(),
 		RateLimits: DefaultRateLimitConfig(),
+
+		MaxStreams:      security.DefaultMaxStreams,
+		MaxSnapshotSize: DefaultMaxSnapshotSize,
 	}
 }
 

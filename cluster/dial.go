@@ -29,6 +29,8 @@ func (m *Master) dialOptions(extra ...grpc.DialOption) []grpc.DialOption {
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(m.endpoint.dialCreds),
 		grpc.WithPerRPCCredentials(security.TokenCredentials(m.config.APIToken)),
+		grpc.WithUnaryInterceptor(forwardBearer),
+		grpc.WithStreamInterceptor(forwardBearerStream),
 	}
 	return append(opts, extra...)
 }
@@ -51,7 +53,7 @@ func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	authUnary, authStream := security.AuthInterceptors(m.config.APIToken, m.config.ReadToken, security.IsMutatingGridMethod, m.auditRefused)
+	authUnary, authStream := m.accessInterceptors()
 	limits := newCallLimiter(m.config.RateLimits, m.auditRefused)
 	return []grpc.ServerOption{
 		grpc.Creds(creds),
@@ -60,4 +62,17 @@ func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
 		grpc.ChainUnaryInterceptor(authUnary, limits.unaryInterceptor),
 		grpc.ChainStreamInterceptor(authStream),
 	}, nil
+}
+
+// agentDialOptions are dialOptions for calls to agents: AgentToken (when
+// set) instead of APIToken.
+func (m *Master) agentDialOptions() []grpc.DialOption {
+	tok := m.config.AgentToken
+	if tok == "" {
+		tok = m.config.APIToken
+	}
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(m.endpoint.dialCreds),
+		grpc.WithPerRPCCredentials(security.TokenCredentials(tok)),
+	}
 }

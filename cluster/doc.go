@@ -8,7 +8,10 @@
 //     autopilot.go for promotion and dead-master cleanup, identity.go for the
 //     data dir's master and cluster ids);
 //   - membership: memberlist gossip, join, the masters an operator removed
-//     (gossip.go, gossip_peers.go, addrs.go);
+//     (gossip.go, gossip_peers.go, addrs.go), a member claiming a Raft
+//     server's id with another address refused (gossip_identity.go), the
+//     gossip keyring and `grid operator keyring`, fanned out to every member
+//     (keyring.go);
 //   - the gRPC endpoint: the GridMaster handlers (service*.go), forwarding to
 //     the leader with one typed generic and one leader-wait (forward.go),
 //     outgoing dial credentials (dial.go), rate limits and audit of refused
@@ -23,6 +26,9 @@
 //     heartbeat timers), nodes (package cluster/nodes, spawn, stop, status,
 //     placement, reconcile), events (package cluster/events, emit, batching,
 //     retention, stream, ask; wired in events.go) and autopilot;
+//   - access control: ACL tokens and policies replicated through the fsm
+//     package, resolved for the gRPC interceptors and the REST API, and the
+//     ACL handlers (acl.go, access.go);
 //   - cluster health and failure tolerance (status.go) and metrics
 //     (metrics*.go: Prometheus gauges, raft-boltdb stats);
 //   - day-two operations: agent handlers for show, eligibility, drain and

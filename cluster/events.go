@@ -29,6 +29,10 @@ func (m *Master) newEventPipeline() (*events.Pipeline, error) {
 		Forwarder:  deps,
 		Store:      m.fsm,
 		MasterIDs:  m.masterIDs,
+		FailureTolerance: func() (int32, error) {
+			_, _, tolerance, err := m.mastersView()
+			return tolerance, err
+		},
 	})
 }
 
@@ -139,4 +143,14 @@ func (s *gridService) StreamEvents(req *rpc.StreamEventsRequest, stream grpc.Ser
 
 func (s *gridService) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (*rpc.NaturalQueryResponse, error) {
 	return s.m.events.AskQuery(ctx, req)
+}
+
+// ListAlerts lists alert episodes (cluster/events alerts_rpc.go).
+func (s *gridService) ListAlerts(ctx context.Context, req *rpc.ListAlertsRequest) (*rpc.AlertList, error) {
+	return s.m.events.ListAlerts(ctx, req)
+}
+
+// WebhookStatus shows each webhook's position and delivery (on the leader).
+func (s *gridService) WebhookStatus(ctx context.Context, req *rpc.Empty) (*rpc.WebhookStatusList, error) {
+	return s.m.events.WebhookStatus(ctx, req)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -196,18 +197,44 @@ func (m *Master) allowStale(ctx context.Context) bool {
 }
 
 // forwardContext makes the outgoing context for a forwarded call: the
-// caller's metadata (stale; not its token) plus x-grid-forwarded.
+// caller's metadata (stale) plus x-grid-forwarded. The caller's own token
+// rides along (forwardBearer) so the leader authorizes the caller, not
+// this master; without one the call carries this master's token.
 func (m *Master) forwardContext(ctx context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = md.Copy()
-	// This master checked the caller's token; the forwarded call carries
-	// this master's own (dialOptions), and two would be refused.
 	md.Delete(rpc.AuthorizationMetadataKey)
 	md.Set(rpc.ForwardedMetadataKey, m.config.ID)
 	if id := rpc.RequestIDFromContext(ctx); id != "" {
 		md.Set(rpc.RequestIDMetadataKey, id)
 	}
-	return metadata.NewOutgoingContext(ctx, md)
+	out := metadata.NewOutgoingContext(ctx, md)
+	if tok := security.BearerFrom(ctx); tok != "" {
+		out = context.WithValue(out, forwardedBearerKey{}, tok)
+	}
+	return out
+}
+
+// forwardedBearerKey carries the caller's token of a forwarded call.
+type forwardedBearerKey struct{}
+
+// forwardBearer replaces this master's own token with the caller's on a
+// forwarded call (a client interceptor on every dial).
+func forwardBearer(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return invoker(withForwardedBearer(ctx), method, req, reply, cc, opts...)
+}
+
+// forwardBearerStream is forwardBearer for streams.
+func forwardBearerStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	return streamer(withForwardedBearer(ctx), desc, cc, method, opts...)
+}
+
+func withForwardedBearer(ctx context.Context) context.Context {
+	tok, ok := ctx.Value(forwardedBearerKey{}).(string)
+	if !ok {
+		return ctx
+	}
+	return security.WithBearerOverride(ctx, tok)
 }
 
 // notLeaderStatus refuses a forwarded call that reached a non-leader.

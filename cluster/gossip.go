@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -25,6 +26,7 @@ const (
 	tagBootstrapExpect = rpc.TagBootstrapExpect
 	tagStarted         = rpc.TagStarted
 	tagIncarnation     = rpc.TagIncarnation
+	tagVersion         = rpc.TagVersion
 
 	roleMaster = rpc.RoleMaster
 )
@@ -52,11 +54,17 @@ type membership struct {
 	peers *knownPeers
 	// reconcileCh asks the leader loop to reconcile gossip with raft soon.
 	reconcileCh chan struct{}
+	// refused remembers the identity claims already reported
+	// (gossip_identity.go).
+	refused refusedClaims
 }
 
 type gossip struct {
 	m  *Master
 	ml *memberlist.Memberlist
+	// keyring is memberlist's keyring (nil: plaintext gossip); keyring.go
+	// rotates it.
+	keyring *memberlist.Keyring
 
 	mu   sync.Mutex
 	tags map[string]string
@@ -75,10 +83,16 @@ func (m *Master) setupGossip() error {
 		tagBootstrapExpect: strconv.Itoa(m.config.BootstrapExpect),
 		tagStarted:         strconv.FormatInt(time.Now().UnixNano(), 10),
 		tagIncarnation:     m.identity.Incarnation(),
+		tagVersion:         m.masterVersion(),
 	}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = m.config.ID
-	mc.SecretKey = m.config.GossipKey // nil: plaintext; else members without the key are dropped
+	var err error
+	// The keyring (keyring.go): nil is plaintext; else members without one
+	// of its keys are dropped.
+	if mc.Keyring, err = m.startKeyring(); err != nil {
+		return err
+	}
 	bindHost, bindPort, err := splitHostPortNum(m.config.GossipAddr)
 	if err != nil {
 		return err
@@ -111,12 +125,12 @@ func (m *Master) setupGossip() error {
 	mc.Delegate = g
 	mc.Events = g
 	mc.Alive = g
-	mc.Logger = m.logger.Named("memberlist").StandardLogger(nil)
+	mc.Logger = m.logger.Named("memberlist").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}) // keep [DEBUG]/[WARN] levels
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("gossip on %s: %w", m.config.GossipAddr, err)
 	}
-	g.ml = ml
+	g.ml, g.keyring = ml, mc.Keyring
 	m.members.gossip = g
 	m.advertise.Gossip = ml.LocalNode().Address()
 	return nil
@@ -228,11 +242,19 @@ func (g *gossip) LocalState(join bool) []byte { return nil }
 func (g *gossip) MergeRemoteState(buf []byte, join bool) {}
 
 // NotifyAlive is memberlist.AliveDelegate: a master of another cluster is
-// refused so two clusters never merge.
+// refused so two clusters never merge, and so is a member claiming the id
+// of a Raft server with another Raft address (gossip_identity.go).
 func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 	tags := decodeTags(peer.Meta)
 	if tags[tagRole] != roleMaster {
 		return nil
+	}
+	if g.isSelf(peer.Name, tags) {
+		return nil
+	}
+	if why := g.m.identityConflict(peer.Name, peer.Address(), tags); why != "" {
+		g.m.refuseImpostor(peer.Address(), tags[tagRaftAddr], why)
+		return fmt.Errorf("%w: %s", ErrIdentity, why)
 	}
 	ours := g.m.identity.ClusterID()
 	if theirs := tags[tagClusterID]; ours != "" && theirs != "" && theirs != ours {
@@ -240,6 +262,14 @@ func (g *gossip) NotifyAlive(peer *memberlist.Node) error {
 		return fmt.Errorf("%w: master %q belongs to cluster %q, not %q", ErrIdentity, peer.Name, theirs, ours)
 	}
 	return nil
+}
+
+// isSelf reports whether a member is this very process (same name and
+// start time).
+func (g *gossip) isSelf(name string, tags map[string]string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return name == g.m.config.ID && tags[tagStarted] == g.tags[tagStarted]
 }
 
 // NotifyJoin is memberlist.EventDelegate.

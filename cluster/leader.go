@@ -170,7 +170,9 @@ func (m *Master) revokeLeadership(tasks *leaderTasks) {
 }
 
 // reconcileMembers adds alive gossip masters that are missing from the raft
-// configuration as non-voters (autopilot promotes them when stable).
+// configuration as non-voters (autopilot promotes them when stable). A
+// member naming a configured server with another Raft address is refused,
+// never re-added (gossip_identity.go).
 func (m *Master) reconcileMembers() {
 	if !m.isLeader() {
 		return
@@ -196,7 +198,12 @@ func (m *Master) reconcileMembers() {
 		if cid := mb.Tags[tagClusterID]; cid != "" && ours != "" && cid != ours {
 			continue
 		}
-		if cur, ok := inConf[raft.ServerID(id)]; ok && cur == raft.ServerAddress(addr) {
+		if cur, ok := inConf[raft.ServerID(id)]; ok {
+			if cur != raft.ServerAddress(addr) {
+				// Never rewrite a server's address from gossip: an impostor
+				// (or a moved master) goes through remove-peer and re-join.
+				m.refuseImpostor(mb.Addr, addr, m.identityConflict(mb.Name, mb.Addr, mb.Tags))
+			}
 			continue
 		}
 		if m.staysRemoved(id, mb.Tags[tagIncarnation]) {

@@ -15,6 +15,7 @@ import (
 	"github.com/gridctl/grid/cluster/nodes"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
@@ -89,6 +90,10 @@ type grpcEndpoint struct {
 	leaderConn *leaderConnCache
 	// auditLimiter bounds REQUEST_REFUSED events per method and peer host.
 	auditLimiter *keyedLimiter
+	// auth decides tokens and capabilities (gRPC and REST); streams
+	// bounds open event streams per token or client.
+	auth    *security.Authorizer
+	streams *security.StreamLimiter
 	// health is grpc.health.v1.Health (grpc_health.go).
 	health *health.Server
 	// requests serialises the tries of one request id (idempotent.go).
@@ -162,11 +167,14 @@ func (m *Master) start() error {
 	m.health = newHealthMonitor(m)
 	m.endpoint.leaderConn = newLeaderConnCache(m.dialOptions(grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16 << 20))))
 
-	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed})
+	f, err := fsm.New(fsm.Config{DataDir: m.config.DataDir, Logger: m.config.Logger, OnStoreFailure: m.storeFailed,
+		Version: m.masterVersion(), NewestPeerVersion: m.newestMasterVersion})
 	if err != nil {
 		return err
 	}
 	m.fsm = f
+	m.endpoint.auth = m.newAuthorizer()
+	m.endpoint.streams = security.NewStreamLimiter(m.config.MaxStreams)
 	m.heartbeats = liveness.New(liveness.Config{
 		MasterID:          m.config.ID,
 		HeartbeatInterval: m.config.HeartbeatInterval,
@@ -181,7 +189,7 @@ func (m *Master) start() error {
 		Registry:   f,
 		Applier:    nodes.ApplyFunc(m.raftApply),
 		Emitter:    nodes.EmitFunc(m.emit),
-		Agents:     nodes.NewAgentPool(m.dialOptions()),
+		Agents:     nodes.NewAgentPool(m.agentDialOptions()),
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
 		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Silence:    m.agentSilence,

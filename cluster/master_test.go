@@ -73,11 +73,18 @@ func TestClusterFormsAndForwards(t *testing.T) {
 	if err != nil || !hb.Acknowledged || hb.NextIntervalMs == 0 || hb.LeaderId != leader.ID() {
 		t.Fatalf("heartbeat via follower = %v, %v", hb, err)
 	}
-	// Status and masters answer from any master.
-	st, err := fc.GetClusterStatus(testCtx(t), &rpc.Empty{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Status and masters answer from any master. Right after formation the
+	// leader may not have heard from every follower yet (status degraded,
+	// "unreachable"): wait until it has.
+	var st *rpc.ClusterStatus
+	waitfor.Until(t, 10*time.Second, "cluster healthy", func() (bool, string) {
+		var err error
+		st, err = fc.GetClusterStatus(testCtx(t), &rpc.Empty{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Status == clusterHealthy, st.Status + ": " + st.Reason
+	})
 	if st.Status != clusterHealthy || st.Leader.GetId() != leader.ID() || len(st.Masters) != 3 || st.FailureTolerance != 1 || st.TotalAgents != 2 {
 		t.Errorf("status = %v", st)
 	}

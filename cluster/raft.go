@@ -149,6 +149,9 @@ func (m *Master) raftNetworkTransport(advertise net.Addr, logger hclog.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	if l, ok := layer.(*TLSStreamLayer); ok {
+		l.OnRefused = func(peer, reason string) { m.AuditRefused(peer, "raft", reason) }
+	}
 	return raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger), nil
 }
 
@@ -190,6 +193,9 @@ func (m *Master) recoverPeers(dir string, rc *raft.Config, logs raft.LogStore, s
 func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	if m.consensus.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
+	}
+	if err := m.votersKnow(t); err != nil {
+		return nil, fmt.Errorf("apply %s: %w", t, err)
 	}
 	buf, err := fsm.Encode(t, msg)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -35,6 +36,10 @@ func (s *gridService) Monitor(req *rpc.MonitorRequest, stream grpc.ServerStreami
 			return status.Errorf(codes.Unavailable, "dial master %s at %s: %v", id, addr, err)
 		}
 		defer conn.Close()
+		// The other master authorizes the caller: its own token rides along.
+		if tok := security.BearerFrom(ctx); tok != "" {
+			ctx = security.WithBearerOverride(ctx, tok)
+		}
 		src, err := rpc.NewGridMasterClient(conn).Monitor(ctx, req)
 		if err != nil {
 			return err
@@ -42,7 +47,7 @@ func (s *gridService) Monitor(req *rpc.MonitorRequest, stream grpc.ServerStreami
 		return relayLogLines(ctx, src, stream, "master "+id)
 	}
 	if ag, ok := m.fsm.Agent(id); ok && ag.GetEndpoint() != "" {
-		conn, err := grpc.NewClient(ag.GetEndpoint(), m.dialOptions()...)
+		conn, err := grpc.NewClient(ag.GetEndpoint(), m.agentDialOptions()...)
 		if err != nil {
 			return status.Errorf(codes.Unavailable, "dial agent %s at %s: %v", id, ag.GetEndpoint(), err)
 		}

@@ -123,7 +123,7 @@ func (s *gridService) RestoreSnapshot(stream grpc.ClientStreamingServer[rpc.Snap
 		}
 		return m.relayRestore(ctx, stream)
 	}
-	if err := m.restoreFrom(ctx, &chunkReader{recv: stream.Recv}); err != nil {
+	if err := m.restoreFrom(ctx, &limitedReader{r: &chunkReader{recv: stream.Recv}, max: m.config.MaxSnapshotSize}); err != nil {
 		return toStatus(err)
 	}
 	return stream.SendAndClose(&rpc.Empty{})
@@ -225,7 +225,7 @@ func (m *Master) relayRestore(ctx context.Context, stream grpc.ClientStreamingSe
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	if _, err := io.Copy(tmp, &chunkReader{recv: stream.Recv}); err != nil {
+	if _, err := io.Copy(tmp, &limitedReader{r: &chunkReader{recv: stream.Recv}, max: m.config.MaxSnapshotSize}); err != nil {
 		return toStatus(fmt.Errorf("restore: receive: %w", err))
 	}
 	w := m.newLeaderWait()

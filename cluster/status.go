@@ -51,6 +51,7 @@ func (m *Master) mastersView() ([]*rpc.MasterInfo, *rpc.MasterInfo, int32, error
 		mb, inGossip := gossipByID[id]
 		if inGossip {
 			mi.GrpcAddr, mi.HttpAddr, mi.GossipAddr = mb.Tags[tagGRPCAddr], mb.Tags[tagHTTPAddr], mb.Addr
+			mi.Version = mb.Tags[tagVersion]
 		}
 		alive := inGossip && (mb.Status == "alive" || mb.Status == "suspect")
 		switch {
@@ -244,4 +245,17 @@ func (h *healthMonitor) tick() {
 		"failure_tolerance": strconv.Itoa(int(cs.FailureTolerance)),
 		"total_agents":      strconv.Itoa(int(cs.TotalAgents)), "healthy_agents": strconv.Itoa(int(cs.HealthyAgents)),
 	}))
+}
+
+// PeerHTTPAddrs are the HTTP addresses the masters alive in gossip
+// advertise (this one included); the REST API lets pages served by them
+// call it (the dashboard moves between masters).
+func (m *Master) PeerHTTPAddrs() []string {
+	out := []string{m.advertise.HTTP}
+	for _, mb := range m.members.gossip.members() {
+		if mb.isMaster() && mb.Tags[tagHTTPAddr] != "" && mb.Tags[tagID] != m.config.ID {
+			out = append(out, mb.Tags[tagHTTPAddr])
+		}
+	}
+	return out
 }

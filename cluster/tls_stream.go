@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/raft"
 )
 
@@ -28,6 +29,9 @@ type TLSStreamLayer struct {
 	advertise net.Addr
 	server    *tls.Config
 	client    *tls.Config
+	// OnRefused, when set, is told of each connection refused for its
+	// certificate role (peer address, reason).
+	OnRefused func(peer, reason string)
 }
 
 // NewTLSStreamLayer listens on bind with server (security.ServerTLSConfig) and
@@ -70,7 +74,7 @@ func (l *TLSStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverTLSConn{Conn: tls.Server(conn, l.server)}, nil
+	return &serverTLSConn{Conn: tls.Server(conn, l.server), onRefused: l.OnRefused}, nil
 }
 
 // Close stops the listener.
@@ -95,6 +99,10 @@ func (l *TLSStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("raft tls dial %s: %w", address, err)
 	}
+	if err := security.RequireRole(conn.ConnectionState(), security.RoleServer); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("raft tls dial %s: %w", address, err)
+	}
 	return conn, nil
 }
 
@@ -102,8 +110,9 @@ func (l *TLSStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 // the first read or write.
 type serverTLSConn struct {
 	*tls.Conn
-	once sync.Once
-	err  error
+	onRefused func(peer, reason string)
+	once      sync.Once
+	err       error
 }
 
 // handshake completes the TLS handshake (client certificate checked).
@@ -112,6 +121,16 @@ func (c *serverTLSConn) handshake() error {
 		_ = c.Conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 		if err := c.Conn.Handshake(); err != nil {
 			c.err = fmt.Errorf("raft tls handshake with %s: %w", c.Conn.RemoteAddr(), err)
+			_ = c.Conn.Close()
+			return
+		}
+		// Only masters talk Raft: an agent's or a client's certificate from
+		// the same CA is refused before a byte of Raft is read.
+		if err := security.RequireRole(c.Conn.ConnectionState(), security.RoleServer); err != nil {
+			c.err = fmt.Errorf("raft connection from %s: %w", c.Conn.RemoteAddr(), err)
+			if c.onRefused != nil {
+				c.onRefused(c.Conn.RemoteAddr().String(), err.Error())
+			}
 			_ = c.Conn.Close()
 			return
 		}

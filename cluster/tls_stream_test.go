@@ -21,7 +21,7 @@ import (
 // tlsMember makes a CA-signed member and returns its TLS files.
 func tlsMember(t *testing.T, caDir, name string) security.TLSFiles {
 	t.Helper()
-	certPath, keyPath, err := security.WriteCert(caDir, security.CertRequest{Name: name, Days: 7}, t.TempDir())
+	certPath, keyPath, err := security.WriteCert(caDir, security.CertRequest{Name: name, Days: 7, Role: security.RoleServer}, t.TempDir())
 	if err != nil {
 		t.Fatalf("WriteCert: %v", err)
 	}

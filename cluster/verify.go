@@ -12,6 +12,7 @@ import (
 
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -84,20 +85,23 @@ func (m *Master) verifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error
 	if err != nil {
 		return nil, err
 	}
-	out := &rpc.VerifyResponse{Index: mine.AppliedIndex, LeaderId: m.config.ID}
-	var mu sync.Mutex
+	index := mine.AppliedIndex
+	out := &rpc.VerifyResponse{Index: index, LeaderId: m.config.ID}
+	var mu sync.Mutex // guards out.Replicas
 	var wg sync.WaitGroup
 	for _, srv := range conf.Servers {
 		id := string(srv.ID)
 		if id == m.config.ID {
 			mine.NodeId = id
+			mu.Lock()
 			out.Replicas = append(out.Replicas, &rpc.ReplicaDigest{Id: id, Reachable: true, Hash: mine})
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rd := m.remoteDigest(ctx, id, out.Index)
+			rd := m.remoteDigest(ctx, id, index)
 			mu.Lock()
 			out.Replicas = append(out.Replicas, rd)
 			mu.Unlock()
@@ -130,6 +134,12 @@ func (m *Master) remoteDigest(ctx context.Context, id string, index uint64) *rpc
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, digestWait+2*time.Second)
 	defer cancel()
+	// A verification someone asked for presents their token (the other
+	// master authorizes them, as on a forward); the background check
+	// presents this master's --api-token.
+	if tok := security.BearerFrom(ctx); tok != "" {
+		ctx = security.WithBearerOverride(ctx, tok)
+	}
 	h, err := rpc.NewGridMasterClient(conn).GetReplicaDigest(ctx, &rpc.ReplicaDigestRequest{Index: index})
 	if err != nil {
 		rd.Error = fmt.Sprintf("%s: %s", addr, status.Convert(err).Message())

@@ -269,7 +269,21 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	if err := w.ensureConcept(tsID, e.GetTimestamp()); err != nil {
 		return err
 	}
-	return w.newAssociation(conceptID, tsID, TemporalAssocType)
+	if err := w.newAssociation(conceptID, tsID, TemporalAssocType); err != nil {
+		return err
+	}
+	// An alert names the events that triggered it: event --[998]--> cause,
+	// for each cause still in the graph (unknown ids are skipped).
+	for _, cause := range CausedBy(e) {
+		ref := w.ids.Get([]byte(cause))
+		if len(ref) <= 8 || string(ref[8:]) == conceptID {
+			continue
+		}
+		if err := w.newAssociation(conceptID, string(ref[8:]), CausedByAssocType); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ensureEntity records ent in the entities bucket and as a concept, when not yet there.

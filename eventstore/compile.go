@@ -21,11 +21,50 @@ const (
 	IntentCount    = "count"
 	IntentTimeline = "timeline"
 	IntentState    = "state"
+	// IntentAggregate groups matching events and counts each group
+	// ("which agent has the most crashes", "restarts per node").
+	IntentAggregate = "aggregate"
+	// IntentWhy walks the graph back from an entity's latest matching event.
+	IntentWhy = "why"
 )
+
+// Aggregate group keys.
+const (
+	GroupAgent  = "agent"
+	GroupNode   = "node"
+	GroupEntity = "entity"
+	GroupType   = "type"
+)
+
+// Having keeps aggregate rows whose count compares to Count with Op
+// (gt|ge|lt|le|eq); the zero value keeps every row.
+type Having struct {
+	Op    string
+	Count uint32
+}
+
+// UnknownEntity is an id the history has never seen, with close known ids.
+type UnknownEntity struct {
+	Entity      string
+	Suggestions []string
+}
+
+// Anchor is an event another time is relative to: "after the last
+// failover", "before agent-002 went offline", "between the last two leader
+// elections". Compile only names it; Store.ResolveAnchor finds it.
+type Anchor struct {
+	Text       string          // the words it came from
+	Relation   string          // after|before|between
+	EventTypes []rpc.EventType // the anchor event is any of these
+	Entity     string          // of this entity; "" = any
+	Nth        int             // 1 = the latest; between uses the latest two
+	Events     []*rpc.Event    // filled by ResolveAnchor: newest first
+	Resolved   bool            // ResolveAnchor ran
+}
 
 // Interpretation is what Compile understood of a plain-English question.
 type Interpretation struct {
-	Intent        string          // list|count|timeline|state
+	Intent        string          // list|count|timeline|state|aggregate|why
 	EventTypes    []rpc.EventType // any of these; empty = any
 	Entities      []string        // any of these; empty = any
 	Since, Until  int64           // unix micros; 0 = unbounded
@@ -33,6 +72,24 @@ type Interpretation struct {
 	StateStatus   string          // intent=state: offline|degraded|healthy|failed|running|...
 	NotUnderstood []string        // words or phrases it could not place
 	Explanation   string          // one sentence saying what it will look for
+
+	GroupBy         string          // intent=aggregate: agent|node|entity|type
+	Order           string          // intent=aggregate: desc|asc
+	Limit           int             // intent=aggregate: rows; 0 = all
+	Having          Having          // intent=aggregate: row filter
+	UnknownEntities []UnknownEntity // named ids the history has never seen
+	Anchor          *Anchor         // a time relative to another event
+	Followed        []string        // intent=why: associations walked
+}
+
+// Answerable reports whether the interpretation may be run: not when it
+// names an entity nobody has seen (nothing is answered for an entity the
+// user did not name) or an anchor event that could not be found.
+func (i Interpretation) Answerable() bool {
+	if len(i.UnknownEntities) > 0 {
+		return false
+	}
+	return i.Anchor == nil || !i.Anchor.Resolved || len(i.Anchor.Events) > 0
 }
 
 // ExampleQuestions are shown when a question could not be placed.
@@ -67,14 +124,21 @@ func (i Interpretation) ToProto() *rpc.QueryInterpretation {
 		names[k] = t.Name()
 	}
 	return &rpc.QueryInterpretation{
-		Intent:        i.Intent,
-		EventTypes:    names,
-		Entities:      slices.Clone(i.Entities),
-		Since:         i.Since,
-		Until:         i.Until,
-		NotUnderstood: slices.Clone(i.NotUnderstood),
-		StateTarget:   i.StateTarget,
-		StateStatus:   i.StateStatus,
+		Intent:          i.Intent,
+		EventTypes:      names,
+		Entities:        slices.Clone(i.Entities),
+		Since:           i.Since,
+		Until:           i.Until,
+		NotUnderstood:   slices.Clone(i.NotUnderstood),
+		StateTarget:     i.StateTarget,
+		StateStatus:     i.StateStatus,
+		GroupBy:         i.GroupBy,
+		Order:           i.Order,
+		Limit:           uint32(max(i.Limit, 0)),
+		Followed:        slices.Clone(i.Followed),
+		Having:          havingProto(i.Having),
+		UnknownEntities: unknownProto(i.UnknownEntities),
+		Anchor:          anchorProto(i.Anchor),
 	}
 }
 
@@ -95,6 +159,13 @@ type question struct {
 	stateStatus  string
 	understood   bool // some word besides fillers was placed
 	numbered     []numberedKnown
+	known        []string
+	unknown      []UnknownEntity
+
+	groupBy, order string
+	limit          int
+	having         Having
+	anchor         *Anchor
 }
 
 // Compile turns a plain-English question into an Interpretation. It never
@@ -111,9 +182,15 @@ func Compile(text string, now time.Time, knownEntities []string) Interpretation 
 	}
 	q.used = make([]bool, len(q.words))
 
+	q.known = knownEntities
 	q.parseTimes()
+	q.parseAnchor()
 	q.parseEntities(knownEntities)
-	q.parseIntent()
+	q.parseWhy()
+	q.parseAggregate()
+	if q.intent == "" {
+		q.parseIntent()
+	}
 	if q.intent != IntentState {
 		q.parseTypes()
 	}
@@ -146,7 +223,11 @@ func tokenize(text string) []string {
 	}
 	var out []string
 	for _, w := range strings.Fields(b.String()) {
+		neg := len(w) > 1 && w[0] == '-' && w[1] >= '0' && w[1] <= '9'
 		w = strings.Trim(w, "-_:/.+")
+		if neg && w != "" {
+			w = "-" + w // "-5 hours" must not read as "5 hours"
+		}
 		if w == "" {
 			continue
 		}
@@ -228,19 +309,28 @@ func (q *question) notUnderstood() []string {
 
 func (q *question) interpretation() Interpretation {
 	in := Interpretation{
-		Intent:        q.intent,
-		EventTypes:    q.types,
-		Entities:      q.entities,
-		Since:         q.since,
-		Until:         q.until,
-		StateTarget:   q.stateTarget,
-		StateStatus:   q.stateStatus,
-		NotUnderstood: q.notUnderstood(),
+		Intent:          q.intent,
+		EventTypes:      q.types,
+		Entities:        q.entities,
+		Since:           q.since,
+		Until:           q.until,
+		StateTarget:     q.stateTarget,
+		StateStatus:     q.stateStatus,
+		NotUnderstood:   q.notUnderstood(),
+		GroupBy:         q.groupBy,
+		Order:           q.order,
+		Limit:           q.limit,
+		Having:          q.having,
+		UnknownEntities: q.unknown,
+		Anchor:          q.anchor,
+	}
+	if in.Intent == IntentWhy {
+		in.Followed = WhyFollowed
 	}
 	if in.Intent == "" {
 		in.Intent = IntentList
 	}
-	understood := q.understood || len(q.types) > 0 || len(q.entities) > 0 || q.hasTime || len(in.NotUnderstood) == 0
+	understood := q.understood || len(q.types) > 0 || len(q.entities) > 0 || q.hasTime || len(in.NotUnderstood) == 0 || len(q.unknown) > 0
 	in.Explanation = explain(in, q.now, understood, len(q.words) == 0)
 	return in
 }

@@ -44,12 +44,16 @@ func (q *question) parseEntities(known []string) {
 			q.addEntity(w, i, i+1)
 		case entityKinds[w] != "" && q.free(i+1) && idPart.MatchString(q.words[i+1]) && strings.ContainsAny(q.words[i+1], "0123456789"):
 			cand := entityKinds[w] + "-" + q.words[i+1]
-			q.addEntity(q.resolveEntity(cand, known), i, i+2)
+			q.addResolved(cand, q.resolveEntity(cand, known), i, i+2)
 			i++
 		case entityWord.MatchString(w) && strings.ContainsAny(w, "0123456789-") && !isKindWord(w):
-			q.addEntity(q.resolveEntity(w, known), i, i+1)
-		case len(w) >= 5 && strings.ContainsAny(w, "-0123456789") && !isTimeWord(w):
-			if m, ok := fuzzyEntity(w, known); ok {
+			q.addResolved(w, q.resolveEntity(w, known), i, i+1)
+		case !isASCII(w) && len([]rune(w)) >= 5 && strings.ContainsAny(w, "-0123456789"):
+			// A homoglyph ("аgent-001" with a Cyrillic а) is never taken
+			// for the id it imitates: it is unknown, and the id is offered.
+			q.addUnknown(w, i, i+1)
+		case len(w) >= 5 && strings.ContainsAny(w, "-0123456789") && !isTimeWord(w) && w[0] != '-':
+			if m, ok := fuzzyEntity(w, known); ok && sameDigits(m, w) {
 				q.addEntity(m, i, i+1)
 			}
 		}
@@ -97,9 +101,34 @@ func (q *question) addEntity(id string, i, j int) {
 	q.understood = true
 }
 
+// addResolved adds the resolved id, or records written as unknown when
+// resolution found none.
+func (q *question) addResolved(written, resolved string, i, j int) {
+	if resolved == "" {
+		q.addUnknown(written, i, j)
+		return
+	}
+	q.addEntity(resolved, i, j)
+}
+
+// addUnknown records an id the history has never seen, with suggestions,
+// and places its tokens: it is understood, just not known.
+func (q *question) addUnknown(written string, i, j int) {
+	for _, u := range q.unknown {
+		if u.Entity == written {
+			q.take(i, j)
+			return
+		}
+	}
+	q.unknown = append(q.unknown, UnknownEntity{Entity: written, Suggestions: suggestEntities(written, q.known)})
+	q.take(i, j)
+	q.understood = true
+}
+
 // resolveEntity maps a written id to a known one: exact, then the same
 // kind and number (agent-1 -> agent-001), then the closest within a small
-// edit distance. Unknown ids are kept as written.
+// edit distance when only letters differ (agnet-001 -> agent-001, never
+// agent-009 -> agent-001). It returns "" for an id nobody has seen.
 func (q *question) resolveEntity(cand string, known []string) string {
 	if slices.Contains(known, cand) {
 		return cand
@@ -119,10 +148,13 @@ func (q *question) resolveEntity(cand string, known []string) string {
 			}
 		}
 	}
-	if m, ok := fuzzyEntity(cand, known); ok {
+	if m, ok := fuzzyEntity(cand, known); ok && sameDigits(m, cand) {
 		return m
 	}
-	return cand
+	if cand == "cluster" {
+		return cand
+	}
+	return ""
 }
 
 // numberedKnown is a known id split into kind and number, parsed once per question.

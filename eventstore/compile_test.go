@@ -119,8 +119,8 @@ func TestCompilePhrasings(t *testing.T) {
 		{text: "agnet-001 crashes", intent: "list", types: []E{crashed}, entities: []string{"agent-001"}},
 		{text: "agent-0001", intent: "list", entities: []string{"agent-001"}},
 		{text: "restarts of node-abc123 since 2026-11-20", intent: "list", types: []E{restarted}, entities: []string{"node-abc123"}, since: at(20, 0, 0)},
-		{text: "node-abc12 restarts", intent: "list", types: []E{restarted}, entities: []string{"node-abc123"}},
-		{text: "events of node-zzz", intent: "list", entities: []string{"node-zzz"}},
+		{text: "node-abc12 restarts", intent: "list", types: []E{restarted}}, // unknown: see TestCompileHarderQuestions
+		{text: "events of node-zzz", intent: "list"},
 		{text: "agent 1 and agent 2", intent: "list", entities: []string{"agent-001", "agent-002"}},
 		// Intents.
 		{text: "how many nodes crashed yesterday", intent: "count", types: []E{crashed}, since: at(19, 0, 0), until: at(20, 0, 0)},
@@ -230,7 +230,7 @@ func FuzzCompile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, q string) {
 		in := Compile(q, compileNow, compileKnown)
 		switch in.Intent {
-		case IntentList, IntentCount, IntentTimeline, IntentState:
+		case IntentList, IntentCount, IntentTimeline, IntentState, IntentAggregate, IntentWhy:
 		default:
 			t.Fatalf("intent %q", in.Intent)
 		}

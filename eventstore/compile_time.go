@@ -314,6 +314,9 @@ func (q *question) pointAt(i int) (t time.Time, day bool, j int, ok bool) {
 		dayNum, err := strconv.Atoi(strings.TrimRight(q.words[i+1], "stndrh"))
 		if err == nil && dayNum >= 1 && dayNum <= 31 {
 			d := time.Date(now.Year(), m, dayNum, 0, 0, 0, 0, loc)
+			if d.Day() != dayNum {
+				return time.Time{}, false, i, false // "february 30" is no date
+			}
 			if d.After(now) {
 				d = d.AddDate(-1, 0, 0)
 			}

@@ -2,7 +2,10 @@
 // with forward and reverse adjacency in one bbolt file, Grid's events stored in
 // graph form and indexed by entity, type, time, sequence and id, retention
 // (Prune), consistent snapshots, the natural-language query compiler
-// (Compile), and the StorageService gRPC server.
+// (Compile: compile*.go) and what answers it beyond a filter (answer.go:
+// Aggregate, Why, ResolveAnchor), webhook positions (webhook_acks.go), and
+// the StorageService gRPC server. An event's caused_by detail becomes
+// associations to the events it names (CausedByAssocType).
 //
 // Writes are deterministic: the same calls in the same order give the same
 // logical state and the same Digest on every replica. Nothing inside a write

@@ -15,6 +15,14 @@ import (
 const (
 	// TemporalAssocType links an event concept to its ts-{seconds} concept.
 	TemporalAssocType uint32 = 999
+	// CausedByAssocType links an event concept to the concept of an event
+	// named in its "caused_by" detail (an alert to its triggers).
+	CausedByAssocType uint32 = 998
+	// CausedByDetail is the detail key listing, comma separated, the ids of
+	// the events an event was caused by.
+	CausedByDetail = "caused_by"
+	// maxCausedBy bounds the causes one event links to.
+	maxCausedBy = 64
 	// maxEventBytes is the largest encoded event accepted.
 	maxEventBytes = MaxContentBytes
 	// maxNameSuffix bounds the search for a free event concept name.
@@ -121,4 +129,19 @@ func loadEvent(tx *bolt.Tx, seq uint64) (*rpc.Event, error) {
 		return nil, fmt.Errorf("decode event seq %d: %w", seq, err)
 	}
 	return e, nil
+}
+
+// CausedBy lists the event ids in e's caused_by detail (at most 64).
+func CausedBy(e *rpc.Event) []string {
+	raw := e.GetDetails()[CausedByDetail]
+	if raw == "" {
+		return nil
+	}
+	var out []string
+	for _, id := range strings.Split(raw, ",") {
+		if id = strings.TrimSpace(id); id != "" && len(out) < maxCausedBy {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -33,8 +33,12 @@ var (
 	// bucketEntities: entity id -> nothing; every entity ever indexed.
 	bucketEntities = []byte("entities")
 
+	// bucketWebhookAcks: webhook name -> last acknowledged seq (8). Kept in
+	// the store so it travels in snapshots with the events it points into.
+	bucketWebhookAcks = []byte("webhook_acks")
+
 	allBuckets = [][]byte{bucketMeta, bucketConcepts, bucketAssoc, bucketOut, bucketIn,
-		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities}
+		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities, bucketWebhookAcks}
 )
 
 // Meta keys.

@@ -78,8 +78,13 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 		return f.applyAgentScheduling(buf, i)
 	case AutopilotConfigType:
 		return f.applyAutopilotConfig(buf, i)
+	case WebhookAckType:
+		return f.applyWebhookAck(buf, i)
 	}
-	panic(fmt.Sprintf("fsm: unknown message type %d at index %d", uint8(t), i))
+	if out, ok := f.applyACL(t, buf, i); ok {
+		return out
+	}
+	panic(f.unknownTypeError(t, i))
 }
 
 // decode unmarshals buf into msg or panics (see Apply).

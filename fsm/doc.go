@@ -16,5 +16,6 @@
 // result Apply would, but runs consecutive AppendEvents entries in one
 // event-store transaction. Pollers of the registry read Version (bumped by
 // every registry command) and Counts / AgentStatus (registry_view.go)
-// instead of copying every record.
+// instead of copying every record. Webhook positions (webhooks.go,
+// WebhookAckType) are kept in the event store, so they travel with it.
 package fsm

@@ -26,6 +26,12 @@ type Config struct {
 	// store fails to write an entry (I/O error): it should stop the process
 	// (the Master's exits non-zero). Nil, or a hook that returns, panics.
 	OnStoreFailure func(err error)
+	// Version is this master's Grid version, named when an entry has a
+	// command type this build does not know.
+	Version string
+	// NewestPeerVersion, when set, returns the newest Grid version among the
+	// masters, named as the version to upgrade to in that error.
+	NewestPeerVersion func() string
 }
 
 // FSM is the replicated state machine: the registry of agents and storage
@@ -35,6 +41,8 @@ type FSM struct {
 	logger         hclog.Logger
 	eventDir       string
 	onStoreFailure func(err error)
+	gridVersion    string
+	newest         func() string
 
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
@@ -56,6 +64,8 @@ type FSM struct {
 	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.
 	version atomic.Uint64
+	// acl is the replicated ACL state (acl.go).
+	acl aclState
 }
 
 var _ raft.FSM = (*FSM)(nil)
@@ -74,11 +84,14 @@ func New(cfg Config) (*FSM, error) {
 		logger:         logger.Named("fsm"),
 		eventDir:       filepath.Join(cfg.DataDir, "events"),
 		onStoreFailure: cfg.OnStoreFailure,
+		gridVersion:    cfg.Version,
+		newest:         cfg.NewestPeerVersion,
 		agents:         make(map[string]*rpc.AgentRecord),
 		nodes:          make(map[string]*rpc.NodeStatus),
 		removed:        make(map[string]*rpc.RemovedMaster),
 		requests:       make(map[string]*rpc.RequestRecord),
 	}
+	f.acl.resetLocked()
 	// Empty the directory but keep it: it may be a mount point of its own.
 	if err := os.MkdirAll(f.eventDir, 0o755); err != nil {
 		return nil, fmt.Errorf("fsm: create event dir: %w", err)

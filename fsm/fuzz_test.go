@@ -148,6 +148,14 @@ func fuzzBodyOf(t MessageType) proto.Message {
 		return new(rpc.MasterRemovalCommand)
 	case RecordRequestType:
 		return new(rpc.RequestRecord)
+	case ACLBootstrapType, ACLTokenUpsertType:
+		return new(rpc.ACLTokenRecord)
+	case ACLTokenRevokeType:
+		return new(rpc.ACLAccessor)
+	case ACLPolicyUpsertType:
+		return new(rpc.ACLPolicy)
+	case ACLPolicyDeleteType:
+		return new(rpc.ACLPolicyName)
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 // StateHash summarises the FSM so replicas can be compared: a sha256 of the
 // registry's canonical encoding (agents, nodes, removed masters, then
 // request records, each sorted by id, deterministic protobuf, each
-// length-prefixed), the event store's running digest, counts, the applied
+// length-prefixed, then the ACL state once there is any: see hashACL), the
+// event store's running digest, counts, the applied
 // index and Digest, which combines them (see digestOf).
 func (f *FSM) StateHash() *rpc.StateHash {
 	f.mu.RLock()
@@ -47,6 +48,7 @@ func (f *FSM) StateHash() *rpc.StateHash {
 	writeSorted(h, opts, f.removed)
 	h.Write([]byte("requests\n"))
 	writeSorted(h, opts, f.requests)
+	f.hashACL(h, opts)
 	out := &rpc.StateHash{
 		RegistryHash:   hex.EncodeToString(h.Sum(nil)),
 		AppliedIndex:   f.applied.Load(),

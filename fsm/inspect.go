@@ -53,6 +53,11 @@ func InspectSnapshot(r io.Reader, tmpDir string) (SnapshotSummary, error) {
 			return s, fmt.Errorf("%w: request records: %v", ErrBadSnapshot, err)
 		}
 	}
+	if string(magic) == snapshotMagic || string(magic) == snapshotMagicV3 {
+		if _, err := readACL(br); err != nil {
+			return s, fmt.Errorf("%w: acl: %v", ErrBadSnapshot, err)
+		}
+	}
 	if string(magic) == snapshotMagic {
 		if _, err := readRecords(br, func() *rpc.AutopilotConfig { return new(rpc.AutopilotConfig) }); err != nil {
 			return s, fmt.Errorf("%w: autopilot config: %v", ErrBadSnapshot, err)

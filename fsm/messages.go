@@ -63,6 +63,9 @@ const (
 	// AutopilotConfigType: rpc.AutopilotConfig; the operator's autopilot
 	// configuration (scheduling.go).
 	AutopilotConfigType MessageType = 41
+	// WebhookAckType: rpc.WebhookAckCommand; moves a webhook's acknowledged
+	// seq forward (webhooks.go). Numbers 48-55 belong to alerts and webhooks.
+	WebhookAckType MessageType = 48
 )
 
 func (t MessageType) String() string {
@@ -101,6 +104,11 @@ func (t MessageType) String() string {
 		return "agent_scheduling"
 	case AutopilotConfigType:
 		return "autopilot_config"
+	case WebhookAckType:
+		return "webhook_ack"
+	}
+	if name, ok := aclTypeName(t); ok {
+		return name
 	}
 	return fmt.Sprintf("message_type_%d", uint8(t))
 }

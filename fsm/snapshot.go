@@ -15,25 +15,32 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 3):
+// snapshotMagic starts every snapshot stream (format version 4):
 //
 //	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
 //	removed count (u64) | removed masters | request count (u64) | request records |
+//	acl bootstrapped (u64 0/1) | token count (u64) | tokens | policy count (u64) | policies |
 //	autopilot config count (u64, 0 or 1) | autopilot config | event store
 //
 // where each record is a u64 length followed by its protobuf encoding, all
-// integers big-endian, and the event store runs to EOF. Version 2
-// (snapshotMagicV2) has no autopilot config; version 1 (snapshotMagicV1) no
-// removed masters and no request records either; Restore reads both.
+// integers big-endian, and the event store runs to EOF. Restore still reads
+// the older formats: version 3 (snapshotMagicV3) has no autopilot config;
+// version 2 (snapshotMagicV2, the one released) no ACL section either;
+// version 1 (snapshotMagicV1) has no removed masters, no request records, no
+// ACL section and no autopilot config. (A "GRIDSNAP2" with an ACL section in
+// place of the removed masters existed only on the unreleased access-control
+// branch, and a "GRIDSNAP3" with the autopilot config in place of the ACL
+// section only on the unreleased day-two branch; neither is read.)
 const (
-	snapshotMagic   = "GRIDSNAP3\n"
+	snapshotMagic   = "GRIDSNAP4\n"
+	snapshotMagicV3 = "GRIDSNAP3\n"
 	snapshotMagicV2 = "GRIDSNAP2\n"
 	snapshotMagicV1 = "GRIDSNAP1\n"
 )
 
 // knownSnapshotMagic reports whether magic starts a snapshot this FSM reads.
 func knownSnapshotMagic(magic string) bool {
-	return magic == snapshotMagic || magic == snapshotMagicV2 || magic == snapshotMagicV1
+	return magic == snapshotMagic || magic == snapshotMagicV3 || magic == snapshotMagicV2 || magic == snapshotMagicV1
 }
 
 // maxRecordSize bounds one registry record in a snapshot stream.
@@ -48,6 +55,7 @@ type fsmSnapshot struct {
 	reqs    []*rpc.RequestRecord
 	pilot   []*rpc.AutopilotConfig // 0 or 1
 	events  *eventstore.Snapshot
+	acl     aclSnapshot
 }
 
 // Snapshot takes a cheap immutable view: the registry is cloned (it is small)
@@ -55,7 +63,7 @@ type fsmSnapshot struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	sn := &fsmSnapshot{applied: f.applied.Load()}
+	sn := &fsmSnapshot{applied: f.applied.Load(), acl: f.aclSnapshot()}
 	for _, a := range f.agents {
 		sn.agents = append(sn.agents, proto.Clone(a).(*rpc.AgentRecord))
 	}
@@ -111,6 +119,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeRecords(bw, s.reqs); err != nil {
 		return fmt.Errorf("request records: %w", err)
+	}
+	if err := writeACL(bw, s.acl); err != nil {
+		return fmt.Errorf("acl: %w", err)
 	}
 	if err := writeRecords(bw, s.pilot); err != nil {
 		return fmt.Errorf("autopilot config: %w", err)
@@ -219,6 +230,12 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			return fmt.Errorf("fsm restore: request records: %w", err)
 		}
 	}
+	var acl aclSnapshot
+	if string(magic) == snapshotMagic || string(magic) == snapshotMagicV3 {
+		if acl, err = readACL(br); err != nil {
+			return fmt.Errorf("fsm restore: acl: %w", err)
+		}
+	}
 	if string(magic) == snapshotMagic {
 		if pilot, err = readRecords(br, func() *rpc.AutopilotConfig { return new(rpc.AutopilotConfig) }); err != nil {
 			return fmt.Errorf("fsm restore: autopilot config: %w", err)
@@ -260,6 +277,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()
+	f.restoreACL(acl)
 
 	if old != nil {
 		oldPath := old.Path()
@@ -272,4 +290,34 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.logger.Info("restored snapshot", "applied_index", applied, "agents", len(agentMap), "nodes", len(nodeMap))
 	return nil
+}
+
+// writeACL writes the ACL section of a snapshot.
+func writeACL(w io.Writer, a aclSnapshot) error {
+	var b uint64
+	if a.bootstrapped {
+		b = 1
+	}
+	if err := writeUint64(w, b); err != nil {
+		return err
+	}
+	if err := writeRecords(w, a.tokens); err != nil {
+		return err
+	}
+	return writeRecords(w, a.policies)
+}
+
+// readACL reads the ACL section of a snapshot.
+func readACL(r io.Reader) (aclSnapshot, error) {
+	var a aclSnapshot
+	b, err := readUint64(r)
+	if err != nil {
+		return a, err
+	}
+	a.bootstrapped = b == 1
+	if a.tokens, err = readRecords(r, func() *rpc.ACLTokenRecord { return new(rpc.ACLTokenRecord) }); err != nil {
+		return a, err
+	}
+	a.policies, err = readRecords(r, func() *rpc.ACLPolicy { return new(rpc.ACLPolicy) })
+	return a, err
 }

@@ -737,14 +737,15 @@ const file_agent_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x1f\n" +
 	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
-	"totalBytes2\x86\x03\n" +
+	"totalBytes2\xbc\x03\n" +
 	"\tGridAgent\x12>\n" +
 	"\tSpawnNode\x12\x17.agent.SpawnNodeRequest\x1a\x18.agent.SpawnNodeResponse\x12;\n" +
 	"\bStopNode\x12\x16.agent.StopNodeRequest\x1a\x17.agent.StopNodeResponse\x12D\n" +
 	"\rGetNodeStatus\x12\x18.agent.NodeStatusRequest\x1a\x19.agent.NodeStatusResponse\x12>\n" +
 	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x120\n" +
 	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x12D\n" +
-	"\rFetchNodeData\x12\x1b.agent.FetchNodeDataRequest\x1a\x14.agent.NodeDataChunk0\x01B\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\rFetchNodeData\x12\x1b.agent.FetchNodeDataRequest\x1a\x14.agent.NodeDataChunk0\x01\x124\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x13.grid.KeyringMemberB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_agent_proto_rawDescOnce sync.Once
@@ -772,7 +773,9 @@ var file_agent_proto_goTypes = []any{
 	(*NodeDataChunk)(nil),        // 9: agent.NodeDataChunk
 	(*NodeStatus)(nil),           // 10: grid.NodeStatus
 	(*MonitorRequest)(nil),       // 11: grid.MonitorRequest
-	(*LogLine)(nil),              // 12: grid.LogLine
+	(*KeyringRequest)(nil),       // 12: grid.KeyringRequest
+	(*LogLine)(nil),              // 13: grid.LogLine
+	(*KeyringMember)(nil),        // 14: grid.KeyringMember
 }
 var file_agent_proto_depIdxs = []int32{
 	10, // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
@@ -784,14 +787,16 @@ var file_agent_proto_depIdxs = []int32{
 	6,  // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
 	11, // 7: agent.GridAgent.Monitor:input_type -> grid.MonitorRequest
 	8,  // 8: agent.GridAgent.FetchNodeData:input_type -> agent.FetchNodeDataRequest
-	1,  // 9: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
-	3,  // 10: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
-	5,  // 11: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
-	7,  // 12: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
-	12, // 13: agent.GridAgent.Monitor:output_type -> grid.LogLine
-	9,  // 14: agent.GridAgent.FetchNodeData:output_type -> agent.NodeDataChunk
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
+	12, // 9: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
+	1,  // 10: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
+	3,  // 11: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
+	5,  // 12: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
+	7,  // 13: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
+	13, // 14: agent.GridAgent.Monitor:output_type -> grid.LogLine
+	9,  // 15: agent.GridAgent.FetchNodeData:output_type -> agent.NodeDataChunk
+	14, // 16: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
+	10, // [10:17] is the sub-list for method output_type
+	3,  // [3:10] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name

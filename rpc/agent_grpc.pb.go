@@ -31,6 +31,7 @@ const (
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
 	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
 	GridAgent_FetchNodeData_FullMethodName = "/agent.GridAgent/FetchNodeData"
+	GridAgent_Keyring_FullMethodName       = "/agent.GridAgent/Keyring"
 )
 
 // GridAgentClient is the client API for GridAgent service.
@@ -48,6 +49,9 @@ type GridAgentClient interface {
 	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
 	// agent calls it to migrate the node; needs the full token.
 	FetchNodeData(ctx context.Context, in *FetchNodeDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NodeDataChunk], error)
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error)
 }
 
 type gridAgentClient struct {
@@ -136,6 +140,16 @@ func (c *gridAgentClient) FetchNodeData(ctx context.Context, in *FetchNodeDataRe
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_FetchNodeDataClient = grpc.ServerStreamingClient[NodeDataChunk]
 
+func (c *gridAgentClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringMember)
+	err := c.cc.Invoke(ctx, GridAgent_Keyring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridAgentServer is the server API for GridAgent service.
 // All implementations must embed UnimplementedGridAgentServer
 // for forward compatibility.
@@ -151,6 +165,9 @@ type GridAgentServer interface {
 	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
 	// agent calls it to migrate the node; needs the full token.
 	FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error
+	// Keyring changes this agent's gossip keyring (issue 16); masters call it
+	// during `grid operator keyring`.
+	Keyring(context.Context, *KeyringRequest) (*KeyringMember, error)
 	mustEmbedUnimplementedGridAgentServer()
 }
 
@@ -178,6 +195,9 @@ func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamin
 }
 func (UnimplementedGridAgentServer) FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error {
 	return status.Error(codes.Unimplemented, "method FetchNodeData not implemented")
+}
+func (UnimplementedGridAgentServer) Keyring(context.Context, *KeyringRequest) (*KeyringMember, error) {
+	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
 }
 func (UnimplementedGridAgentServer) mustEmbedUnimplementedGridAgentServer() {}
 func (UnimplementedGridAgentServer) testEmbeddedByValue()                   {}
@@ -294,6 +314,24 @@ func _GridAgent_FetchNodeData_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_FetchNodeDataServer = grpc.ServerStreamingServer[NodeDataChunk]
 
+func _GridAgent_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridAgentServer).Keyring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridAgent_Keyring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridAgentServer).Keyring(ctx, req.(*KeyringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridAgent_ServiceDesc is the grpc.ServiceDesc for GridAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -316,6 +354,10 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListNodes",
 			Handler:    _GridAgent_ListNodes_Handler,
+		},
+		{
+			MethodName: "Keyring",
+			Handler:    _GridAgent_Keyring_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

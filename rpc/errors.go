@@ -31,6 +31,11 @@ var (
 	// ErrOutOfRange: a position (a stream's resume seq) lies outside what
 	// exists (OUT_OF_RANGE, HTTP 400).
 	ErrOutOfRange = errors.New("out of range")
+	// ErrUnauthenticated: no valid credentials (UNAUTHENTICATED, HTTP 401).
+	ErrUnauthenticated = errors.New("unauthenticated")
+	// ErrPermissionDenied: valid credentials without the needed capability
+	// (PERMISSION_DENIED, HTTP 403).
+	ErrPermissionDenied = errors.New("permission denied")
 )
 
 // kindCodes is the one sentinel -> gRPC code table.
@@ -46,6 +51,8 @@ var kindCodes = []struct {
 	{ErrAborted, codes.Aborted},
 	{ErrUnavailable, codes.Unavailable},
 	{ErrOutOfRange, codes.OutOfRange},
+	{ErrUnauthenticated, codes.Unauthenticated},
+	{ErrPermissionDenied, codes.PermissionDenied},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},
 	{context.Canceled, codes.Canceled},
 }

@@ -777,6 +777,207 @@ func (x *AgentSchedulingCommand) GetEvents() []*Event {
 	return nil
 }
 
+// WebhookAckCommand records the last event seq a webhook acknowledged
+// (fsm WebhookAckType). The FSM keeps the highest seq per webhook.
+type WebhookAckCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookAckCommand) Reset() {
+	*x = WebhookAckCommand{}
+	mi := &file_fsm_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookAckCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookAckCommand) ProtoMessage() {}
+
+func (x *WebhookAckCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookAckCommand.ProtoReflect.Descriptor instead.
+func (*WebhookAckCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *WebhookAckCommand) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookAckCommand) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// WebhookAck is one entry of the replicated webhook positions (snapshot).
+type WebhookAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookAck) Reset() {
+	*x = WebhookAck{}
+	mi := &file_fsm_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookAck) ProtoMessage() {}
+
+func (x *WebhookAck) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookAck.ProtoReflect.Descriptor instead.
+func (*WebhookAck) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WebhookAck) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookAck) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ACLTokenRecord is a stored ACL token: the secret only as its SHA-256.
+// Bodies of ACLBootstrapType and ACLTokenUpsertType.
+type ACLTokenRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	SecretHash    []byte                 `protobuf:"bytes,2,opt,name=secret_hash,json=secretHash,proto3" json:"secret_hash,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Policies      []string               `protobuf:"bytes,4,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,5,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	CreateTime    int64                  `protobuf:"varint,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"` // unix micros, set by the proposer
+	ExpireTime    int64                  `protobuf:"varint,7,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"` // unix micros; 0 = never
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenRecord) Reset() {
+	*x = ACLTokenRecord{}
+	mi := &file_fsm_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenRecord) ProtoMessage() {}
+
+func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenRecord.ProtoReflect.Descriptor instead.
+func (*ACLTokenRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ACLTokenRecord) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetSecretHash() []byte {
+	if x != nil {
+		return x.SecretHash
+	}
+	return nil
+}
+
+func (x *ACLTokenRecord) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenRecord) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenRecord) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLTokenRecord) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
@@ -833,7 +1034,26 @@ const file_fsm_proto_rawDesc = "" +
 	"ineligible\x12\x1b\n" +
 	"\tset_drain\x18\x03 \x01(\bR\bsetDrain\x12&\n" +
 	"\x05drain\x18\x04 \x01(\v2\x10.grid.AgentDrainR\x05drain\x12#\n" +
-	"\x06events\x18\x05 \x03(\v2\v.grid.EventR\x06eventsB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x06events\x18\x05 \x03(\v2\v.grid.EventR\x06events\"9\n" +
+	"\x11WebhookAckCommand\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"2\n" +
+	"\n" +
+	"WebhookAck\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\xdf\x01\n" +
+	"\x0eACLTokenRecord\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x1f\n" +
+	"\vsecret_hash\x18\x02 \x01(\fR\n" +
+	"secretHash\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpolicies\x18\x04 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x05 \x01(\tR\aagentId\x12\x1f\n" +
+	"\vcreate_time\x18\x06 \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vexpire_time\x18\a \x01(\x03R\n" +
+	"expireTimeB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -847,7 +1067,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -861,22 +1081,25 @@ var file_fsm_proto_goTypes = []any{
 	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
 	(*RequestRecord)(nil),          // 10: grid.RequestRecord
 	(*AgentSchedulingCommand)(nil), // 11: grid.AgentSchedulingCommand
-	(*Event)(nil),                  // 12: grid.Event
-	(*AgentRecord)(nil),            // 13: grid.AgentRecord
-	(*NodeStatus)(nil),             // 14: grid.NodeStatus
-	(*AgentDrain)(nil),             // 15: grid.AgentDrain
+	(*WebhookAckCommand)(nil),      // 12: grid.WebhookAckCommand
+	(*WebhookAck)(nil),             // 13: grid.WebhookAck
+	(*ACLTokenRecord)(nil),         // 14: grid.ACLTokenRecord
+	(*Event)(nil),                  // 15: grid.Event
+	(*AgentRecord)(nil),            // 16: grid.AgentRecord
+	(*NodeStatus)(nil),             // 17: grid.NodeStatus
+	(*AgentDrain)(nil),             // 18: grid.AgentDrain
 }
 var file_fsm_proto_depIdxs = []int32{
-	12, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	15, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
 	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	13, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	12, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	12, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	14, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	12, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	12, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
-	15, // 8: grid.AgentSchedulingCommand.drain:type_name -> grid.AgentDrain
-	12, // 9: grid.AgentSchedulingCommand.events:type_name -> grid.Event
+	16, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	15, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	15, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	17, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	15, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	15, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	18, // 8: grid.AgentSchedulingCommand.drain:type_name -> grid.AgentDrain
+	15, // 9: grid.AgentSchedulingCommand.events:type_name -> grid.Event
 	10, // [10:10] is the sub-list for method output_type
 	10, // [10:10] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
@@ -896,7 +1119,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,6 +19,9 @@ const (
 	// TagIncarnation names a master's data dir (made when it is created):
 	// a master an operator removed is not re-added with the same one.
 	TagIncarnation = "incarnation"
+	// TagVersion is a master's Grid version: the upgrade-safety gate uses
+	// only the Raft command types every voter's version knows.
+	TagVersion = "version"
 
 	RoleMaster = "master"
 	RoleAgent  = "agent"

@@ -66,45 +66,52 @@ const (
 	EventType_AGENT_DRAIN_FAILED        EventType = 96
 	EventType_AGENT_ELIGIBILITY_CHANGED EventType = 97
 	EventType_NODE_REMOVED              EventType = 98 // a stopped or failed node record garbage-collected
+	// Grid (alerts and webhooks).
+	EventType_ALERT_FIRED     EventType = 100 // an alert rule started an episode; details name the rule and its triggers
+	EventType_ALERT_RESOLVED  EventType = 101 // that episode ended
+	EventType_WEBHOOK_FAILING EventType = 102 // a webhook has failed for longer than its allowed lag
 )
 
 // Enum value maps for EventType.
 var (
 	EventType_name = map[int32]string{
-		0:  "EVENT_TYPE_UNSPECIFIED",
-		1:  "AGENT_REGISTERED",
-		2:  "AGENT_HEARTBEAT",
-		3:  "AGENT_DEGRADED",
-		4:  "AGENT_OFFLINE",
-		5:  "AGENT_RECOVERED",
-		6:  "AGENT_UNREGISTERED",
-		10: "SPAWN_REQUESTED",
-		11: "SPAWN_SUCCEEDED",
-		12: "SPAWN_FAILED",
-		20: "STOP_REQUESTED",
-		21: "STOP_SUCCEEDED",
-		22: "STOP_FAILED",
-		30: "NODE_CRASHED",
-		31: "NODE_RESTARTED",
-		32: "NODE_FAILED",
-		40: "CLUSTER_HEALTHY",
-		41: "CLUSTER_DEGRADED",
-		42: "CLUSTER_CRITICAL",
-		50: "LEADER_ELECTED",
-		51: "MASTER_JOINED",
-		52: "MASTER_REMOVED",
-		60: "EVENTS_DROPPED",
-		70: "REQUEST_REFUSED",
-		80: "REPLICA_DIVERGED",
-		90: "NODE_UNHEALTHY",
-		91: "NODE_LOST",
-		92: "NODE_RESCHEDULED",
-		93: "NODE_MIGRATED",
-		94: "AGENT_DRAIN_STARTED",
-		95: "AGENT_DRAIN_COMPLETE",
-		96: "AGENT_DRAIN_FAILED",
-		97: "AGENT_ELIGIBILITY_CHANGED",
-		98: "NODE_REMOVED",
+		0:   "EVENT_TYPE_UNSPECIFIED",
+		1:   "AGENT_REGISTERED",
+		2:   "AGENT_HEARTBEAT",
+		3:   "AGENT_DEGRADED",
+		4:   "AGENT_OFFLINE",
+		5:   "AGENT_RECOVERED",
+		6:   "AGENT_UNREGISTERED",
+		10:  "SPAWN_REQUESTED",
+		11:  "SPAWN_SUCCEEDED",
+		12:  "SPAWN_FAILED",
+		20:  "STOP_REQUESTED",
+		21:  "STOP_SUCCEEDED",
+		22:  "STOP_FAILED",
+		30:  "NODE_CRASHED",
+		31:  "NODE_RESTARTED",
+		32:  "NODE_FAILED",
+		40:  "CLUSTER_HEALTHY",
+		41:  "CLUSTER_DEGRADED",
+		42:  "CLUSTER_CRITICAL",
+		50:  "LEADER_ELECTED",
+		51:  "MASTER_JOINED",
+		52:  "MASTER_REMOVED",
+		60:  "EVENTS_DROPPED",
+		70:  "REQUEST_REFUSED",
+		80:  "REPLICA_DIVERGED",
+		90:  "NODE_UNHEALTHY",
+		91:  "NODE_LOST",
+		92:  "NODE_RESCHEDULED",
+		93:  "NODE_MIGRATED",
+		94:  "AGENT_DRAIN_STARTED",
+		95:  "AGENT_DRAIN_COMPLETE",
+		96:  "AGENT_DRAIN_FAILED",
+		97:  "AGENT_ELIGIBILITY_CHANGED",
+		98:  "NODE_REMOVED",
+		100: "ALERT_FIRED",
+		101: "ALERT_RESOLVED",
+		102: "WEBHOOK_FAILING",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":    0,
@@ -141,6 +148,9 @@ var (
 		"AGENT_DRAIN_FAILED":        96,
 		"AGENT_ELIGIBILITY_CHANGED": 97,
 		"NODE_REMOVED":              98,
+		"ALERT_FIRED":               100,
+		"ALERT_RESOLVED":            101,
+		"WEBHOOK_FAILING":           102,
 	}
 )
 
@@ -1429,6 +1439,7 @@ type MasterInfo struct {
 	Healthy       bool                   `protobuf:"varint,7,opt,name=healthy,proto3" json:"healthy,omitempty"`
 	LastContactMs int64                  `protobuf:"varint,8,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // -1 when unknown
 	GossipAddr    string                 `protobuf:"bytes,9,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	Version       string                 `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"` // the master's Grid version (gossip tag), "" if unknown
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1522,6 +1533,13 @@ func (x *MasterInfo) GetLastContactMs() int64 {
 func (x *MasterInfo) GetGossipAddr() string {
 	if x != nil {
 		return x.GossipAddr
+	}
+	return ""
+}
+
+func (x *MasterInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
 	}
 	return ""
 }
@@ -2078,8 +2096,14 @@ func (x *StreamEventsRequest) GetFilter() *EventFilter {
 }
 
 type NaturalQueryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Query         string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Query string                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Grid: the caller's time zone, so "today" is the caller's day. An IANA
+	// name ("Europe/Berlin"); when empty or unknown to the master,
+	// utc_offset_s (seconds east of UTC) is used; both unset: the master's zone.
+	TimeZone      string `protobuf:"bytes,2,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	UtcOffsetS    int32  `protobuf:"varint,3,opt,name=utc_offset_s,json=utcOffsetS,proto3" json:"utc_offset_s,omitempty"`
+	HasUtcOffset  bool   `protobuf:"varint,4,opt,name=has_utc_offset,json=hasUtcOffset,proto3" json:"has_utc_offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2121,6 +2145,27 @@ func (x *NaturalQueryRequest) GetQuery() string {
 	return ""
 }
 
+func (x *NaturalQueryRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *NaturalQueryRequest) GetUtcOffsetS() int32 {
+	if x != nil {
+		return x.UtcOffsetS
+	}
+	return 0
+}
+
+func (x *NaturalQueryRequest) GetHasUtcOffset() bool {
+	if x != nil {
+		return x.HasUtcOffset
+	}
+	return false
+}
+
 type QueryInterpretation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Intent        string                 `protobuf:"bytes,1,opt,name=intent,proto3" json:"intent,omitempty"` // list|count|timeline|state
@@ -2131,8 +2176,16 @@ type QueryInterpretation struct {
 	NotUnderstood []string               `protobuf:"bytes,6,rep,name=not_understood,json=notUnderstood,proto3" json:"not_understood,omitempty"`
 	StateTarget   string                 `protobuf:"bytes,7,opt,name=state_target,json=stateTarget,proto3" json:"state_target,omitempty"` // for intent=state: agents|nodes
 	StateStatus   string                 `protobuf:"bytes,8,opt,name=state_status,json=stateStatus,proto3" json:"state_status,omitempty"` // for intent=state: offline|failed|...
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Grid (aggregations, why, relative times, unknown entities).
+	GroupBy         string           `protobuf:"bytes,9,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"` // intent=aggregate: agent|node|entity|type
+	Order           string           `protobuf:"bytes,10,opt,name=order,proto3" json:"order,omitempty"`                   // intent=aggregate: desc|asc ("" = by key)
+	Limit           uint32           `protobuf:"varint,11,opt,name=limit,proto3" json:"limit,omitempty"`                  // intent=aggregate: at most this many rows; 0 = all
+	Having          *QueryHaving     `protobuf:"bytes,12,opt,name=having,proto3" json:"having,omitempty"`                 // intent=aggregate: keep rows whose count passes
+	UnknownEntities []*UnknownEntity `protobuf:"bytes,13,rep,name=unknown_entities,json=unknownEntities,proto3" json:"unknown_entities,omitempty"`
+	Anchor          *QueryAnchor     `protobuf:"bytes,14,opt,name=anchor,proto3" json:"anchor,omitempty"`     // a time relative to another event, resolved first
+	Followed        []string         `protobuf:"bytes,15,rep,name=followed,proto3" json:"followed,omitempty"` // intent=why: the associations walked
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QueryInterpretation) Reset() {
@@ -2221,6 +2274,353 @@ func (x *QueryInterpretation) GetStateStatus() string {
 	return ""
 }
 
+func (x *QueryInterpretation) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+func (x *QueryInterpretation) GetOrder() string {
+	if x != nil {
+		return x.Order
+	}
+	return ""
+}
+
+func (x *QueryInterpretation) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *QueryInterpretation) GetHaving() *QueryHaving {
+	if x != nil {
+		return x.Having
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetUnknownEntities() []*UnknownEntity {
+	if x != nil {
+		return x.UnknownEntities
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetAnchor() *QueryAnchor {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
+func (x *QueryInterpretation) GetFollowed() []string {
+	if x != nil {
+		return x.Followed
+	}
+	return nil
+}
+
+// QueryHaving keeps aggregate rows whose count is op (gt|ge|lt|le|eq) count.
+type QueryHaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Count         uint32                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryHaving) Reset() {
+	*x = QueryHaving{}
+	mi := &file_grid_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryHaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryHaving) ProtoMessage() {}
+
+func (x *QueryHaving) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryHaving.ProtoReflect.Descriptor instead.
+func (*QueryHaving) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *QueryHaving) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *QueryHaving) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// UnknownEntity is an id the history has never seen, with close known ids.
+type UnknownEntity struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Suggestions   []string               `protobuf:"bytes,2,rep,name=suggestions,proto3" json:"suggestions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnknownEntity) Reset() {
+	*x = UnknownEntity{}
+	mi := &file_grid_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnknownEntity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnknownEntity) ProtoMessage() {}
+
+func (x *UnknownEntity) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnknownEntity.ProtoReflect.Descriptor instead.
+func (*UnknownEntity) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UnknownEntity) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *UnknownEntity) GetSuggestions() []string {
+	if x != nil {
+		return x.Suggestions
+	}
+	return nil
+}
+
+// QueryAnchor is "after the last failover", "before agent-002 went offline":
+// the event the time range is relative to.
+type QueryAnchor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`         // the words it came from
+	Relation      string                 `protobuf:"bytes,2,opt,name=relation,proto3" json:"relation,omitempty"` // after|before|between
+	EventTypes    []string               `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	Entity        string                 `protobuf:"bytes,4,opt,name=entity,proto3" json:"entity,omitempty"`
+	Nth           uint32                 `protobuf:"varint,5,opt,name=nth,proto3" json:"nth,omitempty"`      // 1 = the latest; between uses the latest two
+	Events        []*Event               `protobuf:"bytes,6,rep,name=events,proto3" json:"events,omitempty"` // the anchor event(s) found; empty = none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryAnchor) Reset() {
+	*x = QueryAnchor{}
+	mi := &file_grid_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryAnchor) ProtoMessage() {}
+
+func (x *QueryAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryAnchor.ProtoReflect.Descriptor instead.
+func (*QueryAnchor) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *QueryAnchor) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetRelation() string {
+	if x != nil {
+		return x.Relation
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *QueryAnchor) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *QueryAnchor) GetNth() uint32 {
+	if x != nil {
+		return x.Nth
+	}
+	return 0
+}
+
+func (x *QueryAnchor) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// QueryGroup is one row of an aggregate answer.
+type QueryGroup struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryGroup) Reset() {
+	*x = QueryGroup{}
+	mi := &file_grid_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryGroup) ProtoMessage() {}
+
+func (x *QueryGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryGroup.ProtoReflect.Descriptor instead.
+func (*QueryGroup) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *QueryGroup) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *QueryGroup) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// CausalStep is one step of a "why" answer, oldest first.
+type CausalStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	Link          string                 `protobuf:"bytes,2,opt,name=link,proto3" json:"link,omitempty"` // how it joins the chain: same entity, hosting agent, leader change, alert trigger
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CausalStep) Reset() {
+	*x = CausalStep{}
+	mi := &file_grid_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CausalStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CausalStep) ProtoMessage() {}
+
+func (x *CausalStep) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CausalStep.ProtoReflect.Descriptor instead.
+func (*CausalStep) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CausalStep) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *CausalStep) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
+}
+
 type NaturalQueryResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Success        bool                   `protobuf:"varint,1,opt,name=success,proto3" json:"success,omitempty"`
@@ -2232,13 +2632,15 @@ type NaturalQueryResponse struct {
 	Agents         []*AgentRecord         `protobuf:"bytes,7,rep,name=agents,proto3" json:"agents,omitempty"`
 	Nodes          []*NodeStatus          `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	Examples       []string               `protobuf:"bytes,9,rep,name=examples,proto3" json:"examples,omitempty"`
+	Groups         []*QueryGroup          `protobuf:"bytes,10,rep,name=groups,proto3" json:"groups,omitempty"` // intent=aggregate
+	Chain          []*CausalStep          `protobuf:"bytes,11,rep,name=chain,proto3" json:"chain,omitempty"`   // intent=why
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NaturalQueryResponse) Reset() {
 	*x = NaturalQueryResponse{}
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2652,7 @@ func (x *NaturalQueryResponse) String() string {
 func (*NaturalQueryResponse) ProtoMessage() {}
 
 func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2665,7 @@ func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryResponse.ProtoReflect.Descriptor instead.
 func (*NaturalQueryResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{26}
+	return file_grid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NaturalQueryResponse) GetSuccess() bool {
@@ -2329,6 +2731,20 @@ func (x *NaturalQueryResponse) GetExamples() []string {
 	return nil
 }
 
+func (x *NaturalQueryResponse) GetGroups() []*QueryGroup {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *NaturalQueryResponse) GetChain() []*CausalStep {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
 type MasterList struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Masters          []*MasterInfo          `protobuf:"bytes,1,rep,name=masters,proto3" json:"masters,omitempty"`
@@ -2341,7 +2757,7 @@ type MasterList struct {
 
 func (x *MasterList) Reset() {
 	*x = MasterList{}
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2769,7 @@ func (x *MasterList) String() string {
 func (*MasterList) ProtoMessage() {}
 
 func (x *MasterList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2782,7 @@ func (x *MasterList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterList.ProtoReflect.Descriptor instead.
 func (*MasterList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{27}
+	return file_grid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MasterList) GetMasters() []*MasterInfo {
@@ -2410,7 +2826,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2838,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2851,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{28}
+	return file_grid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Member) GetName() string {
@@ -2482,7 +2898,7 @@ type MemberList struct {
 
 func (x *MemberList) Reset() {
 	*x = MemberList{}
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2494,7 +2910,7 @@ func (x *MemberList) String() string {
 func (*MemberList) ProtoMessage() {}
 
 func (x *MemberList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2507,7 +2923,7 @@ func (x *MemberList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberList.ProtoReflect.Descriptor instead.
 func (*MemberList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{29}
+	return file_grid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MemberList) GetMembers() []*Member {
@@ -2530,7 +2946,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2958,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2971,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{30}
+	return file_grid_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -2588,7 +3004,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +3016,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +3029,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{31}
+	return file_grid_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -2632,7 +3048,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +3060,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +3073,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{32}
+	return file_grid_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TransferLeadershipResponse) GetNewLeaderId() string {
@@ -2676,7 +3092,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2688,7 +3104,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2701,7 +3117,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{33}
+	return file_grid_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2731,7 +3147,7 @@ type ReadyResponse struct {
 
 func (x *ReadyResponse) Reset() {
 	*x = ReadyResponse{}
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +3159,7 @@ func (x *ReadyResponse) String() string {
 func (*ReadyResponse) ProtoMessage() {}
 
 func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +3172,7 @@ func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyResponse.ProtoReflect.Descriptor instead.
 func (*ReadyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{34}
+	return file_grid_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadyResponse) GetReady() bool {
@@ -2860,7 +3276,7 @@ type StateHash struct {
 
 func (x *StateHash) Reset() {
 	*x = StateHash{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2872,7 +3288,7 @@ func (x *StateHash) String() string {
 func (*StateHash) ProtoMessage() {}
 
 func (x *StateHash) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2885,7 +3301,7 @@ func (x *StateHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
 func (*StateHash) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateHash) GetNodeId() string {
@@ -2974,7 +3390,7 @@ type ReplicaDigestRequest struct {
 
 func (x *ReplicaDigestRequest) Reset() {
 	*x = ReplicaDigestRequest{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2986,7 +3402,7 @@ func (x *ReplicaDigestRequest) String() string {
 func (*ReplicaDigestRequest) ProtoMessage() {}
 
 func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2999,7 +3415,7 @@ func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReplicaDigestRequest) GetIndex() uint64 {
@@ -3022,7 +3438,7 @@ type ReplicaDigest struct {
 
 func (x *ReplicaDigest) Reset() {
 	*x = ReplicaDigest{}
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3034,7 +3450,7 @@ func (x *ReplicaDigest) String() string {
 func (*ReplicaDigest) ProtoMessage() {}
 
 func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3047,7 +3463,7 @@ func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{37}
+	return file_grid_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReplicaDigest) GetId() string {
@@ -3090,7 +3506,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3518,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3531,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{38}
+	return file_grid_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *VerifyResponse) GetIndex() uint64 {
@@ -3159,7 +3575,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3171,7 +3587,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3184,7 +3600,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{39}
+	return file_grid_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MonitorRequest) GetLogLevel() string {
@@ -3225,7 +3641,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3237,7 +3653,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3250,7 +3666,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{40}
+	return file_grid_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *LogLine) GetLine() string {
@@ -3271,7 +3687,7 @@ type RemoveAgentRequest struct {
 
 func (x *RemoveAgentRequest) Reset() {
 	*x = RemoveAgentRequest{}
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3283,7 +3699,7 @@ func (x *RemoveAgentRequest) String() string {
 func (*RemoveAgentRequest) ProtoMessage() {}
 
 func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3296,7 +3712,7 @@ func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAgentRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAgentRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{41}
+	return file_grid_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RemoveAgentRequest) GetAgentId() string {
@@ -3324,7 +3740,7 @@ type AgentEligibilityRequest struct {
 
 func (x *AgentEligibilityRequest) Reset() {
 	*x = AgentEligibilityRequest{}
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3752,7 @@ func (x *AgentEligibilityRequest) String() string {
 func (*AgentEligibilityRequest) ProtoMessage() {}
 
 func (x *AgentEligibilityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3765,7 @@ func (x *AgentEligibilityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentEligibilityRequest.ProtoReflect.Descriptor instead.
 func (*AgentEligibilityRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{42}
+	return file_grid_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AgentEligibilityRequest) GetAgentId() string {
@@ -3379,7 +3795,7 @@ type DrainAgentRequest struct {
 
 func (x *DrainAgentRequest) Reset() {
 	*x = DrainAgentRequest{}
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3391,7 +3807,7 @@ func (x *DrainAgentRequest) String() string {
 func (*DrainAgentRequest) ProtoMessage() {}
 
 func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3404,7 +3820,7 @@ func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainAgentRequest.ProtoReflect.Descriptor instead.
 func (*DrainAgentRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{43}
+	return file_grid_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *DrainAgentRequest) GetAgentId() string {
@@ -3452,7 +3868,7 @@ type AutopilotConfig struct {
 
 func (x *AutopilotConfig) Reset() {
 	*x = AutopilotConfig{}
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3880,7 @@ func (x *AutopilotConfig) String() string {
 func (*AutopilotConfig) ProtoMessage() {}
 
 func (x *AutopilotConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3893,7 @@ func (x *AutopilotConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotConfig.ProtoReflect.Descriptor instead.
 func (*AutopilotConfig) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{44}
+	return file_grid_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AutopilotConfig) GetCleanupDeadServers() bool {
@@ -3541,7 +3957,7 @@ type AutopilotServerHealth struct {
 
 func (x *AutopilotServerHealth) Reset() {
 	*x = AutopilotServerHealth{}
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3969,7 @@ func (x *AutopilotServerHealth) String() string {
 func (*AutopilotServerHealth) ProtoMessage() {}
 
 func (x *AutopilotServerHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3982,7 @@ func (x *AutopilotServerHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotServerHealth.ProtoReflect.Descriptor instead.
 func (*AutopilotServerHealth) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{45}
+	return file_grid_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AutopilotServerHealth) GetId() string {
@@ -3652,7 +4068,7 @@ type AutopilotHealthResponse struct {
 
 func (x *AutopilotHealthResponse) Reset() {
 	*x = AutopilotHealthResponse{}
-	mi := &file_grid_proto_msgTypes[46]
+	mi := &file_grid_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3664,7 +4080,7 @@ func (x *AutopilotHealthResponse) String() string {
 func (*AutopilotHealthResponse) ProtoMessage() {}
 
 func (x *AutopilotHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[46]
+	mi := &file_grid_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3677,7 +4093,7 @@ func (x *AutopilotHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AutopilotHealthResponse.ProtoReflect.Descriptor instead.
 func (*AutopilotHealthResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{46}
+	return file_grid_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AutopilotHealthResponse) GetHealthy() bool {
@@ -3713,6 +4129,993 @@ func (x *AutopilotHealthResponse) GetFailureToleranceHolds() bool {
 		return x.FailureToleranceHolds
 	}
 	return false
+}
+
+// ListAlertsRequest: all=false lists firing episodes only.
+type ListAlertsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	Stale         bool                   `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"` // answer from this master's replica
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlertsRequest) Reset() {
+	*x = ListAlertsRequest{}
+	mi := &file_grid_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlertsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlertsRequest) ProtoMessage() {}
+
+func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ListAlertsRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+func (x *ListAlertsRequest) GetStale() bool {
+	if x != nil {
+		return x.Stale
+	}
+	return false
+}
+
+// Alert is one episode of one rule for one key (an entity or "cluster").
+type Alert struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Rule            string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Key             string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	State           string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`                              // firing|resolved
+	FiredAt         int64                  `protobuf:"varint,4,opt,name=fired_at,json=firedAt,proto3" json:"fired_at,omitempty"`          // unix micros
+	ResolvedAt      int64                  `protobuf:"varint,5,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"` // 0 while firing
+	FiredEventId    string                 `protobuf:"bytes,6,opt,name=fired_event_id,json=firedEventId,proto3" json:"fired_event_id,omitempty"`
+	FiredSeq        uint64                 `protobuf:"varint,7,opt,name=fired_seq,json=firedSeq,proto3" json:"fired_seq,omitempty"`
+	TriggerEventIds []string               `protobuf:"bytes,8,rep,name=trigger_event_ids,json=triggerEventIds,proto3" json:"trigger_event_ids,omitempty"`
+	Summary         string                 `protobuf:"bytes,9,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Alert) Reset() {
+	*x = Alert{}
+	mi := &file_grid_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alert) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alert) ProtoMessage() {}
+
+func (x *Alert) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alert.ProtoReflect.Descriptor instead.
+func (*Alert) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *Alert) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Alert) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Alert) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Alert) GetFiredAt() int64 {
+	if x != nil {
+		return x.FiredAt
+	}
+	return 0
+}
+
+func (x *Alert) GetResolvedAt() int64 {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return 0
+}
+
+func (x *Alert) GetFiredEventId() string {
+	if x != nil {
+		return x.FiredEventId
+	}
+	return ""
+}
+
+func (x *Alert) GetFiredSeq() uint64 {
+	if x != nil {
+		return x.FiredSeq
+	}
+	return 0
+}
+
+func (x *Alert) GetTriggerEventIds() []string {
+	if x != nil {
+		return x.TriggerEventIds
+	}
+	return nil
+}
+
+func (x *Alert) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+type AlertList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alerts        []*Alert               `protobuf:"bytes,1,rep,name=alerts,proto3" json:"alerts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertList) Reset() {
+	*x = AlertList{}
+	mi := &file_grid_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertList) ProtoMessage() {}
+
+func (x *AlertList) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertList.ProtoReflect.Descriptor instead.
+func (*AlertList) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *AlertList) GetAlerts() []*Alert {
+	if x != nil {
+		return x.Alerts
+	}
+	return nil
+}
+
+// WebhookState is one webhook's delivery position.
+type WebhookState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Url           string                 `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`                                        // without user info or query
+	AckedSeq      uint64                 `protobuf:"varint,3,opt,name=acked_seq,json=ackedSeq,proto3" json:"acked_seq,omitempty"`             // replicated: a new leader resumes after it
+	LastSeq       uint64                 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`                // the newest event seq in the graph
+	Lag           uint64                 `protobuf:"varint,5,opt,name=lag,proto3" json:"lag,omitempty"`                                       // events after acked_seq (matching or not)
+	FailingSince  int64                  `protobuf:"varint,6,opt,name=failing_since,json=failingSince,proto3" json:"failing_since,omitempty"` // unix micros; 0 = delivering
+	LastError     string                 `protobuf:"bytes,7,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Delivered     uint64                 `protobuf:"varint,8,opt,name=delivered,proto3" json:"delivered,omitempty"`                    // POSTs acknowledged during this leadership
+	EventTypes    []string               `protobuf:"bytes,9,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"` // empty: alerts only; "*": every event
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookState) Reset() {
+	*x = WebhookState{}
+	mi := &file_grid_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookState) ProtoMessage() {}
+
+func (x *WebhookState) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookState.ProtoReflect.Descriptor instead.
+func (*WebhookState) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *WebhookState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WebhookState) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *WebhookState) GetAckedSeq() uint64 {
+	if x != nil {
+		return x.AckedSeq
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLastSeq() uint64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
+}
+
+func (x *WebhookState) GetFailingSince() int64 {
+	if x != nil {
+		return x.FailingSince
+	}
+	return 0
+}
+
+func (x *WebhookState) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookState) GetDelivered() uint64 {
+	if x != nil {
+		return x.Delivered
+	}
+	return 0
+}
+
+func (x *WebhookState) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+type WebhookStatusList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*WebhookState        `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookStatusList) Reset() {
+	*x = WebhookStatusList{}
+	mi := &file_grid_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookStatusList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookStatusList) ProtoMessage() {}
+
+func (x *WebhookStatusList) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookStatusList.ProtoReflect.Descriptor instead.
+func (*WebhookStatusList) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *WebhookStatusList) GetWebhooks() []*WebhookState {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+// ACLTokenCreateRequest asks for a new token. policies name built-in
+// (management, operator, read, agent) or custom policies; agent_id binds an
+// agent-policy token to one agent; ttl_seconds 0 never expires.
+type ACLTokenCreateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []string               `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	TtlSeconds    int64                  `protobuf:"varint,4,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenCreateRequest) Reset() {
+	*x = ACLTokenCreateRequest{}
+	mi := &file_grid_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenCreateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenCreateRequest) ProtoMessage() {}
+
+func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenCreateRequest.ProtoReflect.Descriptor instead.
+func (*ACLTokenCreateRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ACLTokenCreateRequest) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenCreateRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenCreateRequest) GetTtlSeconds() int64 {
+	if x != nil {
+		return x.TtlSeconds
+	}
+	return 0
+}
+
+// ACLTokenInfo describes a token without its secret.
+type ACLTokenInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Policies      []string               `protobuf:"bytes,3,rep,name=policies,proto3" json:"policies,omitempty"`
+	AgentId       string                 `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	CreateTime    int64                  `protobuf:"varint,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"` // unix micros
+	ExpireTime    int64                  `protobuf:"varint,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"` // unix micros; 0 = never
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenInfo) Reset() {
+	*x = ACLTokenInfo{}
+	mi := &file_grid_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenInfo) ProtoMessage() {}
+
+func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenInfo.ProtoReflect.Descriptor instead.
+func (*ACLTokenInfo) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ACLTokenInfo) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetPolicies() []string {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+func (x *ACLTokenInfo) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ACLTokenInfo) GetCreateTime() int64 {
+	if x != nil {
+		return x.CreateTime
+	}
+	return 0
+}
+
+func (x *ACLTokenInfo) GetExpireTime() int64 {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return 0
+}
+
+// ACLTokenSecret is a new token: its description and its secret (shown once).
+type ACLTokenSecret struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *ACLTokenInfo          `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	SecretId      string                 `protobuf:"bytes,2,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokenSecret) Reset() {
+	*x = ACLTokenSecret{}
+	mi := &file_grid_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokenSecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokenSecret) ProtoMessage() {}
+
+func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokenSecret.ProtoReflect.Descriptor instead.
+func (*ACLTokenSecret) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *ACLTokenSecret) GetToken() *ACLTokenInfo {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *ACLTokenSecret) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+type ACLTokens struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*ACLTokenInfo        `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLTokens) Reset() {
+	*x = ACLTokens{}
+	mi := &file_grid_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLTokens) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLTokens) ProtoMessage() {}
+
+func (x *ACLTokens) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLTokens.ProtoReflect.Descriptor instead.
+func (*ACLTokens) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ACLTokens) GetTokens() []*ACLTokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type ACLAccessor struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessorId    string                 `protobuf:"bytes,1,opt,name=accessor_id,json=accessorId,proto3" json:"accessor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLAccessor) Reset() {
+	*x = ACLAccessor{}
+	mi := &file_grid_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLAccessor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLAccessor) ProtoMessage() {}
+
+func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLAccessor.ProtoReflect.Descriptor instead.
+func (*ACLAccessor) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *ACLAccessor) GetAccessorId() string {
+	if x != nil {
+		return x.AccessorId
+	}
+	return ""
+}
+
+// ACLPolicy is a custom policy: the capabilities it allows.
+type ACLPolicy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Capabilities  []string               `protobuf:"bytes,2,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicy) Reset() {
+	*x = ACLPolicy{}
+	mi := &file_grid_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicy) ProtoMessage() {}
+
+func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
+func (*ACLPolicy) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ACLPolicy) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ACLPolicy) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ACLPolicy) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type ACLPolicies struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Policies      []*ACLPolicy           `protobuf:"bytes,1,rep,name=policies,proto3" json:"policies,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicies) Reset() {
+	*x = ACLPolicies{}
+	mi := &file_grid_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicies) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicies) ProtoMessage() {}
+
+func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicies.ProtoReflect.Descriptor instead.
+func (*ACLPolicies) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *ACLPolicies) GetPolicies() []*ACLPolicy {
+	if x != nil {
+		return x.Policies
+	}
+	return nil
+}
+
+type ACLPolicyName struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ACLPolicyName) Reset() {
+	*x = ACLPolicyName{}
+	mi := &file_grid_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ACLPolicyName) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ACLPolicyName) ProtoMessage() {}
+
+func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ACLPolicyName.ProtoReflect.Descriptor instead.
+func (*ACLPolicyName) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ACLPolicyName) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// KeyringRequest: op is list, install, use or remove; key is base64.
+type KeyringRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Op            string                 `protobuf:"bytes,1,opt,name=op,proto3" json:"op,omitempty"`
+	Key           string                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	Local         bool                   `protobuf:"varint,3,opt,name=local,proto3" json:"local,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringRequest) Reset() {
+	*x = KeyringRequest{}
+	mi := &file_grid_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringRequest) ProtoMessage() {}
+
+func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
+func (*KeyringRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *KeyringRequest) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *KeyringRequest) GetLocal() bool {
+	if x != nil {
+		return x.Local
+	}
+	return false
+}
+
+// KeyringMember is one member's answer.
+type KeyringMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // master|agent
+	Keys          []string               `protobuf:"bytes,3,rep,name=keys,proto3" json:"keys,omitempty"` // base64
+	Primary       string                 `protobuf:"bytes,4,opt,name=primary,proto3" json:"primary,omitempty"`
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringMember) Reset() {
+	*x = KeyringMember{}
+	mi := &file_grid_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringMember) ProtoMessage() {}
+
+func (x *KeyringMember) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringMember.ProtoReflect.Descriptor instead.
+func (*KeyringMember) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *KeyringMember) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *KeyringMember) GetPrimary() string {
+	if x != nil {
+		return x.Primary
+	}
+	return ""
+}
+
+func (x *KeyringMember) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type KeyringResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Members       []*KeyringMember       `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyringResponse) Reset() {
+	*x = KeyringResponse{}
+	mi := &file_grid_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyringResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyringResponse) ProtoMessage() {}
+
+func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
+func (*KeyringResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *KeyringResponse) GetMembers() []*KeyringMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
 }
 
 var File_grid_proto protoreflect.FileDescriptor
@@ -3829,7 +5232,7 @@ const file_grid_proto_rawDesc = "" +
 	"\vfinished_at\x18\x06 \x01(\x03R\n" +
 	"finishedAt\"6\n" +
 	"\tAgentList\x12)\n" +
-	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\x88\x02\n" +
+	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\xa2\x02\n" +
 	"\n" +
 	"MasterInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
@@ -3841,7 +5244,9 @@ const file_grid_proto_rawDesc = "" +
 	"\ahealthy\x18\a \x01(\bR\ahealthy\x12&\n" +
 	"\x0flast_contact_ms\x18\b \x01(\x03R\rlastContactMs\x12\x1f\n" +
 	"\vgossip_addr\x18\t \x01(\tR\n" +
-	"gossipAddr\"\xd7\x03\n" +
+	"gossipAddr\x12\x18\n" +
+	"\aversion\x18\n" +
+	" \x01(\tR\aversion\"\xd7\x03\n" +
 	"\rClusterStatus\x12!\n" +
 	"\ftotal_agents\x18\x01 \x01(\rR\vtotalAgents\x12%\n" +
 	"\x0ehealthy_agents\x18\x02 \x01(\rR\rhealthyAgents\x12.\n" +
@@ -3891,9 +5296,13 @@ const file_grid_proto_rawDesc = "" +
 	"\tfirst_seq\x18\x03 \x01(\x04R\bfirstSeq\"V\n" +
 	"\x13StreamEventsRequest\x12\x14\n" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\x12)\n" +
-	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"+\n" +
+	"\x06filter\x18\x02 \x01(\v2\x11.grid.EventFilterR\x06filter\"\x90\x01\n" +
 	"\x13NaturalQueryRequest\x12\x14\n" +
-	"\x05query\x18\x01 \x01(\tR\x05query\"\x83\x02\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1b\n" +
+	"\ttime_zone\x18\x02 \x01(\tR\btimeZone\x12 \n" +
+	"\futc_offset_s\x18\x03 \x01(\x05R\n" +
+	"utcOffsetS\x12$\n" +
+	"\x0ehas_utc_offset\x18\x04 \x01(\bR\fhasUtcOffset\"\xfc\x03\n" +
 	"\x13QueryInterpretation\x12\x16\n" +
 	"\x06intent\x18\x01 \x01(\tR\x06intent\x12\x1f\n" +
 	"\vevent_types\x18\x02 \x03(\tR\n" +
@@ -3903,7 +5312,37 @@ const file_grid_proto_rawDesc = "" +
 	"\x05until\x18\x05 \x01(\x03R\x05until\x12%\n" +
 	"\x0enot_understood\x18\x06 \x03(\tR\rnotUnderstood\x12!\n" +
 	"\fstate_target\x18\a \x01(\tR\vstateTarget\x12!\n" +
-	"\fstate_status\x18\b \x01(\tR\vstateStatus\"\xd7\x02\n" +
+	"\fstate_status\x18\b \x01(\tR\vstateStatus\x12\x19\n" +
+	"\bgroup_by\x18\t \x01(\tR\agroupBy\x12\x14\n" +
+	"\x05order\x18\n" +
+	" \x01(\tR\x05order\x12\x14\n" +
+	"\x05limit\x18\v \x01(\rR\x05limit\x12)\n" +
+	"\x06having\x18\f \x01(\v2\x11.grid.QueryHavingR\x06having\x12>\n" +
+	"\x10unknown_entities\x18\r \x03(\v2\x13.grid.UnknownEntityR\x0funknownEntities\x12)\n" +
+	"\x06anchor\x18\x0e \x01(\v2\x11.grid.QueryAnchorR\x06anchor\x12\x1a\n" +
+	"\bfollowed\x18\x0f \x03(\tR\bfollowed\"3\n" +
+	"\vQueryHaving\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\rR\x05count\"I\n" +
+	"\rUnknownEntity\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12 \n" +
+	"\vsuggestions\x18\x02 \x03(\tR\vsuggestions\"\xad\x01\n" +
+	"\vQueryAnchor\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x12\x1a\n" +
+	"\brelation\x18\x02 \x01(\tR\brelation\x12\x1f\n" +
+	"\vevent_types\x18\x03 \x03(\tR\n" +
+	"eventTypes\x12\x16\n" +
+	"\x06entity\x18\x04 \x01(\tR\x06entity\x12\x10\n" +
+	"\x03nth\x18\x05 \x01(\rR\x03nth\x12#\n" +
+	"\x06events\x18\x06 \x03(\v2\v.grid.EventR\x06events\"4\n" +
+	"\n" +
+	"QueryGroup\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"C\n" +
+	"\n" +
+	"CausalStep\x12!\n" +
+	"\x05event\x18\x01 \x01(\v2\v.grid.EventR\x05event\x12\x12\n" +
+	"\x04link\x18\x02 \x01(\tR\x04link\"\xa9\x03\n" +
 	"\x14NaturalQueryResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12A\n" +
@@ -3913,7 +5352,10 @@ const file_grid_proto_rawDesc = "" +
 	"\aresults\x18\x06 \x03(\v2\v.grid.EventR\aresults\x12)\n" +
 	"\x06agents\x18\a \x03(\v2\x11.grid.AgentRecordR\x06agents\x12&\n" +
 	"\x05nodes\x18\b \x03(\v2\x10.grid.NodeStatusR\x05nodes\x12\x1a\n" +
-	"\bexamples\x18\t \x03(\tR\bexamples\"\x96\x01\n" +
+	"\bexamples\x18\t \x03(\tR\bexamples\x12(\n" +
+	"\x06groups\x18\n" +
+	" \x03(\v2\x10.grid.QueryGroupR\x06groups\x12&\n" +
+	"\x05chain\x18\v \x03(\v2\x10.grid.CausalStepR\x05chain\"\x96\x01\n" +
 	"\n" +
 	"MasterList\x12*\n" +
 	"\amasters\x18\x01 \x03(\v2\x10.grid.MasterInfoR\amasters\x12\x1b\n" +
@@ -4028,7 +5470,81 @@ const file_grid_proto_rawDesc = "" +
 	"\x11failure_tolerance\x18\x02 \x01(\x05R\x10failureTolerance\x12\x1b\n" +
 	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x125\n" +
 	"\aservers\x18\x04 \x03(\v2\x1b.grid.AutopilotServerHealthR\aservers\x126\n" +
-	"\x17failure_tolerance_holds\x18\x05 \x01(\bR\x15failureToleranceHolds*\xd5\x05\n" +
+	"\x17failure_tolerance_holds\x18\x05 \x01(\bR\x15failureToleranceHolds\";\n" +
+	"\x11ListAlertsRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\bR\x05stale\"\x88\x02\n" +
+	"\x05Alert\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x19\n" +
+	"\bfired_at\x18\x04 \x01(\x03R\afiredAt\x12\x1f\n" +
+	"\vresolved_at\x18\x05 \x01(\x03R\n" +
+	"resolvedAt\x12$\n" +
+	"\x0efired_event_id\x18\x06 \x01(\tR\ffiredEventId\x12\x1b\n" +
+	"\tfired_seq\x18\a \x01(\x04R\bfiredSeq\x12*\n" +
+	"\x11trigger_event_ids\x18\b \x03(\tR\x0ftriggerEventIds\x12\x18\n" +
+	"\asummary\x18\t \x01(\tR\asummary\"0\n" +
+	"\tAlertList\x12#\n" +
+	"\x06alerts\x18\x01 \x03(\v2\v.grid.AlertR\x06alerts\"\x81\x02\n" +
+	"\fWebhookState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1b\n" +
+	"\tacked_seq\x18\x03 \x01(\x04R\backedSeq\x12\x19\n" +
+	"\blast_seq\x18\x04 \x01(\x04R\alastSeq\x12\x10\n" +
+	"\x03lag\x18\x05 \x01(\x04R\x03lag\x12#\n" +
+	"\rfailing_since\x18\x06 \x01(\x03R\ffailingSince\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\a \x01(\tR\tlastError\x12\x1c\n" +
+	"\tdelivered\x18\b \x01(\x04R\tdelivered\x12\x1f\n" +
+	"\vevent_types\x18\t \x03(\tR\n" +
+	"eventTypes\"C\n" +
+	"\x11WebhookStatusList\x12.\n" +
+	"\bwebhooks\x18\x01 \x03(\v2\x12.grid.WebhookStateR\bwebhooks\"\x83\x01\n" +
+	"\x15ACLTokenCreateRequest\x12\x1a\n" +
+	"\bpolicies\x18\x01 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
+	"\vttl_seconds\x18\x04 \x01(\x03R\n" +
+	"ttlSeconds\"\xbc\x01\n" +
+	"\fACLTokenInfo\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpolicies\x18\x03 \x03(\tR\bpolicies\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x1f\n" +
+	"\vcreate_time\x18\x05 \x01(\x03R\n" +
+	"createTime\x12\x1f\n" +
+	"\vexpire_time\x18\x06 \x01(\x03R\n" +
+	"expireTime\"W\n" +
+	"\x0eACLTokenSecret\x12(\n" +
+	"\x05token\x18\x01 \x01(\v2\x12.grid.ACLTokenInfoR\x05token\x12\x1b\n" +
+	"\tsecret_id\x18\x02 \x01(\tR\bsecretId\"7\n" +
+	"\tACLTokens\x12*\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x12.grid.ACLTokenInfoR\x06tokens\".\n" +
+	"\vACLAccessor\x12\x1f\n" +
+	"\vaccessor_id\x18\x01 \x01(\tR\n" +
+	"accessorId\"e\n" +
+	"\tACLPolicy\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
+	"\fcapabilities\x18\x02 \x03(\tR\fcapabilities\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\":\n" +
+	"\vACLPolicies\x12+\n" +
+	"\bpolicies\x18\x01 \x03(\v2\x0f.grid.ACLPolicyR\bpolicies\"#\n" +
+	"\rACLPolicyName\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"H\n" +
+	"\x0eKeyringRequest\x12\x0e\n" +
+	"\x02op\x18\x01 \x01(\tR\x02op\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
+	"\x05local\x18\x03 \x01(\bR\x05local\"w\n" +
+	"\rKeyringMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04keys\x18\x03 \x03(\tR\x04keys\x12\x18\n" +
+	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\"@\n" +
+	"\x0fKeyringResponse\x12-\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\x8f\x06\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -4064,7 +5580,10 @@ const file_grid_proto_rawDesc = "" +
 	"\x14AGENT_DRAIN_COMPLETE\x10_\x12\x16\n" +
 	"\x12AGENT_DRAIN_FAILED\x10`\x12\x1d\n" +
 	"\x19AGENT_ELIGIBILITY_CHANGED\x10a\x12\x10\n" +
-	"\fNODE_REMOVED\x10b2\x96\x0e\n" +
+	"\fNODE_REMOVED\x10b\x12\x0f\n" +
+	"\vALERT_FIRED\x10d\x12\x12\n" +
+	"\x0eALERT_RESOLVED\x10e\x12\x13\n" +
+	"\x0fWEBHOOK_FAILING\x10f2\xac\x12\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -4102,7 +5621,18 @@ const file_grid_proto_rawDesc = "" +
 	"DrainAgent\x12\x17.grid.DrainAgentRequest\x1a\x11.grid.AgentRecord\x128\n" +
 	"\x12GetAutopilotConfig\x12\v.grid.Empty\x1a\x15.grid.AutopilotConfig\x12B\n" +
 	"\x12SetAutopilotConfig\x12\x15.grid.AutopilotConfig\x1a\x15.grid.AutopilotConfig\x12=\n" +
-	"\x0fAutopilotHealth\x12\v.grid.Empty\x1a\x1d.grid.AutopilotHealthResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
+	"\x0fAutopilotHealth\x12\v.grid.Empty\x1a\x1d.grid.AutopilotHealthResponse\x126\n" +
+	"\n" +
+	"ListAlerts\x12\x17.grid.ListAlertsRequest\x1a\x0f.grid.AlertList\x125\n" +
+	"\rWebhookStatus\x12\v.grid.Empty\x1a\x17.grid.WebhookStatusList\x121\n" +
+	"\fACLBootstrap\x12\v.grid.Empty\x1a\x14.grid.ACLTokenSecret\x12C\n" +
+	"\x0eACLTokenCreate\x12\x1b.grid.ACLTokenCreateRequest\x1a\x14.grid.ACLTokenSecret\x12,\n" +
+	"\fACLTokenList\x12\v.grid.Empty\x1a\x0f.grid.ACLTokens\x120\n" +
+	"\x0eACLTokenRevoke\x12\x11.grid.ACLAccessor\x1a\v.grid.Empty\x12/\n" +
+	"\x0fACLPolicyUpsert\x12\x0f.grid.ACLPolicy\x1a\v.grid.Empty\x12/\n" +
+	"\rACLPolicyList\x12\v.grid.Empty\x1a\x11.grid.ACLPolicies\x123\n" +
+	"\x0fACLPolicyDelete\x12\x13.grid.ACLPolicyName\x1a\v.grid.Empty\x126\n" +
+	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x15.grid.KeyringResponseB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
 	file_grid_proto_rawDescOnce sync.Once
@@ -4117,7 +5647,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -4146,29 +5676,50 @@ var file_grid_proto_goTypes = []any{
 	(*StreamEventsRequest)(nil),        // 24: grid.StreamEventsRequest
 	(*NaturalQueryRequest)(nil),        // 25: grid.NaturalQueryRequest
 	(*QueryInterpretation)(nil),        // 26: grid.QueryInterpretation
-	(*NaturalQueryResponse)(nil),       // 27: grid.NaturalQueryResponse
-	(*MasterList)(nil),                 // 28: grid.MasterList
-	(*Member)(nil),                     // 29: grid.Member
-	(*MemberList)(nil),                 // 30: grid.MemberList
-	(*RemovePeerRequest)(nil),          // 31: grid.RemovePeerRequest
-	(*TransferLeadershipRequest)(nil),  // 32: grid.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 33: grid.TransferLeadershipResponse
-	(*SnapshotChunk)(nil),              // 34: grid.SnapshotChunk
-	(*ReadyResponse)(nil),              // 35: grid.ReadyResponse
-	(*StateHash)(nil),                  // 36: grid.StateHash
-	(*ReplicaDigestRequest)(nil),       // 37: grid.ReplicaDigestRequest
-	(*ReplicaDigest)(nil),              // 38: grid.ReplicaDigest
-	(*VerifyResponse)(nil),             // 39: grid.VerifyResponse
-	(*MonitorRequest)(nil),             // 40: grid.MonitorRequest
-	(*LogLine)(nil),                    // 41: grid.LogLine
-	(*RemoveAgentRequest)(nil),         // 42: grid.RemoveAgentRequest
-	(*AgentEligibilityRequest)(nil),    // 43: grid.AgentEligibilityRequest
-	(*DrainAgentRequest)(nil),          // 44: grid.DrainAgentRequest
-	(*AutopilotConfig)(nil),            // 45: grid.AutopilotConfig
-	(*AutopilotServerHealth)(nil),      // 46: grid.AutopilotServerHealth
-	(*AutopilotHealthResponse)(nil),    // 47: grid.AutopilotHealthResponse
-	nil,                                // 48: grid.Event.DetailsEntry
-	nil,                                // 49: grid.Member.TagsEntry
+	(*QueryHaving)(nil),                // 27: grid.QueryHaving
+	(*UnknownEntity)(nil),              // 28: grid.UnknownEntity
+	(*QueryAnchor)(nil),                // 29: grid.QueryAnchor
+	(*QueryGroup)(nil),                 // 30: grid.QueryGroup
+	(*CausalStep)(nil),                 // 31: grid.CausalStep
+	(*NaturalQueryResponse)(nil),       // 32: grid.NaturalQueryResponse
+	(*MasterList)(nil),                 // 33: grid.MasterList
+	(*Member)(nil),                     // 34: grid.Member
+	(*MemberList)(nil),                 // 35: grid.MemberList
+	(*RemovePeerRequest)(nil),          // 36: grid.RemovePeerRequest
+	(*TransferLeadershipRequest)(nil),  // 37: grid.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 38: grid.TransferLeadershipResponse
+	(*SnapshotChunk)(nil),              // 39: grid.SnapshotChunk
+	(*ReadyResponse)(nil),              // 40: grid.ReadyResponse
+	(*StateHash)(nil),                  // 41: grid.StateHash
+	(*ReplicaDigestRequest)(nil),       // 42: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 43: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 44: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 45: grid.MonitorRequest
+	(*LogLine)(nil),                    // 46: grid.LogLine
+	(*RemoveAgentRequest)(nil),         // 47: grid.RemoveAgentRequest
+	(*AgentEligibilityRequest)(nil),    // 48: grid.AgentEligibilityRequest
+	(*DrainAgentRequest)(nil),          // 49: grid.DrainAgentRequest
+	(*AutopilotConfig)(nil),            // 50: grid.AutopilotConfig
+	(*AutopilotServerHealth)(nil),      // 51: grid.AutopilotServerHealth
+	(*AutopilotHealthResponse)(nil),    // 52: grid.AutopilotHealthResponse
+	(*ListAlertsRequest)(nil),          // 53: grid.ListAlertsRequest
+	(*Alert)(nil),                      // 54: grid.Alert
+	(*AlertList)(nil),                  // 55: grid.AlertList
+	(*WebhookState)(nil),               // 56: grid.WebhookState
+	(*WebhookStatusList)(nil),          // 57: grid.WebhookStatusList
+	(*ACLTokenCreateRequest)(nil),      // 58: grid.ACLTokenCreateRequest
+	(*ACLTokenInfo)(nil),               // 59: grid.ACLTokenInfo
+	(*ACLTokenSecret)(nil),             // 60: grid.ACLTokenSecret
+	(*ACLTokens)(nil),                  // 61: grid.ACLTokens
+	(*ACLAccessor)(nil),                // 62: grid.ACLAccessor
+	(*ACLPolicy)(nil),                  // 63: grid.ACLPolicy
+	(*ACLPolicies)(nil),                // 64: grid.ACLPolicies
+	(*ACLPolicyName)(nil),              // 65: grid.ACLPolicyName
+	(*KeyringRequest)(nil),             // 66: grid.KeyringRequest
+	(*KeyringMember)(nil),              // 67: grid.KeyringMember
+	(*KeyringResponse)(nil),            // 68: grid.KeyringResponse
+	nil,                                // 69: grid.Event.DetailsEntry
+	nil,                                // 70: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
@@ -4179,90 +5730,123 @@ var file_grid_proto_depIdxs = []int32{
 	17, // 5: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
 	17, // 6: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
 	0,  // 7: grid.Event.type:type_name -> grid.EventType
-	48, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	69, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
 	19, // 9: grid.EmitEventsRequest.events:type_name -> grid.Event
 	0,  // 10: grid.EventFilter.types:type_name -> grid.EventType
 	19, // 11: grid.EventList.events:type_name -> grid.Event
 	22, // 12: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
-	26, // 13: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
-	19, // 14: grid.NaturalQueryResponse.results:type_name -> grid.Event
-	14, // 15: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
-	12, // 16: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
-	17, // 17: grid.MasterList.masters:type_name -> grid.MasterInfo
-	49, // 18: grid.Member.tags:type_name -> grid.Member.TagsEntry
-	29, // 19: grid.MemberList.members:type_name -> grid.Member
-	36, // 20: grid.ReplicaDigest.hash:type_name -> grid.StateHash
-	38, // 21: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
-	46, // 22: grid.AutopilotHealthResponse.servers:type_name -> grid.AutopilotServerHealth
-	4,  // 23: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 24: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 25: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 26: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 27: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 28: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 29: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 30: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 31: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 32: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	20, // 33: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	22, // 34: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	24, // 35: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	25, // 36: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 37: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 38: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	31, // 39: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	32, // 40: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 41: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	34, // 42: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 43: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 44: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	40, // 45: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 46: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	37, // 47: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	2,  // 48: grid.GridMaster.GetAgent:input_type -> grid.AgentId
-	42, // 49: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
-	43, // 50: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
-	44, // 51: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
-	1,  // 52: grid.GridMaster.GetAutopilotConfig:input_type -> grid.Empty
-	45, // 53: grid.GridMaster.SetAutopilotConfig:input_type -> grid.AutopilotConfig
-	1,  // 54: grid.GridMaster.AutopilotHealth:input_type -> grid.Empty
-	5,  // 55: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 56: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 57: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 58: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 59: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 60: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	16, // 61: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	18, // 62: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 63: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 64: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	21, // 65: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	23, // 66: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	19, // 67: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	27, // 68: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	28, // 69: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	30, // 70: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 71: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	33, // 72: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	34, // 73: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 74: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	35, // 75: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	36, // 76: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	41, // 77: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	39, // 78: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	36, // 79: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	14, // 80: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
-	1,  // 81: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
-	14, // 82: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
-	14, // 83: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
-	45, // 84: grid.GridMaster.GetAutopilotConfig:output_type -> grid.AutopilotConfig
-	45, // 85: grid.GridMaster.SetAutopilotConfig:output_type -> grid.AutopilotConfig
-	47, // 86: grid.GridMaster.AutopilotHealth:output_type -> grid.AutopilotHealthResponse
-	55, // [55:87] is the sub-list for method output_type
-	23, // [23:55] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	27, // 13: grid.QueryInterpretation.having:type_name -> grid.QueryHaving
+	28, // 14: grid.QueryInterpretation.unknown_entities:type_name -> grid.UnknownEntity
+	29, // 15: grid.QueryInterpretation.anchor:type_name -> grid.QueryAnchor
+	19, // 16: grid.QueryAnchor.events:type_name -> grid.Event
+	19, // 17: grid.CausalStep.event:type_name -> grid.Event
+	26, // 18: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
+	19, // 19: grid.NaturalQueryResponse.results:type_name -> grid.Event
+	14, // 20: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
+	12, // 21: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
+	30, // 22: grid.NaturalQueryResponse.groups:type_name -> grid.QueryGroup
+	31, // 23: grid.NaturalQueryResponse.chain:type_name -> grid.CausalStep
+	17, // 24: grid.MasterList.masters:type_name -> grid.MasterInfo
+	70, // 25: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	34, // 26: grid.MemberList.members:type_name -> grid.Member
+	41, // 27: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	43, // 28: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	51, // 29: grid.AutopilotHealthResponse.servers:type_name -> grid.AutopilotServerHealth
+	54, // 30: grid.AlertList.alerts:type_name -> grid.Alert
+	56, // 31: grid.WebhookStatusList.webhooks:type_name -> grid.WebhookState
+	59, // 32: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
+	59, // 33: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
+	63, // 34: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
+	67, // 35: grid.KeyringResponse.members:type_name -> grid.KeyringMember
+	4,  // 36: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 37: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 38: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 39: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 40: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 41: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 42: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 43: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 44: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 45: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	20, // 46: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	22, // 47: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	24, // 48: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	25, // 49: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 50: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 51: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	36, // 52: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	37, // 53: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 54: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	39, // 55: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 56: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 57: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	45, // 58: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 59: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	42, // 60: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	2,  // 61: grid.GridMaster.GetAgent:input_type -> grid.AgentId
+	47, // 62: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
+	48, // 63: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
+	49, // 64: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
+	1,  // 65: grid.GridMaster.GetAutopilotConfig:input_type -> grid.Empty
+	50, // 66: grid.GridMaster.SetAutopilotConfig:input_type -> grid.AutopilotConfig
+	1,  // 67: grid.GridMaster.AutopilotHealth:input_type -> grid.Empty
+	53, // 68: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
+	1,  // 69: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
+	1,  // 70: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
+	58, // 71: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
+	1,  // 72: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
+	62, // 73: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
+	63, // 74: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
+	1,  // 75: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
+	65, // 76: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
+	66, // 77: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
+	5,  // 78: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 79: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 80: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 81: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 82: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 83: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	16, // 84: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	18, // 85: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 86: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 87: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	21, // 88: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	23, // 89: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	19, // 90: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	32, // 91: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	33, // 92: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	35, // 93: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 94: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	38, // 95: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	39, // 96: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 97: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	40, // 98: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	41, // 99: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	46, // 100: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	44, // 101: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	41, // 102: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	14, // 103: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
+	1,  // 104: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
+	14, // 105: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
+	14, // 106: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
+	50, // 107: grid.GridMaster.GetAutopilotConfig:output_type -> grid.AutopilotConfig
+	50, // 108: grid.GridMaster.SetAutopilotConfig:output_type -> grid.AutopilotConfig
+	52, // 109: grid.GridMaster.AutopilotHealth:output_type -> grid.AutopilotHealthResponse
+	55, // 110: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
+	57, // 111: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
+	60, // 112: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
+	60, // 113: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
+	61, // 114: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
+	1,  // 115: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
+	1,  // 116: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
+	64, // 117: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
+	1,  // 118: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
+	68, // 119: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
+	78, // [78:120] is the sub-list for method output_type
+	36, // [36:78] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -4276,7 +5860,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   49,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

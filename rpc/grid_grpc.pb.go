@@ -57,6 +57,16 @@ const (
 	GridMaster_GetAutopilotConfig_FullMethodName   = "/grid.GridMaster/GetAutopilotConfig"
 	GridMaster_SetAutopilotConfig_FullMethodName   = "/grid.GridMaster/SetAutopilotConfig"
 	GridMaster_AutopilotHealth_FullMethodName      = "/grid.GridMaster/AutopilotHealth"
+	GridMaster_ListAlerts_FullMethodName           = "/grid.GridMaster/ListAlerts"
+	GridMaster_WebhookStatus_FullMethodName        = "/grid.GridMaster/WebhookStatus"
+	GridMaster_ACLBootstrap_FullMethodName         = "/grid.GridMaster/ACLBootstrap"
+	GridMaster_ACLTokenCreate_FullMethodName       = "/grid.GridMaster/ACLTokenCreate"
+	GridMaster_ACLTokenList_FullMethodName         = "/grid.GridMaster/ACLTokenList"
+	GridMaster_ACLTokenRevoke_FullMethodName       = "/grid.GridMaster/ACLTokenRevoke"
+	GridMaster_ACLPolicyUpsert_FullMethodName      = "/grid.GridMaster/ACLPolicyUpsert"
+	GridMaster_ACLPolicyList_FullMethodName        = "/grid.GridMaster/ACLPolicyList"
+	GridMaster_ACLPolicyDelete_FullMethodName      = "/grid.GridMaster/ACLPolicyDelete"
+	GridMaster_Keyring_FullMethodName              = "/grid.GridMaster/Keyring"
 )
 
 // GridMasterClient is the client API for GridMaster service.
@@ -117,6 +127,25 @@ type GridMasterClient interface {
 	GetAutopilotConfig(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotConfig, error)
 	SetAutopilotConfig(ctx context.Context, in *AutopilotConfig, opts ...grpc.CallOption) (*AutopilotConfig, error)
 	AutopilotHealth(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotHealthResponse, error)
+	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
+	// ListAlerts lists alert episodes from the event graph: firing ones, or
+	// all (resolved too) with all=true. Read-only; leader unless stale.
+	ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*AlertList, error)
+	// WebhookStatus shows each configured webhook's replicated acknowledged
+	// seq and the leader's view of its delivery (forwarded to the leader).
+	WebhookStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*WebhookStatusList, error)
+	// Access control (issue 16): ACL tokens and policies (Raft-replicated,
+	// stored hashed) and the gossip keyring.
+	ACLBootstrap(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokenSecret, error)
+	ACLTokenCreate(ctx context.Context, in *ACLTokenCreateRequest, opts ...grpc.CallOption) (*ACLTokenSecret, error)
+	ACLTokenList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokens, error)
+	ACLTokenRevoke(ctx context.Context, in *ACLAccessor, opts ...grpc.CallOption) (*Empty, error)
+	ACLPolicyUpsert(ctx context.Context, in *ACLPolicy, opts ...grpc.CallOption) (*Empty, error)
+	ACLPolicyList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLPolicies, error)
+	ACLPolicyDelete(ctx context.Context, in *ACLPolicyName, opts ...grpc.CallOption) (*Empty, error)
+	// Keyring operates on the whole cluster (every master and agent); with
+	// local=true only on the master that receives it.
+	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringResponse, error)
 }
 
 type gridMasterClient struct {
@@ -477,6 +506,106 @@ func (c *gridMasterClient) AutopilotHealth(ctx context.Context, in *Empty, opts 
 	return out, nil
 }
 
+func (c *gridMasterClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*AlertList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AlertList)
+	err := c.cc.Invoke(ctx, GridMaster_ListAlerts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) WebhookStatus(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*WebhookStatusList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WebhookStatusList)
+	err := c.cc.Invoke(ctx, GridMaster_WebhookStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLBootstrap(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokenSecret, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenSecret)
+	err := c.cc.Invoke(ctx, GridMaster_ACLBootstrap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLTokenCreate(ctx context.Context, in *ACLTokenCreateRequest, opts ...grpc.CallOption) (*ACLTokenSecret, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokenSecret)
+	err := c.cc.Invoke(ctx, GridMaster_ACLTokenCreate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLTokenList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLTokens, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLTokens)
+	err := c.cc.Invoke(ctx, GridMaster_ACLTokenList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLTokenRevoke(ctx context.Context, in *ACLAccessor, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, GridMaster_ACLTokenRevoke_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLPolicyUpsert(ctx context.Context, in *ACLPolicy, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, GridMaster_ACLPolicyUpsert_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLPolicyList(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ACLPolicies, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ACLPolicies)
+	err := c.cc.Invoke(ctx, GridMaster_ACLPolicyList_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) ACLPolicyDelete(ctx context.Context, in *ACLPolicyName, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, GridMaster_ACLPolicyDelete_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(KeyringResponse)
+	err := c.cc.Invoke(ctx, GridMaster_Keyring_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // GridMasterServer is the server API for GridMaster service.
 // All implementations must embed UnimplementedGridMasterServer
 // for forward compatibility.
@@ -535,6 +664,25 @@ type GridMasterServer interface {
 	GetAutopilotConfig(context.Context, *Empty) (*AutopilotConfig, error)
 	SetAutopilotConfig(context.Context, *AutopilotConfig) (*AutopilotConfig, error)
 	AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error)
+	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
+	// ListAlerts lists alert episodes from the event graph: firing ones, or
+	// all (resolved too) with all=true. Read-only; leader unless stale.
+	ListAlerts(context.Context, *ListAlertsRequest) (*AlertList, error)
+	// WebhookStatus shows each configured webhook's replicated acknowledged
+	// seq and the leader's view of its delivery (forwarded to the leader).
+	WebhookStatus(context.Context, *Empty) (*WebhookStatusList, error)
+	// Access control (issue 16): ACL tokens and policies (Raft-replicated,
+	// stored hashed) and the gossip keyring.
+	ACLBootstrap(context.Context, *Empty) (*ACLTokenSecret, error)
+	ACLTokenCreate(context.Context, *ACLTokenCreateRequest) (*ACLTokenSecret, error)
+	ACLTokenList(context.Context, *Empty) (*ACLTokens, error)
+	ACLTokenRevoke(context.Context, *ACLAccessor) (*Empty, error)
+	ACLPolicyUpsert(context.Context, *ACLPolicy) (*Empty, error)
+	ACLPolicyList(context.Context, *Empty) (*ACLPolicies, error)
+	ACLPolicyDelete(context.Context, *ACLPolicyName) (*Empty, error)
+	// Keyring operates on the whole cluster (every master and agent); with
+	// local=true only on the master that receives it.
+	Keyring(context.Context, *KeyringRequest) (*KeyringResponse, error)
 	mustEmbedUnimplementedGridMasterServer()
 }
 
@@ -640,6 +788,36 @@ func (UnimplementedGridMasterServer) SetAutopilotConfig(context.Context, *Autopi
 }
 func (UnimplementedGridMasterServer) AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AutopilotHealth not implemented")
+}
+func (UnimplementedGridMasterServer) ListAlerts(context.Context, *ListAlertsRequest) (*AlertList, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
+}
+func (UnimplementedGridMasterServer) WebhookStatus(context.Context, *Empty) (*WebhookStatusList, error) {
+	return nil, status.Error(codes.Unimplemented, "method WebhookStatus not implemented")
+}
+func (UnimplementedGridMasterServer) ACLBootstrap(context.Context, *Empty) (*ACLTokenSecret, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLBootstrap not implemented")
+}
+func (UnimplementedGridMasterServer) ACLTokenCreate(context.Context, *ACLTokenCreateRequest) (*ACLTokenSecret, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLTokenCreate not implemented")
+}
+func (UnimplementedGridMasterServer) ACLTokenList(context.Context, *Empty) (*ACLTokens, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLTokenList not implemented")
+}
+func (UnimplementedGridMasterServer) ACLTokenRevoke(context.Context, *ACLAccessor) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLTokenRevoke not implemented")
+}
+func (UnimplementedGridMasterServer) ACLPolicyUpsert(context.Context, *ACLPolicy) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLPolicyUpsert not implemented")
+}
+func (UnimplementedGridMasterServer) ACLPolicyList(context.Context, *Empty) (*ACLPolicies, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLPolicyList not implemented")
+}
+func (UnimplementedGridMasterServer) ACLPolicyDelete(context.Context, *ACLPolicyName) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ACLPolicyDelete not implemented")
+}
+func (UnimplementedGridMasterServer) Keyring(context.Context, *KeyringRequest) (*KeyringResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
 }
 func (UnimplementedGridMasterServer) mustEmbedUnimplementedGridMasterServer() {}
 func (UnimplementedGridMasterServer) testEmbeddedByValue()                    {}
@@ -1206,6 +1384,186 @@ func _GridMaster_AutopilotHealth_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlertsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ListAlerts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ListAlerts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ListAlerts(ctx, req.(*ListAlertsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_WebhookStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).WebhookStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_WebhookStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).WebhookStatus(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLBootstrap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLBootstrap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLBootstrap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLBootstrap(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLTokenCreate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLTokenCreateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLTokenCreate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLTokenCreate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLTokenCreate(ctx, req.(*ACLTokenCreateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLTokenList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLTokenList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLTokenList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLTokenList(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLTokenRevoke_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLAccessor)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLTokenRevoke(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLTokenRevoke_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLTokenRevoke(ctx, req.(*ACLAccessor))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLPolicyUpsert_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLPolicy)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLPolicyUpsert(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLPolicyUpsert_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLPolicyUpsert(ctx, req.(*ACLPolicy))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLPolicyList_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLPolicyList(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLPolicyList_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLPolicyList(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_ACLPolicyDelete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ACLPolicyName)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).ACLPolicyDelete(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_ACLPolicyDelete_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).ACLPolicyDelete(ctx, req.(*ACLPolicyName))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(KeyringRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).Keyring(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_Keyring_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).Keyring(ctx, req.(*KeyringRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // GridMaster_ServiceDesc is the grpc.ServiceDesc for GridMaster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1324,6 +1682,46 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AutopilotHealth",
 			Handler:    _GridMaster_AutopilotHealth_Handler,
+		},
+		{
+			MethodName: "ListAlerts",
+			Handler:    _GridMaster_ListAlerts_Handler,
+		},
+		{
+			MethodName: "WebhookStatus",
+			Handler:    _GridMaster_WebhookStatus_Handler,
+		},
+		{
+			MethodName: "ACLBootstrap",
+			Handler:    _GridMaster_ACLBootstrap_Handler,
+		},
+		{
+			MethodName: "ACLTokenCreate",
+			Handler:    _GridMaster_ACLTokenCreate_Handler,
+		},
+		{
+			MethodName: "ACLTokenList",
+			Handler:    _GridMaster_ACLTokenList_Handler,
+		},
+		{
+			MethodName: "ACLTokenRevoke",
+			Handler:    _GridMaster_ACLTokenRevoke_Handler,
+		},
+		{
+			MethodName: "ACLPolicyUpsert",
+			Handler:    _GridMaster_ACLPolicyUpsert_Handler,
+		},
+		{
+			MethodName: "ACLPolicyList",
+			Handler:    _GridMaster_ACLPolicyList_Handler,
+		},
+		{
+			MethodName: "ACLPolicyDelete",
+			Handler:    _GridMaster_ACLPolicyDelete_Handler,
+		},
+		{
+			MethodName: "Keyring",
+			Handler:    _GridMaster_Keyring_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

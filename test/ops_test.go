@@ -21,7 +21,7 @@ func withRequestID(d time.Duration, id string) (context.Context, func()) {
 }
 
 type verifyJSON struct {
-	Index    uint64 `json:"index,string"`
+	Index    uint64 `json:"index"`
 	Match    bool   `json:"match"`
 	LeaderID string `json:"leader_id"`
 	Replicas []struct {
@@ -30,8 +30,8 @@ type verifyJSON struct {
 		Error     string `json:"error"`
 		Hash      struct {
 			Digest       string `json:"digest"`
-			AppliedIndex uint64 `json:"applied_index,string"`
-			Events       uint64 `json:"events,string"`
+			AppliedIndex uint64 `json:"applied_index"`
+			Events       uint64 `json:"events"`
 		} `json:"hash"`
 	} `json:"replicas"`
 }

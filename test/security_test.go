@@ -51,6 +51,12 @@ type secFixture struct {
 // newSecFixture creates the CAs and certificates and starts the cluster.
 func newSecFixture(t *testing.T) *secFixture {
 	t.Helper()
+	return newSecFixtureWith(t, nil)
+}
+
+// newSecFixtureWith is newSecFixture with extra master flags.
+func newSecFixtureWith(t *testing.T, masterArgs []string) *secFixture {
+	t.Helper()
 	if _, err := harness.Binary(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +77,7 @@ func newSecFixture(t *testing.T) *secFixture {
 		t.Fatal(err)
 	}
 	f.sec = &harness.Security{TLS: member, GossipKey: gossipKey(1), APIToken: secAPIToken, ReadToken: secReadToken}
-	f.c = harness.NewCluster(t, harness.Options{Security: f.sec})
+	f.c = harness.NewCluster(t, harness.Options{Security: f.sec, MasterArgs: masterArgs})
 
 	caPEM, err := os.ReadFile(member.CA)
 	if err != nil {
@@ -722,3 +728,6 @@ func (f *secFixture) testForeignMembers(t *testing.T) {
 	c.WaitLeader(20 * time.Second)
 	c.WaitSameState(20 * time.Second)
 }
+
+// credentialsT is the gRPC transport credentials type.
+type credentialsT = credentials.TransportCredentials

@@ -293,14 +293,16 @@ func dialInsecure(t *testing.T, addr string) *grpc.ClientConn {
 	return cc
 }
 
-// binaryVersion is what `grid --version` prints last ("grid version X").
+// binaryVersion is the version `grid --version` prints on its first line
+// ("grid X", then commit, Go version and platform).
 func binaryVersion(t *testing.T, bin string) string {
 	t.Helper()
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
 		t.Fatalf("grid --version: %v", err)
 	}
-	f := strings.Fields(string(out))
+	first, _, _ := strings.Cut(string(out), "\n")
+	f := strings.Fields(first)
 	if len(f) == 0 {
 		t.Fatal("grid --version printed nothing")
 	}

@@ -243,6 +243,21 @@
 
   function hideBanner() { byId('conn-banner').classList.add('hidden'); }
 
+  // showInsecureBanner asks the master that served the page whether nothing
+  // guards its API (no token, non-loopback address) and says so on top.
+  function showInsecureBanner() {
+    fetch('/api/grid/ui-config', { headers: { Accept: 'application/json' } })
+      .then((r) => (r.ok ? r.json() : {}))
+      .then((cfg) => {
+        if (!cfg || !cfg.insecure) return;
+        const b = byId('insecure-banner');
+        b.textContent = 'Unprotected: this master serves its API on a non-loopback address without any token, ' +
+          'so anyone who can reach it controls the cluster. Start the masters with --acl or --api-token.';
+        b.classList.remove('hidden');
+      })
+      .catch(() => { /* the connection banner reports unreachable masters */ });
+  }
+
   function errorText(r) {
     if (r.body && r.body.error) return r.body.error;
     return 'HTTP ' + r.status;
@@ -650,7 +665,9 @@
     btn.disabled = true;
     byId('query-error').textContent = '';
     try {
-      const r = await api('/api/grid/query', { method: 'POST', body: { query: q }, read: true });
+      // The caller's zone, so "today" is the viewer's day, not the master's.
+      const zone = { time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || '', utc_offset_s: -60 * new Date().getTimezoneOffset() };
+      const r = await api('/api/grid/query', { method: 'POST', body: Object.assign({ query: q }, zone), read: true });
       if (!r.ok) {
         byId('query-output').classList.add('hidden');
         setResult('query-error', false, 'Refused (' + r.status + '): ' + errorText(r));
@@ -699,6 +716,7 @@
     table.tHead.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
     table.tBodies[0].replaceChildren(...rows);
     if ((b.examples || []).length) renderExamples(b.examples);
+    if (window.GridAlerts) window.GridAlerts.renderAnswer(b);
   }
 
   function renderExamples(list) {
@@ -740,7 +758,9 @@
     renderExamples(DEFAULT_EXAMPLES);
     byId('api-base').textContent = currentLabel();
 
+    showInsecureBanner();
     window.GridObserve.init({ api, el, svg, byId });
+    if (window.GridAlerts) window.GridAlerts.init({ api, el, svg, byId });
     refreshAll().then(openStream);
     setInterval(refreshAll, SAFETY_POLL_MS);
     setInterval(() => { if (!state.paused) renderTimeline(); }, 15000);

@@ -30,8 +30,12 @@ func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (
 	if req == nil {
 		req = &rpc.NaturalQueryRequest{}
 	}
+	if _, err := callerNow(req); err != nil {
+		return nil, toStatus(err)
+	}
 	if p.deps.Forwarder.AllowStale(ctx) {
-		out, err := p.askLocal(req.GetQuery(), time.Now())
+		now, _ := callerNow(req)
+		out, err := p.askLocal(req.GetQuery(), now)
 		return out, toStatus(err)
 	}
 	return forward(ctx, p.deps.Forwarder,
@@ -39,12 +43,38 @@ func (p *Pipeline) AskQuery(ctx context.Context, req *rpc.NaturalQueryRequest) (
 			if err := p.deps.Leadership.VerifyLeader(); err != nil {
 				return nil, err
 			}
-			out, err := p.askLocal(req.GetQuery(), time.Now())
+			now, _ := callerNow(req)
+			out, err := p.askLocal(req.GetQuery(), now)
 			return out, ownStatus(err)
 		},
 		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.NaturalQueryResponse, error) {
 			return c.AskQuery(ctx, req)
 		})
+}
+
+// callerNow is the current time in the caller's zone (time_zone, else
+// utc_offset_s, else this master's zone), so "today" is the caller's day.
+// Both fields are checked whenever they are given.
+func callerNow(req *rpc.NaturalQueryRequest) (time.Time, error) {
+	now := time.Now()
+	tz, off := req.GetTimeZone(), req.GetUtcOffsetS()
+	if len(tz) > 64 {
+		return now, fmt.Errorf("%w: time_zone is %d bytes; the limit is 64", ErrInvalid, len(tz))
+	}
+	if req.GetHasUtcOffset() && (off < -14*3600 || off > 14*3600) {
+		return now, fmt.Errorf("%w: utc_offset_s %d: want -50400..50400", ErrInvalid, off)
+	}
+	if tz != "" {
+		if loc, err := time.LoadLocation(tz); err == nil {
+			return now.In(loc), nil
+		} else if !req.GetHasUtcOffset() {
+			return now, fmt.Errorf("%w: time_zone %q: not a known IANA zone name", ErrInvalid, tz)
+		}
+	}
+	if req.GetHasUtcOffset() {
+		return now.In(time.FixedZone(tz, int(off))), nil
+	}
+	return now, nil
 }
 
 // askLocal answers text from this master's state as of now.
@@ -53,10 +83,46 @@ func (p *Pipeline) askLocal(text string, now time.Time) (*rpc.NaturalQueryRespon
 	resp := &rpc.NaturalQueryResponse{Success: true, Query: text}
 	err := p.withEventStore(func(store *eventstore.Store) error {
 		interp := eventstore.Compile(text, now, p.knownEntities(store))
+		if err := store.ResolveAnchor(&interp); err != nil {
+			return err
+		}
 		resp.Interpretation = interp.ToProto()
 		resp.Explanation = interp.Explanation
 		resp.Agents, resp.Nodes, resp.Results, resp.Count = nil, nil, nil, 0
+		if !interp.Answerable() {
+			if len(interp.UnknownEntities) == 0 {
+				resp.Explanation += " No " + strings.Join(resp.Interpretation.GetAnchor().GetEventTypes(), "/") + " event" +
+					ofEntity(interp.Anchor.Entity) + " was found to place the time against, so nothing was looked up."
+			}
+			resp.Examples = append([]string(nil), eventstore.ExampleQuestions...)
+			return nil
+		}
 		switch interp.Intent {
+		case eventstore.IntentAggregate:
+			groups, truncated, err := store.Aggregate(interp.Filter(0), interp.GroupBy, interp.Having, interp.Order, interp.Limit)
+			if err != nil {
+				return err
+			}
+			for _, g := range groups {
+				resp.Groups = append(resp.Groups, &rpc.QueryGroup{Key: g.Key, Count: g.Count})
+			}
+			resp.Count = uint32(len(groups))
+			if truncated {
+				resp.Explanation += " (only the oldest 200000 matching events were counted)"
+			}
+		case eventstore.IntentWhy:
+			steps, err := store.Why(interp)
+			if err != nil {
+				return err
+			}
+			for _, st := range steps {
+				resp.Chain = append(resp.Chain, &rpc.CausalStep{Event: st.Event, Link: st.Link})
+				resp.Results = append(resp.Results, st.Event)
+			}
+			resp.Count = uint32(len(steps))
+			if len(steps) == 0 {
+				resp.Explanation += " Nothing matching was found to explain."
+			}
 		case "state":
 			p.answerState(resp, interp)
 		case "count":
@@ -157,4 +223,11 @@ func truncateQuestion(text string) (string, bool) {
 		cut--
 	}
 	return text[:cut], true
+}
+
+func ofEntity(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " of " + id
 }

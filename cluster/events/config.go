@@ -29,6 +29,17 @@ type Config struct {
 	DropReportEvery time.Duration
 	// FlushTimeout bounds how long shutdown waits for queued events to commit.
 	FlushTimeout time.Duration
+	// AlertRules are evaluated by the leader on events as they commit
+	// (DefaultAlertRules merged with --alert-rules); nil = none.
+	AlertRules []AlertRule
+	// Webhooks receive alerts (and optionally every event) from the leader.
+	Webhooks []WebhookConfig
+	// WebhookMaxLag is how long a webhook may fail before webhook_failing.
+	WebhookMaxLag time.Duration
+	// WebhookTimeout bounds one POST.
+	WebhookTimeout time.Duration
+	// WebhookBackoff is the first retry delay; it doubles up to WebhookMaxBackoff.
+	WebhookBackoff, WebhookMaxBackoff time.Duration
 
 	// The fields below are set by the master that builds the pipeline
 	// (cluster.New fills them from its own configuration).
@@ -48,14 +59,19 @@ type Config struct {
 // 2 ms, 7 days / 5,000,000 events of retention checked every minute.
 func DefaultConfig() Config {
 	return Config{
-		QueueSize:       65536,
-		BatchSize:       512,
-		BatchWait:       2 * time.Millisecond,
-		Retention:       168 * time.Hour,
-		MaxEvents:       5_000_000,
-		PruneEvery:      time.Minute,
-		DropReportEvery: 10 * time.Second,
-		FlushTimeout:    2 * time.Second,
+		QueueSize:         65536,
+		BatchSize:         512,
+		BatchWait:         2 * time.Millisecond,
+		Retention:         168 * time.Hour,
+		MaxEvents:         5_000_000,
+		PruneEvery:        time.Minute,
+		DropReportEvery:   10 * time.Second,
+		FlushTimeout:      2 * time.Second,
+		AlertRules:        DefaultAlertRules(),
+		WebhookMaxLag:     5 * time.Minute,
+		WebhookTimeout:    10 * time.Second,
+		WebhookBackoff:    100 * time.Millisecond,
+		WebhookMaxBackoff: 30 * time.Second,
 	}
 }
 
@@ -70,6 +86,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FlushTimeout <= 0 {
 		c.FlushTimeout = def.FlushTimeout
+	}
+	if c.WebhookMaxLag <= 0 {
+		c.WebhookMaxLag = def.WebhookMaxLag
+	}
+	if c.WebhookTimeout <= 0 {
+		c.WebhookTimeout = def.WebhookTimeout
+	}
+	if c.WebhookBackoff <= 0 {
+		c.WebhookBackoff = def.WebhookBackoff
+	}
+	if c.WebhookMaxBackoff < c.WebhookBackoff {
+		c.WebhookMaxBackoff = max(def.WebhookMaxBackoff, c.WebhookBackoff)
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -60,6 +60,9 @@ type Deps struct {
 	// MasterIDs lists the masters in the Raft configuration (for the ask's
 	// entity matching); nil means none.
 	MasterIDs func() []string
+	// FailureTolerance is how many masters may fail without losing quorum
+	// (the quorum_at_risk rule); nil switches that rule off.
+	FailureTolerance func() (int32, error)
 }
 
 func (d Deps) validate() error {

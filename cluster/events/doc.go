@@ -7,13 +7,23 @@
 //     (group commit), and resends its own events through the leader until
 //     they are acknowledged;
 //   - retention: on the leader, prune commands keep the event graph within
-//     its age and count limits (Pipeline.RunLeader);
+//     its age and count limits (Pipeline.RunLeader runs retention, alerts
+//     and webhooks for one term of leadership);
 //   - the event stream: StreamEvents resumes exactly after a seq, and fails
 //     with OUT_OF_RANGE when the events after it were pruned;
-//   - the natural-language ask (AskQuery) over the event graph and registry;
+//   - the natural-language ask (AskQuery) over the event graph and registry:
+//     lists, counts, timelines, state, aggregates, why chains, anchored
+//     times, unknown entities (ask.go);
+//   - alert rules (alert_rules.go, alert_config.go, alerts.go): evaluated
+//     on the leader as events commit; episode state is the committed
+//     alert_fired/alert_resolved events, so no episode fires twice across
+//     a failover; ListAlerts (alerts_rpc.go);
+//   - webhooks (webhooks.go): the leader POSTs events in seq order, signed,
+//     and commits each webhook's acknowledged seq (fsm WebhookAckType) so a
+//     new leader resumes there; WebhookStatus;
 //   - validation of incoming event batches and filters;
 //   - the gRPC handlers of the event RPCs: EmitEvents, QueryEvents,
-//     StreamEvents and AskQuery.
+//     StreamEvents, AskQuery, ListAlerts and WebhookStatus.
 //
 // The package knows nothing of Raft or of cluster.Master: it declares the
 // small interfaces it needs (Applier, Leadership, Forwarder, Store) and the

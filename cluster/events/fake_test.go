@@ -87,6 +87,9 @@ func (r *fakeRaft) apply(from string, t fsm.MessageType, msg proto.Message) (any
 	case fsm.PruneEventsType:
 		cmd := msg.(*rpc.PruneEventsCommand)
 		return r.store.Prune(cmd.Before, cmd.KeepMax)
+	case fsm.WebhookAckType:
+		cmd := msg.(*rpc.WebhookAckCommand)
+		return nil, r.store.SetWebhookAck(cmd.Name, cmd.Seq)
 	}
 	return nil, fmt.Errorf("fake raft: unexpected command %s", t)
 }

@@ -26,6 +26,8 @@ type Pipeline struct {
 
 	reportMu sync.Mutex
 	reported uint64 // drops already reported in an events_dropped event
+
+	hooks webhookStates // the leader's delivery view per webhook
 }
 
 // New builds a master's pipeline from cfg (zero tunables take their

@@ -7,13 +7,26 @@ import (
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"golang.org/x/sync/errgroup"
 )
 
-// RunLeader runs the leader-only part of the pipeline, retention pruning,
-// until ctx ends (leadership revoked or the master stopping); it returns
-// nil then. The leader loop runs it under its errgroup and waits for it on
-// revoke. It returns at once when retention keeps everything.
+// RunLeader runs the leader-only parts of the pipeline until ctx ends
+// (leadership revoked or the master stopping): retention pruning, alert
+// rules and webhook delivery. It returns nil then; the leader loop runs it
+// under its errgroup and waits for it on revoke.
 func (p *Pipeline) RunLeader(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.runRetention(ctx) })
+	g.Go(func() error { return p.runAlerts(ctx) })
+	for _, w := range p.cfg.Webhooks {
+		g.Go(func() error { return p.runWebhook(ctx, w) })
+	}
+	return g.Wait()
+}
+
+// runRetention prunes every PruneEvery; it returns at once when retention
+// keeps everything.
+func (p *Pipeline) runRetention(ctx context.Context) error {
 	if p.cfg.Retention <= 0 && p.cfg.MaxEvents == 0 {
 		return nil // keep everything
 	}

@@ -111,10 +111,12 @@ func TestRunLeaderPrunesUntilCanceled(t *testing.T) {
 	}
 }
 
-func TestRunLeaderKeepingEverythingReturnsAtOnce(t *testing.T) {
+// Retention that keeps everything returns at once (RunLeader itself runs
+// until its context ends: alert rules and webhooks run beside retention).
+func TestRetentionKeepingEverythingReturnsAtOnce(t *testing.T) {
 	r := newFakeRaft(t)
 	m := newFakeMaster(t, r, "master-1", nil) // Retention 0, MaxEvents 0
-	if err := m.pipeline.RunLeader(context.Background()); err != nil {
+	if err := m.pipeline.runRetention(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -422,3 +422,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// Keyring is not used by orchestration.
+func (a *fakeAgent) Keyring(context.Context, *rpc.KeyringRequest, ...grpc.CallOption) (*rpc.KeyringMember, error) {
+	return nil, errors.New("fake agent: no keyring")
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/agent"
+	"github.com/gridctl/grid/cmd/grid/config"
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
@@ -24,45 +25,64 @@ import (
 	"google.golang.org/grpc/reflection"
 )
 
+// agentFlags are `grid agent`'s flags; each is also GRID_AGENT_<NAME> and
+// a config-file key (<name> with _ for -).
+func agentFlags() []cli.Flag {
+	flags := []cli.Flag{
+		&cli.StringSliceFlag{Name: "config", Usage: "HCL or JSON config file, or a directory of them (merged in lexical order), or the seed's agent TOML ([agent], [storage]); repeatable; flags win"},
+		&cli.StringFlag{Name: "id", Usage: "agent id (default: the host name)"},
+		&cli.StringFlag{Name: "data-dir", Usage: "node table, logs and node storage (default ./data/agent)"},
+		&cli.StringFlag{Name: "grpc-addr", Usage: "GridAgent gRPC listen address (default :8001); go-sockaddr templates allowed"},
+		&cli.StringFlag{Name: "advertise-addr", Usage: "address masters dial, also the host of storage-node endpoints (default: --grpc-addr, an unspecified host becomes the private IP)"},
+		&cli.StringFlag{Name: "gossip-addr", Usage: "gossip bind address (default :7947); go-sockaddr templates allowed"},
+		&cli.StringSliceFlag{Name: "join", Usage: "masters' gossip addresses (repeatable or comma-separated)"},
+		&cli.StringSliceFlag{Name: "masters", Usage: "masters' gRPC addresses (repeatable or comma-separated)"},
+		&cli.IntFlag{Name: "max-nodes", Usage: "most storage nodes this agent runs (default 5)"},
+		&cli.StringFlag{Name: "port-range", Usage: "storage node ports, START-END (default 50051-50150)"},
+		&cli.StringFlag{Name: "binary", Usage: "storage-node executable, run as BINARY storage-node ... (default: this executable)"},
+		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "heartbeat interval until a master sets one (default 5s)"},
+		&cli.DurationFlag{Name: "health-check-interval", Usage: "how often each running node's HealthCheck is called (default 10s; [monitoring] health_check_interval_secs)"},
+		&cli.IntFlag{Name: "health-check-failures", Usage: "failed health checks in a row that make a node unhealthy and restarted; 0 = never (default 3)"},
+		&cli.Uint64Flag{Name: "default-memory", Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
+		&cli.BoolFlag{Name: "stop-nodes-on-exit", Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error; reloaded from the config files on SIGHUP"},
+		logJSONFlag("GRID_LOG_JSON"),
+		&cli.StringFlag{Name: "http-addr", Value: ":8002", Usage: "serves /healthz, /readyz, /metrics (and /debug/pprof/ with --enable-debug); empty: no HTTP"},
+		&cli.BoolFlag{Name: "enable-debug", Usage: "serve pprof under /debug/pprof/ on --http-addr (full token required when set)"},
+	}
+	flags = append(flags, secretFlags("api-token", "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode/FetchNodeData unless --master-token is set); re-read on SIGHUP")...)
+	flags = append(flags, secretFlags("master-token", "the token masters present on SpawnNode/StopNode/Keyring (their --agent-token; other agents forward it on FetchNodeData); default --api-token; re-read on SIGHUP")...)
+	flags = append(flags, secretFlags("encrypt", "gossip encryption key (base64, from grid keygen); the masters' --encrypt")...)
+	flags = append(flags, tlsFlags()...)
+	return withRoleEnv("agent", flags)
+}
+
 // agentCommand is `grid agent`: flags -> agent.Config -> agent.New/Run.
 func agentCommand() *cli.Command {
+	flags := agentFlags()
 	return &cli.Command{
 		Name:  "agent",
 		Usage: "run an agent: register with the masters and supervise storage nodes",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", EnvVars: []string{"GRID_AGENT_CONFIG"}, Usage: "the agent's TOML file ([agent], [storage], [monitoring]); flags override it"},
-			&cli.StringFlag{Name: "id", EnvVars: []string{"GRID_AGENT_ID"}, Usage: "agent id (default: the host name)"},
-			&cli.StringFlag{Name: "data-dir", EnvVars: []string{"GRID_DATA_DIR"}, Usage: "node table, logs and node storage (default ./data/agent)"},
-			&cli.StringFlag{Name: "grpc-addr", EnvVars: []string{"GRID_GRPC_ADDR"}, Usage: "GridAgent gRPC listen address (default :8001)"},
-			&cli.StringFlag{Name: "advertise-addr", EnvVars: []string{"GRID_ADVERTISE_ADDR"}, Usage: "address masters dial (default: --grpc-addr, 127.0.0.1 for an unspecified host)"},
-			&cli.StringFlag{Name: "gossip-addr", EnvVars: []string{"GRID_GOSSIP_ADDR"}, Usage: "gossip bind address (default :7947)"},
-			&cli.StringFlag{Name: "join", EnvVars: []string{"GRID_JOIN"}, Usage: "masters' gossip addresses, comma-separated"},
-			&cli.StringFlag{Name: "masters", EnvVars: []string{"GRID_MASTERS"}, Usage: "masters' gRPC addresses, comma-separated"},
-			&cli.IntFlag{Name: "max-nodes", EnvVars: []string{"GRID_MAX_NODES"}, Usage: "most storage nodes this agent runs (default 5)"},
-			&cli.StringFlag{Name: "port-range", EnvVars: []string{"GRID_PORT_RANGE"}, Usage: "storage node ports, START-END (default 50051-50150)"},
-			&cli.StringFlag{Name: "binary", EnvVars: []string{"GRID_BINARY"}, Usage: "storage-node executable, run as `<binary> storage-node ...` (default: this executable)"},
-			&cli.DurationFlag{Name: "heartbeat-interval", EnvVars: []string{"GRID_HEARTBEAT_INTERVAL"}, Usage: "heartbeat interval until a master sets one (default 5s)"},
-			&cli.DurationFlag{Name: "health-check-interval", EnvVars: []string{"GRID_HEALTH_CHECK_INTERVAL"}, Usage: "how often each running node's HealthCheck is called (default 10s; [monitoring] health_check_interval_secs)"},
-			&cli.IntFlag{Name: "health-check-failures", EnvVars: []string{"GRID_HEALTH_CHECK_FAILURES"}, Usage: "failed health checks in a row that make a node unhealthy and restarted; 0 = never (default 3)"},
-			&cli.Uint64Flag{Name: "default-memory", EnvVars: []string{"GRID_DEFAULT_MEMORY_MB"}, Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
-			&cli.BoolFlag{Name: "stop-nodes-on-exit", EnvVars: []string{"GRID_STOP_NODES_ON_EXIT"}, Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"GRID_LOG_LEVEL"}, Usage: "trace|debug|info|warn|error"},
-			logJSONFlag("GRID_LOG_JSON"),
-			&cli.StringFlag{Name: "http-addr", Value: ":8002", EnvVars: []string{"GRID_AGENT_HTTP_ADDR"}, Usage: "serves /healthz, /readyz, /metrics (and /debug/pprof/ with --enable-debug); empty: no HTTP"},
-			&cli.BoolFlag{Name: "enable-debug", EnvVars: []string{"GRID_ENABLE_DEBUG"}, Usage: "serve pprof under /debug/pprof/ on --http-addr (full token required when set)"},
-			&cli.StringFlag{Name: "api-token", EnvVars: []string{"GRID_API_TOKEN"}, Usage: "the masters' --api-token: sent on every call to them and required on SpawnNode/StopNode"},
-			&cli.StringFlag{Name: "encrypt", EnvVars: []string{"GRID_ENCRYPT"}, Usage: "gossip encryption key (base64, `grid keygen`); the masters' --encrypt"},
-			tlsFlags()[0], tlsFlags()[1], tlsFlags()[2],
-		},
+		Description: "SIGINT/SIGTERM stop the agent and leave its storage nodes running for the next agent to adopt\n" +
+			"(unless --stop-nodes-on-exit). SIGHUP reloads the log level, the TLS certificate and the tokens.\n" +
+			"Every flag is also GRID_AGENT_<FLAG>.",
+		Flags:  flags,
+		Before: applyConfig(flags, false),
 		Action: runAgent,
 	}
 }
 
 func runAgent(c *cli.Context) error {
 	cfg := agent.DefaultConfig()
-	if path := c.String("config"); path != "" {
-		var err error
-		if cfg, err = agent.LoadConfig(path); err != nil {
+	_, tomls, err := configFiles(c)
+	if err != nil {
+		return cli.Exit("Error: config: "+err.Error(), 2)
+	}
+	if len(tomls) > 1 {
+		return cli.Exit("Error: config: at most one seed TOML file (got "+strings.Join(tomls, ", ")+")", 2)
+	}
+	if len(tomls) == 1 {
+		if cfg, err = agent.LoadConfig(tomls[0]); err != nil {
 			return cli.Exit("Error: "+err.Error(), 2)
 		}
 	}
@@ -90,6 +110,18 @@ func runAgent(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	reload := newReloader(logger)
+	reload.Add("log_level", reloadLogLevel(c, agentFlags(), logger))
+	// One function: the agent reloads its TLS certificate and both tokens
+	// together, and nothing changes when one of them is bad.
+	reload.Add("tls_and_tokens", func() error {
+		api, master, err := reloadedTokens(c, agentFlags(), false, "api-token", "master-token")
+		if err != nil {
+			return err
+		}
+		return a.Reload(api, master)
+	})
+	reload.Watch(ctx)
 	if err := a.Run(ctx); err != nil {
 		return cli.Exit("Error: "+err.Error(), 1)
 	}
@@ -98,6 +130,9 @@ func runAgent(c *cli.Context) error {
 
 // agentFlagsOver lays the flags that are set over cfg.
 func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
+	if err := resolveAddrFlags(c, "grpc-addr", "advertise-addr", "gossip-addr"); err != nil {
+		return err
+	}
 	set := func(name string, apply func()) {
 		if c.IsSet(name) {
 			apply()
@@ -108,8 +143,8 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	set("grpc-addr", func() { cfg.GRPCAddr = c.String("grpc-addr") })
 	set("advertise-addr", func() { cfg.AdvertiseAddr = c.String("advertise-addr") })
 	set("gossip-addr", func() { cfg.GossipAddr = c.String("gossip-addr") })
-	set("join", func() { cfg.Join = splitList(c.String("join")) })
-	set("masters", func() { cfg.Masters = splitList(c.String("masters")) })
+	set("join", func() { cfg.Join = listFlag(c, "join") })
+	set("masters", func() { cfg.Masters = listFlag(c, "masters") })
 	set("max-nodes", func() { cfg.MaxNodes = c.Int("max-nodes") })
 	set("binary", func() { cfg.BinaryPath = c.String("binary") })
 	set("heartbeat-interval", func() { cfg.HeartbeatInterval = c.Duration("heartbeat-interval") })
@@ -117,20 +152,34 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	set("health-check-failures", func() { cfg.HealthCheckFailures = c.Int("health-check-failures") })
 	set("default-memory", func() { cfg.DefaultMemoryMB = c.Uint64("default-memory") })
 	set("stop-nodes-on-exit", func() { cfg.StopNodesOnShutdown = c.Bool("stop-nodes-on-exit") })
+	if err := agentAdvertise(cfg); err != nil {
+		return err
+	}
 	cfg.TLS = tlsFiles(c)
 	if err := cfg.TLS.Validate(); err != nil {
 		return err
 	}
-	cfg.APIToken = c.String("api-token")
+	var err error
+	if cfg.APIToken, err = secret(c, "api-token"); err != nil {
+		return err
+	}
 	if err := security.ValidateTokens(cfg.APIToken, ""); err != nil {
 		return err
 	}
-	if c.IsSet("encrypt") {
-		key, err := security.ParseGossipKey(c.String("encrypt"))
-		if err != nil {
+	if cfg.MasterToken, err = secret(c, "master-token"); err != nil {
+		return err
+	}
+	if err := security.ValidateTokens(cfg.MasterToken, ""); err != nil {
+		return fmt.Errorf("--master-token: %w", err)
+	}
+	key, err := secret(c, "encrypt")
+	if err != nil {
+		return err
+	}
+	if key != "" {
+		if cfg.GossipKey, err = security.ParseGossipKey(key); err != nil {
 			return fmt.Errorf("--encrypt: %w", err)
 		}
-		cfg.GossipKey = key
 	}
 	if c.IsSet("port-range") {
 		lo, hi, err := parsePortRange(c.String("port-range"))
@@ -140,6 +189,20 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 		cfg.PortRangeStart, cfg.PortRangeEnd = lo, hi
 	}
 	return nil
+}
+
+// agentAdvertise fills the address masters dial (an unspecified bind host
+// becomes the private IP) and refuses a loopback one when the masters are
+// not on loopback.
+func agentAdvertise(cfg *agent.Config) error {
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = config.DefaultAdvertise(cfg.GRPCAddr)
+	}
+	peers := append(append([]string(nil), cfg.Masters...), cfg.Join...)
+	for i, p := range peers {
+		peers[i] = normalizeMaster(p)
+	}
+	return config.CheckAdvertise("advertise-addr", cfg.AdvertiseAddr, peers)
 }
 
 func splitList(s string) []string {

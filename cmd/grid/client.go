@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -14,8 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // clientFlags are shared by every command that talks to a master.
@@ -58,15 +54,31 @@ func securityFromFlags(c *cli.Context) (security.TLSFiles, string, error) {
 	return files, token, nil
 }
 
-// masterAddrs splits --master into its addresses.
+// masterAddrs splits --master into its addresses: host:port,
+// http://host:port (the seed's form) or a comma-separated list of either.
 func masterAddrs(c *cli.Context) []string {
 	var out []string
 	for _, a := range strings.Split(c.String("master"), ",") {
-		if a = strings.TrimSpace(a); a != "" {
+		if a = normalizeMaster(a); a != "" {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// normalizeMaster strips a scheme and a trailing path from a master
+// address ("http://localhost:7000/" -> "localhost:7000").
+func normalizeMaster(s string) string {
+	s = strings.TrimSpace(s)
+	for _, p := range []string{"http://", "https://", "grpc://", "dns:///"} {
+		if len(s) >= len(p) && strings.EqualFold(s[:len(p)], p) {
+			s = s[len(p):]
+		}
+	}
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 // dialOptions are the gRPC options client commands use: mutual TLS when
@@ -121,22 +133,70 @@ func withMasterCtx(c *cli.Context, bound func(context.Context) (context.Context,
 	if err != nil {
 		return err
 	}
-	var lastErr error
+	var tried []string
+	var answered error
 	for _, addr := range addrs {
 		conn, err := grpc.NewClient(addr, opts...)
 		if err != nil {
-			lastErr = fmt.Errorf("master %s: %w", addr, err)
+			tried = append(tried, fmt.Sprintf("%s (%s)", addr, unreachableReason(err)))
 			continue
 		}
 		err = call(ctx, rpc.NewGridMasterClient(conn))
 		conn.Close()
 		if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
-			lastErr = fmt.Errorf("master %s: %w", addr, err)
+			if isTransportError(err) {
+				tried = append(tried, fmt.Sprintf("%s (%s)", addr, unreachableReason(err)))
+			} else {
+				answered = err // it answered, but could not serve (e.g. no leader): try another
+			}
 			continue
+		}
+		if status.Code(err) == codes.Unavailable && isTransportError(err) {
+			tried = append(tried, fmt.Sprintf("%s (%s)", addr, unreachableReason(err)))
+			break
 		}
 		return clientError(err)
 	}
-	return clientError(lastErr)
+	if answered != nil {
+		return clientError(answered)
+	}
+	return noMasterError(tried)
+}
+
+// noMasterError says which masters were tried, why each failed, and what to check.
+func noMasterError(tried []string) error {
+	return cli.Exit("Error: no master reachable. Tried: "+strings.Join(tried, "; ")+".\n"+
+		"Check that a master is running there (grid master, or grid dev for a local cluster), that --master\n"+
+		"(or GRID_MASTER) names its gRPC address (host:port, default port 7000; not the HTTP port 9000),\n"+
+		"and that --tls-ca/--tls-cert/--tls-key match the cluster's TLS setting.", 1)
+}
+
+// isTransportError reports whether a gRPC Unavailable error came from the
+// connection (the master is not there) rather than from the master itself
+// (for example "no leader").
+func isTransportError(err error) bool {
+	msg := status.Convert(err).Message()
+	for _, s := range []string{"connection error", "transport", "dial", "connect:", "name resolver", "produced zero addresses", "handshake", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unreachableReason is the short cause of a connection failure.
+func unreachableReason(err error) string {
+	msg := status.Convert(err).Message()
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "network is unreachable",
+		"no route to host", "certificate", "tls:", "connection reset", "produced zero addresses", "missing port", "too many colons"} {
+		if strings.Contains(msg, s) {
+			return s
+		}
+	}
+	if status.Code(err) == codes.DeadlineExceeded {
+		return "timed out"
+	}
+	return msg
 }
 
 // clientError turns a gRPC error into a one-line message and exit code 1.
@@ -148,21 +208,4 @@ func clientError(err error) error {
 		return cli.Exit(fmt.Sprintf("Error: %s (%s)", st.Message(), strings.ToLower(st.Code().String())), 1)
 	}
 	return cli.Exit("Error: "+err.Error(), 1)
-}
-
-var jsonMarshal = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true, Multiline: true, Indent: "  "}
-
-// printJSON writes v as indented JSON; proto messages use their snake_case field names.
-func printJSON(v any) error {
-	if m, ok := v.(proto.Message); ok {
-		b, err := jsonMarshal.Marshal(m)
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintln(os.Stdout, string(b))
-		return err
-	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -69,7 +69,10 @@ func statusCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(st)
+					if err := printJSON(st); err != nil {
+						return err
+					}
+					return noLeader(st)
 				}
 				leader := "none"
 				if st.Leader != nil {
@@ -82,10 +85,18 @@ func statusCommand() *cli.Command {
 				fmt.Printf("Storage nodes:      %d running of %d\n", st.RunningStorageNodes, st.TotalStorageNodes)
 				fmt.Printf("Commit index:       %d   Last event seq: %d\n\n", st.CommitIndex, st.LastEventSeq)
 				printMasters(st.Masters)
-				return nil
+				return noLeader(st)
 			})
 		},
 	}
+}
+
+// noLeader is `grid status`'s exit 1 when the cluster has no leader.
+func noLeader(st *rpc.ClusterStatus) error {
+	if st.GetLeader().GetId() != "" {
+		return nil
+	}
+	return cli.Exit("Error: the cluster has no leader: writes are refused until a quorum of masters is up", exitError)
 }
 
 // printMasters prints the masters table.
@@ -192,6 +203,7 @@ func operatorCommand() *cli.Command {
 				Usage:       "save or restore the cluster state",
 				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand(), snapshotInspectCommand()},
 			},
+			keyringCommand(),
 		},
 	}
 }

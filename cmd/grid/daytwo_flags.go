@@ -9,15 +9,15 @@ import (
 
 // dayTwoFlags are the master's flags for rescheduling, garbage collection
 // and scheduled snapshots.
-func dayTwoFlags(def cluster.Config, env func(string) []string) []cli.Flag {
+func dayTwoFlags(def cluster.Config) []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: "reschedule-after", Value: def.Nodes.RescheduleAfter, EnvVars: env("reschedule-after"), Usage: "agent silence after which its nodes are marked lost and placed on other agents (0: never)"},
-		&cli.IntFlag{Name: "reschedule-attempts", Value: def.Nodes.RescheduleAttempts, EnvVars: env("reschedule-attempts"), Usage: "reschedules per hour of a node whose restart budget is spent"},
-		&cli.DurationFlag{Name: "agent-gc-after", Value: def.Nodes.AgentGCAfter, EnvVars: env("agent-gc-after"), Usage: "remove agents offline this long (0: never)"},
-		&cli.DurationFlag{Name: "node-gc-after", Value: def.Nodes.NodeGCAfter, EnvVars: env("node-gc-after"), Usage: "remove node records stopped or failed this long (0: never)"},
-		&cli.DurationFlag{Name: "snapshot-interval", Value: def.Snapshots.Interval, EnvVars: env("snapshot-interval"), Usage: "take a snapshot of the cluster state this often (0: off)"},
-		&cli.IntFlag{Name: "snapshot-retain", Value: def.Snapshots.Retain, EnvVars: env("snapshot-retain"), Usage: "scheduled snapshots to keep"},
-		&cli.StringFlag{Name: "snapshot-dir", EnvVars: env("snapshot-dir"), Usage: "where scheduled snapshots go (default <data-dir>/snapshots)"},
+		&cli.DurationFlag{Name: "reschedule-after", Value: def.Nodes.RescheduleAfter, Usage: "agent silence after which its nodes are marked lost and placed on other agents (0: never)"},
+		&cli.IntFlag{Name: "reschedule-attempts", Value: def.Nodes.RescheduleAttempts, Usage: "reschedules per hour of a node whose restart budget is spent"},
+		&cli.DurationFlag{Name: "agent-gc-after", Value: def.Nodes.AgentGCAfter, Usage: "remove agents offline this long (0: never)"},
+		&cli.DurationFlag{Name: "node-gc-after", Value: def.Nodes.NodeGCAfter, Usage: "remove node records stopped or failed this long (0: never)"},
+		&cli.DurationFlag{Name: "snapshot-interval", Value: def.Snapshots.Interval, Usage: "take a snapshot of the cluster state this often (0: off)"},
+		&cli.IntFlag{Name: "snapshot-retain", Value: def.Snapshots.Retain, Usage: "scheduled snapshots to keep"},
+		&cli.StringFlag{Name: "snapshot-dir", Usage: "where scheduled snapshots go (default <data-dir>/snapshots)"},
 	}
 }
 

@@ -109,7 +109,8 @@ func runDev(c *cli.Context) error {
 		err := start(id, "agent", "--id", id, "--data-dir", filepath.Join(dir, id),
 			"--grpc-addr", fmt.Sprintf("127.0.0.1:%d", 8000+i), "--gossip-addr", fmt.Sprintf("127.0.0.1:%d", 7946+i),
 			"--masters", strings.Join(grpcs, ","), "--port-range", fmt.Sprintf("%d-%d", from, from+49),
-			"--http-addr", fmt.Sprintf("127.0.0.1:%d", 8100+i))
+			"--http-addr", fmt.Sprintf("127.0.0.1:%d", 8100+i),
+			"--stop-nodes-on-exit") // Ctrl-C stops the storage nodes too
 		if err != nil {
 			return err
 		}

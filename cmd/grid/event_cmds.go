@@ -193,7 +193,7 @@ func followOnce(ctx context.Context, addr string, opts []grpc.DialOption, filter
 		}
 		*after = e.GetSeq()
 		if asJSON {
-			b, _ := protojson.MarshalOptions{UseProtoNames: true}.Marshal(e)
+			b, _ := protoJSON(e, protojson.MarshalOptions{UseProtoNames: true})
 			fmt.Println(string(b))
 			return
 		}
@@ -257,7 +257,7 @@ func queryCommand() *cli.Command {
 				return cli.Exit(fmt.Sprintf("Error: the question is %d bytes; the limit is %d", len(q), queryMaxBytes), 1)
 			}
 			return withMaster(c, func(ctx context.Context, client rpc.GridMasterClient) error {
-				resp, err := client.AskQuery(ctx, &rpc.NaturalQueryRequest{Query: q})
+				resp, err := client.AskQuery(ctx, callerQuery(q, time.Now()))
 				if err != nil {
 					return err
 				}
@@ -290,6 +290,7 @@ func printQueryAnswer(w io.Writer, resp *rpc.NaturalQueryResponse) {
 	if in.GetStateTarget() != "" {
 		line = append(line, "state="+in.GetStateTarget()+"/"+in.GetStateStatus())
 	}
+	line = append(line, interpretationExtras(in)...)
 	fmt.Fprintf(w, "Interpretation: %s\n", strings.Join(line, " "))
 	if resp.GetExplanation() != "" {
 		fmt.Fprintln(w, resp.GetExplanation())
@@ -314,6 +315,10 @@ func printQueryAnswer(w io.Writer, resp *rpc.NaturalQueryResponse) {
 		fmt.Fprintf(w, "%d agents\n", len(resp.GetAgents()))
 	case in.GetIntent() == "count":
 		fmt.Fprintf(w, "Count: %d\n", resp.GetCount())
+	case in.GetIntent() == "aggregate" && len(in.GetUnknownEntities()) == 0:
+		printGroups(w, in.GetGroupBy(), resp.GetGroups())
+	case in.GetIntent() == "why" && len(resp.GetChain()) > 0:
+		printChain(w, resp.GetChain())
 	default:
 		printEventTable(w, resp.GetResults())
 		fmt.Fprintf(w, "%d events\n", resp.GetCount())
@@ -359,4 +364,27 @@ func formatDetails(d map[string]string) string {
 		parts[i] = k + "=" + strconv.Quote(d[k])
 	}
 	return strings.Join(parts, " ")
+}
+
+// callerQuery is a question with the caller's time zone, so "today" is the
+// caller's day: the IANA name (from $TZ or /etc/localtime) and the offset.
+func callerQuery(q string, now time.Time) *rpc.NaturalQueryRequest {
+	_, off := now.Zone()
+	return &rpc.NaturalQueryRequest{Query: q, TimeZone: localZoneName(), UtcOffsetS: int32(off), HasUtcOffset: true}
+}
+
+// localZoneName is this machine's IANA zone name, or "" when unknown.
+func localZoneName() string {
+	if tz := strings.TrimPrefix(os.Getenv("TZ"), ":"); tz != "" && !strings.HasPrefix(tz, "/") {
+		return tz
+	}
+	if name := time.Local.String(); name != "Local" && name != "" {
+		return name
+	}
+	if target, err := os.Readlink("/etc/localtime"); err == nil {
+		if _, name, ok := strings.Cut(target, "zoneinfo/"); ok {
+			return name
+		}
+	}
+	return ""
 }

@@ -33,9 +33,9 @@ func spawnCommand() *cli.Command {
 		Usage: "start a storage node on an agent (placement picks one if --agent is not given)",
 		Flags: withTimeoutDefault(spawnTimeout, clientFlags(
 			&cli.StringFlag{Name: "agent", Aliases: []string{"a"}, Usage: "agent id to run the node on (default: the healthy agent with the most free slots)"},
-			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "node gRPC port, 1024-65535 inside the agent's range (default: the agent picks a free one)"},
+			&cli.IntFlag{Name: "port", Aliases: []string{"p"}, DefaultText: "the agent picks a free one", Usage: "node gRPC port, 1024-65535 inside the agent's range"},
 			&cli.StringFlag{Name: "storage-path", Usage: "data directory relative to the agent's data dir (default: nodes/<node_id>)"},
-			&cli.Int64Flag{Name: "memory", Usage: "memory limit in MB, 16-65536 (default: the agent's default)"},
+			&cli.Int64Flag{Name: "memory", DefaultText: "the agent's default", Usage: "memory limit in MB, 16-65536"},
 			&cli.StringFlag{Name: "node-id", Usage: "node id, 1-128 chars of [A-Za-z0-9._-] (default: a fresh node-<12 hex>); retrying with the same id never starts a second process"},
 		)),
 		Action: func(c *cli.Context) error {

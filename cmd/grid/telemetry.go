@@ -20,10 +20,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// commit is the VCS revision, set with -ldflags "-X main.commit=..." or
-// read from the build info.
-var commit = ""
-
 // logJSONFlag is --log-json, on every long-running command.
 func logJSONFlag(envVar string) cli.Flag {
 	return &cli.BoolFlag{Name: "log-json", EnvVars: []string{envVar}, Usage: "write log lines as JSON objects (one per line)"}
@@ -87,7 +83,7 @@ func buildInfo() prometheus.Collector {
 // buildCommit is the VCS revision of this binary ("unknown" when neither
 // -ldflags nor the build info says).
 func buildCommit() string {
-	if commit != "" {
+	if commit != "" && commit != "unknown" {
 		return commit
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -27,7 +27,7 @@ func tlsCommand() *cli.Command {
 			{
 				Name:      "create-cert",
 				Usage:     "write NAME.pem and NAME-key.pem signed by the CA, for NAME, localhost and 127.0.0.1",
-				UsageText: "grid tls create-cert --ca-dir DIR --name NAME --out DIR [--ip IP]... [--dns NAME]... [--days N]",
+				UsageText: "grid tls create-cert --ca-dir DIR --name NAME --out DIR [--role server|agent|client] [--cluster NAME] [--ip IP]... [--dns NAME]... [--days N]",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "ca-dir", Required: true, Usage: "directory holding ca.pem and ca-key.pem"},
 					&cli.StringFlag{Name: "name", Required: true, Usage: "member name: common name, SAN and file name"},
@@ -35,6 +35,8 @@ func tlsCommand() *cli.Command {
 					&cli.StringSliceFlag{Name: "ip", Usage: "extra IP address the certificate is valid for (repeatable)"},
 					&cli.StringSliceFlag{Name: "dns", Usage: "extra DNS name the certificate is valid for (repeatable)"},
 					&cli.IntFlag{Name: "days", Value: security.DefaultCertDays, Usage: "validity in days"},
+					&cli.StringFlag{Name: "role", Value: security.RoleServer, Usage: "server (masters), agent (agents) or client (operators, CLI): the SAN <role>.<cluster>.grid"},
+					&cli.StringFlag{Name: "cluster", Value: security.DefaultCertCluster, Usage: "cluster name in the role SAN"},
 				},
 				Action: createCertAction,
 			},
@@ -71,6 +73,13 @@ func createCertAction(c *cli.Context) error {
 		IPs:      c.StringSlice("ip"),
 		DNSNames: c.StringSlice("dns"),
 		Days:     c.Int("days"),
+		Role:     c.String("role"),
+		Cluster:  c.String("cluster"),
+	}
+	switch req.Role {
+	case security.RoleServer, security.RoleAgent, security.RoleClient:
+	default:
+		return cli.Exit(fmt.Sprintf("Error: --role %q: want server, agent or client", req.Role), 2)
 	}
 	certPath, keyPath, err := security.WriteCert(c.String("ca-dir"), req, c.String("out"))
 	if err != nil {

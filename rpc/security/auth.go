@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -154,15 +155,58 @@ func CheckBearer(md metadata.MD, token string) error {
 	return nil
 }
 
-// bearerCredentials put the API token on every call.
-type bearerCredentials struct{ token string }
+// bearerCredentials put the API token on every call; the token of a
+// TokenHolder when holder is set.
+type bearerCredentials struct {
+	token  string
+	holder *TokenHolder
+}
 
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (b bearerCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	if b.token == "" {
+// TokenHolder is a token that can be replaced at run time (an agent's
+// token reloaded on SIGHUP); its Credentials send the current one.
+type TokenHolder struct{ v atomic.Pointer[string] }
+
+// NewTokenHolder holds token.
+func NewTokenHolder(token string) *TokenHolder {
+	h := &TokenHolder{}
+	h.Set(token)
+	return h
+}
+
+// Set replaces the token.
+func (h *TokenHolder) Set(token string) { h.v.Store(&token) }
+
+// Get is the current token.
+func (h *TokenHolder) Get() string { return *h.v.Load() }
+
+// Credentials are TokenCredentials that send the holder's current token.
+func (h *TokenHolder) Credentials() credentials.PerRPCCredentials {
+	return bearerCredentials{holder: h}
+}
+
+// GetRequestMetadata implements credentials.PerRPCCredentials: the
+// override of WithBearerOverride, else the configured token.
+func (b bearerCredentials) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	tok := b.token
+	if b.holder != nil {
+		tok = b.holder.Get()
+	}
+	if o, ok := ctx.Value(bearerOverrideKey{}).(string); ok {
+		tok = o
+	}
+	if tok == "" {
 		return nil, nil
 	}
-	return map[string]string{rpc.AuthorizationMetadataKey: "Bearer " + b.token}, nil
+	return map[string]string{rpc.AuthorizationMetadataKey: "Bearer " + tok}, nil
+}
+
+// bearerOverrideKey carries a token that replaces TokenCredentials' own.
+type bearerOverrideKey struct{}
+
+// WithBearerOverride makes TokenCredentials send tok instead of their own
+// token on calls made with ctx (a master forwarding a caller's call).
+func WithBearerOverride(ctx context.Context, tok string) context.Context {
+	return context.WithValue(ctx, bearerOverrideKey{}, tok)
 }
 
 // RequireTransportSecurity implements credentials.PerRPCCredentials: the
@@ -176,76 +220,36 @@ func TokenCredentials(token string) credentials.PerRPCCredentials {
 	return bearerCredentials{token: token}
 }
 
-// tokenAuthorizer decides calls for AuthInterceptors.
-type tokenAuthorizer struct {
-	token, readToken string
-	isMutating       func(string) bool
-	onRefused        func(ctx context.Context, fullMethod, reason string)
-}
-
-// authorize returns nil or the status refusing the call.
-func (a *tokenAuthorizer) authorize(ctx context.Context, fullMethod string) error {
-	if a.token == "" && a.readToken == "" {
-		return nil
-	}
-	if openMethods[fullMethod] {
-		return nil // probes: load balancers and /readyz carry no token
-	}
-	mutating := a.isMutating == nil || a.isMutating(fullMethod)
-	if !mutating && a.readToken == "" {
-		return nil // reads are open unless a read token is configured
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok, reason := presentedToken(md)
-	var err error
-	switch {
-	case reason != "":
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	case TokenMatches(tok, a.token):
-		return nil
-	case TokenMatches(tok, a.readToken) && !mutating:
-		return nil
-	case TokenMatches(tok, a.readToken):
-		reason = RefusedReadOnlyToken
-		err = status.Errorf(codes.PermissionDenied, "the read-only API token cannot call %s", fullMethod)
-	case mutating && a.token == "":
-		reason = RefusedNoWriteToken
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	default:
-		reason = RefusedInvalidToken
-		err = status.Error(codes.Unauthenticated, unauthenticatedMsg)
-	}
-	if a.onRefused != nil {
-		a.onRefused(ctx, fullMethod, reason)
-	}
-	return err
-}
-
-// AuthInterceptors guard a gRPC server with API tokens. With both tokens
-// empty every call passes. Otherwise a mutating method (isMutating; nil
-// treats every method as mutating) needs the full token; a non-mutating one
-// needs the full or the read-only token when readToken is set, and nothing
-// when it is not. A refusal is UNAUTHENTICATED ("missing or invalid API
-// token"), or PERMISSION_DENIED for the read-only token on a mutating
-// method, and calls onRefused (may be nil) with the method and one of the
-// Refused* reasons, never the token, so the caller can emit an audit event.
-// Install with grpc.ChainUnaryInterceptor / grpc.ChainStreamInterceptor.
+// AuthInterceptors guard a gRPC server with the static API tokens (agents
+// use them; masters build theirs from an Authorizer with ACLs). With both
+// tokens empty every call passes. Otherwise a mutating method (isMutating;
+// nil treats every method as mutating) needs the full token; a non-mutating
+// one needs the full or the read-only token when readToken is set, and
+// nothing when it is not. A refusal is UNAUTHENTICATED ("missing or invalid
+// API token"), or PERMISSION_DENIED naming the missing capability, and calls
+// onRefused (may be nil) with the method and the reason, never the token.
 func AuthInterceptors(token, readToken string, isMutating func(fullMethod string) bool,
 	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
-	a := &tokenAuthorizer{token: token, readToken: readToken, isMutating: isMutating, onRefused: onRefused}
-	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if err := a.authorize(ctx, info.FullMethod); err != nil {
-			return nil, err
+	return StaticAuthInterceptors(NewAuthorizer(token, readToken, nil), isMutating, onRefused)
+}
+
+// StaticAuthInterceptors are AuthInterceptors over an Authorizer of static
+// tokens, which SetTokens can replace at run time (an agent's SIGHUP).
+func StaticAuthInterceptors(a *Authorizer, isMutating func(fullMethod string) bool,
+	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	capOf := func(m string) string {
+		if openMethods[m] {
+			return ""
 		}
-		return handler(ctx, req)
-	}
-	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if err := a.authorize(ss.Context(), info.FullMethod); err != nil {
-			return err
+		if isMutating != nil && !isMutating(m) {
+			return CapRead
 		}
-		return handler(srv, ss)
+		if c := MethodCapability(m); c != CapUnknown && c != CapRead && c != "" {
+			return c
+		}
+		return CapUnknown
 	}
-	return unary, stream
+	return Interceptors(a, capOf, nil, onRefused)
 }
 
 // openMethods need no token even when --read-token is set: readiness and
@@ -282,6 +286,8 @@ var readOnlyMethods = map[string]bool{
 	rpc.GridMaster_GetAgent_FullMethodName:                           true,
 	rpc.GridMaster_GetAutopilotConfig_FullMethodName:                 true,
 	rpc.GridMaster_AutopilotHealth_FullMethodName:                    true,
+	rpc.GridMaster_ListAlerts_FullMethodName:                         true,
+	rpc.GridMaster_WebhookStatus_FullMethodName:                      true,
 	rpc.GridAgent_GetNodeStatus_FullMethodName:                       true,
 	rpc.GridAgent_ListNodes_FullMethodName:                           true,
 	rpc.StorageService_QueryConcept_FullMethodName:                   true,

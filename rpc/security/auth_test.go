@@ -154,12 +154,14 @@ func TestMutatingMethodSets(t *testing.T) {
 	slices.Sort(gotGrid)
 	slices.Sort(gotAgent)
 	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
-	wantGrid := []string{"DrainAgent", "EmitEvents", "Heartbeat", "Monitor", "RegisterAgent", "RemoveAgent", "RemovePeer", "ReportNodeStatus",
-		"RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SetAutopilotConfig", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
+	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
+		"ACLTokenList", "ACLTokenRevoke", "DrainAgent", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemoveAgent",
+		"RemovePeer", "ReportNodeStatus", "RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SetAutopilotConfig",
+		"SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
-	if want := []string{"SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
+	if want := []string{"Keyring", "SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
 		t.Errorf("mutating GridAgent methods = %v, want %v", gotAgent, want)
 	}
 	// FetchNodeData (a stream) hands a node's data to another agent: full token.

@@ -103,11 +103,12 @@ func ServerTLSConfig(f TLSFiles) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := certHolder(f, m.cert)
 	return &tls.Config{
-		Certificates: []tls.Certificate{m.cert},
-		ClientCAs:    m.pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.Load(), nil },
+		ClientCAs:      m.pool,
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+		MinVersion:     tls.VersionTLS12,
 	}, nil
 }
 
@@ -134,11 +135,12 @@ func ClientTLSConfig(f TLSFiles, serverName string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := certHolder(f, m.cert)
 	return &tls.Config{
-		Certificates: []tls.Certificate{m.cert},
-		RootCAs:      m.pool,
-		ServerName:   serverName,
-		MinVersion:   tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return h.Load(), nil },
+		RootCAs:              m.pool,
+		ServerName:           serverName,
+		MinVersion:           tls.VersionTLS12,
 	}, nil
 }
 

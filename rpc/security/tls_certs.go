@@ -54,6 +54,12 @@ type CertRequest struct {
 	DNSNames []string
 	// Days is the validity; 0 means DefaultCertDays.
 	Days int
+	// Role is server, agent or client: the SAN <role>.<cluster>.grid.
+	// Empty issues a certificate without a role (accepted nowhere a role
+	// is checked).
+	Role string
+	// Cluster names the cluster in the role SAN; empty is DefaultCertCluster.
+	Cluster string
 }
 
 // fileNameRe is what a member name may look like: it becomes a file name.
@@ -111,6 +117,13 @@ func NewCert(caCertPEM, caKeyPEM []byte, req CertRequest) (certPEM, keyPEM []byt
 	dnsNames, ips, err := sans(req)
 	if err != nil {
 		return nil, nil, err
+	}
+	if req.Role != "" {
+		san, err := RoleSAN(req.Role, req.Cluster)
+		if err != nil {
+			return nil, nil, err
+		}
+		dnsNames = append(dnsNames, san)
 	}
 	now := time.Now()
 	notAfter := now.Add(time.Duration(days) * 24 * time.Hour)

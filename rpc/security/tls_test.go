@@ -257,7 +257,7 @@ func TestMutualTLSOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caOnly.Certificates = nil // trusts the server but presents no certificate
+	caOnly.Certificates, caOnly.GetClientCertificate = nil, nil // trusts the server but presents no certificate
 	foreignCreds, err := DialCredentials(foreignFiles, "")
 	if err != nil {
 		t.Fatal(err)

@@ -96,6 +96,23 @@ func TestComposeSurvivesLeaderContainerKill(t *testing.T) {
 		return leader != "", why
 	})
 	first := clients[leader]
+	for _, svc := range []string{"master-1", "master-2", "master-3", "agent-001", "agent-002"} {
+		id := composeContainer(t, compose, svc)
+		out, err := exec.Command("docker", "top", id, "-o", "pid,uid,args").CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker top %s: %v\n%s", svc, err, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 1 && f[1] != "10001" {
+				t.Fatalf("%s runs a process as uid %s, want the image's non-root 10001: %s", svc, f[1], line)
+			}
+		}
+		waitfor.Until(t, 60*time.Second, svc+" healthy by its grid health check", func() (bool, string) {
+			out, err := exec.Command("docker", "inspect", "--format", "{{.State.Health.Status}}", id).CombinedOutput()
+			st := strings.TrimSpace(string(out))
+			return err == nil && st == "healthy", fmt.Sprintf("health %q %v", st, err)
+		})
+	}
 	waitfor.Until(t, 60*time.Second, "both container agents registered and healthy", func() (bool, string) {
 		ctx, cancel := harness.Ctx(3 * time.Second)
 		defer cancel()
@@ -174,9 +191,13 @@ func buildImage(t *testing.T, root string) {
 	if err := os.MkdirAll(filepath.Join(ctxDir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for src, dst := range map[string]string{bin: "bin/grid", filepath.Join(root, "Dockerfile"): "Dockerfile"} {
+	keep := filepath.Join("deploy", "docker", "data", ".keep") // /data, owned by the image's user
+	for src, dst := range map[string]string{bin: "bin/grid", filepath.Join(root, "Dockerfile"): "Dockerfile", filepath.Join(root, keep): keep} {
 		b, err := os.ReadFile(src)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(ctxDir, dst)), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(ctxDir, dst), b, 0o755); err != nil {

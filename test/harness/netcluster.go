@@ -37,7 +37,7 @@ func DialFast(addr string) (*grpc.ClientConn, error) {
 }
 
 // NewNetCluster is NewCluster with every master in its own network namespace
-// of n (addresses 10.77.0.x, default ports). Start masters again with
+// of n (addresses <subnet>.x, default ports). Start masters again with
 // n.Start(m.Proc).
 func NewNetCluster(t testing.TB, n *Network, opts Options) *Cluster {
 	t.Helper()
@@ -107,7 +107,9 @@ func (c *Cluster) AddMasterIn(n *Network, id string, bootstrap bool) (*Master, e
 }
 
 // AddAgentIn defines and starts a `grid agent` in a new namespace of n named
-// after id; its storage nodes run in the same namespace.
+// after id; its storage nodes run in the same namespace. A flag in
+// opts.Args replaces the harness's own (e.g. --grpc-addr :8001 to bind every
+// address and let the agent choose what it advertises).
 func (c *Cluster) AddAgentIn(n *Network, id string, opts AgentOptions) (*Agent, error) {
 	if opts.MaxNodes == 0 {
 		opts.MaxNodes = 5
@@ -125,6 +127,11 @@ func (c *Cluster) AddAgentIn(n *Network, id string, opts AgentOptions) (*Agent, 
 		"--gossip-addr", a.Gossip, "--masters", c.MasterAddrs(),
 		"--max-nodes", fmt.Sprint(opts.MaxNodes),
 		"--port-range", fmt.Sprintf("%d-%d", a.PortFrom, a.PortFrom+opts.Ports-1), "--log-level", "debug"}
+	for _, arg := range opts.Args {
+		if strings.HasPrefix(arg, "--") {
+			args = withoutFlag(args, arg)
+		}
+	}
 	args = append(args, opts.Args...)
 	a.Proc = &Proc{Name: id, Args: args, Log: logPath(c.Dir, id)}
 	conn, err := DialFast(a.GRPC)

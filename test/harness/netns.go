@@ -14,27 +14,46 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NetnsPrefix starts the name of every network namespace the harness makes;
-// stale ones left by a killed test run are removed by NewNetwork.
+// NetworkSpec names one Network's namespaces, host link and subnet, so test
+// suites can build their networks side by side without colliding.
+type NetworkSpec struct {
+	Prefix   string // starts every namespace name, e.g. "gridchaos-"
+	HostLink string // the test process's veth in the root namespace (at most 15 bytes)
+	Subnet   string // the first three octets of a /24, e.g. "10.77.0"
+}
+
+// ChaosNetwork is the chaos suite's network: gridchaos-* namespaces on
+// 10.77.0.0/24, host link gridchaos0.
+var ChaosNetwork = NetworkSpec{Prefix: NetnsPrefix, HostLink: "gridchaos0", Subnet: "10.77.0"}
+
+// NetnsPrefix starts the name of every namespace of ChaosNetwork; stale ones
+// left by a killed test run are removed by NewNetwork.
 const NetnsPrefix = "gridchaos-"
 
 const (
-	hubNetns   = NetnsPrefix + "hub"
-	hostVeth   = "gridchaos0" // the test process's end, in the root namespace
-	hostIP     = "10.77.0.1"
 	subnetBits = "/24"
-	firstIP    = 10 // members get 10.77.0.10, .11, ...
+	hostOctet  = 1
+	firstIP    = 10 // members get <subnet>.10, .11, ...
 )
+
+func (s NetworkSpec) hub() string         { return s.Prefix + "hub" }
+func (s NetworkSpec) ip(octet int) string { return fmt.Sprintf("%s.%d", s.Subnet, octet) }
+func (s NetworkSpec) validate() error {
+	if s.Prefix == "" || s.HostLink == "" || len(s.HostLink) > 15 || len(strings.Split(s.Subnet, ".")) != 3 {
+		return fmt.Errorf("bad network spec %+v: want a prefix, a host link of 1-15 bytes and a subnet a.b.c", s)
+	}
+	return nil
+}
 
 // ErrNoNetns means network namespaces cannot be used here (not root, no `ip`
 // or `iptables`); partition tests skip with it.
 var ErrNoNetns = errors.New("network namespaces unavailable")
 
-// Network is a private IPv4 network 10.77.0.0/24 made of network namespaces:
+// Network is a private IPv4 /24 (ChaosNetwork: 10.77.0.0/24) made of network namespaces:
 // a hub namespace holds a Linux bridge, every member (a master, an agent) has
 // its own namespace joined to the bridge by a veth pair, and the test process
 // reaches all of them from the root namespace through one more veth pair
-// (10.77.0.1). The bridge lives in the hub, not in the root namespace, so the
+// (<subnet>.1). The bridge lives in the hub, not in the root namespace, so the
 // host's iptables (Docker's FORWARD DROP) never sees the traffic.
 //
 // Partitions are real network cuts: Unplug sets the member's veth down on the
@@ -44,6 +63,7 @@ type Network struct {
 	// HostIP is the test process's address on the network.
 	HostIP string
 
+	spec   NetworkSpec
 	mu     sync.Mutex
 	next   int
 	spaces map[string]*Netns // by member name
@@ -55,6 +75,7 @@ type Netns struct {
 	Name    string // e.g. gridchaos-master-1
 	Member  string // e.g. master-1
 	IP      string // e.g. 10.77.0.10
+	hub     string // its network's hub namespace
 	hubVeth string // its veth's name in the hub namespace
 }
 
@@ -75,27 +96,34 @@ func NetnsAvailable() error {
 	return nil
 }
 
-// NewNetwork removes stale gridchaos-* namespaces, builds the hub and the
+// NewNetwork is NewNetworkWith(t, ChaosNetwork).
+func NewNetwork(t testing.TB) *Network { return NewNetworkWith(t, ChaosNetwork) }
+
+// NewNetworkWith removes spec's stale namespaces, builds the hub and the
 // host link, and deletes everything at test cleanup (register it before the
 // cluster so processes are stopped first). It skips the test when
 // namespaces are unavailable.
-func NewNetwork(t testing.TB) *Network {
+func NewNetworkWith(t testing.TB, spec NetworkSpec) *Network {
 	t.Helper()
-	if err := NetnsAvailable(); err != nil {
-		t.Skipf("partition tests need network namespaces: %v", err)
+	if err := spec.validate(); err != nil {
+		t.Fatal(err)
 	}
-	RemoveStaleNetns()
-	n := &Network{HostIP: hostIP, next: firstIP, spaces: map[string]*Netns{}, byProc: map[*Proc]*Netns{}}
+	if err := NetnsAvailable(); err != nil {
+		t.Skipf("this test needs network namespaces: %v", err)
+	}
+	spec.RemoveStale()
+	hub, hostIP := spec.hub(), spec.ip(hostOctet)
+	n := &Network{HostIP: hostIP, spec: spec, next: firstIP, spaces: map[string]*Netns{}, byProc: map[*Proc]*Netns{}}
 	t.Cleanup(n.Close)
 	steps := [][]string{
-		{"ip", "netns", "add", hubNetns},
-		{"ip", "-n", hubNetns, "link", "add", "br0", "type", "bridge"},
-		{"ip", "-n", hubNetns, "link", "set", "br0", "up"},
-		{"ip", "-n", hubNetns, "link", "set", "lo", "up"},
-		{"ip", "link", "add", hostVeth, "type", "veth", "peer", "name", "host", "netns", hubNetns},
-		{"ip", "-n", hubNetns, "link", "set", "host", "master", "br0", "up"},
-		{"ip", "addr", "add", hostIP + subnetBits, "dev", hostVeth},
-		{"ip", "link", "set", hostVeth, "up"},
+		{"ip", "netns", "add", hub},
+		{"ip", "-n", hub, "link", "add", "br0", "type", "bridge"},
+		{"ip", "-n", hub, "link", "set", "br0", "up"},
+		{"ip", "-n", hub, "link", "set", "lo", "up"},
+		{"ip", "link", "add", spec.HostLink, "type", "veth", "peer", "name", "host", "netns", hub},
+		{"ip", "-n", hub, "link", "set", "host", "master", "br0", "up"},
+		{"ip", "addr", "add", hostIP + subnetBits, "dev", spec.HostLink},
+		{"ip", "link", "set", spec.HostLink, "up"},
 	}
 	for _, s := range steps {
 		if err := run(s...); err != nil {
@@ -105,17 +133,20 @@ func NewNetwork(t testing.TB) *Network {
 	return n
 }
 
-// RemoveStaleNetns deletes every gridchaos-* namespace and the host link.
-func RemoveStaleNetns() {
+// RemoveStaleNetns deletes every ChaosNetwork namespace and its host link.
+func RemoveStaleNetns() { ChaosNetwork.RemoveStale() }
+
+// RemoveStale deletes every namespace named with s.Prefix and s's host link.
+func (s NetworkSpec) RemoveStale() {
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		name := strings.Fields(line + " ")
-		if len(name) > 0 && strings.HasPrefix(name[0], NetnsPrefix) {
+		if len(name) > 0 && strings.HasPrefix(name[0], s.Prefix) {
 			_ = run("ip", "netns", "del", name[0])
 		}
 	}
-	if exec.Command("ip", "link", "show", hostVeth).Run() == nil {
-		_ = run("ip", "link", "del", hostVeth)
+	if exec.Command("ip", "link", "show", s.HostLink).Run() == nil {
+		_ = run("ip", "link", "del", s.HostLink)
 	}
 }
 
@@ -127,9 +158,9 @@ func (n *Network) Close() {
 		_ = run("ip", "netns", "del", ns.Name)
 	}
 	n.spaces = map[string]*Netns{}
-	_ = run("ip", "netns", "del", hubNetns)
-	if exec.Command("ip", "link", "show", hostVeth).Run() == nil {
-		_ = run("ip", "link", "del", hostVeth)
+	_ = run("ip", "netns", "del", n.spec.hub())
+	if exec.Command("ip", "link", "show", n.spec.HostLink).Run() == nil {
+		_ = run("ip", "link", "del", n.spec.HostLink)
 	}
 }
 
@@ -141,16 +172,17 @@ func (n *Network) Add(member string) (*Netns, error) {
 		return nil, fmt.Errorf("netns for %s already exists", member)
 	}
 	if n.next > 250 {
-		return nil, fmt.Errorf("network 10.77.0.0/24 is full")
+		return nil, fmt.Errorf("network %s.0/24 is full", n.spec.Subnet)
 	}
 	octet := n.next
 	n.next++
-	ns := &Netns{Name: NetnsPrefix + member, Member: member, IP: fmt.Sprintf("10.77.0.%d", octet), hubVeth: fmt.Sprintf("gc%d", octet)}
+	hub := n.spec.hub()
+	ns := &Netns{Name: n.spec.Prefix + member, Member: member, IP: n.spec.ip(octet), hub: hub, hubVeth: fmt.Sprintf("gc%d", octet)}
 	steps := [][]string{
 		{"ip", "netns", "add", ns.Name},
 		{"ip", "-n", ns.Name, "link", "set", "lo", "up"},
-		{"ip", "-n", hubNetns, "link", "add", ns.hubVeth, "type", "veth", "peer", "name", "eth0", "netns", ns.Name},
-		{"ip", "-n", hubNetns, "link", "set", ns.hubVeth, "master", "br0", "up"},
+		{"ip", "-n", hub, "link", "add", ns.hubVeth, "type", "veth", "peer", "name", "eth0", "netns", ns.Name},
+		{"ip", "-n", hub, "link", "set", ns.hubVeth, "master", "br0", "up"},
 		{"ip", "-n", ns.Name, "addr", "add", ns.IP + subnetBits, "dev", "eth0"},
 		{"ip", "-n", ns.Name, "link", "set", "eth0", "up"},
 	}
@@ -242,12 +274,12 @@ func (ns *Netns) Start(p *Proc) error {
 
 // Unplug cuts the member off the network: its veth goes down on the hub side.
 func (ns *Netns) Unplug() error {
-	return run("ip", "-n", hubNetns, "link", "set", ns.hubVeth, "down")
+	return run("ip", "-n", ns.hub, "link", "set", ns.hubVeth, "down")
 }
 
 // Plug undoes Unplug.
 func (ns *Netns) Plug() error {
-	return run("ip", "-n", hubNetns, "link", "set", ns.hubVeth, "up")
+	return run("ip", "-n", ns.hub, "link", "set", ns.hubVeth, "up")
 }
 
 // Block drops every packet between this member and each of ips (iptables

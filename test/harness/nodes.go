@@ -34,7 +34,12 @@ func (m *Master) NodeRecords() (map[string]*rpc.NodeStatus, error) {
 // 127.0.0.1:port: a fresh connection (no backoff left over from an earlier
 // attempt) and one healthy HealthCheck naming nodeID within timeout.
 func StorageNodeServes(nodeID string, port uint32, timeout time.Duration) error {
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return StorageNodeServesAt(nodeID, fmt.Sprintf("127.0.0.1:%d", port), timeout)
+}
+
+// StorageNodeServesAt is StorageNodeServes at endpoint (host:port).
+func StorageNodeServesAt(nodeID, endpoint string, timeout time.Duration) error {
+	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
@@ -46,10 +51,10 @@ func StorageNodeServes(nodeID string, port uint32, timeout time.Duration) error 
 		return err
 	}
 	if !r.Healthy {
-		return fmt.Errorf("storage node on port %d answers unhealthy: %s", port, r.Status)
+		return fmt.Errorf("storage node at %s answers unhealthy: %s", endpoint, r.Status)
 	}
 	if r.NodeId != nodeID {
-		return fmt.Errorf("port %d is served by node %q, want %q", port, r.NodeId, nodeID)
+		return fmt.Errorf("%s is served by node %q, want %q", endpoint, r.NodeId, nodeID)
 	}
 	return nil
 }

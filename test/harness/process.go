@@ -120,6 +120,9 @@ func (p *Proc) Stop(timeout time.Duration) error {
 	return nil
 }
 
+// Reload sends SIGHUP (masters and agents reload certificates and tokens).
+func (p *Proc) Reload() error { return p.signal(syscall.SIGHUP) }
+
 // Pause sends SIGSTOP; Resume sends SIGCONT.
 func (p *Proc) Pause() error  { return p.signal(syscall.SIGSTOP) }
 func (p *Proc) Resume() error { return p.signal(syscall.SIGCONT) }

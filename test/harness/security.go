@@ -87,10 +87,15 @@ func MakeCA(dir string) (string, error) {
 	return filepath.Join(dir, "ca.pem"), nil
 }
 
-// MakeCert runs `grid tls create-cert` with the CA in caDir for name (valid
-// for localhost and 127.0.0.1) and returns TLS files for it.
+// MakeCert runs `grid tls create-cert --role server` with the CA in caDir
+// for name (valid for localhost and 127.0.0.1) and returns TLS files for it.
 func MakeCert(caDir, name, outDir string) (security.TLSFiles, error) {
-	if err := runGrid("tls", "create-cert", "--ca-dir", caDir, "--name", name, "--out", outDir); err != nil {
+	return MakeRoleCert(caDir, name, outDir, security.RoleServer)
+}
+
+// MakeRoleCert is MakeCert with a certificate role (server, agent, client).
+func MakeRoleCert(caDir, name, outDir, role string) (security.TLSFiles, error) {
+	if err := runGrid("tls", "create-cert", "--ca-dir", caDir, "--name", name, "--out", outDir, "--role", role); err != nil {
 		return security.TLSFiles{}, err
 	}
 	return security.TLSFiles{
