@@ -14,10 +14,10 @@ import (
 
 type autopilotCfg struct {
 	CleanupDeadServers        bool   `json:"cleanup_dead_servers"`
-	LastContactThresholdMs    string `json:"last_contact_threshold_ms"`
-	MaxTrailingLogs           string `json:"max_trailing_logs"`
+	LastContactThresholdMs    int64  `json:"last_contact_threshold_ms"`
+	MaxTrailingLogs           uint64 `json:"max_trailing_logs"`
 	MinQuorum                 int    `json:"min_quorum"`
-	ServerStabilizationTimeMs string `json:"server_stabilization_time_ms"`
+	ServerStabilizationTimeMs int64  `json:"server_stabilization_time_ms"`
 	FromRaft                  bool   `json:"from_raft"`
 }
 
@@ -35,11 +35,11 @@ func TestAutopilotConfigAndHealth(t *testing.T) {
 		}
 		return cfg
 	}
-	if cfg := get(); cfg.FromRaft || cfg.MaxTrailingLogs != "250" {
+	if cfg := get(); cfg.FromRaft || cfg.MaxTrailingLogs != 250 {
 		t.Fatalf("default config: %+v", cfg)
 	}
 	grid(t, c, "operator", "autopilot", "set-config", "--max-trailing-logs", "500", "--cleanup-dead-servers=false", "--last-contact-threshold", "3s")
-	want := autopilotCfg{MaxTrailingLogs: "500", LastContactThresholdMs: "3000", MinQuorum: 3, ServerStabilizationTimeMs: "10000", FromRaft: true}
+	want := autopilotCfg{MaxTrailingLogs: 500, LastContactThresholdMs: 3000, MinQuorum: 3, ServerStabilizationTimeMs: 10000, FromRaft: true}
 	for _, m := range c.Live() {
 		waitfor.Until(t, 10*time.Second, m.ID+" holding the set config", func() (bool, string) {
 			cfg := get("--stale", "--master", m.GRPC)
