@@ -101,7 +101,11 @@ func TestHeartbeatGraceAfterLeaderChange(t *testing.T) {
 	tc := startTestCluster(t, 3, func(c *Config) {
 		c.HeartbeatInterval = 100 * time.Millisecond
 		c.DegradedAfter = 400 * time.Millisecond
-		c.OfflineAfter = 800 * time.Millisecond
+		// The grace (OfflineAfter) leaves room for the time waitForLeader
+		// takes to see the new leader, counted after the election: on a
+		// loaded machine it took 750 ms, and with a grace of 800 ms the
+		// first heartbeat came after the grace had run out.
+		c.OfflineAfter = 2 * time.Second
 	})
 	leader := waitForLeader(t, tc.masters)
 	follower := followerOfCluster(tc.masters, leader)
