@@ -37,11 +37,13 @@ type Agent struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
-	// token is sent on calls to the masters; auth checks the masters'
-	// token on SpawnNode/StopNode/Keyring. Reload replaces both (SIGHUP).
+	// token is sent on calls to the masters (and to other agents when
+	// migrating node data); auth checks the masters' token on
+	// SpawnNode/StopNode/Keyring/FetchNodeData. Reload replaces both (SIGHUP).
 	token   *security.TokenHolder
 	auth    *security.Authorizer
 	metrics *agentMetrics
+	checker *HealthChecker
 	http    *httpServer // nil without Config.HTTPAddr
 }
 
@@ -103,6 +105,8 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	a.hb = NewHeartbeater(a.cfg, a.pool, a.sup, logger)
 	a.metrics = newAgentMetrics(a)
 	a.hb.rtt = func(d time.Duration) { a.metrics.heartbeatRTT.Observe(d.Seconds()) }
+	a.checker = NewHealthChecker(a.sup, a.cfg.HealthCheckInterval, a.cfg.HealthCheckFailures, logger)
+	a.checker.observe, a.checker.forgotten = a.metrics.observeHealthCheck, a.metrics.forgetNode
 	if cfg.HTTPAddr != "" {
 		reg := cfg.Metrics
 		if reg == nil {
@@ -133,9 +137,11 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 	a.auth = security.NewAuthorizer(masterTokenOf(cfg.APIToken, cfg.MasterToken), "", nil)
 	authUnary, authStream := security.StaticAuthInterceptors(a.auth, security.IsMutatingAgentMethod, a.logRefused)
 	a.server = grpc.NewServer(grpc.Creds(serverCreds), grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
-		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(authStream))
+		grpc.ChainUnaryInterceptor(a.serverRoleOnly, authUnary), grpc.ChainStreamInterceptor(a.streamRoles, authStream))
 	svc := NewAgentService(a.sup, fence, a.events, cfg.AgentID, logger)
 	svc.(*agentService).logs = cfg.LogBroker
+	svc.(*agentService).dial = []grpc.DialOption{grpc.WithTransportCredentials(dialCreds),
+		grpc.WithPerRPCCredentials(a.token.Credentials())}
 	svc.(*agentService).keyring = keyringService{agentID: cfg.AgentID, dataDir: cfg.DataDir, gossip: a.gossip}
 	rpc.RegisterGridAgentServer(a.server, svc)
 	a.health = health.NewServer()
@@ -168,6 +174,28 @@ func (a *Agent) serverRoleOnly(ctx context.Context, req any, info *grpc.UnarySer
 		}
 	}
 	return handler(ctx, req)
+}
+
+// streamRoles: with TLS on, FetchNodeData (a node's data directory) is
+// served only to members: another agent migrating the node (an agent
+// certificate) or a master (a server certificate), never to a client
+// certificate.
+func (a *Agent) streamRoles(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if a.cfg.TLS.Enabled() && info.FullMethod == rpc.GridAgent_FetchNodeData_FullMethodName {
+		var err error = security.ErrWrongRole
+		if p, _ := peer.FromContext(ss.Context()); p != nil {
+			if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+				if err = security.RequireRole(ti.State, security.RoleAgent); err != nil {
+					err = security.RequireRole(ti.State, security.RoleServer)
+				}
+			}
+		}
+		if err != nil {
+			a.logRefused(ss.Context(), info.FullMethod, err.Error())
+			return status.Errorf(codes.PermissionDenied, "%s: only agents and masters may call %s", err, info.FullMethod)
+		}
+	}
+	return handler(srv, ss)
 }
 
 // maxGRPCRecvBytes bounds every message the agent's gRPC port accepts.
@@ -204,14 +232,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(a.lis) }()
-	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run}
+	loopFns := []func(context.Context){a.events.Run, a.statuses.Run, a.hb.Run, a.checker.Run}
 	if a.http != nil {
 		go func() {
 			if err := a.http.srv.Serve(a.http.lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				a.logger.Error("http server stopped", "error", err)
 			}
 		}()
-		loopFns = append(loopFns, a.metrics.probeNodes)
 	}
 	var loops sync.WaitGroup
 	for _, loop := range loopFns {

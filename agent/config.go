@@ -63,10 +63,19 @@ type Config struct {
 	// HeartbeatInterval paces heartbeats until a master names its own
 	// interval ([monitoring] heartbeat_interval_secs, --heartbeat-interval).
 	HeartbeatInterval time.Duration
-	// HealthCheckInterval is accepted and validated for the seeds' config
-	// ([monitoring] health_check_interval_secs) but unused: crashes are seen
-	// the moment a node exits (wait for children, pidfd for adopted ones).
+	// HealthCheckInterval paces the HealthChecker's calls to each running
+	// node's HealthCheck ([monitoring] health_check_interval_secs,
+	// --health-check-interval). Exits are seen at once (wait, pidfd); the
+	// checks catch a node that is alive but hung.
 	HealthCheckInterval time.Duration
+	// HealthCheckFailures is how many failed checks in a row make a node
+	// unhealthy and restarted (--health-check-failures); 0 only measures.
+	HealthCheckFailures int
+	// HoldRecovered is how long nodes found dead at start-up wait for the
+	// first registration, which says whether the registry moved them to
+	// another agent meanwhile (then they are not restarted here); past it
+	// they are restarted anyway. 0 restarts them at once.
+	HoldRecovered time.Duration
 	// RestartFailedNodes turns automatic restarts of crashed nodes on
 	// ([monitoring] restart_failed_nodes).
 	RestartFailedNodes bool
@@ -150,6 +159,8 @@ func DefaultConfig() Config {
 		DefaultMemoryMB:     512,
 		HeartbeatInterval:   5 * time.Second,
 		HealthCheckInterval: 10 * time.Second,
+		HealthCheckFailures: 3,
+		HoldRecovered:       15 * time.Second,
 		RestartFailedNodes:  true,
 		RestartMaxAttempts:  3,
 		RestartWindow:       10 * time.Minute,
@@ -227,6 +238,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkDuration("health_check_interval_secs", c.HealthCheckInterval, 10*time.Millisecond, time.Hour); err != nil {
 		return err
+	}
+	if c.HealthCheckFailures < 0 || c.HealthCheckFailures > 100 {
+		return fmt.Errorf("%w: health check failures %d: allowed range is 0-100", ErrInvalidConfig, c.HealthCheckFailures)
 	}
 	if c.RestartMaxAttempts < 0 || c.RestartMaxAttempts > 100 {
 		return fmt.Errorf("%w: restart_max_attempts %d: allowed range is 0-100", ErrInvalidConfig, c.RestartMaxAttempts)

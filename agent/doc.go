@@ -25,7 +25,9 @@
 //     delivers node state changes (latest state wins);
 //   - observability: the --http-addr server (http.go: /healthz, /readyz,
 //     /metrics, /debug/config, pprof with EnableDebug), the agent's metrics
-//     and node health-check prober (telemetry.go) and the Monitor RPC.
+//     (telemetry.go) and the Monitor RPC;
+//   - the HealthChecker (health_check.go): HealthCheck calls to every
+//     running node; failures in a row make it node_unhealthy and restarted.
 //
 // The agent imports rpc and libraries only.
 package agent

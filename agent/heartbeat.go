@@ -122,6 +122,9 @@ func (h *Heartbeater) register(ctx context.Context, interval time.Duration) (tim
 		interval = time.Duration(ms) * time.Millisecond
 	}
 	h.pool.PreferLeader(resp.GetLeaderId())
+	if r, ok := h.nodes.(heldReleaser); ok {
+		r.ReleaseHeld(resp.GetStaleNodeIds())
+	}
 	h.logger.Info("registered with master", "master", addr, "leader_id", resp.GetLeaderId(), "nodes", len(info.Nodes), "interval", interval)
 	return interval, nil
 }
@@ -160,4 +163,10 @@ func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (ti
 	}
 	h.pool.PreferLeader(resp.GetLeaderId())
 	return interval, nil
+}
+
+// heldReleaser is a node lister that holds nodes found dead at start-up
+// until the first registration says which are stale (*Supervisor).
+type heldReleaser interface {
+	ReleaseHeld(stale []string)
 }

@@ -123,6 +123,7 @@ func testConfig(t *testing.T) Config {
 	cfg.StopGrace = 3 * time.Second
 	cfg.CgroupParent = ""
 	cfg.DefaultMemoryMB = 64
+	cfg.HoldRecovered = 0 // no master here to confirm dead nodes (hold_test.go sets it)
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,8 @@ type agentService struct {
 	source  string
 	logger  hclog.Logger
 	logs    *rpc.LogBroker // Monitor's source; nil: not enabled
+	// dial reaches other agents (data migration); nil: migration refused.
+	dial []grpc.DialOption
 }
 
 // Monitor streams this agent's log lines (`grid monitor --node AGENT_ID`,
@@ -84,6 +86,18 @@ func (a *agentService) SpawnNode(ctx context.Context, req *rpc.SpawnNodeRequest)
 		return nil, err
 	}
 	defer release()
+	if from := req.GetMigrateFromEndpoint(); from != "" && !a.sup.Runs(req.GetNodeId()) {
+		dest, err := ResolveStoragePath(a.sup.cfg.DataDir, req.GetStoragePath(), req.GetNodeId())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		n, err := a.migrateData(ctx, req.GetNodeId(), req.GetMigrateFromAgent(), from, dest, req.GetLeaderTerm())
+		if err != nil {
+			a.logger.Warn("node data migration failed", "node_id", req.GetNodeId(), "from_agent", req.GetMigrateFromAgent(), "error", err)
+			return nil, toStatus(err)
+		}
+		a.logger.Info("node data migrated", "node_id", req.GetNodeId(), "from_agent", req.GetMigrateFromAgent(), "bytes", n, "dest", dest)
+	}
 	st, err := a.sup.Spawn(ctx, SpawnSpec{
 		NodeID:        req.GetNodeId(),
 		Port:          int(req.GetPort()),

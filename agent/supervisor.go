@@ -51,6 +51,8 @@ type node struct {
 	// readyErr says why it did not start.
 	ready    chan struct{}
 	readyErr error
+	// unhealthy says why the HealthChecker had the current process killed.
+	unhealthy string
 }
 
 // Supervisor runs storage-node processes: spawn, watch, restart within the
@@ -65,6 +67,21 @@ type Supervisor struct {
 	mu     sync.Mutex
 	nodes  map[string]*node
 	closed bool
+	// stoppedPaths: data directories of nodes stopped here (not persisted),
+	// for a migration that follows a stop.
+	stoppedPaths map[string]string
+	// held: nodes found dead at start-up, not restarted until a master says
+	// which of them were moved elsewhere meanwhile (ReleaseHeld), or until
+	// cfg.HoldRecovered passes without one.
+	held map[string]bool
+}
+
+// Runs reports whether nodeID is in the table and not failed or stopped.
+func (s *Supervisor) Runs(nodeID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[nodeID]
+	return ok && n.rec.Status != rpc.NodeFailed && n.rec.Status != rpc.NodeStopped
 }
 
 // NewSupervisor loads the node table from cfg.DataDir and takes charge of
@@ -98,6 +115,9 @@ func NewSupervisor(cfg Config, notify Notifier, logger hclog.Logger) (*Superviso
 		s.recoverLocked(rec)
 	}
 	s.persistLocked()
+	if len(s.held) > 0 {
+		time.AfterFunc(cfg.HoldRecovered, func() { s.ReleaseHeld(nil) })
+	}
 	return s, nil
 }
 
@@ -289,6 +309,10 @@ func (s *Supervisor) Stop(ctx context.Context, nodeID string) error {
 	defer s.mu.Unlock()
 	if cur, ok := s.nodes[nodeID]; ok && cur == n {
 		delete(s.nodes, nodeID)
+		if s.stoppedPaths == nil {
+			s.stoppedPaths = map[string]string{}
+		}
+		s.stoppedPaths[nodeID] = n.rec.StoragePath
 		n.rec.Status = rpc.NodeStopped
 		n.rec.PID = 0
 		s.persistLocked()

@@ -149,8 +149,12 @@ func (s *Supervisor) handleExit(n *node, gen uint64, info exitInfo) {
 		s.notify.ReportStatus(s.statusLocked(n))
 		return
 	}
+	reason := "crashed: " + info.String()
+	if n.unhealthy != "" {
+		reason, n.unhealthy = "unhealthy: "+n.unhealthy, ""
+	}
 	s.logger.Warn("node crashed", "node_id", r.NodeID, "pid", r.PID, "exit_code", info.Code, "signal", info.Signal)
-	s.crashedLocked(n, info, "crashed: "+info.String())
+	s.crashedLocked(n, info, reason)
 }
 
 // crashedLocked emits node_crashed and schedules a restart or fails the node.
@@ -269,6 +273,79 @@ func (s *Supervisor) recoverLocked(rec *NodeRecord) {
 		}
 	}
 	s.nodes[rec.NodeID] = n
+	if s.cfg.HoldRecovered > 0 {
+		// Its node may have been rescheduled to another agent meanwhile:
+		// wait for the first registration's word before restarting it.
+		log.Warn("node died while the agent was away; restarting it once a master confirms it is still ours", "hold", s.cfg.HoldRecovered)
+		rec.Status = rpc.NodeCrashed
+		rec.LastError = "process gone while the agent was down; waiting for a master before restarting"
+		if s.held == nil {
+			s.held = map[string]bool{}
+		}
+		s.held[rec.NodeID] = true
+		return
+	}
 	log.Warn("node died while the agent was away")
 	s.crashedLocked(n, exitInfo{Code: -1}, "process gone while the agent was down")
+}
+
+// ReleaseHeld restarts the nodes held at start-up, except the stale ones
+// (placed on another agent by the registry): those are dropped from the
+// table, their data left in place. Called after each registration (only
+// the first finds nodes held) and, with nil, when the hold expires.
+func (s *Supervisor) ReleaseHeld(stale []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.held) == 0 || s.closed {
+		return
+	}
+	isStale := make(map[string]bool, len(stale))
+	for _, id := range stale {
+		isStale[id] = true
+	}
+	for id := range s.held {
+		delete(s.held, id)
+		n, ok := s.nodes[id]
+		if !ok || n.rec.Status != rpc.NodeCrashed {
+			continue
+		}
+		if isStale[id] {
+			s.logger.Warn("not restarting a stale copy: the registry placed the node elsewhere", "node_id", id)
+			delete(s.nodes, id)
+			if s.stoppedPaths == nil {
+				s.stoppedPaths = map[string]string{}
+			}
+			s.stoppedPaths[id] = n.rec.StoragePath
+			continue
+		}
+		s.crashedLocked(n, exitInfo{Code: -1}, "process gone while the agent was down")
+	}
+	s.persistLocked()
+}
+
+// Unhealthy handles a running node whose health checks failed failures
+// times in a row: it emits node_unhealthy and kills the process (SIGKILL
+// to its group, which also ends a SIGSTOPped one); the exit then goes the
+// way of a crash, restarted under the restart budget. It reports false
+// when the node is no longer that running process.
+func (s *Supervisor) Unhealthy(nodeID string, pid uint32, failures int, reason string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[nodeID]
+	if !ok || s.closed || n.rec.Status != rpc.NodeRunning || uint32(n.rec.PID) != pid {
+		return false
+	}
+	s.logger.Warn("node unhealthy; killing it for a restart", "node_id", nodeID, "pid", pid, "failures", failures)
+	s.notify.Emit(rpc.NewEvent(s.cfg.AgentID, rpc.EventType_NODE_UNHEALTHY, nodeID, map[string]string{
+		"node_id":  nodeID,
+		"agent_id": s.cfg.AgentID,
+		"pid":      strconv.Itoa(int(pid)),
+		"failures": strconv.Itoa(failures),
+		"reason":   reason,
+	}))
+	n.unhealthy = reason
+	if err := signalGroup(int(pid), syscall.SIGKILL); err != nil {
+		s.logger.Warn("could not kill unhealthy node", "node_id", nodeID, "pid", pid, "error", err)
+	}
+	return true
 }

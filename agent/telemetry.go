@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"strings"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/gridctl/grid/rpc"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // agentMetrics is the agent's Prometheus collector: most series are read
@@ -21,7 +18,6 @@ type agentMetrics struct {
 
 	heartbeatRTT prometheus.Histogram
 	healthCheck  *prometheus.HistogramVec
-	probed       map[string]bool // node ids with a latency series; probeNodes only
 
 	registered, master, nodeStatus, restarts, uptime, rss, buffered, dropped *prometheus.Desc
 }
@@ -31,8 +27,7 @@ func newAgentMetrics(a *Agent) *agentMetrics {
 		return prometheus.NewDesc("grid_agent_"+name, help, labels, nil)
 	}
 	return &agentMetrics{
-		a:      a,
-		probed: map[string]bool{},
+		a: a,
 		heartbeatRTT: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "grid", Subsystem: "agent", Name: "heartbeat_rtt_seconds",
 			Help:    "Round-trip time of acknowledged heartbeats to the masters.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
@@ -108,53 +103,13 @@ func residentBytes(pid int) (int64, bool) {
 	return pages * int64(os.Getpagesize()), true
 }
 
-// probeNodes calls StorageService.HealthCheck on every running node each
-// HealthCheckInterval and records the latency, until ctx ends. Storage
-// nodes serve plaintext gRPC on loopback-reachable ports of this host.
-func (m *agentMetrics) probeNodes(ctx context.Context) {
-	t := time.NewTicker(m.a.cfg.HealthCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		seen := map[string]bool{}
-		for _, n := range m.a.sup.List() {
-			seen[n.GetNodeId()] = true
-			if n.GetStatus() != rpc.NodeRunning || n.GetPort() == 0 {
-				continue
-			}
-			m.probe(ctx, n.GetNodeId(), n.GetPort())
-		}
-		m.forgetGone(seen)
-	}
+// observeHealthCheck records a successful node health check's latency
+// (the HealthChecker calls it).
+func (m *agentMetrics) observeHealthCheck(nodeID string, d time.Duration) {
+	m.healthCheck.WithLabelValues(nodeID).Observe(d.Seconds())
 }
 
-func (m *agentMetrics) probe(ctx context.Context, nodeID string, port uint32) {
-	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(int(port)), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	start := time.Now()
-	if _, err := rpc.NewStorageServiceClient(conn).HealthCheck(cctx, &rpc.HealthCheckRequest{}); err != nil {
-		m.a.logger.Debug("node health check failed", "node_id", nodeID, "error", err)
-		return
-	}
-	m.healthCheck.WithLabelValues(nodeID).Observe(time.Since(start).Seconds())
-	m.probed[nodeID] = true
-}
-
-// forgetGone drops the latency series of nodes no longer supervised.
-func (m *agentMetrics) forgetGone(seen map[string]bool) {
-	for id := range m.probed {
-		if !seen[id] {
-			m.healthCheck.DeleteLabelValues(id)
-			delete(m.probed, id)
-		}
-	}
+// forgetNode drops the latency series of a node no longer supervised.
+func (m *agentMetrics) forgetNode(nodeID string) {
+	m.healthCheck.DeleteLabelValues(nodeID)
 }

@@ -40,6 +40,14 @@ type Backend interface {
 	// VerifyReplicas compares every master's state digest at one index
 	// (run by the leader).
 	VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, error)
+	// Day-two operations on agents: one agent's record, unregister
+	// (refused for a healthy or busy agent unless force), eligibility, drain.
+	GetAgent(ctx context.Context, in *rpc.AgentId, stale bool) (*rpc.AgentRecord, error)
+	RemoveAgent(ctx context.Context, in *rpc.RemoveAgentRequest) error
+	SetAgentEligibility(ctx context.Context, in *rpc.AgentEligibilityRequest) (*rpc.AgentRecord, error)
+	DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error)
+	// AutopilotHealth is each master's health as the leader's autopilot sees it.
+	AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error)
 	// ListAlerts lists alert episodes (firing only unless in.All).
 	ListAlerts(ctx context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error)
 }

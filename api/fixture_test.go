@@ -220,6 +220,39 @@ func (f *fakeMaster) TransferLeadership(_ context.Context, in *rpc.TransferLeade
 	return &rpc.TransferLeadershipResponse{NewLeaderId: id}, nil
 }
 
+func (f *fakeMaster) GetAgent(_ context.Context, in *rpc.AgentId, stale bool) (*rpc.AgentRecord, error) {
+	if err := f.record("GetAgent", stale); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Status: "healthy", Ineligible: true, Drain: &rpc.AgentDrain{Status: "draining", MigrateData: true}}, nil
+}
+
+func (f *fakeMaster) RemoveAgent(_ context.Context, in *rpc.RemoveAgentRequest) error {
+	return f.record("RemoveAgent", false)
+}
+
+func (f *fakeMaster) SetAgentEligibility(_ context.Context, in *rpc.AgentEligibilityRequest) (*rpc.AgentRecord, error) {
+	if err := f.record("SetAgentEligibility", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Ineligible: !in.Eligible}, nil
+}
+
+func (f *fakeMaster) DrainAgent(_ context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error) {
+	if err := f.record("DrainAgent", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AgentRecord{AgentId: in.AgentId, Ineligible: true, Drain: &rpc.AgentDrain{Status: "draining", MigrateData: in.MigrateData}}, nil
+}
+
+func (f *fakeMaster) AutopilotHealth(_ context.Context) (*rpc.AutopilotHealthResponse, error) {
+	if err := f.record("AutopilotHealth", false); err != nil {
+		return nil, err
+	}
+	return &rpc.AutopilotHealthResponse{Healthy: true, FailureTolerance: 1, LeaderId: "m1", FailureToleranceHolds: true,
+		Servers: []*rpc.AutopilotServerHealth{{Id: "m1", Healthy: true, RaftState: "leader"}}}, nil
+}
+
 func (f *fakeMaster) ListAlerts(_ context.Context, in *rpc.ListAlertsRequest, stale bool) (*rpc.AlertList, error) {
 	if err := f.record("ListAlerts", stale); err != nil {
 		return nil, err

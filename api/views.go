@@ -64,6 +64,9 @@ type nodeView struct {
 	CreatedAt     *string `json:"created_at"`
 	UpdatedAt     *string `json:"updated_at"`
 	StartedAt     *string `json:"started_at"`
+	// Day-two operations: moves to other agents.
+	RescheduleCount uint32   `json:"reschedule_count"`
+	PreviousAgents  []string `json:"previous_agents"`
 }
 
 // agentView is one agent with its nodes.
@@ -79,6 +82,19 @@ type agentView struct {
 	Version             string     `json:"version"`
 	RegisteredAt        *string    `json:"registered_at"`
 	StorageNodes        []nodeView `json:"storage_nodes"`
+	// Day-two operations: placement eligibility and the drain, if any.
+	Eligible bool       `json:"eligible"`
+	Drain    *drainView `json:"drain"`
+}
+
+// drainView is an agent's drain.
+type drainView struct {
+	Status      string  `json:"status"`
+	MigrateData bool    `json:"migrate_data"`
+	StartedAt   *string `json:"started_at"`
+	Deadline    *string `json:"deadline"`
+	FinishedAt  *string `json:"finished_at"`
+	Error       string  `json:"error"`
 }
 
 // eventView is one event of the replicated history.
@@ -188,6 +204,7 @@ func toNodeView(n *rpc.NodeStatus) nodeView {
 		MemoryLimitMB: n.GetMemoryLimitMb(), RestartCount: n.GetRestartCount(), LastExitCode: n.GetLastExitCode(),
 		LastSignal: n.GetLastSignal(), LastError: n.GetLastError(),
 		CreatedAt: microsTime(n.GetCreatedAt()), UpdatedAt: microsTime(n.GetUpdatedAt()), StartedAt: microsTime(n.GetStartedAt()),
+		RescheduleCount: n.GetRescheduleCount(), PreviousAgents: append([]string{}, n.GetPreviousAgents()...),
 	}
 }
 
@@ -199,7 +216,16 @@ func toAgentView(a *rpc.AgentRecord) agentView {
 		MaxStorageNodes: a.GetMaxStorageNodes(), CurrentStorageNodes: a.GetCurrentStorageNodes(),
 		LastHeartbeat: secondsTime(int64(a.GetLastHeartbeat())), Endpoint: a.GetEndpoint(), Version: a.GetVersion(),
 		RegisteredAt: secondsTime(a.GetRegisteredAt()), StorageNodes: toNodeViews(a.GetStorageNodes()),
+		Eligible: !a.GetIneligible(), Drain: toDrainView(a.GetDrain()),
 	}
+}
+
+func toDrainView(d *rpc.AgentDrain) *drainView {
+	if d == nil {
+		return nil
+	}
+	return &drainView{Status: d.GetStatus(), MigrateData: d.GetMigrateData(), StartedAt: microsTime(d.GetStartedAt()),
+		Deadline: microsTime(d.GetDeadline()), FinishedAt: microsTime(d.GetFinishedAt()), Error: d.GetError()}
 }
 
 func toAgentViews(in []*rpc.AgentRecord) []agentView { return mapViews(in, toAgentView) }

@@ -81,16 +81,11 @@ func (p *livePromoter) CalculatePromotionsAndDemotions(c *autopilot.Config, s *a
 	return ch
 }
 
-// AutopilotConfig is autopilot.ApplicationIntegration.
+// AutopilotConfig is autopilot.ApplicationIntegration: the operator's
+// configuration from Raft (grid operator autopilot set-config), else the
+// master's flags.
 func (d *autopilotDelegate) AutopilotConfig() *autopilot.Config {
-	c := d.m.config
-	return &autopilot.Config{
-		CleanupDeadServers:      c.AutopilotCleanup,
-		LastContactThreshold:    c.LastContactThreshold,
-		MaxTrailingLogs:         250,
-		MinQuorum:               uint(c.MinQuorum),
-		ServerStabilizationTime: c.ServerStabilizationTime,
-	}
+	return toAutopilot(d.m.autopilotConfig())
 }
 
 // NotifyState is autopilot.ApplicationIntegration: keep the latest state.

@@ -183,6 +183,32 @@ func (b *Backend) VerifyReplicas(ctx context.Context) (*rpc.VerifyResponse, erro
 	return call(ctx, false, b.svc.VerifyReplicas, &rpc.Empty{})
 }
 
+// GetAgent returns one agent's record (eligibility and drain included).
+func (b *Backend) GetAgent(ctx context.Context, in *rpc.AgentId, stale bool) (*rpc.AgentRecord, error) {
+	return call(ctx, stale, b.svc.GetAgent, in)
+}
+
+// RemoveAgent unregisters an agent (force: even a healthy or busy one).
+func (b *Backend) RemoveAgent(ctx context.Context, in *rpc.RemoveAgentRequest) error {
+	_, err := call(ctx, false, b.svc.RemoveAgent, in)
+	return err
+}
+
+// SetAgentEligibility turns placement on an agent on or off.
+func (b *Backend) SetAgentEligibility(ctx context.Context, in *rpc.AgentEligibilityRequest) (*rpc.AgentRecord, error) {
+	return call(ctx, false, b.svc.SetAgentEligibility, in)
+}
+
+// DrainAgent starts or cancels a drain.
+func (b *Backend) DrainAgent(ctx context.Context, in *rpc.DrainAgentRequest) (*rpc.AgentRecord, error) {
+	return call(ctx, false, b.svc.DrainAgent, in)
+}
+
+// AutopilotHealth is each master's health as the leader's autopilot sees it.
+func (b *Backend) AutopilotHealth(ctx context.Context) (*rpc.AutopilotHealthResponse, error) {
+	return call(ctx, false, b.svc.AutopilotHealth, &rpc.Empty{})
+}
+
 // ACLBootstrap implements api.ACLBackend.
 func (b *Backend) ACLBootstrap(ctx context.Context) (*rpc.ACLTokenSecret, error) {
 	out, err := b.svc.ACLBootstrap(ctx, &rpc.Empty{})

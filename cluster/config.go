@@ -139,6 +139,8 @@ type Config struct {
 	// Nodes tunes storage-node orchestration on the leader (timeouts,
 	// retries, reconcile pacing); zero fields take DefaultNodeConfig's values.
 	Nodes NodeConfig
+	// Snapshots schedules snapshot files of this master's state (off by default).
+	Snapshots SnapshotConfig
 
 	// TLS is this master's TLS material; when Enabled the gRPC port and the
 	// Raft transport demand mutual TLS and every outgoing dial presents it.
@@ -230,6 +232,7 @@ func DefaultConfig() Config {
 		},
 		Events:     events.DefaultConfig(),
 		Nodes:      DefaultNodeConfig(),
+		Snapshots:  DefaultSnapshotConfig(),
 		RateLimits: DefaultRateLimitConfig(),
 
 		MaxStreams:      security.DefaultMaxStreams,

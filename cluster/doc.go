@@ -30,7 +30,12 @@
 //     package, resolved for the gRPC interceptors and the REST API, and the
 //     ACL handlers (acl.go, access.go);
 //   - cluster health and failure tolerance (status.go) and metrics
-//     (metrics*.go: Prometheus gauges, raft-boltdb stats).
+//     (metrics*.go: Prometheus gauges, raft-boltdb stats);
+//   - day-two operations: agent handlers for show, eligibility, drain and
+//     removal (service_agents.go, carried out by cluster/nodes), autopilot
+//     get/set-config and health (autopilot_ops.go), scheduled snapshot
+//     files on every master and the file format with offline inspection
+//     (snapshot_schedule.go, snapshot_file.go).
 //
 // Contracts shared with the REST API and the agents (id syntax, spawn limits,
 // statuses, gossip tags, error codes) are owned by package rpc.

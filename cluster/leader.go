@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
 )
@@ -149,6 +150,11 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	if lc := m.consensus.raft.LastContact(); !lc.IsZero() {
 		details["leaderless_ms"] = strconv.FormatInt(time.Since(lc).Milliseconds(), 10)
 	}
+	// previous_leader_id: who led before, from the last leader_elected this
+	// replica holds (absent for the first leader).
+	if prev := m.previousLeader(); prev != "" {
+		details["previous_leader_id"] = prev
+	}
 	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, details))
 	m.logger.Info("leadership established", "term", term)
 }
@@ -244,4 +250,19 @@ func (m *Master) monitorClusterID() {
 			}
 		}
 	}
+}
+
+// previousLeader is the leader_id of the newest leader_elected event in this
+// master's replica ("" when there is none). Called after the barrier, so
+// every earlier term's election event is applied here.
+func (m *Master) previousLeader() string {
+	store := m.fsm.Events()
+	if store == nil {
+		return ""
+	}
+	evs, err := store.Events(eventstore.Filter{Types: []rpc.EventType{rpc.EventType_LEADER_ELECTED}, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		return ""
+	}
+	return evs[0].Details["leader_id"]
 }

@@ -192,6 +192,8 @@ func (m *Master) start() error {
 		Agents:     nodes.NewAgentPool(m.agentDialOptions()),
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
 		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
+		Silence:    m.agentSilence,
+		Forget:     func(id string) { m.heartbeats.Remove(id) },
 		Source:     m.config.ID,
 		Logger:     m.logger,
 		Metrics:    m.config.Metrics,
@@ -200,6 +202,7 @@ func (m *Master) start() error {
 		return err
 	}
 	m.runStoreMetrics()
+	m.runSnapshotSchedule()
 	if err := m.setupGossip(); err != nil {
 		return err
 	}

@@ -103,6 +103,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		return &rpc.RegistrationResponse{
 			Success: true, MasterVersion: m.masterVersion(),
 			HeartbeatIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID,
+			StaleNodeIds: m.staleNodes(in),
 		}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.RegistrationResponse, error) {
 		return c.RegisterAgent(ctx, in)
@@ -187,4 +188,17 @@ func (m *Master) masterVersion() string {
 		return "dev"
 	}
 	return m.config.Version
+}
+
+// staleNodes lists the nodes an agent reported at registration that the
+// registry places on another agent or no longer knows: copies the agent
+// must not restart (a reschedule or drain moved them while it was away).
+func (m *Master) staleNodes(in *rpc.AgentInfo) []string {
+	var out []string
+	for _, n := range in.Nodes {
+		if rec, ok := m.fsm.Node(n.GetNodeId()); !ok || rec.AgentId != in.AgentId {
+			out = append(out, n.GetNodeId())
+		}
+	}
+	return out
 }

@@ -3,8 +3,6 @@ package cluster
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -87,19 +85,8 @@ func (s *gridService) SaveSnapshot(_ *rpc.Empty, stream grpc.ServerStreamingServ
 		return toStatus(err)
 	}
 	defer rc.Close()
-	metaJSON, err := json.Marshal(meta)
-	if err != nil {
-		return toStatus(err)
-	}
 	w := bufio.NewWriterSize(chunkWriter{send: stream.Send}, snapshotChunkSize)
-	var lenBuf [4]byte
-	binary.BigEndian.PutUint32(lenBuf[:], uint32(len(metaJSON)))
-	for _, b := range [][]byte{[]byte(snapshotFileMagic), lenBuf[:], metaJSON} {
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-	}
-	if _, err := io.Copy(w, rc); err != nil {
+	if err := writeSnapshotFile(w, meta, m.identity.ClusterID(), rc); err != nil {
 		return status.Errorf(codes.Internal, "stream snapshot: %v", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -159,28 +146,26 @@ func (m *Master) restoreFrom(ctx context.Context, r io.Reader) error {
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
+	st, err := tmp.Stat()
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	br := bufio.NewReader(tmp)
-	magic := make([]byte, len(snapshotFileMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || string(magic) != snapshotFileMagic {
-		return fmt.Errorf("%w: not a grid snapshot file (bad header)", ErrInvalid)
+	meta, headerLen, err := readSnapshotHeader(br)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	var lenBuf [4]byte
-	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
-		return fmt.Errorf("%w: truncated snapshot header", ErrInvalid)
+	if body := st.Size() - headerLen; body != meta.Size {
+		return fmt.Errorf("%w: the upload is truncated: the state stream is %d bytes, its header says %d; nothing was changed", ErrInvalid, body, meta.Size)
 	}
-	n := binary.BigEndian.Uint32(lenBuf[:])
-	if n > maxSnapshotMeta {
-		return fmt.Errorf("%w: snapshot metadata of %d bytes", ErrInvalid, n)
+	if ours := m.identity.ClusterID(); meta.ClusterID != "" && ours != "" && meta.ClusterID != ours {
+		if c := m.fsm.Counts(); c.Agents > 0 || c.Nodes > 0 {
+			return fmt.Errorf("%w: the snapshot is from cluster %s, this is cluster %s and it holds %d agents and %d nodes; restore it into a fresh cluster (nothing was changed)",
+				ErrInvalid, meta.ClusterID, ours, c.Agents, c.Nodes)
+		}
+		m.logger.Warn("restoring a snapshot from another cluster into this empty one", "snapshot_cluster_id", meta.ClusterID, "cluster_id", ours)
 	}
-	metaJSON := make([]byte, n)
-	if _, err := io.ReadFull(br, metaJSON); err != nil {
-		return fmt.Errorf("%w: truncated snapshot metadata", ErrInvalid)
-	}
-	var meta raft.SnapshotMeta
-	if err := json.Unmarshal(metaJSON, &meta); err != nil {
-		return fmt.Errorf("%w: snapshot metadata: %v", ErrInvalid, err)
-	}
-	if err := m.consensus.raft.Restore(&meta, br, m.config.ApplyTimeout); err != nil {
+	if err := m.consensus.raft.Restore(&meta.SnapshotMeta, br, m.config.ApplyTimeout); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
 	m.heartbeats.RearmAll(m.config.OfflineAfter)

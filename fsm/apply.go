@@ -74,6 +74,10 @@ func (f *FSM) dispatch(t MessageType, buf []byte, i uint64) interface{} {
 		return f.applyMasterRemoval(buf, i)
 	case RecordRequestType:
 		return f.applyRecordRequest(buf, i)
+	case AgentSchedulingType:
+		return f.applyAgentScheduling(buf, i)
+	case AutopilotConfigType:
+		return f.applyAutopilotConfig(buf, i)
 	case WebhookAckType:
 		return f.applyWebhookAck(buf, i)
 	}
@@ -108,8 +112,12 @@ func (f *FSM) registerAgent(rec *rpc.AgentRecord, events []*rpc.Event, index uin
 		return fmt.Errorf("register agent %q: %w", rec.AgentId, err)
 	}
 	defer f.version.Add(1)
-	if old, ok := f.agents[rec.AgentId]; ok && old.RegisteredAt != 0 {
-		rec.RegisteredAt = old.RegisteredAt
+	if old, ok := f.agents[rec.AgentId]; ok {
+		if old.RegisteredAt != 0 {
+			rec.RegisteredAt = old.RegisteredAt
+		}
+		// Eligibility and drain are the operator's, not the agent's.
+		rec.Ineligible, rec.Drain = old.Ineligible, old.Drain
 	}
 	f.agents[rec.AgentId] = rec
 	return nil

@@ -2,6 +2,9 @@
 // (messages.go), deterministic Apply (apply.go), the registry of agents and
 // storage nodes, the event graph (an eventstore.Store), Snapshot/Restore
 // (snapshot.go) and the state hash replicas are compared by (hash.go).
+// Agents' eligibility and drain state and the operator's autopilot
+// configuration are replicated too (scheduling.go); InspectSnapshot
+// (inspect.go) counts what a snapshot stream holds without an FSM.
 //
 // Apply never reads the clock, draws random numbers or touches the network:
 // the proposer puts timestamps and ids in the command. An entry that cannot

@@ -51,7 +51,9 @@ type FSM struct {
 	removed map[string]*rpc.RemovedMaster
 	// requests is the replicated request-dedupe table, by request id.
 	requests map[string]*rpc.RequestRecord
-	store    *eventstore.Store
+	// autopilot is the operator's autopilot configuration (nil: the flags).
+	autopilot *rpc.AutopilotConfig
+	store     *eventstore.Store
 	// storeGen numbers the event store files so a restore never opens the
 	// file the current store holds.
 	storeGen int

@@ -54,6 +54,15 @@ const (
 	// response by request id, after applying its command if it has one
 	// (requests.go).
 	RecordRequestType MessageType = 18
+
+	// Day-two operations (issue 13): 40-47.
+
+	// AgentSchedulingType: rpc.AgentSchedulingCommand; an agent's
+	// eligibility and drain state (scheduling.go).
+	AgentSchedulingType MessageType = 40
+	// AutopilotConfigType: rpc.AutopilotConfig; the operator's autopilot
+	// configuration (scheduling.go).
+	AutopilotConfigType MessageType = 41
 	// WebhookAckType: rpc.WebhookAckCommand; moves a webhook's acknowledged
 	// seq forward (webhooks.go). Numbers 48-55 belong to alerts and webhooks.
 	WebhookAckType MessageType = 48
@@ -91,6 +100,10 @@ func (t MessageType) String() string {
 		return "master_removal"
 	case RecordRequestType:
 		return "record_request"
+	case AgentSchedulingType:
+		return "agent_scheduling"
+	case AutopilotConfigType:
+		return "autopilot_config"
 	case WebhookAckType:
 		return "webhook_ack"
 	}

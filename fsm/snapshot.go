@@ -15,25 +15,33 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapshotMagic starts every snapshot stream (format version 3):
+// snapshotMagic starts every snapshot stream (format version 4):
 //
 //	magic | applied index (u64) | agent count (u64) | agents | node count (u64) | nodes |
 //	removed count (u64) | removed masters | request count (u64) | request records |
 //	acl bootstrapped (u64 0/1) | token count (u64) | tokens | policy count (u64) | policies |
-//	event store
+//	autopilot config count (u64, 0 or 1) | autopilot config | event store
 //
 // where each record is a u64 length followed by its protobuf encoding, all
 // integers big-endian, and the event store runs to EOF. Restore still reads
-// the older formats: version 2 (snapshotMagicV2, the one released) has no
-// ACL section; version 1 (snapshotMagicV1) has no removed masters, no
-// request records and no ACL section. (A "GRIDSNAP2" with an ACL section in
+// the older formats: version 3 (snapshotMagicV3) has no autopilot config;
+// version 2 (snapshotMagicV2, the one released) no ACL section either;
+// version 1 (snapshotMagicV1) has no removed masters, no request records, no
+// ACL section and no autopilot config. (A "GRIDSNAP2" with an ACL section in
 // place of the removed masters existed only on the unreleased access-control
-// branch; it is not read.)
+// branch, and a "GRIDSNAP3" with the autopilot config in place of the ACL
+// section only on the unreleased day-two branch; neither is read.)
 const (
-	snapshotMagic   = "GRIDSNAP3\n"
+	snapshotMagic   = "GRIDSNAP4\n"
+	snapshotMagicV3 = "GRIDSNAP3\n"
 	snapshotMagicV2 = "GRIDSNAP2\n"
 	snapshotMagicV1 = "GRIDSNAP1\n"
 )
+
+// knownSnapshotMagic reports whether magic starts a snapshot this FSM reads.
+func knownSnapshotMagic(magic string) bool {
+	return magic == snapshotMagic || magic == snapshotMagicV3 || magic == snapshotMagicV2 || magic == snapshotMagicV1
+}
 
 // maxRecordSize bounds one registry record in a snapshot stream.
 const maxRecordSize = 16 << 20
@@ -45,6 +53,7 @@ type fsmSnapshot struct {
 	nodes   []*rpc.NodeStatus
 	removed []*rpc.RemovedMaster
 	reqs    []*rpc.RequestRecord
+	pilot   []*rpc.AutopilotConfig // 0 or 1
 	events  *eventstore.Snapshot
 	acl     aclSnapshot
 }
@@ -66,6 +75,9 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	}
 	for _, r := range f.requests {
 		sn.reqs = append(sn.reqs, proto.Clone(r).(*rpc.RequestRecord))
+	}
+	if f.autopilot != nil {
+		sn.pilot = []*rpc.AutopilotConfig{proto.Clone(f.autopilot).(*rpc.AutopilotConfig)}
 	}
 	sort.Slice(sn.removed, func(i, j int) bool { return sn.removed[i].Id < sn.removed[j].Id })
 	sort.Slice(sn.reqs, func(i, j int) bool { return sn.reqs[i].RequestId < sn.reqs[j].RequestId })
@@ -110,6 +122,9 @@ func (s *fsmSnapshot) write(w io.Writer) error {
 	}
 	if err := writeACL(bw, s.acl); err != nil {
 		return fmt.Errorf("acl: %w", err)
+	}
+	if err := writeRecords(bw, s.pilot); err != nil {
+		return fmt.Errorf("autopilot config: %w", err)
 	}
 	if _, err := s.events.WriteTo(bw); err != nil {
 		return fmt.Errorf("event store: %w", err)
@@ -206,6 +221,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	var removed []*rpc.RemovedMaster
 	var reqs []*rpc.RequestRecord
+	var pilot []*rpc.AutopilotConfig
 	if string(magic) != snapshotMagicV1 {
 		if removed, err = readRecords(br, func() *rpc.RemovedMaster { return new(rpc.RemovedMaster) }); err != nil {
 			return fmt.Errorf("fsm restore: removed masters: %w", err)
@@ -215,9 +231,14 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 	}
 	var acl aclSnapshot
-	if string(magic) == snapshotMagic {
+	if string(magic) == snapshotMagic || string(magic) == snapshotMagicV3 {
 		if acl, err = readACL(br); err != nil {
 			return fmt.Errorf("fsm restore: acl: %w", err)
+		}
+	}
+	if string(magic) == snapshotMagic {
+		if pilot, err = readRecords(br, func() *rpc.AutopilotConfig { return new(rpc.AutopilotConfig) }); err != nil {
+			return fmt.Errorf("fsm restore: autopilot config: %w", err)
 		}
 	}
 
@@ -249,6 +270,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	old := f.store
 	f.agents, f.nodes, f.store = agentMap, nodeMap, store
 	f.removed, f.requests = removedMap, reqMap
+	f.autopilot = nil
+	if len(pilot) > 0 {
+		f.autopilot = pilot[0]
+	}
 	f.applied.Store(applied)
 	f.version.Add(1)
 	f.mu.Unlock()
@@ -265,11 +290,6 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.logger.Info("restored snapshot", "applied_index", applied, "agents", len(agentMap), "nodes", len(nodeMap))
 	return nil
-}
-
-// knownSnapshotMagic reports whether Restore reads a snapshot format.
-func knownSnapshotMagic(m string) bool {
-	return m == snapshotMagic || m == snapshotMagicV2 || m == snapshotMagicV1
 }
 
 // writeACL writes the ACL section of a snapshot.

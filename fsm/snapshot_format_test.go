@@ -10,16 +10,14 @@ import (
 )
 
 // oldSnapshot writes sn in an older format: version 1 (no removed masters,
-// no request records, no ACL) or version 2 (no ACL), as released builds
+// no request records, no ACL, no autopilot config), version 2 (no ACL, no
+// autopilot config) or version 3 (no autopilot config), as earlier builds
 // wrote them.
 func oldSnapshot(t *testing.T, sn *fsmSnapshot, version int) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
-	magic := snapshotMagicV2
-	if version == 1 {
-		magic = snapshotMagicV1
-	}
+	magic := map[int]string{1: snapshotMagicV1, 2: snapshotMagicV2, 3: snapshotMagicV3}[version]
 	bw.WriteString(magic)
 	must := func(err error) {
 		if err != nil {
@@ -29,9 +27,12 @@ func oldSnapshot(t *testing.T, sn *fsmSnapshot, version int) []byte {
 	must(writeUint64(bw, sn.applied))
 	must(writeRecords(bw, sn.agents))
 	must(writeRecords(bw, sn.nodes))
-	if version == 2 {
+	if version >= 2 {
 		must(writeRecords(bw, sn.removed))
 		must(writeRecords(bw, sn.reqs))
+	}
+	if version >= 3 {
+		must(writeACL(bw, sn.acl))
 	}
 	_, err := sn.events.WriteTo(bw)
 	must(err)
@@ -39,14 +40,16 @@ func oldSnapshot(t *testing.T, sn *fsmSnapshot, version int) []byte {
 	return buf.Bytes()
 }
 
-// TestSnapshotFormats: format 3 keeps the removed masters, the request
-// table and the ACL state; formats 2 and 1 still restore what they carry.
+// TestSnapshotFormats: format 4 keeps the removed masters, the request
+// table, the ACL state and the autopilot config; formats 3, 2 and 1 still
+// restore what they carry.
 func TestSnapshotFormats(t *testing.T) {
 	src := newTestFSM(t)
 	logs := opsLog(t)
 	for i, l := range logOf(t, []entry{
 		{ACLBootstrapType, &rpc.ACLTokenRecord{AccessorId: "a1", SecretHash: []byte("h1"), Policies: []string{"management"}}},
 		{ACLPolicyUpsertType, &rpc.ACLPolicy{Name: "spawner", Capabilities: []string{"node:spawn"}}},
+		{AutopilotConfigType, &rpc.AutopilotConfig{CleanupDeadServers: true, MaxTrailingLogs: 250, MinQuorum: 3}},
 	}) {
 		l.Index = uint64(len(logs) + i + 1)
 		logs = append(logs, l)
@@ -69,11 +72,12 @@ func TestSnapshotFormats(t *testing.T) {
 		name             string
 		data             []byte
 		removed, request bool
-		acl              bool
+		acl, autopilot   bool
 	}{
-		{"format 3", sink.Bytes(), true, true, true},
-		{"format 2", oldSnapshot(t, sn, 2), true, true, false},
-		{"format 1", oldSnapshot(t, sn, 1), false, false, false},
+		{"format 4", sink.Bytes(), true, true, true, true},
+		{"format 3", oldSnapshot(t, sn, 3), true, true, true, false},
+		{"format 2", oldSnapshot(t, sn, 2), true, true, false, false},
+		{"format 1", oldSnapshot(t, sn, 1), false, false, false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,8 +90,14 @@ func TestSnapshotFormats(t *testing.T) {
 			if got.Agents != want.Agents || got.Nodes != want.Nodes || got.EventsHash != want.EventsHash || got.AppliedIndex != want.AppliedIndex {
 				t.Fatalf("restored %v, want the registry and events of %v", got, want)
 			}
-			if tc.removed && tc.request && tc.acl && got.Digest != want.Digest {
-				t.Fatalf("format 3 digest %s, want %s", got.Digest, want.Digest)
+			if tc.removed && tc.request && tc.acl && tc.autopilot && got.Digest != want.Digest {
+				t.Fatalf("format 4 digest %s, want %s", got.Digest, want.Digest)
+			}
+			if cfg, ok := dst.AutopilotConfig(); ok != tc.autopilot || (ok && (!cfg.CleanupDeadServers || cfg.MaxTrailingLogs != 250 || cfg.MinQuorum != 3)) {
+				t.Errorf("autopilot config restored = %v (%v), want %v", ok, cfg, tc.autopilot)
+			}
+			if _, err := InspectSnapshot(bytes.NewReader(tc.data), t.TempDir()); err != nil {
+				t.Errorf("inspect: %v", err)
 			}
 			if _, ok := dst.RemovedMaster("m3"); ok != tc.removed {
 				t.Errorf("removed master restored = %v, want %v", ok, tc.removed)

@@ -29,6 +29,9 @@ var typeVersions = map[MessageType]string{
 	MasterRemovalType:         "0.2.0",
 	RecordRequestType:         "0.2.0",
 	WebhookAckType:            "0.2.0",
+	// 0.2.0: day-two operations (agent scheduling, autopilot config).
+	AgentSchedulingType: "0.2.0",
+	AutopilotConfigType: "0.2.0",
 	// 0.2.0: access control (ACL tokens and policies).
 	ACLBootstrapType:    "0.2.0",
 	ACLTokenUpsertType:  "0.2.0",

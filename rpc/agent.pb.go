@@ -37,9 +37,13 @@ type SpawnNodeRequest struct {
 	// keeps the highest term it has seen and refuses an order from an older
 	// one with FAILED_PRECONDITION; 0 (a seed master or a direct client) is
 	// always accepted.
-	LeaderTerm    uint64 `protobuf:"varint,5,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LeaderTerm uint64 `protobuf:"varint,5,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
+	// Grid (drain with migration): before starting, copy the node's data
+	// directory from this agent (FetchNodeData) and check its checksum.
+	MigrateFromEndpoint string `protobuf:"bytes,6,opt,name=migrate_from_endpoint,json=migrateFromEndpoint,proto3" json:"migrate_from_endpoint,omitempty"`
+	MigrateFromAgent    string `protobuf:"bytes,7,opt,name=migrate_from_agent,json=migrateFromAgent,proto3" json:"migrate_from_agent,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *SpawnNodeRequest) Reset() {
@@ -105,6 +109,20 @@ func (x *SpawnNodeRequest) GetLeaderTerm() uint64 {
 		return x.LeaderTerm
 	}
 	return 0
+}
+
+func (x *SpawnNodeRequest) GetMigrateFromEndpoint() string {
+	if x != nil {
+		return x.MigrateFromEndpoint
+	}
+	return ""
+}
+
+func (x *SpawnNodeRequest) GetMigrateFromAgent() string {
+	if x != nil {
+		return x.MigrateFromAgent
+	}
+	return ""
 }
 
 type SpawnNodeResponse struct {
@@ -551,19 +569,133 @@ func (x *ListNodesResponse) GetNodes() []*NodeStatusResponse {
 	return nil
 }
 
+type FetchNodeDataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	LeaderTerm    uint64                 `protobuf:"varint,2,opt,name=leader_term,json=leaderTerm,proto3" json:"leader_term,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchNodeDataRequest) Reset() {
+	*x = FetchNodeDataRequest{}
+	mi := &file_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchNodeDataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchNodeDataRequest) ProtoMessage() {}
+
+func (x *FetchNodeDataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchNodeDataRequest.ProtoReflect.Descriptor instead.
+func (*FetchNodeDataRequest) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FetchNodeDataRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *FetchNodeDataRequest) GetLeaderTerm() uint64 {
+	if x != nil {
+		return x.LeaderTerm
+	}
+	return 0
+}
+
+type NodeDataChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`                                // the next bytes of a tar stream
+	Sha256        string                 `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`                            // hex, on the last chunk only
+	TotalBytes    uint64                 `protobuf:"varint,3,opt,name=total_bytes,json=totalBytes,proto3" json:"total_bytes,omitempty"` // on the first chunk: the directory's size (file bytes)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDataChunk) Reset() {
+	*x = NodeDataChunk{}
+	mi := &file_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDataChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDataChunk) ProtoMessage() {}
+
+func (x *NodeDataChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDataChunk.ProtoReflect.Descriptor instead.
+func (*NodeDataChunk) Descriptor() ([]byte, []int) {
+	return file_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *NodeDataChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeDataChunk) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *NodeDataChunk) GetTotalBytes() uint64 {
+	if x != nil {
+		return x.TotalBytes
+	}
+	return 0
+}
+
 var File_agent_proto protoreflect.FileDescriptor
 
 const file_agent_proto_rawDesc = "" +
 	"\n" +
 	"\vagent.proto\x12\x05agent\x1a\n" +
-	"grid.proto\"\xab\x01\n" +
+	"grid.proto\"\x8d\x02\n" +
 	"\x10SpawnNodeRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12!\n" +
 	"\fstorage_path\x18\x02 \x01(\tR\vstoragePath\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\rR\x04port\x12&\n" +
 	"\x0fmemory_limit_mb\x18\x04 \x01(\x04R\rmemoryLimitMb\x12\x1f\n" +
 	"\vleader_term\x18\x05 \x01(\x04R\n" +
-	"leaderTerm\"\xf6\x01\n" +
+	"leaderTerm\x122\n" +
+	"\x15migrate_from_endpoint\x18\x06 \x01(\tR\x13migrateFromEndpoint\x12,\n" +
+	"\x12migrate_from_agent\x18\a \x01(\tR\x10migrateFromAgent\"\xf6\x01\n" +
 	"\x11SpawnNodeResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
@@ -596,13 +728,23 @@ const file_agent_proto_rawDesc = "" +
 	"\vleader_term\x18\x01 \x01(\x04R\n" +
 	"leaderTerm\"D\n" +
 	"\x11ListNodesResponse\x12/\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes2\xf6\x02\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x19.agent.NodeStatusResponseR\x05nodes\"P\n" +
+	"\x14FetchNodeDataRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1f\n" +
+	"\vleader_term\x18\x02 \x01(\x04R\n" +
+	"leaderTerm\"\\\n" +
+	"\rNodeDataChunk\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x1f\n" +
+	"\vtotal_bytes\x18\x03 \x01(\x04R\n" +
+	"totalBytes2\xbc\x03\n" +
 	"\tGridAgent\x12>\n" +
 	"\tSpawnNode\x12\x17.agent.SpawnNodeRequest\x1a\x18.agent.SpawnNodeResponse\x12;\n" +
 	"\bStopNode\x12\x16.agent.StopNodeRequest\x1a\x17.agent.StopNodeResponse\x12D\n" +
 	"\rGetNodeStatus\x12\x18.agent.NodeStatusRequest\x1a\x19.agent.NodeStatusResponse\x12>\n" +
 	"\tListNodes\x12\x17.agent.ListNodesRequest\x1a\x18.agent.ListNodesResponse\x120\n" +
-	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x124\n" +
+	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x12D\n" +
+	"\rFetchNodeData\x12\x1b.agent.FetchNodeDataRequest\x1a\x14.agent.NodeDataChunk0\x01\x124\n" +
 	"\aKeyring\x12\x14.grid.KeyringRequest\x1a\x13.grid.KeyringMemberB\x1dZ\x1bgithub.com/gridctl/grid/rpcb\x06proto3"
 
 var (
@@ -617,40 +759,44 @@ func file_agent_proto_rawDescGZIP() []byte {
 	return file_agent_proto_rawDescData
 }
 
-var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_agent_proto_goTypes = []any{
-	(*SpawnNodeRequest)(nil),   // 0: agent.SpawnNodeRequest
-	(*SpawnNodeResponse)(nil),  // 1: agent.SpawnNodeResponse
-	(*StopNodeRequest)(nil),    // 2: agent.StopNodeRequest
-	(*StopNodeResponse)(nil),   // 3: agent.StopNodeResponse
-	(*NodeStatusRequest)(nil),  // 4: agent.NodeStatusRequest
-	(*NodeStatusResponse)(nil), // 5: agent.NodeStatusResponse
-	(*ListNodesRequest)(nil),   // 6: agent.ListNodesRequest
-	(*ListNodesResponse)(nil),  // 7: agent.ListNodesResponse
-	(*NodeStatus)(nil),         // 8: grid.NodeStatus
-	(*MonitorRequest)(nil),     // 9: grid.MonitorRequest
-	(*KeyringRequest)(nil),     // 10: grid.KeyringRequest
-	(*LogLine)(nil),            // 11: grid.LogLine
-	(*KeyringMember)(nil),      // 12: grid.KeyringMember
+	(*SpawnNodeRequest)(nil),     // 0: agent.SpawnNodeRequest
+	(*SpawnNodeResponse)(nil),    // 1: agent.SpawnNodeResponse
+	(*StopNodeRequest)(nil),      // 2: agent.StopNodeRequest
+	(*StopNodeResponse)(nil),     // 3: agent.StopNodeResponse
+	(*NodeStatusRequest)(nil),    // 4: agent.NodeStatusRequest
+	(*NodeStatusResponse)(nil),   // 5: agent.NodeStatusResponse
+	(*ListNodesRequest)(nil),     // 6: agent.ListNodesRequest
+	(*ListNodesResponse)(nil),    // 7: agent.ListNodesResponse
+	(*FetchNodeDataRequest)(nil), // 8: agent.FetchNodeDataRequest
+	(*NodeDataChunk)(nil),        // 9: agent.NodeDataChunk
+	(*NodeStatus)(nil),           // 10: grid.NodeStatus
+	(*MonitorRequest)(nil),       // 11: grid.MonitorRequest
+	(*KeyringRequest)(nil),       // 12: grid.KeyringRequest
+	(*LogLine)(nil),              // 13: grid.LogLine
+	(*KeyringMember)(nil),        // 14: grid.KeyringMember
 }
 var file_agent_proto_depIdxs = []int32{
-	8,  // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
-	8,  // 1: agent.NodeStatusResponse.node:type_name -> grid.NodeStatus
+	10, // 0: agent.SpawnNodeResponse.node:type_name -> grid.NodeStatus
+	10, // 1: agent.NodeStatusResponse.node:type_name -> grid.NodeStatus
 	5,  // 2: agent.ListNodesResponse.nodes:type_name -> agent.NodeStatusResponse
 	0,  // 3: agent.GridAgent.SpawnNode:input_type -> agent.SpawnNodeRequest
 	2,  // 4: agent.GridAgent.StopNode:input_type -> agent.StopNodeRequest
 	4,  // 5: agent.GridAgent.GetNodeStatus:input_type -> agent.NodeStatusRequest
 	6,  // 6: agent.GridAgent.ListNodes:input_type -> agent.ListNodesRequest
-	9,  // 7: agent.GridAgent.Monitor:input_type -> grid.MonitorRequest
-	10, // 8: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
-	1,  // 9: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
-	3,  // 10: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
-	5,  // 11: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
-	7,  // 12: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
-	11, // 13: agent.GridAgent.Monitor:output_type -> grid.LogLine
-	12, // 14: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
-	9,  // [9:15] is the sub-list for method output_type
-	3,  // [3:9] is the sub-list for method input_type
+	11, // 7: agent.GridAgent.Monitor:input_type -> grid.MonitorRequest
+	8,  // 8: agent.GridAgent.FetchNodeData:input_type -> agent.FetchNodeDataRequest
+	12, // 9: agent.GridAgent.Keyring:input_type -> grid.KeyringRequest
+	1,  // 10: agent.GridAgent.SpawnNode:output_type -> agent.SpawnNodeResponse
+	3,  // 11: agent.GridAgent.StopNode:output_type -> agent.StopNodeResponse
+	5,  // 12: agent.GridAgent.GetNodeStatus:output_type -> agent.NodeStatusResponse
+	7,  // 13: agent.GridAgent.ListNodes:output_type -> agent.ListNodesResponse
+	13, // 14: agent.GridAgent.Monitor:output_type -> grid.LogLine
+	9,  // 15: agent.GridAgent.FetchNodeData:output_type -> agent.NodeDataChunk
+	14, // 16: agent.GridAgent.Keyring:output_type -> grid.KeyringMember
+	10, // [10:17] is the sub-list for method output_type
+	3,  // [3:10] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -668,7 +814,7 @@ func file_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agent_proto_rawDesc), len(file_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

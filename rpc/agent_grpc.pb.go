@@ -30,6 +30,7 @@ const (
 	GridAgent_GetNodeStatus_FullMethodName = "/agent.GridAgent/GetNodeStatus"
 	GridAgent_ListNodes_FullMethodName     = "/agent.GridAgent/ListNodes"
 	GridAgent_Monitor_FullMethodName       = "/agent.GridAgent/Monitor"
+	GridAgent_FetchNodeData_FullMethodName = "/agent.GridAgent/FetchNodeData"
 	GridAgent_Keyring_FullMethodName       = "/agent.GridAgent/Keyring"
 )
 
@@ -44,6 +45,10 @@ type GridAgentClient interface {
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
+	// Grid (day-two operations): a stopped node's data directory as a tar
+	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
+	// agent calls it to migrate the node; needs the full token.
+	FetchNodeData(ctx context.Context, in *FetchNodeDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NodeDataChunk], error)
 	// Keyring changes this agent's gossip keyring (issue 16); masters call it
 	// during `grid operator keyring`.
 	Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error)
@@ -116,6 +121,25 @@ func (c *gridAgentClient) Monitor(ctx context.Context, in *MonitorRequest, opts 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorClient = grpc.ServerStreamingClient[LogLine]
 
+func (c *gridAgentClient) FetchNodeData(ctx context.Context, in *FetchNodeDataRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[NodeDataChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &GridAgent_ServiceDesc.Streams[1], GridAgent_FetchNodeData_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FetchNodeDataRequest, NodeDataChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_FetchNodeDataClient = grpc.ServerStreamingClient[NodeDataChunk]
+
 func (c *gridAgentClient) Keyring(ctx context.Context, in *KeyringRequest, opts ...grpc.CallOption) (*KeyringMember, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(KeyringMember)
@@ -137,6 +161,10 @@ type GridAgentServer interface {
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// Grid (observability): this agent's log lines, live; needs the full token.
 	Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error
+	// Grid (day-two operations): a stopped node's data directory as a tar
+	// stream; the last chunk carries the SHA-256 of all bytes sent. Another
+	// agent calls it to migrate the node; needs the full token.
+	FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error
 	// Keyring changes this agent's gossip keyring (issue 16); masters call it
 	// during `grid operator keyring`.
 	Keyring(context.Context, *KeyringRequest) (*KeyringMember, error)
@@ -164,6 +192,9 @@ func (UnimplementedGridAgentServer) ListNodes(context.Context, *ListNodesRequest
 }
 func (UnimplementedGridAgentServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[LogLine]) error {
 	return status.Error(codes.Unimplemented, "method Monitor not implemented")
+}
+func (UnimplementedGridAgentServer) FetchNodeData(*FetchNodeDataRequest, grpc.ServerStreamingServer[NodeDataChunk]) error {
+	return status.Error(codes.Unimplemented, "method FetchNodeData not implemented")
 }
 func (UnimplementedGridAgentServer) Keyring(context.Context, *KeyringRequest) (*KeyringMember, error) {
 	return nil, status.Error(codes.Unimplemented, "method Keyring not implemented")
@@ -272,6 +303,17 @@ func _GridAgent_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type GridAgent_MonitorServer = grpc.ServerStreamingServer[LogLine]
 
+func _GridAgent_FetchNodeData_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FetchNodeDataRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(GridAgentServer).FetchNodeData(m, &grpc.GenericServerStream[FetchNodeDataRequest, NodeDataChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type GridAgent_FetchNodeDataServer = grpc.ServerStreamingServer[NodeDataChunk]
+
 func _GridAgent_Keyring_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(KeyringRequest)
 	if err := dec(in); err != nil {
@@ -322,6 +364,11 @@ var GridAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Monitor",
 			Handler:       _GridAgent_Monitor_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "FetchNodeData",
+			Handler:       _GridAgent_FetchNodeData_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -699,6 +699,84 @@ func (x *RequestRecord) GetForget() bool {
 	return false
 }
 
+// AgentSchedulingCommand sets an agent's eligibility and, with set_drain,
+// its drain state (a nil drain clears it), with the events it causes.
+type AgentSchedulingCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Ineligible    bool                   `protobuf:"varint,2,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	SetDrain      bool                   `protobuf:"varint,3,opt,name=set_drain,json=setDrain,proto3" json:"set_drain,omitempty"`
+	Drain         *AgentDrain            `protobuf:"bytes,4,opt,name=drain,proto3" json:"drain,omitempty"`
+	Events        []*Event               `protobuf:"bytes,5,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSchedulingCommand) Reset() {
+	*x = AgentSchedulingCommand{}
+	mi := &file_fsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSchedulingCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSchedulingCommand) ProtoMessage() {}
+
+func (x *AgentSchedulingCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSchedulingCommand.ProtoReflect.Descriptor instead.
+func (*AgentSchedulingCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AgentSchedulingCommand) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentSchedulingCommand) GetIneligible() bool {
+	if x != nil {
+		return x.Ineligible
+	}
+	return false
+}
+
+func (x *AgentSchedulingCommand) GetSetDrain() bool {
+	if x != nil {
+		return x.SetDrain
+	}
+	return false
+}
+
+func (x *AgentSchedulingCommand) GetDrain() *AgentDrain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+func (x *AgentSchedulingCommand) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 // WebhookAckCommand records the last event seq a webhook acknowledged
 // (fsm WebhookAckType). The FSM keeps the highest seq per webhook.
 type WebhookAckCommand struct {
@@ -711,7 +789,7 @@ type WebhookAckCommand struct {
 
 func (x *WebhookAckCommand) Reset() {
 	*x = WebhookAckCommand{}
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +801,7 @@ func (x *WebhookAckCommand) String() string {
 func (*WebhookAckCommand) ProtoMessage() {}
 
 func (x *WebhookAckCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +814,7 @@ func (x *WebhookAckCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookAckCommand.ProtoReflect.Descriptor instead.
 func (*WebhookAckCommand) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{11}
+	return file_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WebhookAckCommand) GetName() string {
@@ -764,7 +842,7 @@ type WebhookAck struct {
 
 func (x *WebhookAck) Reset() {
 	*x = WebhookAck{}
-	mi := &file_fsm_proto_msgTypes[12]
+	mi := &file_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +854,7 @@ func (x *WebhookAck) String() string {
 func (*WebhookAck) ProtoMessage() {}
 
 func (x *WebhookAck) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[12]
+	mi := &file_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +867,7 @@ func (x *WebhookAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookAck.ProtoReflect.Descriptor instead.
 func (*WebhookAck) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{12}
+	return file_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WebhookAck) GetName() string {
@@ -823,7 +901,7 @@ type ACLTokenRecord struct {
 
 func (x *ACLTokenRecord) Reset() {
 	*x = ACLTokenRecord{}
-	mi := &file_fsm_proto_msgTypes[13]
+	mi := &file_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +913,7 @@ func (x *ACLTokenRecord) String() string {
 func (*ACLTokenRecord) ProtoMessage() {}
 
 func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[13]
+	mi := &file_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +926,7 @@ func (x *ACLTokenRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenRecord.ProtoReflect.Descriptor instead.
 func (*ACLTokenRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{13}
+	return file_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ACLTokenRecord) GetAccessorId() string {
@@ -948,7 +1026,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\bresponse\x18\x03 \x01(\fR\bresponse\x12\x0e\n" +
 	"\x02at\x18\x04 \x01(\x03R\x02at\x12\x18\n" +
 	"\acommand\x18\x05 \x01(\fR\acommand\x12\x16\n" +
-	"\x06forget\x18\x06 \x01(\bR\x06forget\"9\n" +
+	"\x06forget\x18\x06 \x01(\bR\x06forget\"\xbd\x01\n" +
+	"\x16AgentSchedulingCommand\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1e\n" +
+	"\n" +
+	"ineligible\x18\x02 \x01(\bR\n" +
+	"ineligible\x12\x1b\n" +
+	"\tset_drain\x18\x03 \x01(\bR\bsetDrain\x12&\n" +
+	"\x05drain\x18\x04 \x01(\v2\x10.grid.AgentDrainR\x05drain\x12#\n" +
+	"\x06events\x18\x05 \x03(\v2\v.grid.EventR\x06events\"9\n" +
 	"\x11WebhookAckCommand\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"2\n" +
@@ -981,7 +1067,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fsm_proto_goTypes = []any{
 	(*PruneEventsCommand)(nil),     // 0: grid.PruneEventsCommand
 	(*AgentStatusCommand)(nil),     // 1: grid.AgentStatusCommand
@@ -994,27 +1080,31 @@ var file_fsm_proto_goTypes = []any{
 	(*MasterRemovalCommand)(nil),   // 8: grid.MasterRemovalCommand
 	(*RemovedMaster)(nil),          // 9: grid.RemovedMaster
 	(*RequestRecord)(nil),          // 10: grid.RequestRecord
-	(*WebhookAckCommand)(nil),      // 11: grid.WebhookAckCommand
-	(*WebhookAck)(nil),             // 12: grid.WebhookAck
-	(*ACLTokenRecord)(nil),         // 13: grid.ACLTokenRecord
-	(*Event)(nil),                  // 14: grid.Event
-	(*AgentRecord)(nil),            // 15: grid.AgentRecord
-	(*NodeStatus)(nil),             // 16: grid.NodeStatus
+	(*AgentSchedulingCommand)(nil), // 11: grid.AgentSchedulingCommand
+	(*WebhookAckCommand)(nil),      // 12: grid.WebhookAckCommand
+	(*WebhookAck)(nil),             // 13: grid.WebhookAck
+	(*ACLTokenRecord)(nil),         // 14: grid.ACLTokenRecord
+	(*Event)(nil),                  // 15: grid.Event
+	(*AgentRecord)(nil),            // 16: grid.AgentRecord
+	(*NodeStatus)(nil),             // 17: grid.NodeStatus
+	(*AgentDrain)(nil),             // 18: grid.AgentDrain
 }
 var file_fsm_proto_depIdxs = []int32{
-	14, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
+	15, // 0: grid.AgentStatusCommand.events:type_name -> grid.Event
 	1,  // 1: grid.AgentStatusBatch.changes:type_name -> grid.AgentStatusCommand
-	15, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
-	14, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
-	14, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
-	16, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
-	14, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
-	14, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	16, // 2: grid.RegisterAgentCommand.agent:type_name -> grid.AgentRecord
+	15, // 3: grid.RegisterAgentCommand.events:type_name -> grid.Event
+	15, // 4: grid.UnregisterAgentCommand.events:type_name -> grid.Event
+	17, // 5: grid.UpsertNodeCommand.node:type_name -> grid.NodeStatus
+	15, // 6: grid.UpsertNodeCommand.events:type_name -> grid.Event
+	15, // 7: grid.DeleteNodeCommand.events:type_name -> grid.Event
+	18, // 8: grid.AgentSchedulingCommand.drain:type_name -> grid.AgentDrain
+	15, // 9: grid.AgentSchedulingCommand.events:type_name -> grid.Event
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1029,7 +1119,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

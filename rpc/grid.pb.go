@@ -56,6 +56,16 @@ const (
 	EventType_EVENTS_DROPPED         EventType = 60
 	EventType_REQUEST_REFUSED        EventType = 70
 	EventType_REPLICA_DIVERGED       EventType = 80
+	// Day-two operations (issue 13).
+	EventType_NODE_UNHEALTHY            EventType = 90 // health checks failed in a row; the agent restarts it
+	EventType_NODE_LOST                 EventType = 91 // its agent is gone past --reschedule-after
+	EventType_NODE_RESCHEDULED          EventType = 92 // placed on another agent (from_agent, to_agent)
+	EventType_NODE_MIGRATED             EventType = 93 // moved by a drain (data copied or not)
+	EventType_AGENT_DRAIN_STARTED       EventType = 94
+	EventType_AGENT_DRAIN_COMPLETE      EventType = 95
+	EventType_AGENT_DRAIN_FAILED        EventType = 96
+	EventType_AGENT_ELIGIBILITY_CHANGED EventType = 97
+	EventType_NODE_REMOVED              EventType = 98 // a stopped or failed node record garbage-collected
 	// Grid (alerts and webhooks).
 	EventType_ALERT_FIRED     EventType = 100 // an alert rule started an episode; details name the rule and its triggers
 	EventType_ALERT_RESOLVED  EventType = 101 // that episode ended
@@ -90,39 +100,57 @@ var (
 		60:  "EVENTS_DROPPED",
 		70:  "REQUEST_REFUSED",
 		80:  "REPLICA_DIVERGED",
+		90:  "NODE_UNHEALTHY",
+		91:  "NODE_LOST",
+		92:  "NODE_RESCHEDULED",
+		93:  "NODE_MIGRATED",
+		94:  "AGENT_DRAIN_STARTED",
+		95:  "AGENT_DRAIN_COMPLETE",
+		96:  "AGENT_DRAIN_FAILED",
+		97:  "AGENT_ELIGIBILITY_CHANGED",
+		98:  "NODE_REMOVED",
 		100: "ALERT_FIRED",
 		101: "ALERT_RESOLVED",
 		102: "WEBHOOK_FAILING",
 	}
 	EventType_value = map[string]int32{
-		"EVENT_TYPE_UNSPECIFIED": 0,
-		"AGENT_REGISTERED":       1,
-		"AGENT_HEARTBEAT":        2,
-		"AGENT_DEGRADED":         3,
-		"AGENT_OFFLINE":          4,
-		"AGENT_RECOVERED":        5,
-		"AGENT_UNREGISTERED":     6,
-		"SPAWN_REQUESTED":        10,
-		"SPAWN_SUCCEEDED":        11,
-		"SPAWN_FAILED":           12,
-		"STOP_REQUESTED":         20,
-		"STOP_SUCCEEDED":         21,
-		"STOP_FAILED":            22,
-		"NODE_CRASHED":           30,
-		"NODE_RESTARTED":         31,
-		"NODE_FAILED":            32,
-		"CLUSTER_HEALTHY":        40,
-		"CLUSTER_DEGRADED":       41,
-		"CLUSTER_CRITICAL":       42,
-		"LEADER_ELECTED":         50,
-		"MASTER_JOINED":          51,
-		"MASTER_REMOVED":         52,
-		"EVENTS_DROPPED":         60,
-		"REQUEST_REFUSED":        70,
-		"REPLICA_DIVERGED":       80,
-		"ALERT_FIRED":            100,
-		"ALERT_RESOLVED":         101,
-		"WEBHOOK_FAILING":        102,
+		"EVENT_TYPE_UNSPECIFIED":    0,
+		"AGENT_REGISTERED":          1,
+		"AGENT_HEARTBEAT":           2,
+		"AGENT_DEGRADED":            3,
+		"AGENT_OFFLINE":             4,
+		"AGENT_RECOVERED":           5,
+		"AGENT_UNREGISTERED":        6,
+		"SPAWN_REQUESTED":           10,
+		"SPAWN_SUCCEEDED":           11,
+		"SPAWN_FAILED":              12,
+		"STOP_REQUESTED":            20,
+		"STOP_SUCCEEDED":            21,
+		"STOP_FAILED":               22,
+		"NODE_CRASHED":              30,
+		"NODE_RESTARTED":            31,
+		"NODE_FAILED":               32,
+		"CLUSTER_HEALTHY":           40,
+		"CLUSTER_DEGRADED":          41,
+		"CLUSTER_CRITICAL":          42,
+		"LEADER_ELECTED":            50,
+		"MASTER_JOINED":             51,
+		"MASTER_REMOVED":            52,
+		"EVENTS_DROPPED":            60,
+		"REQUEST_REFUSED":           70,
+		"REPLICA_DIVERGED":          80,
+		"NODE_UNHEALTHY":            90,
+		"NODE_LOST":                 91,
+		"NODE_RESCHEDULED":          92,
+		"NODE_MIGRATED":             93,
+		"AGENT_DRAIN_STARTED":       94,
+		"AGENT_DRAIN_COMPLETE":      95,
+		"AGENT_DRAIN_FAILED":        96,
+		"AGENT_ELIGIBILITY_CHANGED": 97,
+		"NODE_REMOVED":              98,
+		"ALERT_FIRED":               100,
+		"ALERT_RESOLVED":            101,
+		"WEBHOOK_FAILING":           102,
 	}
 )
 
@@ -402,8 +430,12 @@ type RegistrationResponse struct {
 	// Grid: how often to heartbeat, in milliseconds.
 	HeartbeatIntervalMs uint32 `protobuf:"varint,4,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	LeaderId            string `protobuf:"bytes,5,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Day-two operations: nodes the agent reported that the registry places
+	// on another agent (rescheduled while it was away) or no longer knows; the
+	// agent does not restart them if they died while it was down.
+	StaleNodeIds  []string `protobuf:"bytes,6,rep,name=stale_node_ids,json=staleNodeIds,proto3" json:"stale_node_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RegistrationResponse) Reset() {
@@ -469,6 +501,13 @@ func (x *RegistrationResponse) GetLeaderId() string {
 		return x.LeaderId
 	}
 	return ""
+}
+
+func (x *RegistrationResponse) GetStaleNodeIds() []string {
+	if x != nil {
+		return x.StaleNodeIds
+	}
+	return nil
 }
 
 type HeartbeatRequest struct {
@@ -891,8 +930,12 @@ type NodeStatus struct {
 	UpdatedAt     int64  `protobuf:"varint,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`   // unix micros
 	StartedAt     int64  `protobuf:"varint,15,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`   // unix micros, this process's start
 	LastSignal    string `protobuf:"bytes,16,opt,name=last_signal,json=lastSignal,proto3" json:"last_signal,omitempty"` // e.g. "killed" when the last exit was by signal
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Grid (day-two operations): times the leader placed this node on another
+	// agent, and the agents it ran on before (oldest first).
+	RescheduleCount uint32   `protobuf:"varint,17,opt,name=reschedule_count,json=rescheduleCount,proto3" json:"reschedule_count,omitempty"`
+	PreviousAgents  []string `protobuf:"bytes,18,rep,name=previous_agents,json=previousAgents,proto3" json:"previous_agents,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -1037,6 +1080,20 @@ func (x *NodeStatus) GetLastSignal() string {
 	return ""
 }
 
+func (x *NodeStatus) GetRescheduleCount() uint32 {
+	if x != nil {
+		return x.RescheduleCount
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetPreviousAgents() []string {
+	if x != nil {
+		return x.PreviousAgents
+	}
+	return nil
+}
+
 type NodeList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []*NodeStatus          `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -1099,8 +1156,12 @@ type AgentRecord struct {
 	// The agent's storage-node port range as it registered it (0/0: unknown).
 	PortRangeStart uint32 `protobuf:"varint,12,opt,name=port_range_start,json=portRangeStart,proto3" json:"port_range_start,omitempty"`
 	PortRangeEnd   uint32 `protobuf:"varint,13,opt,name=port_range_end,json=portRangeEnd,proto3" json:"port_range_end,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Day-two operations: placement skips an ineligible agent; drain is set
+	// while (and after) its nodes are moved off.
+	Ineligible    bool        `protobuf:"varint,14,opt,name=ineligible,proto3" json:"ineligible,omitempty"`
+	Drain         *AgentDrain `protobuf:"bytes,15,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AgentRecord) Reset() {
@@ -1224,6 +1285,105 @@ func (x *AgentRecord) GetPortRangeEnd() uint32 {
 	return 0
 }
 
+func (x *AgentRecord) GetIneligible() bool {
+	if x != nil {
+		return x.Ineligible
+	}
+	return false
+}
+
+func (x *AgentRecord) GetDrain() *AgentDrain {
+	if x != nil {
+		return x.Drain
+	}
+	return nil
+}
+
+// AgentDrain is an agent's drain as the registry records it.
+type AgentDrain struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`                               // draining|complete|failed
+	StartedAt     int64                  `protobuf:"varint,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`       // unix micros
+	Deadline      int64                  `protobuf:"varint,3,opt,name=deadline,proto3" json:"deadline,omitempty"`                          // unix micros; past it the drain fails
+	MigrateData   bool                   `protobuf:"varint,4,opt,name=migrate_data,json=migrateData,proto3" json:"migrate_data,omitempty"` // copy each node's data directory to its new agent
+	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`                                 // why it failed
+	FinishedAt    int64                  `protobuf:"varint,6,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`    // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentDrain) Reset() {
+	*x = AgentDrain{}
+	mi := &file_grid_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentDrain) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentDrain) ProtoMessage() {}
+
+func (x *AgentDrain) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentDrain.ProtoReflect.Descriptor instead.
+func (*AgentDrain) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AgentDrain) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AgentDrain) GetStartedAt() int64 {
+	if x != nil {
+		return x.StartedAt
+	}
+	return 0
+}
+
+func (x *AgentDrain) GetDeadline() int64 {
+	if x != nil {
+		return x.Deadline
+	}
+	return 0
+}
+
+func (x *AgentDrain) GetMigrateData() bool {
+	if x != nil {
+		return x.MigrateData
+	}
+	return false
+}
+
+func (x *AgentDrain) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *AgentDrain) GetFinishedAt() int64 {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return 0
+}
+
 type AgentList struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Agents        []*AgentRecord         `protobuf:"bytes,1,rep,name=agents,proto3" json:"agents,omitempty"`
@@ -1233,7 +1393,7 @@ type AgentList struct {
 
 func (x *AgentList) Reset() {
 	*x = AgentList{}
-	mi := &file_grid_proto_msgTypes[14]
+	mi := &file_grid_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1245,7 +1405,7 @@ func (x *AgentList) String() string {
 func (*AgentList) ProtoMessage() {}
 
 func (x *AgentList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[14]
+	mi := &file_grid_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1258,7 +1418,7 @@ func (x *AgentList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentList.ProtoReflect.Descriptor instead.
 func (*AgentList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{14}
+	return file_grid_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AgentList) GetAgents() []*AgentRecord {
@@ -1286,7 +1446,7 @@ type MasterInfo struct {
 
 func (x *MasterInfo) Reset() {
 	*x = MasterInfo{}
-	mi := &file_grid_proto_msgTypes[15]
+	mi := &file_grid_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1298,7 +1458,7 @@ func (x *MasterInfo) String() string {
 func (*MasterInfo) ProtoMessage() {}
 
 func (x *MasterInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[15]
+	mi := &file_grid_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1311,7 +1471,7 @@ func (x *MasterInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterInfo.ProtoReflect.Descriptor instead.
 func (*MasterInfo) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{15}
+	return file_grid_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MasterInfo) GetId() string {
@@ -1405,7 +1565,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_grid_proto_msgTypes[16]
+	mi := &file_grid_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1577,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[16]
+	mi := &file_grid_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1590,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{16}
+	return file_grid_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ClusterStatus) GetTotalAgents() uint32 {
@@ -1532,7 +1692,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_grid_proto_msgTypes[17]
+	mi := &file_grid_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1704,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[17]
+	mi := &file_grid_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1717,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{17}
+	return file_grid_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Event) GetId() string {
@@ -1619,7 +1779,7 @@ type EmitEventsRequest struct {
 
 func (x *EmitEventsRequest) Reset() {
 	*x = EmitEventsRequest{}
-	mi := &file_grid_proto_msgTypes[18]
+	mi := &file_grid_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1791,7 @@ func (x *EmitEventsRequest) String() string {
 func (*EmitEventsRequest) ProtoMessage() {}
 
 func (x *EmitEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[18]
+	mi := &file_grid_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1804,7 @@ func (x *EmitEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitEventsRequest.ProtoReflect.Descriptor instead.
 func (*EmitEventsRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{18}
+	return file_grid_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EmitEventsRequest) GetEvents() []*Event {
@@ -1674,7 +1834,7 @@ type EmitEventsResponse struct {
 
 func (x *EmitEventsResponse) Reset() {
 	*x = EmitEventsResponse{}
-	mi := &file_grid_proto_msgTypes[19]
+	mi := &file_grid_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1686,7 +1846,7 @@ func (x *EmitEventsResponse) String() string {
 func (*EmitEventsResponse) ProtoMessage() {}
 
 func (x *EmitEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[19]
+	mi := &file_grid_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1699,7 +1859,7 @@ func (x *EmitEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EmitEventsResponse.ProtoReflect.Descriptor instead.
 func (*EmitEventsResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{19}
+	return file_grid_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EmitEventsResponse) GetAccepted() uint32 {
@@ -1739,7 +1899,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_grid_proto_msgTypes[20]
+	mi := &file_grid_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1911,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[20]
+	mi := &file_grid_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1924,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{20}
+	return file_grid_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EventFilter) GetTypes() []EventType {
@@ -1834,7 +1994,7 @@ type EventList struct {
 
 func (x *EventList) Reset() {
 	*x = EventList{}
-	mi := &file_grid_proto_msgTypes[21]
+	mi := &file_grid_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2006,7 @@ func (x *EventList) String() string {
 func (*EventList) ProtoMessage() {}
 
 func (x *EventList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[21]
+	mi := &file_grid_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2019,7 @@ func (x *EventList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventList.ProtoReflect.Descriptor instead.
 func (*EventList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{21}
+	return file_grid_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EventList) GetEvents() []*Event {
@@ -1893,7 +2053,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_grid_proto_msgTypes[22]
+	mi := &file_grid_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2065,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[22]
+	mi := &file_grid_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2078,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{22}
+	return file_grid_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StreamEventsRequest) GetAfter() uint64 {
@@ -1950,7 +2110,7 @@ type NaturalQueryRequest struct {
 
 func (x *NaturalQueryRequest) Reset() {
 	*x = NaturalQueryRequest{}
-	mi := &file_grid_proto_msgTypes[23]
+	mi := &file_grid_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2122,7 @@ func (x *NaturalQueryRequest) String() string {
 func (*NaturalQueryRequest) ProtoMessage() {}
 
 func (x *NaturalQueryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[23]
+	mi := &file_grid_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2135,7 @@ func (x *NaturalQueryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryRequest.ProtoReflect.Descriptor instead.
 func (*NaturalQueryRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{23}
+	return file_grid_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NaturalQueryRequest) GetQuery() string {
@@ -2030,7 +2190,7 @@ type QueryInterpretation struct {
 
 func (x *QueryInterpretation) Reset() {
 	*x = QueryInterpretation{}
-	mi := &file_grid_proto_msgTypes[24]
+	mi := &file_grid_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2202,7 @@ func (x *QueryInterpretation) String() string {
 func (*QueryInterpretation) ProtoMessage() {}
 
 func (x *QueryInterpretation) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[24]
+	mi := &file_grid_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2215,7 @@ func (x *QueryInterpretation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryInterpretation.ProtoReflect.Descriptor instead.
 func (*QueryInterpretation) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{24}
+	return file_grid_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QueryInterpretation) GetIntent() string {
@@ -2174,7 +2334,7 @@ type QueryHaving struct {
 
 func (x *QueryHaving) Reset() {
 	*x = QueryHaving{}
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2346,7 @@ func (x *QueryHaving) String() string {
 func (*QueryHaving) ProtoMessage() {}
 
 func (x *QueryHaving) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[25]
+	mi := &file_grid_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2359,7 @@ func (x *QueryHaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryHaving.ProtoReflect.Descriptor instead.
 func (*QueryHaving) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{25}
+	return file_grid_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *QueryHaving) GetOp() string {
@@ -2227,7 +2387,7 @@ type UnknownEntity struct {
 
 func (x *UnknownEntity) Reset() {
 	*x = UnknownEntity{}
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2399,7 @@ func (x *UnknownEntity) String() string {
 func (*UnknownEntity) ProtoMessage() {}
 
 func (x *UnknownEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[26]
+	mi := &file_grid_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2412,7 @@ func (x *UnknownEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownEntity.ProtoReflect.Descriptor instead.
 func (*UnknownEntity) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{26}
+	return file_grid_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UnknownEntity) GetEntity() string {
@@ -2285,7 +2445,7 @@ type QueryAnchor struct {
 
 func (x *QueryAnchor) Reset() {
 	*x = QueryAnchor{}
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2457,7 @@ func (x *QueryAnchor) String() string {
 func (*QueryAnchor) ProtoMessage() {}
 
 func (x *QueryAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[27]
+	mi := &file_grid_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2470,7 @@ func (x *QueryAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryAnchor.ProtoReflect.Descriptor instead.
 func (*QueryAnchor) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{27}
+	return file_grid_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *QueryAnchor) GetText() string {
@@ -2366,7 +2526,7 @@ type QueryGroup struct {
 
 func (x *QueryGroup) Reset() {
 	*x = QueryGroup{}
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2538,7 @@ func (x *QueryGroup) String() string {
 func (*QueryGroup) ProtoMessage() {}
 
 func (x *QueryGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[28]
+	mi := &file_grid_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2551,7 @@ func (x *QueryGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryGroup.ProtoReflect.Descriptor instead.
 func (*QueryGroup) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{28}
+	return file_grid_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *QueryGroup) GetKey() string {
@@ -2419,7 +2579,7 @@ type CausalStep struct {
 
 func (x *CausalStep) Reset() {
 	*x = CausalStep{}
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2591,7 @@ func (x *CausalStep) String() string {
 func (*CausalStep) ProtoMessage() {}
 
 func (x *CausalStep) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[29]
+	mi := &file_grid_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2604,7 @@ func (x *CausalStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CausalStep.ProtoReflect.Descriptor instead.
 func (*CausalStep) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{29}
+	return file_grid_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CausalStep) GetEvent() *Event {
@@ -2480,7 +2640,7 @@ type NaturalQueryResponse struct {
 
 func (x *NaturalQueryResponse) Reset() {
 	*x = NaturalQueryResponse{}
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2652,7 @@ func (x *NaturalQueryResponse) String() string {
 func (*NaturalQueryResponse) ProtoMessage() {}
 
 func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[30]
+	mi := &file_grid_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2665,7 @@ func (x *NaturalQueryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NaturalQueryResponse.ProtoReflect.Descriptor instead.
 func (*NaturalQueryResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{30}
+	return file_grid_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NaturalQueryResponse) GetSuccess() bool {
@@ -2597,7 +2757,7 @@ type MasterList struct {
 
 func (x *MasterList) Reset() {
 	*x = MasterList{}
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2769,7 @@ func (x *MasterList) String() string {
 func (*MasterList) ProtoMessage() {}
 
 func (x *MasterList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[31]
+	mi := &file_grid_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2782,7 @@ func (x *MasterList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MasterList.ProtoReflect.Descriptor instead.
 func (*MasterList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{31}
+	return file_grid_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MasterList) GetMasters() []*MasterInfo {
@@ -2666,7 +2826,7 @@ type Member struct {
 
 func (x *Member) Reset() {
 	*x = Member{}
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2678,7 +2838,7 @@ func (x *Member) String() string {
 func (*Member) ProtoMessage() {}
 
 func (x *Member) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[32]
+	mi := &file_grid_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2691,7 +2851,7 @@ func (x *Member) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Member.ProtoReflect.Descriptor instead.
 func (*Member) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{32}
+	return file_grid_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Member) GetName() string {
@@ -2738,7 +2898,7 @@ type MemberList struct {
 
 func (x *MemberList) Reset() {
 	*x = MemberList{}
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2910,7 @@ func (x *MemberList) String() string {
 func (*MemberList) ProtoMessage() {}
 
 func (x *MemberList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[33]
+	mi := &file_grid_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2923,7 @@ func (x *MemberList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberList.ProtoReflect.Descriptor instead.
 func (*MemberList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{33}
+	return file_grid_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MemberList) GetMembers() []*Member {
@@ -2786,7 +2946,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +2958,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[34]
+	mi := &file_grid_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2811,7 +2971,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{34}
+	return file_grid_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -2844,7 +3004,7 @@ type TransferLeadershipRequest struct {
 
 func (x *TransferLeadershipRequest) Reset() {
 	*x = TransferLeadershipRequest{}
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2856,7 +3016,7 @@ func (x *TransferLeadershipRequest) String() string {
 func (*TransferLeadershipRequest) ProtoMessage() {}
 
 func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[35]
+	mi := &file_grid_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2869,7 +3029,7 @@ func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{35}
+	return file_grid_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TransferLeadershipRequest) GetId() string {
@@ -2888,7 +3048,7 @@ type TransferLeadershipResponse struct {
 
 func (x *TransferLeadershipResponse) Reset() {
 	*x = TransferLeadershipResponse{}
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3060,7 @@ func (x *TransferLeadershipResponse) String() string {
 func (*TransferLeadershipResponse) ProtoMessage() {}
 
 func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[36]
+	mi := &file_grid_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3073,7 @@ func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
 func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{36}
+	return file_grid_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TransferLeadershipResponse) GetNewLeaderId() string {
@@ -2932,7 +3092,7 @@ type SnapshotChunk struct {
 
 func (x *SnapshotChunk) Reset() {
 	*x = SnapshotChunk{}
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3104,7 @@ func (x *SnapshotChunk) String() string {
 func (*SnapshotChunk) ProtoMessage() {}
 
 func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[37]
+	mi := &file_grid_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3117,7 @@ func (x *SnapshotChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotChunk.ProtoReflect.Descriptor instead.
 func (*SnapshotChunk) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{37}
+	return file_grid_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SnapshotChunk) GetData() []byte {
@@ -2987,7 +3147,7 @@ type ReadyResponse struct {
 
 func (x *ReadyResponse) Reset() {
 	*x = ReadyResponse{}
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3159,7 @@ func (x *ReadyResponse) String() string {
 func (*ReadyResponse) ProtoMessage() {}
 
 func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[38]
+	mi := &file_grid_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3172,7 @@ func (x *ReadyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyResponse.ProtoReflect.Descriptor instead.
 func (*ReadyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{38}
+	return file_grid_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReadyResponse) GetReady() bool {
@@ -3116,7 +3276,7 @@ type StateHash struct {
 
 func (x *StateHash) Reset() {
 	*x = StateHash{}
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3128,7 +3288,7 @@ func (x *StateHash) String() string {
 func (*StateHash) ProtoMessage() {}
 
 func (x *StateHash) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[39]
+	mi := &file_grid_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3141,7 +3301,7 @@ func (x *StateHash) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHash.ProtoReflect.Descriptor instead.
 func (*StateHash) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{39}
+	return file_grid_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *StateHash) GetNodeId() string {
@@ -3230,7 +3390,7 @@ type ReplicaDigestRequest struct {
 
 func (x *ReplicaDigestRequest) Reset() {
 	*x = ReplicaDigestRequest{}
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3242,7 +3402,7 @@ func (x *ReplicaDigestRequest) String() string {
 func (*ReplicaDigestRequest) ProtoMessage() {}
 
 func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[40]
+	mi := &file_grid_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3255,7 +3415,7 @@ func (x *ReplicaDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigestRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigestRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{40}
+	return file_grid_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ReplicaDigestRequest) GetIndex() uint64 {
@@ -3278,7 +3438,7 @@ type ReplicaDigest struct {
 
 func (x *ReplicaDigest) Reset() {
 	*x = ReplicaDigest{}
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3290,7 +3450,7 @@ func (x *ReplicaDigest) String() string {
 func (*ReplicaDigest) ProtoMessage() {}
 
 func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[41]
+	mi := &file_grid_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3303,7 +3463,7 @@ func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{41}
+	return file_grid_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ReplicaDigest) GetId() string {
@@ -3346,7 +3506,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3358,7 +3518,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[42]
+	mi := &file_grid_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3371,7 +3531,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{42}
+	return file_grid_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *VerifyResponse) GetIndex() uint64 {
@@ -3415,7 +3575,7 @@ type MonitorRequest struct {
 
 func (x *MonitorRequest) Reset() {
 	*x = MonitorRequest{}
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3427,7 +3587,7 @@ func (x *MonitorRequest) String() string {
 func (*MonitorRequest) ProtoMessage() {}
 
 func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[43]
+	mi := &file_grid_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3440,7 +3600,7 @@ func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
 func (*MonitorRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{43}
+	return file_grid_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MonitorRequest) GetLogLevel() string {
@@ -3481,7 +3641,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3493,7 +3653,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[44]
+	mi := &file_grid_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3506,7 +3666,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{44}
+	return file_grid_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *LogLine) GetLine() string {
@@ -3514,6 +3674,461 @@ func (x *LogLine) GetLine() string {
 		return x.Line
 	}
 	return ""
+}
+
+// RemoveAgentRequest unregisters an agent (DELETE /api/grid/agents/{id}).
+type RemoveAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"` // also a healthy agent, or one still holding running nodes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAgentRequest) Reset() {
+	*x = RemoveAgentRequest{}
+	mi := &file_grid_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAgentRequest) ProtoMessage() {}
+
+func (x *RemoveAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAgentRequest.ProtoReflect.Descriptor instead.
+func (*RemoveAgentRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RemoveAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RemoveAgentRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// AgentEligibilityRequest turns placement on or off for an agent.
+type AgentEligibilityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Eligible      bool                   `protobuf:"varint,2,opt,name=eligible,proto3" json:"eligible,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentEligibilityRequest) Reset() {
+	*x = AgentEligibilityRequest{}
+	mi := &file_grid_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentEligibilityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentEligibilityRequest) ProtoMessage() {}
+
+func (x *AgentEligibilityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentEligibilityRequest.ProtoReflect.Descriptor instead.
+func (*AgentEligibilityRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *AgentEligibilityRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentEligibilityRequest) GetEligible() bool {
+	if x != nil {
+		return x.Eligible
+	}
+	return false
+}
+
+// DrainAgentRequest starts (enable) or cancels a drain.
+type DrainAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Enable        bool                   `protobuf:"varint,2,opt,name=enable,proto3" json:"enable,omitempty"`
+	DeadlineS     int64                  `protobuf:"varint,3,opt,name=deadline_s,json=deadlineS,proto3" json:"deadline_s,omitempty"` // 0 = the default (1h); below 0 is refused
+	MigrateData   bool                   `protobuf:"varint,4,opt,name=migrate_data,json=migrateData,proto3" json:"migrate_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainAgentRequest) Reset() {
+	*x = DrainAgentRequest{}
+	mi := &file_grid_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainAgentRequest) ProtoMessage() {}
+
+func (x *DrainAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainAgentRequest.ProtoReflect.Descriptor instead.
+func (*DrainAgentRequest) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *DrainAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DrainAgentRequest) GetEnable() bool {
+	if x != nil {
+		return x.Enable
+	}
+	return false
+}
+
+func (x *DrainAgentRequest) GetDeadlineS() int64 {
+	if x != nil {
+		return x.DeadlineS
+	}
+	return 0
+}
+
+func (x *DrainAgentRequest) GetMigrateData() bool {
+	if x != nil {
+		return x.MigrateData
+	}
+	return false
+}
+
+// AutopilotConfig tunes raft-autopilot (grid operator autopilot).
+type AutopilotConfig struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	CleanupDeadServers        bool                   `protobuf:"varint,1,opt,name=cleanup_dead_servers,json=cleanupDeadServers,proto3" json:"cleanup_dead_servers,omitempty"`
+	LastContactThresholdMs    int64                  `protobuf:"varint,2,opt,name=last_contact_threshold_ms,json=lastContactThresholdMs,proto3" json:"last_contact_threshold_ms,omitempty"`
+	MaxTrailingLogs           uint64                 `protobuf:"varint,3,opt,name=max_trailing_logs,json=maxTrailingLogs,proto3" json:"max_trailing_logs,omitempty"`
+	MinQuorum                 uint32                 `protobuf:"varint,4,opt,name=min_quorum,json=minQuorum,proto3" json:"min_quorum,omitempty"`
+	ServerStabilizationTimeMs int64                  `protobuf:"varint,5,opt,name=server_stabilization_time_ms,json=serverStabilizationTimeMs,proto3" json:"server_stabilization_time_ms,omitempty"`
+	// from_raft: this configuration was set by an operator (stored in Raft);
+	// false: the masters' flags.
+	FromRaft      bool `protobuf:"varint,6,opt,name=from_raft,json=fromRaft,proto3" json:"from_raft,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotConfig) Reset() {
+	*x = AutopilotConfig{}
+	mi := &file_grid_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotConfig) ProtoMessage() {}
+
+func (x *AutopilotConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotConfig.ProtoReflect.Descriptor instead.
+func (*AutopilotConfig) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *AutopilotConfig) GetCleanupDeadServers() bool {
+	if x != nil {
+		return x.CleanupDeadServers
+	}
+	return false
+}
+
+func (x *AutopilotConfig) GetLastContactThresholdMs() int64 {
+	if x != nil {
+		return x.LastContactThresholdMs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetMaxTrailingLogs() uint64 {
+	if x != nil {
+		return x.MaxTrailingLogs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetMinQuorum() uint32 {
+	if x != nil {
+		return x.MinQuorum
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetServerStabilizationTimeMs() int64 {
+	if x != nil {
+		return x.ServerStabilizationTimeMs
+	}
+	return 0
+}
+
+func (x *AutopilotConfig) GetFromRaft() bool {
+	if x != nil {
+		return x.FromRaft
+	}
+	return false
+}
+
+// AutopilotServerHealth is one master as the leader's autopilot sees it.
+type AutopilotServerHealth struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Status        string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`                        // alive|failed|left|unknown (gossip)
+	RaftState     string                 `protobuf:"bytes,5,opt,name=raft_state,json=raftState,proto3" json:"raft_state,omitempty"` // leader|voter|non-voter|staging
+	Healthy       bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	LastContactMs int64                  `protobuf:"varint,7,opt,name=last_contact_ms,json=lastContactMs,proto3" json:"last_contact_ms,omitempty"` // -1 when unknown
+	LastIndex     uint64                 `protobuf:"varint,8,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	LastTerm      uint64                 `protobuf:"varint,9,opt,name=last_term,json=lastTerm,proto3" json:"last_term,omitempty"`
+	StableSince   int64                  `protobuf:"varint,10,opt,name=stable_since,json=stableSince,proto3" json:"stable_since,omitempty"` // unix micros
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AutopilotServerHealth) Reset() {
+	*x = AutopilotServerHealth{}
+	mi := &file_grid_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotServerHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotServerHealth) ProtoMessage() {}
+
+func (x *AutopilotServerHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotServerHealth.ProtoReflect.Descriptor instead.
+func (*AutopilotServerHealth) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AutopilotServerHealth) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetRaftState() string {
+	if x != nil {
+		return x.RaftState
+	}
+	return ""
+}
+
+func (x *AutopilotServerHealth) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *AutopilotServerHealth) GetLastContactMs() int64 {
+	if x != nil {
+		return x.LastContactMs
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetLastTerm() uint64 {
+	if x != nil {
+		return x.LastTerm
+	}
+	return 0
+}
+
+func (x *AutopilotServerHealth) GetStableSince() int64 {
+	if x != nil {
+		return x.StableSince
+	}
+	return 0
+}
+
+type AutopilotHealthResponse struct {
+	state                 protoimpl.MessageState   `protogen:"open.v1"`
+	Healthy               bool                     `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	FailureTolerance      int32                    `protobuf:"varint,2,opt,name=failure_tolerance,json=failureTolerance,proto3" json:"failure_tolerance,omitempty"`
+	LeaderId              string                   `protobuf:"bytes,3,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	Servers               []*AutopilotServerHealth `protobuf:"bytes,4,rep,name=servers,proto3" json:"servers,omitempty"`
+	FailureToleranceHolds bool                     `protobuf:"varint,5,opt,name=failure_tolerance_holds,json=failureToleranceHolds,proto3" json:"failure_tolerance_holds,omitempty"` // at least one voter may fail without losing quorum
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *AutopilotHealthResponse) Reset() {
+	*x = AutopilotHealthResponse{}
+	mi := &file_grid_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AutopilotHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AutopilotHealthResponse) ProtoMessage() {}
+
+func (x *AutopilotHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_grid_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AutopilotHealthResponse.ProtoReflect.Descriptor instead.
+func (*AutopilotHealthResponse) Descriptor() ([]byte, []int) {
+	return file_grid_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AutopilotHealthResponse) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *AutopilotHealthResponse) GetFailureTolerance() int32 {
+	if x != nil {
+		return x.FailureTolerance
+	}
+	return 0
+}
+
+func (x *AutopilotHealthResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *AutopilotHealthResponse) GetServers() []*AutopilotServerHealth {
+	if x != nil {
+		return x.Servers
+	}
+	return nil
+}
+
+func (x *AutopilotHealthResponse) GetFailureToleranceHolds() bool {
+	if x != nil {
+		return x.FailureToleranceHolds
+	}
+	return false
 }
 
 // ListAlertsRequest: all=false lists firing episodes only.
@@ -3527,7 +4142,7 @@ type ListAlertsRequest struct {
 
 func (x *ListAlertsRequest) Reset() {
 	*x = ListAlertsRequest{}
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3539,7 +4154,7 @@ func (x *ListAlertsRequest) String() string {
 func (*ListAlertsRequest) ProtoMessage() {}
 
 func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[45]
+	mi := &file_grid_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3552,7 +4167,7 @@ func (x *ListAlertsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAlertsRequest.ProtoReflect.Descriptor instead.
 func (*ListAlertsRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{45}
+	return file_grid_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListAlertsRequest) GetAll() bool {
@@ -3587,7 +4202,7 @@ type Alert struct {
 
 func (x *Alert) Reset() {
 	*x = Alert{}
-	mi := &file_grid_proto_msgTypes[46]
+	mi := &file_grid_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +4214,7 @@ func (x *Alert) String() string {
 func (*Alert) ProtoMessage() {}
 
 func (x *Alert) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[46]
+	mi := &file_grid_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +4227,7 @@ func (x *Alert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alert.ProtoReflect.Descriptor instead.
 func (*Alert) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{46}
+	return file_grid_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Alert) GetRule() string {
@@ -3687,7 +4302,7 @@ type AlertList struct {
 
 func (x *AlertList) Reset() {
 	*x = AlertList{}
-	mi := &file_grid_proto_msgTypes[47]
+	mi := &file_grid_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3699,7 +4314,7 @@ func (x *AlertList) String() string {
 func (*AlertList) ProtoMessage() {}
 
 func (x *AlertList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[47]
+	mi := &file_grid_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3712,7 +4327,7 @@ func (x *AlertList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertList.ProtoReflect.Descriptor instead.
 func (*AlertList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{47}
+	return file_grid_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AlertList) GetAlerts() []*Alert {
@@ -3740,7 +4355,7 @@ type WebhookState struct {
 
 func (x *WebhookState) Reset() {
 	*x = WebhookState{}
-	mi := &file_grid_proto_msgTypes[48]
+	mi := &file_grid_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +4367,7 @@ func (x *WebhookState) String() string {
 func (*WebhookState) ProtoMessage() {}
 
 func (x *WebhookState) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[48]
+	mi := &file_grid_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +4380,7 @@ func (x *WebhookState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookState.ProtoReflect.Descriptor instead.
 func (*WebhookState) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{48}
+	return file_grid_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WebhookState) GetName() string {
@@ -3840,7 +4455,7 @@ type WebhookStatusList struct {
 
 func (x *WebhookStatusList) Reset() {
 	*x = WebhookStatusList{}
-	mi := &file_grid_proto_msgTypes[49]
+	mi := &file_grid_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3852,7 +4467,7 @@ func (x *WebhookStatusList) String() string {
 func (*WebhookStatusList) ProtoMessage() {}
 
 func (x *WebhookStatusList) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[49]
+	mi := &file_grid_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3865,7 +4480,7 @@ func (x *WebhookStatusList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WebhookStatusList.ProtoReflect.Descriptor instead.
 func (*WebhookStatusList) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{49}
+	return file_grid_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *WebhookStatusList) GetWebhooks() []*WebhookState {
@@ -3890,7 +4505,7 @@ type ACLTokenCreateRequest struct {
 
 func (x *ACLTokenCreateRequest) Reset() {
 	*x = ACLTokenCreateRequest{}
-	mi := &file_grid_proto_msgTypes[50]
+	mi := &file_grid_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +4517,7 @@ func (x *ACLTokenCreateRequest) String() string {
 func (*ACLTokenCreateRequest) ProtoMessage() {}
 
 func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[50]
+	mi := &file_grid_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4530,7 @@ func (x *ACLTokenCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenCreateRequest.ProtoReflect.Descriptor instead.
 func (*ACLTokenCreateRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{50}
+	return file_grid_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ACLTokenCreateRequest) GetPolicies() []string {
@@ -3961,7 +4576,7 @@ type ACLTokenInfo struct {
 
 func (x *ACLTokenInfo) Reset() {
 	*x = ACLTokenInfo{}
-	mi := &file_grid_proto_msgTypes[51]
+	mi := &file_grid_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3973,7 +4588,7 @@ func (x *ACLTokenInfo) String() string {
 func (*ACLTokenInfo) ProtoMessage() {}
 
 func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[51]
+	mi := &file_grid_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3986,7 +4601,7 @@ func (x *ACLTokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenInfo.ProtoReflect.Descriptor instead.
 func (*ACLTokenInfo) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{51}
+	return file_grid_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ACLTokenInfo) GetAccessorId() string {
@@ -4042,7 +4657,7 @@ type ACLTokenSecret struct {
 
 func (x *ACLTokenSecret) Reset() {
 	*x = ACLTokenSecret{}
-	mi := &file_grid_proto_msgTypes[52]
+	mi := &file_grid_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4054,7 +4669,7 @@ func (x *ACLTokenSecret) String() string {
 func (*ACLTokenSecret) ProtoMessage() {}
 
 func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[52]
+	mi := &file_grid_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4067,7 +4682,7 @@ func (x *ACLTokenSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokenSecret.ProtoReflect.Descriptor instead.
 func (*ACLTokenSecret) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{52}
+	return file_grid_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ACLTokenSecret) GetToken() *ACLTokenInfo {
@@ -4093,7 +4708,7 @@ type ACLTokens struct {
 
 func (x *ACLTokens) Reset() {
 	*x = ACLTokens{}
-	mi := &file_grid_proto_msgTypes[53]
+	mi := &file_grid_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4105,7 +4720,7 @@ func (x *ACLTokens) String() string {
 func (*ACLTokens) ProtoMessage() {}
 
 func (x *ACLTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[53]
+	mi := &file_grid_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4118,7 +4733,7 @@ func (x *ACLTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLTokens.ProtoReflect.Descriptor instead.
 func (*ACLTokens) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{53}
+	return file_grid_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ACLTokens) GetTokens() []*ACLTokenInfo {
@@ -4137,7 +4752,7 @@ type ACLAccessor struct {
 
 func (x *ACLAccessor) Reset() {
 	*x = ACLAccessor{}
-	mi := &file_grid_proto_msgTypes[54]
+	mi := &file_grid_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4149,7 +4764,7 @@ func (x *ACLAccessor) String() string {
 func (*ACLAccessor) ProtoMessage() {}
 
 func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[54]
+	mi := &file_grid_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4162,7 +4777,7 @@ func (x *ACLAccessor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLAccessor.ProtoReflect.Descriptor instead.
 func (*ACLAccessor) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{54}
+	return file_grid_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ACLAccessor) GetAccessorId() string {
@@ -4184,7 +4799,7 @@ type ACLPolicy struct {
 
 func (x *ACLPolicy) Reset() {
 	*x = ACLPolicy{}
-	mi := &file_grid_proto_msgTypes[55]
+	mi := &file_grid_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4196,7 +4811,7 @@ func (x *ACLPolicy) String() string {
 func (*ACLPolicy) ProtoMessage() {}
 
 func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[55]
+	mi := &file_grid_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4209,7 +4824,7 @@ func (x *ACLPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicy.ProtoReflect.Descriptor instead.
 func (*ACLPolicy) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{55}
+	return file_grid_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ACLPolicy) GetName() string {
@@ -4242,7 +4857,7 @@ type ACLPolicies struct {
 
 func (x *ACLPolicies) Reset() {
 	*x = ACLPolicies{}
-	mi := &file_grid_proto_msgTypes[56]
+	mi := &file_grid_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +4869,7 @@ func (x *ACLPolicies) String() string {
 func (*ACLPolicies) ProtoMessage() {}
 
 func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[56]
+	mi := &file_grid_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +4882,7 @@ func (x *ACLPolicies) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicies.ProtoReflect.Descriptor instead.
 func (*ACLPolicies) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{56}
+	return file_grid_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ACLPolicies) GetPolicies() []*ACLPolicy {
@@ -4286,7 +4901,7 @@ type ACLPolicyName struct {
 
 func (x *ACLPolicyName) Reset() {
 	*x = ACLPolicyName{}
-	mi := &file_grid_proto_msgTypes[57]
+	mi := &file_grid_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4298,7 +4913,7 @@ func (x *ACLPolicyName) String() string {
 func (*ACLPolicyName) ProtoMessage() {}
 
 func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[57]
+	mi := &file_grid_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4311,7 +4926,7 @@ func (x *ACLPolicyName) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ACLPolicyName.ProtoReflect.Descriptor instead.
 func (*ACLPolicyName) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{57}
+	return file_grid_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ACLPolicyName) GetName() string {
@@ -4333,7 +4948,7 @@ type KeyringRequest struct {
 
 func (x *KeyringRequest) Reset() {
 	*x = KeyringRequest{}
-	mi := &file_grid_proto_msgTypes[58]
+	mi := &file_grid_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4345,7 +4960,7 @@ func (x *KeyringRequest) String() string {
 func (*KeyringRequest) ProtoMessage() {}
 
 func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[58]
+	mi := &file_grid_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4358,7 +4973,7 @@ func (x *KeyringRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringRequest.ProtoReflect.Descriptor instead.
 func (*KeyringRequest) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{58}
+	return file_grid_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *KeyringRequest) GetOp() string {
@@ -4396,7 +5011,7 @@ type KeyringMember struct {
 
 func (x *KeyringMember) Reset() {
 	*x = KeyringMember{}
-	mi := &file_grid_proto_msgTypes[59]
+	mi := &file_grid_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4408,7 +5023,7 @@ func (x *KeyringMember) String() string {
 func (*KeyringMember) ProtoMessage() {}
 
 func (x *KeyringMember) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[59]
+	mi := &file_grid_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4421,7 +5036,7 @@ func (x *KeyringMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringMember.ProtoReflect.Descriptor instead.
 func (*KeyringMember) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{59}
+	return file_grid_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *KeyringMember) GetId() string {
@@ -4468,7 +5083,7 @@ type KeyringResponse struct {
 
 func (x *KeyringResponse) Reset() {
 	*x = KeyringResponse{}
-	mi := &file_grid_proto_msgTypes[60]
+	mi := &file_grid_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4480,7 +5095,7 @@ func (x *KeyringResponse) String() string {
 func (*KeyringResponse) ProtoMessage() {}
 
 func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_grid_proto_msgTypes[60]
+	mi := &file_grid_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4493,7 +5108,7 @@ func (x *KeyringResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyringResponse.ProtoReflect.Descriptor instead.
 func (*KeyringResponse) Descriptor() ([]byte, []int) {
-	return file_grid_proto_rawDescGZIP(), []int{60}
+	return file_grid_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *KeyringResponse) GetMembers() []*KeyringMember {
@@ -4523,13 +5138,14 @@ const file_grid_proto_rawDesc = "" +
 	"\x0eagent_endpoint\x18\x06 \x01(\tR\ragentEndpoint\x12&\n" +
 	"\x05nodes\x18\a \x03(\v2\x10.grid.NodeStatusR\x05nodes\x12(\n" +
 	"\x10port_range_start\x18\b \x01(\rR\x0eportRangeStart\x12$\n" +
-	"\x0eport_range_end\x18\t \x01(\rR\fportRangeEnd\"\xcd\x01\n" +
+	"\x0eport_range_end\x18\t \x01(\rR\fportRangeEnd\"\xf3\x01\n" +
 	"\x14RegistrationResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12%\n" +
 	"\x0emaster_version\x18\x02 \x01(\tR\rmasterVersion\x12#\n" +
 	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x04 \x01(\rR\x13heartbeatIntervalMs\x12\x1b\n" +
-	"\tleader_id\x18\x05 \x01(\tR\bleaderId\"y\n" +
+	"\tleader_id\x18\x05 \x01(\tR\bleaderId\x12$\n" +
+	"\x0estale_node_ids\x18\x06 \x03(\tR\fstaleNodeIds\"y\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12,\n" +
 	"\x12storage_node_count\x18\x02 \x01(\rR\x10storageNodeCount\x12\x1c\n" +
@@ -4557,7 +5173,7 @@ const file_grid_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\"M\n" +
 	"\fStopResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12#\n" +
-	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\xf2\x03\n" +
+	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\"\xc6\x04\n" +
 	"\n" +
 	"NodeStatus\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x16\n" +
@@ -4581,9 +5197,11 @@ const file_grid_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x0f \x01(\x03R\tstartedAt\x12\x1f\n" +
 	"\vlast_signal\x18\x10 \x01(\tR\n" +
-	"lastSignal\"2\n" +
+	"lastSignal\x12)\n" +
+	"\x10reschedule_count\x18\x11 \x01(\rR\x0frescheduleCount\x12'\n" +
+	"\x0fprevious_agents\x18\x12 \x03(\tR\x0epreviousAgents\"2\n" +
 	"\bNodeList\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xe1\x03\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.grid.NodeStatusR\x05nodes\"\xa9\x04\n" +
 	"\vAgentRecord\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x1a\n" +
@@ -4598,7 +5216,21 @@ const file_grid_proto_rawDesc = "" +
 	" \x01(\x03R\fregisteredAt\x12\x18\n" +
 	"\aversion\x18\v \x01(\tR\aversion\x12(\n" +
 	"\x10port_range_start\x18\f \x01(\rR\x0eportRangeStart\x12$\n" +
-	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\"6\n" +
+	"\x0eport_range_end\x18\r \x01(\rR\fportRangeEnd\x12\x1e\n" +
+	"\n" +
+	"ineligible\x18\x0e \x01(\bR\n" +
+	"ineligible\x12&\n" +
+	"\x05drain\x18\x0f \x01(\v2\x10.grid.AgentDrainR\x05drain\"\xb9\x01\n" +
+	"\n" +
+	"AgentDrain\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\x03R\tstartedAt\x12\x1a\n" +
+	"\bdeadline\x18\x03 \x01(\x03R\bdeadline\x12!\n" +
+	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1f\n" +
+	"\vfinished_at\x18\x06 \x01(\x03R\n" +
+	"finishedAt\"6\n" +
 	"\tAgentList\x12)\n" +
 	"\x06agents\x18\x01 \x03(\v2\x11.grid.AgentRecordR\x06agents\"\xa2\x02\n" +
 	"\n" +
@@ -4798,7 +5430,47 @@ const file_grid_proto_rawDesc = "" +
 	"\x04json\x18\x03 \x01(\bR\x04json\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\rR\x04tail\"\x1d\n" +
 	"\aLogLine\x12\x12\n" +
-	"\x04line\x18\x01 \x01(\tR\x04line\";\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line\"E\n" +
+	"\x12RemoveAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"P\n" +
+	"\x17AgentEligibilityRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1a\n" +
+	"\beligible\x18\x02 \x01(\bR\beligible\"\x88\x01\n" +
+	"\x11DrainAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06enable\x18\x02 \x01(\bR\x06enable\x12\x1d\n" +
+	"\n" +
+	"deadline_s\x18\x03 \x01(\x03R\tdeadlineS\x12!\n" +
+	"\fmigrate_data\x18\x04 \x01(\bR\vmigrateData\"\xa7\x02\n" +
+	"\x0fAutopilotConfig\x120\n" +
+	"\x14cleanup_dead_servers\x18\x01 \x01(\bR\x12cleanupDeadServers\x129\n" +
+	"\x19last_contact_threshold_ms\x18\x02 \x01(\x03R\x16lastContactThresholdMs\x12*\n" +
+	"\x11max_trailing_logs\x18\x03 \x01(\x04R\x0fmaxTrailingLogs\x12\x1d\n" +
+	"\n" +
+	"min_quorum\x18\x04 \x01(\rR\tminQuorum\x12?\n" +
+	"\x1cserver_stabilization_time_ms\x18\x05 \x01(\x03R\x19serverStabilizationTimeMs\x12\x1b\n" +
+	"\tfrom_raft\x18\x06 \x01(\bR\bfromRaft\"\xad\x02\n" +
+	"\x15AutopilotServerHealth\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"raft_state\x18\x05 \x01(\tR\traftState\x12\x18\n" +
+	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12&\n" +
+	"\x0flast_contact_ms\x18\a \x01(\x03R\rlastContactMs\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\b \x01(\x04R\tlastIndex\x12\x1b\n" +
+	"\tlast_term\x18\t \x01(\x04R\blastTerm\x12!\n" +
+	"\fstable_since\x18\n" +
+	" \x01(\x03R\vstableSince\"\xec\x01\n" +
+	"\x17AutopilotHealthResponse\x12\x18\n" +
+	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12+\n" +
+	"\x11failure_tolerance\x18\x02 \x01(\x05R\x10failureTolerance\x12\x1b\n" +
+	"\tleader_id\x18\x03 \x01(\tR\bleaderId\x125\n" +
+	"\aservers\x18\x04 \x03(\v2\x1b.grid.AutopilotServerHealthR\aservers\x126\n" +
+	"\x17failure_tolerance_holds\x18\x05 \x01(\bR\x15failureToleranceHolds\";\n" +
 	"\x11ListAlertsRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\x12\x14\n" +
 	"\x05stale\x18\x02 \x01(\bR\x05stale\"\x88\x02\n" +
@@ -4872,7 +5544,7 @@ const file_grid_proto_rawDesc = "" +
 	"\aprimary\x18\x04 \x01(\tR\aprimary\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\"@\n" +
 	"\x0fKeyringResponse\x12-\n" +
-	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\xc7\x04\n" +
+	"\amembers\x18\x01 \x03(\v2\x13.grid.KeyringMemberR\amembers*\x8f\x06\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10AGENT_REGISTERED\x10\x01\x12\x13\n" +
@@ -4899,10 +5571,19 @@ const file_grid_proto_rawDesc = "" +
 	"\x0eMASTER_REMOVED\x104\x12\x12\n" +
 	"\x0eEVENTS_DROPPED\x10<\x12\x13\n" +
 	"\x0fREQUEST_REFUSED\x10F\x12\x14\n" +
-	"\x10REPLICA_DIVERGED\x10P\x12\x0f\n" +
+	"\x10REPLICA_DIVERGED\x10P\x12\x12\n" +
+	"\x0eNODE_UNHEALTHY\x10Z\x12\r\n" +
+	"\tNODE_LOST\x10[\x12\x14\n" +
+	"\x10NODE_RESCHEDULED\x10\\\x12\x11\n" +
+	"\rNODE_MIGRATED\x10]\x12\x17\n" +
+	"\x13AGENT_DRAIN_STARTED\x10^\x12\x18\n" +
+	"\x14AGENT_DRAIN_COMPLETE\x10_\x12\x16\n" +
+	"\x12AGENT_DRAIN_FAILED\x10`\x12\x1d\n" +
+	"\x19AGENT_ELIGIBILITY_CHANGED\x10a\x12\x10\n" +
+	"\fNODE_REMOVED\x10b\x12\x0f\n" +
 	"\vALERT_FIRED\x10d\x12\x12\n" +
 	"\x0eALERT_RESOLVED\x10e\x12\x13\n" +
-	"\x0fWEBHOOK_FAILING\x10f2\x88\x0f\n" +
+	"\x0fWEBHOOK_FAILING\x10f2\xac\x12\n" +
 	"\n" +
 	"GridMaster\x12<\n" +
 	"\rRegisterAgent\x12\x0f.grid.AgentInfo\x1a\x1a.grid.RegistrationResponse\x12<\n" +
@@ -4932,7 +5613,15 @@ const file_grid_proto_rawDesc = "" +
 	"\fGetStateHash\x12\v.grid.Empty\x1a\x0f.grid.StateHash\x120\n" +
 	"\aMonitor\x12\x14.grid.MonitorRequest\x1a\r.grid.LogLine0\x01\x123\n" +
 	"\x0eVerifyReplicas\x12\v.grid.Empty\x1a\x14.grid.VerifyResponse\x12?\n" +
-	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x126\n" +
+	"\x10GetReplicaDigest\x12\x1a.grid.ReplicaDigestRequest\x1a\x0f.grid.StateHash\x12,\n" +
+	"\bGetAgent\x12\r.grid.AgentId\x1a\x11.grid.AgentRecord\x124\n" +
+	"\vRemoveAgent\x12\x18.grid.RemoveAgentRequest\x1a\v.grid.Empty\x12G\n" +
+	"\x13SetAgentEligibility\x12\x1d.grid.AgentEligibilityRequest\x1a\x11.grid.AgentRecord\x128\n" +
+	"\n" +
+	"DrainAgent\x12\x17.grid.DrainAgentRequest\x1a\x11.grid.AgentRecord\x128\n" +
+	"\x12GetAutopilotConfig\x12\v.grid.Empty\x1a\x15.grid.AutopilotConfig\x12B\n" +
+	"\x12SetAutopilotConfig\x12\x15.grid.AutopilotConfig\x1a\x15.grid.AutopilotConfig\x12=\n" +
+	"\x0fAutopilotHealth\x12\v.grid.Empty\x1a\x1d.grid.AutopilotHealthResponse\x126\n" +
 	"\n" +
 	"ListAlerts\x12\x17.grid.ListAlertsRequest\x1a\x0f.grid.AlertList\x125\n" +
 	"\rWebhookStatus\x12\v.grid.Empty\x1a\x17.grid.WebhookStatusList\x121\n" +
@@ -4958,7 +5647,7 @@ func file_grid_proto_rawDescGZIP() []byte {
 }
 
 var file_grid_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_grid_proto_msgTypes = make([]protoimpl.MessageInfo, 70)
 var file_grid_proto_goTypes = []any{
 	(EventType)(0),                     // 0: grid.EventType
 	(*Empty)(nil),                      // 1: grid.Empty
@@ -4975,166 +5664,189 @@ var file_grid_proto_goTypes = []any{
 	(*NodeStatus)(nil),                 // 12: grid.NodeStatus
 	(*NodeList)(nil),                   // 13: grid.NodeList
 	(*AgentRecord)(nil),                // 14: grid.AgentRecord
-	(*AgentList)(nil),                  // 15: grid.AgentList
-	(*MasterInfo)(nil),                 // 16: grid.MasterInfo
-	(*ClusterStatus)(nil),              // 17: grid.ClusterStatus
-	(*Event)(nil),                      // 18: grid.Event
-	(*EmitEventsRequest)(nil),          // 19: grid.EmitEventsRequest
-	(*EmitEventsResponse)(nil),         // 20: grid.EmitEventsResponse
-	(*EventFilter)(nil),                // 21: grid.EventFilter
-	(*EventList)(nil),                  // 22: grid.EventList
-	(*StreamEventsRequest)(nil),        // 23: grid.StreamEventsRequest
-	(*NaturalQueryRequest)(nil),        // 24: grid.NaturalQueryRequest
-	(*QueryInterpretation)(nil),        // 25: grid.QueryInterpretation
-	(*QueryHaving)(nil),                // 26: grid.QueryHaving
-	(*UnknownEntity)(nil),              // 27: grid.UnknownEntity
-	(*QueryAnchor)(nil),                // 28: grid.QueryAnchor
-	(*QueryGroup)(nil),                 // 29: grid.QueryGroup
-	(*CausalStep)(nil),                 // 30: grid.CausalStep
-	(*NaturalQueryResponse)(nil),       // 31: grid.NaturalQueryResponse
-	(*MasterList)(nil),                 // 32: grid.MasterList
-	(*Member)(nil),                     // 33: grid.Member
-	(*MemberList)(nil),                 // 34: grid.MemberList
-	(*RemovePeerRequest)(nil),          // 35: grid.RemovePeerRequest
-	(*TransferLeadershipRequest)(nil),  // 36: grid.TransferLeadershipRequest
-	(*TransferLeadershipResponse)(nil), // 37: grid.TransferLeadershipResponse
-	(*SnapshotChunk)(nil),              // 38: grid.SnapshotChunk
-	(*ReadyResponse)(nil),              // 39: grid.ReadyResponse
-	(*StateHash)(nil),                  // 40: grid.StateHash
-	(*ReplicaDigestRequest)(nil),       // 41: grid.ReplicaDigestRequest
-	(*ReplicaDigest)(nil),              // 42: grid.ReplicaDigest
-	(*VerifyResponse)(nil),             // 43: grid.VerifyResponse
-	(*MonitorRequest)(nil),             // 44: grid.MonitorRequest
-	(*LogLine)(nil),                    // 45: grid.LogLine
-	(*ListAlertsRequest)(nil),          // 46: grid.ListAlertsRequest
-	(*Alert)(nil),                      // 47: grid.Alert
-	(*AlertList)(nil),                  // 48: grid.AlertList
-	(*WebhookState)(nil),               // 49: grid.WebhookState
-	(*WebhookStatusList)(nil),          // 50: grid.WebhookStatusList
-	(*ACLTokenCreateRequest)(nil),      // 51: grid.ACLTokenCreateRequest
-	(*ACLTokenInfo)(nil),               // 52: grid.ACLTokenInfo
-	(*ACLTokenSecret)(nil),             // 53: grid.ACLTokenSecret
-	(*ACLTokens)(nil),                  // 54: grid.ACLTokens
-	(*ACLAccessor)(nil),                // 55: grid.ACLAccessor
-	(*ACLPolicy)(nil),                  // 56: grid.ACLPolicy
-	(*ACLPolicies)(nil),                // 57: grid.ACLPolicies
-	(*ACLPolicyName)(nil),              // 58: grid.ACLPolicyName
-	(*KeyringRequest)(nil),             // 59: grid.KeyringRequest
-	(*KeyringMember)(nil),              // 60: grid.KeyringMember
-	(*KeyringResponse)(nil),            // 61: grid.KeyringResponse
-	nil,                                // 62: grid.Event.DetailsEntry
-	nil,                                // 63: grid.Member.TagsEntry
+	(*AgentDrain)(nil),                 // 15: grid.AgentDrain
+	(*AgentList)(nil),                  // 16: grid.AgentList
+	(*MasterInfo)(nil),                 // 17: grid.MasterInfo
+	(*ClusterStatus)(nil),              // 18: grid.ClusterStatus
+	(*Event)(nil),                      // 19: grid.Event
+	(*EmitEventsRequest)(nil),          // 20: grid.EmitEventsRequest
+	(*EmitEventsResponse)(nil),         // 21: grid.EmitEventsResponse
+	(*EventFilter)(nil),                // 22: grid.EventFilter
+	(*EventList)(nil),                  // 23: grid.EventList
+	(*StreamEventsRequest)(nil),        // 24: grid.StreamEventsRequest
+	(*NaturalQueryRequest)(nil),        // 25: grid.NaturalQueryRequest
+	(*QueryInterpretation)(nil),        // 26: grid.QueryInterpretation
+	(*QueryHaving)(nil),                // 27: grid.QueryHaving
+	(*UnknownEntity)(nil),              // 28: grid.UnknownEntity
+	(*QueryAnchor)(nil),                // 29: grid.QueryAnchor
+	(*QueryGroup)(nil),                 // 30: grid.QueryGroup
+	(*CausalStep)(nil),                 // 31: grid.CausalStep
+	(*NaturalQueryResponse)(nil),       // 32: grid.NaturalQueryResponse
+	(*MasterList)(nil),                 // 33: grid.MasterList
+	(*Member)(nil),                     // 34: grid.Member
+	(*MemberList)(nil),                 // 35: grid.MemberList
+	(*RemovePeerRequest)(nil),          // 36: grid.RemovePeerRequest
+	(*TransferLeadershipRequest)(nil),  // 37: grid.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 38: grid.TransferLeadershipResponse
+	(*SnapshotChunk)(nil),              // 39: grid.SnapshotChunk
+	(*ReadyResponse)(nil),              // 40: grid.ReadyResponse
+	(*StateHash)(nil),                  // 41: grid.StateHash
+	(*ReplicaDigestRequest)(nil),       // 42: grid.ReplicaDigestRequest
+	(*ReplicaDigest)(nil),              // 43: grid.ReplicaDigest
+	(*VerifyResponse)(nil),             // 44: grid.VerifyResponse
+	(*MonitorRequest)(nil),             // 45: grid.MonitorRequest
+	(*LogLine)(nil),                    // 46: grid.LogLine
+	(*RemoveAgentRequest)(nil),         // 47: grid.RemoveAgentRequest
+	(*AgentEligibilityRequest)(nil),    // 48: grid.AgentEligibilityRequest
+	(*DrainAgentRequest)(nil),          // 49: grid.DrainAgentRequest
+	(*AutopilotConfig)(nil),            // 50: grid.AutopilotConfig
+	(*AutopilotServerHealth)(nil),      // 51: grid.AutopilotServerHealth
+	(*AutopilotHealthResponse)(nil),    // 52: grid.AutopilotHealthResponse
+	(*ListAlertsRequest)(nil),          // 53: grid.ListAlertsRequest
+	(*Alert)(nil),                      // 54: grid.Alert
+	(*AlertList)(nil),                  // 55: grid.AlertList
+	(*WebhookState)(nil),               // 56: grid.WebhookState
+	(*WebhookStatusList)(nil),          // 57: grid.WebhookStatusList
+	(*ACLTokenCreateRequest)(nil),      // 58: grid.ACLTokenCreateRequest
+	(*ACLTokenInfo)(nil),               // 59: grid.ACLTokenInfo
+	(*ACLTokenSecret)(nil),             // 60: grid.ACLTokenSecret
+	(*ACLTokens)(nil),                  // 61: grid.ACLTokens
+	(*ACLAccessor)(nil),                // 62: grid.ACLAccessor
+	(*ACLPolicy)(nil),                  // 63: grid.ACLPolicy
+	(*ACLPolicies)(nil),                // 64: grid.ACLPolicies
+	(*ACLPolicyName)(nil),              // 65: grid.ACLPolicyName
+	(*KeyringRequest)(nil),             // 66: grid.KeyringRequest
+	(*KeyringMember)(nil),              // 67: grid.KeyringMember
+	(*KeyringResponse)(nil),            // 68: grid.KeyringResponse
+	nil,                                // 69: grid.Event.DetailsEntry
+	nil,                                // 70: grid.Member.TagsEntry
 }
 var file_grid_proto_depIdxs = []int32{
 	12, // 0: grid.AgentInfo.nodes:type_name -> grid.NodeStatus
 	12, // 1: grid.NodeList.nodes:type_name -> grid.NodeStatus
 	12, // 2: grid.AgentRecord.storage_nodes:type_name -> grid.NodeStatus
-	14, // 3: grid.AgentList.agents:type_name -> grid.AgentRecord
-	16, // 4: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
-	16, // 5: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
-	0,  // 6: grid.Event.type:type_name -> grid.EventType
-	62, // 7: grid.Event.details:type_name -> grid.Event.DetailsEntry
-	18, // 8: grid.EmitEventsRequest.events:type_name -> grid.Event
-	0,  // 9: grid.EventFilter.types:type_name -> grid.EventType
-	18, // 10: grid.EventList.events:type_name -> grid.Event
-	21, // 11: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
-	26, // 12: grid.QueryInterpretation.having:type_name -> grid.QueryHaving
-	27, // 13: grid.QueryInterpretation.unknown_entities:type_name -> grid.UnknownEntity
-	28, // 14: grid.QueryInterpretation.anchor:type_name -> grid.QueryAnchor
-	18, // 15: grid.QueryAnchor.events:type_name -> grid.Event
-	18, // 16: grid.CausalStep.event:type_name -> grid.Event
-	25, // 17: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
-	18, // 18: grid.NaturalQueryResponse.results:type_name -> grid.Event
-	14, // 19: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
-	12, // 20: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
-	29, // 21: grid.NaturalQueryResponse.groups:type_name -> grid.QueryGroup
-	30, // 22: grid.NaturalQueryResponse.chain:type_name -> grid.CausalStep
-	16, // 23: grid.MasterList.masters:type_name -> grid.MasterInfo
-	63, // 24: grid.Member.tags:type_name -> grid.Member.TagsEntry
-	33, // 25: grid.MemberList.members:type_name -> grid.Member
-	40, // 26: grid.ReplicaDigest.hash:type_name -> grid.StateHash
-	42, // 27: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
-	47, // 28: grid.AlertList.alerts:type_name -> grid.Alert
-	49, // 29: grid.WebhookStatusList.webhooks:type_name -> grid.WebhookState
-	52, // 30: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
-	52, // 31: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
-	56, // 32: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
-	60, // 33: grid.KeyringResponse.members:type_name -> grid.KeyringMember
-	4,  // 34: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
-	6,  // 35: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
-	2,  // 36: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
-	8,  // 37: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
-	10, // 38: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
-	3,  // 39: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
-	1,  // 40: grid.GridMaster.ListAgents:input_type -> grid.Empty
-	1,  // 41: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
-	1,  // 42: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
-	12, // 43: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
-	19, // 44: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
-	21, // 45: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
-	23, // 46: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
-	24, // 47: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
-	1,  // 48: grid.GridMaster.ListMasters:input_type -> grid.Empty
-	1,  // 49: grid.GridMaster.ListMembers:input_type -> grid.Empty
-	35, // 50: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
-	36, // 51: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
-	1,  // 52: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
-	38, // 53: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
-	1,  // 54: grid.GridMaster.Ready:input_type -> grid.Empty
-	1,  // 55: grid.GridMaster.GetStateHash:input_type -> grid.Empty
-	44, // 56: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
-	1,  // 57: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
-	41, // 58: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
-	46, // 59: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
-	1,  // 60: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
-	1,  // 61: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
-	51, // 62: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
-	1,  // 63: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
-	55, // 64: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
-	56, // 65: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
-	1,  // 66: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
-	58, // 67: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
-	59, // 68: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
-	5,  // 69: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
-	7,  // 70: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
-	1,  // 71: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
-	9,  // 72: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
-	11, // 73: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
-	12, // 74: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
-	15, // 75: grid.GridMaster.ListAgents:output_type -> grid.AgentList
-	17, // 76: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
-	13, // 77: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
-	1,  // 78: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
-	20, // 79: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
-	22, // 80: grid.GridMaster.QueryEvents:output_type -> grid.EventList
-	18, // 81: grid.GridMaster.StreamEvents:output_type -> grid.Event
-	31, // 82: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
-	32, // 83: grid.GridMaster.ListMasters:output_type -> grid.MasterList
-	34, // 84: grid.GridMaster.ListMembers:output_type -> grid.MemberList
-	1,  // 85: grid.GridMaster.RemovePeer:output_type -> grid.Empty
-	37, // 86: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
-	38, // 87: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
-	1,  // 88: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
-	39, // 89: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
-	40, // 90: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
-	45, // 91: grid.GridMaster.Monitor:output_type -> grid.LogLine
-	43, // 92: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
-	40, // 93: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
-	48, // 94: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
-	50, // 95: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
-	53, // 96: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
-	53, // 97: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
-	54, // 98: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
-	1,  // 99: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
-	1,  // 100: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
-	57, // 101: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
-	1,  // 102: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
-	61, // 103: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
-	69, // [69:104] is the sub-list for method output_type
-	34, // [34:69] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	15, // 3: grid.AgentRecord.drain:type_name -> grid.AgentDrain
+	14, // 4: grid.AgentList.agents:type_name -> grid.AgentRecord
+	17, // 5: grid.ClusterStatus.leader:type_name -> grid.MasterInfo
+	17, // 6: grid.ClusterStatus.masters:type_name -> grid.MasterInfo
+	0,  // 7: grid.Event.type:type_name -> grid.EventType
+	69, // 8: grid.Event.details:type_name -> grid.Event.DetailsEntry
+	19, // 9: grid.EmitEventsRequest.events:type_name -> grid.Event
+	0,  // 10: grid.EventFilter.types:type_name -> grid.EventType
+	19, // 11: grid.EventList.events:type_name -> grid.Event
+	22, // 12: grid.StreamEventsRequest.filter:type_name -> grid.EventFilter
+	27, // 13: grid.QueryInterpretation.having:type_name -> grid.QueryHaving
+	28, // 14: grid.QueryInterpretation.unknown_entities:type_name -> grid.UnknownEntity
+	29, // 15: grid.QueryInterpretation.anchor:type_name -> grid.QueryAnchor
+	19, // 16: grid.QueryAnchor.events:type_name -> grid.Event
+	19, // 17: grid.CausalStep.event:type_name -> grid.Event
+	26, // 18: grid.NaturalQueryResponse.interpretation:type_name -> grid.QueryInterpretation
+	19, // 19: grid.NaturalQueryResponse.results:type_name -> grid.Event
+	14, // 20: grid.NaturalQueryResponse.agents:type_name -> grid.AgentRecord
+	12, // 21: grid.NaturalQueryResponse.nodes:type_name -> grid.NodeStatus
+	30, // 22: grid.NaturalQueryResponse.groups:type_name -> grid.QueryGroup
+	31, // 23: grid.NaturalQueryResponse.chain:type_name -> grid.CausalStep
+	17, // 24: grid.MasterList.masters:type_name -> grid.MasterInfo
+	70, // 25: grid.Member.tags:type_name -> grid.Member.TagsEntry
+	34, // 26: grid.MemberList.members:type_name -> grid.Member
+	41, // 27: grid.ReplicaDigest.hash:type_name -> grid.StateHash
+	43, // 28: grid.VerifyResponse.replicas:type_name -> grid.ReplicaDigest
+	51, // 29: grid.AutopilotHealthResponse.servers:type_name -> grid.AutopilotServerHealth
+	54, // 30: grid.AlertList.alerts:type_name -> grid.Alert
+	56, // 31: grid.WebhookStatusList.webhooks:type_name -> grid.WebhookState
+	59, // 32: grid.ACLTokenSecret.token:type_name -> grid.ACLTokenInfo
+	59, // 33: grid.ACLTokens.tokens:type_name -> grid.ACLTokenInfo
+	63, // 34: grid.ACLPolicies.policies:type_name -> grid.ACLPolicy
+	67, // 35: grid.KeyringResponse.members:type_name -> grid.KeyringMember
+	4,  // 36: grid.GridMaster.RegisterAgent:input_type -> grid.AgentInfo
+	6,  // 37: grid.GridMaster.Heartbeat:input_type -> grid.HeartbeatRequest
+	2,  // 38: grid.GridMaster.UnregisterAgent:input_type -> grid.AgentId
+	8,  // 39: grid.GridMaster.SpawnStorageNode:input_type -> grid.SpawnRequest
+	10, // 40: grid.GridMaster.StopStorageNode:input_type -> grid.StopRequest
+	3,  // 41: grid.GridMaster.GetStorageNodeStatus:input_type -> grid.NodeId
+	1,  // 42: grid.GridMaster.ListAgents:input_type -> grid.Empty
+	1,  // 43: grid.GridMaster.GetClusterStatus:input_type -> grid.Empty
+	1,  // 44: grid.GridMaster.ListStorageNodes:input_type -> grid.Empty
+	12, // 45: grid.GridMaster.ReportNodeStatus:input_type -> grid.NodeStatus
+	20, // 46: grid.GridMaster.EmitEvents:input_type -> grid.EmitEventsRequest
+	22, // 47: grid.GridMaster.QueryEvents:input_type -> grid.EventFilter
+	24, // 48: grid.GridMaster.StreamEvents:input_type -> grid.StreamEventsRequest
+	25, // 49: grid.GridMaster.AskQuery:input_type -> grid.NaturalQueryRequest
+	1,  // 50: grid.GridMaster.ListMasters:input_type -> grid.Empty
+	1,  // 51: grid.GridMaster.ListMembers:input_type -> grid.Empty
+	36, // 52: grid.GridMaster.RemovePeer:input_type -> grid.RemovePeerRequest
+	37, // 53: grid.GridMaster.TransferLeadership:input_type -> grid.TransferLeadershipRequest
+	1,  // 54: grid.GridMaster.SaveSnapshot:input_type -> grid.Empty
+	39, // 55: grid.GridMaster.RestoreSnapshot:input_type -> grid.SnapshotChunk
+	1,  // 56: grid.GridMaster.Ready:input_type -> grid.Empty
+	1,  // 57: grid.GridMaster.GetStateHash:input_type -> grid.Empty
+	45, // 58: grid.GridMaster.Monitor:input_type -> grid.MonitorRequest
+	1,  // 59: grid.GridMaster.VerifyReplicas:input_type -> grid.Empty
+	42, // 60: grid.GridMaster.GetReplicaDigest:input_type -> grid.ReplicaDigestRequest
+	2,  // 61: grid.GridMaster.GetAgent:input_type -> grid.AgentId
+	47, // 62: grid.GridMaster.RemoveAgent:input_type -> grid.RemoveAgentRequest
+	48, // 63: grid.GridMaster.SetAgentEligibility:input_type -> grid.AgentEligibilityRequest
+	49, // 64: grid.GridMaster.DrainAgent:input_type -> grid.DrainAgentRequest
+	1,  // 65: grid.GridMaster.GetAutopilotConfig:input_type -> grid.Empty
+	50, // 66: grid.GridMaster.SetAutopilotConfig:input_type -> grid.AutopilotConfig
+	1,  // 67: grid.GridMaster.AutopilotHealth:input_type -> grid.Empty
+	53, // 68: grid.GridMaster.ListAlerts:input_type -> grid.ListAlertsRequest
+	1,  // 69: grid.GridMaster.WebhookStatus:input_type -> grid.Empty
+	1,  // 70: grid.GridMaster.ACLBootstrap:input_type -> grid.Empty
+	58, // 71: grid.GridMaster.ACLTokenCreate:input_type -> grid.ACLTokenCreateRequest
+	1,  // 72: grid.GridMaster.ACLTokenList:input_type -> grid.Empty
+	62, // 73: grid.GridMaster.ACLTokenRevoke:input_type -> grid.ACLAccessor
+	63, // 74: grid.GridMaster.ACLPolicyUpsert:input_type -> grid.ACLPolicy
+	1,  // 75: grid.GridMaster.ACLPolicyList:input_type -> grid.Empty
+	65, // 76: grid.GridMaster.ACLPolicyDelete:input_type -> grid.ACLPolicyName
+	66, // 77: grid.GridMaster.Keyring:input_type -> grid.KeyringRequest
+	5,  // 78: grid.GridMaster.RegisterAgent:output_type -> grid.RegistrationResponse
+	7,  // 79: grid.GridMaster.Heartbeat:output_type -> grid.HeartbeatResponse
+	1,  // 80: grid.GridMaster.UnregisterAgent:output_type -> grid.Empty
+	9,  // 81: grid.GridMaster.SpawnStorageNode:output_type -> grid.SpawnResponse
+	11, // 82: grid.GridMaster.StopStorageNode:output_type -> grid.StopResponse
+	12, // 83: grid.GridMaster.GetStorageNodeStatus:output_type -> grid.NodeStatus
+	16, // 84: grid.GridMaster.ListAgents:output_type -> grid.AgentList
+	18, // 85: grid.GridMaster.GetClusterStatus:output_type -> grid.ClusterStatus
+	13, // 86: grid.GridMaster.ListStorageNodes:output_type -> grid.NodeList
+	1,  // 87: grid.GridMaster.ReportNodeStatus:output_type -> grid.Empty
+	21, // 88: grid.GridMaster.EmitEvents:output_type -> grid.EmitEventsResponse
+	23, // 89: grid.GridMaster.QueryEvents:output_type -> grid.EventList
+	19, // 90: grid.GridMaster.StreamEvents:output_type -> grid.Event
+	32, // 91: grid.GridMaster.AskQuery:output_type -> grid.NaturalQueryResponse
+	33, // 92: grid.GridMaster.ListMasters:output_type -> grid.MasterList
+	35, // 93: grid.GridMaster.ListMembers:output_type -> grid.MemberList
+	1,  // 94: grid.GridMaster.RemovePeer:output_type -> grid.Empty
+	38, // 95: grid.GridMaster.TransferLeadership:output_type -> grid.TransferLeadershipResponse
+	39, // 96: grid.GridMaster.SaveSnapshot:output_type -> grid.SnapshotChunk
+	1,  // 97: grid.GridMaster.RestoreSnapshot:output_type -> grid.Empty
+	40, // 98: grid.GridMaster.Ready:output_type -> grid.ReadyResponse
+	41, // 99: grid.GridMaster.GetStateHash:output_type -> grid.StateHash
+	46, // 100: grid.GridMaster.Monitor:output_type -> grid.LogLine
+	44, // 101: grid.GridMaster.VerifyReplicas:output_type -> grid.VerifyResponse
+	41, // 102: grid.GridMaster.GetReplicaDigest:output_type -> grid.StateHash
+	14, // 103: grid.GridMaster.GetAgent:output_type -> grid.AgentRecord
+	1,  // 104: grid.GridMaster.RemoveAgent:output_type -> grid.Empty
+	14, // 105: grid.GridMaster.SetAgentEligibility:output_type -> grid.AgentRecord
+	14, // 106: grid.GridMaster.DrainAgent:output_type -> grid.AgentRecord
+	50, // 107: grid.GridMaster.GetAutopilotConfig:output_type -> grid.AutopilotConfig
+	50, // 108: grid.GridMaster.SetAutopilotConfig:output_type -> grid.AutopilotConfig
+	52, // 109: grid.GridMaster.AutopilotHealth:output_type -> grid.AutopilotHealthResponse
+	55, // 110: grid.GridMaster.ListAlerts:output_type -> grid.AlertList
+	57, // 111: grid.GridMaster.WebhookStatus:output_type -> grid.WebhookStatusList
+	60, // 112: grid.GridMaster.ACLBootstrap:output_type -> grid.ACLTokenSecret
+	60, // 113: grid.GridMaster.ACLTokenCreate:output_type -> grid.ACLTokenSecret
+	61, // 114: grid.GridMaster.ACLTokenList:output_type -> grid.ACLTokens
+	1,  // 115: grid.GridMaster.ACLTokenRevoke:output_type -> grid.Empty
+	1,  // 116: grid.GridMaster.ACLPolicyUpsert:output_type -> grid.Empty
+	64, // 117: grid.GridMaster.ACLPolicyList:output_type -> grid.ACLPolicies
+	1,  // 118: grid.GridMaster.ACLPolicyDelete:output_type -> grid.Empty
+	68, // 119: grid.GridMaster.Keyring:output_type -> grid.KeyringResponse
+	78, // [78:120] is the sub-list for method output_type
+	36, // [36:78] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_grid_proto_init() }
@@ -5148,7 +5860,7 @@ func file_grid_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_grid_proto_rawDesc), len(file_grid_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   63,
+			NumMessages:   70,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

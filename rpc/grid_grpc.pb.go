@@ -50,6 +50,13 @@ const (
 	GridMaster_Monitor_FullMethodName              = "/grid.GridMaster/Monitor"
 	GridMaster_VerifyReplicas_FullMethodName       = "/grid.GridMaster/VerifyReplicas"
 	GridMaster_GetReplicaDigest_FullMethodName     = "/grid.GridMaster/GetReplicaDigest"
+	GridMaster_GetAgent_FullMethodName             = "/grid.GridMaster/GetAgent"
+	GridMaster_RemoveAgent_FullMethodName          = "/grid.GridMaster/RemoveAgent"
+	GridMaster_SetAgentEligibility_FullMethodName  = "/grid.GridMaster/SetAgentEligibility"
+	GridMaster_DrainAgent_FullMethodName           = "/grid.GridMaster/DrainAgent"
+	GridMaster_GetAutopilotConfig_FullMethodName   = "/grid.GridMaster/GetAutopilotConfig"
+	GridMaster_SetAutopilotConfig_FullMethodName   = "/grid.GridMaster/SetAutopilotConfig"
+	GridMaster_AutopilotHealth_FullMethodName      = "/grid.GridMaster/AutopilotHealth"
 	GridMaster_ListAlerts_FullMethodName           = "/grid.GridMaster/ListAlerts"
 	GridMaster_WebhookStatus_FullMethodName        = "/grid.GridMaster/WebhookStatus"
 	GridMaster_ACLBootstrap_FullMethodName         = "/grid.GridMaster/ACLBootstrap"
@@ -107,6 +114,19 @@ type GridMasterClient interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(ctx context.Context, in *ReplicaDigestRequest, opts ...grpc.CallOption) (*StateHash, error)
+	// Day-two operations (issue 13): one agent's record; unregister it
+	// (refused for a healthy agent or one with running nodes unless force);
+	// placement eligibility; drain (move every node to other agents).
+	GetAgent(ctx context.Context, in *AgentId, opts ...grpc.CallOption) (*AgentRecord, error)
+	RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Empty, error)
+	SetAgentEligibility(ctx context.Context, in *AgentEligibilityRequest, opts ...grpc.CallOption) (*AgentRecord, error)
+	DrainAgent(ctx context.Context, in *DrainAgentRequest, opts ...grpc.CallOption) (*AgentRecord, error)
+	// Autopilot: its configuration (stored in Raft; the flags are the default
+	// until one is set) and each master's health as the leader's autopilot
+	// sees it.
+	GetAutopilotConfig(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotConfig, error)
+	SetAutopilotConfig(ctx context.Context, in *AutopilotConfig, opts ...grpc.CallOption) (*AutopilotConfig, error)
+	AutopilotHealth(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotHealthResponse, error)
 	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
 	// ListAlerts lists alert episodes from the event graph: firing ones, or
 	// all (resolved too) with all=true. Read-only; leader unless stale.
@@ -416,6 +436,76 @@ func (c *gridMasterClient) GetReplicaDigest(ctx context.Context, in *ReplicaDige
 	return out, nil
 }
 
+func (c *gridMasterClient) GetAgent(ctx context.Context, in *AgentId, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_GetAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) RemoveAgent(ctx context.Context, in *RemoveAgentRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, GridMaster_RemoveAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) SetAgentEligibility(ctx context.Context, in *AgentEligibilityRequest, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_SetAgentEligibility_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) DrainAgent(ctx context.Context, in *DrainAgentRequest, opts ...grpc.CallOption) (*AgentRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentRecord)
+	err := c.cc.Invoke(ctx, GridMaster_DrainAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) GetAutopilotConfig(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotConfig, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotConfig)
+	err := c.cc.Invoke(ctx, GridMaster_GetAutopilotConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) SetAutopilotConfig(ctx context.Context, in *AutopilotConfig, opts ...grpc.CallOption) (*AutopilotConfig, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotConfig)
+	err := c.cc.Invoke(ctx, GridMaster_SetAutopilotConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *gridMasterClient) AutopilotHealth(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*AutopilotHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AutopilotHealthResponse)
+	err := c.cc.Invoke(ctx, GridMaster_AutopilotHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *gridMasterClient) ListAlerts(ctx context.Context, in *ListAlertsRequest, opts ...grpc.CallOption) (*AlertList, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AlertList)
@@ -561,6 +651,19 @@ type GridMasterServer interface {
 	// GetReplicaDigest is this master's digest at one marker index (never
 	// forwarded); it waits until this master has applied that index.
 	GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error)
+	// Day-two operations (issue 13): one agent's record; unregister it
+	// (refused for a healthy agent or one with running nodes unless force);
+	// placement eligibility; drain (move every node to other agents).
+	GetAgent(context.Context, *AgentId) (*AgentRecord, error)
+	RemoveAgent(context.Context, *RemoveAgentRequest) (*Empty, error)
+	SetAgentEligibility(context.Context, *AgentEligibilityRequest) (*AgentRecord, error)
+	DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error)
+	// Autopilot: its configuration (stored in Raft; the flags are the default
+	// until one is set) and each master's health as the leader's autopilot
+	// sees it.
+	GetAutopilotConfig(context.Context, *Empty) (*AutopilotConfig, error)
+	SetAutopilotConfig(context.Context, *AutopilotConfig) (*AutopilotConfig, error)
+	AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error)
 	// Grid (alerts and webhooks, docs/operations.md "Alerts and webhooks").
 	// ListAlerts lists alert episodes from the event graph: firing ones, or
 	// all (resolved too) with all=true. Read-only; leader unless stale.
@@ -664,6 +767,27 @@ func (UnimplementedGridMasterServer) VerifyReplicas(context.Context, *Empty) (*V
 }
 func (UnimplementedGridMasterServer) GetReplicaDigest(context.Context, *ReplicaDigestRequest) (*StateHash, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicaDigest not implemented")
+}
+func (UnimplementedGridMasterServer) GetAgent(context.Context, *AgentId) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgent not implemented")
+}
+func (UnimplementedGridMasterServer) RemoveAgent(context.Context, *RemoveAgentRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveAgent not implemented")
+}
+func (UnimplementedGridMasterServer) SetAgentEligibility(context.Context, *AgentEligibilityRequest) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAgentEligibility not implemented")
+}
+func (UnimplementedGridMasterServer) DrainAgent(context.Context, *DrainAgentRequest) (*AgentRecord, error) {
+	return nil, status.Error(codes.Unimplemented, "method DrainAgent not implemented")
+}
+func (UnimplementedGridMasterServer) GetAutopilotConfig(context.Context, *Empty) (*AutopilotConfig, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAutopilotConfig not implemented")
+}
+func (UnimplementedGridMasterServer) SetAutopilotConfig(context.Context, *AutopilotConfig) (*AutopilotConfig, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAutopilotConfig not implemented")
+}
+func (UnimplementedGridMasterServer) AutopilotHealth(context.Context, *Empty) (*AutopilotHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AutopilotHealth not implemented")
 }
 func (UnimplementedGridMasterServer) ListAlerts(context.Context, *ListAlertsRequest) (*AlertList, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAlerts not implemented")
@@ -1134,6 +1258,132 @@ func _GridMaster_GetReplicaDigest_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _GridMaster_GetAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AgentId)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetAgent(ctx, req.(*AgentId))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_RemoveAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).RemoveAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_RemoveAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).RemoveAgent(ctx, req.(*RemoveAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_SetAgentEligibility_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AgentEligibilityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).SetAgentEligibility(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_SetAgentEligibility_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).SetAgentEligibility(ctx, req.(*AgentEligibilityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_DrainAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).DrainAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_DrainAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).DrainAgent(ctx, req.(*DrainAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_GetAutopilotConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).GetAutopilotConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_GetAutopilotConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).GetAutopilotConfig(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_SetAutopilotConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AutopilotConfig)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).SetAutopilotConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_SetAutopilotConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).SetAutopilotConfig(ctx, req.(*AutopilotConfig))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _GridMaster_AutopilotHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(GridMasterServer).AutopilotHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: GridMaster_AutopilotHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(GridMasterServer).AutopilotHealth(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _GridMaster_ListAlerts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListAlertsRequest)
 	if err := dec(in); err != nil {
@@ -1404,6 +1654,34 @@ var GridMaster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReplicaDigest",
 			Handler:    _GridMaster_GetReplicaDigest_Handler,
+		},
+		{
+			MethodName: "GetAgent",
+			Handler:    _GridMaster_GetAgent_Handler,
+		},
+		{
+			MethodName: "RemoveAgent",
+			Handler:    _GridMaster_RemoveAgent_Handler,
+		},
+		{
+			MethodName: "SetAgentEligibility",
+			Handler:    _GridMaster_SetAgentEligibility_Handler,
+		},
+		{
+			MethodName: "DrainAgent",
+			Handler:    _GridMaster_DrainAgent_Handler,
+		},
+		{
+			MethodName: "GetAutopilotConfig",
+			Handler:    _GridMaster_GetAutopilotConfig_Handler,
+		},
+		{
+			MethodName: "SetAutopilotConfig",
+			Handler:    _GridMaster_SetAutopilotConfig_Handler,
+		},
+		{
+			MethodName: "AutopilotHealth",
+			Handler:    _GridMaster_AutopilotHealth_Handler,
 		},
 		{
 			MethodName: "ListAlerts",

@@ -18,6 +18,8 @@
     'stop_succeeded', 'stop_failed', 'node_crashed', 'node_restarted', 'node_failed',
     'cluster_healthy', 'cluster_degraded', 'cluster_critical', 'leader_elected', 'master_joined',
     'master_removed', 'events_dropped', 'request_refused', 'replica_diverged',
+    'node_unhealthy', 'node_lost', 'node_rescheduled', 'node_migrated', 'agent_drain_started',
+    'agent_drain_complete', 'agent_drain_failed', 'agent_eligibility_changed', 'node_removed',
   ];
   const LANES = ['agent', 'spawn', 'stop', 'node', 'cluster', 'master'];
   const DEFAULT_EXAMPLES = ['spawn failures today', 'offline agents', 'events for cluster in the last hour', 'node crashes this week'];

@@ -177,7 +177,7 @@ window.GridObserve = (function () {
         root.append(g);
       }
       const seg = s('rect', { x: x(t), y: 6, width: Math.max(1, x(Math.max(end, t)) - x(t)), height: 22, fill: COLORS[i % COLORS.length], 'data-testid': 'failover-term', 'data-term': d.term || '', 'data-leader': d.leader_id || e.entity_id });
-      seg.append(s('title', {}, `term ${d.term}: ${d.leader_id || e.entity_id} from ${e.timestamp}` + (gap ? ` after ${gap} ms without a leader` : '')));
+      seg.append(s('title', {}, `term ${d.term}: ${d.leader_id || e.entity_id} from ${e.timestamp}` + (d.previous_leader_id ? ` (after ${d.previous_leader_id})` : '') + (gap ? ` after ${gap} ms without a leader` : '')));
       root.append(seg);
       if (x(Math.max(end, t)) - x(t) > 60) root.append(s('text', { x: x(t) + 3, y: 21, class: 'strip-label' }, `t${d.term} ${d.leader_id || e.entity_id}`));
     });

@@ -1,8 +1,15 @@
 // Package nodes is the leader's storage-node orchestration (DESIGN.md data
-// flow 2): spawn, stop and status orders, placement, the reconciler that
-// brings agents' actual nodes in line with the registry, and the agent
-// dialer those orders go through (one cached gRPC connection per agent,
-// the seeds' retries and timeouts).
+// flow 2): spawn, stop and status orders, placement (healthy, eligible
+// agents), the reconciler that brings agents' actual nodes in line with the
+// registry, and the agent dialer those orders go through (one cached gRPC
+// connection per agent, the seeds' retries and timeouts).
+//
+// Day-two operations run in the leader's operations loop: moving a node to
+// another agent under the same id (move.go, with or without its data),
+// drains (drain.go: eligibility, a few nodes at a time, deadline),
+// rescheduling the nodes of agents silent for RescheduleAfter and of nodes
+// whose restart budget is spent (reschedule.go), and removal and garbage
+// collection of agents and node records (gc.go).
 //
 // The package holds no pointer back to the master. It declares the small
 // interfaces it needs — Registry (reads of the replicated registry),

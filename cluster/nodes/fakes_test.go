@@ -73,6 +73,24 @@ func (r *fakeRegistry) Apply(t fsm.MessageType, msg proto.Message) (any, error) 
 		}
 		delete(r.nodes, cmd.NodeId)
 		r.stored(cmd.Events)
+	case fsm.AgentSchedulingType:
+		cmd := msg.(*rpc.AgentSchedulingCommand)
+		a, ok := r.agents[cmd.AgentId]
+		if !ok {
+			return nil, fsm.ErrNotFound
+		}
+		a.Ineligible = cmd.Ineligible
+		if cmd.SetDrain {
+			a.Drain = cmd.Drain
+		}
+		r.stored(cmd.Events)
+	case fsm.UnregisterAgentEventsType:
+		cmd := msg.(*rpc.UnregisterAgentCommand)
+		if _, ok := r.agents[cmd.AgentId]; !ok {
+			return nil, fsm.ErrNotFound
+		}
+		delete(r.agents, cmd.AgentId)
+		r.stored(cmd.Events)
 	default:
 		return nil, errors.New("fake registry: unexpected command")
 	}
@@ -279,6 +297,10 @@ func (a *fakeAgent) GetNodeStatus(ctx context.Context, in *rpc.NodeStatusRequest
 // Monitor is not used by the orchestrator.
 func (a *fakeAgent) Monitor(context.Context, *rpc.MonitorRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.LogLine], error) {
 	return nil, status.Error(codes.Unimplemented, "fake agent: no logs")
+}
+
+func (a *fakeAgent) FetchNodeData(context.Context, *rpc.FetchNodeDataRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[rpc.NodeDataChunk], error) {
+	return nil, status.Error(codes.Unimplemented, "fake agent: no data")
 }
 
 func (a *fakeAgent) ListNodes(ctx context.Context, in *rpc.ListNodesRequest, _ ...grpc.CallOption) (*rpc.ListNodesResponse, error) {

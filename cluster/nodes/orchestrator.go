@@ -25,11 +25,15 @@ var ErrNodeBusy = rpc.NewSentinel("another order for this storage node is in pro
 // ErrAgentNotHealthy: the named agent is degraded or offline and takes no new nodes.
 var ErrAgentNotHealthy = rpc.NewSentinel("agent is not healthy", rpc.ErrPrecondition)
 
+// ErrAgentIneligible: the named agent is marked ineligible for placement
+// (eligibility switch or drain).
+var ErrAgentIneligible = rpc.NewSentinel("agent is ineligible for placement", rpc.ErrPrecondition)
+
 // ErrAgentFull: the named agent has no free storage-node slot.
 var ErrAgentFull = rpc.NewSentinel("agent has no free storage-node slot", rpc.ErrExhausted)
 
-// ErrNoAgentAvailable: placement found no healthy agent with a free slot.
-var ErrNoAgentAvailable = rpc.NewSentinel("no healthy agent with a free slot", rpc.ErrExhausted)
+// ErrNoAgentAvailable: placement found no healthy, eligible agent with a free slot.
+var ErrNoAgentAvailable = rpc.NewSentinel("no healthy, eligible agent with a free slot", rpc.ErrExhausted)
 
 // ErrWrongAgent: an agent reported a node the registry places on another agent.
 var ErrWrongAgent = rpc.NewSentinel("storage node belongs to another agent", rpc.ErrPrecondition)
@@ -70,6 +74,18 @@ type Config struct {
 	// AgentWatchInterval is how often the leader looks for agents that
 	// (re-)registered, recovered or went offline, to reconcile them at once.
 	AgentWatchInterval time.Duration
+	// RescheduleAfter is how long an agent may be silent before its nodes
+	// are marked lost and placed on other agents (0: never).
+	RescheduleAfter time.Duration
+	// RescheduleAttempts bounds the reschedules of a failed node per hour.
+	RescheduleAttempts int
+	// AgentGCAfter removes agents offline this long (0: never).
+	AgentGCAfter time.Duration
+	// NodeGCAfter removes node records stopped or failed this long (0: never).
+	NodeGCAfter time.Duration
+	// OperationsInterval paces the leader's drains, reschedules and
+	// garbage collection.
+	OperationsInterval time.Duration
 }
 
 // DefaultConfig returns the seeds' timeouts and retries and a 10 s
@@ -83,6 +99,11 @@ func DefaultConfig() Config {
 		AgentRetryBackoff:  []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond},
 		ReconcileInterval:  10 * time.Second,
 		AgentWatchInterval: 500 * time.Millisecond,
+		RescheduleAfter:    5 * time.Minute,
+		RescheduleAttempts: 3,
+		AgentGCAfter:       24 * time.Hour,
+		NodeGCAfter:        24 * time.Hour,
+		OperationsInterval: time.Second,
 	}
 }
 
@@ -109,6 +130,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AgentWatchInterval <= 0 {
 		c.AgentWatchInterval = d.AgentWatchInterval
+	}
+	if c.OperationsInterval <= 0 {
+		c.OperationsInterval = d.OperationsInterval
+	}
+	if c.RescheduleAttempts < 0 {
+		c.RescheduleAttempts = 0
 	}
 	return c
 }
@@ -169,6 +196,13 @@ type Deps struct {
 	// is stopped. Nil (unit tests) sends term 0, which agents accept
 	// unconditionally, and skips the check.
 	Fencing Fencing
+	// Silence is how long ago the leader last heard from an agent (false:
+	// not known yet, e.g. right after a leader change); nil turns
+	// rescheduling and agent garbage collection off.
+	Silence func(agentID string) (time.Duration, bool)
+	// Forget is told of an agent removed from the registry (its heartbeat
+	// timer goes); may be nil.
+	Forget func(agentID string)
 	// Source is the master id events are emitted under.
 	Source string
 	// Logger is the parent logger; the orchestrator names itself "nodes".
@@ -189,6 +223,8 @@ type Orchestrator struct {
 	leader  Leadership
 	fence   Fencing
 	source  string
+	silence func(agentID string) (time.Duration, bool)
+	forget  func(agentID string)
 	log     hclog.Logger
 	metrics *nodeMetrics
 
@@ -198,7 +234,9 @@ type Orchestrator struct {
 
 	mu       sync.Mutex
 	inflight map[string]struct{} // node ids with an order in progress
-	trigger  chan string         // agent ids to reconcile now (nil when not leader)
+	// rescheduled: times this leader rescheduled each failed node (last hour).
+	rescheduled map[string][]time.Time
+	trigger     chan string // agent ids to reconcile now (nil when not leader)
 
 	// testHookAfterPending, when set, runs after a spawn committed its pending
 	// record and before the agent is called; an error aborts the order there
@@ -225,9 +263,13 @@ func New(cfg Config, d Deps) *Orchestrator {
 		leader:   d.Leadership,
 		fence:    d.Fencing,
 		source:   d.Source,
+		silence:  d.Silence,
+		forget:   d.Forget,
 		log:      log.Named("nodes"),
 		metrics:  newNodeMetrics(d.Metrics),
 		inflight: make(map[string]struct{}),
+
+		rescheduled: make(map[string][]time.Time),
 	}
 }
 
@@ -298,7 +340,25 @@ func (o *Orchestrator) RunLeader(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { o.reconcileLoop(ctx, trigger); return nil })
 	g.Go(func() error { o.watchAgents(ctx, trigger); return nil })
+	g.Go(func() error { o.operationsLoop(ctx); return nil })
 	return g.Wait()
+}
+
+// operationsLoop runs the day-two work every OperationsInterval: drains,
+// reschedules of lost and failed nodes, garbage collection.
+func (o *Orchestrator) operationsLoop(ctx context.Context) {
+	t := time.NewTicker(o.cfg.OperationsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.rescheduleLost(ctx)
+		o.runDrains(ctx)
+		o.collectGarbage(ctx)
+	}
 }
 
 // commitNode commits a node record (replacing the old one) together with

@@ -46,6 +46,9 @@ func checkAgentTakesNode(a *rpc.AgentRecord, nodes []*rpc.NodeStatus) error {
 	if a.Status != rpc.AgentHealthy {
 		return fmt.Errorf("agent %s is %s: %w", a.AgentId, a.Status, ErrAgentNotHealthy)
 	}
+	if a.Ineligible {
+		return fmt.Errorf("agent %s is ineligible for placement (grid agents eligibility --enable %s): %w", a.AgentId, a.AgentId, ErrAgentIneligible)
+	}
 	if freeSlots(a, nodes) == 0 {
 		return fmt.Errorf("agent %s runs %d of %d storage nodes: %w", a.AgentId, usedSlots(a, nodes), a.MaxStorageNodes, ErrAgentFull)
 	}
@@ -53,13 +56,14 @@ func checkAgentTakesNode(a *rpc.AgentRecord, nodes []*rpc.NodeStatus) error {
 }
 
 // placeNode picks the agent for a node when the order names none: the
-// healthy agent with the most free slots, ties broken by the lowest id. It
+// healthy, eligible agent with the most free slots, ties broken by the
+// lowest id. It
 // is a pure function of the registry so that it can be tested alone.
 func placeNode(agents []*rpc.AgentRecord, nodes []*rpc.NodeStatus) (*rpc.AgentRecord, error) {
 	var best *rpc.AgentRecord
 	bestFree := 0
 	for _, a := range agents {
-		if a.Status != rpc.AgentHealthy {
+		if a.Status != rpc.AgentHealthy || a.Ineligible {
 			continue
 		}
 		free := freeSlots(a, nodes)
@@ -71,7 +75,7 @@ func placeNode(agents []*rpc.AgentRecord, nodes []*rpc.NodeStatus) (*rpc.AgentRe
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%d agents registered, none healthy with a free slot: %w", len(agents), ErrNoAgentAvailable)
+		return nil, fmt.Errorf("%d agents registered, none healthy and eligible with a free slot: %w", len(agents), ErrNoAgentAvailable)
 	}
 	return best, nil
 }

@@ -311,7 +311,8 @@ func (o *Orchestrator) syncRecord(rec, next *rpc.NodeStatus) {
 	}
 }
 
-// markLost commits status lost for a node whose agent is gone or offline.
+// markLost commits status lost (node_lost) for a node whose agent is gone
+// or offline.
 func (o *Orchestrator) markLost(rec *rpc.NodeStatus, reason string) {
 	if !o.acquire(rec.NodeId) {
 		return
@@ -327,7 +328,7 @@ func (o *Orchestrator) markLost(rec *rpc.NodeStatus, reason string) {
 	lost.UpdatedAt = time.Now().UnixMicro()
 	o.metrics.reconciled(actionLost)
 	o.log.Info("storage node lost", "node_id", cur.NodeId, "agent_id", cur.AgentId, "reason", reason)
-	if err := o.commitNode(lost); err != nil {
+	if err := o.commitNode(lost, o.nodeEvent(rpc.EventType_NODE_LOST, lost, map[string]string{"reason": reason})); err != nil {
 		o.log.Warn("could not mark node lost", "node_id", cur.NodeId, "error", err)
 	}
 }

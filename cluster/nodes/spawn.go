@@ -157,12 +157,22 @@ func (o *Orchestrator) interrupted(nodeID string, err error) error {
 // the agent is unreachable the record is marked failed with last_error
 // starting with unreachablePrefix, for the reconciler to finish.
 func (o *Orchestrator) orderSpawn(ctx context.Context, agent *rpc.AgentRecord, rec, prev *rpc.NodeStatus) (*rpc.NodeStatus, error) {
+	return o.orderSpawnFrom(ctx, agent, rec, prev, nil)
+}
+
+// orderSpawnFrom is orderSpawn; with migrateFrom the agent first copies the
+// node's data directory from that agent (a drain with data migration).
+func (o *Orchestrator) orderSpawnFrom(ctx context.Context, agent *rpc.AgentRecord, rec, prev *rpc.NodeStatus, migrateFrom *rpc.AgentRecord) (*rpc.NodeStatus, error) {
+	req := &rpc.SpawnNodeRequest{
+		NodeId: rec.NodeId, Port: rec.Port, StoragePath: rec.StoragePath, MemoryLimitMb: rec.MemoryLimitMb,
+		LeaderTerm: o.leaderTerm(),
+	}
+	if migrateFrom != nil {
+		req.MigrateFromAgent, req.MigrateFromEndpoint = migrateFrom.AgentId, migrateFrom.Endpoint
+	}
 	var resp *rpc.SpawnNodeResponse
 	err := o.callAgent(ctx, agent, "spawn_node", o.cfg.SpawnTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
-		r, err := c.SpawnNode(ctx, &rpc.SpawnNodeRequest{
-			NodeId: rec.NodeId, Port: rec.Port, StoragePath: rec.StoragePath, MemoryLimitMb: rec.MemoryLimitMb,
-			LeaderTerm: o.leaderTerm(),
-		})
+		r, err := c.SpawnNode(ctx, req)
 		if err == nil && !r.GetSuccess() {
 			return status.Error(codes.FailedPrecondition, r.GetErrorMessage())
 		}

@@ -41,6 +41,8 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "port-range", Usage: "storage node ports, START-END (default 50051-50150)"},
 		&cli.StringFlag{Name: "binary", Usage: "storage-node executable, run as BINARY storage-node ... (default: this executable)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Usage: "heartbeat interval until a master sets one (default 5s)"},
+		&cli.DurationFlag{Name: "health-check-interval", Usage: "how often each running node's HealthCheck is called (default 10s; [monitoring] health_check_interval_secs)"},
+		&cli.IntFlag{Name: "health-check-failures", Usage: "failed health checks in a row that make a node unhealthy and restarted; 0 = never (default 3)"},
 		&cli.Uint64Flag{Name: "default-memory", Usage: "memory limit in MiB for nodes spawned without one (default 512)"},
 		&cli.BoolFlag{Name: "stop-nodes-on-exit", Usage: "stop every node on shutdown instead of leaving them for the next agent to adopt"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error; reloaded from the config files on SIGHUP"},
@@ -48,8 +50,8 @@ func agentFlags() []cli.Flag {
 		&cli.StringFlag{Name: "http-addr", Value: ":8002", Usage: "serves /healthz, /readyz, /metrics (and /debug/pprof/ with --enable-debug); empty: no HTTP"},
 		&cli.BoolFlag{Name: "enable-debug", Usage: "serve pprof under /debug/pprof/ on --http-addr (full token required when set)"},
 	}
-	flags = append(flags, secretFlags("api-token", "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode unless --master-token is set); re-read on SIGHUP")...)
-	flags = append(flags, secretFlags("master-token", "the token masters present on SpawnNode/StopNode/Keyring (their --agent-token); default --api-token; re-read on SIGHUP")...)
+	flags = append(flags, secretFlags("api-token", "the masters' --api-token or this agent's ACL token: sent on every call to them (and required on SpawnNode/StopNode/FetchNodeData unless --master-token is set); re-read on SIGHUP")...)
+	flags = append(flags, secretFlags("master-token", "the token masters present on SpawnNode/StopNode/Keyring (their --agent-token; other agents forward it on FetchNodeData); default --api-token; re-read on SIGHUP")...)
 	flags = append(flags, secretFlags("encrypt", "gossip encryption key (base64, from grid keygen); the masters' --encrypt")...)
 	flags = append(flags, tlsFlags()...)
 	return withRoleEnv("agent", flags)
@@ -146,6 +148,8 @@ func agentFlagsOver(c *cli.Context, cfg *agent.Config) error {
 	set("max-nodes", func() { cfg.MaxNodes = c.Int("max-nodes") })
 	set("binary", func() { cfg.BinaryPath = c.String("binary") })
 	set("heartbeat-interval", func() { cfg.HeartbeatInterval = c.Duration("heartbeat-interval") })
+	set("health-check-interval", func() { cfg.HealthCheckInterval = c.Duration("health-check-interval") })
+	set("health-check-failures", func() { cfg.HealthCheckFailures = c.Int("health-check-failures") })
 	set("default-memory", func() { cfg.DefaultMemoryMB = c.Uint64("default-memory") })
 	set("stop-nodes-on-exit", func() { cfg.StopNodesOnShutdown = c.Bool("stop-nodes-on-exit") })
 	if err := agentAdvertise(cfg); err != nil {

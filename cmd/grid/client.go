@@ -115,11 +115,19 @@ func securityDialOptions(files security.TLSFiles, token string) ([]grpc.DialOpti
 // to the next address only when one is unreachable. Any master answers or
 // forwards to the leader, so the first reachable one is enough.
 func withMaster(c *cli.Context, call func(ctx context.Context, client rpc.GridMasterClient) error) error {
+	return withMasterCtx(c, func(ctx context.Context) (context.Context, context.CancelFunc) {
+		return context.WithTimeout(ctx, c.Duration("timeout"))
+	}, call)
+}
+
+// withMasterCtx is withMaster with the call's context made by bound.
+func withMasterCtx(c *cli.Context, bound func(context.Context) (context.Context, context.CancelFunc),
+	call func(ctx context.Context, client rpc.GridMasterClient) error) error {
 	addrs := masterAddrs(c)
 	if len(addrs) == 0 {
 		return cli.Exit("Error: --master is empty", 2)
 	}
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+	ctx, cancel := bound(c.Context)
 	defer cancel()
 	opts, err := dialOptions(c)
 	if err != nil {

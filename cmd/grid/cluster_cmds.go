@@ -196,10 +196,12 @@ func operatorCommand() *cli.Command {
 				},
 			},
 			verifyCommand(),
+			failoversCommand(),
+			autopilotCommand(),
 			{
 				Name:        "snapshot",
 				Usage:       "save or restore the cluster state",
-				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand()},
+				Subcommands: []*cli.Command{snapshotSaveCommand(), snapshotRestoreCommand(), snapshotInspectCommand()},
 			},
 			keyringCommand(),
 		},
@@ -360,7 +362,7 @@ func transferLeadershipCommand() *cli.Command {
 func snapshotSaveCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "save",
-		Usage:     "save a snapshot of the cluster state to FILE",
+		Usage:     "save a snapshot of the cluster state to FILE (streamed; --timeout is an idle timeout)",
 		ArgsUsage: "FILE",
 		Flags:     clientFlags(staleFlag),
 		Action: func(c *cli.Context) error {
@@ -368,7 +370,7 @@ func snapshotSaveCommand() *cli.Command {
 			if path == "" || c.NArg() != 1 {
 				return cli.Exit("Error: snapshot save needs exactly one FILE argument", 2)
 			}
-			return withMaster(c, func(ctx context.Context, client rpc.GridMasterClient) error {
+			return withMasterStreaming(c, func(ctx context.Context, client rpc.GridMasterClient, touch func(int)) error {
 				stream, err := client.SaveSnapshot(readContext(c, ctx), &rpc.Empty{})
 				if err != nil {
 					return err
@@ -391,6 +393,7 @@ func snapshotSaveCommand() *cli.Command {
 					}
 					w, err := f.Write(chunk.Data)
 					n += int64(w)
+					touch(w)
 					if err != nil {
 						f.Close()
 						os.Remove(tmp)
@@ -420,7 +423,7 @@ func snapshotSaveCommand() *cli.Command {
 func snapshotRestoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "restore",
-		Usage:     "replace the cluster state with a snapshot FILE (disaster recovery)",
+		Usage:     "replace the cluster state with a snapshot FILE (disaster recovery; --timeout is an idle timeout)",
 		ArgsUsage: "FILE",
 		Flags:     clientFlags(),
 		Action: func(c *cli.Context) error {
@@ -433,7 +436,7 @@ func snapshotRestoreCommand() *cli.Command {
 				return cli.Exit("Error: "+err.Error(), 1)
 			}
 			defer f.Close()
-			return withMaster(c, func(ctx context.Context, client rpc.GridMasterClient) error {
+			return withMasterStreaming(c, func(ctx context.Context, client rpc.GridMasterClient, touch func(int)) error {
 				if _, err := f.Seek(0, io.SeekStart); err != nil {
 					return err
 				}
@@ -448,6 +451,7 @@ func snapshotRestoreCommand() *cli.Command {
 						if err := stream.Send(&rpc.SnapshotChunk{Data: append([]byte(nil), buf[:n]...)}); err != nil {
 							break // the real error comes from CloseAndRecv
 						}
+						touch(n)
 					}
 					if errors.Is(rerr, io.EOF) {
 						break
@@ -456,6 +460,7 @@ func snapshotRestoreCommand() *cli.Command {
 						return rerr
 					}
 				}
+				touch(-1)
 				if _, err := stream.CloseAndRecv(); err != nil {
 					return err
 				}

@@ -64,6 +64,7 @@ func newApp() *cli.App {
 			simAgentsCommand(),
 			monitorCommand(),
 			debugCommand(),
+			agentsCommand(),
 			versionCommand(),
 			completionCommand(),
 			healthCommand(),

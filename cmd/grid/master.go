@@ -73,6 +73,7 @@ func masterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error; reloaded from the config files on SIGHUP"},
 	)
 	flags = append(flags, alertFlags()...)
+	flags = append(flags, dayTwoFlags(def)...)
 	return withRoleEnv("master", flags)
 }
 
@@ -197,6 +198,9 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 		return cfg, err
 	}
 	cfg.Nodes.AgentRetryBackoff = backoff
+	if err := dayTwoConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.BootstrapExpect > 0 && cfg.BootstrapExpect < cfg.MinQuorum {
 		cfg.MinQuorum = cfg.BootstrapExpect
 	}

@@ -26,16 +26,20 @@ const (
 	CapNodeReport = "node:report"
 	// CapEventsEmit: EmitEvents.
 	CapEventsEmit = "events:emit"
-	// CapAgentWrite: UnregisterAgent (and drain/eligibility).
+	// CapNodeData: FetchNodeData on an agent, a stopped node's data
+	// directory, which another agent copies when a drain migrates the node.
+	CapNodeData = "node:data"
+	// CapAgentWrite: UnregisterAgent, RemoveAgent, SetAgentEligibility and
+	// DrainAgent.
 	CapAgentWrite = "agent:write"
 	// CapNodeSpawn: SpawnStorageNode.
 	CapNodeSpawn = "node:spawn"
 	// CapNodeStop: StopStorageNode.
 	CapNodeStop = "node:stop"
-	// CapOperatorRaft: RemovePeer, TransferLeadership.
+	// CapOperatorRaft: RemovePeer, TransferLeadership, SetAutopilotConfig.
 	CapOperatorRaft = "operator:raft"
 	// CapOperatorRead: GetStateHash, VerifyReplicas and GetReplicaDigest
-	// (operator verify).
+	// (operator verify), GetAutopilotConfig and AutopilotHealth.
 	CapOperatorRead = "operator:read"
 	// CapMonitor: Monitor, a member's live log lines (masters' and
 	// agents'); not in the read policy, as logs tell more than reads.
@@ -70,7 +74,7 @@ var AllCapabilities = []string{
 	CapRead, CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit,
 	CapAgentWrite, CapNodeSpawn, CapNodeStop, CapOperatorRaft, CapOperatorRead,
 	CapSnapshotSave, CapSnapshotRestore, CapKeyring, CapACLRead, CapACLWrite, CapStorageWrite,
-	CapMonitor,
+	CapMonitor, CapNodeData,
 }
 
 // ErrACL marks a bad ACL request: an unknown policy or capability, a bad
@@ -82,9 +86,9 @@ var builtinPolicies = map[string][]string{
 	PolicyManagement: append(append([]string{}, AllCapabilities...), CapUnknown),
 	PolicyOperator: {CapRead, CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit,
 		CapAgentWrite, CapNodeSpawn, CapNodeStop, CapOperatorRaft, CapOperatorRead,
-		CapSnapshotSave, CapSnapshotRestore, CapKeyring, CapMonitor},
+		CapSnapshotSave, CapSnapshotRestore, CapKeyring, CapMonitor, CapNodeData},
 	PolicyRead:  {CapRead, CapOperatorRead},
-	PolicyAgent: {CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit},
+	PolicyAgent: {CapAgentRegister, CapAgentHeartbeat, CapNodeReport, CapEventsEmit, CapNodeData},
 }
 
 // BuiltinPolicy returns a built-in policy's capabilities.
@@ -157,6 +161,14 @@ var methodCaps = map[string]string{
 	rpc.GridMaster_GetReplicaDigest_FullMethodName:                   CapOperatorRead,
 	rpc.GridMaster_ListAlerts_FullMethodName:                         CapRead,
 	rpc.GridMaster_WebhookStatus_FullMethodName:                      CapOperatorRead,
+	rpc.GridMaster_GetAgent_FullMethodName:                           CapRead,
+	rpc.GridMaster_RemoveAgent_FullMethodName:                        CapAgentWrite,
+	rpc.GridMaster_SetAgentEligibility_FullMethodName:                CapAgentWrite,
+	rpc.GridMaster_DrainAgent_FullMethodName:                         CapAgentWrite,
+	rpc.GridMaster_GetAutopilotConfig_FullMethodName:                 CapOperatorRead,
+	rpc.GridMaster_SetAutopilotConfig_FullMethodName:                 CapOperatorRaft,
+	rpc.GridMaster_AutopilotHealth_FullMethodName:                    CapOperatorRead,
+	rpc.GridAgent_FetchNodeData_FullMethodName:                       CapNodeData, // agent to agent (drain with migration)
 	rpc.GridMaster_Monitor_FullMethodName:                            CapMonitor,
 	rpc.GridAgent_Monitor_FullMethodName:                             CapMonitor,
 	rpc.GridMaster_ACLBootstrap_FullMethodName:                       "", // allowed once, by anyone who can reach it

@@ -35,6 +35,22 @@ func TestMethodCapabilityCoversGridMaster(t *testing.T) {
 	}
 	op, _ := BuiltinPolicy(PolicyOperator)
 	operator := NewIdentity("", "o", "", op)
+	ag, _ := BuiltinPolicy(PolicyAgent)
+	agentID := NewIdentity("", "a", "agent-1", ag)
+	if !agentID.Allows(MethodCapability(rpc.GridAgent_FetchNodeData_FullMethodName)) || reader.Allows(MethodCapability(rpc.GridAgent_FetchNodeData_FullMethodName)) {
+		t.Error("FetchNodeData: the agent policy must hold it (agent-to-agent migration), the read policy must not")
+	}
+	for _, m := range []string{rpc.GridMaster_RemoveAgent_FullMethodName, rpc.GridMaster_DrainAgent_FullMethodName,
+		rpc.GridMaster_SetAgentEligibility_FullMethodName, rpc.GridMaster_SetAutopilotConfig_FullMethodName} {
+		if reader.Allows(MethodCapability(m)) || agentID.Allows(MethodCapability(m)) || !operator.Allows(MethodCapability(m)) {
+			t.Errorf("%s: only operators may call it", m)
+		}
+	}
+	for _, m := range []string{rpc.GridMaster_GetAgent_FullMethodName, rpc.GridMaster_GetAutopilotConfig_FullMethodName, rpc.GridMaster_AutopilotHealth_FullMethodName} {
+		if !reader.Allows(MethodCapability(m)) {
+			t.Errorf("the read policy cannot call %s", m)
+		}
+	}
 	for _, m := range []string{rpc.GridMaster_Monitor_FullMethodName, rpc.GridAgent_Monitor_FullMethodName} {
 		if reader.Allows(MethodCapability(m)) {
 			t.Errorf("the read policy may call %s", m)

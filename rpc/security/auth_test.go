@@ -155,13 +155,18 @@ func TestMutatingMethodSets(t *testing.T) {
 	slices.Sort(gotAgent)
 	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
 	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
-		"ACLTokenList", "ACLTokenRevoke", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemovePeer", "ReportNodeStatus",
-		"RestoreSnapshot", "SaveSnapshot", "SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
+		"ACLTokenList", "ACLTokenRevoke", "DrainAgent", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemoveAgent",
+		"RemovePeer", "ReportNodeStatus", "RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SetAutopilotConfig",
+		"SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {
 		t.Errorf("mutating GridMaster methods = %v, want %v", gotGrid, wantGrid)
 	}
 	if want := []string{"Keyring", "SpawnNode", "StopNode"}; !slices.Equal(gotAgent, want) {
 		t.Errorf("mutating GridAgent methods = %v, want %v", gotAgent, want)
+	}
+	// FetchNodeData (a stream) hands a node's data to another agent: full token.
+	if !IsMutatingAgentMethod(rpc.GridAgent_FetchNodeData_FullMethodName) {
+		t.Error("FetchNodeData must need the full token")
 	}
 	if !IsMutatingGridMethod("/grid.GridMaster/SomethingNew") {
 		t.Error("an unknown method must count as mutating")
