@@ -122,6 +122,17 @@ func TestFrozenAgentsThroughLeaderKills(t *testing.T) {
 		waitStatus(t, c, id, "healthy")
 	}
 	waitOneOfEach(t, c, ids)
+	waitVerify(t, c)
+}
+
+// waitVerify waits until `grid operator verify` exits 0: every master
+// reports the same digest at one common index.
+func waitVerify(t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	waitfor.Until(t, 60*time.Second, "grid operator verify exits 0", func() (bool, string) {
+		out, err := gridErr(c, "operator", "verify")
+		return err == nil, out
+	})
 }
 
 // TestFollowerDiskFullStopsItAlone puts one follower's event store on a
@@ -204,6 +215,7 @@ func TestFollowerDiskFullStopsItAlone(t *testing.T) {
 	if h.Events < uint64(round*50) {
 		t.Errorf("replicas hold %d events, want at least %d", h.Events, round*50)
 	}
+	waitVerify(t, c)
 }
 
 // faultsBinary is bin/grid-faults ($GRID_FAULTS_BIN, which make test sets)
