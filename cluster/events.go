@@ -7,8 +7,8 @@ import (
 
 	"github.com/gridctl/grid/cluster/events"
 	"github.com/gridctl/grid/eventstore"
-	"github.com/gridctl/grid/faults"
 	"github.com/gridctl/grid/fsm"
+	"github.com/gridctl/grid/fsm/faults"
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gridctl/grid/faults"
 	"github.com/gridctl/grid/fsm"
+	"github.com/gridctl/grid/fsm/faults"
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"

@@ -3,7 +3,7 @@ package fsm
 import (
 	"fmt"
 
-	"github.com/gridctl/grid/faults"
+	"github.com/gridctl/grid/fsm/faults"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
 )
