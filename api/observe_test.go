@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -85,13 +87,8 @@ func TestTimeseriesSamplesTheGatherer(t *testing.T) {
 	defer s.Close()
 	// The first sample is the baseline: count only what happens after it.
 	waitSamples := func(n int) {
-		deadline := time.Now().Add(10 * time.Second)
-		for s.sampler.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("fewer than %d samples", n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		t.Helper()
+		waitfor.True(t, 10*time.Second, fmt.Sprintf("%d samples", n), func() bool { return s.sampler.count() >= n })
 	}
 	waitSamples(1)
 	applied.WithLabelValues("spawn_succeeded").Add(3)
