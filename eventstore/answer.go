@@ -230,13 +230,12 @@ func (s *Store) EventsByID(ids []string) ([]*rpc.Event, error) {
 	}
 	var out []*rpc.Event
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEventIDs)
 		for _, id := range ids {
-			ref := b.Get([]byte(id))
-			if len(ref) < 8 {
+			seq := lookupID(tx, id)
+			if seq == 0 {
 				continue
 			}
-			e, err := loadEvent(tx, decodeUint(ref[:8]))
+			e, err := loadEvent(tx, seq)
 			if err != nil {
 				return err
 			}

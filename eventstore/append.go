@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/gridctl/grid/rpc"
@@ -95,10 +94,11 @@ func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, erro
 
 // eventWriter writes events inside one write transaction. It holds the
 // bucket handles, the meta counters (written once, in finish) and the
-// concepts known to exist, so each event costs only its own puts.
+// concepts known to exist, so each event costs only its own puts: its
+// record, its id, type, time and entity index entries (record.go, keys.go).
 type eventWriter struct {
-	meta, concepts, assoc, out, in              *bolt.Bucket
-	events, ids, byEntity, byType, byTime, ents *bolt.Bucket
+	meta, concepts, events, ids, byEntity, byType, byTime, ents, causedIn *bolt.Bucket
+	g                                                                     *gview
 
 	seq    uint64
 	digest [32]byte
@@ -106,11 +106,13 @@ type eventWriter struct {
 
 	conceptsAdded, assocsAdded int64
 	assocSeq                   uint64
-	// known holds ids of concepts (entities, ts-*) and entities seen to
-	// exist in this transaction.
-	known map[string]struct{}
+	// known holds ids of concepts (entities, ts-*) seen to exist in this
+	// transaction; entityIDs the intern ids of entities seen.
+	known     map[string]struct{}
+	entityIDs map[string]uint32
 	// arena is the free part of the current slab (see bytes).
 	arena []byte
+	rec   []byte // the record buffer, reused
 }
 
 // bytes returns n bytes cut from the transaction's slab: one allocation per
@@ -140,14 +142,6 @@ func (w *eventWriter) cat(parts ...[]byte) []byte {
 	return out
 }
 
-// catStr is s NUL followed by suffix, in arena bytes (a key with a string part).
-func (w *eventWriter) catStr(s string, suffix []byte) []byte {
-	out := w.bytes(len(s) + 1 + len(suffix))[:0]
-	out = append(out, s...)
-	out = append(out, 0)
-	return append(out, suffix...)
-}
-
 // u64 is v big-endian in arena bytes.
 func (w *eventWriter) u64(v uint64) []byte {
 	b := w.bytes(8)
@@ -157,13 +151,16 @@ func (w *eventWriter) u64(v uint64) []byte {
 
 func newEventWriter(tx *bolt.Tx, lastSeq uint64, digest [32]byte) *eventWriter {
 	w := &eventWriter{
-		meta: tx.Bucket(bucketMeta), concepts: tx.Bucket(bucketConcepts), assoc: tx.Bucket(bucketAssoc),
-		out: tx.Bucket(bucketOut), in: tx.Bucket(bucketIn), events: tx.Bucket(bucketEvents),
+		meta: tx.Bucket(bucketMeta), concepts: tx.Bucket(bucketConcepts), events: tx.Bucket(bucketEvents),
 		ids: tx.Bucket(bucketEventIDs), byEntity: tx.Bucket(bucketByEntity), byType: tx.Bucket(bucketByType),
-		byTime: tx.Bucket(bucketByTime), ents: tx.Bucket(bucketEntities),
-		seq: lastSeq, digest: digest, known: make(map[string]struct{}),
+		byTime: tx.Bucket(bucketByTime), ents: tx.Bucket(bucketEntities), causedIn: tx.Bucket(bucketCausedIn),
+		g:   newGView(tx),
+		seq: lastSeq, digest: digest, known: make(map[string]struct{}), entityIDs: make(map[string]uint32),
 	}
-	for _, b := range []*bolt.Bucket{w.events, w.byType, w.byTime, w.concepts, w.assoc, w.out, w.in, w.byEntity, w.ids} {
+	// Keys that arrive in increasing order: pack their pages full. The id
+	// index (hash keys) and the entity index (interleaved entities) keep
+	// bbolt's default.
+	for _, b := range []*bolt.Bucket{w.events, w.byType, w.byTime, w.causedIn} {
 		b.FillPercent = appendFillPercent
 	}
 	w.assocSeq = getUint(w.meta, metaAssocSeq)
@@ -174,7 +171,7 @@ func newEventWriter(tx *bolt.Tx, lastSeq uint64, digest [32]byte) *eventWriter {
 func (w *eventWriter) appendBatch(events []*rpc.Event) ([]*rpc.Event, error) {
 	var stored []*rpc.Event
 	for _, e := range events {
-		if !validEvent(e) || w.ids.Get([]byte(e.GetId())) != nil {
+		if !validEvent(e) || lookupID(w.g.tx, e.GetId()) != 0 {
 			continue
 		}
 		w.seq++
@@ -216,92 +213,96 @@ func (w *eventWriter) finish() error {
 	return addUint(w.meta, metaAssocs, w.assocsAdded)
 }
 
-// putEvent writes one event (Seq set): the record, its indexes and its graph form.
+// putEvent writes one event (Seq set): its record and index entries. Its
+// graph form is derived on read (vgraph.go); only the entity and ts-
+// concepts it names are created, and the counters advance as if the graph
+// form were stored.
 func (w *eventWriter) putEvent(e *rpc.Event) error {
-	body, err := deterministic.Marshal(e)
+	seq := e.GetSeq()
+	seqKey := w.u64(seq)
+	suffix, err := w.eventConceptSuffix(e)
 	if err != nil {
 		return err
 	}
-	seqKey := w.u64(e.GetSeq())
-	if err := w.events.Put(seqKey, body); err != nil {
-		return err
-	}
-	conceptID, err := w.eventConceptName(e)
-	if err != nil {
-		return err
-	}
-	if err := w.ids.Put([]byte(e.GetId()), w.cat(seqKey, []byte(conceptID))); err != nil {
-		return err
-	}
+	w.conceptsAdded++ // the event concept
+	ents := indexedEntities(e)
+	rec := record{ev: e, assocBase: w.assocSeq + 1, suffix: suffix}
+	w.assocSeq += uint64(len(ents)) + 1 // entity --> event, event --> ts
 	var typ [4]byte
 	binary.BigEndian.PutUint32(typ[:], uint32(e.GetType()))
-	var tsVal, tsKey [8]byte
-	binary.BigEndian.PutUint64(tsVal[:], uint64(e.GetTimestamp()))
+	var tsKey [8]byte
 	binary.BigEndian.PutUint64(tsKey[:], uint64(e.GetTimestamp())^(1<<63))
-	if err := w.byType.Put(w.cat(typ[:], seqKey), w.cat(tsVal[:])); err != nil {
-		return err
-	}
-	if err := w.byTime.Put(w.cat(tsKey[:], seqKey), w.cat(typ[:])); err != nil {
-		return err
-	}
-	content, err := MarshalEventJSON(e)
-	if err != nil {
-		return err
-	}
-	// The name is free (eventConceptName checked), so this is a new concept
-	// and it has no associations yet.
-	if err := w.concepts.Put([]byte(conceptID), encodeConcept(Concept{ID: conceptID, Content: string(content), Strength: 1, Confidence: 1, CreatedAt: e.GetTimestamp()})); err != nil {
-		return err
-	}
-	w.conceptsAdded++
-	for _, ent := range indexedEntities(e) {
-		if err := w.byEntity.Put(w.catStr(ent, seqKey), w.cat(typ[:], tsVal[:])); err != nil {
+	// entVal is uvarint type, varint timestamp; its first typLen bytes are the type.
+	var entBuf [2 * binary.MaxVarintLen64]byte
+	typLen := binary.PutUvarint(entBuf[:], uint64(typ32(e)))
+	entVal := w.cat(entBuf[:typLen+binary.PutVarint(entBuf[typLen:], e.GetTimestamp())])
+	for _, ent := range ents {
+		id, err := w.ensureEntity(ent, e.GetTimestamp())
+		if err != nil {
 			return err
 		}
-		if err := w.ensureEntity(ent, e.GetTimestamp()); err != nil {
-			return err
-		}
-		if err := w.newAssociation(ent, conceptID, uint32(e.GetType())); err != nil {
+		if err := w.byEntity.Put(w.cat(encodeUint32(id), seqKey), entVal); err != nil {
 			return err
 		}
 	}
-	tsID := timeConceptName(e.GetTimestamp())
-	if err := w.ensureConcept(tsID, e.GetTimestamp()); err != nil {
-		return err
-	}
-	if err := w.newAssociation(conceptID, tsID, TemporalAssocType); err != nil {
+	if err := w.ensureConcept(timeConceptName(e.GetTimestamp()), e.GetTimestamp()); err != nil {
 		return err
 	}
 	// An alert names the events that triggered it: event --[998]--> cause,
-	// for each cause still in the graph (unknown ids are skipped).
-	for _, cause := range CausedBy(e) {
-		ref := w.ids.Get([]byte(cause))
-		if len(ref) <= 8 || string(ref[8:]) == conceptID {
+	// for each cause stored before it (unknown ids are skipped).
+	for i, cause := range CausedBy(e) {
+		cseq := lookupID(w.g.tx, cause)
+		if cseq == 0 || cseq == seq {
 			continue
 		}
-		if err := w.newAssociation(conceptID, string(ref[8:]), CausedByAssocType); err != nil {
+		rec.causeMask |= 1 << i
+		w.assocSeq++
+		if err := w.causedIn.Put(w.cat(encodeUint(cseq), seqKey), nil); err != nil {
 			return err
 		}
 	}
-	return nil
+	w.assocsAdded += int64(w.assocSeq + 1 - rec.assocBase)
+	w.rec, err = encodeRecord(w.rec[:0], rec, w.g.in)
+	if err != nil {
+		return err
+	}
+	if err := w.events.Put(seqKey, w.cat(w.rec)); err != nil {
+		return err
+	}
+	if err := w.ids.Put(w.cat(idHash(e.GetId()), seqKey), nil); err != nil {
+		return err
+	}
+	if err := w.byType.Put(w.cat(typ[:], seqKey), entVal[typLen:]); err != nil {
+		return err
+	}
+	return w.byTime.Put(w.cat(tsKey[:], seqKey), entVal[:typLen])
 }
 
-// ensureEntity records ent in the entities bucket and as a concept, when not yet there.
-func (w *eventWriter) ensureEntity(ent string, ts int64) error {
-	key := "\x00e" + ent
-	if _, ok := w.known[key]; ok {
-		return nil
+// typ32 is e's type as stored in keys and varints.
+func typ32(e *rpc.Event) uint32 { return uint32(e.GetType()) }
+
+// ensureEntity records ent in the entities bucket (interning it) and as a
+// concept, when not yet there, and returns its intern id.
+func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
+	if id, ok := w.entityIDs[ent]; ok {
+		return id, nil
 	}
-	if w.ents.Get([]byte(ent)) == nil {
-		if err := w.ents.Put([]byte(ent), nil); err != nil {
-			return err
+	id := decodeUint32(w.ents.Get([]byte(ent)))
+	if id == 0 {
+		v, err := w.g.in.intern(ent)
+		if err != nil {
+			return 0, err
+		}
+		id = uint32(v)
+		if err := w.ents.Put([]byte(ent), encodeUint32(id)); err != nil {
+			return 0, err
 		}
 	}
 	if err := w.ensureConcept(ent, ts); err != nil {
-		return err
+		return 0, err
 	}
-	w.known[key] = struct{}{}
-	return nil
+	w.entityIDs[ent] = id
+	return id, nil
 }
 
 // ensureConcept creates the concept id (strength and confidence 1) when absent.
@@ -309,7 +310,7 @@ func (w *eventWriter) ensureConcept(id string, ts int64) error {
 	if _, ok := w.known[id]; ok {
 		return nil
 	}
-	if w.concepts.Get([]byte(id)) == nil {
+	if !w.g.exists(id) {
 		if err := w.concepts.Put([]byte(id), encodeConcept(Concept{ID: id, Strength: 1, Confidence: 1, CreatedAt: ts})); err != nil {
 			return err
 		}
@@ -319,45 +320,23 @@ func (w *eventWriter) ensureConcept(id string, ts int64) error {
 	return nil
 }
 
-// newAssociation stores src --[typ]--> dst with confidence 1. One end is an
-// event concept created in this transaction, so the association is new.
-func (w *eventWriter) newAssociation(src, dst string, typ uint32) error {
-	w.assocSeq++
-	w.assocsAdded++
-	seq := w.u64(w.assocSeq)
-	var head [8]byte // type(4) confidence(4)
-	binary.BigEndian.PutUint32(head[0:4], typ)
-	binary.BigEndian.PutUint32(head[4:8], math.Float32bits(1))
-	key := w.bytes(len(src) + len(dst) + 6)[:0]
-	key = append(append(append(append(key, src...), 0), dst...), 0)
-	key = append(key, head[0:4]...)
-	if err := w.assoc.Put(key, w.cat(seq, head[4:8])); err != nil {
-		return err
-	}
-	if err := w.out.Put(w.catStr(src, seq), w.cat(head[:], []byte(dst))); err != nil {
-		return err
-	}
-	return w.in.Put(w.catStr(dst, seq), w.cat(head[:], []byte(src)))
-}
-
-// eventConceptName is event-{type}-{timestamp_micros}, made unique with a
-// -2, -3, ... suffix (then -s{seq}) when taken. Deterministic given the state.
-func (w *eventWriter) eventConceptName(e *rpc.Event) (string, error) {
+// eventConceptSuffix picks the event's concept name event-{type}-{timestamp_micros},
+// made unique with a -2, -3, ... suffix (then -s{seq}) when taken, and
+// returns the record's name_suffix. Deterministic given the state.
+func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
 	base := "event-" + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-	if w.concepts.Get([]byte(base)) == nil {
-		return base, nil
+	if !w.g.exists(base) {
+		return 0, nil
 	}
 	for i := 2; i <= maxNameSuffix; i++ {
-		name := base + "-" + strconv.Itoa(i)
-		if w.concepts.Get([]byte(name)) == nil {
-			return name, nil
+		if !w.g.exists(base + "-" + strconv.Itoa(i)) {
+			return uint64(i), nil
 		}
 	}
-	name := base + "-s" + strconv.FormatUint(e.GetSeq(), 10)
-	if w.concepts.Get([]byte(name)) != nil {
-		return "", fmt.Errorf("%w: no free concept name for event at %d", ErrInvalid, e.GetTimestamp())
+	if w.g.exists(base + "-s" + strconv.FormatUint(e.GetSeq(), 10)) {
+		return 0, fmt.Errorf("%w: no free concept name for event at %d", ErrInvalid, e.GetTimestamp())
 	}
-	return name, nil
+	return 1, nil
 }
 
 // chainDigest folds (id, seq) into the running digest.

@@ -120,15 +120,20 @@ func (s *Store) Entities(prefix string, limit int) ([]string, error) {
 
 // loadEvent decodes the event stored under seq; nil when absent.
 func loadEvent(tx *bolt.Tx, seq uint64) (*rpc.Event, error) {
+	return loadEventWith(tx, newInterner(tx), seq)
+}
+
+// loadEventWith is loadEvent with a given interner.
+func loadEventWith(tx *bolt.Tx, in *interner, seq uint64) (*rpc.Event, error) {
 	v := tx.Bucket(bucketEvents).Get(encodeUint(seq))
 	if v == nil {
 		return nil, nil
 	}
-	e := &rpc.Event{}
-	if err := proto.Unmarshal(v, e); err != nil {
-		return nil, fmt.Errorf("decode event seq %d: %w", seq, err)
+	r, err := decodeRecord(v, seq, in)
+	if err != nil {
+		return nil, err
 	}
-	return e, nil
+	return r.ev, nil
 }
 
 // CausedBy lists the event ids in e's caused_by detail (at most 64).

@@ -63,7 +63,7 @@ func (s *Store) LearnConcept(c Concept) error {
 func putConcept(tx *bolt.Tx, c Concept) error {
 	b := tx.Bucket(bucketConcepts)
 	key := []byte(c.ID)
-	if b.Get(key) == nil {
+	if !newGView(tx).exists(c.ID) {
 		if err := addUint(tx.Bucket(bucketMeta), metaConcepts, 1); err != nil {
 			return err
 		}
@@ -71,18 +71,11 @@ func putConcept(tx *bolt.Tx, c Concept) error {
 	return b.Put(key, encodeConcept(c))
 }
 
-// ensureConcept creates c when no concept with its id exists.
-func ensureConcept(tx *bolt.Tx, c Concept) error {
-	if tx.Bucket(bucketConcepts).Get([]byte(c.ID)) != nil {
-		return nil
-	}
-	return putConcept(tx, c)
-}
-
-// deleteConcept removes a concept (not its associations).
+// deleteConcept removes a concept (not its associations): the stored one
+// and, for a derived event concept, the count (the caller deletes the event).
 func deleteConcept(tx *bolt.Tx, id string) error {
 	b := tx.Bucket(bucketConcepts)
-	if b.Get([]byte(id)) == nil {
+	if !newGView(tx).exists(id) {
 		return nil
 	}
 	if err := addUint(tx.Bucket(bucketMeta), metaConcepts, -1); err != nil {
@@ -123,9 +116,7 @@ func (s *Store) QueryConcept(id string) (Concept, bool, error) {
 		found bool
 	)
 	err := s.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketConcepts).Get([]byte(id)); v != nil {
-			c, found = decodeConcept(id, v), true
-		}
+		c, found = newGView(tx).concept(id)
 		return nil
 	})
 	if err != nil {
@@ -151,7 +142,8 @@ func adjValue(typ uint32, confidence float32, far string) []byte {
 }
 
 // putAssociation upserts src --[typ]--> dst in the association bucket and
-// both adjacency lists. Callers check that both concepts exist.
+// both adjacency lists. Callers check that both concepts exist. Over a
+// derived association (vgraph.go) it stores one with the same seq.
 func putAssociation(tx *bolt.Tx, src, dst string, typ uint32, confidence float32) error {
 	meta := tx.Bucket(bucketMeta)
 	assoc := tx.Bucket(bucketAssoc)
@@ -159,6 +151,8 @@ func putAssociation(tx *bolt.Tx, src, dst string, typ uint32, confidence float32
 	var seq []byte
 	if v := assoc.Get(key); len(v) == 12 {
 		seq = append([]byte(nil), v[:8]...)
+	} else if d := newGView(tx).derivedAssocSeq(src, dst, typ); d != 0 {
+		seq = encodeUint(d)
 	} else {
 		next := getUint(meta, metaAssocSeq) + 1
 		if err := putUint(meta, metaAssocSeq, next); err != nil {
@@ -178,8 +172,9 @@ func putAssociation(tx *bolt.Tx, src, dst string, typ uint32, confidence float32
 	return tx.Bucket(bucketIn).Put(join(strPrefix(dst), seq), adjValue(typ, confidence, src))
 }
 
-// deleteAssociation removes src --[typ]--> dst if present.
-func deleteAssociation(tx *bolt.Tx, src, dst string, typ uint32) error {
+// deleteStoredAssociation removes the stored src --[typ]--> dst if present,
+// leaving the counter to the caller.
+func deleteStoredAssociation(tx *bolt.Tx, src, dst string, typ uint32) error {
 	assoc := tx.Bucket(bucketAssoc)
 	key := assocKey(src, dst, typ)
 	v := assoc.Get(key)
@@ -193,10 +188,7 @@ func deleteAssociation(tx *bolt.Tx, src, dst string, typ uint32) error {
 	if err := tx.Bucket(bucketOut).Delete(join(strPrefix(src), seq)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketIn).Delete(join(strPrefix(dst), seq)); err != nil {
-		return err
-	}
-	return addUint(tx.Bucket(bucketMeta), metaAssocs, -1)
+	return tx.Bucket(bucketIn).Delete(join(strPrefix(dst), seq))
 }
 
 // Neighbors lists the outgoing associations of id, newest first. typ 0
@@ -210,69 +202,13 @@ func (s *Store) Neighbors(id string, typ uint32, limit int) ([]Neighbor, error) 
 	}
 	var out []Neighbor
 	err := s.view(func(tx *bolt.Tx) error {
-		out = scanAdjacency(tx.Bucket(bucketOut), id, typ, limit, true)
+		out = newGView(tx).adjacency(id, true, typ, limit, true)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("neighbors of %q: %w", id, err)
 	}
 	return out, nil
-}
-
-// scanAdjacency reads up to limit entries of id's adjacency list, newest
-// first when newestFirst is set.
-func scanAdjacency(b *bolt.Bucket, id string, typ uint32, limit int, newestFirst bool) []Neighbor {
-	prefix := strPrefix(id)
-	c := b.Cursor()
-	var k, v []byte
-	var next func() ([]byte, []byte)
-	if newestFirst {
-		k, v = seekLast(c, prefix)
-		next = c.Prev
-	} else {
-		k, v = c.Seek(prefix)
-		next = c.Next
-	}
-	var out []Neighbor
-	for ; k != nil && hasPrefix(k, prefix) && len(out) < limit; k, v = next() {
-		if len(v) < 8 {
-			continue
-		}
-		t := binary.BigEndian.Uint32(v[0:4])
-		if typ != 0 && t != typ {
-			continue
-		}
-		out = append(out, Neighbor{ID: string(v[8:]), Type: t, Confidence: decodeFloat(v[4:8])})
-	}
-	return out
-}
-
-// seekLast positions c on the last key starting with prefix (or returns a
-// key outside it when there is none).
-func seekLast(c *bolt.Cursor, prefix []byte) ([]byte, []byte) {
-	end := prefixEnd(prefix)
-	var k, v []byte
-	if end == nil {
-		k, v = c.Last()
-	} else if k, v = c.Seek(end); k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
-	return k, v
-}
-
-// prefixEnd is the smallest key greater than every key with prefix p; nil
-// when there is none.
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
 }
 
 // FindPath returns the shortest path of concept ids from -> to following
@@ -302,8 +238,8 @@ func (s *Store) FindPath(from, to string, maxDepth int) ([]string, error) {
 
 // bfs searches breadth first over outgoing and incoming associations.
 func bfs(tx *bolt.Tx, from, to string, maxDepth int) []string {
-	concepts := tx.Bucket(bucketConcepts)
-	if concepts.Get([]byte(from)) == nil || concepts.Get([]byte(to)) == nil {
+	g := newGView(tx)
+	if !g.exists(from) || !g.exists(to) {
 		return nil
 	}
 	if from == to {
@@ -311,12 +247,11 @@ func bfs(tx *bolt.Tx, from, to string, maxDepth int) []string {
 	}
 	parent := map[string]string{from: ""}
 	frontier := []string{from}
-	out, in := tx.Bucket(bucketOut), tx.Bucket(bucketIn)
 	for depth := 0; depth < maxDepth && len(frontier) > 0; depth++ {
 		var next []string
 		for _, id := range frontier {
-			for _, b := range []*bolt.Bucket{out, in} {
-				for _, n := range scanAdjacency(b, id, 0, maxPathVisits, false) {
+			for _, out := range []bool{true, false} {
+				for _, n := range g.adjacency(id, out, 0, maxPathVisits, false) {
 					if _, seen := parent[n.ID]; seen {
 						continue
 					}

@@ -7,8 +7,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Buckets. Composite keys are big-endian so cursor order is numeric order;
-// string parts end with a NUL (ids never contain one).
+// Buckets (store format 2, see format.go). Composite keys are big-endian so
+// cursor order is numeric order; string parts end with a NUL (ids never
+// contain one). Events are stored once, compactly (record.go); their graph
+// form (event concepts and their associations) is derived on read
+// (vgraph.go), so the concept and association buckets hold only what was
+// learned through the graph API, entity and ts- concepts, and overrides.
 var (
 	// bucketMeta holds the counters below.
 	bucketMeta = []byte("meta")
@@ -20,25 +24,33 @@ var (
 	bucketOut = []byte("adj_out")
 	// bucketIn: dst NUL assoc_seq(8) -> type(4) confidence(4) src.
 	bucketIn = []byte("adj_in")
-	// bucketEvents: seq(8) -> deterministic protobuf of the event.
+	// bucketEvents: seq(8) -> the event record (record.go).
 	bucketEvents = []byte("events")
-	// bucketEventIDs: event id -> seq(8) concept id.
+	// bucketEventIDs: fnv64a(event id)(8) seq(8) -> nothing (dedupe, EventsByID).
 	bucketEventIDs = []byte("event_ids")
-	// bucketByEntity: entity NUL seq(8) -> type(4) timestamp(8).
+	// bucketByEntity: entity intern id(4) seq(8) -> uvarint type, varint timestamp.
 	bucketByEntity = []byte("idx_entity")
-	// bucketByType: type(4) seq(8) -> timestamp(8).
+	// bucketByType: type(4) seq(8) -> varint timestamp.
 	bucketByType = []byte("idx_type")
-	// bucketByTime: timestamp(8, sign-flipped) seq(8) -> type(4).
+	// bucketByTime: timestamp(8, sign-flipped) seq(8) -> uvarint type.
 	bucketByTime = []byte("idx_time")
-	// bucketEntities: entity id -> nothing; every entity ever indexed.
+	// bucketEntities: entity id -> its intern id(4); every entity ever indexed.
 	bucketEntities = []byte("entities")
+	// bucketIntern: string -> intern id(4), assigned in append order.
+	bucketIntern = []byte("intern")
+	// bucketInternIDs: intern id(4) -> string.
+	bucketInternIDs = []byte("intern_ids")
+	// bucketCausedIn: cause seq(8) seq(8) -> nothing: event seq names the
+	// event cause seq in its caused_by (the reverse of a 998 association).
+	bucketCausedIn = []byte("caused_in")
 
 	// bucketWebhookAcks: webhook name -> last acknowledged seq (8). Kept in
 	// the store so it travels in snapshots with the events it points into.
 	bucketWebhookAcks = []byte("webhook_acks")
 
 	allBuckets = [][]byte{bucketMeta, bucketConcepts, bucketAssoc, bucketOut, bucketIn,
-		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities, bucketWebhookAcks}
+		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities,
+		bucketIntern, bucketInternIDs, bucketCausedIn, bucketWebhookAcks}
 )
 
 // Meta keys.
@@ -49,7 +61,9 @@ var (
 	metaAssocs   = []byte("associations")
 	metaEvents   = []byte("events")
 	metaAssocSeq = []byte("assoc_seq")
-	metaWrites   = []byte("writes") // the write sequence (writeseq.go)
+	metaWrites   = []byte("writes")   // the write sequence (writeseq.go)
+	metaInterned = []byte("interned") // the last intern id assigned
+	metaFormat   = []byte("format")   // the store format version (format.go)
 )
 
 func encodeUint(v uint64) []byte {

@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -99,29 +98,74 @@ func beyondCount(tx *bolt.Tx, keepMax uint64) []uint64 {
 }
 
 // deleteEvent removes one event, its index entries, its concept and every
-// association of that concept.
+// association of that concept (derived and stored), keeping the counters
+// as if the graph form were stored.
 func deleteEvent(tx *bolt.Tx, seq uint64) error {
-	e, err := loadEvent(tx, seq)
-	if err != nil || e == nil {
+	seqKey := encodeUint(seq)
+	v := tx.Bucket(bucketEvents).Get(seqKey)
+	if v == nil {
+		return nil
+	}
+	g := newGView(tx)
+	r, err := decodeRecord(v, seq, g.in)
+	if err != nil {
 		return err
 	}
-	seqKey := encodeUint(seq)
-	ids := tx.Bucket(bucketEventIDs)
-	ref := ids.Get([]byte(e.GetId()))
-	if len(ref) > 8 && decodeUint(ref[:8]) == seq {
-		conceptID := string(ref[8:])
-		if err := deleteConceptEdges(tx, conceptID); err != nil {
-			return err
+	e := r.ev
+	name := eventName(r)
+	removed := map[uint64]struct{}{}
+	for _, d := range append(g.derivedOut(name), g.derivedIn(name)...) {
+		removed[d.seq] = struct{}{}
+	}
+	for _, out := range []bool{true, false} {
+		b := bucketIn
+		if out {
+			b = bucketOut
 		}
-		if err := deleteConcept(tx, conceptID); err != nil {
-			return err
+		for _, d := range realEdges(tx.Bucket(b), name) {
+			removed[d.seq] = struct{}{}
+			src, dst := name, d.n.ID
+			if !out {
+				src, dst = dst, src
+			}
+			if err := deleteStoredAssociation(tx, src, dst, d.n.Type); err != nil {
+				return err
+			}
 		}
-		if err := ids.Delete([]byte(e.GetId())); err != nil {
+	}
+	if err := addUint(tx.Bucket(bucketMeta), metaAssocs, -int64(len(removed))); err != nil {
+		return err
+	}
+	// Causes' reverse entries, then the ones naming this event.
+	causedIn := tx.Bucket(bucketCausedIn)
+	for i, cause := range CausedBy(e) {
+		if r.causeMask&(1<<i) == 0 {
+			continue
+		}
+		if cseq := lookupID(tx, cause); cseq != 0 && cseq < seq {
+			if err := causedIn.Delete(join(encodeUint(cseq), seqKey)); err != nil {
+				return err
+			}
+		}
+	}
+	var named [][]byte
+	c := causedIn.Cursor()
+	for k, _ := c.Seek(seqKey); k != nil && hasPrefix(k, seqKey); k, _ = c.Next() {
+		named = append(named, append([]byte(nil), k...))
+	}
+	for _, k := range named {
+		if err := causedIn.Delete(k); err != nil {
 			return err
 		}
 	}
+	if err := deleteConcept(tx, name); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketEventIDs).Delete(join(idHash(e.GetId()), seqKey)); err != nil {
+		return err
+	}
 	for _, ent := range indexedEntities(e) {
-		if err := tx.Bucket(bucketByEntity).Delete(join(strPrefix(ent), seqKey)); err != nil {
+		if err := tx.Bucket(bucketByEntity).Delete(join(encodeUint32(entityID(tx, ent)), seqKey)); err != nil {
 			return err
 		}
 	}
@@ -135,36 +179,4 @@ func deleteEvent(tx *bolt.Tx, seq uint64) error {
 		return err
 	}
 	return addUint(tx.Bucket(bucketMeta), metaEvents, -1)
-}
-
-// deleteConceptEdges removes every association into or out of id.
-func deleteConceptEdges(tx *bolt.Tx, id string) error {
-	type edge struct {
-		src, dst string
-		typ      uint32
-	}
-	var edges []edge
-	collect := func(b *bolt.Bucket, outgoing bool) {
-		prefix := strPrefix(id)
-		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = c.Next() {
-			if len(v) < 8 {
-				continue
-			}
-			far, typ := string(v[8:]), binary.BigEndian.Uint32(v[:4])
-			if outgoing {
-				edges = append(edges, edge{id, far, typ})
-			} else {
-				edges = append(edges, edge{far, id, typ})
-			}
-		}
-	}
-	collect(tx.Bucket(bucketOut), true)
-	collect(tx.Bucket(bucketIn), false)
-	for _, e := range edges {
-		if err := deleteAssociation(tx, e.src, e.dst, e.typ); err != nil {
-			return err
-		}
-	}
-	return nil
 }

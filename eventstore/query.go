@@ -107,8 +107,9 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		}
 		seqs := matchSeqs(tx, p)
 		out = make([]*rpc.Event, 0, len(seqs))
+		in := newInterner(tx)
 		for _, seq := range seqs {
-			e, err := loadEvent(tx, seq)
+			e, err := loadEventWith(tx, in, seq)
 			if err != nil {
 				return err
 			}
@@ -159,7 +160,7 @@ const (
 func chooseIndex(tx *bolt.Tx, p plan) index {
 	best, bestN := indexSeq, uint64(math.MaxUint64)
 	if p.entities != nil {
-		best, bestN = indexEntity, probeStreams(tx.Bucket(bucketByEntity), entityPrefixes(p), p)
+		best, bestN = indexEntity, probeStreams(tx.Bucket(bucketByEntity), entityPrefixes(tx, p), p)
 	}
 	if p.types != nil {
 		if n := probeStreams(tx.Bucket(bucketByType), typePrefixes(p), p); n < bestN {
@@ -181,12 +182,18 @@ func chooseIndex(tx *bolt.Tx, p plan) index {
 func matchSeqs(tx *bolt.Tx, p plan) []uint64 {
 	switch chooseIndex(tx, p) {
 	case indexEntity:
-		return mergeStreams(tx.Bucket(bucketByEntity), entityPrefixes(p), p, func(v []byte) bool {
-			return len(v) == 12 && p.typeOK(rpc.EventType(binary.BigEndian.Uint32(v[:4]))) && p.inTime(int64(decodeUint(v[4:])))
+		return mergeStreams(tx.Bucket(bucketByEntity), entityPrefixes(tx, p), p, func(v []byte) bool {
+			t, n := binary.Uvarint(v)
+			if n <= 0 {
+				return false
+			}
+			ts, m := binary.Varint(v[n:])
+			return m > 0 && p.typeOK(rpc.EventType(int32(uint32(t)))) && p.inTime(ts)
 		})
 	case indexType:
 		return mergeStreams(tx.Bucket(bucketByType), typePrefixes(p), p, func(v []byte) bool {
-			return p.inTime(int64(decodeUint(v)))
+			ts, n := binary.Varint(v)
+			return n > 0 && p.inTime(ts)
 		})
 	case indexTime:
 		return scanTime(tx, p)
@@ -195,10 +202,14 @@ func matchSeqs(tx *bolt.Tx, p plan) []uint64 {
 	}
 }
 
-func entityPrefixes(p plan) [][]byte {
-	out := make([][]byte, len(p.entities))
-	for i, e := range p.entities {
-		out[i] = strPrefix(e)
+// entityPrefixes are the entity index prefixes (intern ids) of the plan's
+// entities; entities never indexed have none.
+func entityPrefixes(tx *bolt.Tx, p plan) [][]byte {
+	out := make([][]byte, 0, len(p.entities))
+	for _, e := range p.entities {
+		if id := entityID(tx, e); id != 0 {
+			out = append(out, encodeUint32(id))
+		}
 	}
 	return out
 }
@@ -315,10 +326,7 @@ func timeRange(tx *bolt.Tx, p plan, fn func(seq uint64, typ rpc.EventType) bool)
 	c := tx.Bucket(bucketByTime).Cursor()
 	end := encodeTime(p.until)
 	for k, v := c.Seek(encodeTime(p.since)); k != nil && len(k) == 16 && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
-		if len(v) != 4 {
-			continue
-		}
-		if !fn(decodeUint(k[8:]), rpc.EventType(binary.BigEndian.Uint32(v))) {
+		if !fn(decodeUint(k[8:]), eventTypeOf(v)) {
 			return
 		}
 	}
@@ -363,8 +371,8 @@ func scanTime(tx *bolt.Tx, p plan) []uint64 {
 // eventHasEntity reports whether the event is indexed under one of entities.
 func eventHasEntity(tx *bolt.Tx, seq uint64, entities []string) bool {
 	b := tx.Bucket(bucketByEntity)
-	for _, e := range entities {
-		if b.Get(join(strPrefix(e), encodeUint(seq))) != nil {
+	for _, pre := range entityPrefixes(tx, plan{entities: entities}) {
+		if b.Get(join(pre, encodeUint(seq))) != nil {
 			return true
 		}
 	}

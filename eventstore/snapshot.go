@@ -101,6 +101,9 @@ func checkStoreFile(path string) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		if err := checkFormat(tx, "the snapshot's event store"); err != nil {
+			return err
+		}
 		for _, name := range allBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("%w: snapshot lacks bucket %s", ErrInvalid, name)

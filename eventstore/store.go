@@ -71,7 +71,11 @@ func Open(path string, opts Options) (*Store, error) {
 		logger: logger.Named("eventstore"),
 		notify: make(chan struct{}),
 	}
-	if err := db.Update(createBuckets); err != nil {
+	if err := db.View(func(tx *bolt.Tx) error { return checkFormat(tx, path) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := db.Update(initFormat); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

@@ -51,11 +51,11 @@ func (s *Store) LearnAssociationSeq(src, dst string, typ uint32, confidence floa
 	defer s.writeMu.Unlock()
 	var seq uint64
 	err := s.update(func(tx *bolt.Tx) error {
-		concepts := tx.Bucket(bucketConcepts)
-		if concepts.Get([]byte(src)) == nil {
+		g := newGView(tx)
+		if !g.exists(src) {
 			return fmt.Errorf("%w: source concept %q", ErrNotFound, src)
 		}
-		if concepts.Get([]byte(dst)) == nil {
+		if !g.exists(dst) {
 			return fmt.Errorf("%w: target concept %q", ErrNotFound, dst)
 		}
 		if err := putAssociation(tx, src, dst, typ, confidence); err != nil {

@@ -1,0 +1,231 @@
+package eventstore
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"slices"
+
+	"github.com/gridctl/grid/rpc"
+	bolt "go.etcd.io/bbolt"
+)
+
+// An event record (bucketEvents value) is varint-encoded; strings that
+// repeat (entity ids, detail keys, sources) are interned to small ids:
+//
+//	uvarint len(id) id | uvarint type | uvarint entity (intern id, 0 = "")
+//	varint timestamp | uvarint source (intern id, 0 = "")
+//	uvarint n | n x (uvarint key (intern id) | uvarint len(value) value), keys sorted
+//	uvarint assoc_base | uvarint name_suffix | uvarint cause_mask
+//
+// assoc_base is the association seq of the event's first graph edge (see
+// vgraph.go); name_suffix makes its concept name unique (0: none, 1: -s{seq},
+// k >= 2: -k); bit i of cause_mask is set when the i-th caused_by id named a
+// stored event at append time.
+type record struct {
+	ev        *rpc.Event
+	assocBase uint64
+	suffix    uint64
+	causeMask uint64
+}
+
+// interner assigns and resolves intern ids inside one transaction.
+type interner struct {
+	strs, ids, meta *bolt.Bucket
+	next            uint64 // 0 until loaded
+	cache           map[string]uint64
+}
+
+func newInterner(tx *bolt.Tx) *interner {
+	return &interner{strs: tx.Bucket(bucketIntern), ids: tx.Bucket(bucketInternIDs), meta: tx.Bucket(bucketMeta)}
+}
+
+// lookup returns s's intern id, 0 when s is not interned (or empty).
+func (in *interner) lookup(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	if id, ok := in.cache[s]; ok {
+		return id
+	}
+	return uint64(decodeUint32(in.strs.Get([]byte(s))))
+}
+
+// intern returns s's intern id, assigning the next one (in append order,
+// so every replica assigns the same) when s is new. "" is 0.
+func (in *interner) intern(s string) (uint64, error) {
+	if id := in.lookup(s); id != 0 || s == "" {
+		return id, nil
+	}
+	if in.next == 0 {
+		in.next = getUint(in.meta, metaInterned) + 1
+	}
+	id := in.next
+	if id > 1<<32-1 {
+		return 0, fmt.Errorf("%w: intern table full", ErrInvalid)
+	}
+	in.next++
+	key := encodeUint32(uint32(id))
+	if err := in.strs.Put([]byte(s), key); err != nil {
+		return 0, err
+	}
+	if err := in.ids.Put(key, []byte(s)); err != nil {
+		return 0, err
+	}
+	if err := putUint(in.meta, metaInterned, id); err != nil {
+		return 0, err
+	}
+	if in.cache == nil {
+		in.cache = map[string]uint64{}
+	}
+	in.cache[s] = id
+	return id, nil
+}
+
+// str resolves an intern id; "" for 0 or unknown.
+func (in *interner) str(id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return string(in.ids.Get(encodeUint32(uint32(id))))
+}
+
+func decodeUint32(b []byte) uint32 {
+	if len(b) != 4 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+// encodeRecord renders r (interning its strings) into buf.
+func encodeRecord(buf []byte, r record, in *interner) ([]byte, error) {
+	e := r.ev
+	ent, err := in.intern(e.GetEntityId())
+	if err != nil {
+		return nil, err
+	}
+	src, err := in.intern(e.GetSource())
+	if err != nil {
+		return nil, err
+	}
+	buf = binary.AppendUvarint(buf, uint64(len(e.GetId())))
+	buf = append(buf, e.GetId()...)
+	buf = binary.AppendUvarint(buf, uint64(uint32(e.GetType())))
+	buf = binary.AppendUvarint(buf, ent)
+	buf = binary.AppendVarint(buf, e.GetTimestamp())
+	buf = binary.AppendUvarint(buf, src)
+	keys := make([]string, 0, len(e.GetDetails()))
+	for k := range e.GetDetails() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf = binary.AppendUvarint(buf, uint64(len(keys)))
+	for _, k := range keys {
+		kid, err := in.intern(k)
+		if err != nil {
+			return nil, err
+		}
+		v := e.GetDetails()[k]
+		buf = binary.AppendUvarint(buf, kid)
+		buf = binary.AppendUvarint(buf, uint64(len(v)))
+		buf = append(buf, v...)
+	}
+	buf = binary.AppendUvarint(buf, r.assocBase)
+	buf = binary.AppendUvarint(buf, r.suffix)
+	return binary.AppendUvarint(buf, r.causeMask), nil
+}
+
+// recReader decodes varints from a record, remembering the first error.
+type recReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *recReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.bad = true
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recReader) bytes() []byte {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.bad = true
+		r.b = nil
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+// recordID is the event id of an encoded record, without decoding the rest.
+func recordID(v []byte) []byte {
+	r := recReader{b: v}
+	return r.bytes()
+}
+
+// decodeRecord decodes the record stored under seq.
+func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
+	r := recReader{b: v}
+	e := &rpc.Event{Seq: seq}
+	e.Id = string(r.bytes())
+	e.Type = rpc.EventType(int32(uint32(r.uvarint())))
+	e.EntityId = in.str(r.uvarint())
+	e.Timestamp = r.varint()
+	e.Source = in.str(r.uvarint())
+	if n := r.uvarint(); n > 0 && !r.bad {
+		if n > uint64(len(r.b)) {
+			return record{}, fmt.Errorf("decode event seq %d: bad detail count", seq)
+		}
+		e.Details = make(map[string]string, n)
+		for range n {
+			k := in.str(r.uvarint())
+			e.Details[k] = string(r.bytes())
+		}
+	}
+	rec := record{ev: e, assocBase: r.uvarint(), suffix: r.uvarint(), causeMask: r.uvarint()}
+	if r.bad {
+		return record{}, fmt.Errorf("decode event seq %d: truncated record", seq)
+	}
+	return rec, nil
+}
+
+// idHash is the 8-byte key prefix of an event id in bucketEventIDs.
+func idHash(id string) []byte {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum(nil)
+}
+
+// lookupID returns the seq of the stored event with this id, 0 when none.
+// bucketEventIDs holds hash(id)(8) seq(8) with no value; a hash collision
+// is resolved by comparing the record's id.
+func lookupID(tx *bolt.Tx, id string) uint64 {
+	prefix := idHash(id)
+	events := tx.Bucket(bucketEvents)
+	c := tx.Bucket(bucketEventIDs).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && hasPrefix(k, prefix); k, _ = c.Next() {
+		seq := decodeUint(k[8:])
+		if v := events.Get(k[8:]); v != nil && string(recordID(v)) == id {
+			return seq
+		}
+	}
+	return 0
+}
