@@ -269,7 +269,7 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	if err := w.events.Put(seqKey, w.cat(w.rec)); err != nil {
 		return err
 	}
-	if err := w.ids.Put(w.cat(idHash(e.GetId()), seqKey), nil); err != nil {
+	if err := putID(w.ids, e.GetId(), seq); err != nil {
 		return err
 	}
 	if err := w.byType.Put(w.cat(typ[:], seqKey), entVal[typLen:]); err != nil {

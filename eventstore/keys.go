@@ -26,7 +26,8 @@ var (
 	bucketIn = []byte("adj_in")
 	// bucketEvents: seq(8) -> the event record (record.go).
 	bucketEvents = []byte("events")
-	// bucketEventIDs: fnv64a(event id)(8) seq(8) -> nothing (dedupe, EventsByID).
+	// bucketEventIDs: fnv64a(event id)(8) -> uvarint seqs of the events with
+	// that hash (dedupe, EventsByID; the record's id resolves a collision).
 	bucketEventIDs = []byte("event_ids")
 	// bucketByEntity: entity intern id(4) seq(8) -> uvarint type, varint timestamp.
 	bucketByEntity = []byte("idx_entity")

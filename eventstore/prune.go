@@ -161,7 +161,7 @@ func deleteEvent(tx *bolt.Tx, seq uint64) error {
 	if err := deleteConcept(tx, name); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketEventIDs).Delete(join(idHash(e.GetId()), seqKey)); err != nil {
+	if err := deleteID(tx.Bucket(bucketEventIDs), e.GetId(), seq); err != nil {
 		return err
 	}
 	for _, ent := range indexedEntities(e) {

@@ -215,17 +215,50 @@ func idHash(id string) []byte {
 }
 
 // lookupID returns the seq of the stored event with this id, 0 when none.
-// bucketEventIDs holds hash(id)(8) seq(8) with no value; a hash collision
-// is resolved by comparing the record's id.
+// bucketEventIDs maps fnv64a(id) to the uvarint seqs of the stored events
+// with that hash (one, but for a collision); the record's id decides.
 func lookupID(tx *bolt.Tx, id string) uint64 {
-	prefix := idHash(id)
+	v := tx.Bucket(bucketEventIDs).Get(idHash(id))
+	if v == nil {
+		return 0
+	}
 	events := tx.Bucket(bucketEvents)
-	c := tx.Bucket(bucketEventIDs).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && hasPrefix(k, prefix); k, _ = c.Next() {
-		seq := decodeUint(k[8:])
-		if v := events.Get(k[8:]); v != nil && string(recordID(v)) == id {
+	for v2 := v; len(v2) > 0; {
+		seq, n := binary.Uvarint(v2)
+		if n <= 0 {
+			return 0
+		}
+		v2 = v2[n:]
+		if rec := events.Get(encodeUint(seq)); rec != nil && string(recordID(rec)) == id {
 			return seq
 		}
 	}
 	return 0
+}
+
+// putID adds seq under id's hash in bucketEventIDs.
+func putID(b *bolt.Bucket, id string, seq uint64) error {
+	key := idHash(id)
+	val := append([]byte(nil), b.Get(key)...)
+	return b.Put(key, binary.AppendUvarint(val, seq))
+}
+
+// deleteID removes seq from under id's hash in bucketEventIDs.
+func deleteID(b *bolt.Bucket, id string, seq uint64) error {
+	key := idHash(id)
+	var keep []byte
+	for v := b.Get(key); len(v) > 0; {
+		s, n := binary.Uvarint(v)
+		if n <= 0 {
+			break
+		}
+		v = v[n:]
+		if s != seq {
+			keep = binary.AppendUvarint(keep, s)
+		}
+	}
+	if len(keep) == 0 {
+		return b.Delete(key)
+	}
+	return b.Put(key, keep)
 }
