@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,8 +185,18 @@ func BenchmarkEventQuery1M(b *testing.B) {
 	ds = timeQueries(b, leader, typeTimeQuery, 100)
 	record("event_query_type_time_ms_p99_1m", percentileMS(ds, 0.99), "ms", how+fmt.Sprintf("; QueryEvents{types: [one type], since/until: a random sixth of the stored time span (10 minutes), limit: 100} on the leader, p99 of %d after %d warm-up", queriesPerKind, queryWarmup))
 
+	size, files, err := eventStoreBytes(leader.DataDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("leader's event store: %v", files)
+	record("event_bytes_per_event_1m", float64(size)/float64(n), "bytes", how+"; the leader's event store file(s) (<data dir>/events/*.db, file size on disk) divided by the events stored, after loading and querying")
+
 	var maxRSS float64
 	for _, m := range c.Live() {
+		if parts, err := rssByMapping(m.PID()); err == nil {
+			b.Logf("%s resident by mapping (/proc/<pid>/smaps Rss): %s", m.ID, strings.Join(parts, ", "))
+		}
 		mb, err := rssMB(m.PID())
 		if err != nil {
 			b.Fatal(err)
