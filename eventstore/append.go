@@ -219,15 +219,34 @@ func (w *eventWriter) finish() error {
 // form were stored.
 func (w *eventWriter) putEvent(e *rpc.Event) error {
 	seq := e.GetSeq()
-	seqKey := w.u64(seq)
 	suffix, err := w.eventConceptSuffix(e)
 	if err != nil {
 		return err
 	}
 	w.conceptsAdded++ // the event concept
-	ents := indexedEntities(e)
 	rec := record{ev: e, assocBase: w.assocSeq + 1, suffix: suffix}
-	w.assocSeq += uint64(len(ents)) + 1 // entity --> event, event --> ts
+	w.assocSeq += uint64(len(indexedEntities(e))) + 1 // entity --> event, event --> ts
+	// An alert names the events that triggered it: event --[998]--> cause,
+	// for each cause stored before it (unknown ids are skipped).
+	var causes []uint64
+	for i, cause := range CausedBy(e) {
+		cseq := lookupID(w.g.tx, cause)
+		if cseq == 0 || cseq == seq {
+			continue
+		}
+		rec.causeMask |= 1 << i
+		w.assocSeq++
+		causes = append(causes, cseq)
+	}
+	w.assocsAdded += int64(w.assocSeq + 1 - rec.assocBase)
+	return w.putRecord(rec, causes)
+}
+
+// putRecord writes an event's record, its index entries, the entity and
+// ts- concepts it names when new, and the reverse entries of its causes.
+func (w *eventWriter) putRecord(rec record, causes []uint64) error {
+	e := rec.ev
+	seqKey := w.u64(e.GetSeq())
 	var typ [4]byte
 	binary.BigEndian.PutUint32(typ[:], uint32(e.GetType()))
 	var tsKey [8]byte
@@ -236,7 +255,7 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	var entBuf [2 * binary.MaxVarintLen64]byte
 	typLen := binary.PutUvarint(entBuf[:], uint64(typ32(e)))
 	entVal := w.cat(entBuf[:typLen+binary.PutVarint(entBuf[typLen:], e.GetTimestamp())])
-	for _, ent := range ents {
+	for _, ent := range indexedEntities(e) {
 		id, err := w.ensureEntity(ent, e.GetTimestamp())
 		if err != nil {
 			return err
@@ -248,20 +267,12 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	if err := w.ensureConcept(timeConceptName(e.GetTimestamp()), e.GetTimestamp()); err != nil {
 		return err
 	}
-	// An alert names the events that triggered it: event --[998]--> cause,
-	// for each cause stored before it (unknown ids are skipped).
-	for i, cause := range CausedBy(e) {
-		cseq := lookupID(w.g.tx, cause)
-		if cseq == 0 || cseq == seq {
-			continue
-		}
-		rec.causeMask |= 1 << i
-		w.assocSeq++
+	for _, cseq := range causes {
 		if err := w.causedIn.Put(w.cat(encodeUint(cseq), seqKey), nil); err != nil {
 			return err
 		}
 	}
-	w.assocsAdded += int64(w.assocSeq + 1 - rec.assocBase)
+	var err error
 	w.rec, err = encodeRecord(w.rec[:0], rec, w.g.in)
 	if err != nil {
 		return err
@@ -269,7 +280,7 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	if err := w.events.Put(seqKey, w.cat(w.rec)); err != nil {
 		return err
 	}
-	if err := putID(w.ids, e.GetId(), seq); err != nil {
+	if err := putID(w.ids, e.GetId(), e.GetSeq()); err != nil {
 		return err
 	}
 	if err := w.byType.Put(w.cat(typ[:], seqKey), entVal[typLen:]); err != nil {

@@ -46,6 +46,8 @@ func checkFormat(tx *bolt.Tx, path string) error {
 	switch v := readFormat(tx); {
 	case v == 0 || v == formatVersion:
 		return nil
+	case v == 1:
+		return nil // migrated by Open and Restore (migrate.go)
 	case v < formatVersion:
 		return fmt.Errorf("%w: %s was written in event store format %d by an older Grid; this Grid reads format %d. "+
 			"A master rebuilds its store from its peers: stop it, move its data directory aside and start it again to rejoin. "+

@@ -84,6 +84,17 @@ func Restore(path string, r io.Reader, opts Options) (*Store, error) {
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if format, err := fileFormat(tmpName); err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	} else if format == 1 {
+		// A snapshot taken by an older Grid: migrate it before it goes live.
+		migrated := tmpName + ".v2"
+		defer os.Remove(migrated)
+		if err := migrateV1(tmpName, migrated); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		tmpName = migrated
+	}
 	if err := checkStoreFile(tmpName); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
@@ -91,6 +102,18 @@ func Restore(path string, r io.Reader, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	return Open(path, opts)
+}
+
+// fileFormat is the store format of a candidate file (readFormat).
+func fileFormat(path string) (uint64, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: openTimeout})
+	if err != nil {
+		return 0, fmt.Errorf("%w: not a store file: %v", ErrInvalid, err)
+	}
+	defer db.Close()
+	var v uint64
+	err = db.View(func(tx *bolt.Tx) error { v = readFormat(tx); return nil })
+	return v, err
 }
 
 // checkStoreFile opens a candidate file read-only and checks it holds a store.

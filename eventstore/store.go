@@ -71,9 +71,18 @@ func Open(path string, opts Options) (*Store, error) {
 		logger: logger.Named("eventstore"),
 		notify: make(chan struct{}),
 	}
-	if err := db.View(func(tx *bolt.Tx) error { return checkFormat(tx, path) }); err != nil {
+	var format uint64
+	if err := db.View(func(tx *bolt.Tx) error { format = readFormat(tx); return checkFormat(tx, path) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if format != 0 && format < formatVersion {
+		db.Close()
+		logger.Named("eventstore").Info("migrating the event store to the current format (the original is kept as .format1)", "path", path, "from", format, "to", formatVersion)
+		if err := migrateFile(path); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return Open(path, opts)
 	}
 	if err := db.Update(initFormat); err != nil {
 		db.Close()
