@@ -57,4 +57,3 @@ func TestWriteV0Fixture(t *testing.T) {
 	s.Close()
 	t.Logf("digest %s", s.Digest())
 }
-

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -60,17 +61,25 @@ func BenchmarkStoreBytesPerEvent(b *testing.B) {
 		return nil
 	})
 	b.ResetTimer()
+	var entity, typeTime []time.Duration
 	i := 0
 	for b.Loop() {
-		if _, err := s.Events(Filter{Entities: []string{fmt.Sprintf("node-bench-%04d", i%1000)}, Limit: 100}); err != nil {
-			b.Fatal(err)
+		t0 := time.Now()
+		if got, err := s.Events(Filter{Entities: []string{fmt.Sprintf("node-bench-%04d", i%1000)}, Limit: 100}); err != nil || len(got) != min(100, n/1000) {
+			b.Fatalf("entity query: %d events, %v", len(got), err)
 		}
+		t1 := time.Now()
 		since := base + int64(i*7919%1000)*span*5/6/1000
 		if _, err := s.Events(Filter{Types: []rpc.EventType{types[i%len(types)]}, Since: since, Until: since + span/6, Limit: 100}); err != nil {
 			b.Fatal(err)
 		}
+		entity, typeTime = append(entity, t1.Sub(t0)), append(typeTime, time.Since(t1))
 		i++
 	}
+	slices.Sort(entity)
+	slices.Sort(typeTime)
+	b.ReportMetric(float64(entity[len(entity)*99/100].Microseconds()), "entity_us_p99")
+	b.ReportMetric(float64(typeTime[len(typeTime)*99/100].Microseconds()), "type_time_us_p99")
 	b.ReportMetric(float64(st.Size())/float64(n), "file_bytes/event")
 	b.ReportMetric(float64(n)/load.Seconds(), "load_events/s")
 }
