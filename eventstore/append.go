@@ -97,8 +97,8 @@ func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, erro
 // concepts known to exist, so each event costs only its own puts: its
 // record, its id, type, time and entity index entries (record.go, keys.go).
 type eventWriter struct {
-	meta, concepts, events, ids, byEntity, byType, byTime, ents, causedIn *bolt.Bucket
-	g                                                                     *gview
+	meta, concepts, events, ids, byEntity, byType, byTime, ents, causedIn, marks *bolt.Bucket
+	g                                                                            *gview
 
 	seq    uint64
 	digest [32]byte
@@ -113,6 +113,7 @@ type eventWriter struct {
 	// arena is the free part of the current slab (see bytes).
 	arena []byte
 	rec   []byte // the record buffer, reused
+	times timeTracker
 }
 
 // bytes returns n bytes cut from the transaction's slab: one allocation per
@@ -154,8 +155,9 @@ func newEventWriter(tx *bolt.Tx, lastSeq uint64, digest [32]byte) *eventWriter {
 		meta: tx.Bucket(bucketMeta), concepts: tx.Bucket(bucketConcepts), events: tx.Bucket(bucketEvents),
 		ids: tx.Bucket(bucketEventIDs), byEntity: tx.Bucket(bucketByEntity), byType: tx.Bucket(bucketByType),
 		byTime: tx.Bucket(bucketByTime), ents: tx.Bucket(bucketEntities), causedIn: tx.Bucket(bucketCausedIn),
-		g:   newGView(tx),
-		seq: lastSeq, digest: digest, known: make(map[string]struct{}), entityIDs: make(map[string]uint32),
+		marks: tx.Bucket(bucketTimeMarks),
+		g:     newGView(tx),
+		seq:   lastSeq, digest: digest, known: make(map[string]struct{}), entityIDs: make(map[string]uint32),
 	}
 	// Keys that arrive in increasing order: pack their pages full. The id
 	// index (hash keys) and the entity index (interleaved entities) keep
@@ -164,6 +166,7 @@ func newEventWriter(tx *bolt.Tx, lastSeq uint64, digest [32]byte) *eventWriter {
 		b.FillPercent = appendFillPercent
 	}
 	w.assocSeq = getUint(w.meta, metaAssocSeq)
+	w.times = loadTimeTracker(w.meta)
 	return w
 }
 
@@ -193,6 +196,9 @@ func (w *eventWriter) finish() error {
 		return nil
 	}
 	if err := putUint(w.meta, metaLastSeq, w.seq); err != nil {
+		return err
+	}
+	if err := w.times.flush(w.meta); err != nil {
 		return err
 	}
 	if err := addUint(w.meta, metaEvents, int64(w.stored)); err != nil {
@@ -265,6 +271,9 @@ func (w *eventWriter) putRecord(rec record, causes []uint64) error {
 		}
 	}
 	if err := w.ensureConcept(timeConceptName(e.GetTimestamp()), e.GetTimestamp()); err != nil {
+		return err
+	}
+	if err := w.times.add(w.marks, e.GetSeq(), e.GetTimestamp()); err != nil {
 		return err
 	}
 	for _, cseq := range causes {

@@ -51,7 +51,7 @@ var (
 
 	allBuckets = [][]byte{bucketMeta, bucketConcepts, bucketAssoc, bucketOut, bucketIn,
 		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities,
-		bucketIntern, bucketInternIDs, bucketCausedIn, bucketWebhookAcks}
+		bucketIntern, bucketInternIDs, bucketCausedIn, bucketTimeMarks, bucketWebhookAcks}
 )
 
 // Meta keys.

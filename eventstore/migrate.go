@@ -70,7 +70,7 @@ func migrateEvents(otx *bolt.Tx, db *bolt.DB) error {
 					return fmt.Errorf("event seq %d: %w", e.GetSeq(), err)
 				}
 			}
-			return nil
+			return w.times.flush(w.meta)
 		})
 		if err != nil {
 			return err

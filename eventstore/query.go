@@ -180,6 +180,10 @@ func chooseIndex(tx *bolt.Tx, p plan) index {
 
 // matchSeqs returns the matching seqs in result order, at most p.limit.
 func matchSeqs(tx *bolt.Tx, p plan) []uint64 {
+	p = narrowByTime(tx, p)
+	if p.lo > p.hi {
+		return nil
+	}
 	switch chooseIndex(tx, p) {
 	case indexEntity:
 		return mergeStreams(tx.Bucket(bucketByEntity), entityPrefixes(tx, p), p, func(v []byte) bool {

@@ -80,6 +80,8 @@ func BenchmarkStoreBytesPerEvent(b *testing.B) {
 	slices.Sort(typeTime)
 	b.ReportMetric(float64(entity[len(entity)*99/100].Microseconds()), "entity_us_p99")
 	b.ReportMetric(float64(typeTime[len(typeTime)*99/100].Microseconds()), "type_time_us_p99")
+	b.ReportMetric(float64(entity[len(entity)/2].Microseconds()), "entity_us_p50")
+	b.ReportMetric(float64(typeTime[len(typeTime)/2].Microseconds()), "type_time_us_p50")
 	b.ReportMetric(float64(st.Size())/float64(n), "file_bytes/event")
 	b.ReportMetric(float64(n)/load.Seconds(), "load_events/s")
 }
