@@ -11,11 +11,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// appendFillPercent is the page fill for the buckets events write to. Their
-// keys mostly arrive in increasing order (seq, type+seq, time+seq, entity+seq,
-// concept names and ids that start with a timestamp), so bbolt can pack pages
-// full instead of leaving half of each page empty after a split: fewer pages
-// to write per commit and a smaller file.
+// appendFillPercent is the page fill for the buckets whose keys arrive in
+// increasing order (seq, type+seq, time+seq, cause seq+seq), so bbolt can
+// pack pages full instead of leaving half of each page empty after a split:
+// fewer pages to write per commit and a smaller file. The entity index
+// (keys interleaved over entities) and the id index (hashes) keep bbolt's
+// default: packed full, each insert into a full page would split it again.
 const appendFillPercent = 0.95
 
 // arenaChunk is the size of the slabs keys and values are cut from during
