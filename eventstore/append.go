@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -343,14 +344,29 @@ func (w *eventWriter) ensureConcept(id string, ts int64) error {
 
 // eventConceptSuffix picks the event's concept name event-{type}-{timestamp_micros},
 // made unique with a -2, -3, ... suffix (then -s{seq}) when taken, and
-// returns the record's name_suffix. Deterministic given the state.
+// returns the record's name_suffix. Deterministic given the state. The
+// stored events of the same type and timestamp are read once.
 func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
 	base := "event-" + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-	if !w.g.exists(base) {
+	used := map[uint64]bool{} // suffixes (0, k >= 2) of stored events' names
+	prefix := encodeTime(e.GetTimestamp())
+	c := w.byTime.Cursor()
+	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, v = c.Next() {
+		if eventTypeOf(v) != e.GetType() {
+			continue
+		}
+		if r, ok := w.g.record(decodeUint(k[8:])); ok && r.suffix != 1 {
+			used[r.suffix] = true
+		}
+	}
+	free := func(suffix uint64, name string) bool {
+		return !used[suffix] && w.concepts.Get([]byte(name)) == nil
+	}
+	if free(0, base) {
 		return 0, nil
 	}
 	for i := 2; i <= maxNameSuffix; i++ {
-		if !w.g.exists(base + "-" + strconv.Itoa(i)) {
+		if free(uint64(i), base+"-"+strconv.Itoa(i)) {
 			return uint64(i), nil
 		}
 	}

@@ -73,9 +73,13 @@ func (g *gview) eventByName(id string) (record, bool) {
 		if !ok {
 			continue
 		}
+		typeName := rest[:i]
 		prefix := encodeTime(ts)
 		c := g.tx.Bucket(bucketByTime).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, _ = c.Next() {
+		for k, v := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, v = c.Next() {
+			if eventTypeOf(v).Name() != typeName {
+				continue
+			}
 			if r, ok := g.record(decodeUint(k[8:])); ok && eventName(r) == id {
 				return r, true
 			}
