@@ -34,6 +34,7 @@ type interner struct {
 	strs, ids, meta *bolt.Bucket
 	next            uint64 // 0 until loaded
 	cache           map[string]uint64
+	names           map[uint64]string // resolved ids (a query decodes the same few)
 }
 
 func newInterner(tx *bolt.Tx) *interner {
@@ -87,7 +88,17 @@ func (in *interner) str(id uint64) string {
 	if id == 0 {
 		return ""
 	}
-	return string(in.ids.Get(encodeUint32(uint32(id))))
+	if s, ok := in.names[id]; ok {
+		return s
+	}
+	s := string(in.ids.Get(encodeUint32(uint32(id))))
+	if in.names == nil {
+		in.names = map[uint64]string{}
+	}
+	if len(in.names) < 4096 {
+		in.names[id] = s
+	}
+	return s
 }
 
 func decodeUint32(b []byte) uint32 {
