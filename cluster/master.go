@@ -77,6 +77,8 @@ type consensus struct {
 	// leadership, set in establishLeadership and never cleared: every order
 	// to an agent carries it (fencing, package nodes).
 	leaderTerm atomic.Uint64
+	// gate caches the version gate's verdicts (version_gate.go).
+	gate versionGateCache
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
