@@ -174,6 +174,10 @@ type Config struct {
 	// RPC (`grid monitor`); nil answers Monitor for this master with
 	// FAILED_PRECONDITION.
 	LogBroker *rpc.LogBroker
+
+	// RaftLogStore is the Raft log store: "boltdb" (raft-boltdb, the
+	// default; "" means it) or "wal" (raft-wal). See raft_logstore.go.
+	RaftLogStore string
 }
 
 // DefaultMaxSnapshotSize is the default cap of a snapshot upload (1 GiB).
@@ -242,6 +246,9 @@ func DefaultConfig() Config {
 
 // validate checks the config and fills derived defaults.
 func (c *Config) validate() error {
+	if err := validLogStore(c.RaftLogStore); err != nil {
+		return err
+	}
 	if err := rpc.ValidateID("id", c.ID); err != nil {
 		return err
 	}

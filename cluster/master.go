@@ -18,7 +18,6 @@ import (
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -63,7 +62,7 @@ type Master struct {
 // whether this master serves as a ready leader.
 type consensus struct {
 	raft      *raft.Raft
-	store     *raftboltdb.BoltStore
+	store     raftLogStore // raft_logstore.go
 	transport *raft.NetworkTransport
 	notifyCh  chan bool
 	snapshots raft.SnapshotStore

@@ -13,8 +13,6 @@ import (
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -46,16 +44,9 @@ func (m *Master) setupRaft() error {
 	}
 	logger := m.logger.Named("raft")
 
-	// Every commit still fsyncs (NoSync stays off). The freelist is not
-	// written on each commit (bbolt rebuilds it at open, as etcd does),
-	// which saves page writes on the write path of every Raft entry.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bolt.Options{
-		Timeout:        raftStoreOpenTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	}})
+	store, err := openLogStore(dir, m.config.RaftLogStore, logger)
 	if err != nil {
-		return fmt.Errorf("open raft log store %s: %w", dir, err)
+		return err
 	}
 	m.consensus.store = store
 	logs, err := raft.NewLogCache(logCacheSize, store)
