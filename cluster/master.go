@@ -62,7 +62,8 @@ type Master struct {
 // whether this master serves as a ready leader.
 type consensus struct {
 	raft      *raft.Raft
-	store     raftLogStore // raft_logstore.go
+	store     raftLogStore      // raft_logstore.go
+	counted   *countingLogStore // store, counting appended bytes (snapshot_logsize.go)
 	transport *raft.NetworkTransport
 	notifyCh  chan bool
 	snapshots raft.SnapshotStore

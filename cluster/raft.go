@@ -49,7 +49,8 @@ func (m *Master) setupRaft() error {
 		return err
 	}
 	m.consensus.store = store
-	logs, err := raft.NewLogCache(logCacheSize, store)
+	m.consensus.counted = &countingLogStore{raftLogStore: store}
+	logs, err := raft.NewLogCache(logCacheSize, m.consensus.counted)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
