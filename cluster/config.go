@@ -94,7 +94,8 @@ type Config struct {
 	RaftProfile RaftProfile
 	// RaftTimings, when non-zero, overrides the profile (tests).
 	RaftTimings RaftTimings
-	// SnapshotThreshold is how many log entries trigger a snapshot.
+	// SnapshotThreshold is how many log entries trigger a snapshot (raft's
+	// own trigger; SnapshotLogBytes is the one that usually fires first).
 	SnapshotThreshold uint64
 	// SnapshotInterval is how often raft checks whether to snapshot.
 	SnapshotInterval time.Duration
@@ -174,6 +175,17 @@ type Config struct {
 	// RPC (`grid monitor`); nil answers Monitor for this master with
 	// FAILED_PRECONDITION.
 	LogBroker *rpc.LogBroker
+
+	// SnapshotLogBytes: a master also snapshots once this many bytes of
+	// entries were appended to its log since its last snapshot (0: only
+	// SnapshotThreshold counts); see snapshot_logsize.go.
+	SnapshotLogBytes uint64
+	// SnapshotLogCheck is how often the log's growth is checked.
+	SnapshotLogCheck time.Duration
+
+	// RaftLogStore is the Raft log store: "boltdb" (raft-boltdb, the
+	// default; "" means it) or "wal" (raft-wal). See raft_logstore.go.
+	RaftLogStore string
 }
 
 // DefaultMaxSnapshotSize is the default cap of a snapshot upload (1 GiB).
@@ -209,9 +221,11 @@ func DefaultConfig() Config {
 		GossipAddr:              ":7946",
 		HTTPAddr:                ":9000",
 		RaftProfile:             RaftProfileDefault,
-		SnapshotThreshold:       8192,
+		SnapshotThreshold:       131072,
 		SnapshotInterval:        30 * time.Second,
 		TrailingLogs:            10240,
+		SnapshotLogBytes:        256 << 20,
+		SnapshotLogCheck:        5 * time.Second,
 		HeartbeatInterval:       5 * time.Second,
 		DegradedAfter:           15 * time.Second,
 		OfflineAfter:            30 * time.Second,
@@ -242,6 +256,9 @@ func DefaultConfig() Config {
 
 // validate checks the config and fills derived defaults.
 func (c *Config) validate() error {
+	if err := validLogStore(c.RaftLogStore); err != nil {
+		return err
+	}
 	if err := rpc.ValidateID("id", c.ID); err != nil {
 		return err
 	}

@@ -2,7 +2,8 @@
 // master.go) builds every part at start-up, wires each to the small
 // interfaces it declares, and holds no domain logic of its own:
 //
-//   - consensus: hashicorp/raft with a raft-boltdb/v2 log store and a TCP
+//   - consensus: hashicorp/raft with a raft-boltdb/v2 or raft-wal log store
+//     (raft_logstore.go, --raft-log-store) and a TCP
 //     (optionally mutual-TLS) transport, replicating the fsm package's state
 //     (raft.go, tls_stream.go, bootstrap.go for --bootstrap-expect,
 //     autopilot.go for promotion and dead-master cleanup, identity.go for the

@@ -44,6 +44,11 @@ func (d eventDeps) Apply(t fsm.MessageType, msg proto.Message) (any, error) {
 	return d.m.raftApply(t, msg)
 }
 
+// ApplyStart is events.AsyncApplier: the batcher keeps several entries in flight.
+func (d eventDeps) ApplyStart(t fsm.MessageType, msg proto.Message) (func() (any, error), error) {
+	return d.m.raftApplyStart(t, msg)
+}
+
 func (d eventDeps) VerifyLeader() error { return d.m.verifyLeader() }
 
 func (d eventDeps) Forward(ctx context.Context, local func(context.Context) (any, error),

@@ -69,6 +69,9 @@ type gossip struct {
 	mu   sync.Mutex
 	tags map[string]string
 	view map[string]member // by node name, from the event callbacks
+	// gen counts changes to view, so readers can cache what they derive
+	// from it (the version gate).
+	gen atomic.Uint64
 }
 
 // setupGossip starts memberlist on the gossip address.
@@ -197,6 +200,7 @@ func (g *gossip) record(n *memberlist.Node, status string) {
 	}
 	g.mu.Lock()
 	g.view[n.Name] = mb
+	g.gen.Add(1)
 	g.mu.Unlock()
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -63,7 +62,8 @@ type Master struct {
 // whether this master serves as a ready leader.
 type consensus struct {
 	raft      *raft.Raft
-	store     *raftboltdb.BoltStore
+	store     raftLogStore      // raft_logstore.go
+	counted   *countingLogStore // store, counting appended bytes (snapshot_logsize.go)
 	transport *raft.NetworkTransport
 	notifyCh  chan bool
 	snapshots raft.SnapshotStore
@@ -77,6 +77,8 @@ type consensus struct {
 	// leadership, set in establishLeadership and never cleared: every order
 	// to an agent carries it (fencing, package nodes).
 	leaderTerm atomic.Uint64
+	// gate caches the version gate's verdicts (version_gate.go).
+	gate versionGateCache
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // metricsCursor is what observe remembers between health ticks.
@@ -92,5 +93,7 @@ func (m *Master) runStoreMetrics() {
 		<-m.lifecycle.shutdownCh
 		cancel()
 	}()
-	go m.consensus.store.RunMetrics(ctx, storeMetricsInterval)
+	if bs, ok := m.consensus.store.(*raftboltdb.BoltStore); ok {
+		go bs.RunMetrics(ctx, storeMetricsInterval) // raft-wal reports through go-metrics itself
+	}
 }

@@ -13,8 +13,6 @@ import (
 	"github.com/gridctl/grid/rpc/security"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -46,19 +44,13 @@ func (m *Master) setupRaft() error {
 	}
 	logger := m.logger.Named("raft")
 
-	// Every commit still fsyncs (NoSync stays off). The freelist is not
-	// written on each commit (bbolt rebuilds it at open, as etcd does),
-	// which saves page writes on the write path of every Raft entry.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bolt.Options{
-		Timeout:        raftStoreOpenTimeout,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
-	}})
+	store, err := openLogStore(dir, m.config.RaftLogStore, logger)
 	if err != nil {
-		return fmt.Errorf("open raft log store %s: %w", dir, err)
+		return err
 	}
 	m.consensus.store = store
-	logs, err := raft.NewLogCache(logCacheSize, store)
+	m.consensus.counted = &countingLogStore{raftLogStore: store}
+	logs, err := raft.NewLogCache(logCacheSize, m.consensus.counted)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
@@ -191,6 +183,18 @@ func (m *Master) recoverPeers(dir string, rc *raft.Config, logs raft.LogStore, s
 // otherwise) and returns the FSM's response; an error response becomes the
 // returned error.
 func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
+	wait, err := m.raftApplyStart(t, msg)
+	if err != nil {
+		return nil, err
+	}
+	return wait()
+}
+
+// raftApplyStart hands one command to raft and returns once raft has taken
+// it (its place in the log order is then fixed); wait returns what
+// raftApply would. Callers that start several commands in turn keep several
+// entries in flight, in that order (the event batcher's pipeline).
+func (m *Master) raftApplyStart(t fsm.MessageType, msg proto.Message) (wait func() (any, error), err error) {
 	if m.consensus.raft.State() != raft.Leader {
 		return nil, fmt.Errorf("apply %s: %w", t, ErrNotLeader)
 	}
@@ -206,9 +210,16 @@ func (m *Master) raftApply(t fsm.MessageType, msg proto.Message) (any, error) {
 	if t == fsm.AgentStatusBatchType {
 		faults.Hit(faults.StatusAppended)
 	}
+	return func() (any, error) { return m.raftApplyWait(t, fut, start) }, nil
+}
+
+// raftApplyWait waits for an apply future and turns its result into
+// raftApply's.
+func (m *Master) raftApplyWait(t fsm.MessageType, fut raft.ApplyFuture, start time.Time) (any, error) {
 	// An apply future can stay unanswered when raft shuts down mid-commit.
 	done := make(chan error, 1)
 	go func() { done <- fut.Error() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-m.lifecycle.shutdownCh:

@@ -31,10 +31,12 @@ const (
 	scheduledSnapshotSuffix = ".snap"
 )
 
-// runSnapshotSchedule writes a snapshot file every Interval until the
+// runSnapshotSchedule starts the log-size snapshot trigger
+// (snapshot_logsize.go), then writes a snapshot file every Interval until the
 // master shuts down. Every master snapshots its own replica, so a backup
 // exists wherever a quorum survives.
 func (m *Master) runSnapshotSchedule() {
+	m.runLogSizeSnapshots()
 	cfg := m.config.Snapshots
 	if cfg.Interval <= 0 {
 		return

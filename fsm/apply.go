@@ -99,6 +99,12 @@ func decode(t MessageType, buf []byte, index uint64, msg proto.Message) {
 // under f.mu: an event exists exactly when its change was applied.
 
 func (f *FSM) registerAgent(rec *rpc.AgentRecord, events []*rpc.Event, index uint64) interface{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.registerAgentLocked(rec, events, index)
+}
+
+func (f *FSM) registerAgentLocked(rec *rpc.AgentRecord, events []*rpc.Event, index uint64) interface{} {
 	if rec.GetAgentId() == "" {
 		return fmt.Errorf("register agent: %w: empty agent_id", ErrInvalid)
 	}
@@ -106,12 +112,10 @@ func (f *FSM) registerAgent(rec *rpc.AgentRecord, events []*rpc.Event, index uin
 	// keeps the first registration time.
 	rec.StorageNodes = nil
 	rec.CurrentStorageNodes = 0
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.storeEventsLocked(index, events); err != nil {
+	if err := f.keepEventsLocked(index, events); err != nil {
 		return fmt.Errorf("register agent %q: %w", rec.AgentId, err)
 	}
-	defer f.version.Add(1)
+	defer f.changedLocked()
 	if old, ok := f.agents[rec.AgentId]; ok {
 		if old.RegisteredAt != 0 {
 			rec.RegisteredAt = old.RegisteredAt
@@ -126,13 +130,17 @@ func (f *FSM) registerAgent(rec *rpc.AgentRecord, events []*rpc.Event, index uin
 func (f *FSM) unregisterAgent(id string, events []*rpc.Event, index uint64) interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.unregisterAgentLocked(id, events, index)
+}
+
+func (f *FSM) unregisterAgentLocked(id string, events []*rpc.Event, index uint64) interface{} {
 	if _, ok := f.agents[id]; !ok {
 		return fmt.Errorf("unregister agent %q: %w", id, ErrNotFound)
 	}
-	if err := f.storeEventsLocked(index, events); err != nil {
+	if err := f.keepEventsLocked(index, events); err != nil {
 		return fmt.Errorf("unregister agent %q: %w", id, err)
 	}
-	defer f.version.Add(1)
+	defer f.changedLocked()
 	delete(f.agents, id)
 	return nil
 }
@@ -143,9 +151,13 @@ func (f *FSM) unregisterAgent(id string, events []*rpc.Event, index uint64) inte
 // accepted changes' events are stored in one transaction; if the store
 // refuses them deterministically, every change of the entry gets that error.
 func (f *FSM) agentStatuses(changes []*rpc.AgentStatusCommand, index uint64) []error {
-	out := make([]error, len(changes))
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.agentStatusesLocked(changes, index)
+}
+
+func (f *FSM) agentStatusesLocked(changes []*rpc.AgentStatusCommand, index uint64) []error {
+	out := make([]error, len(changes))
 	now := make(map[string]string, len(changes))
 	var accepted []*rpc.AgentStatusCommand
 	var events [][]*rpc.Event
@@ -167,13 +179,13 @@ func (f *FSM) agentStatuses(changes []*rpc.AgentStatusCommand, index uint64) []e
 		accepted = append(accepted, c)
 		events = append(events, c.Events)
 	}
-	if err := f.storeEventsLocked(index, events...); err != nil {
+	if err := f.keepEventsLocked(index, events...); err != nil {
 		for i := range out {
 			out[i] = fmt.Errorf("agent status: %w", err)
 		}
 		return out
 	}
-	defer f.version.Add(1)
+	defer f.changedLocked()
 	for _, c := range accepted {
 		a := f.agents[c.AgentId]
 		a.Status = c.Status
@@ -185,15 +197,19 @@ func (f *FSM) agentStatuses(changes []*rpc.AgentStatusCommand, index uint64) []e
 }
 
 func (f *FSM) upsertNode(n *rpc.NodeStatus, events []*rpc.Event, index uint64) interface{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.upsertNodeLocked(n, events, index)
+}
+
+func (f *FSM) upsertNodeLocked(n *rpc.NodeStatus, events []*rpc.Event, index uint64) interface{} {
 	if n.GetNodeId() == "" {
 		return fmt.Errorf("upsert node: %w: empty node_id", ErrInvalid)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.storeEventsLocked(index, events); err != nil {
+	if err := f.keepEventsLocked(index, events); err != nil {
 		return fmt.Errorf("upsert node %q: %w", n.NodeId, err)
 	}
-	defer f.version.Add(1)
+	defer f.changedLocked()
 	f.nodes[n.NodeId] = n
 	return nil
 }
@@ -201,13 +217,17 @@ func (f *FSM) upsertNode(n *rpc.NodeStatus, events []*rpc.Event, index uint64) i
 func (f *FSM) deleteNode(id string, events []*rpc.Event, index uint64) interface{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.deleteNodeLocked(id, events, index)
+}
+
+func (f *FSM) deleteNodeLocked(id string, events []*rpc.Event, index uint64) interface{} {
 	if _, ok := f.nodes[id]; !ok {
 		return fmt.Errorf("delete node %q: %w", id, ErrNotFound)
 	}
-	if err := f.storeEventsLocked(index, events); err != nil {
+	if err := f.keepEventsLocked(index, events); err != nil {
 		return fmt.Errorf("delete node %q: %w", id, err)
 	}
-	defer f.version.Add(1)
+	defer f.changedLocked()
 	delete(f.nodes, id)
 	return nil
 }

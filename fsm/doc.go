@@ -13,8 +13,10 @@
 // the proposer receives from raft's ApplyFuture.Response.
 //
 // The FSM is a raft.BatchingFSM: ApplyBatch gives each entry the same
-// result Apply would, but runs consecutive AppendEvents entries in one
-// event-store transaction. Pollers of the registry read Version (bumped by
+// result Apply would, but applies runs of consecutive registry and
+// AppendEvents entries as groups whose events share one event-store
+// transaction (apply_group.go: each registry change is undone and the run
+// applied entry by entry when the store refuses the group's events). Pollers of the registry read Version (bumped by
 // every registry command) and Counts / AgentStatus (registry_view.go)
 // instead of copying every record. Webhook positions (webhooks.go,
 // WebhookAckType) are kept in the event store, so they travel with it.

@@ -66,6 +66,9 @@ type FSM struct {
 	version atomic.Uint64
 	// acl is the replicated ACL state (acl.go).
 	acl aclState
+	// stage, set under mu while ApplyBatch applies a group of entries,
+	// collects their events for one store transaction (apply_group.go).
+	stage *groupStage
 }
 
 var _ raft.FSM = (*FSM)(nil)

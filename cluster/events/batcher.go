@@ -13,7 +13,14 @@ import (
 
 // EventCommitFunc commits one batch of events as one Raft entry and returns
 // that entry's result. Each func is called by one goroutine at a time.
+// (Pipelined first commits go through EventStartFunc instead.)
 type EventCommitFunc func(ctx context.Context, batch []*rpc.Event) (*rpc.EmitEventsResponse, error)
+
+// EventStartFunc starts committing one batch as one Raft entry and returns
+// once the entry's place in the log order is fixed; wait then returns the
+// entry's result. With it the flusher keeps up to MaxInFlight entries in
+// flight, committed in the order they were started.
+type EventStartFunc func(batch []*rpc.Event) (wait func() (*rpc.EmitEventsResponse, error), err error)
 
 // EventBatcherConfig tunes an EventBatcher.
 type EventBatcherConfig struct {
@@ -32,6 +39,12 @@ type EventBatcherConfig struct {
 	RetryMax time.Duration
 	// CommitTimeout bounds one commit attempt.
 	CommitTimeout time.Duration
+	// Start, when set, lets the flusher pipeline its commits (see
+	// EventStartFunc) instead of waiting for each before the next; nil
+	// commits one batch at a time with the commit func.
+	Start EventStartFunc
+	// MaxInFlight is the most batches Start keeps in flight at once.
+	MaxInFlight int
 	// Logger receives the batcher's logs; nil means no logs.
 	Logger hclog.Logger
 	// Metrics receives counters; nil means none.
@@ -48,6 +61,7 @@ func DefaultEventBatcherConfig() EventBatcherConfig {
 		RetryMin:      20 * time.Millisecond,
 		RetryMax:      time.Second,
 		CommitTimeout: 10 * time.Second,
+		MaxInFlight:   4,
 	}
 }
 
@@ -91,6 +105,9 @@ type EventBatcher struct {
 	dropped   atomic.Uint64
 
 	carry *submitRequest // a request that did not fit the previous batch (flusher only)
+
+	slots    chan struct{}  // one token per pipelined batch in flight
+	inflight sync.WaitGroup // pipelined batches not yet finished
 }
 
 // submitRequest is one caller's group-commit request.
@@ -127,6 +144,9 @@ func NewEventBatcher(cfg EventBatcherConfig, commit, resend EventCommitFunc) *Ev
 	if cfg.CommitTimeout <= 0 {
 		cfg.CommitTimeout = def.CommitTimeout
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = def.MaxInFlight
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -142,6 +162,7 @@ func NewEventBatcher(cfg EventBatcherConfig, commit, resend EventCommitFunc) *Ev
 		stopCh:      make(chan struct{}),
 		flusherDone: make(chan struct{}),
 		doneCh:      make(chan struct{}),
+		slots:       make(chan struct{}, cfg.MaxInFlight),
 	}
 }
 
@@ -246,6 +267,7 @@ func (b *EventBatcher) drop(n int) {
 // runFlusher collects batches and commits each once.
 func (b *EventBatcher) runFlusher() {
 	defer close(b.flusherDone)
+	defer b.inflight.Wait() // (runs first) pipelined batches finish before the resender may stop
 	for {
 		own, reqs, ok := b.collect()
 		if !ok {
@@ -327,7 +349,9 @@ func (b *EventBatcher) collect() (own []*rpc.Event, reqs []*submitRequest, ok bo
 }
 
 // flush commits one batch once. Submitters get the result; on failure the
-// batch's own events go to the resender.
+// batch's own events go to the resender. With a Start func the commit is
+// pipelined: flush returns once the entry is started (waiting for a free
+// slot first), and a goroutine finishes it.
 func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 	batch := own
 	if len(reqs) > 0 {
@@ -337,7 +361,34 @@ func (b *EventBatcher) flush(own []*rpc.Event, reqs []*submitRequest) {
 			batch = append(batch, r.events...)
 		}
 	}
-	resp, err := b.commitOnce(b.commit, batch)
+	if b.cfg.Start == nil {
+		resp, err := b.commitOnce(b.commit, batch)
+		b.finish(own, reqs, batch, resp, err)
+		return
+	}
+	b.slots <- struct{}{}
+	b.cfg.Metrics.observeBatch(len(batch))
+	wait, err := b.cfg.Start(batch)
+	if err != nil {
+		<-b.slots
+		b.finish(own, reqs, batch, nil, err)
+		return
+	}
+	b.inflight.Add(1)
+	go func() {
+		defer b.inflight.Done()
+		resp, err := wait()
+		if err == nil && resp == nil {
+			resp = &rpc.EmitEventsResponse{}
+		}
+		<-b.slots
+		b.finish(own, reqs, batch, resp, err)
+	}()
+}
+
+// finish hands a batch's commit result to its submitters and, on failure,
+// its own events to the resender.
+func (b *EventBatcher) finish(own []*rpc.Event, reqs []*submitRequest, batch []*rpc.Event, resp *rpc.EmitEventsResponse, err error) {
 	for i, r := range reqs {
 		r.done <- submitResult{resp: requestResponse(resp, err, reqs[i]), err: err}
 	}

@@ -6,7 +6,37 @@ import (
 
 	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
+	"google.golang.org/protobuf/proto"
 )
+
+// AsyncApplier is an Applier that can start a command and wait for it
+// separately (ApplyStart returns once raft has taken the entry, fixing its
+// place in the log). When the Applier has it, the batcher keeps several
+// entries in flight.
+type AsyncApplier interface {
+	ApplyStart(t fsm.MessageType, msg proto.Message) (wait func() (any, error), err error)
+}
+
+// startLocal starts committing one batch as one Raft entry (leader only,
+// like commitLocal) and returns the wait for its result.
+func (p *Pipeline) startLocal(batch []*rpc.Event) (func() (*rpc.EmitEventsResponse, error), error) {
+	async := p.deps.Applier.(AsyncApplier)
+	wait, err := async.ApplyStart(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: batch, Source: p.cfg.MasterID})
+	if err != nil {
+		return nil, err
+	}
+	return func() (*rpc.EmitEventsResponse, error) {
+		out, err := wait()
+		if err != nil {
+			return nil, err
+		}
+		resp, ok := out.(*rpc.EmitEventsResponse)
+		if !ok {
+			return nil, fmt.Errorf("append events: unexpected fsm response %T", out)
+		}
+		return resp, nil
+	}, nil
+}
 
 // commitLocal commits one batch as one Raft entry through the Applier.
 // Leader only: on a follower it fails at once, without any network call,

@@ -4,7 +4,9 @@
 //     (Pipeline.Emit); drops are counted and reported as an events_dropped
 //     event;
 //   - batching: the EventBatcher turns many events into one Raft entry
-//     (group commit), and resends its own events through the leader until
+//     (group commit), keeps up to MaxInFlight entries in flight when the
+//     Applier can start an entry without waiting for it (AsyncApplier:
+//     entries keep their order), and resends its own events through the leader until
 //     they are acknowledged;
 //   - retention: on the leader, prune commands keep the event graph within
 //     its age and count limits (Pipeline.RunLeader runs retention, alerts

@@ -44,14 +44,18 @@ func New(cfg Config, deps Deps) (*Pipeline, error) {
 		metrics: newEventMetrics(cfg.Metrics),
 		stopCh:  make(chan struct{}),
 	}
-	p.batcher = NewEventBatcher(EventBatcherConfig{
+	bc := EventBatcherConfig{
 		QueueSize:     cfg.QueueSize,
 		BatchSize:     cfg.BatchSize,
 		BatchWait:     cfg.BatchWait,
 		CommitTimeout: cfg.CommitTimeout,
 		Logger:        p.logger.Named("batcher"),
 		Metrics:       p.metrics,
-	}, p.commitLocal, p.resend)
+	}
+	if _, ok := deps.Applier.(AsyncApplier); ok {
+		bc.Start = p.startLocal // several entries in flight
+	}
+	p.batcher = NewEventBatcher(bc, p.commitLocal, p.resend)
 	return p, nil
 }
 

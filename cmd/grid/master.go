@@ -42,6 +42,7 @@ func masterFlags() []cli.Flag {
 		&cli.IntFlag{Name: "bootstrap-expect", Usage: "bootstrap a new cluster once this many masters see each other (0: join only)"},
 		&cli.StringSliceFlag{Name: "join", Usage: "gossip address(es) of existing members (repeatable or comma-separated); retried with backoff"},
 		&cli.StringFlag{Name: "raft-profile", Value: string(def.RaftProfile), Usage: "Raft timings: default (400 ms, sub-second failover, CPU-tolerant) or fast (150 ms)"},
+		&cli.StringFlag{Name: "raft-log-store", Value: cluster.LogStoreBoltDB, Usage: "Raft log store: boltdb (raft-boltdb) or wal (raft-wal, one fsync per append); fixed per data dir (a switch is refused)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, Usage: "interval agents heartbeat at"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, Usage: "agent silence before degraded"},
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, Usage: "agent silence before offline (also the grace after a leader change)"},
@@ -179,6 +180,7 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 		return cfg, err
 	}
 	cfg.RaftProfile = cluster.RaftProfile(c.String("raft-profile"))
+	cfg.RaftLogStore = c.String("raft-log-store")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
 	cfg.DegradedAfter = c.Duration("degraded-after")
 	cfg.OfflineAfter = c.Duration("offline-after")

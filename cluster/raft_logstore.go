@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	raftwal "github.com/hashicorp/raft-wal"
+	"github.com/hashicorp/raft-wal/metadb"
+	bolt "go.etcd.io/bbolt"
+)
+
+// The Raft log store (--raft-log-store): raft-boltdb (the default) keeps
+// log and stable state in <data>/raft/raft.db and pays two fdatasyncs per
+// append (its bbolt commit writes the pages, then the meta page);
+// raft-wal (the write-ahead log Consul adopted) appends to segment files in
+// <data>/raft/wal with one fdatasync per append. Both fsync every append.
+// A data dir holds one of them: starting with the other store is refused
+// (there is no in-place migration; see docs/operations.md, "Raft log store").
+const (
+	// LogStoreBoltDB is raft-boltdb/v2 (the default).
+	LogStoreBoltDB = "boltdb"
+	// LogStoreWAL is hashicorp/raft-wal.
+	LogStoreWAL = "wal"
+
+	boltLogFile = "raft.db"
+	walDirName  = "wal"
+)
+
+// ErrLogStoreMismatch refuses to start on a data dir whose Raft log is in
+// the other log store's format.
+var ErrLogStoreMismatch = errors.New("the data dir holds the other raft log store")
+
+// raftLogStore is what raft needs of a log store, plus Close.
+type raftLogStore interface {
+	raft.LogStore
+	raft.StableStore
+	io.Closer
+}
+
+// walStore is raft-wal with a Close that also closes its meta database
+// (raft-wal v0.4.0's Close leaves it open and locked, so a master restarted
+// in the same process would wait forever for the lock).
+type walStore struct {
+	*raftwal.WAL
+	meta *metadb.BoltMetaDB
+}
+
+func (w walStore) Close() error {
+	err := w.WAL.Close()
+	if merr := w.meta.Close(); err == nil {
+		err = merr
+	}
+	return err
+}
+
+// validLogStore checks a --raft-log-store value ("" is the default).
+func validLogStore(name string) error {
+	switch name {
+	case "", LogStoreBoltDB, LogStoreWAL:
+		return nil
+	}
+	return fmt.Errorf("%w: raft log store %q: want %s or %s", ErrInvalid, name, LogStoreBoltDB, LogStoreWAL)
+}
+
+// openLogStore opens the configured log store in the raft dir, refusing
+// when the dir holds the other store's files.
+func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
+	if name == "" {
+		name = LogStoreBoltDB
+	}
+	if err := validLogStore(name); err != nil {
+		return nil, err
+	}
+	boltPath, walDir := filepath.Join(dir, boltLogFile), filepath.Join(dir, walDirName)
+	other, otherName := walDir, LogStoreWAL
+	if name == LogStoreWAL {
+		other, otherName = boltPath, LogStoreBoltDB
+	}
+	if _, err := os.Stat(other); err == nil {
+		return nil, fmt.Errorf("%w: --raft-log-store %s, but %s holds a %s log store; start with --raft-log-store %s, "+
+			"or switch stores by removing this master from the cluster, emptying its data dir and letting it rejoin "+
+			"(it catches up from a snapshot)", ErrLogStoreMismatch, name, other, otherName, otherName)
+	}
+	if name == LogStoreWAL {
+		if err := os.MkdirAll(walDir, 0o755); err != nil {
+			return nil, fmt.Errorf("create raft wal dir: %w", err)
+		}
+		meta := &metadb.BoltMetaDB{}
+		w, err := raftwal.Open(walDir, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta))
+		if err != nil {
+			_ = meta.Close()
+			return nil, fmt.Errorf("open raft wal %s: %w", walDir, err)
+		}
+		return walStore{WAL: w, meta: meta}, nil
+	}
+	// Every commit still fsyncs (NoSync stays off). The freelist is not
+	// written on each commit (bbolt rebuilds it at open, as etcd does),
+	// which saves page writes on the write path of every Raft entry.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: boltPath, BoltOptions: &bolt.Options{
+		Timeout:        raftStoreOpenTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log store %s: %w", dir, err)
+	}
+	return store, nil
+}

@@ -1,0 +1,73 @@
+package cluster
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// TestLogStoreKeepsLogsAcrossReopen: both stores keep appended entries and
+// stable values across a close and reopen of the same dir.
+func TestLogStoreKeepsLogsAcrossReopen(t *testing.T) {
+	for _, name := range []string{LogStoreBoltDB, LogStoreWAL} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := openLogStore(dir, name, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := []*raft.Log{{Index: 1, Term: 1, Data: []byte("a")}, {Index: 2, Term: 1, Data: []byte("b")}}
+			if err := s.StoreLogs(logs); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.SetUint64([]byte("CurrentTerm"), 7); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = openLogStore(dir, name, hclog.NewNullLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var got raft.Log
+			if err := s.GetLog(2, &got); err != nil || string(got.Data) != "b" {
+				t.Fatalf("entry 2 after reopen: %v %q", err, got.Data)
+			}
+			if term, err := s.GetUint64([]byte("CurrentTerm")); err != nil || term != 7 {
+				t.Fatalf("term after reopen: %d %v", term, err)
+			}
+		})
+	}
+}
+
+// TestLogStoreSwitchIsRefused: a data dir written with one log store is
+// refused with the other (a clear error naming the store to use), never
+// opened empty (which would lose the log and the vote).
+func TestLogStoreSwitchIsRefused(t *testing.T) {
+	for _, tc := range []struct{ first, second string }{{LogStoreBoltDB, LogStoreWAL}, {LogStoreWAL, LogStoreBoltDB}} {
+		dir := t.TempDir()
+		s, err := openLogStore(dir, tc.first, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		_, err = openLogStore(dir, tc.second, hclog.NewNullLogger())
+		if !errors.Is(err, ErrLogStoreMismatch) {
+			t.Fatalf("%s after %s: %v, want ErrLogStoreMismatch", tc.second, tc.first, err)
+		}
+		if !strings.Contains(err.Error(), "start with --raft-log-store "+tc.first) {
+			t.Fatalf("the refusal does not name the store to use: %v", err)
+		}
+	}
+	if _, err := openLogStore(t.TempDir(), "rocksdb", hclog.NewNullLogger()); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unknown store: %v, want ErrInvalid", err)
+	}
+}
