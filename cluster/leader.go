@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -13,9 +14,12 @@ import (
 )
 
 // monitorLeadership follows raft's leadership notifications and runs
-// leaderLoop while this master leads (consul leader.go).
+// leaderLoop while this master leads (consul leader.go). It also starts
+// watchLeaderContact.
 func (m *Master) monitorLeadership() {
 	defer m.lifecycle.wg.Done()
+	m.lifecycle.wg.Add(1)
+	go m.watchLeaderContact()
 	var (
 		stopCh chan struct{}
 		done   sync.WaitGroup
@@ -31,6 +35,7 @@ func (m *Master) monitorLeadership() {
 	for {
 		select {
 		case isLeader := <-m.consensus.notifyCh:
+			m.consensus.lease.revoke()
 			m.metrics.setLeader(isLeader)
 			switch {
 			case isLeader && stopCh == nil:
@@ -265,4 +270,66 @@ func (m *Master) previousLeader() string {
 		return ""
 	}
 	return evs[0].Details["leader_id"]
+}
+
+// watchLeaderContact makes a follower notice a silent leader on time. Raft
+// checks for leader contact on a timer re-armed at a random 1-2x
+// HeartbeatTimeout, so a follower starts its election anywhere from 1x to
+// about 3x HeartbeatTimeout after the leader died, and the two followers of
+// a 3-master cluster rarely notice together: the first one's pre-vote is
+// refused by the other (it still has a leader) and it waits a whole
+// ElectionTimeout before it tries again (most of the failover time). This
+// loop asks raft to check as soon as the leader has been silent for
+// HeartbeatTimeout plus a jitter of up to a quarter of it (wakeContactCheck);
+// the threshold
+// stays raft's own (HeartbeatTimeout), so a busy CPU needs the same silence
+// to cause an election, and the read lease (lease.go) still holds. Once per
+// silence: a follower that stays leaderless is left to raft's timers.
+func (m *Master) watchLeaderContact() {
+	defer m.lifecycle.wg.Done()
+	hb := m.config.RaftTimings.HeartbeatTimeout
+	if hb <= 0 {
+		return
+	}
+	ticker := time.NewTicker(max(hb/20, 5*time.Millisecond))
+	defer ticker.Stop()
+	jitter := func() time.Duration { return rand.N(hb/4 + 1) }
+	var (
+		handled time.Time // the last contact whose silence was reported
+		wait    = hb + jitter()
+	)
+	for {
+		select {
+		case <-m.lifecycle.shutdownCh:
+			return
+		case <-ticker.C:
+		}
+		r := m.consensus.raft
+		if r == nil || r.State() != raft.Follower {
+			continue
+		}
+		last := r.LastContact()
+		if last.IsZero() || last.Equal(handled) || time.Since(last) < wait {
+			continue
+		}
+		handled, wait = last, hb+jitter()
+		m.logger.Debug("leader silent: checking leader contact now", "silent_ms", time.Since(last).Milliseconds())
+		if err := wakeContactCheck(r); err != nil {
+			m.logger.Warn("wake raft's leader contact check", "error", err)
+		}
+	}
+}
+
+// wakeContactCheck makes a follower's raft check for leader contact now:
+// ReloadConfig wakes that check when the heartbeat timeout shrinks, so the
+// timeout is lowered by a nanosecond and put back (the check compares the
+// silence with either: the same threshold).
+func wakeContactCheck(r *raft.Raft) error {
+	rc := r.ReloadableConfig()
+	lower := rc
+	lower.HeartbeatTimeout--
+	if err := r.ReloadConfig(lower); err != nil {
+		return err
+	}
+	return r.ReloadConfig(rc)
 }

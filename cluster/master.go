@@ -77,6 +77,8 @@ type consensus struct {
 	// leadership, set in establishLeadership and never cleared: every order
 	// to an agent carries it (fencing, package nodes).
 	leaderTerm atomic.Uint64
+	// lease is the leader's read lease for consistent reads (lease.go).
+	lease readLease
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
@@ -298,6 +300,7 @@ func (m *Master) Shutdown(ctx context.Context) error {
 			m.events.Stop() // flush queued events while raft and gossip still work
 		}
 		if m.consensus.raft != nil && m.isLeader() {
+			m.consensus.lease.suspend() // never resumed: this master is leaving
 			if err := m.consensus.raft.LeadershipTransfer().Error(); err != nil {
 				m.logger.Warn("leadership transfer on leave failed", "error", err)
 			}
