@@ -19,9 +19,11 @@ const (
 	// RaftProfileDefault: HeartbeatTimeout and ElectionTimeout 400 ms,
 	// LeaderLeaseTimeout 300 ms, CommitTimeout 20 ms. Sized for a LAN: a
 	// SIGKILLed leader is replaced and the next write commits in about
-	// 0.55 s (make bench: p50 ~550 ms, p90 ~600 ms; the followers notice the
-	// silence after 400-500 ms, watchLeaderContact in leader.go, the rest
-	// is the election, the new leader's barrier and the write), with enough
+	// 0.5 s (make bench: p50 ~510 ms, p90 ~550 ms; the followers notice a
+	// dead leader after 400-500 ms, watchLeaderContact in leader.go, the
+	// rest is the election, the new leader's barrier and the write; a
+	// leader that is alive but slow is left to raft's randomised check,
+	// up to 2x later), with enough
 	// slack that a busy CPU does not cause spurious elections: a follower
 	// needs 400 ms without a heartbeat (sent every 40 ms) before it calls
 	// one, and the heartbeat and event loads of make bench on 2 shared
