@@ -3,8 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
-	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -271,87 +269,4 @@ func (m *Master) previousLeader() string {
 		return ""
 	}
 	return evs[0].Details["leader_id"]
-}
-
-// watchLeaderContact makes a follower notice a dead leader on time. Raft
-// checks for leader contact on a timer re-armed at a random 1-2x
-// HeartbeatTimeout, so a follower starts its election anywhere from 1x to
-// about 3x HeartbeatTimeout after the leader died, and the two followers of
-// a 3-master cluster rarely notice together: the first one's pre-vote is
-// refused by the other (it still has a leader) and it waits a whole
-// ElectionTimeout before it tries again (most of the failover time).
-//
-// This loop, once the leader has been silent for HeartbeatTimeout plus a
-// jitter of up to a quarter of it, probes the leader: a TCP connect to its
-// gRPC address (its Raft address if gossip has none). Refused or timed out
-// (HeartbeatTimeout/4): the leader's process or host is gone, and raft is
-// asked to check leader contact now (wakeContactCheck). Accepted: the
-// leader is alive but slow (a busy CPU; the kernel accepts for a stalled
-// process), and the silence is left to raft's own timer, exactly as
-// without this loop. So a slow leader is never replaced sooner than raft
-// would, and a dead one is replaced at once. The threshold stays raft's
-// own (HeartbeatTimeout), which the read lease (lease.go) relies on. Once
-// per silence: a follower that stays leaderless is left to raft's timers.
-func (m *Master) watchLeaderContact() {
-	defer m.lifecycle.wg.Done()
-	hb := m.config.RaftTimings.HeartbeatTimeout
-	if hb <= 0 {
-		return
-	}
-	ticker := time.NewTicker(max(hb/20, 5*time.Millisecond))
-	defer ticker.Stop()
-	jitter := func() time.Duration { return rand.N(hb/4 + 1) }
-	var (
-		handled time.Time // the last contact whose silence was dealt with
-		wait    = hb + jitter()
-	)
-	for {
-		select {
-		case <-m.lifecycle.shutdownCh:
-			return
-		case <-ticker.C:
-		}
-		r := m.consensus.raft
-		if r == nil || r.State() != raft.Follower {
-			continue
-		}
-		last := r.LastContact()
-		if last.IsZero() || last.Equal(handled) || time.Since(last) < wait {
-			continue
-		}
-		handled, wait = last, hb+jitter()
-		addr, id := r.LeaderWithID()
-		if id == "" {
-			continue
-		}
-		target := string(addr)
-		if g, err := m.leaderGRPCAddr(id); err == nil && string(id) != m.config.ID {
-			target = g
-		}
-		conn, err := net.DialTimeout("tcp", target, max(hb/4, 10*time.Millisecond))
-		if err == nil {
-			_ = conn.Close()
-			m.logger.Debug("leader silent but reachable: leaving it to raft's timer", "leader_id", id, "silent_ms", time.Since(last).Milliseconds())
-			continue
-		}
-		m.logger.Info("leader silent and unreachable: checking leader contact now", "leader_id", id,
-			"silent_ms", time.Since(last).Milliseconds(), "probe", err)
-		if err := wakeContactCheck(r); err != nil {
-			m.logger.Warn("wake raft's leader contact check", "error", err)
-		}
-	}
-}
-
-// wakeContactCheck makes a follower's raft check for leader contact now:
-// ReloadConfig wakes that check when the heartbeat timeout shrinks, so the
-// timeout is lowered by a nanosecond and put back (the check compares the
-// silence with either: the same threshold).
-func wakeContactCheck(r *raft.Raft) error {
-	rc := r.ReloadableConfig()
-	lower := rc
-	lower.HeartbeatTimeout--
-	if err := r.ReloadConfig(lower); err != nil {
-		return err
-	}
-	return r.ReloadConfig(rc)
 }
