@@ -34,8 +34,8 @@ run: build
 BENCH_LONG := ^Benchmark(EventQuery1M|Failover|FailoverFast|Heartbeat10k|Heartbeat50k|Snapshot.*|Churn.*)$$
 bench: build
 	rm -f bench.json
-	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_SUMMARY=0 $(GO) test -count=1 -timeout 14m -run '^$$' -bench '$(BENCH_LONG)' -benchtime 1x ./test/bench/
-	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_MERGE=1 $(GO) test -count=3 -timeout 8m -run '^$$' -bench . -skip '$(BENCH_LONG)' -benchtime 1x ./test/bench/
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_SUMMARY=0 $(GO) test -count=1 -timeout 20m -run '^$$' -bench '$(BENCH_LONG)' -benchtime 1x ./test/bench/
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_MERGE=1 $(GO) test -count=3 -timeout 10m -run '^$$' -bench . -skip '$(BENCH_LONG)' -benchtime 1x ./test/bench/
 
 chaos: build
 	GRID_BIN=$(CURDIR)/$(BIN) GRID_CHAOS=full $(GO) test -count=1 -timeout 30m -v ./test/chaos/
