@@ -78,8 +78,9 @@ func (m *Master) newLeaderWait() leaderWait {
 // master, establishing), else 10-40 ms with jitter so that many waiting
 // callers spread out (a try is a local look at raft's leader and at most
 // one dial, so a short pause costs little and the call reaches a new
-// leader within a few tens of milliseconds of its election). It returns errLeaderWaitOver once LeaderWait has
-// passed, ctx's error when ctx ends, ErrShutdown when the master stops.
+// leader within a few tens of milliseconds of its election). It returns
+// errLeaderWaitOver once LeaderWait has passed, ctx's error when ctx ends,
+// ErrShutdown when the master stops.
 func (w leaderWait) pause(ctx context.Context, soon bool) error {
 	if time.Now().After(w.deadline) {
 		return errLeaderWaitOver
