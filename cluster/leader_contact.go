@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -19,13 +21,14 @@ import (
 //
 // This loop, once the leader has been silent for HeartbeatTimeout plus a
 // jitter of up to a quarter of it, probes the leader: a TCP connect to its
-// gRPC address (its Raft address if gossip has none). Refused or timed out
-// (HeartbeatTimeout/4): the leader's process or host is gone, and raft is
-// asked to check leader contact now (wakeContactCheck). Accepted: the
-// leader is alive but slow (a busy CPU; the kernel accepts for a stalled
-// process), and the silence is left to raft's own timer, exactly as
+// gRPC address (its Raft address if gossip has none). Refused (or no route
+// to it): the leader's process is gone, and raft is asked to check leader
+// contact now (wakeContactCheck). Anything else, a connection (the leader
+// is alive but slow: the kernel accepts for a stalled process) or a
+// timeout (a host down, a partition, or this master too starved to see
+// the answer in time), leaves the silence to raft's own timer, exactly as
 // without this loop. So a slow leader is never replaced sooner than raft
-// would, and a dead one is replaced at once. The threshold stays raft's
+// would, and a killed one is replaced at once. The threshold stays raft's
 // own (HeartbeatTimeout), which the read lease (lease.go) relies on. Once
 // per silence: a follower that stays leaderless is left to raft's timers.
 func (m *Master) watchLeaderContact() {
@@ -102,9 +105,10 @@ func (w *contactWatch) check() bool {
 	if id == "" {
 		return false
 	}
-	err := w.dial(w.addrOf(addr, id), max(w.hb/4, 10*time.Millisecond))
-	if err == nil {
-		w.logger.Debug("leader silent but reachable: leaving it to raft's timer", "leader_id", id, "silent_ms", time.Since(last).Milliseconds())
+	err := w.dial(w.addrOf(addr, id), max(w.hb, 10*time.Millisecond))
+	if !leaderGone(err) {
+		w.logger.Debug("leader silent, not known dead: leaving it to raft's timer", "leader_id", id,
+			"silent_ms", time.Since(last).Milliseconds(), "probe", err)
 		return false
 	}
 	w.logger.Info("leader silent and unreachable: checking leader contact now", "leader_id", id,
@@ -113,6 +117,12 @@ func (w *contactWatch) check() bool {
 		w.logger.Warn("wake raft's leader contact check", "error", err)
 	}
 	return true
+}
+
+// leaderGone reports whether a probe's error proves the leader's process
+// gone: the connection was refused, or there is no route to its host.
+func leaderGone(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
 }
 
 // wakeContactCheck makes a follower's raft check for leader contact now:

@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"errors"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +47,7 @@ func newTestContactWatch(r contactRaft, probe error) (*contactWatch, *int) {
 func TestContactWatchWakesOnDeadLeader(t *testing.T) {
 	hb := 400 * time.Millisecond
 	r := &contactRaftStub{state: raft.Follower, last: time.Now().Add(-time.Second), rc: raft.ReloadableConfig{HeartbeatTimeout: hb, ElectionTimeout: hb}}
-	w, probes := newTestContactWatch(r, errors.New("connection refused"))
+	w, probes := newTestContactWatch(r, syscall.ECONNREFUSED)
 	if !w.check() {
 		t.Fatal("a leader silent for 1 s and unreachable did not wake raft's check")
 	}
@@ -61,13 +64,21 @@ func TestContactWatchWakesOnDeadLeader(t *testing.T) {
 	}
 }
 
-// A slow leader (probe connects) and a recent contact leave raft alone.
+// A slow leader (probe connects or times out) and a recent contact leave
+// raft alone.
 func TestContactWatchLeavesSlowLeaderToRaft(t *testing.T) {
 	hb := 400 * time.Millisecond
 	r := &contactRaftStub{state: raft.Follower, last: time.Now().Add(-time.Second), rc: raft.ReloadableConfig{HeartbeatTimeout: hb, ElectionTimeout: hb}}
 	w, probes := newTestContactWatch(r, nil)
 	if w.check() || len(r.reloads) != 0 || *probes != 1 {
 		t.Fatalf("reachable leader: woke=%v reloads=%d probes=%d", len(r.reloads) > 0, len(r.reloads), *probes)
+	}
+	// A probe that timed out proves nothing (this master may be the
+	// starved one): raft's timer decides.
+	rt := &contactRaftStub{state: raft.Follower, last: time.Now().Add(-time.Second), rc: r.rc}
+	wt, _ := newTestContactWatch(rt, os.ErrDeadlineExceeded)
+	if wt.check() || len(rt.reloads) != 0 {
+		t.Fatal("a probe timeout woke raft's check")
 	}
 	r2 := &contactRaftStub{state: raft.Follower, last: time.Now(), rc: r.rc}
 	w2, probes2 := newTestContactWatch(r2, errors.New("refused"))
@@ -78,5 +89,23 @@ func TestContactWatchLeavesSlowLeaderToRaft(t *testing.T) {
 	w3, probes3 := newTestContactWatch(r3, errors.New("refused"))
 	if w3.check() || *probes3 != 0 {
 		t.Fatal("a leader probed itself")
+	}
+}
+
+// A real probe of a closed port proves the leader gone; one of a listening
+// port does not.
+func TestContactWatchProbe(t *testing.T) {
+	w := newContactWatch(&contactRaftStub{}, 400*time.Millisecond, hclog.NewNullLogger(), nil)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := lis.Addr().String()
+	if err := w.dial(open, time.Second); leaderGone(err) {
+		t.Fatalf("listening port: %v", err)
+	}
+	_ = lis.Close()
+	if err := w.dial(open, time.Second); !leaderGone(err) {
+		t.Fatalf("closed port: %v, want connection refused", err)
 	}
 }
