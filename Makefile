@@ -28,8 +28,14 @@ test-race:
 run: build
 	$(BIN) dev
 
+# bench: the long benchmarks (20 s or more each) run once, every other one
+# three times (its figures are the median of the 3 runs); both parts write
+# one bench.json and the second prints the whole report.
+BENCH_LONG := ^Benchmark(EventQuery1M|Failover|FailoverFast|Heartbeat10k|Heartbeat50k|Snapshot.*|Churn.*)$$
 bench: build
-	GRID_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 15m -run '^$$' -bench . -benchtime 1x ./test/bench/
+	rm -f bench.json
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_SUMMARY=0 $(GO) test -count=1 -timeout 20m -run '^$$' -bench '$(BENCH_LONG)' -benchtime 1x ./test/bench/
+	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_MERGE=1 $(GO) test -count=3 -timeout 10m -run '^$$' -bench . -skip '$(BENCH_LONG)' -benchtime 1x ./test/bench/
 
 chaos: build
 	GRID_BIN=$(CURDIR)/$(BIN) GRID_CHAOS=full $(GO) test -count=1 -timeout 30m -v ./test/chaos/

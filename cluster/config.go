@@ -17,17 +17,32 @@ type RaftProfile string
 
 const (
 	// RaftProfileDefault: HeartbeatTimeout and ElectionTimeout 400 ms,
-	// LeaderLeaseTimeout 300 ms, CommitTimeout 20 ms. Sized for a LAN: a
-	// SIGKILLed leader is replaced and the next write commits in under a
-	// second, with enough slack that a busy CPU does not cause spurious
-	// elections (measured with hashicorp/raft: ~0.9 s at 500 ms, ~0.43 s at
-	// 250 ms).
+	// LeaderLeaseTimeout 390 ms, CommitTimeout 20 ms. Sized for a LAN: a
+	// SIGKILLed leader is replaced and the next write commits in about
+	// 0.5 s (make bench: p50 ~510 ms, p90 ~550 ms; the followers notice a
+	// dead leader after 400-500 ms, watchLeaderContact in leader.go, the
+	// rest is the election, the new leader's barrier and the write; a
+	// leader that is alive but slow is left to raft's randomised check,
+	// up to 2x later), with enough
+	// slack that a busy CPU does not cause spurious elections: a follower
+	// needs 400 ms without a heartbeat (sent every 40 ms) before it calls
+	// one, and the heartbeat and event loads of make bench on 2 shared
+	// cores cause none (spurious_leader_changes); the leader steps down
+	// only after 390 ms without a quorum's answer (it was 300 ms: under
+	// heavy load with followers writing snapshots that alone caused
+	// elections; it does not slow failover). Consistent reads hold a
+	// lease of half the HeartbeatTimeout (200 ms, lease.go).
 	RaftProfileDefault RaftProfile = "default"
 	// RaftProfileFast: HeartbeatTimeout and ElectionTimeout 150 ms,
-	// LeaderLeaseTimeout 100 ms, CommitTimeout 10 ms: quicker failover on
-	// idle, fast networks; less tolerant of CPU stalls.
+	// LeaderLeaseTimeout 140 ms, CommitTimeout 10 ms: failover in about
+	// 0.25 s on idle, fast networks; less tolerant of CPU stalls (150 ms
+	// without a heartbeat calls an election). Read lease 75 ms.
 	RaftProfileFast RaftProfile = "fast"
 )
+
+// A profile's LeaderLeaseTimeout stays just below its HeartbeatTimeout: raft
+// requires it not to exceed it, and watchLeaderContact briefly lowers the
+// heartbeat timeout by a nanosecond to wake raft's contact check.
 
 // RaftTimings are the Raft timing knobs a profile sets.
 type RaftTimings struct {
@@ -46,9 +61,9 @@ type RaftTimings struct {
 func (p RaftProfile) Timings() (RaftTimings, error) {
 	switch p {
 	case RaftProfileDefault, "":
-		return RaftTimings{400 * time.Millisecond, 400 * time.Millisecond, 300 * time.Millisecond, 20 * time.Millisecond}, nil
+		return RaftTimings{400 * time.Millisecond, 400 * time.Millisecond, 390 * time.Millisecond, 20 * time.Millisecond}, nil
 	case RaftProfileFast:
-		return RaftTimings{150 * time.Millisecond, 150 * time.Millisecond, 100 * time.Millisecond, 10 * time.Millisecond}, nil
+		return RaftTimings{150 * time.Millisecond, 150 * time.Millisecond, 140 * time.Millisecond, 10 * time.Millisecond}, nil
 	}
 	return RaftTimings{}, fmt.Errorf("%w: raft profile %q (want default or fast)", ErrInvalid, string(p))
 }

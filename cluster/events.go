@@ -49,7 +49,8 @@ func (d eventDeps) ApplyStart(t fsm.MessageType, msg proto.Message) (func() (any
 	return d.m.raftApplyStart(t, msg)
 }
 
-func (d eventDeps) VerifyLeader() error { return d.m.verifyLeader() }
+// VerifyLeader guards the pipeline's consistent reads: the read lease (lease.go).
+func (d eventDeps) VerifyLeader() error { return d.m.verifyLeaderRead() }
 
 func (d eventDeps) Forward(ctx context.Context, local func(context.Context) (any, error),
 	remote func(context.Context, rpc.GridMasterClient) (any, error)) (any, error) {

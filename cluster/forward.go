@@ -75,14 +75,17 @@ func (m *Master) newLeaderWait() leaderWait {
 }
 
 // pause waits before the next try: briefly when soon (the leader is this
-// master, establishing), else 50-150 ms with jitter so that many waiting
-// callers spread out. It returns errLeaderWaitOver once LeaderWait has
-// passed, ctx's error when ctx ends, ErrShutdown when the master stops.
+// master, establishing), else 10-40 ms with jitter so that many waiting
+// callers spread out (a try is a local look at raft's leader and at most
+// one dial, so a short pause costs little and the call reaches a new
+// leader within a few tens of milliseconds of its election). It returns
+// errLeaderWaitOver once LeaderWait has passed, ctx's error when ctx ends,
+// ErrShutdown when the master stops.
 func (w leaderWait) pause(ctx context.Context, soon bool) error {
 	if time.Now().After(w.deadline) {
 		return errLeaderWaitOver
 	}
-	d := 50*time.Millisecond + rand.N(100*time.Millisecond)
+	d := 10*time.Millisecond + rand.N(30*time.Millisecond)
 	if soon {
 		d = 2 * time.Millisecond
 	}
@@ -315,8 +318,9 @@ func isNotLeaderErr(err error) bool {
 	return errorsIs(err, ErrNotLeader, raft.ErrNotLeader, raft.ErrLeadershipLost, raft.ErrLeadershipTransferInProgress)
 }
 
-// verifyLeader checks, for a consistent read (no x-grid-stale), that this
-// master is the leader and still has quorum contact (VerifyLeader).
+// verifyLeader checks that this master is the leader and still has quorum
+// contact, with a VerifyLeader round every call: the fence of leader-only
+// actions (nodes' Fencing). Consistent reads use verifyLeaderRead (lease.go).
 func (m *Master) verifyLeader() error {
 	if err := m.consensus.raft.VerifyLeader().Error(); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)

@@ -13,9 +13,12 @@ import (
 )
 
 // monitorLeadership follows raft's leadership notifications and runs
-// leaderLoop while this master leads (consul leader.go).
+// leaderLoop while this master leads (consul leader.go). It also starts
+// watchLeaderContact.
 func (m *Master) monitorLeadership() {
 	defer m.lifecycle.wg.Done()
+	m.lifecycle.wg.Add(1)
+	go m.watchLeaderContact()
 	var (
 		stopCh chan struct{}
 		done   sync.WaitGroup
@@ -31,6 +34,7 @@ func (m *Master) monitorLeadership() {
 	for {
 		select {
 		case isLeader := <-m.consensus.notifyCh:
+			m.consensus.lease.revoke()
 			m.metrics.setLeader(isLeader)
 			switch {
 			case isLeader && stopCh == nil:

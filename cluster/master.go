@@ -79,6 +79,8 @@ type consensus struct {
 	leaderTerm atomic.Uint64
 	// gate caches the version gate's verdicts (version_gate.go).
 	gate versionGateCache
+	// lease is the leader's read lease for consistent reads (lease.go).
+	lease readLease
 }
 
 // grpcEndpoint is the gRPC side of a master: the server on its gRPC port,
@@ -300,6 +302,7 @@ func (m *Master) Shutdown(ctx context.Context) error {
 			m.events.Stop() // flush queued events while raft and gossip still work
 		}
 		if m.consensus.raft != nil && m.isLeader() {
+			m.consensus.lease.suspend() // never resumed: this master is leaving
 			if err := m.consensus.raft.LeadershipTransfer().Error(); err != nil {
 				m.logger.Warn("leadership transfer on leave failed", "error", err)
 			}

@@ -85,6 +85,7 @@ func (m *Master) setupRaft() error {
 	rc.ElectionTimeout = t.ElectionTimeout
 	rc.LeaderLeaseTimeout = t.LeaderLeaseTimeout
 	rc.CommitTimeout = t.CommitTimeout
+	m.consensus.lease.length = leaseLength(t)
 	// Concurrent Apply calls share one log write and one AppendEntries, and
 	// the FSM gets up to MaxAppendEntries entries per ApplyBatch (consecutive
 	// event entries then share one event-store commit).

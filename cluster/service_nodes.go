@@ -77,7 +77,7 @@ func (s *gridService) ListStorageNodes(ctx context.Context, _ *rpc.Empty) (*rpc.
 		return &rpc.NodeList{Nodes: s.m.fsm.Nodes()}, nil
 	}
 	return forward(ctx, s.m, func(ctx context.Context) (*rpc.NodeList, error) {
-		if err := s.m.verifyLeader(); err != nil {
+		if err := s.m.verifyLeaderRead(); err != nil {
 			return nil, err
 		}
 		return &rpc.NodeList{Nodes: s.m.fsm.Nodes()}, nil

@@ -157,6 +157,8 @@ func (m *Master) transferLeadership(ctx context.Context, in *rpc.TransferLeaders
 		}
 		transfer = func() raft.Future { return m.consensus.raft.LeadershipTransferToServer(target.ID, target.Address) }
 	}
+	// The target is voted for at once: no read lease while it takes over.
+	defer m.consensus.lease.suspend()()
 	fut := transfer()
 	// A busy target may miss raft's catch-up window: try a few times.
 	for attempt := 1; ; attempt++ {

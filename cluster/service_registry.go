@@ -21,7 +21,8 @@ const (
 )
 
 // read answers a read: from this master's replica when the caller allows
-// stale reads, otherwise on the leader after VerifyLeader (forwarded from a follower).
+// stale reads, otherwise on the leader after VerifyLeader or within its read
+// lease (lease.go; forwarded from a follower).
 func read[T any](ctx context.Context, m *Master, local func(ctx context.Context) (T, error),
 	remote func(ctx context.Context, c rpc.GridMasterClient) (T, error)) (T, error) {
 	if m.allowStale(ctx) {
@@ -29,7 +30,7 @@ func read[T any](ctx context.Context, m *Master, local func(ctx context.Context)
 		return out, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (T, error) {
-		if err := m.verifyLeader(); err != nil {
+		if err := m.verifyLeaderRead(); err != nil {
 			var zero T
 			return zero, err
 		}

@@ -143,7 +143,9 @@ func BenchmarkEventQuery1M(b *testing.B) {
 		MasterArgs: []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info"}})
 	leader := c.WaitLeader(30 * time.Second)
 	base := time.Now()
+	watch := startLeaderWatch(c, "event_query_1m_load")
 	stored, rate := loadEvents(b, c, leader, n, base)
+	watch.end(b)
 	leader = c.WaitLeader(30 * time.Second)
 	b.Logf("loaded %d of %d events at %.0f events/s", stored, n, rate)
 	// Timestamps of the stored events span this much of the hour.

@@ -12,8 +12,10 @@ import (
 func BenchmarkHeartbeat10k(b *testing.B) {
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
 	leader := c.WaitLeader(30 * time.Second)
+	watch := startLeaderWatch(c, "heartbeat_10k")
 	run, err := runSim(c, leader, 5*time.Second,
 		"--n", "10000", "--interval", "5s", "--duration", "30s", "--conns", "100", "--register-workers", "64")
+	watch.end(b)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -38,8 +40,10 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 func BenchmarkHeartbeatMax(b *testing.B) {
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
 	leader := c.WaitLeader(30 * time.Second)
+	watch := startLeaderWatch(c, "heartbeat_max")
 	run, err := runSim(c, leader, time.Second,
 		"--n", "2000", "--unpaced", "--workers", "64", "--conns", "16", "--duration", "10s")
+	watch.end(b)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -165,6 +165,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 func BenchmarkEventsCommitted(b *testing.B) {
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
 	leader := c.WaitLeader(30 * time.Second)
+	watch := startLeaderWatch(c, "events_committed")
 	var n, failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
@@ -193,6 +194,7 @@ func BenchmarkEventsCommitted(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	watch.end(b)
 	if f := failed.Load(); f > 0 {
 		b.Logf("%d EmitEvents calls failed, first: %v", f, firstErr.Load())
 	}
