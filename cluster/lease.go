@@ -41,8 +41,11 @@ type readLease struct {
 
 // leaseFlight is one VerifyLeader round that concurrent reads share.
 type leaseFlight struct {
-	done chan struct{}
-	err  error
+	done  chan struct{}
+	err   error
+	start time.Time // when the round began: its answer vouches for reads until start+length
+	// joined counts the reads waiting on this round besides its starter.
+	joined int
 }
 
 // leaseRaft is what the lease needs of raft (a *raft.Raft).
@@ -70,25 +73,30 @@ func (l *readLease) verify(r leaseRaft) error {
 	if f := l.flight; f != nil {
 		// Share the round in flight; if the lease was revoked or
 		// suspended meanwhile (a transfer began after this read arrived),
-		// its answer may predate that: verify again.
+		// its answer may predate that: verify again. The round may also
+		// have begun before this read arrived, so its answer vouches for
+		// this read only within the lease window it opened (no other
+		// leader before start+HeartbeatTimeout); a round slower than
+		// that says nothing about now: verify again.
 		gen := l.gen
+		f.joined++
 		l.mu.Unlock()
 		<-f.done
 		l.mu.Lock()
-		again := l.gen != gen
+		again := l.gen != gen || !time.Now().Before(f.start.Add(l.length))
 		l.mu.Unlock()
 		if again && f.err == nil {
 			return l.verify(r)
 		}
 		return f.err
 	}
-	f := &leaseFlight{done: make(chan struct{})}
+	start := time.Now()
+	f := &leaseFlight{done: make(chan struct{}), start: start}
 	l.flight = f
 	gen := l.gen
 	l.mu.Unlock()
 
 	term := r.CurrentTerm()
-	start := time.Now()
 	err := r.VerifyLeader().Error()
 	l.verifies.Add(1)
 
