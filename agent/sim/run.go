@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 		defer conn.Close()
 		clients[i] = rpc.NewGridMasterClient(conn)
 	}
-	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint}
+	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint, given: make([]atomic.Uint32, cfg.Agents)}
 	rep := &Report{Mode: "paced", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
 	if cfg.Unpaced {
 		rep.Mode = "unpaced"

@@ -21,6 +21,8 @@ type simulator struct {
 	clients  []rpc.GridMasterClient
 	endpoint string
 	lat      latencyLog
+	// given is the interval (ms) the leader gave each agent at registration.
+	given []atomic.Uint32
 	errs     atomic.Int64
 	firstErr atomic.Value
 }
@@ -41,8 +43,12 @@ func (s *simulator) register(ctx context.Context, i int) error {
 	var err error
 	for try := range 5 {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		_, err = s.client(i).RegisterAgent(cctx, info)
+		var resp *rpc.RegistrationResponse
+		resp, err = s.client(i).RegisterAgent(cctx, info)
 		cancel()
+		if err == nil && s.given != nil {
+			s.given[i].Store(resp.GetHeartbeatIntervalMs())
+		}
 		if err == nil || ctx.Err() != nil || status.Code(err) == codes.InvalidArgument {
 			break
 		}
@@ -108,7 +114,9 @@ func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
 }
 
 // paced runs one goroutine per agent: the first heartbeat at a random
-// offset within the interval, then one per interval the leader returns.
+// offset within the interval the leader gave at registration (else
+// Config.Interval), then one per interval the leader returns, as an agent
+// does.
 func (s *simulator) paced(ctx context.Context, end time.Time) {
 	var wg sync.WaitGroup
 	for i := range s.cfg.Agents {
@@ -116,6 +124,11 @@ func (s *simulator) paced(ctx context.Context, end time.Time) {
 		go func() {
 			defer wg.Done()
 			interval := s.cfg.Interval
+			if s.given != nil {
+				if ms := s.given[i].Load(); ms > 0 {
+					interval = time.Duration(ms) * time.Millisecond
+				}
+			}
 			next := time.Now().Add(rand.N(interval))
 			timer := time.NewTimer(time.Until(next))
 			defer timer.Stop()

@@ -136,5 +136,11 @@ func (h *HeartbeatTimers) report(batch []*rpc.AgentStatusCommand, results []erro
 		if h.config.OnTransition != nil {
 			h.config.OnTransition(c.Status)
 		}
+		if c.Status == rpc.AgentOffline {
+			h.released(c.AgentId)
+			if h.config.OnOffline != nil {
+				h.config.OnOffline(c.AgentId)
+			}
+		}
 	}
 }

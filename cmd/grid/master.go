@@ -43,6 +43,7 @@ func masterFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "join", Usage: "gossip address(es) of existing members (repeatable or comma-separated); retried with backoff"},
 		&cli.StringFlag{Name: "raft-profile", Value: string(def.RaftProfile), Usage: "Raft timings: default (400 ms, sub-second failover, CPU-tolerant) or fast (150 ms)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, Usage: "interval agents heartbeat at"},
+		&cli.Float64Flag{Name: "max-heartbeats-per-second", Value: def.MaxHeartbeatsPerSecond, Usage: "cap on the whole fleet's heartbeats to the leader: agents beat every max(--heartbeat-interval, agents / this), deadlines stretch alike (0: no cap)"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, Usage: "agent silence before degraded"},
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, Usage: "agent silence before offline (also the grace after a leader change)"},
 		&cli.DurationFlag{Name: "verify-interval", Value: def.VerifyInterval, Usage: "how often the leader compares every master's state digest in the background (0: never)"},
@@ -180,6 +181,7 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	}
 	cfg.RaftProfile = cluster.RaftProfile(c.String("raft-profile"))
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
+	cfg.MaxHeartbeatsPerSecond = c.Float64("max-heartbeats-per-second")
 	cfg.DegradedAfter = c.Duration("degraded-after")
 	cfg.OfflineAfter = c.Duration("offline-after")
 	cfg.VerifyInterval = c.Duration("verify-interval")
