@@ -182,6 +182,7 @@ func (m *Master) start() error {
 		MaxHeartbeatsPerSecond: m.config.MaxHeartbeatsPerSecond,
 		DegradedAfter:          m.config.DegradedAfter,
 		OfflineAfter:           m.config.OfflineAfter,
+		DeadlineTick:           liveness.DefaultDeadlineTick,
 		OnTransition:           func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
 		OnOffline:              agentPool.Drop, // an offline agent keeps no connection on the leader
 	}, m.logger, f, liveness.CommitterFunc(m.commitAgentStatuses), liveness.LeadershipFunc(m.isLeader))

@@ -10,6 +10,11 @@ import (
 // maxChangesPerEntry bounds the status changes one Raft entry carries.
 const maxChangesPerEntry = 512
 
+// coalesceWindow is how long a flush waits before its first entry, so the
+// changes of timers that fire together (DeadlineTick) go in one entry
+// rather than the first alone.
+const coalesceWindow = 10 * time.Millisecond
+
 // Retry pacing of a status entry that was not committed (leader busy,
 // election, timeout): it is sent again while this master leads.
 const (
@@ -88,6 +93,7 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 func (h *HeartbeatTimers) flush() {
 	q := &h.queue
 	wait := retryMin
+	time.Sleep(coalesceWindow) // group commit: let the changes firing with this one queue
 	for {
 		q.mu.Lock()
 		if len(q.pending) == 0 || !h.leader.IsLeader() {

@@ -95,3 +95,36 @@ func TestOfflineAgentIsReleased(t *testing.T) {
 		t.Fatalf("after offline: %d timers, %d last-heartbeat entries, want none", timers, seen)
 	}
 }
+
+// TestSilentWithinATickShareEntries: 200 agents whose last heartbeats are
+// spread over 200 ms (ten groups 20 ms apart) are judged at whole
+// DeadlineTicks, so their 400 changes (degraded, offline) take a few
+// entries, not one or two per group.
+func TestSilentWithinATickShareEntries(t *testing.T) {
+	var ids []string
+	for i := range 200 {
+		ids = append(ids, fmt.Sprintf("agent-%03d", i))
+	}
+	f := newFake(ids...)
+	cfg := Config{MasterID: "m", HeartbeatInterval: 100 * time.Millisecond, DeadlineTick: 500 * time.Millisecond,
+		DegradedAfter: 500 * time.Millisecond, OfflineAfter: time.Second}
+	h := New(cfg, hclog.NewNullLogger(), f, f, f)
+	defer h.Clear()
+	for g := range 10 {
+		for _, id := range ids[g*20 : (g+1)*20] {
+			h.Heartbeat(id, rpc.AgentHealthy)
+		}
+		time.Sleep(20 * time.Millisecond) // spreads the last heartbeats (the stimulus), not a wait
+	}
+	waitfor.True(t, 10*time.Second, "400 changes committed", func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.commits) == 400
+	})
+	f.mu.Lock()
+	entries, events := f.entries, len(f.events)
+	f.mu.Unlock()
+	if entries > 10 || events != 400 {
+		t.Fatalf("%d entries and %d events for 400 changes, want at most 10 entries and 400 events", entries, events)
+	}
+}

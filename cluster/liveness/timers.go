@@ -45,6 +45,11 @@ type Config struct {
 	DegradedAfter time.Duration
 	// OfflineAfter is the silence after which an agent is offline.
 	OfflineAfter time.Duration
+	// DeadlineTick, when set, rounds every deadline up to a multiple of it
+	// (wall clock), so agents that fell silent within one tick are judged
+	// at the same instant and their changes share Raft entries; a deadline
+	// is late by less than one tick. The master uses DefaultDeadlineTick.
+	DeadlineTick time.Duration
 	// OnTransition, when set, is told of every committed transition (metrics).
 	OnTransition func(status string)
 	// OnOffline, when set, is told of every agent whose offline status
@@ -52,6 +57,9 @@ type Config struct {
 	// connection); the timers themselves keep nothing for it.
 	OnOffline func(agentID string)
 }
+
+// DefaultDeadlineTick is the master's Config.DeadlineTick.
+const DefaultDeadlineTick = time.Second
 
 // HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
 // one in-memory timer per agent, reset by each heartbeat. Silence for
@@ -110,7 +118,14 @@ func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, l Leadershi
 // agent's timer (no closure or timer allocated per heartbeat). Caller holds mu.
 func (h *HeartbeatTimers) armLocked(id string, d time.Duration, stretch float64, fn func(id string, gen uint64)) {
 	h.gen++
-	due := time.Now().Add(d)
+	now := time.Now()
+	due := now.Add(d)
+	if tick := h.config.DeadlineTick; tick > 0 {
+		if r := due.Truncate(tick); r.Before(due) {
+			d = r.Add(tick).Sub(now)
+			due = now.Add(d) // keeps the monotonic reading expire compares with
+		}
+	}
 	if t, ok := h.timers[id]; ok {
 		t.gen, t.fire, t.due, t.stretch = h.gen, fn, due, stretch
 		t.timer.Reset(d)

@@ -26,7 +26,7 @@ func BenchmarkChurn(b *testing.B) {
 		"--heartbeat-interval", churnInterval.String(), "--degraded-after", churnDegraded.String(),
 		"--offline-after", churnOffline.String()}})
 	leader := c.WaitLeader(30 * time.Second)
-	idleG, err := leaderGoroutines(leader)
+	idleG, err := leaderMetric(leader, "go_goroutines")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,6 +34,8 @@ func BenchmarkChurn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	idleAnon, _ := rssAnonMB(leader.PID())
+	idleHeap, _ := leaderMetric(leader, "go_memstats_heap_inuse_bytes")
 
 	// round runs n agents named prefix-NNNNN for 4 s, waits until all are
 	// offline, and returns the Raft entries committed from just before the
@@ -80,7 +82,7 @@ func BenchmarkChurn(b *testing.B) {
 		last = time.Now()
 	}
 	time.Sleep(time.Until(last.Add(time.Minute))) // the figure is "60 s after"
-	g, err := leaderGoroutines(leader)
+	g, err := leaderMetric(leader, "go_goroutines")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,6 +90,10 @@ func BenchmarkChurn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	anon, _ := rssAnonMB(leader.PID())
+	heap, _ := leaderMetric(leader, "go_memstats_heap_inuse_bytes")
+	b.Logf("leader RSS %.1f -> %.1f MiB (anonymous %.1f -> %.1f), heap in use %.1f -> %.1f MiB, goroutines %.0f -> %.0f",
+		idleRSS, rss, idleAnon, anon, idleHeap/(1<<20), heap/(1<<20), idleG, g)
 	sort.Float64s(marks)
 	const how = "3 masters (default raft profile) with --heartbeat-interval 2s --degraded-after 5s --offline-after 10s; `grid sim-agents` registers the agents, heartbeats 4 s at the leader's interval, then exits, so all go silent together"
 	record("status_entries_for_1000_offline", float64(entries1k), "entries", how+"; 1,000 agents: leader commit_index delta from 0.5 s before the first offline deadline to all 1,000 listed offline (any other entry in that window counted too)")

@@ -12,8 +12,8 @@ import (
 	"github.com/gridctl/grid/test/harness"
 )
 
-// leaderGoroutines reads go_goroutines from a master's /metrics.
-func leaderGoroutines(m *harness.Master) (float64, error) {
+// leaderMetric reads an unlabelled sample (go_goroutines) from a master's /metrics.
+func leaderMetric(m *harness.Master, name string) (float64, error) {
 	c := http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Get("http://" + m.HTTP + "/metrics")
 	if err != nil {
@@ -23,11 +23,11 @@ func leaderGoroutines(m *harness.Master) (float64, error) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(strings.TrimSpace(rest), 64)
 		}
 	}
-	return 0, fmt.Errorf("%s/metrics: no go_goroutines", m.HTTP)
+	return 0, fmt.Errorf("%s/metrics: no %s", m.HTTP, name)
 }
 
 // offlineCount is how many agents whose id starts with prefix the leader
