@@ -10,6 +10,9 @@ import (
 // maxChangesPerEntry bounds the status changes one Raft entry carries.
 const maxChangesPerEntry = 512
 
+// maxLoggedChanges is the largest batch logged one line per agent.
+const maxLoggedChanges = 10
+
 // coalesceWindow is how long a flush waits before its first entry, so the
 // changes of timers that fire together (DeadlineTick) go in one entry
 // rather than the first alone.
@@ -127,8 +130,14 @@ func (h *HeartbeatTimers) flush() {
 	}
 }
 
-// report logs each change's verdict and counts the applied ones.
+// report logs each change's verdict (one line per agent for a small
+// batch, a summary for a large one: a mass change is not a log storm on the
+// leader), counts the applied ones, and releases the agents that went
+// offline, off the flush path.
 func (h *HeartbeatTimers) report(batch []*rpc.AgentStatusCommand, results []error) {
+	perAgent := len(batch) <= maxLoggedChanges
+	applied := make(map[string]int)
+	var offline []string
 	for i, c := range batch {
 		var err error
 		if i < len(results) {
@@ -138,15 +147,29 @@ func (h *HeartbeatTimers) report(batch []*rpc.AgentStatusCommand, results []erro
 			h.logger.Debug("agent status change refused", "agent_id", c.AgentId, "status", c.Status, "error", err)
 			continue
 		}
-		h.logger.Info("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		if perAgent {
+			h.logger.Info("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		} else {
+			h.logger.Debug("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		}
+		applied[c.Status]++
 		if h.config.OnTransition != nil {
 			h.config.OnTransition(c.Status)
 		}
 		if c.Status == rpc.AgentOffline {
 			h.released(c.AgentId)
-			if h.config.OnOffline != nil {
-				h.config.OnOffline(c.AgentId)
-			}
+			offline = append(offline, c.AgentId)
 		}
+	}
+	if !perAgent {
+		h.logger.Info("agent status changes committed", "changes", len(batch), "healthy", applied[rpc.AgentHealthy],
+			"degraded", applied[rpc.AgentDegraded], "offline", applied[rpc.AgentOffline])
+	}
+	if h.config.OnOffline != nil && len(offline) > 0 {
+		go func() {
+			for _, id := range offline {
+				h.config.OnOffline(id)
+			}
+		}()
 	}
 }
