@@ -36,19 +36,45 @@ type statusQueue struct {
 	pending  []*rpc.AgentStatusCommand // not sent yet, in order
 	inflight []*rpc.AgentStatusCommand // in the entry being committed
 	flushing bool
+	// last is, per agent with changes queued (pending or in flight), the
+	// status they leave it in and how many there are: one lookup per
+	// change, not a scan of the queue.
+	last map[string]queued
+}
+
+// queued is one agent's queued changes.
+type queued struct {
+	status string
+	n      int
 }
 
 // lastQueuedLocked is the status id's queued changes leave it in ("" when
 // none is queued). Caller holds q.mu.
 func (q *statusQueue) lastQueuedLocked(id string) string {
-	for _, list := range [][]*rpc.AgentStatusCommand{q.pending, q.inflight} {
-		for i := len(list) - 1; i >= 0; i-- {
-			if list[i].AgentId == id {
-				return list[i].Status
-			}
-		}
+	return q.last[id].status
+}
+
+// queueLocked appends c to the pending changes. Caller holds q.mu.
+func (q *statusQueue) queueLocked(c *rpc.AgentStatusCommand) {
+	if q.last == nil {
+		q.last = make(map[string]queued)
 	}
-	return ""
+	q.pending = append(q.pending, c)
+	q.last[c.AgentId] = queued{status: c.Status, n: q.last[c.AgentId].n + 1}
+}
+
+// settledLocked forgets the batch's changes, which left the queue.
+// Caller holds q.mu.
+func (q *statusQueue) settledLocked(batch []*rpc.AgentStatusCommand) {
+	for _, c := range batch {
+		e := q.last[c.AgentId]
+		if e.n <= 1 {
+			delete(q.last, c.AgentId)
+			continue
+		}
+		e.n--
+		q.last[c.AgentId] = e
+	}
 }
 
 // drop forgets the changes not sent yet (leadership lost).
@@ -56,6 +82,10 @@ func (q *statusQueue) drop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pending = nil
+	clear(q.last)
+	for _, c := range q.inflight {
+		q.last[c.AgentId] = queued{status: c.Status, n: q.last[c.AgentId].n + 1}
+	}
 }
 
 // transition queues the change of id to status with its event, unless id
@@ -82,7 +112,7 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 		details["last_heartbeat"] = last.UTC().Format(time.RFC3339)
 	}
 	cmd.Events = []*rpc.Event{rpc.NewEvent(h.config.MasterID, eventType(status), id, details)}
-	q.pending = append(q.pending, cmd)
+	q.queueLocked(cmd)
 	if !q.flushing {
 		q.flushing = true
 		go h.flush()
@@ -104,6 +134,7 @@ func (h *HeartbeatTimers) flush() {
 				h.logger.Warn("status changes dropped: no longer leader", "changes", len(q.pending))
 			}
 			q.pending, q.inflight, q.flushing = nil, nil, false
+			clear(q.last)
 			q.mu.Unlock()
 			return
 		}
@@ -124,6 +155,7 @@ func (h *HeartbeatTimers) flush() {
 			wait = min(2*wait, retryMax)
 			continue
 		}
+		q.settledLocked(batch)
 		q.mu.Unlock()
 		wait = retryMin
 		h.report(batch, results)

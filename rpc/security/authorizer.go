@@ -7,7 +7,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -150,8 +149,7 @@ func BearerFrom(ctx context.Context) string {
 	if s, ok := ctx.Value(bearerKey{}).(string); ok {
 		return s
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok, _ := presentedToken(md)
+	tok, _ := presentedTokenIn(ctx)
 	return tok
 }
 
@@ -168,8 +166,7 @@ type CallCheck func(ctx context.Context, fullMethod string, id *Identity, req an
 func Interceptors(a *Authorizer, capOf func(string) string, check CallCheck,
 	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	authorize := func(ctx context.Context, method string) (context.Context, *Refusal) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		tok, reason := presentedToken(md)
+		tok, reason := presentedTokenIn(ctx)
 		if reason == RefusedInvalidToken { // two tokens
 			return ctx, &Refusal{codes.Unauthenticated, reason, unauthenticatedMsg}
 		}
