@@ -14,7 +14,7 @@ const maxChangesPerEntry = 512
 const maxLoggedChanges = 10
 
 // coalesceWindow is how long a flush waits before its first entry, so the
-// changes of timers that fire together (DeadlineTick) go in one entry
+// changes of timers that fire together (Config.DeadlineTick) go in one entry
 // rather than the first alone.
 const coalesceWindow = 10 * time.Millisecond
 

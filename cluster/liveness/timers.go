@@ -59,7 +59,7 @@ type Config struct {
 }
 
 // DefaultDeadlineTick is the master's Config.DeadlineTick.
-const DefaultDeadlineTick = time.Second
+const DefaultDeadlineTick = 500 * time.Millisecond
 
 // HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
 // one in-memory timer per agent, reset by each heartbeat. Silence for
