@@ -30,6 +30,8 @@ type stubMaster struct {
 	events        map[string]*rpc.Event
 	deliveries    int
 	states        []*rpc.NodeStatus
+	// nextMs, when set, is the interval (ms) heartbeat answers ask for (else 50).
+	nextMs uint32
 }
 
 func startStubMaster(t *testing.T) *stubMaster {
@@ -78,7 +80,11 @@ func (m *stubMaster) Heartbeat(_ context.Context, in *rpc.HeartbeatRequest) (*rp
 		return nil, status.Errorf(codes.NotFound, "agent %q not registered", in.AgentId)
 	}
 	m.heartbeats++
-	return &rpc.HeartbeatResponse{Acknowledged: true, NextIntervalMs: 50}, nil
+	next := m.nextMs
+	if next == 0 {
+		next = 50
+	}
+	return &rpc.HeartbeatResponse{Acknowledged: true, NextIntervalMs: next}, nil
 }
 
 func (m *stubMaster) EmitEvents(_ context.Context, in *rpc.EmitEventsRequest) (*rpc.EmitEventsResponse, error) {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gridctl/grid/cluster/events"
@@ -117,8 +118,13 @@ type Config struct {
 	// TrailingLogs is how many entries are kept after a snapshot.
 	TrailingLogs uint64
 
-	// HeartbeatInterval is the interval agents are told to heartbeat at.
+	// HeartbeatInterval is the interval agents are told to heartbeat at
+	// (the shortest: see MaxHeartbeatsPerSecond).
 	HeartbeatInterval time.Duration
+	// MaxHeartbeatsPerSecond caps the heartbeats the whole fleet sends the
+	// leader: agents are told max(HeartbeatInterval, agents / this), and
+	// their degraded/offline deadlines stretch alike (0: no cap).
+	MaxHeartbeatsPerSecond float64
 	// DegradedAfter is the silence after which an agent is degraded.
 	DegradedAfter time.Duration
 	// OfflineAfter is the silence after which an agent is offline; also the
@@ -242,6 +248,7 @@ func DefaultConfig() Config {
 		SnapshotLogBytes:        256 << 20,
 		SnapshotLogCheck:        5 * time.Second,
 		HeartbeatInterval:       5 * time.Second,
+		MaxHeartbeatsPerSecond:  2000,
 		DegradedAfter:           15 * time.Second,
 		OfflineAfter:            30 * time.Second,
 		AutopilotCleanup:        true,
@@ -293,6 +300,9 @@ func (c *Config) validate() error {
 	if c.HeartbeatInterval <= 0 || c.DegradedAfter <= 0 || c.OfflineAfter <= c.DegradedAfter {
 		return fmt.Errorf("%w: heartbeat timings: want interval > 0, degraded_after > 0 and offline_after > degraded_after (got %s, %s, %s)",
 			ErrInvalid, c.HeartbeatInterval, c.DegradedAfter, c.OfflineAfter)
+	}
+	if r := c.MaxHeartbeatsPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return fmt.Errorf("%w: max_heartbeats_per_second %v: want a finite number >= 0 (0: no cap)", ErrInvalid, r)
 	}
 	if err := c.TLS.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -179,12 +179,16 @@ func (m *Master) start() error {
 	m.fsm = f
 	m.endpoint.auth = m.newAuthorizer()
 	m.endpoint.streams = security.NewStreamLimiter(m.config.MaxStreams)
+	agentPool := nodes.NewAgentPool(m.agentDialOptions())
 	m.heartbeats = liveness.New(liveness.Config{
-		MasterID:          m.config.ID,
-		HeartbeatInterval: m.config.HeartbeatInterval,
-		DegradedAfter:     m.config.DegradedAfter,
-		OfflineAfter:      m.config.OfflineAfter,
-		OnTransition:      func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
+		MasterID:               m.config.ID,
+		HeartbeatInterval:      m.config.HeartbeatInterval,
+		MaxHeartbeatsPerSecond: m.config.MaxHeartbeatsPerSecond,
+		DegradedAfter:          m.config.DegradedAfter,
+		OfflineAfter:           m.config.OfflineAfter,
+		DeadlineTick:           liveness.DefaultDeadlineTick,
+		OnTransition:           func(status string) { m.metrics.agentTransitions.WithLabelValues(status).Inc() },
+		OnOffline:              agentPool.Drop, // an offline agent keeps no connection on the leader
 	}, m.logger, f, liveness.CommitterFunc(m.commitAgentStatuses), liveness.LeadershipFunc(m.isLeader))
 	if m.events, err = m.newEventPipeline(); err != nil {
 		return err
@@ -193,11 +197,11 @@ func (m *Master) start() error {
 		Registry:   f,
 		Applier:    nodes.ApplyFunc(m.raftApply),
 		Emitter:    nodes.EmitFunc(m.emit),
-		Agents:     nodes.NewAgentPool(m.agentDialOptions()),
+		Agents:     agentPool,
 		Leadership: nodes.NotLeaderFunc(isNotLeaderErr),
 		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Silence:    m.agentSilence,
-		Forget:     func(id string) { m.heartbeats.Remove(id) },
+		Forget:     func(id string) { m.heartbeats.Remove(id); agentPool.Drop(id) },
 		Source:     m.config.ID,
 		Logger:     m.logger,
 		Metrics:    m.config.Metrics,

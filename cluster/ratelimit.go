@@ -69,6 +69,10 @@ func (c RateLimitConfig) validate() error {
 	return nil
 }
 
+// idlePruneEvery is how often a limiter forgets the buckets of ids that
+// went quiet (agents gone offline keep no bucket for long).
+const idlePruneEvery = time.Minute
+
 // keyedLimiter is a token bucket (golang.org/x/time/rate) per key: agent
 // id, event source.
 type keyedLimiter struct {
@@ -76,8 +80,9 @@ type keyedLimiter struct {
 	burst   int
 	maxKeys int
 
-	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	mu        sync.Mutex
+	buckets   map[string]*rate.Limiter
+	lastPrune time.Time
 }
 
 // newKeyedLimiter returns nil when r is 0 (no limit).
@@ -102,6 +107,10 @@ func (l *keyedLimiter) allow(key string, now time.Time) bool {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if now.Sub(l.lastPrune) >= idlePruneEvery {
+		l.lastPrune = now
+		l.forgetIdleLocked(now)
+	}
 	b, ok := l.buckets[key]
 	if !ok {
 		if len(l.buckets) >= l.maxKeys {

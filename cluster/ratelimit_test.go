@@ -79,3 +79,20 @@ func TestCallLimiterRefusesWithResourceExhausted(t *testing.T) {
 		t.Fatal("a negative rate was accepted")
 	}
 }
+
+// TestKeyedLimiterPrunesQuietKeys: well below the table's size, the bucket
+// of an id that went quiet (an agent gone offline) is forgotten within
+// idlePruneEvery.
+func TestKeyedLimiterPrunesQuietKeys(t *testing.T) {
+	l := newKeyedLimiter(10, 1, 1000)
+	now := time.Unix(1000, 0)
+	l.allow("gone", now)
+	l.allow("busy", now.Add(idlePruneEvery/2))
+	if len(l.buckets) != 2 {
+		t.Fatalf("tracking %d keys, want 2", len(l.buckets))
+	}
+	l.allow("busy", now.Add(idlePruneEvery+time.Second))
+	if _, ok := l.buckets["gone"]; ok || len(l.buckets) != 1 {
+		t.Fatalf("quiet key still tracked (%d keys)", len(l.buckets))
+	}
+}

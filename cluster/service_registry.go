@@ -99,11 +99,11 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		if _, err := m.raftApply(fsm.RegisterAgentEventsType, &rpc.RegisterAgentCommand{Agent: rec, Events: []*rpc.Event{ev}}); err != nil {
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
-		m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
+		next := m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
 		m.logger.Info("agent registered", "agent_id", in.AgentId, "endpoint", in.AgentEndpoint, "reregistered", existed)
 		return &rpc.RegistrationResponse{
 			Success: true, MasterVersion: m.masterVersion(),
-			HeartbeatIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID,
+			HeartbeatIntervalMs: next, LeaderId: m.config.ID,
 			StaleNodeIds: m.staleNodes(in),
 		}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.RegistrationResponse, error) {
@@ -123,10 +123,10 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 		if !ok {
 			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 		}
-		m.heartbeats.Heartbeat(in.AgentId, st)
+		next := m.heartbeats.Heartbeat(in.AgentId, st)
 		m.metrics.heartbeats.Inc()
 		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
-			NextIntervalMs: m.heartbeats.NextInterval(), LeaderId: m.config.ID}, nil
+			NextIntervalMs: next, LeaderId: m.config.ID}, nil
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.HeartbeatResponse, error) {
 		return c.Heartbeat(ctx, in)
 	})

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 		defer conn.Close()
 		clients[i] = rpc.NewGridMasterClient(conn)
 	}
-	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint}
+	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint, given: make([]atomic.Uint32, cfg.Agents)}
 	rep := &Report{Mode: "paced", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
 	if cfg.Unpaced {
 		rep.Mode = "unpaced"
@@ -58,17 +59,35 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 
 	logger.Info("registering", "agents", cfg.Agents, "target", target, "conns", cfg.Conns)
 	t0 := time.Now()
-	if err := sim.registerAll(ctx); err != nil {
-		return nil, err
+	window := func() {
+		rep.RegisterSeconds = time.Since(t0).Seconds()
+		logger.Info(LogWindowStarted, "agents", cfg.Agents, "mode", rep.Mode)
+		t0 = time.Now()
+		sim.end.Store(t0.Add(cfg.Duration).UnixNano())
+		sim.recording.Store(true)
 	}
-	rep.RegisterSeconds = time.Since(t0).Seconds()
-
-	logger.Info(LogWindowStarted, "agents", cfg.Agents, "mode", rep.Mode)
-	t0 = time.Now()
 	if cfg.Unpaced {
+		if err := sim.registerAll(ctx); err != nil {
+			return nil, err
+		}
+		window()
 		sim.unpaced(ctx, t0.Add(cfg.Duration))
 	} else {
-		sim.paced(ctx, t0.Add(cfg.Duration))
+		// Each agent heartbeats from its registration on, as real ones do;
+		// the window opens once all are registered.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var regErr error
+		sim.paced(ctx, func(err error) {
+			if regErr = err; err != nil {
+				cancel()
+				return
+			}
+			window()
+		})
+		if regErr != nil {
+			return nil, regErr
+		}
 	}
 	rep.WindowSeconds = time.Since(t0).Seconds()
 	logger.Info(LogWindowEnded, "heartbeats", sim.lat.count(), "errors", sim.errs.Load())

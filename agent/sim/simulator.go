@@ -21,6 +21,12 @@ type simulator struct {
 	clients  []rpc.GridMasterClient
 	endpoint string
 	lat      latencyLog
+	// given is the interval (ms) the leader gave each agent at registration.
+	given []atomic.Uint32
+	// recording is on during the measured window; end is when the window
+	// closes (unix ns, 0 until it opens).
+	recording atomic.Bool
+	end       atomic.Int64
 	errs     atomic.Int64
 	firstErr atomic.Value
 }
@@ -41,8 +47,12 @@ func (s *simulator) register(ctx context.Context, i int) error {
 	var err error
 	for try := range 5 {
 		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-		_, err = s.client(i).RegisterAgent(cctx, info)
+		var resp *rpc.RegistrationResponse
+		resp, err = s.client(i).RegisterAgent(cctx, info)
 		cancel()
+		if err == nil && s.given != nil {
+			s.given[i].Store(resp.GetHeartbeatIntervalMs())
+		}
 		if err == nil || ctx.Err() != nil || status.Code(err) == codes.InvalidArgument {
 			break
 		}
@@ -93,6 +103,15 @@ func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
 	r, err := s.client(i).Heartbeat(cctx, &rpc.HeartbeatRequest{AgentId: s.agentID(i), Timestamp: uint64(t0.Unix())})
 	took := time.Since(t0)
 	cancel()
+	if !s.recording.Load() {
+		if err != nil && status.Code(err) == codes.NotFound && ctx.Err() == nil {
+			_ = s.register(ctx, i)
+		}
+		if err != nil {
+			return 0
+		}
+		return time.Duration(r.NextIntervalMs) * time.Millisecond
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			s.lat.add(took) // a failed heartbeat counts in the percentiles with the time it took to fail
@@ -107,33 +126,68 @@ func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
 	return time.Duration(r.NextIntervalMs) * time.Millisecond
 }
 
-// paced runs one goroutine per agent: the first heartbeat at a random
-// offset within the interval, then one per interval the leader returns.
-func (s *simulator) paced(ctx context.Context, end time.Time) {
-	var wg sync.WaitGroup
+// paced runs one goroutine per agent, as a fleet of agents does: it
+// registers (RegisterWorkers at a time), then heartbeats at once-random
+// offsets within the interval the leader gave, then at each interval the
+// leader returns, until the window closes (close). Only heartbeats inside
+// the window are measured (s.recording). registered is called once every
+// agent has tried to register, with the first error.
+func (s *simulator) paced(ctx context.Context, registered func(error)) {
+	var wg, reg sync.WaitGroup
+	var first atomic.Value
+	sem := make(chan struct{}, s.cfg.RegisterWorkers)
 	for i := range s.cfg.Agents {
 		wg.Add(1)
+		reg.Add(1)
 		go func() {
 			defer wg.Done()
-			interval := s.cfg.Interval
-			next := time.Now().Add(rand.N(interval))
-			timer := time.NewTimer(time.Until(next))
-			defer timer.Stop()
-			for next.Before(end) {
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
-				if d := s.heartbeat(ctx, i); d > 0 {
-					interval = d
-				}
-				next = next.Add(interval)
-				timer.Reset(time.Until(next))
+			sem <- struct{}{}
+			err := s.register(ctx, i)
+			<-sem
+			reg.Done()
+			if err != nil {
+				first.CompareAndSwap(nil, err)
+				return
 			}
+			s.beat(ctx, i)
 		}()
 	}
+	reg.Wait()
+	err, _ := first.Load().(error)
+	if err == nil {
+		err = ctx.Err()
+	}
+	registered(err)
 	wg.Wait()
+}
+
+// beat is agent i's heartbeat loop in paced mode.
+func (s *simulator) beat(ctx context.Context, i int) {
+	interval := s.cfg.Interval
+	if ms := s.given[i].Load(); ms > 0 {
+		interval = time.Duration(ms) * time.Millisecond
+	}
+	next := time.Now().Add(rand.N(interval))
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		if end := s.end.Load(); end != 0 && next.UnixNano() >= end {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if end := s.end.Load(); end != 0 && time.Now().UnixNano() >= end {
+			return
+		}
+		if d := s.heartbeat(ctx, i); d > 0 {
+			interval = d
+		}
+		next = next.Add(interval)
+		timer.Reset(time.Until(next))
+	}
 }
 
 // unpaced runs Workers callers heartbeating round robin over the agents,

@@ -10,6 +10,14 @@ import (
 // maxChangesPerEntry bounds the status changes one Raft entry carries.
 const maxChangesPerEntry = 512
 
+// maxLoggedChanges is the largest batch logged one line per agent.
+const maxLoggedChanges = 10
+
+// coalesceWindow is how long a flush waits before its first entry, so the
+// changes of timers that fire together (Config.DeadlineTick) go in one entry
+// rather than the first alone.
+const coalesceWindow = 10 * time.Millisecond
+
 // Retry pacing of a status entry that was not committed (leader busy,
 // election, timeout): it is sent again while this master leads.
 const (
@@ -28,19 +36,45 @@ type statusQueue struct {
 	pending  []*rpc.AgentStatusCommand // not sent yet, in order
 	inflight []*rpc.AgentStatusCommand // in the entry being committed
 	flushing bool
+	// last is, per agent with changes queued (pending or in flight), the
+	// status they leave it in and how many there are: one lookup per
+	// change, not a scan of the queue.
+	last map[string]queued
+}
+
+// queued is one agent's queued changes.
+type queued struct {
+	status string
+	n      int
 }
 
 // lastQueuedLocked is the status id's queued changes leave it in ("" when
 // none is queued). Caller holds q.mu.
 func (q *statusQueue) lastQueuedLocked(id string) string {
-	for _, list := range [][]*rpc.AgentStatusCommand{q.pending, q.inflight} {
-		for i := len(list) - 1; i >= 0; i-- {
-			if list[i].AgentId == id {
-				return list[i].Status
-			}
-		}
+	return q.last[id].status
+}
+
+// queueLocked appends c to the pending changes. Caller holds q.mu.
+func (q *statusQueue) queueLocked(c *rpc.AgentStatusCommand) {
+	if q.last == nil {
+		q.last = make(map[string]queued)
 	}
-	return ""
+	q.pending = append(q.pending, c)
+	q.last[c.AgentId] = queued{status: c.Status, n: q.last[c.AgentId].n + 1}
+}
+
+// settledLocked forgets the batch's changes, which left the queue.
+// Caller holds q.mu.
+func (q *statusQueue) settledLocked(batch []*rpc.AgentStatusCommand) {
+	for _, c := range batch {
+		e := q.last[c.AgentId]
+		if e.n <= 1 {
+			delete(q.last, c.AgentId)
+			continue
+		}
+		e.n--
+		q.last[c.AgentId] = e
+	}
 }
 
 // drop forgets the changes not sent yet (leadership lost).
@@ -48,6 +82,10 @@ func (q *statusQueue) drop() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pending = nil
+	clear(q.last)
+	for _, c := range q.inflight {
+		q.last[c.AgentId] = queued{status: c.Status, n: q.last[c.AgentId].n + 1}
+	}
 }
 
 // transition queues the change of id to status with its event, unless id
@@ -74,7 +112,7 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 		details["last_heartbeat"] = last.UTC().Format(time.RFC3339)
 	}
 	cmd.Events = []*rpc.Event{rpc.NewEvent(h.config.MasterID, eventType(status), id, details)}
-	q.pending = append(q.pending, cmd)
+	q.queueLocked(cmd)
 	if !q.flushing {
 		q.flushing = true
 		go h.flush()
@@ -88,6 +126,7 @@ func (h *HeartbeatTimers) transition(id, status string, last time.Time) {
 func (h *HeartbeatTimers) flush() {
 	q := &h.queue
 	wait := retryMin
+	time.Sleep(coalesceWindow) // group commit: let the changes firing with this one queue
 	for {
 		q.mu.Lock()
 		if len(q.pending) == 0 || !h.leader.IsLeader() {
@@ -95,6 +134,7 @@ func (h *HeartbeatTimers) flush() {
 				h.logger.Warn("status changes dropped: no longer leader", "changes", len(q.pending))
 			}
 			q.pending, q.inflight, q.flushing = nil, nil, false
+			clear(q.last)
 			q.mu.Unlock()
 			return
 		}
@@ -115,14 +155,21 @@ func (h *HeartbeatTimers) flush() {
 			wait = min(2*wait, retryMax)
 			continue
 		}
+		q.settledLocked(batch)
 		q.mu.Unlock()
 		wait = retryMin
 		h.report(batch, results)
 	}
 }
 
-// report logs each change's verdict and counts the applied ones.
+// report logs each change's verdict (one line per agent for a small
+// batch, a summary for a large one: a mass change is not a log storm on the
+// leader), counts the applied ones, and releases the agents that went
+// offline, off the flush path.
 func (h *HeartbeatTimers) report(batch []*rpc.AgentStatusCommand, results []error) {
+	perAgent := len(batch) <= maxLoggedChanges
+	applied := make(map[string]int)
+	var offline []string
 	for i, c := range batch {
 		var err error
 		if i < len(results) {
@@ -132,9 +179,29 @@ func (h *HeartbeatTimers) report(batch []*rpc.AgentStatusCommand, results []erro
 			h.logger.Debug("agent status change refused", "agent_id", c.AgentId, "status", c.Status, "error", err)
 			continue
 		}
-		h.logger.Info("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		if perAgent {
+			h.logger.Info("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		} else {
+			h.logger.Debug("agent status changed", "agent_id", c.AgentId, "from", c.ExpectedStatus, "to", c.Status)
+		}
+		applied[c.Status]++
 		if h.config.OnTransition != nil {
 			h.config.OnTransition(c.Status)
 		}
+		if c.Status == rpc.AgentOffline {
+			h.released(c.AgentId)
+			offline = append(offline, c.AgentId)
+		}
+	}
+	if !perAgent {
+		h.logger.Info("agent status changes committed", "changes", len(batch), "healthy", applied[rpc.AgentHealthy],
+			"degraded", applied[rpc.AgentDegraded], "offline", applied[rpc.AgentOffline])
+	}
+	if h.config.OnOffline != nil && len(offline) > 0 {
+		go func() {
+			for _, id := range offline {
+				h.config.OnOffline(id)
+			}
+		}()
 	}
 }

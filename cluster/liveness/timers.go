@@ -32,15 +32,34 @@ type Leadership interface {
 type Config struct {
 	// MasterID is the source of the events the status changes carry.
 	MasterID string
-	// HeartbeatInterval is the interval handed back to agents (±10% jitter).
+	// HeartbeatInterval is the shortest interval handed back to agents
+	// (±10% jitter); larger fleets get a longer one (MaxHeartbeatsPerSecond).
 	HeartbeatInterval time.Duration
+	// MaxHeartbeatsPerSecond caps the heartbeat rate the whole fleet sends
+	// this leader (Nomad's max_heartbeats_per_second): the interval given
+	// is max(HeartbeatInterval, agents / MaxHeartbeatsPerSecond), and each
+	// agent's degraded and offline deadlines stretch by the same factor.
+	// 0 keeps HeartbeatInterval for any fleet.
+	MaxHeartbeatsPerSecond float64
 	// DegradedAfter is the silence after which an agent is degraded.
 	DegradedAfter time.Duration
 	// OfflineAfter is the silence after which an agent is offline.
 	OfflineAfter time.Duration
+	// DeadlineTick, when set, rounds every deadline up to a multiple of it
+	// (wall clock), so agents that fell silent within one tick are judged
+	// at the same instant and their changes share Raft entries; a deadline
+	// is late by less than one tick. The master uses DefaultDeadlineTick.
+	DeadlineTick time.Duration
 	// OnTransition, when set, is told of every committed transition (metrics).
 	OnTransition func(status string)
+	// OnOffline, when set, is told of every agent whose offline status
+	// committed, so the leader lets go of what it held for it (its
+	// connection); the timers themselves keep nothing for it.
+	OnOffline func(agentID string)
 }
+
+// DefaultDeadlineTick is the master's Config.DeadlineTick.
+const DefaultDeadlineTick = 500 * time.Millisecond
 
 // HeartbeatTimers tracks agent liveness on the leader (nomad heartbeat.go):
 // one in-memory timer per agent, reset by each heartbeat. Silence for
@@ -58,6 +77,9 @@ type HeartbeatTimers struct {
 	timers   map[string]*agentTimer
 	lastSeen map[string]time.Time
 	gen      uint64
+
+	// degradeFn and offlineFn are h.degrade and h.offline, bound once.
+	degradeFn, offlineFn func(id string, gen uint64)
 }
 
 // agentTimer is one agent's pending transition. A heartbeat re-arms the
@@ -70,13 +92,16 @@ type agentTimer struct {
 	// due is when the current arming expires.
 	due time.Time
 	// fire is what the current arming does when it expires.
-	fire func(gen uint64)
+	fire func(id string, gen uint64)
+	// stretch scales the agent's deadlines: its interval over
+	// HeartbeatInterval when it was last given one (>= 1).
+	stretch float64
 }
 
 // New returns timers that read reg, commit through c and act only while l
 // leads.
 func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, l Leadership) *HeartbeatTimers {
-	return &HeartbeatTimers{
+	h := &HeartbeatTimers{
 		config:    cfg,
 		logger:    logger.Named("heartbeat"),
 		registry:  reg,
@@ -85,19 +110,28 @@ func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, l Leadershi
 		timers:    make(map[string]*agentTimer),
 		lastSeen:  make(map[string]time.Time),
 	}
+	h.degradeFn, h.offlineFn = h.degrade, h.offline
+	return h
 }
 
-// armLocked makes id's timer fire fn after d, reusing the agent's timer.
-// Caller holds mu.
-func (h *HeartbeatTimers) armLocked(id string, d time.Duration, fn func(gen uint64)) {
+// armLocked makes id's timer call fn(id, gen) after d, reusing the
+// agent's timer (no closure or timer allocated per heartbeat). Caller holds mu.
+func (h *HeartbeatTimers) armLocked(id string, d time.Duration, stretch float64, fn func(id string, gen uint64)) {
 	h.gen++
+	now := time.Now()
+	due := now.Add(d)
+	if tick := h.config.DeadlineTick; tick > 0 {
+		if r := due.Truncate(tick); r.Before(due) {
+			d = r.Add(tick).Sub(now)
+			due = now.Add(d) // keeps the monotonic reading expire compares with
+		}
+	}
 	if t, ok := h.timers[id]; ok {
-		t.timer.Stop()
-		t.gen, t.fire, t.due = h.gen, fn, time.Now().Add(d)
+		t.gen, t.fire, t.due, t.stretch = h.gen, fn, due, stretch
 		t.timer.Reset(d)
 		return
 	}
-	t := &agentTimer{gen: h.gen, fire: fn, due: time.Now().Add(d)}
+	t := &agentTimer{gen: h.gen, fire: fn, due: due, stretch: stretch}
 	t.timer = time.AfterFunc(d, func() { h.expire(id, t) })
 	h.timers[id] = t
 }
@@ -112,7 +146,7 @@ func (h *HeartbeatTimers) expire(id string, t *agentTimer) {
 	}
 	gen, fire := t.gen, t.fire
 	h.mu.Unlock()
-	fire(gen)
+	fire(id, gen)
 }
 
 // currentLocked reports whether gen is still id's live timer. Caller holds mu.
@@ -121,18 +155,23 @@ func (h *HeartbeatTimers) currentLocked(id string, gen uint64) bool {
 	return ok && t.gen == gen
 }
 
-// Heartbeat records a heartbeat from id now and re-arms its degraded timer.
-// status is the agent's status in the registry as the caller just read it:
-// when it is not healthy, the recovery is committed.
-func (h *HeartbeatTimers) Heartbeat(id, status string) {
+// Heartbeat records a heartbeat from id now, re-arms its degraded timer and
+// returns the interval (ms, jittered) the agent is to heartbeat at next:
+// the timer's deadlines stretch with that interval, so an agent told to
+// beat less often is not judged by the shorter one. status is the agent's
+// status in the registry as the caller just read it: when it is not
+// healthy, the recovery is committed.
+func (h *HeartbeatTimers) Heartbeat(id, status string) uint32 {
 	now := time.Now()
 	h.mu.Lock()
 	h.lastSeen[id] = now
-	h.armLocked(id, h.config.DegradedAfter, func(gen uint64) { h.degrade(id, gen) })
+	stretch := h.stretchLocked(len(h.timers))
+	h.armLocked(id, h.scaled(h.config.DegradedAfter, stretch), stretch, h.degradeFn)
 	h.mu.Unlock()
 	if status != rpc.AgentHealthy {
 		h.transition(id, rpc.AgentHealthy, now)
 	}
+	return jittered(h.scaled(h.config.HeartbeatInterval, stretch))
 }
 
 // RearmAll gives every known, not-offline agent a fresh timer of grace
@@ -140,15 +179,19 @@ func (h *HeartbeatTimers) Heartbeat(id, status string) {
 func (h *HeartbeatTimers) RearmAll(grace time.Duration) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := 0
+	var ids []string
 	for _, id := range h.registry.AgentIDs() {
 		if st, ok := h.registry.AgentStatus(id); !ok || st == rpc.AgentOffline {
 			continue
 		}
-		h.armLocked(id, grace, func(gen uint64) { h.degrade(id, gen) })
-		n++
+		ids = append(ids, id)
 	}
-	h.logger.Info("heartbeat timers re-armed", "agents", n, "grace", grace)
+	// Agents may have been given a fleet-scaled interval by the last leader.
+	stretch := h.stretchLocked(len(ids))
+	for _, id := range ids {
+		h.armLocked(id, h.scaled(grace, stretch), stretch, h.degradeFn)
+	}
+	h.logger.Info("heartbeat timers re-armed", "agents", len(ids), "grace", h.scaled(grace, stretch))
 }
 
 // Remove forgets id (unregistered).
@@ -183,6 +226,17 @@ func (h *HeartbeatTimers) LastHeartbeat(id string) (time.Time, bool) {
 	return t, ok
 }
 
+// released forgets an agent whose offline status committed, unless it
+// heartbeated since (it has a timer again): the registry holds its last
+// heartbeat from now on.
+func (h *HeartbeatTimers) released(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.timers[id]; !ok {
+		delete(h.lastSeen, id)
+	}
+}
+
 // degrade fires after DegradedAfter of silence.
 func (h *HeartbeatTimers) degrade(id string, gen uint64) {
 	h.mu.Lock()
@@ -190,8 +244,9 @@ func (h *HeartbeatTimers) degrade(id string, gen uint64) {
 		h.mu.Unlock()
 		return
 	}
-	remaining := h.config.OfflineAfter - h.config.DegradedAfter
-	h.armLocked(id, remaining, func(gen uint64) { h.offline(id, gen) })
+	t := h.timers[id]
+	remaining := h.scaled(h.config.OfflineAfter-h.config.DegradedAfter, t.stretch)
+	h.armLocked(id, remaining, t.stretch, h.offlineFn)
 	last := h.lastSeen[id]
 	h.mu.Unlock()
 	h.transition(id, rpc.AgentDegraded, last)
@@ -222,11 +277,40 @@ func eventType(status string) rpc.EventType {
 	}
 }
 
-// NextInterval is the heartbeat interval with ±10% jitter, in milliseconds.
+// NextInterval is the interval (ms, ±10% jitter) an agent is to heartbeat
+// at, for the fleet this leader tracks now.
 func (h *HeartbeatTimers) NextInterval() uint32 {
-	base := h.config.HeartbeatInterval
-	j := base / 10
-	d := base - j + rand.N(2*j+1)
+	h.mu.Lock()
+	stretch := h.stretchLocked(len(h.timers))
+	h.mu.Unlock()
+	return jittered(h.scaled(h.config.HeartbeatInterval, stretch))
+}
+
+// stretchLocked is how much longer than HeartbeatInterval a fleet of n
+// live agents must beat so that it sends at most MaxHeartbeatsPerSecond:
+// max(1, n / rate / HeartbeatInterval). Caller holds mu.
+func (h *HeartbeatTimers) stretchLocked(n int) float64 {
+	r, base := h.config.MaxHeartbeatsPerSecond, h.config.HeartbeatInterval.Seconds()
+	if r <= 0 || base <= 0 {
+		return 1
+	}
+	return max(1, float64(n)/r/base)
+}
+
+// scaled is d stretched.
+func (h *HeartbeatTimers) scaled(d time.Duration, stretch float64) time.Duration {
+	if stretch <= 1 {
+		return d
+	}
+	return time.Duration(float64(d) * stretch)
+}
+
+// jittered is d ±10%, in milliseconds.
+func jittered(d time.Duration) uint32 {
+	j := d / 10
+	if j > 0 {
+		d = d - j + rand.N(2*j+1)
+	}
 	return uint32(d / time.Millisecond)
 }
 

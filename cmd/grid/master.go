@@ -44,6 +44,7 @@ func masterFlags() []cli.Flag {
 		&cli.StringFlag{Name: "raft-profile", Value: string(def.RaftProfile), Usage: "Raft timings: default (400 ms heartbeat/election timeouts: ~0.5 s failover, CPU-tolerant) or fast (150 ms: ~0.25 s failover, quiet networks)"},
 		&cli.StringFlag{Name: "raft-log-store", Value: cluster.LogStoreBoltDB, Usage: "Raft log store: boltdb (raft-boltdb) or wal (raft-wal, one fsync per append); fixed per data dir (a switch is refused)"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, Usage: "interval agents heartbeat at"},
+		&cli.Float64Flag{Name: "max-heartbeats-per-second", Value: def.MaxHeartbeatsPerSecond, Usage: "cap on the whole fleet's heartbeats to the leader: agents beat every max(--heartbeat-interval, agents / this), deadlines stretch alike (0: no cap)"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, Usage: "agent silence before degraded"},
 		&cli.DurationFlag{Name: "offline-after", Value: def.OfflineAfter, Usage: "agent silence before offline (also the grace after a leader change)"},
 		&cli.DurationFlag{Name: "verify-interval", Value: def.VerifyInterval, Usage: "how often the leader compares every master's state digest in the background (0: never)"},
@@ -182,6 +183,7 @@ func masterConfig(c *cli.Context, logger hclog.Logger, reg prometheus.Registerer
 	cfg.RaftProfile = cluster.RaftProfile(c.String("raft-profile"))
 	cfg.RaftLogStore = c.String("raft-log-store")
 	cfg.HeartbeatInterval = c.Duration("heartbeat-interval")
+	cfg.MaxHeartbeatsPerSecond = c.Float64("max-heartbeats-per-second")
 	cfg.DegradedAfter = c.Duration("degraded-after")
 	cfg.OfflineAfter = c.Duration("offline-after")
 	cfg.VerifyInterval = c.Duration("verify-interval")

@@ -127,7 +127,17 @@ func BearerToken(authorization string) (string, bool) {
 // presentedToken is the one bearer token in md; a reason when there is none
 // or more than one.
 func presentedToken(md metadata.MD) (string, string) {
-	vals := md.Get(rpc.AuthorizationMetadataKey)
+	return presentedValues(md.Get(rpc.AuthorizationMetadataKey))
+}
+
+// presentedTokenIn is presentedToken of a call's incoming metadata, read
+// without copying the whole metadata (it runs on every call).
+func presentedTokenIn(ctx context.Context) (string, string) {
+	return presentedValues(metadata.ValueFromIncomingContext(ctx, rpc.AuthorizationMetadataKey))
+}
+
+// presentedValues is presentedToken of the authorization values.
+func presentedValues(vals []string) (string, string) {
 	if len(vals) == 0 {
 		return "", RefusedMissingToken
 	}

@@ -2,12 +2,13 @@ package security
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -26,12 +27,16 @@ type TokenResolver interface {
 type Authorizer struct {
 	mu               sync.RWMutex
 	token, readToken string
-	acl              TokenResolver
+	// tokenSum and readSum are the static tokens' SHA-256, hashed once: a
+	// call hashes only the token it presents (constant-time compare).
+	tokenSum, readSum [sha256.Size]byte
+	acl               TokenResolver
 }
 
 // NewAuthorizer makes an Authorizer; acl nil means ACLs are off.
 func NewAuthorizer(token, readToken string, acl TokenResolver) *Authorizer {
-	return &Authorizer{token: token, readToken: readToken, acl: acl}
+	return &Authorizer{token: token, readToken: readToken, acl: acl,
+		tokenSum: sha256.Sum256([]byte(token)), readSum: sha256.Sum256([]byte(readToken))}
 }
 
 // SetTokens replaces the static tokens (after ValidateTokens).
@@ -41,6 +46,7 @@ func (a *Authorizer) SetTokens(token, readToken string) error {
 	}
 	a.mu.Lock()
 	a.token, a.readToken = token, readToken
+	a.tokenSum, a.readSum = sha256.Sum256([]byte(token)), sha256.Sum256([]byte(readToken))
 	a.mu.Unlock()
 	return nil
 }
@@ -67,8 +73,16 @@ type Refusal struct {
 // Err is the refusal as a gRPC status error.
 func (r *Refusal) Err() error { return status.Error(r.Code, r.Message) }
 
-// anonymousOpen is the identity of every caller when nothing is enforced.
-var anonymousOpen = NewIdentity("", "anonymous", "", builtinPolicies[PolicyManagement])
+// The identities Authorize hands out that depend on no ACL token, built
+// once (they are never modified): anonymousOpen is every caller's when
+// nothing is enforced.
+var (
+	anonymousOpen   = NewIdentity("", "anonymous", "", builtinPolicies[PolicyManagement])
+	anonymousNoCap  = NewIdentity("", "anonymous", "", nil)
+	anonymousRead   = NewIdentity("", "anonymous", "", builtinPolicies[PolicyRead])
+	staticManagerID = NewIdentity("", "static management token", "", builtinPolicies[PolicyManagement])
+	staticReaderID  = NewIdentity("", "static read token", "", builtinPolicies[PolicyRead])
+)
 
 // Authorize resolves secret (present tells whether a bearer token was sent
 // at all) and checks capability c ("" needs nothing). It returns the
@@ -76,6 +90,7 @@ var anonymousOpen = NewIdentity("", "anonymous", "", builtinPolicies[PolicyManag
 func (a *Authorizer) Authorize(secret string, present bool, c string) (*Identity, *Refusal) {
 	a.mu.RLock()
 	token, readToken, acl := a.token, a.readToken, a.acl
+	tokenSum, readSum := a.tokenSum, a.readSum
 	a.mu.RUnlock()
 	if acl == nil && token == "" && readToken == "" {
 		return anonymousOpen, nil
@@ -83,18 +98,22 @@ func (a *Authorizer) Authorize(secret string, present bool, c string) (*Identity
 	// Without ACLs and a read token, reads stay open as they always were.
 	readOpen := acl == nil && readToken == "" && (c == CapRead || c == CapOperatorRead)
 	var id *Identity
+	var presented [sha256.Size]byte
+	if present {
+		presented = sha256.Sum256([]byte(secret))
+	}
 	switch {
 	case c == "":
-		return NewIdentity("", "anonymous", "", nil), nil
+		return anonymousNoCap, nil
 	case readOpen:
-		return NewIdentity("", "anonymous", "", builtinPolicies[PolicyRead]), nil
+		return anonymousRead, nil
 	case !present:
 		return nil, &Refusal{codes.Unauthenticated, RefusedMissingToken,
 			fmt.Sprintf("%s: this call needs a bearer token with capability %q", unauthenticatedMsg, c)}
-	case TokenMatches(secret, token):
-		id = NewIdentity("", "static management token", "", builtinPolicies[PolicyManagement])
-	case TokenMatches(secret, readToken):
-		id = NewIdentity("", "static read token", "", builtinPolicies[PolicyRead])
+	case token != "" && subtle.ConstantTimeCompare(presented[:], tokenSum[:]) == 1:
+		id = staticManagerID
+	case readToken != "" && subtle.ConstantTimeCompare(presented[:], readSum[:]) == 1:
+		id = staticReaderID
 	case acl != nil:
 		var err error
 		if id, err = acl.ResolveToken(secret); err != nil {
@@ -150,8 +169,7 @@ func BearerFrom(ctx context.Context) string {
 	if s, ok := ctx.Value(bearerKey{}).(string); ok {
 		return s
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok, _ := presentedToken(md)
+	tok, _ := presentedTokenIn(ctx)
 	return tok
 }
 
@@ -168,8 +186,7 @@ type CallCheck func(ctx context.Context, fullMethod string, id *Identity, req an
 func Interceptors(a *Authorizer, capOf func(string) string, check CallCheck,
 	onRefused func(ctx context.Context, fullMethod, reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	authorize := func(ctx context.Context, method string) (context.Context, *Refusal) {
-		md, _ := metadata.FromIncomingContext(ctx)
-		tok, reason := presentedToken(md)
+		tok, reason := presentedTokenIn(ctx)
 		if reason == RefusedInvalidToken { // two tokens
 			return ctx, &Refusal{codes.Unauthenticated, reason, unauthenticatedMsg}
 		}

@@ -21,6 +21,7 @@ type simRun struct {
 	leaderCores    float64    // leader CPU over the measured window
 	raftWritesPerS float64    // leader commit index growth over the window
 	measured       time.Duration
+	ended          time.Time // when the sim logged the end of its heartbeat window
 }
 
 // The sim's log lines that mark its heartbeat window.
@@ -98,8 +99,8 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 
 	select {
 	case <-started:
-	case <-time.After(3 * time.Minute):
-		return nil, fail("no heartbeat window within 3m")
+	case <-time.After(6 * time.Minute): // 50,000 registrations on a busy 2-core machine
+		return nil, fail("no heartbeat window within 6m")
 	case err := <-exited:
 		return nil, fmt.Errorf("sim-agents exited before its heartbeat window: %v\n%s", err, strings.Join(logTail, "\n"))
 	}
@@ -117,6 +118,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	case <-time.After(10 * time.Minute):
 		return nil, fail("no end of the heartbeat window")
 	}
+	endedAt := time.Now()
 	cpu1, idx1, err := sample()
 	if err != nil {
 		return nil, fail(err.Error())
@@ -126,7 +128,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		defer logMu.Unlock()
 		return nil, fmt.Errorf("sim-agents: %v\n%s", err, strings.Join(logTail, "\n"))
 	}
-	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1)}
+	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1), ended: endedAt}
 	run.raftWritesPerS = float64(idx1-idx0) / run.measured.Seconds()
 	if err := json.Unmarshal(stdout.Bytes(), &run.report); err != nil {
 		return nil, fmt.Errorf("sim-agents output %q: %w", stdout.String(), err)
