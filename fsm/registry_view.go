@@ -96,3 +96,25 @@ func (f *FSM) nodesByAgentLocked() map[string][]*rpc.NodeStatus {
 	}
 	return out
 }
+
+// AgentBrief is what the leader's periodic sweeps (reschedule, drains,
+// garbage collection) read of an agent: a few fields, no copy of its record,
+// so a sweep over a large fleet costs little when nothing is due.
+type AgentBrief struct {
+	AgentID string
+	Status  string
+	// DrainStatus is the agent's drain status ("" when it was never drained).
+	DrainStatus string
+}
+
+// AgentBriefs lists every registered agent's brief, sorted by id.
+func (f *FSM) AgentBriefs() []AgentBrief {
+	f.mu.RLock()
+	out := make([]AgentBrief, 0, len(f.agents))
+	for id, a := range f.agents {
+		out = append(out, AgentBrief{AgentID: id, Status: a.Status, DrainStatus: a.GetDrain().GetStatus()})
+	}
+	f.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].AgentID < out[j].AgentID })
+	return out
+}

@@ -37,6 +37,15 @@ func TestRegistryViews(t *testing.T) {
 		t.Errorf("AgentIDs = %v", ids)
 	}
 	a := f.Agents()
+	briefs := f.AgentBriefs()
+	if len(briefs) != len(a) {
+		t.Fatalf("AgentBriefs = %v, want one per agent", briefs)
+	}
+	for i, b := range briefs {
+		if b.AgentID != a[i].AgentId || b.Status != a[i].Status || b.DrainStatus != a[i].GetDrain().GetStatus() {
+			t.Errorf("AgentBriefs[%d] = %+v, want the record %v", i, b, a[i])
+		}
+	}
 	if len(a) != 2 || len(a[0].StorageNodes) != 1 || a[0].CurrentStorageNodes != 1 || len(a[1].StorageNodes) != 0 {
 		t.Errorf("Agents() nodes not filled: %v", a)
 	}

@@ -118,11 +118,15 @@ func (o *Orchestrator) commitDrain(a *rpc.AgentRecord, ineligible bool, d *rpc.A
 // (agent_drain_failed); with no node left to move it completes
 // (agent_drain_complete); otherwise up to drainParallelism nodes move.
 func (o *Orchestrator) runDrains(ctx context.Context) {
-	for _, a := range o.reg.Agents() {
-		d := a.GetDrain()
-		if d.GetStatus() != DrainDraining {
+	for _, b := range o.reg.AgentBriefs() {
+		if b.DrainStatus != DrainDraining {
 			continue
 		}
+		a, ok := o.reg.Agent(b.AgentID)
+		if !ok {
+			continue
+		}
+		d := a.GetDrain()
 		var left []*rpc.NodeStatus
 		for _, n := range o.reg.NodesOfAgent(a.AgentId) {
 			if nodeHoldsSlot(n) {

@@ -157,6 +157,14 @@ func (r *fakeRegistry) Agents() []*rpc.AgentRecord {
 	return out
 }
 
+func (r *fakeRegistry) AgentBriefs() []fsm.AgentBrief {
+	var out []fsm.AgentBrief
+	for _, a := range r.Agents() {
+		out = append(out, fsm.AgentBrief{AgentID: a.AgentId, Status: a.Status, DrainStatus: a.GetDrain().GetStatus()})
+	}
+	return out
+}
+
 func (r *fakeRegistry) AgentIDs() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -53,13 +53,13 @@ func (o *Orchestrator) RemoveAgent(agentID string, force bool, reason string) er
 func (o *Orchestrator) collectGarbage(ctx context.Context) {
 	now := time.Now()
 	if after := o.cfg.AgentGCAfter; after > 0 && o.silence != nil {
-		for _, a := range o.reg.Agents() {
+		for _, a := range o.reg.AgentBriefs() {
 			if a.Status != rpc.AgentOffline {
 				continue
 			}
-			if d, ok := o.silence(a.AgentId); ok && d >= after {
-				if err := o.RemoveAgent(a.AgentId, true, "offline for over "+after.String()); err != nil {
-					o.log.Warn("gc: could not remove agent", "agent_id", a.AgentId, "error", err)
+			if d, ok := o.silence(a.AgentID); ok && d >= after {
+				if err := o.RemoveAgent(a.AgentID, true, "offline for over "+after.String()); err != nil {
+					o.log.Warn("gc: could not remove agent", "agent_id", a.AgentID, "error", err)
 				}
 			}
 		}

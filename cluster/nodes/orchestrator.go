@@ -23,6 +23,9 @@ type Registry interface {
 	NodesOfAgent(agentID string) []*rpc.NodeStatus
 	Agent(id string) (*rpc.AgentRecord, bool)
 	Agents() []*rpc.AgentRecord
+	// AgentBriefs lists every agent's id, status and drain status without
+	// copying records (the periodic sweeps read this).
+	AgentBriefs() []fsm.AgentBrief
 	AgentIDs() []string
 	AgentIDsWithNodes() []string
 	// Version changes whenever the registry does.

@@ -24,10 +24,10 @@ func (o *Orchestrator) rescheduleLost(ctx context.Context) {
 	}
 	gone := map[string]bool{}
 	known := map[string]bool{}
-	for _, a := range o.reg.Agents() {
-		known[a.AgentId] = true
-		if d, ok := o.silence(a.AgentId); ok && d >= after {
-			gone[a.AgentId] = true
+	for _, id := range o.reg.AgentIDs() {
+		known[id] = true
+		if d, ok := o.silence(id); ok && d >= after {
+			gone[id] = true
 		}
 	}
 	for _, n := range o.reg.Nodes() {
