@@ -215,4 +215,5 @@ func BenchmarkEventQuery1M(b *testing.B) {
 		maxRSS = max(maxRSS, mb)
 	}
 	record("master_rss_mb_1m_max", maxRSS, "MiB", "as master_rss_mb_1m, the largest VmRSS of the 3 masters")
+	snapshotFigures(b, c, c.WaitLeader(30*time.Second), how)
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,27 +14,14 @@ import (
 	"github.com/gridctl/grid/test/harness"
 )
 
-// BenchmarkSnapshot1M loads 1M events ($GRID_BENCH_EVENTS for fewer) into a
-// 3-master cluster, then times a user snapshot (SaveSnapshot: barrier, raft
-// snapshot = FSM Snapshot + Persist to the snapshot store, until its first
-// chunk reaches the caller) while one caller keeps writing to the registry,
-// and restores that file (RestoreSnapshot on the leader, then until every
-// master holds the same state).
-func BenchmarkSnapshot1M(b *testing.B) {
-	n := storedEvents(b)
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default",
-		MasterArgs: []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info"}})
-	leader := c.WaitLeader(30 * time.Second)
-	stored, rate := loadEvents(b, c, leader, n, time.Now())
-	b.Logf("loaded %d of %d events at %.0f events/s", stored, n, rate)
-	c.WaitSameState(5 * time.Minute)
-	leader = c.WaitLeader(30 * time.Second)
-	label := fmt.Sprint(stored)
-	if stored == 1_000_000 {
-		label = "1M"
-	}
-	how := fmt.Sprintf("%s events loaded through EmitEvents into 3 masters (default raft profile)", label)
-
+// snapshotFigures times, on the cluster BenchmarkEventQuery1M loaded
+// (label events, described by how), a user snapshot (SaveSnapshot: barrier,
+// raft snapshot = FSM Snapshot + Persist to the snapshot store, until its
+// first chunk reaches the caller) while one caller keeps writing to the
+// registry, then restores that file (RestoreSnapshot on the leader, then
+// until every master holds the same state). It reuses the loaded cluster so
+// `make bench` loads 1M events once.
+func snapshotFigures(b *testing.B, c *harness.Cluster, leader *harness.Master, how string) {
 	// Persist, with registry writes going on.
 	file := filepath.Join(b.TempDir(), "bench.snap")
 	stop := make(chan struct{})
