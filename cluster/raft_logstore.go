@@ -51,6 +51,34 @@ type walStore struct {
 	meta *metadb.BoltMetaDB
 }
 
+// StoreLogs appends logs. raft-wal only appends the entry after its last
+// one, but raft continues past a gap after it restores a snapshot (a user
+// restore, or a follower installing the leader's): its next entry is the
+// snapshot's index + 1, beyond the log's end. The entries before the gap
+// are all covered by that snapshot, so the log is emptied first (raft-wal
+// takes any index as an empty log's first; raft-boltdb keeps gaps itself).
+func (w walStore) StoreLogs(logs []*raft.Log) error {
+	if len(logs) > 0 {
+		last, err := w.WAL.LastIndex()
+		if err != nil {
+			return err
+		}
+		if last > 0 && logs[0].Index > last+1 {
+			first, err := w.WAL.FirstIndex()
+			if err != nil {
+				return err
+			}
+			if err := w.WAL.DeleteRange(first, last); err != nil {
+				return fmt.Errorf("drop the log before a restored snapshot's gap (%d..%d): %w", first, last, err)
+			}
+		}
+	}
+	return w.WAL.StoreLogs(logs)
+}
+
+// StoreLog appends one log (see StoreLogs).
+func (w walStore) StoreLog(l *raft.Log) error { return w.StoreLogs([]*raft.Log{l}) }
+
 func (w walStore) Close() error {
 	err := w.WAL.Close()
 	if merr := w.meta.Close(); err == nil {

@@ -71,3 +71,36 @@ func TestLogStoreSwitchIsRefused(t *testing.T) {
 		t.Fatalf("unknown store: %v, want ErrInvalid", err)
 	}
 }
+
+// TestWALStoreAppendsPastARestoredSnapshot: after raft restores a snapshot
+// it appends at the snapshot's index + 1, past the log's end; raft-wal
+// alone refuses that ("non-monotonic log entries"), the wrapper drops the
+// covered entries and appends.
+func TestWALStoreAppendsPastARestoredSnapshot(t *testing.T) {
+	s, err := openLogStore(t.TempDir(), LogStoreWAL, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 1}, {Index: 2, Term: 1}, {Index: 3, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLogs([]*raft.Log{{Index: 5, Term: 2, Data: []byte("after")}, {Index: 6, Term: 2}}); err != nil {
+		t.Fatalf("append past the gap: %v", err)
+	}
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	if first != 5 || last != 6 {
+		t.Fatalf("log = %d..%d, want 5..6", first, last)
+	}
+	var got raft.Log
+	if err := s.GetLog(5, &got); err != nil || string(got.Data) != "after" {
+		t.Fatalf("entry 5: %v %q", err, got.Data)
+	}
+	if err := s.StoreLog(&raft.Log{Index: 9, Term: 2}); err != nil {
+		t.Fatalf("one entry past a gap: %v", err)
+	}
+	if err := s.StoreLogs([]*raft.Log{{Index: 9, Term: 2}}); err == nil {
+		t.Fatal("a repeated index was accepted")
+	}
+}
