@@ -204,8 +204,9 @@ type Config struct {
 	// SnapshotLogCheck is how often the log's growth is checked.
 	SnapshotLogCheck time.Duration
 
-	// RaftLogStore is the Raft log store: "boltdb" (raft-boltdb, the
-	// default; "" means it) or "wal" (raft-wal). See raft_logstore.go.
+	// RaftLogStore is the Raft log store: "boltdb" (raft-boltdb) or "wal"
+	// (raft-wal); "" picks the one the data dir holds, wal for a new data
+	// dir. See raft_logstore.go.
 	RaftLogStore string
 }
 

@@ -12,20 +12,24 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
+	walmetrics "github.com/hashicorp/raft-wal/metrics"
 	bolt "go.etcd.io/bbolt"
 )
 
-// The Raft log store (--raft-log-store): raft-boltdb (the default) keeps
+// The Raft log store (--raft-log-store): raft-boltdb keeps
 // log and stable state in <data>/raft/raft.db and pays two fdatasyncs per
 // append (its bbolt commit writes the pages, then the meta page);
 // raft-wal (the write-ahead log Consul adopted) appends to segment files in
 // <data>/raft/wal with one fdatasync per append. Both fsync every append.
 // A data dir holds one of them: starting with the other store is refused
 // (there is no in-place migration; see docs/operations.md, "Raft log store").
+// Unset ("") picks the store the data dir already holds, and raft-wal for a
+// new data dir: `make bench` measured it faster on every write figure
+// (BenchmarkLogStore), and an existing master keeps its log.
 const (
-	// LogStoreBoltDB is raft-boltdb/v2 (the default).
+	// LogStoreBoltDB is raft-boltdb/v2.
 	LogStoreBoltDB = "boltdb"
-	// LogStoreWAL is hashicorp/raft-wal.
+	// LogStoreWAL is hashicorp/raft-wal (the default for a new data dir).
 	LogStoreWAL = "wal"
 
 	boltLogFile = "raft.db"
@@ -87,7 +91,7 @@ func (w walStore) Close() error {
 	return err
 }
 
-// validLogStore checks a --raft-log-store value ("" is the default).
+// validLogStore checks a --raft-log-store value ("": the data dir decides).
 func validLogStore(name string) error {
 	switch name {
 	case "", LogStoreBoltDB, LogStoreWAL:
@@ -99,13 +103,17 @@ func validLogStore(name string) error {
 // openLogStore opens the configured log store in the raft dir, refusing
 // when the dir holds the other store's files.
 func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
-	if name == "" {
-		name = LogStoreBoltDB
-	}
 	if err := validLogStore(name); err != nil {
 		return nil, err
 	}
 	boltPath, walDir := filepath.Join(dir, boltLogFile), filepath.Join(dir, walDirName)
+	if name == "" {
+		name = LogStoreWAL
+		if _, err := os.Stat(boltPath); err == nil {
+			name = LogStoreBoltDB // a data dir from before the WAL default keeps its log
+		}
+		logger.Debug("raft log store chosen by the data dir", "store", name)
+	}
 	other, otherName := walDir, LogStoreWAL
 	if name == LogStoreWAL {
 		other, otherName = boltPath, LogStoreBoltDB
@@ -120,7 +128,9 @@ func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
 			return nil, fmt.Errorf("create raft wal dir: %w", err)
 		}
 		meta := &metadb.BoltMetaDB{}
-		w, err := raftwal.Open(walDir, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta))
+		w, err := raftwal.Open(walDir, raftwal.WithLogger(logger.Named("wal")), raftwal.WithMetaStore(meta),
+			// raft_wal_* metrics, through armon/go-metrics like raft's own.
+			raftwal.WithMetricsCollector(walmetrics.NewGoMetricsCollector([]string{"raft", "wal"}, nil, nil)))
 		if err != nil {
 			_ = meta.Close()
 			return nil, fmt.Errorf("open raft wal %s: %w", walDir, err)

@@ -104,3 +104,39 @@ func TestWALStoreAppendsPastARestoredSnapshot(t *testing.T) {
 		t.Fatal("a repeated index was accepted")
 	}
 }
+
+// TestLogStoreDefaultFollowsDataDir: with no --raft-log-store a new data dir
+// gets raft-wal, and a data dir that already holds raft-boltdb's raft.db
+// keeps it (its log and vote survive the upgrade to the WAL default).
+func TestLogStoreDefaultFollowsDataDir(t *testing.T) {
+	s, err := openLogStore(t.TempDir(), "", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(walStore); !ok {
+		t.Fatalf("new data dir: %T, want raft-wal", s)
+	}
+	s.Close()
+
+	dir := t.TempDir()
+	s, err = openLogStore(dir, LogStoreBoltDB, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 3, Data: []byte("kept")}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = openLogStore(dir, "", hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok := s.(walStore); ok {
+		t.Fatal("a raft-boltdb data dir was opened as raft-wal")
+	}
+	var got raft.Log
+	if err := s.GetLog(1, &got); err != nil || string(got.Data) != "kept" {
+		t.Fatalf("entry 1 after the default reopened the dir: %v %q", err, got.Data)
+	}
+}
