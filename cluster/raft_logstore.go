@@ -24,7 +24,7 @@ import (
 // A data dir holds one of them: starting with the other store is refused
 // (there is no in-place migration; see docs/operations.md, "Raft log store").
 // Unset ("") picks the store the data dir already holds, and raft-wal for a
-// new data dir: `make bench` measured it faster on every write figure
+// new data dir: `make bench` measured it faster on registry writes
 // (BenchmarkLogStore), and an existing master keeps its log.
 const (
 	// LogStoreBoltDB is raft-boltdb/v2.
