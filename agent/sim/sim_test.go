@@ -167,8 +167,8 @@ func TestValidate(t *testing.T) {
 // first heartbeat on, and remembers the gaps between each agent's beats.
 type fleetMaster struct {
 	fakeMaster
-	gaps      []time.Duration
-	last      map[string]time.Time
+	gaps []time.Duration
+	last map[string]time.Time
 }
 
 func (m *fleetMaster) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rpc.RegistrationResponse, error) {

@@ -27,8 +27,8 @@ type simulator struct {
 	// closes (unix ns, 0 until it opens).
 	recording atomic.Bool
 	end       atomic.Int64
-	errs     atomic.Int64
-	firstErr atomic.Value
+	errs      atomic.Int64
+	firstErr  atomic.Value
 }
 
 func (s *simulator) agentID(i int) string { return fmt.Sprintf("%s-%05d", s.cfg.Prefix, i) }
