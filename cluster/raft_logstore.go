@@ -23,13 +23,15 @@ import (
 // <data>/raft/wal with one fdatasync per append. Both fsync every append.
 // A data dir holds one of them: starting with the other store is refused
 // (there is no in-place migration; see docs/operations.md, "Raft log store").
-// Unset ("") picks the store the data dir already holds, and raft-wal for a
-// new data dir: `make bench` measured it faster on registry writes
-// (BenchmarkLogStore), and an existing master keeps its log.
+// Unset ("") picks the store the data dir already holds, and raft-boltdb
+// for a new data dir. raft-wal is faster on registry writes
+// (BenchmarkLogStore) but is not the default: in `make chaos` a master
+// SIGKILLed during restart-all-masters could not reopen its WAL ("sealed
+// segment has no index block", raft-wal v0.4.0), see docs/operations.md.
 const (
-	// LogStoreBoltDB is raft-boltdb/v2.
+	// LogStoreBoltDB is raft-boltdb/v2 (the default for a new data dir).
 	LogStoreBoltDB = "boltdb"
-	// LogStoreWAL is hashicorp/raft-wal (the default for a new data dir).
+	// LogStoreWAL is hashicorp/raft-wal.
 	LogStoreWAL = "wal"
 
 	boltLogFile = "raft.db"
@@ -108,9 +110,9 @@ func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
 	}
 	boltPath, walDir := filepath.Join(dir, boltLogFile), filepath.Join(dir, walDirName)
 	if name == "" {
-		name = LogStoreWAL
-		if _, err := os.Stat(boltPath); err == nil {
-			name = LogStoreBoltDB // a data dir from before the WAL default keeps its log
+		name = LogStoreBoltDB
+		if _, err := os.Stat(walDir); err == nil {
+			name = LogStoreWAL // a data dir started with --raft-log-store wal keeps its log
 		}
 		logger.Debug("raft log store chosen by the data dir", "store", name)
 	}
