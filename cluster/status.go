@@ -247,13 +247,19 @@ func (h *healthMonitor) tick() {
 	}))
 }
 
-// PeerHTTPAddrs are the HTTP addresses the masters alive in gossip
-// advertise (this one included); the REST API lets pages served by them
-// call it (the dashboard moves between masters).
+// PeerHTTPAddrs are the HTTP addresses the cluster's masters advertise in
+// gossip (this one included); the REST API lets pages served by them call
+// it (the dashboard moves between masters). A master that failed (gossip
+// status dead) is kept: a page it served carries on through the others
+// after it died, which is the point of moving. One that left the cluster is
+// dropped.
 func (m *Master) PeerHTTPAddrs() []string {
 	out := []string{m.advertise.HTTP}
-	for _, mb := range m.members.gossip.members() {
-		if mb.isMaster() && mb.Tags[tagHTTPAddr] != "" && mb.Tags[tagID] != m.config.ID {
+	for _, mb := range m.members.gossip.allMembers() {
+		if mb.Status == "left" || !mb.isMaster() {
+			continue
+		}
+		if mb.Tags[tagHTTPAddr] != "" && mb.Tags[tagID] != m.config.ID {
 			out = append(out, mb.Tags[tagHTTPAddr])
 		}
 	}
