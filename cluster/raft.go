@@ -124,11 +124,34 @@ func (m *Master) setupRaft() error {
 	return nil
 }
 
+// raftTransportConfig is the Raft transport's configuration around its
+// stream layer. MaxRPCsInFlight 1 turns off hashicorp/raft's pipelined
+// replication: in raft v1.7.3 a follower answering an AppendEntries with
+// Success=false ends the pipeline's decoder while the sender can still park
+// one more send on the pipeline's unbuffered channels, and that follower's
+// replication goroutine then waits forever (it never gets another entry,
+// heartbeats keep it from calling an election, and Shutdown hangs waiting
+// for it): hashicorp/raft#612, the deadlock grafana/pyroscope#5518
+// describes. Caught here by TestEventsSurviveLeaderChanges hanging in
+// Shutdown. Without the pipeline each AppendEntries waits for its answer
+// before the next is sent, with up to raftMaxAppendEntries entries in it;
+// HashiCorp's own analysis (raft#541) found pipelining of little benefit
+// with batching.
+func raftTransportConfig(stream raft.StreamLayer, logger hclog.Logger) *raft.NetworkTransportConfig {
+	return &raft.NetworkTransportConfig{
+		Stream:          stream,
+		MaxPool:         3,
+		Timeout:         10 * time.Second,
+		Logger:          logger,
+		MaxRPCsInFlight: 1,
+	}
+}
+
 // raftNetworkTransport is the Raft transport: mutual TLS (TLSStreamLayer)
 // when Config.TLS is on, plain TCP otherwise.
 func (m *Master) raftNetworkTransport(advertise net.Addr, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	if !m.config.TLS.Enabled() {
-		return raft.NewTCPTransportWithLogger(m.config.RaftAddr, advertise, 3, 10*time.Second, logger)
+		return raft.NewTCPTransportWithConfig(m.config.RaftAddr, advertise, raftTransportConfig(nil, logger))
 	}
 	server, err := security.ServerTLSConfig(m.config.TLS)
 	if err != nil {
@@ -145,7 +168,7 @@ func (m *Master) raftNetworkTransport(advertise net.Addr, logger hclog.Logger) (
 	if l, ok := layer.(*TLSStreamLayer); ok {
 		l.OnRefused = func(peer, reason string) { m.AuditRefused(peer, "raft", reason) }
 	}
-	return raft.NewNetworkTransportWithLogger(layer, 3, 10*time.Second, logger), nil
+	return raft.NewNetworkTransportWithConfig(raftTransportConfig(layer, logger)), nil
 }
 
 // recoverPeers runs outage recovery when <raft dir>/peers.json exists: the
