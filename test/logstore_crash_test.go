@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,9 +73,10 @@ func (l *registryLoad) halt() []string {
 // appendUnsent makes a leader whose followers are paused append entries
 // that never reach them: one write at a time, each its own log append.
 // Raft's pipeline puts at most three AppendEntries on the wire without an
-// answer (the paused followers' sockets take them), so of six appends the
-// last ones stay on the leader only.
-func appendUnsent(t *testing.T, leader *harness.Master, prefix string) {
+// answer (the paused followers' sockets take them), so of four appends the
+// last at least stays on the leader only. It reports false when the leader
+// stepped down first (its lease ran out without the followers).
+func appendUnsent(t *testing.T, leader *harness.Master, prefix string) bool {
 	t.Helper()
 	lastIndex := func() (uint64, error) {
 		ctx, cancel := harness.Ctx(2 * time.Second)
@@ -83,26 +85,54 @@ func appendUnsent(t *testing.T, leader *harness.Master, prefix string) {
 		if err != nil {
 			return 0, err
 		}
+		if r.LeaderId != leader.ID {
+			return 0, fmt.Errorf("%s no longer leads", leader.ID)
+		}
 		return r.LastLogIndex, nil
 	}
-	for i := range 6 {
+	for i := range 4 {
 		before, err := lastIndex()
 		if err != nil {
-			t.Fatal(err)
+			t.Logf("append %d: %v", i, err)
+			return false
 		}
 		go func() { // it never commits; its caller gives up
 			ctx, cancel := harness.Ctx(2 * time.Second)
 			defer cancel()
 			_, _ = leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("%s-%d", prefix, i), AgentEndpoint: "127.0.0.1:1"})
 		}()
-		waitfor.Until(t, 10*time.Second, fmt.Sprintf("uncommitted append %d on %s", i, leader.ID), func() (bool, string) {
+		if _, ok := waitfor.Within(5*time.Second, func() (bool, string) {
 			last, err := lastIndex()
 			if err != nil {
 				return false, err.Error()
 			}
 			return last > before, fmt.Sprintf("last log index %d", last)
-		})
+		}); !ok {
+			t.Logf("append %d on %s did not happen", i, leader.ID)
+			return false
+		}
 	}
+	return true
+}
+
+// logSize is the size of m's log file now.
+func logSize(t *testing.T, m *harness.Master) int64 {
+	t.Helper()
+	st, err := os.Stat(m.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// logSince is m's log from byte offset off on.
+func logSince(t *testing.T, m *harness.Master, off int64) string {
+	t.Helper()
+	b, err := os.ReadFile(m.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b[min(off, int64(len(b))):])
 }
 
 // requireAllRunning fails when a master exited (a log it cannot reopen
@@ -124,7 +154,9 @@ func requireAllRunning(t *testing.T, c *harness.Cluster) {
 // log that failed to reopen with "sealed segment has no index block").
 // Every acknowledged write is on every master afterwards.
 func TestWALMasterRestartsAfterSIGKILLUnderLoad(t *testing.T) {
-	c := harness.NewCluster(t, harness.Options{MasterArgs: []string{"--raft-log-store", "wal"}})
+	// The default profile's 390 ms lease leaves a leader with paused
+	// followers time to append (appendUnsent).
+	c := harness.NewCluster(t, harness.Options{RaftProfile: "default", MasterArgs: []string{"--raft-log-store", "wal"}})
 	c.WaitLeader(30 * time.Second)
 	load := startRegistryLoad(c, 8)
 	defer func() {
@@ -135,17 +167,31 @@ func TestWALMasterRestartsAfterSIGKILLUnderLoad(t *testing.T) {
 	load.waitWrites(t, 50, "writes before the first kill")
 
 	for round := 1; round <= 3; round++ {
-		leader := c.WaitLeader(30 * time.Second)
-		followers := c.Followers(leader)
-		// With its followers paused the leader appends entries it cannot
-		// send; killed then, it comes back with a suffix the next leader
-		// never had, and must drop it.
-		for _, f := range followers {
-			if err := f.Pause(); err != nil {
-				t.Fatal(err)
+		var leader *harness.Master
+		var followers []*harness.Master
+		for try := 1; ; try++ {
+			leader = c.WaitLeader(30 * time.Second)
+			followers = c.Followers(leader)
+			// With its followers paused the leader appends entries it
+			// cannot send; killed then, it comes back with a suffix the
+			// next leader never had, and must drop it.
+			for _, f := range followers {
+				if err := f.Pause(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if appendUnsent(t, leader, fmt.Sprintf("agent-unsent-%d-%d", round, try)) {
+				break
+			}
+			for _, f := range followers {
+				if err := f.Resume(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if try == 5 {
+				t.Fatalf("round %d: no leader appended 4 entries with its followers paused in %d tries", round, try)
 			}
 		}
-		appendUnsent(t, leader, fmt.Sprintf("agent-unsent-%d", round))
 		if err := leader.Kill(); err != nil {
 			t.Fatal(err)
 		}
@@ -155,13 +201,13 @@ func TestWALMasterRestartsAfterSIGKILLUnderLoad(t *testing.T) {
 			}
 		}
 		load.waitWrites(t, 50, fmt.Sprintf("round %d: writes through the next leader", round))
+		logFrom := logSize(t, leader)
 		if err := leader.Start(); err != nil {
 			t.Fatal(err)
 		}
 		load.waitWrites(t, 50, fmt.Sprintf("round %d: writes with %s back", round, leader.ID))
 		waitfor.Until(t, 30*time.Second, leader.ID+" dropped its uncommitted suffix", func() (bool, string) {
-			tail := leader.Tail(1 << 20)
-			return strings.Contains(tail, "clearing log suffix"), tail[max(0, len(tail)-3000):]
+			return strings.Contains(logSince(t, leader, logFrom), "clearing log suffix"), "no \"clearing log suffix\" in its log since the restart"
 		})
 		// Killed again after the truncation, it must reopen its log.
 		if err := leader.Kill(); err != nil {
