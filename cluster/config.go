@@ -206,7 +206,7 @@ type Config struct {
 
 	// RaftLogStore is the Raft log store: "boltdb" (raft-boltdb) or "wal"
 	// (raft-wal); "" picks the one the data dir holds, wal for a new data
-	// dir. See raft_logstore.go.
+	// dir (raft.db keeps boltdb). See raft_logstore.go.
 	RaftLogStore string
 }
 

@@ -2,8 +2,8 @@
 // master.go) builds every part at start-up, wires each to the small
 // interfaces it declares, and holds no domain logic of its own:
 //
-//   - consensus: hashicorp/raft with a raft-boltdb/v2 or raft-wal log store
-//     (raft_logstore.go, --raft-log-store) and a TCP
+//   - consensus: hashicorp/raft with a raft-wal (new data dirs) or
+//     raft-boltdb/v2 log store (raft_logstore.go, --raft-log-store) and a TCP
 //     (optionally mutual-TLS) transport, replicating the fsm package's state
 //     (raft.go, tls_stream.go, bootstrap.go for --bootstrap-expect,
 //     leader_contact.go for noticing a dead leader on time, lease.go for
@@ -22,7 +22,8 @@
 //     handlers called in-process by the REST API (backend_graph.go: its
 //     event-graph reads), grpc.health.v1 (grpc_health.go: SERVING once a
 //     leader is known and applied) and log streaming relayed to the member
-//     named (service_monitor.go);
+//     named (service_monitor.go); a leadership transfer whose target wins
+//     after raft stopped waiting counts as done (transfer_wait.go);
 //   - the leader-only parts, started by the leader loop after its barrier and
 //     stopped, waiting for every goroutine they started, when leadership ends
 //     (leader.go, leader_tasks.go): liveness (package cluster/liveness, the

@@ -16,22 +16,24 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The Raft log store (--raft-log-store): raft-boltdb keeps
-// log and stable state in <data>/raft/raft.db and pays two fdatasyncs per
-// append (its bbolt commit writes the pages, then the meta page);
-// raft-wal (the write-ahead log Consul adopted) appends to segment files in
-// <data>/raft/wal with one fdatasync per append. Both fsync every append.
+// The Raft log store (--raft-log-store): raft-wal (the write-ahead log
+// Consul adopted) appends to segment files in <data>/raft/wal with one
+// fdatasync per append; raft-boltdb keeps log and stable state in
+// <data>/raft/raft.db and pays two fdatasyncs per append (its bbolt commit
+// writes the pages, then the meta page). Both fsync every append.
 // A data dir holds one of them: starting with the other store is refused
 // (there is no in-place migration; see docs/operations.md, "Raft log store").
-// Unset ("") picks the store the data dir already holds, and raft-boltdb
-// for a new data dir. raft-wal is faster on registry writes
-// (BenchmarkLogStore) but is not the default: in `make chaos` a master
-// SIGKILLed during restart-all-masters could not reopen its WAL ("sealed
-// segment has no index block", raft-wal v0.4.0), see docs/operations.md.
+// Unset ("") picks the store the data dir already holds (raft.db keeps
+// raft-boltdb), and raft-wal for a new data dir: it is faster on every
+// registry write figure (BenchmarkLogStore). raft-wal v0.4.0 could not
+// reopen a log whose tail a follower had truncated ("sealed segment has no
+// index block", hashicorp/raft-wal#31: a SIGKILLed master in make chaos);
+// v0.4.1 fixed it, TestWALMasterRestartsAfterSIGKILLUnderLoad (test/) and
+// TestLogStoreReopensAfterKillFollowingSuffixTruncation prove recovery.
 const (
-	// LogStoreBoltDB is raft-boltdb/v2 (the default for a new data dir).
+	// LogStoreBoltDB is raft-boltdb/v2.
 	LogStoreBoltDB = "boltdb"
-	// LogStoreWAL is hashicorp/raft-wal.
+	// LogStoreWAL is hashicorp/raft-wal (the default for a new data dir).
 	LogStoreWAL = "wal"
 
 	boltLogFile = "raft.db"
@@ -49,12 +51,10 @@ type raftLogStore interface {
 	io.Closer
 }
 
-// walStore is raft-wal with a Close that also closes its meta database
-// (raft-wal v0.4.0's Close leaves it open and locked, so a master restarted
-// in the same process would wait forever for the lock).
+// walStore is raft-wal with appends past a snapshot's gap (StoreLogs).
+// raft-wal's Close also closes its meta database (since v0.4.1).
 type walStore struct {
 	*raftwal.WAL
-	meta *metadb.BoltMetaDB
 }
 
 // StoreLogs appends logs. raft-wal only appends the entry after its last
@@ -85,14 +85,6 @@ func (w walStore) StoreLogs(logs []*raft.Log) error {
 // StoreLog appends one log (see StoreLogs).
 func (w walStore) StoreLog(l *raft.Log) error { return w.StoreLogs([]*raft.Log{l}) }
 
-func (w walStore) Close() error {
-	err := w.WAL.Close()
-	if merr := w.meta.Close(); err == nil {
-		err = merr
-	}
-	return err
-}
-
 // validLogStore checks a --raft-log-store value ("": the data dir decides).
 func validLogStore(name string) error {
 	switch name {
@@ -110,9 +102,9 @@ func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
 	}
 	boltPath, walDir := filepath.Join(dir, boltLogFile), filepath.Join(dir, walDirName)
 	if name == "" {
-		name = LogStoreBoltDB
-		if _, err := os.Stat(walDir); err == nil {
-			name = LogStoreWAL // a data dir started with --raft-log-store wal keeps its log
+		name = LogStoreWAL
+		if _, err := os.Stat(boltPath); err == nil {
+			name = LogStoreBoltDB // a data dir started with raft-boltdb keeps its log
 		}
 		logger.Debug("raft log store chosen by the data dir", "store", name)
 	}
@@ -137,7 +129,7 @@ func openLogStore(dir, name string, logger hclog.Logger) (raftLogStore, error) {
 			_ = meta.Close()
 			return nil, fmt.Errorf("open raft wal %s: %w", walDir, err)
 		}
-		return walStore{WAL: w, meta: meta}, nil
+		return walStore{WAL: w}, nil
 	}
 	// Every commit still fsyncs (NoSync stays off). The freelist is not
 	// written on each commit (bbolt rebuilds it at open, as etcd does),

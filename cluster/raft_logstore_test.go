@@ -106,20 +106,20 @@ func TestWALStoreAppendsPastARestoredSnapshot(t *testing.T) {
 }
 
 // TestLogStoreDefaultFollowsDataDir: with no --raft-log-store a new data dir
-// gets raft-boltdb, and a data dir that already holds raft-wal keeps it (its
-// log and vote survive a restart without the flag).
+// gets raft-wal, and a data dir that already holds raft-boltdb keeps it
+// (its log and vote survive a restart without the flag).
 func TestLogStoreDefaultFollowsDataDir(t *testing.T) {
 	s, err := openLogStore(t.TempDir(), "", hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.(walStore); ok {
-		t.Fatalf("new data dir: %T, want raft-boltdb", s)
+	if _, ok := s.(walStore); !ok {
+		t.Fatalf("new data dir: %T, want raft-wal", s)
 	}
 	s.Close()
 
 	dir := t.TempDir()
-	s, err = openLogStore(dir, LogStoreWAL, hclog.NewNullLogger())
+	s, err = openLogStore(dir, LogStoreBoltDB, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +132,8 @@ func TestLogStoreDefaultFollowsDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, ok := s.(walStore); !ok {
-		t.Fatalf("a raft-wal data dir was opened as %T", s)
+	if _, ok := s.(walStore); ok {
+		t.Fatalf("a raft-boltdb data dir was opened as %T", s)
 	}
 	var got raft.Log
 	if err := s.GetLog(1, &got); err != nil || string(got.Data) != "kept" {

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/gridctl/grid/rpc"
@@ -159,18 +158,16 @@ func (m *Master) transferLeadership(ctx context.Context, in *rpc.TransferLeaders
 	}
 	// The target is voted for at once: no read lease while it takes over.
 	defer m.consensus.lease.suspend()()
-	fut := transfer()
-	// A busy target may miss raft's catch-up window: try a few times.
-	for attempt := 1; ; attempt++ {
-		err := fut.Error()
-		if err == nil {
-			break
-		}
-		if attempt >= 3 || !strings.Contains(err.Error(), "timeout") || !m.isLeader() {
-			return nil, fmt.Errorf("transfer leadership: %w", err)
-		}
-		m.logger.Warn("leadership transfer timed out, retrying", "attempt", attempt, "error", err)
-		fut = transfer()
+	run := transferRun{
+		start: transfer,
+		leads: m.isLeader,
+		grace: m.config.RaftTimings.ElectionTimeout,
+		warn: func(attempt int, err error) {
+			m.logger.Warn("leadership transfer timed out and this master still leads, retrying", "attempt", attempt, "error", err)
+		},
+	}
+	if err := run.run(ctx); err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(m.config.LeaderWait)
 	for {

@@ -84,7 +84,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.RegistrationResponse, error) {
 		now := time.Now()
-		_, existed := m.fsm.Agent(in.AgentId)
+		_, existed := m.fsm.AgentStatus(in.AgentId) // no record copy, no scan of the nodes
 		rec := &rpc.AgentRecord{
 			AgentId: in.AgentId, Hostname: in.Hostname, Platform: in.Platform, Status: rpc.AgentHealthy,
 			MaxStorageNodes: in.MaxStorageNodes, LastHeartbeat: uint64(now.Unix()), Endpoint: in.AgentEndpoint,

@@ -143,6 +143,26 @@ func (f *FSM) Agent(id string) (*rpc.AgentRecord, bool) {
 	return f.agentViewLocked(a), true
 }
 
+// AgentMark is what changes when an agent appears, registers again,
+// recovers or goes offline (the nodes orchestrator watches it).
+type AgentMark struct {
+	AgentID, Status, Endpoint string
+	RegisteredAt              int64
+}
+
+// AgentMarks appends every agent's mark to buf[:0] (in no order) and
+// returns it: no record is copied, so the read lock is held briefly and a
+// caller that reuses buf allocates nothing.
+func (f *FSM) AgentMarks(buf []AgentMark) []AgentMark {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := buf[:0]
+	for id, a := range f.agents {
+		out = append(out, AgentMark{AgentID: id, Status: a.Status, Endpoint: a.Endpoint, RegisteredAt: a.RegisteredAt})
+	}
+	return out
+}
+
 // Agents returns copies of every agent record, sorted by id, nodes filled.
 func (f *FSM) Agents() []*rpc.AgentRecord {
 	f.mu.RLock()

@@ -165,6 +165,14 @@ func (r *fakeRegistry) AgentBriefs() []fsm.AgentBrief {
 	return out
 }
 
+func (r *fakeRegistry) AgentMarks(buf []fsm.AgentMark) []fsm.AgentMark {
+	out := buf[:0]
+	for _, a := range r.Agents() {
+		out = append(out, fsm.AgentMark{AgentID: a.AgentId, Status: a.Status, Endpoint: a.Endpoint, RegisteredAt: a.RegisteredAt})
+	}
+	return out
+}
+
 func (r *fakeRegistry) AgentIDs() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -26,6 +26,9 @@ type Registry interface {
 	// AgentBriefs lists every agent's id, status and drain status without
 	// copying records (the periodic sweeps read this).
 	AgentBriefs() []fsm.AgentBrief
+	// AgentMarks appends every agent's id, status, endpoint and
+	// registration time to buf[:0], copying no record.
+	AgentMarks(buf []fsm.AgentMark) []fsm.AgentMark
 	AgentIDs() []string
 	AgentIDsWithNodes() []string
 	// Version changes whenever the registry does.

@@ -42,7 +42,7 @@ func masterFlags() []cli.Flag {
 		&cli.IntFlag{Name: "bootstrap-expect", Usage: "bootstrap a new cluster once this many masters see each other (0: join only)"},
 		&cli.StringSliceFlag{Name: "join", Usage: "gossip address(es) of existing members (repeatable or comma-separated); retried with backoff"},
 		&cli.StringFlag{Name: "raft-profile", Value: string(def.RaftProfile), Usage: "Raft timings: default (400 ms heartbeat/election timeouts: ~0.5 s failover, CPU-tolerant) or fast (150 ms: ~0.25 s failover, quiet networks)"},
-		&cli.StringFlag{Name: "raft-log-store", Usage: "Raft log store: boltdb (raft-boltdb) or wal (raft-wal, one fsync per append); fixed per data dir (a switch is refused). Default: the store the data dir holds, boltdb for a new one"},
+		&cli.StringFlag{Name: "raft-log-store", Usage: "Raft log store: boltdb (raft-boltdb) or wal (raft-wal, one fsync per append); fixed per data dir (a switch is refused). Default: the store the data dir holds, wal for a new one"},
 		&cli.DurationFlag{Name: "heartbeat-interval", Value: def.HeartbeatInterval, Usage: "interval agents heartbeat at"},
 		&cli.Float64Flag{Name: "max-heartbeats-per-second", Value: def.MaxHeartbeatsPerSecond, Usage: "cap on the whole fleet's heartbeats to the leader: agents beat every max(--heartbeat-interval, agents / this), deadlines stretch alike (0: no cap)"},
 		&cli.DurationFlag{Name: "degraded-after", Value: def.DegradedAfter, Usage: "agent silence before degraded"},
