@@ -91,9 +91,10 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return sn, nil
 }
 
-// Persist streams the snapshot to sink, cancelling it on any error.
+// Persist streams the snapshot to sink, paced (snapshot_pace.go), and
+// cancels it on any error.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
+	if err := s.write(newPacedWriter(sink, persistBytesPerSecond)); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm persist: %w", err)
 	}
