@@ -3,6 +3,7 @@ package fsm
 import (
 	"context"
 	"io"
+	"sync"
 
 	"golang.org/x/time/rate"
 )
@@ -22,24 +23,52 @@ const (
 	persistBurst = 1 << 20
 )
 
-// pacedWriter passes writes to w no faster than its limiter allows.
-type pacedWriter struct {
-	w   io.Writer
-	lim *rate.Limiter
+// pacingState is the FSM's pacing switch: the context it hands each
+// snapshot is cancelled by StopPacing.
+type pacingState struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
-// newPacedWriter paces writes to w at bytesPerSecond.
-func newPacedWriter(w io.Writer, bytesPerSecond int) *pacedWriter {
-	return &pacedWriter{w: w, lim: rate.NewLimiter(rate.Limit(bytesPerSecond), persistBurst)}
+func (p *pacingState) context() context.Context {
+	p.once.Do(func() { p.ctx, p.cancel = context.WithCancel(context.Background()) })
+	return p.ctx
+}
+
+// StopPacing lets every snapshot being written, and every later one, go at
+// full speed. The master calls it as it shuts down: raft waits for a
+// snapshot in progress before it stops, and a paced one would hold the
+// shutdown up.
+func (f *FSM) StopPacing() {
+	f.pacing.context()
+	f.pacing.cancel()
+}
+
+// pacedWriter passes writes to w no faster than its limiter allows, until
+// its context is cancelled; from then on at full speed.
+type pacedWriter struct {
+	ctx context.Context
+	w   io.Writer
+	lim *rate.Limiter // nil once ctx is cancelled
+}
+
+// newPacedWriter paces writes to w at bytesPerSecond while ctx lasts.
+func newPacedWriter(ctx context.Context, w io.Writer, bytesPerSecond int) *pacedWriter {
+	return &pacedWriter{ctx: ctx, w: w, lim: rate.NewLimiter(rate.Limit(bytesPerSecond), persistBurst)}
 }
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
 	written := 0
 	for len(b) > 0 {
 		n := min(len(b), persistBurst)
-		// The limiter's wait ends only by its clock: a nil error.
-		if err := p.lim.WaitN(context.Background(), n); err != nil {
-			return written, err
+		if p.lim != nil {
+			if err := p.lim.WaitN(p.ctx, n); err != nil {
+				if p.ctx.Err() == nil {
+					return written, err
+				}
+				p.lim = nil // pacing stopped
+			}
 		}
 		k, err := p.w.Write(b[:n])
 		written += k
