@@ -13,9 +13,9 @@ import (
 // the same two cores and disk that the Raft log and the other masters use:
 // at full speed the copy (read, CRC, write) took a core for its whole
 // duration and registry writes on the leader waited behind it (their
-// median doubled while it ran). Paced, a 1M-event snapshot persists in
-// about 2 s instead of 1.4 s (the goal is < 5 s) and leaves the apply path
-// its CPU.
+// median doubled or more while it ran; BenchmarkSnapshotStall). Paced, a
+// 1M-event snapshot persists in about 2.5 s instead of 1.4 s (the goal is
+// < 5 s) and leaves the apply path its CPU.
 const (
 	persistBytesPerSecond = 128 << 20
 	// persistBurst is the most written without waiting; larger writes are
