@@ -6,6 +6,8 @@
 //     raft-boltdb/v2 log store (raft_logstore.go, --raft-log-store) and a TCP
 //     (optionally mutual-TLS) transport, replicating the fsm package's state
 //     (raft.go, tls_stream.go, bootstrap.go for --bootstrap-expect,
+//     snapshot_writebehind.go for raft's snapshot store flushing a snapshot
+//     while it is written rather than all at its end,
 //     leader_contact.go for noticing a dead leader on time, lease.go for
 //     the leader's read lease of consistent reads,
 //     autopilot.go for promotion and dead-master cleanup, identity.go for the

@@ -363,6 +363,9 @@ func (m *Master) closeAll() {
 	if m.consensus.transport != nil {
 		_ = m.consensus.transport.Close()
 	}
+	if m.fsm != nil {
+		m.fsm.StopPacing() // raft waits for a snapshot being written
+	}
 	if m.consensus.raft != nil {
 		if err := m.consensus.raft.Shutdown().Error(); err != nil {
 			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))

@@ -58,7 +58,9 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft snapshot store: %w", err)
 	}
-	m.consensus.snapshots = snaps
+	// Snapshots are flushed while written, not all at once at the end
+	// (snapshot_writebehind.go).
+	m.consensus.snapshots = newWriteBehindStore(snaps, dir, logger)
 
 	// With port 0 and no advertise address the listener's own address is
 	// advertised (it must then have a specific host).
@@ -106,17 +108,17 @@ func (m *Master) setupRaft() error {
 	m.consensus.notifyCh = make(chan bool, 10)
 	rc.NotifyCh = m.consensus.notifyCh
 
-	if err := m.recoverPeers(dir, rc, logs, store, snaps, trans); err != nil {
+	if err := m.recoverPeers(dir, rc, logs, store, m.consensus.snapshots, trans); err != nil {
 		return err
 	}
 
-	has, err := raft.HasExistingState(logs, store, snaps)
+	has, err := raft.HasExistingState(logs, store, m.consensus.snapshots)
 	if err != nil {
 		return fmt.Errorf("check raft state: %w", err)
 	}
 	m.consensus.hadState = has
 
-	r, err := raft.NewRaft(rc, m.fsm, logs, store, snaps, trans)
+	r, err := raft.NewRaft(rc, m.fsm, logs, store, m.consensus.snapshots, trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}

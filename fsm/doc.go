@@ -1,7 +1,8 @@
 // Package fsm owns the replicated state machine: the Raft command types
 // (messages.go), deterministic Apply (apply.go), the registry of agents and
 // storage nodes, the event graph (an eventstore.Store), Snapshot/Restore
-// (snapshot.go) and the state hash replicas are compared by (hash.go).
+// (snapshot.go; Persist paced by snapshot_pace.go) and the state hash
+// replicas are compared by (hash.go).
 // Agents' eligibility and drain state and the operator's autopilot
 // configuration are replicated too (scheduling.go); InspectSnapshot
 // (inspect.go) counts what a snapshot stream holds without an FSM.

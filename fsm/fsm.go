@@ -69,6 +69,8 @@ type FSM struct {
 	// stage, set under mu while ApplyBatch applies a group of entries,
 	// collects their events for one store transaction (apply_group.go).
 	stage *groupStage
+	// pacing paces snapshot writes until StopPacing (snapshot_pace.go).
+	pacing pacingState
 }
 
 var _ raft.FSM = (*FSM)(nil)

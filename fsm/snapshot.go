@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -56,6 +57,7 @@ type fsmSnapshot struct {
 	pilot   []*rpc.AutopilotConfig // 0 or 1
 	events  *eventstore.Snapshot
 	acl     aclSnapshot
+	pacing  context.Context // Persist is paced until it is cancelled
 }
 
 // Snapshot takes a cheap immutable view: the registry is cloned (it is small)
@@ -63,7 +65,7 @@ type fsmSnapshot struct {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	sn := &fsmSnapshot{applied: f.applied.Load(), acl: f.aclSnapshot()}
+	sn := &fsmSnapshot{applied: f.applied.Load(), acl: f.aclSnapshot(), pacing: f.pacing.context()}
 	for _, a := range f.agents {
 		sn.agents = append(sn.agents, proto.Clone(a).(*rpc.AgentRecord))
 	}
@@ -91,9 +93,10 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return sn, nil
 }
 
-// Persist streams the snapshot to sink, cancelling it on any error.
+// Persist streams the snapshot to sink, paced (snapshot_pace.go), and
+// cancels it on any error.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if err := s.write(sink); err != nil {
+	if err := s.write(newPacedWriter(s.pacing, sink, persistBytesPerSecond)); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm persist: %w", err)
 	}

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/harness"
+)
+
+// snapshotStallRounds is how many user snapshots BenchmarkSnapshotStall
+// times (their registry-write latencies are pooled: one snapshot of this
+// size gives only a few dozen writes).
+const snapshotStallRounds = 4
+
+// BenchmarkSnapshotStall loads a few hundred thousand events (a snapshot of
+// ~100 MiB; $GRID_SNAPSTALL_EVENTS, default 400,000) into a 3-master cluster
+// and times sequential RegisterAgent calls on the leader, first with nothing
+// else going on, then while a user snapshot (SaveSnapshot: barrier, FSM
+// Snapshot + Persist to raft's file snapshot store) persists. It is the
+// quick form of apply_p99_ms_during_snapshot (snapshotFigures, 1M events).
+// With $GRID_SNAPSTALL_PROFILE=<dir>, the first round also saves the
+// leader's CPU profile and execution trace to dir.
+func BenchmarkSnapshotStall(b *testing.B) {
+	n := 400_000
+	if s := os.Getenv("GRID_SNAPSTALL_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < loadBatch {
+			b.Fatalf("GRID_SNAPSTALL_EVENTS=%q: want a number >= %d", s, loadBatch)
+		}
+		n = v
+	}
+	c := harness.NewCluster(b, harness.Options{RaftProfile: "default",
+		MasterArgs: []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info", "--enable-debug"}})
+	leader := c.WaitLeader(30 * time.Second)
+	stored, _ := loadEvents(b, c, leader, n, time.Now())
+	c.WaitSameState(5 * time.Minute)
+	leader = c.WaitLeader(30 * time.Second)
+	how := fmt.Sprintf("%d events loaded into a 3-master cluster; sequential RegisterAgent on the leader", stored)
+
+	// Registry writes with no snapshot, for as long as a snapshot takes.
+	quiet := make(chan struct{})
+	time.AfterFunc(2*time.Second, func() { close(quiet) })
+	base := registerUntil(leader, "agent-quiet", quiet)
+	record("apply_p99_ms_no_snapshot", percentileMS(base, 0.99), "ms", how+fmt.Sprintf(", no snapshot, p99 of %d", len(base)))
+	record("apply_p50_ms_no_snapshot", percentileMS(base, 0.5), "ms", "as apply_p99_ms_no_snapshot, p50")
+
+	var during []time.Duration
+	var persists []time.Duration
+	for round := range snapshotStallRounds {
+		stop := make(chan struct{})
+		var ds []time.Duration
+		var wg sync.WaitGroup
+		wg.Go(func() { ds = registerUntil(leader, fmt.Sprintf("agent-snap%d", round), stop) })
+		if dir := os.Getenv("GRID_SNAPSTALL_PROFILE"); dir != "" && round == 0 {
+			wg.Go(func() { saveDebug(b, leader, "/debug/pprof/profile?seconds=3", filepath.Join(dir, "cpu.pprof")) })
+			wg.Go(func() { saveDebug(b, leader, "/debug/pprof/trace?seconds=3", filepath.Join(dir, "trace.out")) })
+		}
+		persist, size := saveSnapshot(b, leader, filepath.Join(b.TempDir(), "stall.snap"), stop)
+		wg.Wait()
+		b.Logf("round %d: snapshot of %d MiB persisted in %v; %d writes, p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+			round, size>>20, persist, len(ds), percentileMS(ds, 0.5), percentileMS(ds, 0.99), percentileMS(ds, 1))
+		during = append(during, ds...)
+		persists = append(persists, persist)
+	}
+	record("apply_p99_ms_during_snapshot_stall", percentileMS(during, 0.99), "ms", how+fmt.Sprintf(" while a user snapshot persists (%d rounds pooled), p99 of %d", snapshotStallRounds, len(during)))
+	record("apply_p50_ms_during_snapshot_stall", percentileMS(during, 0.5), "ms", "as apply_p99_ms_during_snapshot_stall, p50")
+	record("snapshot_persist_s_stall", percentileMS(persists, 0.5)/1000, "s", how+"; SaveSnapshot until its first chunk, median of the rounds")
+}
+
+// registerUntil registers agents prefix-<i> on m one at a time until stop
+// is closed and returns the latencies of the calls that succeeded.
+func registerUntil(m *harness.Master, prefix string, stop <-chan struct{}) []time.Duration {
+	var ds []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return ds
+		default:
+		}
+		t0 := time.Now()
+		ctx, cancel := harness.Ctx(10 * time.Second)
+		_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("%s-%d", prefix, i), AgentEndpoint: "127.0.0.1:1"})
+		cancel()
+		if err == nil {
+			ds = append(ds, time.Since(t0))
+		}
+	}
+}
+
+// saveDebug saves one /debug endpoint of m's HTTP server (--enable-debug) to path.
+func saveDebug(b *testing.B, m *harness.Master, endpoint, path string) {
+	resp, err := http.Get("http://" + m.HTTP + endpoint)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Error(err)
+	}
+}
