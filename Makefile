@@ -31,7 +31,7 @@ run: build
 # bench: the long benchmarks (20 s or more each) run once, every other one
 # three times (its figures are the median of the 3 runs); both parts write
 # one bench.json and the second prints the whole report.
-BENCH_LONG := ^Benchmark(EventQuery1M|Failover|FailoverFast|Heartbeat10k|Heartbeat50k|Churn.*)$$
+BENCH_LONG := ^Benchmark(EventQuery1M|SnapshotStall|Failover|FailoverFast|Heartbeat10k|Heartbeat50k|Churn.*)$$
 bench: build
 	rm -f bench.json
 	GRID_BIN=$(CURDIR)/$(BIN) GRID_BENCH_SUMMARY=0 $(GO) test -count=1 -timeout 20m -run '^$$' -bench '$(BENCH_LONG)' -benchtime 1x ./test/bench/
