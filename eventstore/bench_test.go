@@ -2,7 +2,9 @@ package eventstore
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/gridctl/grid/rpc"
@@ -85,4 +87,56 @@ func BenchmarkAppendLive(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkAppendBulk mirrors the FSM's apply of the cluster's events load:
+// each call stores 8 batches of 500 events (8 sources, producer-made ids,
+// 50 entities, several events per microsecond) in one transaction, on a
+// store already holding $GRID_BULK_EVENTS events (default 1,000,000).
+func BenchmarkAppendBulk(b *testing.B) {
+	prefill := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("GRID_BULK_EVENTS")); err == nil && v >= 0 {
+		prefill = v
+	}
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	const sources, perBatch = 8, 500
+	n := 0
+	call := func() [][]*rpc.Event {
+		batches := make([][]*rpc.Event, sources)
+		for w := range batches {
+			batch := make([]*rpc.Event, perBatch)
+			for i := range batch {
+				src := fmt.Sprintf("bench-%d", w)
+				batch[i] = &rpc.Event{
+					Id: fmt.Sprintf("%s-%d-%016x", src, base+int64(n/3), uint64(n)*0x9e3779b97f4a7c15), Type: rpc.EventType_NODE_RESTARTED,
+					EntityId: fmt.Sprintf("node-%d", i%50), Timestamp: base + int64(n/3),
+					Details: map[string]string{"restart_count": "1"}, Source: src,
+				}
+				n++
+			}
+			batches[w] = batch
+		}
+		return batches
+	}
+	for n < prefill {
+		if _, err := s.AppendEventBatches(call()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		batches := call()
+		b.StartTimer()
+		if _, err := s.AppendEventBatches(batches); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*sources*perBatch)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*sources*perBatch), "ns/event")
 }
