@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -71,7 +72,13 @@ func validEvent(e *rpc.Event) bool {
 // indexedEntities lists the entities an event is indexed under: its
 // entity_id, then details agent_id and node_id when present and different.
 func indexedEntities(e *rpc.Event) []string {
-	var out []string
+	var buf [3]string
+	return slices.Clone(indexedEntitiesInto(e, &buf))
+}
+
+// indexedEntitiesInto is indexedEntities in buf's storage.
+func indexedEntitiesInto(e *rpc.Event, buf *[3]string) []string {
+	out := buf[:0]
 	add := func(id string) {
 		if id == "" || validateID(id) != nil {
 			return
@@ -84,18 +91,25 @@ func indexedEntities(e *rpc.Event) []string {
 		out = append(out, id)
 	}
 	add(e.GetEntityId())
-	add(e.GetDetails()["agent_id"])
-	add(e.GetDetails()["node_id"])
+	if d := e.GetDetails(); len(d) > 0 {
+		add(d["agent_id"])
+		add(d["node_id"])
+	}
 	return out
 }
 
-// timeConceptName is ts-{unix_seconds} for a timestamp in micros.
-func timeConceptName(micros int64) string {
+// timeSeconds is the unix second of a timestamp in micros (rounded down).
+func timeSeconds(micros int64) int64 {
 	sec := micros / 1_000_000
 	if micros < 0 && micros%1_000_000 != 0 {
 		sec--
 	}
-	return "ts-" + strconv.FormatInt(sec, 10)
+	return sec
+}
+
+// timeConceptName is ts-{unix_seconds} for a timestamp in micros.
+func timeConceptName(micros int64) string {
+	return "ts-" + strconv.FormatInt(timeSeconds(micros), 10)
 }
 
 // Entities lists known entity ids (every entity an event was indexed

@@ -3,7 +3,6 @@ package eventstore
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"github.com/gridctl/grid/rpc"
@@ -108,8 +107,9 @@ func decodeUint32(b []byte) uint32 {
 	return binary.BigEndian.Uint32(b)
 }
 
-// encodeRecord renders r (interning its strings) into buf.
-func encodeRecord(buf []byte, r record, in *interner) ([]byte, error) {
+// encodeRecord renders r (interning its strings) into buf; keys is scratch
+// space for the sorted detail keys.
+func encodeRecord(buf []byte, r record, in *interner, keys *[]string) ([]byte, error) {
 	e := r.ev
 	ent, err := in.intern(e.GetEntityId())
 	if err != nil {
@@ -125,13 +125,14 @@ func encodeRecord(buf []byte, r record, in *interner) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, ent)
 	buf = binary.AppendVarint(buf, e.GetTimestamp())
 	buf = binary.AppendUvarint(buf, src)
-	keys := make([]string, 0, len(e.GetDetails()))
+	ks := (*keys)[:0]
 	for k := range e.GetDetails() {
-		keys = append(keys, k)
+		ks = append(ks, k)
 	}
-	slices.Sort(keys)
-	buf = binary.AppendUvarint(buf, uint64(len(keys)))
-	for _, k := range keys {
+	slices.Sort(ks)
+	*keys = ks
+	buf = binary.AppendUvarint(buf, uint64(len(ks)))
+	for _, k := range ks {
 		kid, err := in.intern(k)
 		if err != nil {
 			return nil, err
@@ -218,58 +219,30 @@ func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
 	return rec, nil
 }
 
-// idHash is the 8-byte key prefix of an event id in bucketEventIDs.
-func idHash(id string) []byte {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum(nil)
+// recordTail decodes a record's assoc_base, name_suffix and cause_mask
+// without decoding (or allocating) the rest.
+func recordTail(v []byte) (assocBase, suffix, causeMask uint64, ok bool) {
+	r := recReader{b: v}
+	r.bytes()   // id
+	r.uvarint() // type
+	r.uvarint() // entity
+	r.varint()  // timestamp
+	r.uvarint() // source
+	n := r.uvarint()
+	for i := uint64(0); i < n && !r.bad; i++ {
+		r.uvarint() // key
+		r.bytes()   // value
+	}
+	assocBase, suffix, causeMask = r.uvarint(), r.uvarint(), r.uvarint()
+	return assocBase, suffix, causeMask, !r.bad
 }
 
-// lookupID returns the seq of the stored event with this id, 0 when none.
-// bucketEventIDs maps fnv64a(id) to the uvarint seqs of the stored events
-// with that hash (one, but for a collision); the record's id decides.
-func lookupID(tx *bolt.Tx, id string) uint64 {
-	v := tx.Bucket(bucketEventIDs).Get(idHash(id))
-	if v == nil {
-		return 0
+// idHash64 is the 64-bit FNV-1a hash of an event id, the id index's key.
+func idHash64(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
 	}
-	events := tx.Bucket(bucketEvents)
-	for v2 := v; len(v2) > 0; {
-		seq, n := binary.Uvarint(v2)
-		if n <= 0 {
-			return 0
-		}
-		v2 = v2[n:]
-		if rec := events.Get(encodeUint(seq)); rec != nil && string(recordID(rec)) == id {
-			return seq
-		}
-	}
-	return 0
-}
-
-// putID adds seq under id's hash in bucketEventIDs.
-func putID(b *bolt.Bucket, id string, seq uint64) error {
-	key := idHash(id)
-	val := append([]byte(nil), b.Get(key)...)
-	return b.Put(key, binary.AppendUvarint(val, seq))
-}
-
-// deleteID removes seq from under id's hash in bucketEventIDs.
-func deleteID(b *bolt.Bucket, id string, seq uint64) error {
-	key := idHash(id)
-	var keep []byte
-	for v := b.Get(key); len(v) > 0; {
-		s, n := binary.Uvarint(v)
-		if n <= 0 {
-			break
-		}
-		v = v[n:]
-		if s != seq {
-			keep = binary.AppendUvarint(keep, s)
-		}
-	}
-	if len(keep) == 0 {
-		return b.Delete(key)
-	}
-	return b.Put(key, keep)
+	return h
 }

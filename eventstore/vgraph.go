@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
@@ -27,23 +26,99 @@ import (
 // writes over a derived concept or association (LearnConcept,
 // LearnAssociation) is stored as a real one and wins over the derived one.
 
-// gview reads the store's graph inside one transaction.
+// gview reads the store's graph inside one transaction with the event
+// indexes (memindex.go); a writer's gview also reads what its transaction
+// stored but not yet indexed (pend).
 type gview struct {
-	tx *bolt.Tx
-	in *interner
+	tx     *bolt.Tx
+	in     *interner
+	ix     *memIndex
+	pend   *pending
+	events *bolt.Bucket
 }
 
-func newGView(tx *bolt.Tx) *gview { return &gview{tx: tx, in: newInterner(tx)} }
+func newGView(tx *bolt.Tx, ix *memIndex) *gview {
+	return &gview{tx: tx, in: newInterner(tx), ix: ix, events: tx.Bucket(bucketEvents)}
+}
+
+// recordBytes is the encoded record under seq, nil when absent.
+func (g *gview) recordBytes(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return g.events.Get(k[:])
+}
 
 // record loads the event record under seq; ok is false when absent or unreadable.
 func (g *gview) record(seq uint64) (record, bool) {
-	v := g.tx.Bucket(bucketEvents).Get(encodeUint(seq))
+	v := g.recordBytes(seq)
 	if v == nil {
 		return record{}, false
 	}
 	r, err := decodeRecord(v, seq, g.in)
 	return r, err == nil
 }
+
+// lookupID returns the seq of the stored event with this id, 0 when none.
+// The id index maps the id's hash to seqs; the record's id decides.
+func (g *gview) lookupID(id string) uint64 {
+	h := idHash64(id)
+	var found uint64
+	match := func(seq uint64) bool {
+		if v := g.recordBytes(seq); v != nil && string(recordID(v)) == id {
+			found = seq
+			return false
+		}
+		return true
+	}
+	g.ix.ids.each(h, match)
+	if found == 0 && g.pend != nil {
+		for pos := g.pend.ids[h]; pos != 0 && found == 0; pos = g.pend.prevID[pos-1] {
+			match(g.pend.events[pos-1].seq)
+		}
+	}
+	return found
+}
+
+// sameTime calls fn with the seq and type of each event with timestamp ts
+// (indexed, then pending) until fn returns false.
+func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32) bool) {
+	ix := g.ix
+	c, p := ix.timeLowerBound(ts, 0)
+	for ; c < len(ix.byTime.chunks); c, p = c+1, 0 {
+		ch := ix.byTime.chunks[c]
+		for ; p < len(ch); p++ {
+			if ix.tsOf(ch[p]) != ts {
+				c = len(ix.byTime.chunks)
+				break
+			}
+			if !fn(ch[p], ix.typOf(ch[p])) {
+				return
+			}
+		}
+	}
+	if g.pend == nil {
+		return
+	}
+	for pos := g.pend.byTs[ts]; pos != 0; pos = g.pend.prevTs[pos-1] {
+		if e := &g.pend.events[pos-1]; !fn(e.seq, e.typ) {
+			return
+		}
+	}
+}
+
+// entityID is the intern id of an indexed entity, 0 when none.
+func (g *gview) entityID(ent string) uint32 {
+	if id, ok := g.ix.entityIDs[ent]; ok {
+		return id
+	}
+	if g.pend != nil {
+		return g.pend.entities[ent]
+	}
+	return 0
+}
+
+// eventType is a stored type as the enum.
+func eventType(t uint32) rpc.EventType { return rpc.EventType(int32(t)) }
 
 // eventName is the concept name of a stored event.
 func eventName(r record) string {
@@ -74,15 +149,19 @@ func (g *gview) eventByName(id string) (record, bool) {
 			continue
 		}
 		typeName := rest[:i]
-		prefix := encodeTime(ts)
-		c := g.tx.Bucket(bucketByTime).Cursor()
-		for k, v := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, v = c.Next() {
-			if eventTypeOf(v).Name() != typeName {
-				continue
+		var found record
+		g.sameTime(ts, func(seq uint64, t uint32) bool {
+			if eventType(t).Name() != typeName {
+				return true
 			}
-			if r, ok := g.record(decodeUint(k[8:])); ok && eventName(r) == id {
-				return r, true
+			if r, ok := g.record(seq); ok && eventName(r) == id {
+				found = r
+				return false
 			}
+			return true
+		})
+		if found.ev != nil {
+			return found, true
 		}
 	}
 	return record{}, false
@@ -149,7 +228,7 @@ func (g *gview) causeEdges(r record) []edge {
 		}
 		seq := next
 		next++
-		cseq := lookupID(g.tx, id)
+		cseq := g.lookupID(id)
 		if cseq == 0 || cseq >= r.ev.GetSeq() {
 			continue
 		}
@@ -183,10 +262,8 @@ func (g *gview) derivedIn(id string) []edge {
 	for i, ent := range indexedEntities(r.ev) {
 		out = append(out, edge{r.assocBase + uint64(i), Neighbor{ID: ent, Type: uint32(r.ev.GetType()), Confidence: 1}})
 	}
-	prefix := encodeUint(r.ev.GetSeq())
-	c := g.tx.Bucket(bucketCausedIn).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && hasPrefix(k, prefix); k, _ = c.Next() {
-		f, ok := g.record(decodeUint(k[8:]))
+	for _, seq := range g.ix.causedIn[r.ev.GetSeq()] {
+		f, ok := g.record(seq)
 		if !ok {
 			continue
 		}
@@ -216,13 +293,12 @@ func tsSeconds(id string) (int64, bool) {
 // temporalIn lists the 999 associations into ts-{sec}, ascending.
 func (g *gview) temporalIn(sec int64) []edge {
 	var out []edge
-	end := encodeTime(sec*1_000_000 + 1_000_000)
-	c := g.tx.Bucket(bucketByTime).Cursor()
-	for k, _ := c.Seek(encodeTime(sec * 1_000_000)); k != nil && len(k) == 16 && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
-		if r, ok := g.record(decodeUint(k[8:])); ok {
+	g.ix.timeRange(sec*1_000_000, sec*1_000_000+1_000_000, func(seq uint64) bool {
+		if r, ok := g.record(seq); ok {
 			out = append(out, edge{r.assocBase + uint64(len(indexedEntities(r.ev))), Neighbor{ID: eventName(r), Type: TemporalAssocType, Confidence: 1}})
 		}
-	}
+		return true
+	})
 	slices.SortFunc(out, func(a, b edge) int { return cmpSeq(a.seq, b.seq) })
 	return out
 }
@@ -237,27 +313,21 @@ func cmpSeq(a, b uint64) int {
 	return 0
 }
 
-// entityID is the intern id of an indexed entity, 0 when none.
-func entityID(tx *bolt.Tx, ent string) uint32 {
-	return decodeUint32(tx.Bucket(bucketEntities).Get([]byte(ent)))
-}
-
 // entityOut walks the derived associations out of an entity in one
 // direction, calling fn until it returns false. typ 0 means any type.
 func (g *gview) entityOut(ent string, typ uint32, asc bool, fn func(edge) bool) {
-	id := entityID(g.tx, ent)
+	id := g.entityID(ent)
 	if id == 0 {
 		return
 	}
-	prefix := encodeUint32(id)
-	it := newSeqIter(g.tx.Bucket(bucketByEntity), prefix, 1, math.MaxUint64, asc)
-	for ; ; it.advance() {
-		seq, ok := it.seq()
-		if !ok {
-			return
+	seqs := g.ix.byEntity[id]
+	for i := range seqs {
+		seq := seqs[i]
+		if !asc {
+			seq = seqs[len(seqs)-1-i]
 		}
-		t, _ := binary.Uvarint(it.v)
-		if typ != 0 && uint32(t) != typ {
+		t := g.ix.typOf(seq)
+		if typ != 0 && t != typ {
 			continue
 		}
 		r, ok := g.record(seq)
@@ -268,7 +338,7 @@ func (g *gview) entityOut(ent string, typ uint32, asc bool, fn func(edge) bool) 
 		if pos < 0 {
 			continue
 		}
-		if !fn(edge{r.assocBase + uint64(pos), Neighbor{ID: eventName(r), Type: uint32(t), Confidence: 1}}) {
+		if !fn(edge{r.assocBase + uint64(pos), Neighbor{ID: eventName(r), Type: t, Confidence: 1}}) {
 			return
 		}
 	}
@@ -380,10 +450,4 @@ func (g *gview) derivedAssocSeq(src, dst string, typ uint32) uint64 {
 		}
 	}
 	return best
-}
-
-// eventTypeOf decodes an index value's uvarint type.
-func eventTypeOf(v []byte) rpc.EventType {
-	t, _ := binary.Uvarint(v)
-	return rpc.EventType(int32(uint32(t)))
 }
