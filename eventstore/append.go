@@ -270,7 +270,7 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 // names when new, and queues its index entries (pending).
 func (w *eventWriter) putRecord(rec record, causes []uint64) error {
 	e := rec.ev
-	ie := indexedEvent{seq: e.GetSeq(), hash: idHash64(e.GetId()), ts: e.GetTimestamp(), typ: typ32(e), causes: causes}
+	ie := indexedEvent{seq: e.GetSeq(), hash: idHash64(e.GetId()), ts: e.GetTimestamp(), typ: typ32(e), suffix: uint8(rec.suffix), causes: causes}
 	var entBuf [3]string
 	for _, ent := range indexedEntitiesInto(e, &entBuf) {
 		id, err := w.ensureEntity(ent, e.GetTimestamp())
@@ -353,14 +353,9 @@ func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
 	// suffixes of the stored events' names.
 	var used uint64
 	typ := typ32(e)
-	w.g.sameTime(e.GetTimestamp(), func(seq uint64, t uint32) bool {
-		if t != typ {
-			return true
-		}
-		if v := w.g.recordBytes(seq); v != nil {
-			if _, suffix, _, ok := recordTail(v); ok && suffix != 1 && suffix <= maxNameSuffix {
-				used |= 1 << suffixBit(suffix)
-			}
+	w.g.sameTime(e.GetTimestamp(), func(seq uint64, t uint32, suffix uint64) bool {
+		if t == typ && suffix != 1 && suffix <= maxNameSuffix {
+			used |= 1 << suffixBit(suffix)
 		}
 		return true
 	})

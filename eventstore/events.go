@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -66,7 +67,19 @@ func validEvent(e *rpc.Event) bool {
 	if ent := e.GetEntityId(); ent != "" && validateID(ent) != nil {
 		return false
 	}
-	return proto.Size(e) <= maxEventBytes
+	return eventSizeBound(e) <= maxEventBytes || proto.Size(e) <= maxEventBytes
+}
+
+// eventSizeBound is at least proto.Size(e), cheaply: every field counted
+// with the longest tag and length prefix a field can have. Only an event
+// near the limit needs its exact size.
+func eventSizeBound(e *rpc.Event) int {
+	const field = 3 + binary.MaxVarintLen64 // tag and length or varint value
+	n := 6*field + len(e.GetId()) + len(e.GetEntityId()) + len(e.GetSource()) + len(e.ProtoReflect().GetUnknown())
+	for k, v := range e.GetDetails() {
+		n += 3*field + len(k) + len(v)
+	}
+	return n
 }
 
 // indexedEntities lists the entities an event is indexed under: its

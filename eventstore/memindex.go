@@ -21,6 +21,7 @@ type memIndex struct {
 	base  uint64   // seq of ts[0] and typ[0]
 	ts    []int64  // timestamp per seq
 	typ   []uint32 // type per seq; 0 when no event is stored under it
+	sfx   []uint8  // the record's name_suffix per seq (concept names)
 	count uint64   // events stored
 
 	ids       idTable
@@ -47,6 +48,9 @@ func (ix *memIndex) has(seq uint64) bool {
 
 // tsOf is the timestamp of the event stored under seq.
 func (ix *memIndex) tsOf(seq uint64) int64 { return ix.ts[seq-ix.base] }
+
+// suffixOf is the name_suffix of the event stored under seq.
+func (ix *memIndex) suffixOf(seq uint64) uint64 { return uint64(ix.sfx[seq-ix.base]) }
 
 // typOf is the type of the event stored under seq, 0 when none.
 func (ix *memIndex) typOf(seq uint64) uint32 {
@@ -80,6 +84,7 @@ type indexedEvent struct {
 	hash   uint64
 	ts     int64
 	typ    uint32
+	suffix uint8     // the record's name_suffix (0, 1 or 2..maxNameSuffix)
 	ents   [3]uint32 // intern ids of the indexed entities (indexedEntities)
 	nEnts  int
 	causes []uint64 // seqs of the stored events its caused_by named
@@ -91,9 +96,9 @@ func (ix *memIndex) add(e *indexedEvent) {
 		ix.base = e.seq
 	}
 	for ix.base+uint64(len(ix.typ)) < e.seq { // a gap (a migrated file's pruned seqs)
-		ix.ts, ix.typ = append(ix.ts, 0), append(ix.typ, 0)
+		ix.ts, ix.typ, ix.sfx = append(ix.ts, 0), append(ix.typ, 0), append(ix.sfx, 0)
 	}
-	ix.ts, ix.typ = append(ix.ts, e.ts), append(ix.typ, e.typ)
+	ix.ts, ix.typ, ix.sfx = append(ix.ts, e.ts), append(ix.typ, e.typ), append(ix.sfx, e.suffix)
 	ix.count++
 	ix.ids.insert(e.hash, e.seq)
 	for _, ent := range e.ents[:e.nEnts] {
@@ -151,13 +156,13 @@ func (ix *memIndex) remove(dels []indexedEvent) {
 	}
 	if skip == len(ix.typ) {
 		ix.base += uint64(skip)
-		ix.ts, ix.typ = nil, nil
+		ix.ts, ix.typ, ix.sfx = nil, nil, nil
 		return
 	}
 	ix.base += uint64(skip)
-	ix.ts, ix.typ = ix.ts[skip:], ix.typ[skip:]
+	ix.ts, ix.typ, ix.sfx = ix.ts[skip:], ix.typ[skip:], ix.sfx[skip:]
 	if cap(ix.typ) > 2*len(ix.typ)+1024 { // give the pruned front back
-		ix.ts, ix.typ = slices.Clone(ix.ts), slices.Clone(ix.typ)
+		ix.ts, ix.typ, ix.sfx = slices.Clone(ix.ts), slices.Clone(ix.typ), slices.Clone(ix.sfx)
 	}
 }
 

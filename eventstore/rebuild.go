@@ -29,7 +29,7 @@ func buildIndex(tx *bolt.Tx) (*memIndex, error) {
 	events := tx.Bucket(bucketEvents)
 	n := int(getUint(tx.Bucket(bucketMeta), metaEvents))
 	ix.ids.reserve(n)
-	ix.ts, ix.typ = make([]int64, 0, n), make([]uint32, 0, n)
+	ix.ts, ix.typ, ix.sfx = make([]int64, 0, n), make([]uint32, 0, n), make([]uint8, 0, n)
 	g := &gview{tx: tx, in: in, ix: ix, events: events}
 	c := events.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -55,7 +55,7 @@ func buildIndex(tx *bolt.Tx) (*memIndex, error) {
 			}
 		}
 		r.uvarint() // assoc_base
-		r.uvarint() // name_suffix
+		ie.suffix = uint8(r.uvarint())
 		causeMask := r.uvarint()
 		if r.bad {
 			return nil, fmt.Errorf("index event seq %d: truncated record", seq)

@@ -48,7 +48,14 @@ func (in *interner) lookup(s string) uint64 {
 	if id, ok := in.cache[s]; ok {
 		return id
 	}
-	return uint64(decodeUint32(in.strs.Get([]byte(s))))
+	id := uint64(decodeUint32(in.strs.Get([]byte(s))))
+	if id != 0 && len(in.cache) < 4096 {
+		if in.cache == nil {
+			in.cache = map[string]uint64{}
+		}
+		in.cache[s] = id
+	}
+	return id
 }
 
 // intern returns s's intern id, assigning the next one (in append order,
@@ -217,24 +224,6 @@ func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
 		return record{}, fmt.Errorf("decode event seq %d: truncated record", seq)
 	}
 	return rec, nil
-}
-
-// recordTail decodes a record's assoc_base, name_suffix and cause_mask
-// without decoding (or allocating) the rest.
-func recordTail(v []byte) (assocBase, suffix, causeMask uint64, ok bool) {
-	r := recReader{b: v}
-	r.bytes()   // id
-	r.uvarint() // type
-	r.uvarint() // entity
-	r.varint()  // timestamp
-	r.uvarint() // source
-	n := r.uvarint()
-	for i := uint64(0); i < n && !r.bad; i++ {
-		r.uvarint() // key
-		r.bytes()   // value
-	}
-	assocBase, suffix, causeMask = r.uvarint(), r.uvarint(), r.uvarint()
-	return assocBase, suffix, causeMask, !r.bad
 }
 
 // idHash64 is the 64-bit FNV-1a hash of an event id, the id index's key.

@@ -22,6 +22,15 @@ func timeKeyLess(ats int64, aseq uint64, bts int64, bseq uint64) bool {
 // and the offset in it; chunk == len(chunks) when there is none.
 func (ix *memIndex) timeLowerBound(ts int64, seq uint64) (int, int) {
 	t := &ix.byTime
+	if n := len(t.chunks); n > 0 { // the common case: at or near the end
+		ch := t.chunks[n-1]
+		if last := ch[len(ch)-1]; timeKeyLess(ix.tsOf(last), last, ts, seq) {
+			return n, 0
+		}
+		if first := ch[0]; timeKeyLess(ix.tsOf(first), first, ts, seq) {
+			return n - 1, sort.Search(len(ch), func(i int) bool { return !timeKeyLess(ix.tsOf(ch[i]), ch[i], ts, seq) })
+		}
+	}
 	c := sort.Search(len(t.chunks), func(i int) bool {
 		ch := t.chunks[i]
 		last := ch[len(ch)-1]

@@ -79,9 +79,9 @@ func (g *gview) lookupID(id string) uint64 {
 	return found
 }
 
-// sameTime calls fn with the seq and type of each event with timestamp ts
-// (indexed, then pending) until fn returns false.
-func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32) bool) {
+// sameTime calls fn with the seq, type and name_suffix of each event with
+// timestamp ts (indexed, then pending) until fn returns false.
+func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32, suffix uint64) bool) {
 	ix := g.ix
 	c, p := ix.timeLowerBound(ts, 0)
 	for ; c < len(ix.byTime.chunks); c, p = c+1, 0 {
@@ -91,7 +91,7 @@ func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32) bool) {
 				c = len(ix.byTime.chunks)
 				break
 			}
-			if !fn(ch[p], ix.typOf(ch[p])) {
+			if !fn(ch[p], ix.typOf(ch[p]), ix.suffixOf(ch[p])) {
 				return
 			}
 		}
@@ -100,7 +100,7 @@ func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32) bool) {
 		return
 	}
 	for pos := g.pend.byTs[ts]; pos != 0; pos = g.pend.prevTs[pos-1] {
-		if e := &g.pend.events[pos-1]; !fn(e.seq, e.typ) {
+		if e := &g.pend.events[pos-1]; !fn(e.seq, e.typ, uint64(e.suffix)) {
 			return
 		}
 	}
@@ -150,7 +150,7 @@ func (g *gview) eventByName(id string) (record, bool) {
 		}
 		typeName := rest[:i]
 		var found record
-		g.sameTime(ts, func(seq uint64, t uint32) bool {
+		g.sameTime(ts, func(seq uint64, t uint32, _ uint64) bool {
 			if eventType(t).Name() != typeName {
 				return true
 			}
