@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -158,4 +159,49 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkReopen stores $GRID_BULK_EVENTS events (default 1,000,000)
+// shaped like BenchmarkAppendBulk's, then reopens the store: the index
+// rebuild's time and the heap the indexes hold, per event.
+func BenchmarkReopen(b *testing.B) {
+	total := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("GRID_BULK_EVENTS")); err == nil && v > 0 {
+		total = v
+	}
+	path := filepath.Join(b.TempDir(), "bench.db")
+	s, err := Open(path, Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for n := 0; n < total; {
+		batch := make([]*rpc.Event, 4000)
+		for i := range batch {
+			batch[i] = &rpc.Event{Id: fmt.Sprintf("bench-%d-%016x", n, uint64(n)*0x9e3779b97f4a7c15), Type: rpc.EventType(30 + n%3),
+				EntityId: fmt.Sprintf("node-%d", n%1000), Timestamp: base + int64(n/3), Details: map[string]string{"restart_count": "1"}, Source: "bench"}
+			n++
+		}
+		if _, err := s.AppendEvents(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	var heap uint64
+	b.ResetTimer()
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s, err := Open(path, Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(s)
+		s.Close()
+	}
+	b.ReportMetric(float64(heap)/float64(total), "index_heap_bytes/event")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "reopen_s")
 }
