@@ -72,43 +72,64 @@ func TestTimeIndexOrder(t *testing.T) {
 	}
 }
 
-// TestIDTable: every (hash, seq) inserted is found under its hash, with
-// colliding hashes, growth and removals (backward shift) in between.
+// TestIDTable: every (hash, seq) inserted is found under its hash (with
+// the seqs of hashes sharing its kept bits), with colliding hashes, growth,
+// removals (backward shift) and seqs far apart (offset rebase) in between.
 func TestIDTable(t *testing.T) {
 	var tab idTable
-	want := map[uint64][]uint64{}
+	want := map[uint32][]uint64{} // by idTag
 	rng := rand.New(rand.NewPCG(5, 6))
+	add := func(h, seq uint64) {
+		tab.insert(h, seq)
+		want[idTag(h)] = append(want[idTag(h)], seq)
+	}
 	for seq := uint64(1); seq <= 50_000; seq++ {
 		h := rng.Uint64()
 		if seq%10 == 0 {
-			h = uint64(seq % 7) // many seqs under a few hashes
+			h = seq%7<<32 | seq // many seqs under a few tags
 		}
-		tab.insert(h, seq)
-		want[h] = append(want[h], seq)
+		add(h, seq)
 		if seq%3 == 0 { // remove an earlier one
-			for hh, seqs := range want {
+			for tag, seqs := range want {
 				i := rng.IntN(len(seqs))
-				tab.remove(hh, seqs[i])
-				if want[hh] = slices.Delete(seqs, i, i+1); len(want[hh]) == 0 {
-					delete(want, hh)
+				tab.remove(uint64(tag)<<32, seqs[i])
+				if want[tag] = slices.Delete(seqs, i, i+1); len(want[tag]) == 0 {
+					delete(want, tag)
 				}
 				break
 			}
 		}
 	}
 	n := 0
-	for h, seqs := range want {
+	for tag, seqs := range want {
 		var got []uint64
-		tab.each(h, func(seq uint64) bool { got = append(got, seq); return true })
+		tab.each(uint64(tag)<<32, func(seq uint64) bool { got = append(got, seq); return true })
 		slices.Sort(got)
 		slices.Sort(seqs)
 		if !slices.Equal(got, seqs) {
-			t.Fatalf("hash %d: got %v, want %v", h, got, seqs)
+			t.Fatalf("tag %d: got %v, want %v", tag, got, seqs)
 		}
 		n += len(seqs)
 	}
 	if tab.n != n {
 		t.Fatalf("table holds %d, want %d", tab.n, n)
+	}
+	// Seqs beyond a 32-bit offset from the first ones, once those are gone:
+	// the offsets count from a new origin.
+	var far idTable
+	far.insert(1<<32, 5)
+	far.insert(2<<32, 6)
+	far.remove(1<<32, 5)
+	far.insert(3<<32, 1<<32+4) // 2^32-1 after 5, 2^32-2 after 6
+	far.remove(2<<32, 6)
+	far.insert(4<<32, 1<<33)   // 2^32-4 after 1<<32+4
+	far.insert(5<<32, 1<<32+3) // below the origin
+	for h, seq := range map[uint64]uint64{3: 1<<32 + 4, 4: 1 << 33, 5: 1<<32 + 3} {
+		var got []uint64
+		far.each(h<<32, func(s uint64) bool { got = append(got, s); return true })
+		if !slices.Equal(got, []uint64{seq}) {
+			t.Fatalf("far seqs: hash %d: got %v, want %d", h, got, seq)
+		}
 	}
 }
 
