@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"math"
 	"slices"
 	"sort"
 
@@ -24,10 +25,14 @@ type memIndex struct {
 	sfx   []uint8  // the record's name_suffix per seq (concept names)
 	count uint64   // events stored
 
+	// origin: the entity and type lists and the time index hold seqs as
+	// 4-byte offsets from it (seqOff); every held seq is >= origin.
+	origin uint64
+
 	ids       idTable
 	entityIDs map[string]uint32   // every entity ever indexed -> its intern id (bucketEntities)
-	byEntity  map[uint32][]uint64 // entity intern id -> seqs, ascending
-	byType    map[uint32][]uint64 // type -> seqs, ascending
+	byEntity  map[uint32][]uint32 // entity intern id -> seq offsets, ascending
+	byType    map[uint32][]uint32 // type -> seq offsets, ascending
 	byTime    timeIndex
 	causedIn  map[uint64][]uint64 // cause seq -> seqs of the events naming it, ascending
 	times     timeMarks
@@ -37,8 +42,41 @@ type memIndex struct {
 }
 
 func newMemIndex() *memIndex {
-	return &memIndex{entityIDs: map[string]uint32{}, byEntity: map[uint32][]uint64{}, byType: map[uint32][]uint64{},
+	return &memIndex{entityIDs: map[string]uint32{}, byEntity: map[uint32][]uint32{}, byType: map[uint32][]uint32{},
 		causedIn: map[uint64][]uint64{}, applied: map[rpc.EventType]uint64{}}
+}
+
+// off is seq's offset from origin (seq >= origin, within 2^32).
+func (ix *memIndex) off(seq uint64) uint32 { return uint32(seq - ix.origin) }
+
+// seqAt is the seq at an offset.
+func (ix *memIndex) seqAt(off uint32) uint64 { return ix.origin + uint64(off) }
+
+// rebase moves origin up to the lowest stored seq when seq is out of the
+// offsets' reach from it (after 2^32 appends): every held offset shrinks.
+func (ix *memIndex) rebase(seq uint64) {
+	if ix.origin == 0 {
+		ix.origin = seq
+	}
+	if seq-ix.origin <= math.MaxUint32 {
+		return
+	}
+	delta := uint32(ix.base - ix.origin) // ix.base <= every held seq
+	shift := func(l []uint32) {
+		for i := range l {
+			l[i] -= delta
+		}
+	}
+	for _, l := range ix.byEntity {
+		shift(l)
+	}
+	for _, l := range ix.byType {
+		shift(l)
+	}
+	for _, ch := range ix.byTime.chunks {
+		shift(ch)
+	}
+	ix.origin = ix.base
 }
 
 // has reports whether an event is stored under seq.
@@ -99,12 +137,14 @@ func (ix *memIndex) add(e *indexedEvent) {
 		ix.ts, ix.typ, ix.sfx = append(ix.ts, 0), append(ix.typ, 0), append(ix.sfx, 0)
 	}
 	ix.ts, ix.typ, ix.sfx = append(ix.ts, e.ts), append(ix.typ, e.typ), append(ix.sfx, e.suffix)
+	ix.rebase(e.seq)
 	ix.count++
 	ix.ids.insert(e.hash, e.seq)
+	off := ix.off(e.seq)
 	for _, ent := range e.ents[:e.nEnts] {
-		ix.byEntity[ent] = append(ix.byEntity[ent], e.seq)
+		ix.byEntity[ent] = append(ix.byEntity[ent], off)
 	}
-	ix.byType[e.typ] = append(ix.byType[e.typ], e.seq)
+	ix.byType[e.typ] = append(ix.byType[e.typ], off)
 	ix.timeInsert(e.seq)
 	for _, c := range e.causes {
 		ix.causedIn[c] = append(ix.causedIn[c], e.seq)
@@ -118,19 +158,18 @@ func (ix *memIndex) remove(dels []indexedEvent) {
 	if len(dels) == 0 {
 		return
 	}
-	gone := make([]uint64, len(dels))
-	byEnt := map[uint32][]uint64{}
-	byTyp := map[uint32][]uint64{}
+	byEnt := map[uint32][]uint32{}
+	byTyp := map[uint32][]uint32{}
 	byCause := map[uint64][]uint64{}
 	for i := range dels {
 		e := &dels[i]
-		gone[i] = e.seq
+		off := ix.off(e.seq)
 		ix.ids.remove(e.hash, e.seq)
 		ix.timeRemove(e.seq)
 		for _, ent := range e.ents[:e.nEnts] {
-			byEnt[ent] = append(byEnt[ent], e.seq)
+			byEnt[ent] = append(byEnt[ent], off)
 		}
-		byTyp[e.typ] = append(byTyp[e.typ], e.seq)
+		byTyp[e.typ] = append(byTyp[e.typ], off)
 		for _, c := range e.causes {
 			byCause[c] = append(byCause[c], e.seq)
 		}
@@ -144,7 +183,8 @@ func (ix *memIndex) remove(dels []indexedEvent) {
 	for c, seqs := range byCause {
 		setList(ix.causedIn, c, removeSorted(ix.causedIn[c], seqs))
 	}
-	for _, seq := range gone {
+	for i := range dels {
+		seq := dels[i].seq
 		delete(ix.causedIn, seq)
 		ix.typ[seq-ix.base] = 0
 		ix.count--
@@ -167,7 +207,7 @@ func (ix *memIndex) remove(dels []indexedEvent) {
 }
 
 // setList stores a list under k, deleting k when it is empty.
-func setList[K comparable](m map[K][]uint64, k K, l []uint64) {
+func setList[K comparable, V uint32 | uint64](m map[K][]V, k K, l []V) {
 	if len(l) == 0 {
 		delete(m, k)
 		return
@@ -175,8 +215,8 @@ func setList[K comparable](m map[K][]uint64, k K, l []uint64) {
 	m[k] = l
 }
 
-// removeSorted removes the ascending seqs gone from the ascending list l.
-func removeSorted(l, gone []uint64) []uint64 {
+// removeSorted removes the ascending values gone from the ascending list l.
+func removeSorted[V uint32 | uint64](l, gone []V) []V {
 	if len(gone) <= len(l) && slices.Equal(l[:len(gone)], gone) {
 		l = l[len(gone):] // the oldest: the common case
 		if cap(l) > 2*len(l)+64 {
@@ -198,19 +238,33 @@ func removeSorted(l, gone []uint64) []uint64 {
 	return out
 }
 
-// seqRange is the part of the ascending list l within [lo, hi].
-func seqRange(l []uint64, lo, hi uint64) []uint64 {
-	i := sort.Search(len(l), func(i int) bool { return l[i] >= lo })
-	j := sort.Search(len(l), func(i int) bool { return l[i] > hi })
+// seqRange is the part of the ascending offset list l with seqs in [lo, hi].
+func (ix *memIndex) seqRange(l []uint32, lo, hi uint64) []uint32 {
+	if len(l) == 0 || hi < ix.origin {
+		return nil
+	}
+	loOff := uint64(0)
+	if lo > ix.origin {
+		loOff = lo - ix.origin
+	}
+	if loOff > math.MaxUint32 {
+		return nil
+	}
+	hiOff := uint32(min(hi-ix.origin, math.MaxUint32))
+	i := sort.Search(len(l), func(i int) bool { return l[i] >= uint32(loOff) })
+	j := sort.Search(len(l), func(i int) bool { return l[i] > hiOff })
 	if i >= j {
 		return nil
 	}
 	return l[i:j]
 }
 
-// contains reports whether the ascending list l holds seq.
-func contains(l []uint64, seq uint64) bool {
-	_, ok := slices.BinarySearch(l, seq)
+// contains reports whether the ascending offset list l holds seq.
+func (ix *memIndex) contains(l []uint32, seq uint64) bool {
+	if seq < ix.origin || seq-ix.origin > math.MaxUint32 {
+		return false
+	}
+	_, ok := slices.BinarySearch(l, ix.off(seq))
 	return ok
 }
 

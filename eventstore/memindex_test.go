@@ -339,3 +339,41 @@ func TestAppliedByType(t *testing.T) {
 		t.Fatalf("applied %v after reopening", got)
 	}
 }
+
+// TestIndexOffsetsRebase: the lists and the time index hold seqs as 32-bit
+// offsets; a seq 2^32 past the origin moves the origin to the lowest
+// stored seq, and every index still answers.
+func TestIndexOffsetsRebase(t *testing.T) {
+	ix := newMemIndex()
+	add := func(seq uint64, ts int64) {
+		ix.add(&indexedEvent{seq: seq, hash: seq << 32, ts: ts, typ: 7, ents: [3]uint32{1}, nEnts: 1})
+	}
+	for seq := uint64(1); seq <= 10; seq++ {
+		add(seq, int64(seq))
+	}
+	var dels []indexedEvent
+	for seq := uint64(1); seq <= 5; seq++ {
+		dels = append(dels, indexedEvent{seq: seq, hash: seq << 32, ts: int64(seq), typ: 7, ents: [3]uint32{1}, nEnts: 1})
+	}
+	ix.remove(dels)
+	if ix.origin != 1 || ix.base != 6 {
+		t.Fatalf("origin %d base %d", ix.origin, ix.base)
+	}
+	ix.rebase(1<<32 + 3) // what add does first for that seq (1 + 2^32 + 2)
+	if ix.origin != 6 {
+		t.Fatalf("origin %d after rebase, want 6", ix.origin)
+	}
+	want := []uint64{6, 7, 8, 9, 10}
+	var got []uint64
+	ix.timeRange(0, 100, func(seq uint64) bool { got = append(got, seq); return true })
+	if !slices.Equal(got, want) {
+		t.Fatalf("time index after rebase: %v", got)
+	}
+	got = mergeLists([][]uint32{ix.seqRange(ix.byEntity[1], 1, 100)}, ix.origin, plan{asc: true, limit: 100}, func(uint64) bool { return true })
+	if !slices.Equal(got, want) {
+		t.Fatalf("entity list after rebase: %v", got)
+	}
+	if !ix.contains(ix.byType[7], 8) || ix.contains(ix.byType[7], 5) {
+		t.Fatal("type list after rebase")
+	}
+}

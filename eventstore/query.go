@@ -152,13 +152,13 @@ func (ix *memIndex) matchSeqs(p plan) []uint64 {
 	if p.lo > p.hi {
 		return nil
 	}
-	var entLists, typLists [][]uint64
+	var entLists, typLists [][]uint32
 	best, bestN := indexSeq, math.MaxInt
 	if p.entities != nil {
 		n := 0
 		for _, e := range p.entities {
 			if id := ix.entityIDs[e]; id != 0 {
-				if l := seqRange(ix.byEntity[id], p.lo, p.hi); len(l) > 0 {
+				if l := ix.seqRange(ix.byEntity[id], p.lo, p.hi); len(l) > 0 {
 					entLists = append(entLists, l)
 					n += len(l)
 				}
@@ -169,7 +169,7 @@ func (ix *memIndex) matchSeqs(p plan) []uint64 {
 	if p.types != nil {
 		n := 0
 		for _, t := range sortedTypes(p) {
-			if l := seqRange(ix.byType[uint32(t)], p.lo, p.hi); len(l) > 0 {
+			if l := ix.seqRange(ix.byType[uint32(t)], p.lo, p.hi); len(l) > 0 {
 				typLists = append(typLists, l)
 				n += len(l)
 			}
@@ -187,11 +187,11 @@ func (ix *memIndex) matchSeqs(p plan) []uint64 {
 	}
 	switch best {
 	case indexEntity:
-		return mergeLists(entLists, p, func(seq uint64) bool {
+		return mergeLists(entLists, ix.origin, p, func(seq uint64) bool {
 			return p.typeOK(eventType(ix.typOf(seq))) && p.inTime(ix.tsOf(seq))
 		})
 	case indexType:
-		return mergeLists(typLists, p, func(seq uint64) bool { return p.inTime(ix.tsOf(seq)) })
+		return mergeLists(typLists, ix.origin, p, func(seq uint64) bool { return p.inTime(ix.tsOf(seq)) })
 	case indexTime:
 		return ix.scanTime(p, entLists)
 	default:
@@ -218,16 +218,17 @@ func sortedTypes(p plan) []rpc.EventType {
 	return types
 }
 
-// mergeLists merges ascending seq lists (already cut to [p.lo, p.hi]) in
-// result order, keeping seqs that pass keep, deduplicated, up to p.limit.
-func mergeLists(lists [][]uint64, p plan, keep func(seq uint64) bool) []uint64 {
+// mergeLists merges ascending lists of seq offsets from origin (already
+// cut to [p.lo, p.hi]) in result order, keeping seqs that pass keep,
+// deduplicated, up to p.limit.
+func mergeLists(lists [][]uint32, origin uint64, p plan, keep func(seq uint64) bool) []uint64 {
 	var out []uint64
 	if len(lists) == 1 { // one list: no merge
 		l := lists[0]
 		for i := range l {
-			seq := l[i]
+			seq := origin + uint64(l[i])
 			if !p.asc {
-				seq = l[len(l)-1-i]
+				seq = origin + uint64(l[len(l)-1-i])
 			}
 			if keep(seq) {
 				out = append(out, seq)
@@ -246,9 +247,9 @@ func mergeLists(lists [][]uint64, p plan, keep func(seq uint64) bool) []uint64 {
 			return 0, false
 		}
 		if p.asc {
-			return l[pos[i]], true
+			return origin + uint64(l[pos[i]]), true
 		}
-		return l[len(l)-1-pos[i]], true
+		return origin + uint64(l[len(l)-1-pos[i]]), true
 	}
 	last, haveLast := uint64(0), false
 	for len(out) < p.limit {
@@ -307,13 +308,13 @@ func (ix *memIndex) probeTime(p plan) int {
 // scanTime reads the whole time window and keeps the first p.limit matching
 // seqs in result order; entLists (the plan's entities' lists, cut to
 // [p.lo, p.hi]) decide the entity filter.
-func (ix *memIndex) scanTime(p plan, entLists [][]uint64) []uint64 {
+func (ix *memIndex) scanTime(p plan, entLists [][]uint32) []uint64 {
 	top := &seqHeap{asc: p.asc}
 	ix.timeRange(p.since, p.until, func(seq uint64) bool {
 		if seq < p.lo || seq > p.hi || !p.typeOK(eventType(ix.typOf(seq))) {
 			return true
 		}
-		if p.entities != nil && !slices.ContainsFunc(entLists, func(l []uint64) bool { return contains(l, seq) }) {
+		if p.entities != nil && !slices.ContainsFunc(entLists, func(l []uint32) bool { return ix.contains(l, seq) }) {
 			return true
 		}
 		if top.Len() < p.limit {

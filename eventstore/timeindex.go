@@ -3,12 +3,12 @@ package eventstore
 import "sort"
 
 // timeIndex lists the stored seqs ordered by (timestamp, seq): a list of
-// sorted chunks of at most timeChunk seqs, each chunk's entries before the
-// next chunk's. Timestamps come from the index's column (memIndex.tsOf),
-// so an entry is 8 bytes. Appends with increasing timestamps fill the last
+// sorted chunks of at most timeChunk seqs (as offsets, memIndex.off), each
+// chunk's entries before the next chunk's. Timestamps come from the index's
+// column (memIndex.tsOf), so an entry is 4 bytes. Appends with increasing timestamps fill the last
 // chunk and start a new one; an insert into a full chunk elsewhere splits it.
 type timeIndex struct {
-	chunks [][]uint64
+	chunks [][]uint32
 }
 
 const timeChunk = 512
@@ -24,32 +24,38 @@ func (ix *memIndex) timeLowerBound(ts int64, seq uint64) (int, int) {
 	t := &ix.byTime
 	if n := len(t.chunks); n > 0 { // the common case: at or near the end
 		ch := t.chunks[n-1]
-		if last := ch[len(ch)-1]; timeKeyLess(ix.tsOf(last), last, ts, seq) {
+		if ix.entryBefore(ch[len(ch)-1], ts, seq) {
 			return n, 0
 		}
-		if first := ch[0]; timeKeyLess(ix.tsOf(first), first, ts, seq) {
-			return n - 1, sort.Search(len(ch), func(i int) bool { return !timeKeyLess(ix.tsOf(ch[i]), ch[i], ts, seq) })
+		if ix.entryBefore(ch[0], ts, seq) {
+			return n - 1, sort.Search(len(ch), func(i int) bool { return !ix.entryBefore(ch[i], ts, seq) })
 		}
 	}
 	c := sort.Search(len(t.chunks), func(i int) bool {
 		ch := t.chunks[i]
-		last := ch[len(ch)-1]
-		return !timeKeyLess(ix.tsOf(last), last, ts, seq)
+		return !ix.entryBefore(ch[len(ch)-1], ts, seq)
 	})
 	if c == len(t.chunks) {
 		return c, 0
 	}
 	ch := t.chunks[c]
-	p := sort.Search(len(ch), func(i int) bool { return !timeKeyLess(ix.tsOf(ch[i]), ch[i], ts, seq) })
+	p := sort.Search(len(ch), func(i int) bool { return !ix.entryBefore(ch[i], ts, seq) })
 	return c, p
+}
+
+// entryBefore reports whether the entry off orders before (ts, seq).
+func (ix *memIndex) entryBefore(off uint32, ts int64, seq uint64) bool {
+	s := ix.seqAt(off)
+	return timeKeyLess(ix.tsOf(s), s, ts, seq)
 }
 
 // timeInsert adds seq (its timestamp already in the column).
 func (ix *memIndex) timeInsert(seq uint64) {
 	t := &ix.byTime
 	ts := ix.tsOf(seq)
+	off := ix.off(seq)
 	if len(t.chunks) == 0 {
-		t.chunks = append(t.chunks, append(make([]uint64, 0, timeChunk), seq))
+		t.chunks = append(t.chunks, append(make([]uint32, 0, timeChunk), off))
 		return
 	}
 	c, p := ix.timeLowerBound(ts, seq)
@@ -59,22 +65,22 @@ func (ix *memIndex) timeInsert(seq uint64) {
 	}
 	ch := t.chunks[c]
 	if len(ch) < timeChunk {
-		t.chunks[c] = insertAt(ch, p, seq)
+		t.chunks[c] = insertAt(ch, p, off)
 		return
 	}
 	if c == len(t.chunks)-1 && p == len(ch) { // in order: start a new chunk
-		t.chunks = append(t.chunks, append(make([]uint64, 0, timeChunk), seq))
+		t.chunks = append(t.chunks, append(make([]uint32, 0, timeChunk), off))
 		return
 	}
 	// Split the full chunk in two, then insert into the right half.
-	right := append(make([]uint64, 0, timeChunk), ch[timeChunk/2:]...)
+	right := append(make([]uint32, 0, timeChunk), ch[timeChunk/2:]...)
 	left := ch[:timeChunk/2]
 	t.chunks[c] = left
 	t.chunks = insertAt(t.chunks, c+1, right)
 	if p <= len(left) {
-		t.chunks[c] = insertAt(left, p, seq)
+		t.chunks[c] = insertAt(left, p, off)
 	} else {
-		t.chunks[c+1] = insertAt(right, p-len(left), seq)
+		t.chunks[c+1] = insertAt(right, p-len(left), off)
 	}
 }
 
@@ -82,7 +88,7 @@ func (ix *memIndex) timeInsert(seq uint64) {
 func (ix *memIndex) timeRemove(seq uint64) {
 	t := &ix.byTime
 	c, p := ix.timeLowerBound(ix.tsOf(seq), seq)
-	if c == len(t.chunks) || t.chunks[c][p] != seq {
+	if c == len(t.chunks) || t.chunks[c][p] != ix.off(seq) {
 		return
 	}
 	ch := t.chunks[c]
@@ -105,7 +111,7 @@ func (ix *memIndex) timeRange(since, until int64, fn func(seq uint64) bool) {
 	for ; c < len(t.chunks); c, p = c+1, 0 {
 		ch := t.chunks[c]
 		for ; p < len(ch); p++ {
-			if ix.tsOf(ch[p]) >= until || !fn(ch[p]) {
+			if seq := ix.seqAt(ch[p]); ix.tsOf(seq) >= until || !fn(seq) {
 				return
 			}
 		}

@@ -87,11 +87,12 @@ func (g *gview) sameTime(ts int64, fn func(seq uint64, typ uint32, suffix uint64
 	for ; c < len(ix.byTime.chunks); c, p = c+1, 0 {
 		ch := ix.byTime.chunks[c]
 		for ; p < len(ch); p++ {
-			if ix.tsOf(ch[p]) != ts {
+			seq := ix.seqAt(ch[p])
+			if ix.tsOf(seq) != ts {
 				c = len(ix.byTime.chunks)
 				break
 			}
-			if !fn(ch[p], ix.typOf(ch[p]), ix.suffixOf(ch[p])) {
+			if !fn(seq, ix.typOf(seq), ix.suffixOf(seq)) {
 				return
 			}
 		}
@@ -320,11 +321,11 @@ func (g *gview) entityOut(ent string, typ uint32, asc bool, fn func(edge) bool) 
 	if id == 0 {
 		return
 	}
-	seqs := g.ix.byEntity[id]
-	for i := range seqs {
-		seq := seqs[i]
+	offs := g.ix.byEntity[id]
+	for i := range offs {
+		seq := g.ix.seqAt(offs[i])
 		if !asc {
-			seq = seqs[len(seqs)-1-i]
+			seq = g.ix.seqAt(offs[len(offs)-1-i])
 		}
 		t := g.ix.typOf(seq)
 		if typ != 0 && t != typ {
