@@ -56,8 +56,10 @@ func (mm *masterMetrics) observe(m *Master) {
 // (no event is read). The first tick only takes the position: the history
 // before start is not counted again. A store replaced by a restore counts
 // from zero: what it applied since then is added at the next tick.
-func (mm *masterMetrics) countEvents(m *Master) {
-	store := m.fsm.Events()
+func (mm *masterMetrics) countEvents(m *Master) { mm.countStoreEvents(m.fsm.Events()) }
+
+// countStoreEvents is countEvents on the FSM's current event store.
+func (mm *masterMetrics) countStoreEvents(store *eventstore.Store) {
 	if store == nil {
 		return
 	}
