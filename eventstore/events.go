@@ -152,7 +152,14 @@ func loadEvent(tx *bolt.Tx, seq uint64) (*rpc.Event, error) {
 
 // loadEventWith is loadEvent with a given interner.
 func loadEventWith(tx *bolt.Tx, in *interner, seq uint64) (*rpc.Event, error) {
-	v := tx.Bucket(bucketEvents).Get(encodeUint(seq))
+	return loadFrom(tx.Bucket(bucketEvents), in, seq)
+}
+
+// loadFrom decodes the event stored under seq in the events bucket; nil when absent.
+func loadFrom(events *bolt.Bucket, in *interner, seq uint64) (*rpc.Event, error) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	v := events.Get(k[:])
 	if v == nil {
 		return nil, nil
 	}

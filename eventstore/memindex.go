@@ -39,11 +39,13 @@ type memIndex struct {
 
 	// applied counts the events appended since the store was opened, by type.
 	applied map[rpc.EventType]uint64
+	// names resolves committed intern ids for readers (record.go).
+	names *nameCache
 }
 
 func newMemIndex() *memIndex {
 	return &memIndex{entityIDs: map[string]uint32{}, byEntity: map[uint32][]uint32{}, byType: map[uint32][]uint32{},
-		causedIn: map[uint64][]uint64{}, applied: map[rpc.EventType]uint64{}}
+		causedIn: map[uint64][]uint64{}, applied: map[rpc.EventType]uint64{}, names: &nameCache{}}
 }
 
 // off is seq's offset from origin (seq >= origin, within 2^32).

@@ -106,8 +106,10 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		seqs := s.ix.matchSeqs(p)
 		out = make([]*rpc.Event, 0, len(seqs))
 		in := newInterner(tx)
+		in.shared = s.ix.names
+		events := tx.Bucket(bucketEvents)
 		for _, seq := range seqs {
-			e, err := loadEventWith(tx, in, seq)
+			e, err := loadFrom(events, in, seq)
 			if err != nil {
 				return err
 			}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gridctl/grid/rpc"
 	bolt "go.etcd.io/bbolt"
@@ -34,6 +36,36 @@ type interner struct {
 	next            uint64 // 0 until loaded
 	cache           map[string]uint64
 	names           map[uint64]string // resolved ids (a query decodes the same few)
+	// shared resolves committed intern ids across transactions (readers
+	// only: a writer's ids are not committed yet); nil for writers.
+	shared *nameCache
+}
+
+// nameCache maps committed intern ids to their strings for readers, up to
+// nameCacheMax entries. Intern ids are never reassigned once committed
+// (they are not deleted), so an entry stays true; a restore opens a new
+// Store with a new cache.
+type nameCache struct {
+	m sync.Map // uint64 -> string
+	n atomic.Int64
+}
+
+const nameCacheMax = 1 << 16
+
+func (c *nameCache) get(id uint64) (string, bool) {
+	v, ok := c.m.Load(id)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
+}
+
+func (c *nameCache) put(id uint64, s string) {
+	if c.n.Load() < nameCacheMax {
+		if _, loaded := c.m.LoadOrStore(id, s); !loaded {
+			c.n.Add(1)
+		}
+	}
 }
 
 func newInterner(tx *bolt.Tx) *interner {
@@ -97,7 +129,17 @@ func (in *interner) str(id uint64) string {
 	if s, ok := in.names[id]; ok {
 		return s
 	}
-	s := string(in.ids.Get(encodeUint32(uint32(id))))
+	if in.shared != nil {
+		if s, ok := in.shared.get(id); ok {
+			return s
+		}
+	}
+	var k [4]byte
+	binary.BigEndian.PutUint32(k[:], uint32(id))
+	s := string(in.ids.Get(k[:]))
+	if in.shared != nil && s != "" {
+		in.shared.put(id, s)
+	}
 	if in.names == nil {
 		in.names = map[uint64]string{}
 	}

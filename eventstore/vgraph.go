@@ -38,7 +38,11 @@ type gview struct {
 }
 
 func newGView(tx *bolt.Tx, ix *memIndex) *gview {
-	return &gview{tx: tx, in: newInterner(tx), ix: ix, events: tx.Bucket(bucketEvents)}
+	in := newInterner(tx)
+	if !tx.Writable() {
+		in.shared = ix.names
+	}
+	return &gview{tx: tx, in: in, ix: ix, events: tx.Bucket(bucketEvents)}
 }
 
 // recordBytes is the encoded record under seq, nil when absent.
