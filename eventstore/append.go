@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/gridctl/grid/rpc"
@@ -182,9 +181,6 @@ func newEventWriter(tx *bolt.Tx, ix *memIndex, pend *pending, lastSeq uint64, di
 	return w
 }
 
-// eventConceptPrefix starts every event concept's name.
-const eventConceptPrefix = "event-"
-
 // appendBatch stores one batch's new, valid events; their copies are cut
 // from buf.
 func (w *eventWriter) appendBatch(events []*rpc.Event, buf []rpc.Event) ([]*rpc.Event, error) {
@@ -342,61 +338,6 @@ func (w *eventWriter) ensureConcept(id string, ts int64) error {
 	}
 	w.known[id] = struct{}{}
 	return nil
-}
-
-// eventConceptSuffix picks the event's concept name event-{type}-{timestamp_micros},
-// made unique with a -2, -3, ... suffix (then -s{seq}) when taken, and
-// returns the record's name_suffix. Deterministic given the state. Only
-// the stored events of the same type and timestamp are read.
-func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
-	// used has bit 0 for suffix 0 and bit k-1 for suffix k >= 2: the
-	// suffixes of the stored events' names.
-	var used uint64
-	typ := typ32(e)
-	w.g.sameTime(e.GetTimestamp(), func(seq uint64, t uint32, suffix uint64) bool {
-		if t == typ && suffix != 1 && suffix <= maxNameSuffix {
-			used |= 1 << suffixBit(suffix)
-		}
-		return true
-	})
-	var base string
-	free := func(suffix uint64) bool {
-		if used&(1<<suffixBit(suffix)) != 0 {
-			return false
-		}
-		if !w.eventNamedConcepts {
-			return true
-		}
-		if base == "" {
-			base = eventConceptPrefix + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-		}
-		name := base
-		if suffix != 0 {
-			name += "-" + strconv.FormatUint(suffix, 10)
-		}
-		return w.concepts.Get([]byte(name)) == nil
-	}
-	if free(0) {
-		return 0, nil
-	}
-	for i := uint64(2); i <= maxNameSuffix; i++ {
-		if free(i) {
-			return i, nil
-		}
-	}
-	base = eventConceptPrefix + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-	if w.g.exists(base + "-s" + strconv.FormatUint(e.GetSeq(), 10)) {
-		return 0, fmt.Errorf("%w: no free concept name for event at %d", ErrInvalid, e.GetTimestamp())
-	}
-	return 1, nil
-}
-
-// suffixBit is the bit of a name suffix (0 or 2..maxNameSuffix) in a used mask.
-func suffixBit(suffix uint64) uint64 {
-	if suffix == 0 {
-		return 0
-	}
-	return suffix - 1
 }
 
 // chainDigest folds (id, seq) into the running digest; buf is scratch
