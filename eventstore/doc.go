@@ -30,8 +30,10 @@
 // committed (pending.go: what the transaction's own lookups see before
 // that) and by a prune together with its commit; readers hold the index
 // read-locked with their read transaction, so they never see a seq their
-// transaction cannot. The graph form of an event is derived on read exactly
-// as format 1 materialised it (vgraph.go); what the graph API writes is
+// transaction cannot. A transaction reads the graph through a gview
+// (gview.go: its bbolt transaction with the index). The graph form of an
+// event is derived on read exactly as format 1 materialised it (vgraph.go;
+// concept names: eventname.go); what the graph API writes is
 // stored and wins over the derived form. Format-1 files (no version in
 // meta) are migrated by Open and Restore (migrate.go) to a new file;
 // format-2 files (the same records plus index buckets) in place, by
@@ -39,8 +41,8 @@
 //
 // Appends (append.go) write one put per event (its record, sequential
 // keys, pages packed full), keep the meta counters in memory until the
-// commit, cut keys from one slab per transaction, and read only the
-// records of same-type same-timestamp events (concept names) and of id
-// hash matches. AppendEventBatches stores several batches in one
-// transaction with the same result as separate AppendEvents calls.
+// commit, cut keys from one slab per transaction, and read from the file
+// only the records of id hash matches (dedupe, caused_by); concept name
+// suffixes come from the index. AppendEventBatches stores several batches
+// in one transaction with the same result as separate AppendEvents calls.
 package eventstore
