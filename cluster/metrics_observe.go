@@ -12,13 +12,12 @@ import (
 // metricsCursor is what observe remembers between health ticks.
 type metricsCursor struct {
 	leader  string // the last leader seen ("" none yet)
-	lastSeq uint64 // events counted up to this sequence
 	started bool
+	// store and applied are the event store and its per-type applied
+	// counters at the last tick.
+	store   *eventstore.Store
+	applied map[rpc.EventType]uint64
 }
-
-// eventsPerTick bounds the events observe counts per tick; a larger burst
-// is counted over the next ticks.
-const eventsPerTick = eventstore.MaxEventLimit
 
 // observe refreshes the gauges read from raft and the FSM and counts the
 // events applied since the last tick by type. It runs on every master's
@@ -53,33 +52,36 @@ func (mm *masterMetrics) observe(m *Master) {
 }
 
 // countEvents adds the events applied since the last tick to
-// grid_events_applied_total. The first tick only takes the position: the
-// history before start is not counted again.
-func (mm *masterMetrics) countEvents(m *Master) {
-	store := m.fsm.Events()
+// grid_events_applied_total, from the store's per-type applied counters
+// (no event is read). The first tick only takes the position: the history
+// before start is not counted again. A store replaced by a restore counts
+// from zero: what it applied since then is added at the next tick.
+func (mm *masterMetrics) countEvents(m *Master) { mm.countStoreEvents(m.fsm.Events()) }
+
+// countStoreEvents is countEvents on the FSM's current event store.
+func (mm *masterMetrics) countStoreEvents(store *eventstore.Store) {
 	if store == nil {
 		return
 	}
-	last := store.LastSeq()
-	if !mm.cursor.started || last < mm.cursor.lastSeq { // first tick, or a restore replaced the graph
+	applied := store.AppliedByType()
+	if !mm.cursor.started {
 		mm.cursor.started = true
-		mm.cursor.lastSeq = last
+		mm.cursor.store, mm.cursor.applied = store, applied
 		for _, t := range rpc.AllEventTypes() {
 			mm.eventsApplied.WithLabelValues(t.Name())
 		}
 		return
 	}
-	if last == mm.cursor.lastSeq {
-		return
+	prev := mm.cursor.applied
+	if store != mm.cursor.store {
+		prev = nil
 	}
-	evs, err := store.Events(eventstore.Filter{After: mm.cursor.lastSeq, Limit: eventsPerTick, Ascending: true})
-	if err != nil {
-		return
+	for t, n := range applied {
+		if d := n - prev[t]; n > prev[t] {
+			mm.eventsApplied.WithLabelValues(t.Name()).Add(float64(d))
+		}
 	}
-	for _, e := range evs {
-		mm.eventsApplied.WithLabelValues(e.GetType().Name()).Inc()
-		mm.cursor.lastSeq = e.GetSeq()
-	}
+	mm.cursor.store, mm.cursor.applied = store, applied
 }
 
 // storeMetricsInterval is how often raft-boltdb reports its bolt stats

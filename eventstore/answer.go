@@ -230,12 +230,13 @@ func (s *Store) EventsByID(ids []string) ([]*rpc.Event, error) {
 	}
 	var out []*rpc.Event
 	err := s.view(func(tx *bolt.Tx) error {
+		g := newGView(tx, s.ix)
 		for _, id := range ids {
-			seq := lookupID(tx, id)
+			seq := g.lookupID(id)
 			if seq == 0 {
 				continue
 			}
-			e, err := loadEvent(tx, seq)
+			e, err := loadEventWith(tx, g.in, seq)
 			if err != nil {
 				return err
 			}

@@ -5,26 +5,17 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"strconv"
+	"strings"
 
 	"github.com/gridctl/grid/rpc"
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
 )
 
-// appendFillPercent is the page fill for the buckets whose keys arrive in
-// increasing order (seq, type+seq, time+seq, cause seq+seq), so bbolt can
-// pack pages full instead of leaving half of each page empty after a split:
-// fewer pages to write per commit and a smaller file. The id index (hashes)
-// keeps bbolt's default; the entity index uses entityFillPercent: packed
-// full, each insert into a full page would split it again.
+// appendFillPercent is the page fill of the events bucket, whose keys
+// (seqs) arrive in increasing order, so bbolt can pack pages full instead
+// of leaving half of each page empty after a split: fewer pages to write
+// per commit and a smaller file.
 const appendFillPercent = 0.95
-
-// entityFillPercent is the entity index's page fill: each entity's keys
-// arrive in increasing order but interleaved with other entities'. 0.7 left
-// 57 B/event allocated against bbolt's default 0.5 (63) and 0.85 (59) for
-// bench-shaped events (BenchmarkStoreBytesPerEvent, 200,000 events).
-const entityFillPercent = 0.7
 
 // arenaChunk is the size of the slabs keys and values are cut from during
 // one append transaction (bbolt needs them valid until the commit).
@@ -32,7 +23,8 @@ const arenaChunk = 64 << 10
 
 // AppendResult is what one batch of an AppendEventBatches call stored.
 type AppendResult struct {
-	// Stored are clones of the stored events with Seq set, in input order.
+	// Stored are copies of the stored events with Seq set, in input order.
+	// A copy shares its Details map with the input event.
 	Stored []*rpc.Event
 	// LastSeq is the store's last seq right after this batch.
 	LastSeq uint64
@@ -41,7 +33,7 @@ type AppendResult struct {
 // AppendEvents stores events in one transaction, in input order. Events whose
 // id is already stored and invalid events (nil, empty id, unspecified type,
 // oversized) are skipped. Each stored event gets Seq = LastSeq()+1, +2, ...
-// The returned events are clones with Seq set.
+// The returned events are copies with Seq set (sharing the input's Details).
 func (s *Store) AppendEvents(events []*rpc.Event) ([]*rpc.Event, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -56,7 +48,8 @@ func (s *Store) AppendEvents(events []*rpc.Event) ([]*rpc.Event, error) {
 // AppendEventBatches stores several batches in one transaction, one after the
 // other, exactly as the same number of AppendEvents calls would (same seqs,
 // same digest, same graph), but with one commit. It returns one result per
-// batch. Either every batch is stored or, on error, none.
+// batch. Either every batch is stored or, on error, none. The indexes take
+// the stored events only once the transaction committed.
 func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, error) {
 	results := make([]AppendResult, len(batches))
 	s.writeMu.Lock()
@@ -76,14 +69,17 @@ func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, erro
 		return results, nil
 	}
 	var w *eventWriter
+	pend := newPending(total)
 	err := s.update(func(tx *bolt.Tx) error {
-		w = newEventWriter(tx, lastSeq, digest)
+		w = newEventWriter(tx, s.ix, pend, lastSeq, digest)
+		stored := make([]rpc.Event, total) // one allocation for every copy
 		for i, batch := range batches {
-			stored, err := w.appendBatch(batch)
+			out, err := w.appendBatch(batch, stored)
 			if err != nil {
 				return err
 			}
-			results[i] = AppendResult{Stored: stored, LastSeq: w.seq}
+			stored = stored[len(out):]
+			results[i] = AppendResult{Stored: out, LastSeq: w.seq}
 		}
 		return w.finish()
 	})
@@ -96,6 +92,9 @@ func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, erro
 	if firstSeq == 0 {
 		firstSeq = lastSeq + 1
 	}
+	s.idxMu.Lock()
+	s.ix.addPending(pend)
+	s.idxMu.Unlock()
 	s.publish(w.seq, firstSeq, w.digest, true)
 	return results, nil
 }
@@ -103,10 +102,12 @@ func (s *Store) AppendEventBatches(batches [][]*rpc.Event) ([]AppendResult, erro
 // eventWriter writes events inside one write transaction. It holds the
 // bucket handles, the meta counters (written once, in finish) and the
 // concepts known to exist, so each event costs only its own puts: its
-// record, its id, type, time and entity index entries (record.go, keys.go).
+// record, and the entity and ts- concepts it names when new. What the
+// indexes will hold goes to pending, which the writer's lookups also read.
 type eventWriter struct {
-	meta, concepts, events, ids, byEntity, byType, byTime, ents, causedIn, marks *bolt.Bucket
-	g                                                                            *gview
+	meta, concepts, events, ents *bolt.Bucket
+	g                            *gview
+	pend                         *pending
 
 	seq    uint64
 	digest [32]byte
@@ -118,10 +119,17 @@ type eventWriter struct {
 	// transaction; entityIDs the intern ids of entities seen.
 	known     map[string]struct{}
 	entityIDs map[string]uint32
+	// lastSec is the ts- concept second last ensured (sec, ok).
+	lastSec   int64
+	lastSecOK bool
+	// eventNamedConcepts is set when a stored concept's id starts with
+	// "event-": only then can one take an event concept's name.
+	eventNamedConcepts bool
 	// arena is the free part of the current slab (see bytes).
-	arena []byte
-	rec   []byte // the record buffer, reused
-	times timeTracker
+	arena  []byte
+	rec    []byte   // the record buffer, reused
+	keys   []string // detail keys, reused
+	digBuf []byte   // chainDigest's input, reused
 }
 
 // bytes returns n bytes cut from the transaction's slab: one allocation per
@@ -158,41 +166,40 @@ func (w *eventWriter) u64(v uint64) []byte {
 	return b
 }
 
-func newEventWriter(tx *bolt.Tx, lastSeq uint64, digest [32]byte) *eventWriter {
+func newEventWriter(tx *bolt.Tx, ix *memIndex, pend *pending, lastSeq uint64, digest [32]byte) *eventWriter {
+	g := newGView(tx, ix)
+	g.pend = pend
 	w := &eventWriter{
 		meta: tx.Bucket(bucketMeta), concepts: tx.Bucket(bucketConcepts), events: tx.Bucket(bucketEvents),
-		ids: tx.Bucket(bucketEventIDs), byEntity: tx.Bucket(bucketByEntity), byType: tx.Bucket(bucketByType),
-		byTime: tx.Bucket(bucketByTime), ents: tx.Bucket(bucketEntities), causedIn: tx.Bucket(bucketCausedIn),
-		marks: tx.Bucket(bucketTimeMarks),
-		g:     newGView(tx),
-		seq:   lastSeq, digest: digest, known: make(map[string]struct{}), entityIDs: make(map[string]uint32),
+		ents: tx.Bucket(bucketEntities), g: g, pend: pend,
+		seq: lastSeq, digest: digest, known: make(map[string]struct{}), entityIDs: make(map[string]uint32),
 	}
-	// Keys that arrive in increasing order: pack their pages full. The id
-	// index (hash keys) and the entity index (interleaved entities) keep
-	// bbolt's default.
-	for _, b := range []*bolt.Bucket{w.events, w.byType, w.byTime, w.causedIn} {
-		b.FillPercent = appendFillPercent
-	}
-	w.byEntity.FillPercent = entityFillPercent
+	w.events.FillPercent = appendFillPercent
 	w.assocSeq = getUint(w.meta, metaAssocSeq)
-	w.times = loadTimeTracker(w.meta)
+	k, _ := w.concepts.Cursor().Seek([]byte(eventConceptPrefix))
+	w.eventNamedConcepts = k != nil && bytes.HasPrefix(k, []byte(eventConceptPrefix))
 	return w
 }
 
-// appendBatch stores one batch's new, valid events.
-func (w *eventWriter) appendBatch(events []*rpc.Event) ([]*rpc.Event, error) {
+// appendBatch stores one batch's new, valid events; their copies are cut
+// from buf.
+func (w *eventWriter) appendBatch(events []*rpc.Event, buf []rpc.Event) ([]*rpc.Event, error) {
 	var stored []*rpc.Event
 	for _, e := range events {
-		if !validEvent(e) || lookupID(w.g.tx, e.GetId()) != 0 {
+		if !validEvent(e) || w.g.lookupID(e.GetId()) != 0 {
 			continue
 		}
 		w.seq++
-		ev := proto.Clone(e).(*rpc.Event)
-		ev.Seq = w.seq
+		ev := &buf[len(stored)]
+		ev.Id, ev.Type, ev.EntityId, ev.Timestamp, ev.Details, ev.Source, ev.Seq =
+			e.GetId(), e.GetType(), e.GetEntityId(), e.GetTimestamp(), e.GetDetails(), e.GetSource(), w.seq
 		if err := w.putEvent(ev); err != nil {
 			return nil, fmt.Errorf("event %q: %w", ev.GetId(), err)
 		}
-		w.digest = chainDigest(w.digest, ev.GetId(), w.seq)
+		w.digest, w.digBuf = chainDigest(w.digest, ev.GetId(), w.seq, w.digBuf)
+		if stored == nil {
+			stored = make([]*rpc.Event, 0, len(events))
+		}
 		stored = append(stored, ev)
 	}
 	w.stored += len(stored)
@@ -205,9 +212,6 @@ func (w *eventWriter) finish() error {
 		return nil
 	}
 	if err := putUint(w.meta, metaLastSeq, w.seq); err != nil {
-		return err
-	}
-	if err := w.times.flush(w.meta); err != nil {
 		return err
 	}
 	if err := addUint(w.meta, metaEvents, int64(w.stored)); err != nil {
@@ -240,12 +244,13 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	}
 	w.conceptsAdded++ // the event concept
 	rec := record{ev: e, assocBase: w.assocSeq + 1, suffix: suffix}
-	w.assocSeq += uint64(len(indexedEntities(e))) + 1 // entity --> event, event --> ts
+	var entBuf [3]string
+	w.assocSeq += uint64(len(indexedEntitiesInto(e, &entBuf))) + 1 // entity --> event, event --> ts
 	// An alert names the events that triggered it: event --[998]--> cause,
 	// for each cause stored before it (unknown ids are skipped).
 	var causes []uint64
 	for i, cause := range CausedBy(e) {
-		cseq := lookupID(w.g.tx, cause)
+		cseq := w.g.lookupID(cause)
 		if cseq == 0 || cseq == seq {
 			continue
 		}
@@ -257,54 +262,36 @@ func (w *eventWriter) putEvent(e *rpc.Event) error {
 	return w.putRecord(rec, causes)
 }
 
-// putRecord writes an event's record, its index entries, the entity and
-// ts- concepts it names when new, and the reverse entries of its causes.
+// putRecord writes an event's record and the entity and ts- concepts it
+// names when new, and queues its index entries (pending).
 func (w *eventWriter) putRecord(rec record, causes []uint64) error {
 	e := rec.ev
-	seqKey := w.u64(e.GetSeq())
-	var typ [4]byte
-	binary.BigEndian.PutUint32(typ[:], uint32(e.GetType()))
-	var tsKey [8]byte
-	binary.BigEndian.PutUint64(tsKey[:], uint64(e.GetTimestamp())^(1<<63))
-	// entVal is uvarint type, varint timestamp; its first typLen bytes are the type.
-	var entBuf [2 * binary.MaxVarintLen64]byte
-	typLen := binary.PutUvarint(entBuf[:], uint64(typ32(e)))
-	entVal := w.cat(entBuf[:typLen+binary.PutVarint(entBuf[typLen:], e.GetTimestamp())])
-	for _, ent := range indexedEntities(e) {
+	ie := indexedEvent{seq: e.GetSeq(), hash: idHash64(e.GetId()), ts: e.GetTimestamp(), typ: typ32(e), suffix: uint8(rec.suffix), causes: causes}
+	var entBuf [3]string
+	for _, ent := range indexedEntitiesInto(e, &entBuf) {
 		id, err := w.ensureEntity(ent, e.GetTimestamp())
 		if err != nil {
 			return err
 		}
-		if err := w.byEntity.Put(w.cat(encodeUint32(id), seqKey), entVal); err != nil {
+		ie.ents[ie.nEnts] = id
+		ie.nEnts++
+	}
+	if sec := timeSeconds(e.GetTimestamp()); !w.lastSecOK || sec != w.lastSec {
+		if err := w.ensureConcept(timeConceptName(e.GetTimestamp()), e.GetTimestamp()); err != nil {
 			return err
 		}
-	}
-	if err := w.ensureConcept(timeConceptName(e.GetTimestamp()), e.GetTimestamp()); err != nil {
-		return err
-	}
-	if err := w.times.add(w.marks, e.GetSeq(), e.GetTimestamp()); err != nil {
-		return err
-	}
-	for _, cseq := range causes {
-		if err := w.causedIn.Put(w.cat(encodeUint(cseq), seqKey), nil); err != nil {
-			return err
-		}
+		w.lastSec, w.lastSecOK = sec, true
 	}
 	var err error
-	w.rec, err = encodeRecord(w.rec[:0], rec, w.g.in)
+	w.rec, err = encodeRecord(w.rec[:0], rec, w.g.in, &w.keys)
 	if err != nil {
 		return err
 	}
-	if err := w.events.Put(seqKey, w.cat(w.rec)); err != nil {
+	if err := w.events.Put(w.u64(e.GetSeq()), w.cat(w.rec)); err != nil {
 		return err
 	}
-	if err := putID(w.ids, e.GetId(), e.GetSeq()); err != nil {
-		return err
-	}
-	if err := w.byType.Put(w.cat(typ[:], seqKey), entVal[typLen:]); err != nil {
-		return err
-	}
-	return w.byTime.Put(w.cat(tsKey[:], seqKey), entVal[:typLen])
+	w.pend.add(ie)
+	return nil
 }
 
 // typ32 is e's type as stored in keys and varints.
@@ -316,7 +303,7 @@ func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
 	if id, ok := w.entityIDs[ent]; ok {
 		return id, nil
 	}
-	id := decodeUint32(w.ents.Get([]byte(ent)))
+	id := w.g.entityID(ent)
 	if id == 0 {
 		v, err := w.g.in.intern(ent)
 		if err != nil {
@@ -326,6 +313,7 @@ func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
 		if err := w.ents.Put([]byte(ent), encodeUint32(id)); err != nil {
 			return 0, err
 		}
+		w.pend.entities[ent] = id
 	}
 	if err := w.ensureConcept(ent, ts); err != nil {
 		return 0, err
@@ -344,53 +332,20 @@ func (w *eventWriter) ensureConcept(id string, ts int64) error {
 			return err
 		}
 		w.conceptsAdded++
+		if strings.HasPrefix(id, eventConceptPrefix) {
+			w.eventNamedConcepts = true
+		}
 	}
 	w.known[id] = struct{}{}
 	return nil
 }
 
-// eventConceptSuffix picks the event's concept name event-{type}-{timestamp_micros},
-// made unique with a -2, -3, ... suffix (then -s{seq}) when taken, and
-// returns the record's name_suffix. Deterministic given the state. The
-// stored events of the same type and timestamp are read once.
-func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
-	base := "event-" + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-	used := map[uint64]bool{} // suffixes (0, k >= 2) of stored events' names
-	prefix := encodeTime(e.GetTimestamp())
-	c := w.byTime.Cursor()
-	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, v = c.Next() {
-		if eventTypeOf(v) != e.GetType() {
-			continue
-		}
-		if r, ok := w.g.record(decodeUint(k[8:])); ok && r.suffix != 1 {
-			used[r.suffix] = true
-		}
-	}
-	free := func(suffix uint64, name string) bool {
-		return !used[suffix] && w.concepts.Get([]byte(name)) == nil
-	}
-	if free(0, base) {
-		return 0, nil
-	}
-	for i := 2; i <= maxNameSuffix; i++ {
-		if free(uint64(i), base+"-"+strconv.Itoa(i)) {
-			return uint64(i), nil
-		}
-	}
-	if w.g.exists(base + "-s" + strconv.FormatUint(e.GetSeq(), 10)) {
-		return 0, fmt.Errorf("%w: no free concept name for event at %d", ErrInvalid, e.GetTimestamp())
-	}
-	return 1, nil
-}
-
-// chainDigest folds (id, seq) into the running digest.
-func chainDigest(prev [32]byte, id string, seq uint64) [32]byte {
-	h := sha256.New()
-	h.Write(prev[:])
-	h.Write([]byte(id))
-	h.Write([]byte{0})
-	h.Write(encodeUint(seq))
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+// chainDigest folds (id, seq) into the running digest; buf is scratch
+// space, returned for reuse.
+func chainDigest(prev [32]byte, id string, seq uint64, buf []byte) ([32]byte, []byte) {
+	buf = append(buf[:0], prev[:]...)
+	buf = append(buf, id...)
+	buf = append(buf, 0)
+	buf = binary.BigEndian.AppendUint64(buf, seq)
+	return sha256.Sum256(buf), buf
 }

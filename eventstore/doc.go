@@ -18,21 +18,31 @@
 // (Options.NoSync, rebuilt from snapshot + Raft log on start) and standalone by
 // `grid storage-node` (synchronous commits; data survives restart).
 //
-// Store format 2 (format.go, keys.go): each event is one varint record
+// Store format 3 (format.go, keys.go): each event is one varint record
 // (record.go: id, type, interned entity, source and detail keys, timestamp,
-// the seqs its graph form takes) under its seq; indexes hold sequence
-// numbers, not copies: entity intern id + seq, type + seq, time + seq, and
-// the id's 64-bit hash -> seqs for dedupe. The graph form of an event is
-// derived on read exactly as format 1 materialised it (vgraph.go); what the
-// graph API writes is stored and wins over the derived form. Time-bounded
-// queries skip to the seqs their window can be in (timebounds.go). About
-// 270 bytes per event at 1M bench events, against ~1,500 in format 1.
-// Format-1 files (no version in meta) are migrated by Open and Restore
-// (migrate.go); newer formats are refused.
+// the seqs its graph form takes) under its seq, and that is all the file
+// holds per event. The indexes live in memory (memindex.go, idtable.go,
+// timeindex.go, timebounds.go): the id's 64-bit hash -> seq (dedupe,
+// EventsByID, caused_by), entity -> seqs, type -> seqs, (timestamp, seq)
+// order, the caused_in reverse lists, time bounds, and per-type applied
+// counters (AppliedByType). They are rebuilt from the records on Open and
+// Restore (rebuild.go), updated by an append once its transaction
+// committed (pending.go: what the transaction's own lookups see before
+// that) and by a prune together with its commit; readers hold the index
+// read-locked with their read transaction, so they never see a seq their
+// transaction cannot. A transaction reads the graph through a gview
+// (gview.go: its bbolt transaction with the index). The graph form of an
+// event is derived on read exactly as format 1 materialised it (vgraph.go;
+// concept names: eventname.go); what the graph API writes is
+// stored and wins over the derived form. Format-1 files (no version in
+// meta) are migrated by Open and Restore (migrate.go) to a new file;
+// format-2 files (the same records plus index buckets) in place, by
+// dropping the index buckets (migrate_v2.go); newer formats are refused.
 //
-// Appends (append.go) write each event with one put per record and index
-// entry, keep the meta counters in memory until the commit, cut keys from
-// one slab per transaction, and pack append-ordered buckets' pages full
-// (appendFillPercent). AppendEventBatches stores several batches in one
-// transaction with the same result as separate AppendEvents calls.
+// Appends (append.go) write one put per event (its record, sequential
+// keys, pages packed full), keep the meta counters in memory until the
+// commit, cut keys from one slab per transaction, and read from the file
+// only the records of id hash matches (dedupe, caused_by); concept name
+// suffixes come from the index. AppendEventBatches stores several batches
+// in one transaction with the same result as separate AppendEvents calls.
 package eventstore

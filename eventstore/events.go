@@ -1,8 +1,10 @@
 package eventstore
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -65,13 +67,31 @@ func validEvent(e *rpc.Event) bool {
 	if ent := e.GetEntityId(); ent != "" && validateID(ent) != nil {
 		return false
 	}
-	return proto.Size(e) <= maxEventBytes
+	return eventSizeBound(e) <= maxEventBytes || proto.Size(e) <= maxEventBytes
+}
+
+// eventSizeBound is at least proto.Size(e), cheaply: every field counted
+// with the longest tag and length prefix a field can have. Only an event
+// near the limit needs its exact size.
+func eventSizeBound(e *rpc.Event) int {
+	const field = 3 + binary.MaxVarintLen64 // tag and length or varint value
+	n := 6*field + len(e.GetId()) + len(e.GetEntityId()) + len(e.GetSource()) + len(e.ProtoReflect().GetUnknown())
+	for k, v := range e.GetDetails() {
+		n += 3*field + len(k) + len(v)
+	}
+	return n
 }
 
 // indexedEntities lists the entities an event is indexed under: its
 // entity_id, then details agent_id and node_id when present and different.
 func indexedEntities(e *rpc.Event) []string {
-	var out []string
+	var buf [3]string
+	return slices.Clone(indexedEntitiesInto(e, &buf))
+}
+
+// indexedEntitiesInto is indexedEntities in buf's storage.
+func indexedEntitiesInto(e *rpc.Event, buf *[3]string) []string {
+	out := buf[:0]
 	add := func(id string) {
 		if id == "" || validateID(id) != nil {
 			return
@@ -84,18 +104,25 @@ func indexedEntities(e *rpc.Event) []string {
 		out = append(out, id)
 	}
 	add(e.GetEntityId())
-	add(e.GetDetails()["agent_id"])
-	add(e.GetDetails()["node_id"])
+	if d := e.GetDetails(); len(d) > 0 {
+		add(d["agent_id"])
+		add(d["node_id"])
+	}
 	return out
 }
 
-// timeConceptName is ts-{unix_seconds} for a timestamp in micros.
-func timeConceptName(micros int64) string {
+// timeSeconds is the unix second of a timestamp in micros (rounded down).
+func timeSeconds(micros int64) int64 {
 	sec := micros / 1_000_000
 	if micros < 0 && micros%1_000_000 != 0 {
 		sec--
 	}
-	return "ts-" + strconv.FormatInt(sec, 10)
+	return sec
+}
+
+// timeConceptName is ts-{unix_seconds} for a timestamp in micros.
+func timeConceptName(micros int64) string {
+	return "ts-" + strconv.FormatInt(timeSeconds(micros), 10)
 }
 
 // Entities lists known entity ids (every entity an event was indexed
@@ -125,7 +152,14 @@ func loadEvent(tx *bolt.Tx, seq uint64) (*rpc.Event, error) {
 
 // loadEventWith is loadEvent with a given interner.
 func loadEventWith(tx *bolt.Tx, in *interner, seq uint64) (*rpc.Event, error) {
-	v := tx.Bucket(bucketEvents).Get(encodeUint(seq))
+	return loadFrom(tx.Bucket(bucketEvents), in, seq)
+}
+
+// loadFrom decodes the event stored under seq in the events bucket; nil when absent.
+func loadFrom(events *bolt.Bucket, in *interner, seq uint64) (*rpc.Event, error) {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	v := events.Get(k[:])
 	if v == nil {
 		return nil, nil
 	}

@@ -14,7 +14,9 @@ import (
 // JSON, and its associations in three buckets each) and string-keyed
 // indexes: about 1.2 KB per event. Format 2 stores one compact record per
 // event, sequence-number indexes and derives the graph form on read.
-const formatVersion = 2
+// Format 3 stores the same records without the index buckets: the indexes
+// are kept in memory and rebuilt from the records on Open.
+const formatVersion = 3
 
 // ErrFormat reports a store file written in another format.
 var ErrFormat = rpc.NewSentinel("unsupported store format", rpc.ErrPrecondition)
@@ -46,8 +48,8 @@ func checkFormat(tx *bolt.Tx, path string) error {
 	switch v := readFormat(tx); {
 	case v == 0 || v == formatVersion:
 		return nil
-	case v == 1:
-		return nil // migrated by Open and Restore (migrate.go)
+	case v == 1 || v == 2:
+		return nil // migrated by Open and Restore (migrate.go, migrate_v2.go)
 	case v < formatVersion:
 		return fmt.Errorf("%w: %s was written in event store format %d by an older Grid; this Grid reads format %d. "+
 			"A master rebuilds its store from its peers: stop it, move its data directory aside and start it again to rejoin. "+

@@ -60,11 +60,11 @@ func (s *Store) LearnConcept(c Concept) error {
 }
 
 // putConcept upserts c and keeps the concept counter.
-func putConcept(tx *bolt.Tx, c Concept) error {
-	b := tx.Bucket(bucketConcepts)
+func putConcept(g *gview, c Concept) error {
+	b := g.tx.Bucket(bucketConcepts)
 	key := []byte(c.ID)
-	if !newGView(tx).exists(c.ID) {
-		if err := addUint(tx.Bucket(bucketMeta), metaConcepts, 1); err != nil {
+	if !g.exists(c.ID) {
+		if err := addUint(g.tx.Bucket(bucketMeta), metaConcepts, 1); err != nil {
 			return err
 		}
 	}
@@ -73,12 +73,12 @@ func putConcept(tx *bolt.Tx, c Concept) error {
 
 // deleteConcept removes a concept (not its associations): the stored one
 // and, for a derived event concept, the count (the caller deletes the event).
-func deleteConcept(tx *bolt.Tx, id string) error {
-	b := tx.Bucket(bucketConcepts)
-	if !newGView(tx).exists(id) {
+func deleteConcept(g *gview, id string) error {
+	b := g.tx.Bucket(bucketConcepts)
+	if !g.exists(id) {
 		return nil
 	}
-	if err := addUint(tx.Bucket(bucketMeta), metaConcepts, -1); err != nil {
+	if err := addUint(g.tx.Bucket(bucketMeta), metaConcepts, -1); err != nil {
 		return err
 	}
 	return b.Delete([]byte(id))
@@ -116,7 +116,7 @@ func (s *Store) QueryConcept(id string) (Concept, bool, error) {
 		found bool
 	)
 	err := s.view(func(tx *bolt.Tx) error {
-		c, found = newGView(tx).concept(id)
+		c, found = newGView(tx, s.ix).concept(id)
 		return nil
 	})
 	if err != nil {
@@ -144,14 +144,15 @@ func adjValue(typ uint32, confidence float32, far string) []byte {
 // putAssociation upserts src --[typ]--> dst in the association bucket and
 // both adjacency lists. Callers check that both concepts exist. Over a
 // derived association (vgraph.go) it stores one with the same seq.
-func putAssociation(tx *bolt.Tx, src, dst string, typ uint32, confidence float32) error {
+func putAssociation(g *gview, src, dst string, typ uint32, confidence float32) error {
+	tx := g.tx
 	meta := tx.Bucket(bucketMeta)
 	assoc := tx.Bucket(bucketAssoc)
 	key := assocKey(src, dst, typ)
 	var seq []byte
 	if v := assoc.Get(key); len(v) == 12 {
 		seq = append([]byte(nil), v[:8]...)
-	} else if d := newGView(tx).derivedAssocSeq(src, dst, typ); d != 0 {
+	} else if d := g.derivedAssocSeq(src, dst, typ); d != 0 {
 		seq = encodeUint(d)
 	} else {
 		next := getUint(meta, metaAssocSeq) + 1
@@ -202,7 +203,7 @@ func (s *Store) Neighbors(id string, typ uint32, limit int) ([]Neighbor, error) 
 	}
 	var out []Neighbor
 	err := s.view(func(tx *bolt.Tx) error {
-		out = newGView(tx).adjacency(id, true, typ, limit, true)
+		out = newGView(tx, s.ix).adjacency(id, true, typ, limit, true)
 		return nil
 	})
 	if err != nil {
@@ -227,7 +228,7 @@ func (s *Store) FindPath(from, to string, maxDepth int) ([]string, error) {
 	maxDepth = min(maxDepth, maxPathDepth)
 	var path []string
 	err := s.view(func(tx *bolt.Tx) error {
-		path = bfs(tx, from, to, maxDepth)
+		path = bfs(newGView(tx, s.ix), from, to, maxDepth)
 		return nil
 	})
 	if err != nil {
@@ -237,8 +238,7 @@ func (s *Store) FindPath(from, to string, maxDepth int) ([]string, error) {
 }
 
 // bfs searches breadth first over outgoing and incoming associations.
-func bfs(tx *bolt.Tx, from, to string, maxDepth int) []string {
-	g := newGView(tx)
+func bfs(g *gview, from, to string, maxDepth int) []string {
 	if !g.exists(from) || !g.exists(to) {
 		return nil
 	}

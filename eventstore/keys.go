@@ -7,12 +7,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Buckets (store format 2, see format.go). Composite keys are big-endian so
+// Buckets (store format 3, see format.go). Composite keys are big-endian so
 // cursor order is numeric order; string parts end with a NUL (ids never
-// contain one). Events are stored once, compactly (record.go); their graph
-// form (event concepts and their associations) is derived on read
-// (vgraph.go), so the concept and association buckets hold only what was
-// learned through the graph API, entity and ts- concepts, and overrides.
+// contain one). Events are stored once, compactly (record.go), under their
+// seq; their indexes live in memory (memindex.go), rebuilt from the events
+// bucket on Open. Their graph form (event concepts and their associations)
+// is derived on read (vgraph.go), so the concept and association buckets
+// hold only what was learned through the graph API, entity and ts-
+// concepts, and overrides.
 var (
 	// bucketMeta holds the counters below.
 	bucketMeta = []byte("meta")
@@ -26,32 +28,38 @@ var (
 	bucketIn = []byte("adj_in")
 	// bucketEvents: seq(8) -> the event record (record.go).
 	bucketEvents = []byte("events")
-	// bucketEventIDs: fnv64a(event id)(8) -> uvarint seqs of the events with
-	// that hash (dedupe, EventsByID; the record's id resolves a collision).
-	bucketEventIDs = []byte("event_ids")
-	// bucketByEntity: entity intern id(4) seq(8) -> uvarint type, varint timestamp.
-	bucketByEntity = []byte("idx_entity")
-	// bucketByType: type(4) seq(8) -> varint timestamp.
-	bucketByType = []byte("idx_type")
-	// bucketByTime: timestamp(8, sign-flipped) seq(8) -> uvarint type.
-	bucketByTime = []byte("idx_time")
 	// bucketEntities: entity id -> its intern id(4); every entity ever indexed.
 	bucketEntities = []byte("entities")
 	// bucketIntern: string -> intern id(4), assigned in append order.
 	bucketIntern = []byte("intern")
 	// bucketInternIDs: intern id(4) -> string.
 	bucketInternIDs = []byte("intern_ids")
-	// bucketCausedIn: cause seq(8) seq(8) -> nothing: event seq names the
-	// event cause seq in its caused_by (the reverse of a 998 association).
-	bucketCausedIn = []byte("caused_in")
 
 	// bucketWebhookAcks: webhook name -> last acknowledged seq (8). Kept in
 	// the store so it travels in snapshots with the events it points into.
 	bucketWebhookAcks = []byte("webhook_acks")
 
 	allBuckets = [][]byte{bucketMeta, bucketConcepts, bucketAssoc, bucketOut, bucketIn,
-		bucketEvents, bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketEntities,
-		bucketIntern, bucketInternIDs, bucketCausedIn, bucketTimeMarks, bucketWebhookAcks}
+		bucketEvents, bucketEntities, bucketIntern, bucketInternIDs, bucketWebhookAcks}
+)
+
+// Buckets of older formats.
+var (
+	// bucketEventIDs: format 1: event id -> seq(8) concept name; format 2:
+	// fnv64a(event id)(8) -> uvarint seqs of the events with that hash.
+	bucketEventIDs = []byte("event_ids")
+	// Format 2's indexes, in memory since format 3: entity intern id(4)
+	// seq(8); type(4) seq(8); timestamp(8) seq(8); cause seq(8) seq(8);
+	// time marks seq(8) -> M(seq)(8) (timebounds.go).
+	bucketByEntity  = []byte("idx_entity")
+	bucketByType    = []byte("idx_type")
+	bucketByTime    = []byte("idx_time")
+	bucketCausedIn  = []byte("caused_in")
+	bucketTimeMarks = []byte("time_marks")
+
+	formatV2IndexBuckets = [][]byte{bucketEventIDs, bucketByEntity, bucketByType, bucketByTime, bucketCausedIn, bucketTimeMarks}
+	// formatV2Meta are format 2's time bounds in meta.
+	formatV2Meta = [][]byte{[]byte("ts_max"), []byte("ts_disorder"), []byte("ts_any")}
 )
 
 // Meta keys.

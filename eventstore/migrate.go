@@ -17,7 +17,7 @@ import (
 const migrateChunk = 10_000
 
 // migrateV1 rewrites the format-1 store file at src as a format-2 file at
-// dst with the same logical content: every event with its seq, concept name
+// dst (in the current format) with the same logical content: every event with its seq, concept name
 // and association seqs, the counters, the digest, webhook acks, and what
 // the graph API stored (concepts and associations that are not an event's
 // derived graph form, or that changed it) as stored ones. Queries, Neighbors
@@ -37,10 +37,11 @@ func migrateV1(src, dst string) error {
 		if err := db.Update(initFormat); err != nil {
 			return err
 		}
-		if err := migrateEvents(otx, db); err != nil {
+		ix := newMemIndex()
+		if err := migrateEvents(otx, db, ix); err != nil {
 			return err
 		}
-		return db.Update(func(tx *bolt.Tx) error { return migrateGraph(otx, tx) })
+		return db.Update(func(tx *bolt.Tx) error { return migrateGraph(otx, tx, ix) })
 	})
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", src, err)
@@ -48,13 +49,15 @@ func migrateV1(src, dst string) error {
 	return db.Sync()
 }
 
-// migrateEvents copies the events in seq order, migrateChunk per transaction.
-func migrateEvents(otx *bolt.Tx, db *bolt.DB) error {
+// migrateEvents copies the events in seq order, migrateChunk per
+// transaction, indexing them in ix.
+func migrateEvents(otx *bolt.Tx, db *bolt.DB, ix *memIndex) error {
 	c := otx.Bucket(bucketEvents).Cursor()
 	k, v := c.First()
 	for k != nil {
+		pend := newPending(migrateChunk)
 		err := db.Update(func(tx *bolt.Tx) error {
-			w := newEventWriter(tx, 0, [32]byte{})
+			w := newEventWriter(tx, ix, pend, 0, [32]byte{})
 			for n := 0; k != nil && n < migrateChunk; k, v = c.Next() {
 				n++
 				e := &rpc.Event{}
@@ -70,11 +73,12 @@ func migrateEvents(otx *bolt.Tx, db *bolt.DB) error {
 					return fmt.Errorf("event seq %d: %w", e.GetSeq(), err)
 				}
 			}
-			return w.times.flush(w.meta)
+			return nil
 		})
 		if err != nil {
 			return err
 		}
+		ix.addPending(pend)
 	}
 	return nil
 }
@@ -173,8 +177,8 @@ func v1Record(otx, tx *bolt.Tx, e *rpc.Event) (record, []uint64, error) {
 }
 
 // migrateGraph copies what the graph API stored and the counters.
-func migrateGraph(otx, tx *bolt.Tx) error {
-	g := newGView(tx)
+func migrateGraph(otx, tx *bolt.Tx, ix *memIndex) error {
+	g := newGView(tx, ix)
 	concepts := tx.Bucket(bucketConcepts)
 	err := otx.Bucket(bucketConcepts).ForEach(func(k, v []byte) error {
 		if d, ok := g.concept(string(k)); ok && bytes.Equal(encodeConcept(d), v) {

@@ -2,8 +2,8 @@ package eventstore
 
 import (
 	"fmt"
-
-	bolt "go.etcd.io/bbolt"
+	"math"
+	"slices"
 )
 
 // pruneChunk is how many events one prune transaction deletes at most.
@@ -20,7 +20,7 @@ func (s *Store) Prune(before int64, keepMax uint64) (uint64, error) {
 	var removed uint64
 	if before != 0 {
 		for {
-			n, err := s.pruneChunk(func(tx *bolt.Tx) []uint64 { return oldByTime(tx, before) })
+			n, err := s.pruneChunk(func(ix *memIndex) []uint64 { return oldByTime(ix, before) })
 			removed += n
 			if err != nil {
 				return removed, fmt.Errorf("prune by age: %w", err)
@@ -32,7 +32,7 @@ func (s *Store) Prune(before int64, keepMax uint64) (uint64, error) {
 	}
 	if keepMax != 0 {
 		for {
-			n, err := s.pruneChunk(func(tx *bolt.Tx) []uint64 { return beyondCount(tx, keepMax) })
+			n, err := s.pruneChunk(func(ix *memIndex) []uint64 { return beyondCount(ix, keepMax) })
 			removed += n
 			if err != nil {
 				return removed, fmt.Errorf("prune by count: %w", err)
@@ -48,70 +48,89 @@ func (s *Store) Prune(before int64, keepMax uint64) (uint64, error) {
 	return removed, nil
 }
 
-// pruneChunk deletes the seqs pick chooses in one transaction.
-func (s *Store) pruneChunk(pick func(tx *bolt.Tx) []uint64) (uint64, error) {
-	var n, first uint64
-	err := s.update(func(tx *bolt.Tx) error {
-		seqs := pick(tx)
-		for _, seq := range seqs {
-			if err := deleteEvent(tx, seq); err != nil {
-				return fmt.Errorf("delete event seq %d: %w", seq, err)
-			}
-		}
-		n = uint64(len(seqs))
-		first = firstEventSeq(tx)
-		return nil
-	})
-	if err != nil || n == 0 {
+// pruneChunk deletes the seqs pick chooses (from the index) in one
+// transaction. The index drops them under idxMu together with the commit,
+// so no reader sees them in one and not the other.
+func (s *Store) pruneChunk(pick func(ix *memIndex) []uint64) (uint64, error) {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return 0, ErrClosed
+	}
+	seqs := pick(s.ix)
+	if len(seqs) == 0 {
+		return 0, nil
+	}
+	slices.Sort(seqs)
+	tx, err := s.db.Begin(true)
+	if err != nil {
 		return 0, err
 	}
+	g := newGView(tx, s.ix)
+	dels := make([]indexedEvent, 0, len(seqs))
+	for _, seq := range seqs {
+		ie, err := deleteEvent(g, seq)
+		if err != nil {
+			_ = tx.Rollback()
+			return 0, fmt.Errorf("delete event seq %d: %w", seq, err)
+		}
+		dels = append(dels, ie)
+	}
+	s.idxMu.Lock()
+	if err := tx.Commit(); err != nil {
+		s.idxMu.Unlock()
+		return 0, err
+	}
+	s.ix.remove(dels)
+	first := s.ix.firstSeq()
+	s.idxMu.Unlock()
 	s.mu.Lock()
 	s.firstSeq = first
 	s.mu.Unlock()
-	return n, nil
+	return uint64(len(dels)), nil
 }
 
 // oldByTime lists up to pruneChunk seqs of events older than before.
-func oldByTime(tx *bolt.Tx, before int64) []uint64 {
+func oldByTime(ix *memIndex, before int64) []uint64 {
 	var out []uint64
-	end := encodeTime(before)
-	c := tx.Bucket(bucketByTime).Cursor()
-	for k, _ := c.First(); k != nil && len(k) == 16 && string(k[:8]) < string(end) && len(out) < pruneChunk; k, _ = c.Next() {
-		out = append(out, decodeUint(k[8:]))
-	}
+	ix.timeRange(math.MinInt64, before, func(seq uint64) bool {
+		out = append(out, seq)
+		return len(out) < pruneChunk
+	})
 	return out
 }
 
 // beyondCount lists up to pruneChunk of the oldest seqs beyond keepMax.
-func beyondCount(tx *bolt.Tx, keepMax uint64) []uint64 {
-	n := getUint(tx.Bucket(bucketMeta), metaEvents)
-	if n <= keepMax {
+func beyondCount(ix *memIndex, keepMax uint64) []uint64 {
+	if ix.count <= keepMax {
 		return nil
 	}
-	excess := min(n-keepMax, pruneChunk)
+	excess := min(ix.count-keepMax, pruneChunk)
 	out := make([]uint64, 0, excess)
-	c := tx.Bucket(bucketEvents).Cursor()
-	for k, _ := c.First(); k != nil && uint64(len(out)) < excess; k, _ = c.Next() {
-		out = append(out, decodeUint(k))
+	for i, t := range ix.typ {
+		if uint64(len(out)) >= excess {
+			break
+		}
+		if t != 0 {
+			out = append(out, ix.base+uint64(i))
+		}
 	}
 	return out
 }
 
-// deleteEvent removes one event, its index entries, its concept and every
-// association of that concept (derived and stored), keeping the counters
-// as if the graph form were stored.
-func deleteEvent(tx *bolt.Tx, seq uint64) error {
-	seqKey := encodeUint(seq)
-	v := tx.Bucket(bucketEvents).Get(seqKey)
-	if v == nil {
-		return nil
-	}
-	g := newGView(tx)
-	r, err := decodeRecord(v, seq, g.in)
-	if err != nil {
-		return err
+// deleteEvent removes one event (stored, indexed under seq), its concept
+// and every association of that concept (derived and stored), keeping the
+// counters as if the graph form were stored. It returns what the index
+// must drop once the transaction committed.
+func deleteEvent(g *gview, seq uint64) (indexedEvent, error) {
+	tx := g.tx
+	r, ok := g.record(seq)
+	if !ok {
+		return indexedEvent{}, fmt.Errorf("%w: no readable event under seq %d", ErrInvalid, seq)
 	}
 	e := r.ev
+	ie := indexedEvent{seq: seq, hash: idHash64(e.GetId()), ts: e.GetTimestamp(), typ: typ32(e)}
 	name := eventName(r)
 	removed := map[uint64]struct{}{}
 	for _, d := range append(g.derivedOut(name), g.derivedIn(name)...) {
@@ -129,54 +148,34 @@ func deleteEvent(tx *bolt.Tx, seq uint64) error {
 				src, dst = dst, src
 			}
 			if err := deleteStoredAssociation(tx, src, dst, d.n.Type); err != nil {
-				return err
+				return ie, err
 			}
 		}
 	}
 	if err := addUint(tx.Bucket(bucketMeta), metaAssocs, -int64(len(removed))); err != nil {
-		return err
+		return ie, err
 	}
-	// Causes' reverse entries, then the ones naming this event.
-	causedIn := tx.Bucket(bucketCausedIn)
+	// The causes' caused_in entries naming this event go with it (the
+	// entries naming it as a cause go with its seq).
 	for i, cause := range CausedBy(e) {
 		if r.causeMask&(1<<i) == 0 {
 			continue
 		}
-		if cseq := lookupID(tx, cause); cseq != 0 && cseq < seq {
-			if err := causedIn.Delete(join(encodeUint(cseq), seqKey)); err != nil {
-				return err
-			}
+		if cseq := g.lookupID(cause); cseq != 0 && cseq < seq {
+			ie.causes = append(ie.causes, cseq)
 		}
 	}
-	var named [][]byte
-	c := causedIn.Cursor()
-	for k, _ := c.Seek(seqKey); k != nil && hasPrefix(k, seqKey); k, _ = c.Next() {
-		named = append(named, append([]byte(nil), k...))
-	}
-	for _, k := range named {
-		if err := causedIn.Delete(k); err != nil {
-			return err
-		}
-	}
-	if err := deleteConcept(tx, name); err != nil {
-		return err
-	}
-	if err := deleteID(tx.Bucket(bucketEventIDs), e.GetId(), seq); err != nil {
-		return err
+	if err := deleteConcept(g, name); err != nil {
+		return ie, err
 	}
 	for _, ent := range indexedEntities(e) {
-		if err := tx.Bucket(bucketByEntity).Delete(join(encodeUint32(entityID(tx, ent)), seqKey)); err != nil {
-			return err
+		if id := g.entityID(ent); id != 0 && ie.nEnts < len(ie.ents) {
+			ie.ents[ie.nEnts] = id
+			ie.nEnts++
 		}
 	}
-	if err := tx.Bucket(bucketByType).Delete(join(encodeUint32(uint32(e.GetType())), seqKey)); err != nil {
-		return err
+	if err := tx.Bucket(bucketEvents).Delete(encodeUint(seq)); err != nil {
+		return ie, err
 	}
-	if err := tx.Bucket(bucketByTime).Delete(join(encodeTime(e.GetTimestamp()), seqKey)); err != nil {
-		return err
-	}
-	if err := tx.Bucket(bucketEvents).Delete(seqKey); err != nil {
-		return err
-	}
-	return addUint(tx.Bucket(bucketMeta), metaEvents, -1)
+	return ie, addUint(tx.Bucket(bucketMeta), metaEvents, -1)
 }

@@ -1,9 +1,7 @@
 package eventstore
 
 import (
-	"bytes"
 	"container/heap"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -96,8 +94,8 @@ func (p plan) inTime(ts int64) bool { return ts >= p.since && ts < p.until }
 func (p plan) typeOK(t rpc.EventType) bool { return p.types == nil || p.types[t] }
 
 // Events returns the events matching f, newest first unless f.Ascending. It
-// scans the most selective index for the filter; it never reads the whole
-// store when a filter is given.
+// walks the most selective in-memory index for the filter and reads only
+// the events it returns.
 func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 	p := newPlan(f, false)
 	var out []*rpc.Event
@@ -105,11 +103,13 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		if p.empty {
 			return nil
 		}
-		seqs := matchSeqs(tx, p)
+		seqs := s.ix.matchSeqs(p)
 		out = make([]*rpc.Event, 0, len(seqs))
 		in := newInterner(tx)
+		in.shared = s.ix.names
+		events := tx.Bucket(bucketEvents)
 		for _, seq := range seqs {
-			e, err := loadEventWith(tx, in, seq)
+			e, err := loadFrom(events, in, seq)
 			if err != nil {
 				return err
 			}
@@ -129,13 +129,13 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 func (s *Store) CountEvents(f Filter) (uint64, error) {
 	p := newPlan(f, true)
 	var n uint64
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.view(func(*bolt.Tx) error {
 		switch {
 		case p.empty:
 		case p.types == nil && p.entities == nil && !p.timeBounded() && p.lo == 1:
-			n = getUint(tx.Bucket(bucketMeta), metaEvents)
+			n = s.ix.count
 		default:
-			n = uint64(len(matchSeqs(tx, p)))
+			n = uint64(len(s.ix.matchSeqs(p)))
 		}
 		return nil
 	})
@@ -145,7 +145,63 @@ func (s *Store) CountEvents(f Filter) (uint64, error) {
 	return n, nil
 }
 
-// index names the index a plan scans.
+// matchSeqs returns the matching seqs in result order, at most p.limit. It
+// walks the index with the fewest entries in range: the entity or type
+// lists (stopping at the limit), the time index only when strictly smaller,
+// else every seq.
+func (ix *memIndex) matchSeqs(p plan) []uint64 {
+	p = ix.narrowByTime(p)
+	if p.lo > p.hi {
+		return nil
+	}
+	var entLists, typLists [][]uint32
+	best, bestN := indexSeq, math.MaxInt
+	if p.entities != nil {
+		n := 0
+		for _, e := range p.entities {
+			if id := ix.entityIDs[e]; id != 0 {
+				if l := ix.seqRange(ix.byEntity[id], p.lo, p.hi); len(l) > 0 {
+					entLists = append(entLists, l)
+					n += len(l)
+				}
+			}
+		}
+		best, bestN = indexEntity, n
+	}
+	if p.types != nil {
+		n := 0
+		for _, t := range sortedTypes(p) {
+			if l := ix.seqRange(ix.byType[uint32(t)], p.lo, p.hi); len(l) > 0 {
+				typLists = append(typLists, l)
+				n += len(l)
+			}
+		}
+		if n < bestN {
+			best, bestN = indexType, n
+		}
+	}
+	if p.timeBounded() {
+		if best == indexSeq {
+			best = indexTime
+		} else if n := ix.probeTime(p); n < bestN && n < probeCap {
+			best = indexTime
+		}
+	}
+	switch best {
+	case indexEntity:
+		return mergeLists(entLists, ix.origin, p, func(seq uint64) bool {
+			return p.typeOK(eventType(ix.typOf(seq))) && p.inTime(ix.tsOf(seq))
+		})
+	case indexType:
+		return mergeLists(typLists, ix.origin, p, func(seq uint64) bool { return p.inTime(ix.tsOf(seq)) })
+	case indexTime:
+		return ix.scanTime(p, entLists)
+	default:
+		return ix.scanSeqs(p)
+	}
+}
+
+// index names the index a plan walks.
 type index int
 
 const (
@@ -155,141 +211,54 @@ const (
 	indexTime
 )
 
-// chooseIndex picks the index with the fewest entries in range. Entity and
-// type scans stop at the limit, so time wins only when strictly smaller.
-func chooseIndex(tx *bolt.Tx, p plan) index {
-	best, bestN := indexSeq, uint64(math.MaxUint64)
-	if p.entities != nil {
-		best, bestN = indexEntity, probeStreams(tx.Bucket(bucketByEntity), entityPrefixes(tx, p), p)
-	}
-	if p.types != nil {
-		if n := probeStreams(tx.Bucket(bucketByType), typePrefixes(p), p); n < bestN {
-			best, bestN = indexType, n
-		}
-	}
-	if p.timeBounded() {
-		if best == indexSeq {
-			return indexTime
-		}
-		if n := probeTime(tx, p); n < bestN && n < probeCap {
-			best = indexTime
-		}
-	}
-	return best
-}
-
-// matchSeqs returns the matching seqs in result order, at most p.limit.
-func matchSeqs(tx *bolt.Tx, p plan) []uint64 {
-	p = narrowByTime(tx, p)
-	if p.lo > p.hi {
-		return nil
-	}
-	switch chooseIndex(tx, p) {
-	case indexEntity:
-		return mergeStreams(tx.Bucket(bucketByEntity), entityPrefixes(tx, p), p, func(v []byte) bool {
-			t, n := binary.Uvarint(v)
-			if n <= 0 {
-				return false
-			}
-			ts, m := binary.Varint(v[n:])
-			return m > 0 && p.typeOK(rpc.EventType(int32(uint32(t)))) && p.inTime(ts)
-		})
-	case indexType:
-		return mergeStreams(tx.Bucket(bucketByType), typePrefixes(p), p, func(v []byte) bool {
-			ts, n := binary.Varint(v)
-			return n > 0 && p.inTime(ts)
-		})
-	case indexTime:
-		return scanTime(tx, p)
-	default:
-		return mergeStreams(tx.Bucket(bucketEvents), [][]byte{nil}, p, func([]byte) bool { return true })
-	}
-}
-
-// entityPrefixes are the entity index prefixes (intern ids) of the plan's
-// entities; entities never indexed have none.
-func entityPrefixes(tx *bolt.Tx, p plan) [][]byte {
-	out := make([][]byte, 0, len(p.entities))
-	for _, e := range p.entities {
-		if id := entityID(tx, e); id != 0 {
-			out = append(out, encodeUint32(id))
-		}
-	}
-	return out
-}
-
-func typePrefixes(p plan) [][]byte {
+func sortedTypes(p plan) []rpc.EventType {
 	types := make([]rpc.EventType, 0, len(p.types))
 	for t := range p.types {
 		types = append(types, t)
 	}
 	slices.Sort(types)
-	out := make([][]byte, len(types))
-	for i, t := range types {
-		out[i] = encodeUint32(uint32(t))
-	}
-	return out
+	return types
 }
 
-// seqIter walks keys prefix+seq(8) with seq in [lo, hi] in one direction.
-type seqIter struct {
-	c      *bolt.Cursor
-	prefix []byte
-	lo, hi uint64
-	asc    bool
-	k, v   []byte
-}
-
-func newSeqIter(b *bolt.Bucket, prefix []byte, lo, hi uint64, asc bool) *seqIter {
-	it := &seqIter{c: b.Cursor(), prefix: prefix, lo: lo, hi: hi, asc: asc}
-	if asc {
-		it.k, it.v = it.c.Seek(join(prefix, encodeUint(lo)))
-	} else {
-		end := join(prefix, encodeUint(hi))
-		it.k, it.v = it.c.Seek(end)
-		if it.k == nil {
-			it.k, it.v = it.c.Last()
-		} else if !bytes.Equal(it.k, end) {
-			it.k, it.v = it.c.Prev()
-		}
-	}
-	return it
-}
-
-// seq returns the current seq; ok is false when the walk is over.
-func (it *seqIter) seq() (uint64, bool) {
-	if it.k == nil || len(it.k) != len(it.prefix)+8 || !hasPrefix(it.k, it.prefix) {
-		return 0, false
-	}
-	seq := decodeUint(it.k[len(it.prefix):])
-	if seq < it.lo || seq > it.hi {
-		return 0, false
-	}
-	return seq, true
-}
-
-func (it *seqIter) advance() {
-	if it.asc {
-		it.k, it.v = it.c.Next()
-	} else {
-		it.k, it.v = it.c.Prev()
-	}
-}
-
-// mergeStreams merges the seq-ordered streams under prefixes, keeping
-// entries whose value passes keep, deduplicated, up to p.limit.
-func mergeStreams(b *bolt.Bucket, prefixes [][]byte, p plan, keep func(v []byte) bool) []uint64 {
-	iters := make([]*seqIter, len(prefixes))
-	for i, pre := range prefixes {
-		iters[i] = newSeqIter(b, pre, p.lo, p.hi, p.asc)
-	}
+// mergeLists merges ascending lists of seq offsets from origin (already
+// cut to [p.lo, p.hi]) in result order, keeping seqs that pass keep,
+// deduplicated, up to p.limit.
+func mergeLists(lists [][]uint32, origin uint64, p plan, keep func(seq uint64) bool) []uint64 {
 	var out []uint64
+	if len(lists) == 1 { // one list: no merge
+		l := lists[0]
+		for i := range l {
+			seq := origin + uint64(l[i])
+			if !p.asc {
+				seq = origin + uint64(l[len(l)-1-i])
+			}
+			if keep(seq) {
+				out = append(out, seq)
+				if len(out) >= p.limit {
+					break
+				}
+			}
+		}
+		return out
+	}
+	// pos[i] counts the entries of lists[i] consumed from the walk's end.
+	pos := make([]int, len(lists))
+	at := func(i int) (uint64, bool) {
+		l := lists[i]
+		if pos[i] >= len(l) {
+			return 0, false
+		}
+		if p.asc {
+			return origin + uint64(l[pos[i]]), true
+		}
+		return origin + uint64(l[len(l)-1-pos[i]]), true
+	}
 	last, haveLast := uint64(0), false
 	for len(out) < p.limit {
 		pick := -1
 		var pickSeq uint64
-		for i, it := range iters {
-			seq, ok := it.seq()
+		for i := range lists {
+			seq, ok := at(i)
 			if !ok {
 				continue
 			}
@@ -300,60 +269,54 @@ func mergeStreams(b *bolt.Bucket, prefixes [][]byte, p plan, keep func(v []byte)
 		if pick < 0 {
 			break
 		}
-		it := iters[pick]
-		if keep(it.v) && !(haveLast && pickSeq == last) {
+		if !(haveLast && pickSeq == last) && keep(pickSeq) {
 			out = append(out, pickSeq)
 			last, haveLast = pickSeq, true
 		}
-		it.advance()
+		pos[pick]++
 	}
 	return out
 }
 
-// probeStreams counts entries in range under prefixes, up to probeCap.
-func probeStreams(b *bolt.Bucket, prefixes [][]byte, p plan) uint64 {
-	var n uint64
-	for _, pre := range prefixes {
-		for it := newSeqIter(b, pre, p.lo, p.hi, true); n < probeCap; it.advance() {
-			if _, ok := it.seq(); !ok {
-				break
-			}
-			n++
+// scanSeqs walks every stored seq in [p.lo, p.hi] in result order.
+func (ix *memIndex) scanSeqs(p plan) []uint64 {
+	if len(ix.typ) == 0 {
+		return nil
+	}
+	lo, hi := max(p.lo, ix.base), min(p.hi, ix.lastIndexed())
+	var out []uint64
+	for i := uint64(0); lo <= hi && i <= hi-lo && len(out) < p.limit; i++ {
+		seq := lo + i
+		if !p.asc {
+			seq = hi - i
+		}
+		if ix.typ[seq-ix.base] != 0 {
+			out = append(out, seq)
 		}
 	}
-	return n
+	return out
 }
 
-// timeRange walks the time index over [since, until), calling fn with each
-// seq and type until fn returns false.
-func timeRange(tx *bolt.Tx, p plan, fn func(seq uint64, typ rpc.EventType) bool) {
-	c := tx.Bucket(bucketByTime).Cursor()
-	end := encodeTime(p.until)
-	for k, v := c.Seek(encodeTime(p.since)); k != nil && len(k) == 16 && bytes.Compare(k[:8], end) < 0; k, v = c.Next() {
-		if !fn(decodeUint(k[8:]), eventTypeOf(v)) {
-			return
-		}
-	}
-}
-
-func probeTime(tx *bolt.Tx, p plan) uint64 {
-	var n uint64
-	timeRange(tx, p, func(uint64, rpc.EventType) bool {
+// probeTime counts the time index entries in the window, up to probeCap.
+func (ix *memIndex) probeTime(p plan) int {
+	n := 0
+	ix.timeRange(p.since, p.until, func(uint64) bool {
 		n++
 		return n < probeCap
 	})
 	return n
 }
 
-// scanTime reads the whole time range and keeps the first p.limit matching
-// seqs in result order.
-func scanTime(tx *bolt.Tx, p plan) []uint64 {
+// scanTime reads the whole time window and keeps the first p.limit matching
+// seqs in result order; entLists (the plan's entities' lists, cut to
+// [p.lo, p.hi]) decide the entity filter.
+func (ix *memIndex) scanTime(p plan, entLists [][]uint32) []uint64 {
 	top := &seqHeap{asc: p.asc}
-	timeRange(tx, p, func(seq uint64, typ rpc.EventType) bool {
-		if seq < p.lo || seq > p.hi || !p.typeOK(typ) {
+	ix.timeRange(p.since, p.until, func(seq uint64) bool {
+		if seq < p.lo || seq > p.hi || !p.typeOK(eventType(ix.typOf(seq))) {
 			return true
 		}
-		if p.entities != nil && !eventHasEntity(tx, seq, p.entities) {
+		if p.entities != nil && !slices.ContainsFunc(entLists, func(l []uint32) bool { return ix.contains(l, seq) }) {
 			return true
 		}
 		if top.Len() < p.limit {
@@ -370,15 +333,4 @@ func scanTime(tx *bolt.Tx, p plan) []uint64 {
 		slices.Reverse(out)
 	}
 	return out
-}
-
-// eventHasEntity reports whether the event is indexed under one of entities.
-func eventHasEntity(tx *bolt.Tx, seq uint64, entities []string) bool {
-	b := tx.Bucket(bucketByEntity)
-	for _, pre := range entityPrefixes(tx, plan{entities: entities}) {
-		if b.Get(join(pre, encodeUint(seq))) != nil {
-			return true
-		}
-	}
-	return false
 }

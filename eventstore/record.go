@@ -3,8 +3,9 @@ package eventstore
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gridctl/grid/rpc"
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +36,36 @@ type interner struct {
 	next            uint64 // 0 until loaded
 	cache           map[string]uint64
 	names           map[uint64]string // resolved ids (a query decodes the same few)
+	// shared resolves committed intern ids across transactions (readers
+	// only: a writer's ids are not committed yet); nil for writers.
+	shared *nameCache
+}
+
+// nameCache maps committed intern ids to their strings for readers, up to
+// nameCacheMax entries. Intern ids are never reassigned once committed
+// (they are not deleted), so an entry stays true; a restore opens a new
+// Store with a new cache.
+type nameCache struct {
+	m sync.Map // uint64 -> string
+	n atomic.Int64
+}
+
+const nameCacheMax = 1 << 16
+
+func (c *nameCache) get(id uint64) (string, bool) {
+	v, ok := c.m.Load(id)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
+}
+
+func (c *nameCache) put(id uint64, s string) {
+	if c.n.Load() < nameCacheMax {
+		if _, loaded := c.m.LoadOrStore(id, s); !loaded {
+			c.n.Add(1)
+		}
+	}
 }
 
 func newInterner(tx *bolt.Tx) *interner {
@@ -49,7 +80,14 @@ func (in *interner) lookup(s string) uint64 {
 	if id, ok := in.cache[s]; ok {
 		return id
 	}
-	return uint64(decodeUint32(in.strs.Get([]byte(s))))
+	id := uint64(decodeUint32(in.strs.Get([]byte(s))))
+	if id != 0 && len(in.cache) < 4096 {
+		if in.cache == nil {
+			in.cache = map[string]uint64{}
+		}
+		in.cache[s] = id
+	}
+	return id
 }
 
 // intern returns s's intern id, assigning the next one (in append order,
@@ -91,7 +129,17 @@ func (in *interner) str(id uint64) string {
 	if s, ok := in.names[id]; ok {
 		return s
 	}
-	s := string(in.ids.Get(encodeUint32(uint32(id))))
+	if in.shared != nil {
+		if s, ok := in.shared.get(id); ok {
+			return s
+		}
+	}
+	var k [4]byte
+	binary.BigEndian.PutUint32(k[:], uint32(id))
+	s := string(in.ids.Get(k[:]))
+	if in.shared != nil && s != "" {
+		in.shared.put(id, s)
+	}
 	if in.names == nil {
 		in.names = map[uint64]string{}
 	}
@@ -108,8 +156,9 @@ func decodeUint32(b []byte) uint32 {
 	return binary.BigEndian.Uint32(b)
 }
 
-// encodeRecord renders r (interning its strings) into buf.
-func encodeRecord(buf []byte, r record, in *interner) ([]byte, error) {
+// encodeRecord renders r (interning its strings) into buf; keys is scratch
+// space for the sorted detail keys.
+func encodeRecord(buf []byte, r record, in *interner, keys *[]string) ([]byte, error) {
 	e := r.ev
 	ent, err := in.intern(e.GetEntityId())
 	if err != nil {
@@ -125,13 +174,14 @@ func encodeRecord(buf []byte, r record, in *interner) ([]byte, error) {
 	buf = binary.AppendUvarint(buf, ent)
 	buf = binary.AppendVarint(buf, e.GetTimestamp())
 	buf = binary.AppendUvarint(buf, src)
-	keys := make([]string, 0, len(e.GetDetails()))
+	ks := (*keys)[:0]
 	for k := range e.GetDetails() {
-		keys = append(keys, k)
+		ks = append(ks, k)
 	}
-	slices.Sort(keys)
-	buf = binary.AppendUvarint(buf, uint64(len(keys)))
-	for _, k := range keys {
+	slices.Sort(ks)
+	*keys = ks
+	buf = binary.AppendUvarint(buf, uint64(len(ks)))
+	for _, k := range ks {
 		kid, err := in.intern(k)
 		if err != nil {
 			return nil, err
@@ -218,58 +268,12 @@ func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
 	return rec, nil
 }
 
-// idHash is the 8-byte key prefix of an event id in bucketEventIDs.
-func idHash(id string) []byte {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum(nil)
-}
-
-// lookupID returns the seq of the stored event with this id, 0 when none.
-// bucketEventIDs maps fnv64a(id) to the uvarint seqs of the stored events
-// with that hash (one, but for a collision); the record's id decides.
-func lookupID(tx *bolt.Tx, id string) uint64 {
-	v := tx.Bucket(bucketEventIDs).Get(idHash(id))
-	if v == nil {
-		return 0
+// idHash64 is the 64-bit FNV-1a hash of an event id, the id index's key.
+func idHash64(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
 	}
-	events := tx.Bucket(bucketEvents)
-	for v2 := v; len(v2) > 0; {
-		seq, n := binary.Uvarint(v2)
-		if n <= 0 {
-			return 0
-		}
-		v2 = v2[n:]
-		if rec := events.Get(encodeUint(seq)); rec != nil && string(recordID(rec)) == id {
-			return seq
-		}
-	}
-	return 0
-}
-
-// putID adds seq under id's hash in bucketEventIDs.
-func putID(b *bolt.Bucket, id string, seq uint64) error {
-	key := idHash(id)
-	val := append([]byte(nil), b.Get(key)...)
-	return b.Put(key, binary.AppendUvarint(val, seq))
-}
-
-// deleteID removes seq from under id's hash in bucketEventIDs.
-func deleteID(b *bolt.Bucket, id string, seq uint64) error {
-	key := idHash(id)
-	var keep []byte
-	for v := b.Get(key); len(v) > 0; {
-		s, n := binary.Uvarint(v)
-		if n <= 0 {
-			break
-		}
-		v = v[n:]
-		if s != seq {
-			keep = binary.AppendUvarint(keep, s)
-		}
-	}
-	if len(keep) == 0 {
-		return b.Delete(key)
-	}
-	return b.Put(key, keep)
+	return h
 }

@@ -37,6 +37,13 @@ type Store struct {
 	// writeMu serialises write transactions with the cache update after them.
 	writeMu sync.Mutex
 
+	// idxMu guards ix: readers hold it for reading from before their read
+	// transaction begins until they are done with both; writers (holding
+	// writeMu) take it to change ix once their transaction committed, or
+	// around the commit of a prune.
+	idxMu sync.RWMutex
+	ix    *memIndex
+
 	// mu guards the cached counters and the notify channel.
 	mu       sync.RWMutex
 	lastSeq  uint64
@@ -76,7 +83,13 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if format != 0 && format < formatVersion {
+	if format == 2 {
+		logger.Named("eventstore").Info("migrating the event store to the current format (indexes in memory)", "path", path, "from", format, "to", formatVersion)
+		if err := db.Update(migrateV2); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	} else if format != 0 && format < formatVersion {
 		db.Close()
 		logger.Named("eventstore").Info("migrating the event store to the current format (the original is kept as .format1)", "path", path, "from", format, "to", formatVersion)
 		if err := migrateFile(path); err != nil {
@@ -92,7 +105,13 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s.logger.Debug("store opened", "path", path, "last_seq", s.lastSeq, "no_sync", opts.NoSync)
+	t0 := time.Now()
+	if err := db.View(func(tx *bolt.Tx) (err error) { s.ix, err = buildIndex(tx); return err }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	s.logger.Debug("store opened", "path", path, "last_seq", s.lastSeq, "events", s.ix.count,
+		"index_rebuild", time.Since(t0), "no_sync", opts.NoSync)
 	return s, nil
 }
 
@@ -158,7 +177,9 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	return s.db.Update(fn)
 }
 
-// view runs fn in a read transaction, refusing when closed.
+// view runs fn in a read transaction with the index (s.ix) read-locked,
+// refusing when closed. The index never holds a seq the transaction cannot
+// see: appends index after their commit, prunes unindex with theirs.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	s.mu.RLock()
 	closed := s.closed
@@ -166,6 +187,8 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	if closed {
 		return ErrClosed
 	}
+	s.idxMu.RLock()
+	defer s.idxMu.RUnlock()
 	return s.db.View(fn)
 }
 

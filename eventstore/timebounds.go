@@ -2,58 +2,48 @@ package eventstore
 
 import (
 	"math"
-
-	bolt "go.etcd.io/bbolt"
+	"sort"
 )
 
 // Time bounds narrow a time-bounded query to a seq range without reading
 // the events, so a type+time or entity+time query reads only the part of
-// its index the window can be in, even though seqs and timestamps need not
+// its list the window can be in, even though seqs and timestamps need not
 // be in the same order.
 //
-// The store keeps, deterministically from what was appended:
-//   - M(s): the highest timestamp among events with seq <= s ("ts_max" in
-//     meta is M(last seq)); bucketTimeMarks holds (s, M(s)) every
-//     timeMarkEvery seqs;
-//   - D: the disorder, the largest M(s-1) - ts(s) over all appends
-//     ("ts_disorder" in meta; 0 while timestamps never went back).
+// The index keeps, from the events it indexed in seq order (appended, or
+// read back on Open):
+//   - M(s): the highest timestamp among those events with seq <= s; marks
+//     holds (s, M(s)) every timeMarkEvery seqs;
+//   - D: the disorder, the largest M(s-1) - ts(s) over them (0 while
+//     timestamps never went back).
 //
 // Then ts(s) <= M(s) and ts(s) >= M(s-1) - D for every event, so:
 //   - an event with ts(s) >= since has M(s) >= since: every seq up to the
 //     last mark with M < since is out;
 //   - an event with ts(s) < until has M(s-1) < until + D: every seq after
 //     the first mark with M >= until + D is out.
+//
+// Pruning keeps the marks and D: they still bound the events left.
 // Events are still checked against the window; the bounds only skip.
 
 // timeMarkEvery is the seq interval between time marks.
 const timeMarkEvery = 4096
 
-var (
-	// bucketTimeMarks: seq(8) -> M(seq)(8, sign-flipped), every timeMarkEvery seqs.
-	bucketTimeMarks = []byte("time_marks")
-	metaTsMax       = []byte("ts_max")
-	metaTsDisorder  = []byte("ts_disorder")
-	metaTsAny       = []byte("ts_any") // 1 once an event was appended (M is defined)
-)
-
-// timeTracker follows M and D through one write transaction.
-type timeTracker struct {
+// timeMarks follows M and D.
+type timeMarks struct {
+	marks    []timeMark
 	maxTs    int64
 	disorder uint64
 	any      bool
-	dirty    bool
 }
 
-func loadTimeTracker(meta *bolt.Bucket) timeTracker {
-	return timeTracker{
-		maxTs:    int64(getUint(meta, metaTsMax) ^ (1 << 63)),
-		disorder: getUint(meta, metaTsDisorder),
-		any:      getUint(meta, metaTsAny) == 1,
-	}
+type timeMark struct {
+	seq uint64
+	m   int64
 }
 
-// add folds the event (seq, ts) in, writing a mark when seq is on the interval.
-func (t *timeTracker) add(marks *bolt.Bucket, seq uint64, ts int64) error {
+// add folds the event (seq, ts) in, keeping a mark when seq is on the interval.
+func (t *timeMarks) add(seq uint64, ts int64) {
 	switch {
 	case !t.any:
 		t.maxTs, t.any = ts, true
@@ -64,51 +54,26 @@ func (t *timeTracker) add(marks *bolt.Bucket, seq uint64, ts int64) error {
 	default:
 		t.maxTs = ts
 	}
-	t.dirty = true
 	if seq%timeMarkEvery == 0 {
-		return marks.Put(encodeUint(seq), encodeTime(t.maxTs))
+		t.marks = append(t.marks, timeMark{seq, t.maxTs})
 	}
-	return nil
-}
-
-// flush writes M and D to meta.
-func (t *timeTracker) flush(meta *bolt.Bucket) error {
-	if !t.dirty {
-		return nil
-	}
-	if err := putUint(meta, metaTsMax, uint64(t.maxTs)^(1<<63)); err != nil {
-		return err
-	}
-	if err := putUint(meta, metaTsAny, 1); err != nil {
-		return err
-	}
-	return putUint(meta, metaTsDisorder, t.disorder)
 }
 
 // narrowByTime tightens p's seq range [lo, hi] to where its time window can be.
-func narrowByTime(tx *bolt.Tx, p plan) plan {
-	if !p.timeBounded() {
+func (ix *memIndex) narrowByTime(p plan) plan {
+	t := &ix.times
+	if !p.timeBounded() || !t.any {
 		return p
 	}
-	meta := tx.Bucket(bucketMeta)
-	if getUint(meta, metaTsAny) != 1 {
-		return p
+	// M is non-decreasing along the marks: the last mark with M < since,
+	// the first with M >= until + D (saturating).
+	if i := sort.Search(len(t.marks), func(i int) bool { return t.marks[i].m >= p.since }); i > 0 {
+		p.lo = max(p.lo, t.marks[i-1].seq+1)
 	}
-	disorder := getUint(meta, metaTsDisorder)
-	// until + D, saturating.
-	limit, bounded := int64(0), false
-	if p.until != math.MaxInt64 && disorder <= math.MaxInt64 && p.until <= math.MaxInt64-int64(disorder) {
-		limit, bounded = p.until+int64(disorder), true
-	}
-	c := tx.Bucket(bucketTimeMarks).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		seq, m := decodeUint(k), int64(decodeUint(v)^(1<<63))
-		if m < p.since && seq+1 > p.lo {
-			p.lo = seq + 1
-		}
-		if bounded && m >= limit {
-			p.hi = min(p.hi, seq)
-			break
+	if p.until != math.MaxInt64 && t.disorder <= math.MaxInt64 && p.until <= math.MaxInt64-int64(t.disorder) {
+		limit := p.until + int64(t.disorder)
+		if i := sort.Search(len(t.marks), func(i int) bool { return t.marks[i].m >= limit }); i < len(t.marks) {
+			p.hi = min(p.hi, t.marks[i].seq)
 		}
 	}
 	return p

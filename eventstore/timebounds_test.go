@@ -72,8 +72,8 @@ func TestTimeBoundsExact(t *testing.T) {
 	appendN(20_000, false)
 	check("small disorder")
 	// The bounds narrow: a window in the middle starts far from seq 1.
-	s.view(func(tx *bolt.Tx) error {
-		p := narrowByTime(tx, newPlan(Filter{Since: base + 10_000_000, Until: base + 11_000_000}, false))
+	s.view(func(*bolt.Tx) error {
+		p := s.ix.narrowByTime(newPlan(Filter{Since: base + 10_000_000, Until: base + 11_000_000}, false))
 		if p.lo < 8000 || p.hi > 16_000 {
 			t.Errorf("bounds not narrowed: [%d, %d]", p.lo, p.hi)
 		}

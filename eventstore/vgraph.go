@@ -1,14 +1,12 @@
 package eventstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/gridctl/grid/rpc"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -27,38 +25,6 @@ import (
 // writes over a derived concept or association (LearnConcept,
 // LearnAssociation) is stored as a real one and wins over the derived one.
 
-// gview reads the store's graph inside one transaction.
-type gview struct {
-	tx *bolt.Tx
-	in *interner
-}
-
-func newGView(tx *bolt.Tx) *gview { return &gview{tx: tx, in: newInterner(tx)} }
-
-// record loads the event record under seq; ok is false when absent or unreadable.
-func (g *gview) record(seq uint64) (record, bool) {
-	v := g.tx.Bucket(bucketEvents).Get(encodeUint(seq))
-	if v == nil {
-		return record{}, false
-	}
-	r, err := decodeRecord(v, seq, g.in)
-	return r, err == nil
-}
-
-// eventName is the concept name of a stored event.
-func eventName(r record) string {
-	e := r.ev
-	base := "event-" + e.GetType().Name() + "-" + strconv.FormatInt(e.GetTimestamp(), 10)
-	switch {
-	case r.suffix == 0:
-		return base
-	case r.suffix == 1:
-		return base + "-s" + strconv.FormatUint(e.GetSeq(), 10)
-	default:
-		return base + "-" + strconv.FormatUint(r.suffix, 10)
-	}
-}
-
 // eventByName finds the stored event whose concept is named id.
 func (g *gview) eventByName(id string) (record, bool) {
 	rest, ok := strings.CutPrefix(id, "event-")
@@ -74,15 +40,19 @@ func (g *gview) eventByName(id string) (record, bool) {
 			continue
 		}
 		typeName := rest[:i]
-		prefix := encodeTime(ts)
-		c := g.tx.Bucket(bucketByTime).Cursor()
-		for k, v := c.Seek(prefix); k != nil && len(k) == 16 && bytes.Equal(k[:8], prefix); k, v = c.Next() {
-			if eventTypeOf(v).Name() != typeName {
-				continue
+		var found record
+		g.sameTime(ts, func(seq uint64, t uint32, _ uint64) bool {
+			if eventType(t).Name() != typeName {
+				return true
 			}
-			if r, ok := g.record(decodeUint(k[8:])); ok && eventName(r) == id {
-				return r, true
+			if r, ok := g.record(seq); ok && eventName(r) == id {
+				found = r
+				return false
 			}
+			return true
+		})
+		if found.ev != nil {
+			return found, true
 		}
 	}
 	return record{}, false
@@ -149,7 +119,7 @@ func (g *gview) causeEdges(r record) []edge {
 		}
 		seq := next
 		next++
-		cseq := lookupID(g.tx, id)
+		cseq := g.lookupID(id)
 		if cseq == 0 || cseq >= r.ev.GetSeq() {
 			continue
 		}
@@ -183,10 +153,8 @@ func (g *gview) derivedIn(id string) []edge {
 	for i, ent := range indexedEntities(r.ev) {
 		out = append(out, edge{r.assocBase + uint64(i), Neighbor{ID: ent, Type: uint32(r.ev.GetType()), Confidence: 1}})
 	}
-	prefix := encodeUint(r.ev.GetSeq())
-	c := g.tx.Bucket(bucketCausedIn).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && len(k) == 16 && hasPrefix(k, prefix); k, _ = c.Next() {
-		f, ok := g.record(decodeUint(k[8:]))
+	for _, seq := range g.ix.causedIn[r.ev.GetSeq()] {
+		f, ok := g.record(seq)
 		if !ok {
 			continue
 		}
@@ -216,13 +184,12 @@ func tsSeconds(id string) (int64, bool) {
 // temporalIn lists the 999 associations into ts-{sec}, ascending.
 func (g *gview) temporalIn(sec int64) []edge {
 	var out []edge
-	end := encodeTime(sec*1_000_000 + 1_000_000)
-	c := g.tx.Bucket(bucketByTime).Cursor()
-	for k, _ := c.Seek(encodeTime(sec * 1_000_000)); k != nil && len(k) == 16 && bytes.Compare(k[:8], end) < 0; k, _ = c.Next() {
-		if r, ok := g.record(decodeUint(k[8:])); ok {
+	g.ix.timeRange(sec*1_000_000, sec*1_000_000+1_000_000, func(seq uint64) bool {
+		if r, ok := g.record(seq); ok {
 			out = append(out, edge{r.assocBase + uint64(len(indexedEntities(r.ev))), Neighbor{ID: eventName(r), Type: TemporalAssocType, Confidence: 1}})
 		}
-	}
+		return true
+	})
 	slices.SortFunc(out, func(a, b edge) int { return cmpSeq(a.seq, b.seq) })
 	return out
 }
@@ -237,27 +204,21 @@ func cmpSeq(a, b uint64) int {
 	return 0
 }
 
-// entityID is the intern id of an indexed entity, 0 when none.
-func entityID(tx *bolt.Tx, ent string) uint32 {
-	return decodeUint32(tx.Bucket(bucketEntities).Get([]byte(ent)))
-}
-
 // entityOut walks the derived associations out of an entity in one
 // direction, calling fn until it returns false. typ 0 means any type.
 func (g *gview) entityOut(ent string, typ uint32, asc bool, fn func(edge) bool) {
-	id := entityID(g.tx, ent)
+	id := g.entityID(ent)
 	if id == 0 {
 		return
 	}
-	prefix := encodeUint32(id)
-	it := newSeqIter(g.tx.Bucket(bucketByEntity), prefix, 1, math.MaxUint64, asc)
-	for ; ; it.advance() {
-		seq, ok := it.seq()
-		if !ok {
-			return
+	offs := g.ix.byEntity[id]
+	for i := range offs {
+		seq := g.ix.seqAt(offs[i])
+		if !asc {
+			seq = g.ix.seqAt(offs[len(offs)-1-i])
 		}
-		t, _ := binary.Uvarint(it.v)
-		if typ != 0 && uint32(t) != typ {
+		t := g.ix.typOf(seq)
+		if typ != 0 && t != typ {
 			continue
 		}
 		r, ok := g.record(seq)
@@ -268,7 +229,7 @@ func (g *gview) entityOut(ent string, typ uint32, asc bool, fn func(edge) bool) 
 		if pos < 0 {
 			continue
 		}
-		if !fn(edge{r.assocBase + uint64(pos), Neighbor{ID: eventName(r), Type: uint32(t), Confidence: 1}}) {
+		if !fn(edge{r.assocBase + uint64(pos), Neighbor{ID: eventName(r), Type: t, Confidence: 1}}) {
 			return
 		}
 	}
@@ -380,10 +341,4 @@ func (g *gview) derivedAssocSeq(src, dst string, typ uint32) uint64 {
 		}
 	}
 	return best
-}
-
-// eventTypeOf decodes an index value's uvarint type.
-func eventTypeOf(v []byte) rpc.EventType {
-	t, _ := binary.Uvarint(v)
-	return rpc.EventType(int32(uint32(t)))
 }

@@ -24,7 +24,7 @@ func (s *Store) LearnConceptSeq(c Concept) (uint64, error) {
 	defer s.writeMu.Unlock()
 	var seq uint64
 	err := s.update(func(tx *bolt.Tx) error {
-		if err := putConcept(tx, c); err != nil {
+		if err := putConcept(newGView(tx, s.ix), c); err != nil {
 			return err
 		}
 		var err error
@@ -51,14 +51,14 @@ func (s *Store) LearnAssociationSeq(src, dst string, typ uint32, confidence floa
 	defer s.writeMu.Unlock()
 	var seq uint64
 	err := s.update(func(tx *bolt.Tx) error {
-		g := newGView(tx)
+		g := newGView(tx, s.ix)
 		if !g.exists(src) {
 			return fmt.Errorf("%w: source concept %q", ErrNotFound, src)
 		}
 		if !g.exists(dst) {
 			return fmt.Errorf("%w: target concept %q", ErrNotFound, dst)
 		}
-		if err := putAssociation(tx, src, dst, typ, confidence); err != nil {
+		if err := putAssociation(g, src, dst, typ, confidence); err != nil {
 			return err
 		}
 		var err error

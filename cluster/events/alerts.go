@@ -150,10 +150,18 @@ func (a *alertEngine) countedTypes() []rpc.EventType {
 	return out
 }
 
-// consume handles the events committed after the cursor.
+// consumePage is how many events consume reads per query.
+const consumePage = 1000
+
+// consume handles the events committed after the cursor. It reads only
+// the types the rules count and the alert events (the store's type index
+// skips the rest), then moves the cursor to the last seq seen before the
+// read: every event up to it that a rule could match was handled.
 func (a *alertEngine) consume(store *eventstore.Store) error {
+	types := a.consumedTypes()
 	for {
-		page, err := store.Events(eventstore.Filter{After: a.cursor, Ascending: true, Limit: 1000})
+		last := store.LastSeq()
+		page, err := store.Events(eventstore.Filter{After: a.cursor, Types: types, Ascending: true, Limit: consumePage})
 		if err != nil {
 			return err
 		}
@@ -166,10 +174,28 @@ func (a *alertEngine) consume(store *eventstore.Store) error {
 				a.count(e, true)
 			}
 		}
-		if len(page) < 1000 {
+		if len(page) < consumePage {
+			a.cursor = max(a.cursor, last)
 			return nil
 		}
 	}
+}
+
+// consumedTypes are the types consume reads: the alert events and every
+// type a count rule counts.
+func (a *alertEngine) consumedTypes() []rpc.EventType {
+	out := []rpc.EventType{rpc.EventType_ALERT_FIRED, rpc.EventType_ALERT_RESOLVED}
+	for _, r := range a.rules {
+		if r.Kind == RuleQuorum {
+			continue
+		}
+		for _, t := range r.EventTypes {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 // observeAlert updates episode state from a committed alert event.

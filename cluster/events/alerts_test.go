@@ -192,3 +192,45 @@ webhook "pager" {
 		}
 	}
 }
+
+// TestConsumeReadsOnlyRuleTypes: consume passes over events no rule counts
+// (more than a page of them) without returning them, moves its cursor past
+// them, and still counts the matching events among them.
+func TestConsumeReadsOnlyRuleTypes(t *testing.T) {
+	r := newFakeRaft(t)
+	now := time.Now()
+	eng := engineOn(t, r.store, &now, DefaultAlertRules())
+	if err := eng.rebuild(); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*rpc.Event
+	for i := range 2500 {
+		typ := rpc.EventType_NODE_RESTARTED // no default rule counts it
+		if i%1000 == 999 {
+			typ = rpc.EventType_NODE_CRASHED
+		}
+		batch = append(batch, newEvent("agent-001", typ, "node-a", now.UnixMicro()+int64(i)))
+	}
+	if _, err := r.store.AppendEvents(batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.consume(r.store); err != nil {
+		t.Fatal(err)
+	}
+	if eng.cursor != r.store.LastSeq() {
+		t.Fatalf("cursor %d, last seq %d", eng.cursor, r.store.LastSeq())
+	}
+	if w := eng.windows[episodeKey{"crash_loop", "node-a"}]; len(w) != 2 {
+		t.Fatalf("crash_loop window holds %d events, want 2", len(w))
+	}
+	crash := newEvent("agent-001", rpc.EventType_NODE_CRASHED, "node-a", now.UnixMicro()+3000)
+	if _, err := r.store.AppendEvents([]*rpc.Event{crash}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.consume(r.store); err != nil {
+		t.Fatal(err)
+	}
+	if fired, _ := alertsIn(t, r.store); len(fired) != 1 {
+		t.Fatalf("fired %d alerts after the third crash, want 1", len(fired))
+	}
+}
