@@ -17,9 +17,15 @@ import (
 // per commit and a smaller file.
 const appendFillPercent = 0.95
 
-// arenaChunk is the size of the slabs keys and values are cut from during
-// one append transaction (bbolt needs them valid until the commit).
-const arenaChunk = 64 << 10
+// arenaChunk is the largest slab keys and values are cut from during one
+// append transaction (bbolt needs them valid until the commit). A
+// transaction's first slab is arenaFirstChunk and each next one twice the
+// last: a one-event transaction (a registry write's event) does not pay for
+// 64 KiB, a 4,000-event one still allocates a slab per ~64 KiB.
+const (
+	arenaChunk      = 64 << 10
+	arenaFirstChunk = 2 << 10
+)
 
 // AppendResult is what one batch of an AppendEventBatches call stored.
 type AppendResult struct {
@@ -127,19 +133,24 @@ type eventWriter struct {
 	eventNamedConcepts bool
 	// arena is the free part of the current slab (see bytes).
 	arena  []byte
+	slab   int      // the size of the last slab made
 	rec    []byte   // the record buffer, reused
 	keys   []string // detail keys, reused
 	digBuf []byte   // chainDigest's input, reused
 }
 
 // bytes returns n bytes cut from the transaction's slab: one allocation per
-// arenaChunk instead of one per key and value.
+// slab instead of one per key and value.
 func (w *eventWriter) bytes(n int) []byte {
 	if n > arenaChunk/4 {
 		return make([]byte, n)
 	}
 	if len(w.arena) < n {
-		w.arena = make([]byte, arenaChunk)
+		w.slab = min(max(2*w.slab, arenaFirstChunk), arenaChunk)
+		for w.slab < n {
+			w.slab *= 2
+		}
+		w.arena = make([]byte, w.slab)
 	}
 	b := w.arena[:n:n]
 	w.arena = w.arena[n:]
