@@ -53,9 +53,12 @@ func testConfig(t *testing.T, id string) Config {
 	c.RaftAddr = "127.0.0.1:0"
 	c.GossipAddr = "127.0.0.1:0"
 	c.HTTPAddr = "127.0.0.1:0"
-	// Short but tolerant of a loaded 2-core machine.
-	c.RaftTimings = RaftTimings{HeartbeatTimeout: 200 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
-		LeaderLeaseTimeout: 150 * time.Millisecond, CommitTimeout: 10 * time.Millisecond}
+	// Short but tolerant of a loaded 2-core machine: under `make test` the
+	// race-detector builds of several packages share the 2 cores, and this
+	// package's in-process clusters then stalled past a 150 ms lease (the
+	// leader stepped down in the middle of a test's write).
+	c.RaftTimings = RaftTimings{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond, CommitTimeout: 10 * time.Millisecond}
 	c.SnapshotThreshold = 64
 	c.SnapshotInterval = 200 * time.Millisecond
 	c.TrailingLogs = 32
