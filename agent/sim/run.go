@@ -101,14 +101,15 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 }
 
 // dialOptions: mutual TLS when cfg.TLS is enabled (the server name is the
-// dialed host) and the API token on every call.
+// dialed host), the API token on every call, and the static flow-control
+// windows a real agent dials with (rpc.WindowDialOptions).
 func dialOptions(cfg Config) ([]grpc.DialOption, error) {
 	creds, err := security.DialCredentials(cfg.TLS, "")
 	if err != nil {
 		return nil, err
 	}
-	return []grpc.DialOption{grpc.WithTransportCredentials(creds),
-		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken))}, nil
+	return append([]grpc.DialOption{grpc.WithTransportCredentials(creds),
+		grpc.WithPerRPCCredentials(security.TokenCredentials(cfg.APIToken))}, rpc.WindowDialOptions()...), nil
 }
 
 // findLeaderAddr asks the masters in turn for the leader's gRPC address, as
