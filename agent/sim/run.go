@@ -51,7 +51,11 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 		defer conn.Close()
 		clients[i] = rpc.NewGridMasterClient(conn)
 	}
-	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint, given: make([]atomic.Uint32, cfg.Agents)}
+	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint, given: make([]atomic.Uint32, cfg.Agents),
+		ids: make([]string, cfg.Agents)}
+	for i := range sim.ids {
+		sim.ids[i] = agentID(cfg.Prefix, i)
+	}
 	rep := &Report{Mode: "paced", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
 	if cfg.Unpaced {
 		rep.Mode = "unpaced"
