@@ -23,7 +23,7 @@ type simulator struct {
 	ids      []string // every agent's id, formatted once (agentID)
 	// workers is how many goroutines send paced beats (beatWorkers when 0).
 	workers int
-	lat      latencyLog
+	lat     latencyLog
 	// given is the interval (ms) the leader gave each agent at registration.
 	given []atomic.Uint32
 	// recording is on during the measured window; end is when the window
