@@ -52,8 +52,11 @@ const maxGRPCSendBytes = 16 << 20
 // (grpc.NumStreamWorkers): a heartbeat runs on a worker whose stack has
 // already grown instead of a fresh goroutine growing one per call (stack
 // copies were a tenth of the leader's CPU under 10,000 agents). Calls
-// beyond the busy workers still get their own goroutine.
-func streamWorkers() uint32 { return uint32(max(4, 2*runtime.GOMAXPROCS(0))) }
+// beyond the busy workers still get their own goroutine, so there are
+// enough workers for a burst: with 2*GOMAXPROCS, 64 callers heartbeating
+// back to back overflowed them and stack growth was 14 % of the leader's
+// CPU again. An idle worker costs its stack (a few KiB).
+func streamWorkers() uint32 { return uint32(max(64, 16*runtime.GOMAXPROCS(0))) }
 
 // grpcServerOptions are the gRPC server's options: message size limits,
 // static flow-control windows (rpc.WindowServerOptions), mutual TLS when Config.TLS is on, the
