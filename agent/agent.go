@@ -76,8 +76,8 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	a.token = security.NewTokenHolder(cfg.APIToken)
-	a.pool = NewMasterPool(cfg.Masters, grpc.WithTransportCredentials(dialCreds),
-		grpc.WithPerRPCCredentials(a.token.Credentials()))
+	a.pool = NewMasterPool(cfg.Masters, append([]grpc.DialOption{grpc.WithTransportCredentials(dialCreds),
+		grpc.WithPerRPCCredentials(a.token.Credentials())}, rpc.WindowDialOptions()...)...)
 	a.events = NewEventBuffer(a.pool, cfg.AgentID, cfg.EventQueueSize, cfg.EventBatchSize, logger)
 	a.statuses = NewStatusReporter(a.pool, logger)
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/gridctl/grid/rpc"
 	"github.com/gridctl/grid/rpc/security"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -33,6 +34,7 @@ func (m *Master) dialOptions(extra ...grpc.DialOption) []grpc.DialOption {
 		grpc.WithUnaryInterceptor(forwardBearer),
 		grpc.WithStreamInterceptor(forwardBearerStream),
 	}
+	opts = append(opts, rpc.WindowDialOptions()...)
 	return append(opts, extra...)
 }
 
@@ -50,12 +52,16 @@ const maxGRPCSendBytes = 16 << 20
 // (grpc.NumStreamWorkers): a heartbeat runs on a worker whose stack has
 // already grown instead of a fresh goroutine growing one per call (stack
 // copies were a tenth of the leader's CPU under 10,000 agents). Calls
-// beyond the busy workers still get their own goroutine.
-func streamWorkers() uint32 { return uint32(max(4, 2*runtime.GOMAXPROCS(0))) }
+// beyond the busy workers still get their own goroutine, so there are
+// enough workers for a burst: with 2*GOMAXPROCS, 64 callers heartbeating
+// back to back overflowed them and stack growth was 14 % of the leader's
+// CPU again. An idle worker costs its stack (a few KiB).
+func streamWorkers() uint32 { return uint32(max(64, 16*runtime.GOMAXPROCS(0))) }
 
 // grpcServerOptions are the gRPC server's options: message size limits,
-// mutual TLS when Config.TLS is on, the API-token check (refusals audited)
-// and the per-agent rate limits, in that order; calls run on stream workers.
+// static flow-control windows (rpc.WindowServerOptions), mutual TLS when Config.TLS is on, the
+// API-token check (refusals audited) and the per-agent rate limits, in
+// that order; calls run on stream workers.
 func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
 	creds, err := security.ServerCredentials(m.config.TLS)
 	if err != nil {
@@ -63,14 +69,14 @@ func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
 	}
 	authUnary, authStream := m.accessInterceptors()
 	limits := newCallLimiter(m.config.RateLimits, m.auditRefused)
-	return []grpc.ServerOption{
+	return append([]grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(maxGRPCRecvBytes),
 		grpc.MaxSendMsgSize(maxGRPCSendBytes),
 		grpc.ChainUnaryInterceptor(authUnary, limits.unaryInterceptor),
 		grpc.ChainStreamInterceptor(authStream),
 		grpc.NumStreamWorkers(streamWorkers()),
-	}, nil
+	}, rpc.WindowServerOptions()...), nil
 }
 
 // agentDialOptions are dialOptions for calls to agents: AgentToken (when
@@ -80,8 +86,8 @@ func (m *Master) agentDialOptions() []grpc.DialOption {
 	if tok == "" {
 		tok = m.config.APIToken
 	}
-	return []grpc.DialOption{
+	return append([]grpc.DialOption{
 		grpc.WithTransportCredentials(m.endpoint.dialCreds),
 		grpc.WithPerRPCCredentials(security.TokenCredentials(tok)),
-	}
+	}, rpc.WindowDialOptions()...)
 }

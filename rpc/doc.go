@@ -12,8 +12,10 @@
 // input: the id rule and node id generation (ids.go), spawn limits and
 // request validation (limits.go), agent and node statuses (status.go), the
 // error kinds with the one error -> gRPC code and gRPC code -> HTTP status
-// tables (errors.go), the port range an agent announces (ports.go), and the
-// log fan-out behind the Monitor RPC of masters and agents (monitor.go).
+// tables (errors.go), the port range an agent announces (ports.go), the
+// log fan-out behind the Monitor RPC of masters and agents (monitor.go), and
+// the static HTTP/2 flow-control windows every Grid gRPC server and client
+// uses (windows.go).
 package rpc
 
 //go:generate protoc --proto_path=. --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative grid.proto agent.proto storage.proto fsm.proto

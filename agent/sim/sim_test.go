@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -224,5 +226,23 @@ func TestPacedAgentsFollowTheLeadersInterval(t *testing.T) {
 		if n > 10 {
 			t.Fatalf("%s beat %d times; the leader asked for one per 400 ms", id, n)
 		}
+	}
+}
+
+// TestRunRestoresTheGCTarget: Run raises the GC target for itself only.
+func TestRunRestoresTheGCTarget(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: Run leaves the GC target alone")
+	}
+	before := debug.SetGCPercent(77)
+	defer debug.SetGCPercent(before)
+	_, addr := startFakeMaster(t)
+	cfg := testConfig(addr)
+	cfg.Duration = 100 * time.Millisecond
+	if _, err := Run(context.Background(), cfg, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(before); got != 77 {
+		t.Fatalf("GC target after Run = %d; want the caller's 77 back", got)
 	}
 }

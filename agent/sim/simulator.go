@@ -20,7 +20,10 @@ type simulator struct {
 	cfg      Config
 	clients  []rpc.GridMasterClient
 	endpoint string
-	lat      latencyLog
+	ids      []string // every agent's id, formatted once (agentID)
+	// workers is how many goroutines send paced beats (beatWorkers when 0).
+	workers int
+	lat     latencyLog
 	// given is the interval (ms) the leader gave each agent at registration.
 	given []atomic.Uint32
 	// recording is on during the measured window; end is when the window
@@ -31,7 +34,15 @@ type simulator struct {
 	firstErr  atomic.Value
 }
 
-func (s *simulator) agentID(i int) string { return fmt.Sprintf("%s-%05d", s.cfg.Prefix, i) }
+func (s *simulator) agentID(i int) string {
+	if s.ids != nil {
+		return s.ids[i]
+	}
+	return agentID(s.cfg.Prefix, i)
+}
+
+// agentID is simulated agent i's id.
+func agentID(prefix string, i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
 
 func (s *simulator) client(i int) rpc.GridMasterClient { return s.clients[i%len(s.clients)] }
 
@@ -126,68 +137,97 @@ func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
 	return time.Duration(r.NextIntervalMs) * time.Millisecond
 }
 
-// paced runs one goroutine per agent, as a fleet of agents does: it
-// registers (RegisterWorkers at a time), then heartbeats at once-random
-// offsets within the interval the leader gave, then at each interval the
-// leader returns, until the window closes (close). Only heartbeats inside
-// the window are measured (s.recording). registered is called once every
-// agent has tried to register, with the first error.
+// paced paces every agent as a fleet of agents does: each registers
+// (RegisterWorkers at a time), then heartbeats at a once-random offset
+// within the interval the leader gave, then at each interval the leader
+// returns, until the window closes; beatSchedule sends the beats from a
+// pool of workers. Only heartbeats inside the window are measured
+// (s.recording). registered is called once every agent has tried to
+// register, with the first error; paced returns once every agent is done
+// (or ctx ends).
 func (s *simulator) paced(ctx context.Context, registered func(error)) {
-	var wg, reg sync.WaitGroup
-	var first atomic.Value
-	sem := make(chan struct{}, s.cfg.RegisterWorkers)
-	for i := range s.cfg.Agents {
-		wg.Add(1)
-		reg.Add(1)
+	sched := newBeatSchedule(s.end.Load)
+	work := make(chan dueBeat)
+	var beating sync.WaitGroup
+	workers := s.workers
+	if workers <= 0 {
+		workers = beatWorkers
+	}
+	for range workers {
+		beating.Add(1)
 		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			err := s.register(ctx, i)
-			<-sem
-			reg.Done()
-			if err != nil {
-				first.CompareAndSwap(nil, err)
-				return
+			defer beating.Done()
+			for b := range work {
+				s.beatOnce(ctx, sched, b)
 			}
-			s.beat(ctx, i)
 		}()
 	}
+	spawn := func(b dueBeat) { // a beat due while every worker is busy
+		beating.Add(1)
+		go func() {
+			defer beating.Done()
+			s.beatOnce(ctx, sched, b)
+		}()
+	}
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		sched.dispatch(ctx, work, spawn)
+	}()
+
+	ids := make(chan int)
+	var reg sync.WaitGroup
+	var first atomic.Value
+	for range s.cfg.RegisterWorkers {
+		reg.Add(1)
+		go func() {
+			defer reg.Done()
+			for i := range ids {
+				if err := s.register(ctx, i); err != nil {
+					first.CompareAndSwap(nil, err)
+					continue
+				}
+				interval := s.cfg.Interval
+				if ms := s.given[i].Load(); ms > 0 {
+					interval = time.Duration(ms) * time.Millisecond
+				}
+				sched.add(dueBeat{at: time.Now().Add(rand.N(interval)), agent: i, interval: interval})
+			}
+		}()
+	}
+	for i := range s.cfg.Agents {
+		ids <- i
+	}
+	close(ids)
 	reg.Wait()
 	err, _ := first.Load().(error)
 	if err == nil {
 		err = ctx.Err()
 	}
 	registered(err)
-	wg.Wait()
+	sched.poke()
+	sched.finish(0) // no agent left (none registered): done at once
+	<-dispatched
+	close(work)
+	beating.Wait()
 }
 
-// beat is agent i's heartbeat loop in paced mode.
-func (s *simulator) beat(ctx context.Context, i int) {
-	interval := s.cfg.Interval
-	if ms := s.given[i].Load(); ms > 0 {
-		interval = time.Duration(ms) * time.Millisecond
+// beatOnce sends agent b's due heartbeat and schedules its next one at the
+// interval the leader returned, unless the window is over.
+func (s *simulator) beatOnce(ctx context.Context, sched *beatSchedule, b dueBeat) {
+	if end := s.end.Load(); ctx.Err() != nil || (end != 0 && time.Now().UnixNano() >= end) {
+		sched.finish(1)
+		return
 	}
-	next := time.Now().Add(rand.N(interval))
-	timer := time.NewTimer(time.Until(next))
-	defer timer.Stop()
-	for {
-		if end := s.end.Load(); end != 0 && next.UnixNano() >= end {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		if end := s.end.Load(); end != 0 && time.Now().UnixNano() >= end {
-			return
-		}
-		if d := s.heartbeat(ctx, i); d > 0 {
-			interval = d
-		}
-		next = next.Add(interval)
-		timer.Reset(time.Until(next))
+	if d := s.heartbeat(ctx, b.agent); d > 0 {
+		b.interval = d
 	}
+	b.at = b.at.Add(b.interval)
+	if end := s.end.Load(); ctx.Err() != nil || (end != 0 && b.at.UnixNano() >= end) {
+		sched.finish(1)
+		return
+	}
+	sched.again(b)
 }
 
 // unpaced runs Workers callers heartbeating round robin over the agents,

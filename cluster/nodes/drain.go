@@ -117,8 +117,11 @@ func (o *Orchestrator) commitDrain(a *rpc.AgentRecord, ineligible bool, d *rpc.A
 // runDrains advances every drain: past its deadline it fails
 // (agent_drain_failed); with no node left to move it completes
 // (agent_drain_complete); otherwise up to drainParallelism nodes move.
-func (o *Orchestrator) runDrains(ctx context.Context) {
-	for _, b := range o.reg.AgentBriefs() {
+func (o *Orchestrator) runDrains(ctx context.Context) { o.runDrainsOf(ctx, o.reg.AgentBriefs()) }
+
+// runDrainsOf is runDrains over a list of agent briefs already taken.
+func (o *Orchestrator) runDrainsOf(ctx context.Context, briefs []fsm.AgentBrief) {
+	for _, b := range briefs {
 		if b.DrainStatus != DrainDraining {
 			continue
 		}

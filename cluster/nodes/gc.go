@@ -49,11 +49,12 @@ func (o *Orchestrator) RemoveAgent(agentID string, force bool, reason string) er
 
 // collectGarbage removes agents offline for Config.AgentGCAfter
 // (agent_unregistered) and node records stopped or failed for
-// Config.NodeGCAfter (node_removed), each judged by its own timestamps.
-func (o *Orchestrator) collectGarbage(ctx context.Context) {
+// Config.NodeGCAfter (node_removed), each judged by its own timestamps;
+// briefs is the registry's list of agents.
+func (o *Orchestrator) collectGarbage(ctx context.Context, briefs []fsm.AgentBrief) {
 	now := time.Now()
 	if after := o.cfg.AgentGCAfter; after > 0 && o.silence != nil {
-		for _, a := range o.reg.AgentBriefs() {
+		for _, a := range briefs {
 			if a.Status != rpc.AgentOffline {
 				continue
 			}

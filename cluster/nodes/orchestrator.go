@@ -226,7 +226,10 @@ func (o *Orchestrator) RunLeader(ctx context.Context) error {
 }
 
 // operationsLoop runs the day-two work every OperationsInterval: drains,
-// reschedules of lost and failed nodes, garbage collection.
+// reschedules of lost and failed nodes, garbage collection. Drains and
+// garbage collection share one list of agent briefs per pass (a copy and
+// sort of every agent: at 10,000 agents each list was ~3 % of a
+// heartbeat-loaded leader's CPU).
 func (o *Orchestrator) operationsLoop(ctx context.Context) {
 	t := time.NewTicker(o.cfg.OperationsInterval)
 	defer t.Stop()
@@ -237,8 +240,9 @@ func (o *Orchestrator) operationsLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		o.rescheduleLost(ctx)
-		o.runDrains(ctx)
-		o.collectGarbage(ctx)
+		briefs := o.reg.AgentBriefs()
+		o.runDrainsOf(ctx, briefs)
+		o.collectGarbage(ctx, briefs)
 	}
 }
 

@@ -22,18 +22,24 @@ func (o *Orchestrator) rescheduleLost(ctx context.Context) {
 	if after <= 0 || o.silence == nil {
 		return
 	}
-	gone := map[string]bool{}
+	// Only agents holding nodes matter: their silence is looked up once
+	// each, not every agent's every pass (10,000 lookups a second on the
+	// liveness timers' lock at 10,000 agents).
+	nodes := o.reg.Nodes()
+	if len(nodes) == 0 {
+		return
+	}
 	known := map[string]bool{}
 	for _, id := range o.reg.AgentIDs() {
 		known[id] = true
-		if d, ok := o.silence(id); ok && d >= after {
-			gone[id] = true
-		}
 	}
-	for _, n := range o.reg.Nodes() {
-		if !known[n.AgentId] {
-			gone[n.AgentId] = true // unregistered (removed or collected)
+	gone := map[string]bool{}
+	for _, n := range nodes {
+		if _, judged := gone[n.AgentId]; judged {
+			continue
 		}
+		d, ok := o.silence(n.AgentId)
+		gone[n.AgentId] = !known[n.AgentId] || (ok && d >= after) // unregistered (removed or collected), or silent
 	}
 	for _, n := range o.reg.Nodes() {
 		if ctx.Err() != nil {

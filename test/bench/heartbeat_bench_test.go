@@ -33,6 +33,9 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 	record("heartbeat_errors_10k", float64(r.Errors), "calls", how+"; heartbeats that failed (mostly the 5 s timeout)")
 	record("heartbeat_leader_cores_10k", run.leaderCores, "cores", how+"; leader utime+stime delta from /proc/<pid>/stat over the last 25 s / wall time")
 	record("heartbeat_raft_writes_per_s", run.raftWritesPerS, "entries/s", how+"; leader commit_index delta over the last 25 s / seconds")
+	if run.simCores > 0 {
+		record("heartbeat_sim_cores_10k", run.simCores, "cores", how+"; the sim-agents process's utime+stime over the leader's window / wall time (the load generator shares the 2 cores)")
+	}
 }
 
 // BenchmarkHeartbeatMax: heartbeats back to back from 64 callers, one
@@ -48,11 +51,15 @@ func BenchmarkHeartbeatMax(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := run.report
-	b.Logf("sim: %+v, leader cores %.2f", r, run.leaderCores)
+	b.Logf("sim: %+v, leader cores %.2f, sim cores %.2f", r, run.leaderCores, run.simCores)
 	if r.Errors > 0 {
 		b.Logf("sim saw %d errors, first: %s", r.Errors, r.FirstError)
 	}
 	record("heartbeat_max_errors", float64(r.Errors), "calls", "failed or refused heartbeats during heartbeat_max_per_s")
-	record("heartbeat_max_per_s", r.PerSecond, "heartbeats/s",
-		"2,000 registered agents (the leader allows each 20/s, so the limiter caps this at 40,000/s), `grid sim-agents --unpaced`: 64 callers over 16 gRPC conns heartbeating the leader back to back for 10 s; the sim shares the 2 cores with the 3 masters")
+	const how = "2,000 registered agents (the leader allows each 20/s, so the limiter caps this at 40,000/s), `grid sim-agents --unpaced`: 64 callers over 16 gRPC conns heartbeating the leader back to back for 10 s; the sim shares the 2 cores with the 3 masters"
+	record("heartbeat_max_per_s", r.PerSecond, "heartbeats/s", how)
+	if run.simCores > 0 && r.PerSecond > 0 {
+		record("heartbeat_max_cpu_us_per_beat", (run.leaderCores+run.simCores)/r.PerSecond*1e6, "us",
+			how+"; leader and sim CPU (utime+stime) per answered heartbeat over the last 9 s: what one heartbeat costs the machine, less sensitive to other load than the rate")
+	}
 }

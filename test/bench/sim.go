@@ -19,6 +19,7 @@ import (
 type simRun struct {
 	report         sim.Report // what `grid sim-agents --json` printed
 	leaderCores    float64    // leader CPU over the measured window
+	simCores       float64    // the sim-agents process's CPU over the same window (0: not sampled)
 	raftWritesPerS float64    // leader commit index growth over the window
 	measured       time.Duration
 	ended          time.Time // when the sim logged the end of its heartbeat window
@@ -33,7 +34,8 @@ const (
 // runSim runs `grid sim-agents` against c's masters with args and measures
 // the leader between warmup after the sim's heartbeat window starts and
 // the window's end: CPU time (/proc/<pid>/stat utime+stime) and Raft
-// commit index (GetClusterStatus.commit_index).
+// commit index (GetClusterStatus.commit_index); and the sim's own CPU time
+// over the same window (it shares the cores).
 func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, args ...string) (*simRun, error) {
 	bin, err := harness.Binary()
 	if err != nil {
@@ -113,12 +115,14 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	if err != nil {
 		return nil, fail(err.Error())
 	}
+	sim0, simErr := sampleCPU(cmd.Process.Pid)
 	select {
 	case <-ended:
 	case <-time.After(10 * time.Minute):
 		return nil, fail("no end of the heartbeat window")
 	}
 	endedAt := time.Now()
+	sim1, simErr1 := sampleCPU(cmd.Process.Pid) // before it exits: the sim logs the window's end, then reports
 	cpu1, idx1, err := sample()
 	if err != nil {
 		return nil, fail(err.Error())
@@ -129,6 +133,9 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		return nil, fmt.Errorf("sim-agents: %v\n%s", err, strings.Join(logTail, "\n"))
 	}
 	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1), ended: endedAt}
+	if simErr == nil && simErr1 == nil {
+		run.simCores = cores(sim0, sim1)
+	}
 	run.raftWritesPerS = float64(idx1-idx0) / run.measured.Seconds()
 	if err := json.Unmarshal(stdout.Bytes(), &run.report); err != nil {
 		return nil, fmt.Errorf("sim-agents output %q: %w", stdout.String(), err)
