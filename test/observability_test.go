@@ -66,7 +66,7 @@ func healthOf(t *testing.T, addr string) healthpb.HealthCheckResponse_ServingSta
 }
 
 // TestLibraryAndAgentMetricsHealthAndDeployFiles: a live master's /metrics
-// has raft, memberlist and raft-boltdb (the default log store) metrics; an agent's has per-node
+// has raft, memberlist and raft-wal (the log store of a new data dir) metrics; an agent's has per-node
 // series for a running node; every metric the Grafana dashboard and the
 // alert rules name exists; gRPC health is SERVING with a leader and
 // NOT_SERVING on a master cut off from quorum.
@@ -88,8 +88,8 @@ func TestLibraryAndAgentMetricsHealthAndDeployFiles(t *testing.T) {
 
 	waitfor.Until(t, 30*time.Second, "library metrics on the leader", func() (bool, string) {
 		names, _ := scrape(t, leader.HTTP)
-		for _, want := range []string{"raft_commitTime", "raft_leader_lastContact", "raft_fsm_applyBatch", "raft_boltdb_storeLogs",
-			"raft_boltdb_numFreePages", "memberlist_gossip", "autopilot_healthy", "grid_build_info", "grid_agents", "grid_events_applied_total"} {
+		for _, want := range []string{"raft_commitTime", "raft_leader_lastContact", "raft_fsm_applyBatch", "raft_wal_log_appends",
+			"raft_wal_log_entries_written", "memberlist_gossip", "autopilot_healthy", "grid_build_info", "grid_agents", "grid_events_applied_total"} {
 			if !names[want] {
 				return false, "missing " + want
 			}
