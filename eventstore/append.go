@@ -316,7 +316,7 @@ func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
 	}
 	id := w.g.entityID(ent)
 	if id == 0 {
-		v, err := w.g.in.intern(ent)
+		v, err := w.g.in.internEntity(ent) // recorded in ents just below
 		if err != nil {
 			return 0, err
 		}

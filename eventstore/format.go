@@ -15,8 +15,14 @@ import (
 // indexes: about 1.2 KB per event. Format 2 stores one compact record per
 // event, sequence-number indexes and derives the graph form on read.
 // Format 3 stores the same records without the index buckets: the indexes
-// are kept in memory and rebuilt from the records on Open.
-const formatVersion = 3
+// are kept in memory and rebuilt from the records on Open. Format 4 no
+// longer writes a new entity's name to the intern bucket: the entities
+// bucket, which maps it to the same intern id, is where lookups find it
+// (one random-key insert fewer per new entity). A format 3 file is a
+// format 4 file that has every entity in both buckets: Open records 4 in
+// it, so an older Grid, which would not find the newer entities' ids, no
+// longer opens it.
+const formatVersion = 4
 
 // ErrFormat reports a store file written in another format.
 var ErrFormat = rpc.NewSentinel("unsupported store format", rpc.ErrPrecondition)
@@ -50,6 +56,8 @@ func checkFormat(tx *bolt.Tx, path string) error {
 		return nil
 	case v == 1 || v == 2:
 		return nil // migrated by Open and Restore (migrate.go, migrate_v2.go)
+	case v == 3:
+		return nil // read as is; Open records format 4 (initFormat)
 	case v < formatVersion:
 		return fmt.Errorf("%w: %s was written in event store format %d by an older Grid; this Grid reads format %d. "+
 			"A master rebuilds its store from its peers: stop it, move its data directory aside and start it again to rejoin. "+

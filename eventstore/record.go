@@ -30,12 +30,16 @@ type record struct {
 	causeMask uint64
 }
 
-// interner assigns and resolves intern ids inside one transaction.
+// interner assigns and resolves intern ids inside one transaction. A
+// string's id is in the intern bucket (strs), or, for an entity first
+// interned as one (format 4), only in the entities bucket (ents), which maps
+// every entity to its intern id: one random-key insert per new entity
+// fewer than keeping it in both.
 type interner struct {
-	strs, ids, meta *bolt.Bucket
-	next            uint64 // 0 until loaded
-	cache           map[string]uint64
-	names           map[uint64]string // resolved ids (a query decodes the same few)
+	strs, ids, meta, ents *bolt.Bucket
+	next                  uint64 // 0 until loaded
+	cache                 map[string]uint64
+	names                 map[uint64]string // resolved ids (a query decodes the same few)
 	// shared resolves committed intern ids across transactions (readers
 	// only: a writer's ids are not committed yet); nil for writers.
 	shared *nameCache
@@ -69,7 +73,8 @@ func (c *nameCache) put(id uint64, s string) {
 }
 
 func newInterner(tx *bolt.Tx) *interner {
-	return &interner{strs: tx.Bucket(bucketIntern), ids: tx.Bucket(bucketInternIDs), meta: tx.Bucket(bucketMeta)}
+	return &interner{strs: tx.Bucket(bucketIntern), ids: tx.Bucket(bucketInternIDs), meta: tx.Bucket(bucketMeta),
+		ents: tx.Bucket(bucketEntities)}
 }
 
 // lookup returns s's intern id, 0 when s is not interned (or empty).
@@ -81,6 +86,9 @@ func (in *interner) lookup(s string) uint64 {
 		return id
 	}
 	id := uint64(decodeUint32(in.strs.Get([]byte(s))))
+	if id == 0 {
+		id = uint64(decodeUint32(in.ents.Get([]byte(s))))
+	}
 	if id != 0 && len(in.cache) < 4096 {
 		if in.cache == nil {
 			in.cache = map[string]uint64{}
@@ -93,6 +101,19 @@ func (in *interner) lookup(s string) uint64 {
 // intern returns s's intern id, assigning the next one (in append order,
 // so every replica assigns the same) when s is new. "" is 0.
 func (in *interner) intern(s string) (uint64, error) {
+	return in.internAs(s, true)
+}
+
+// internEntity is intern for an entity, which the caller records in the
+// entities bucket with the returned id: a new one is not written to the
+// intern bucket as well (lookup finds it in the entities bucket).
+func (in *interner) internEntity(s string) (uint64, error) {
+	return in.internAs(s, false)
+}
+
+// internAs is intern; inStrs says whether a new string goes into the
+// intern bucket.
+func (in *interner) internAs(s string, inStrs bool) (uint64, error) {
 	if id := in.lookup(s); id != 0 || s == "" {
 		return id, nil
 	}
@@ -105,8 +126,10 @@ func (in *interner) intern(s string) (uint64, error) {
 	}
 	in.next++
 	key := encodeUint32(uint32(id))
-	if err := in.strs.Put([]byte(s), key); err != nil {
-		return 0, err
+	if inStrs {
+		if err := in.strs.Put([]byte(s), key); err != nil {
+			return 0, err
+		}
 	}
 	if err := in.ids.Put(key, []byte(s)); err != nil {
 		return 0, err

@@ -89,7 +89,7 @@ func Open(path string, opts Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-	} else if format != 0 && format < formatVersion {
+	} else if format == 1 {
 		db.Close()
 		logger.Named("eventstore").Info("migrating the event store to the current format (the original is kept as .format1)", "path", path, "from", format, "to", formatVersion)
 		if err := migrateFile(path); err != nil {
