@@ -261,7 +261,6 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 }
 
 func runMaster(c *cli.Context) error {
-	startGCFloor(gcFloorBytes)
 	broker, err := newLogBroker(c, "grid")
 	if err != nil {
 		return cli.Exit("Error: "+err.Error(), 2)
