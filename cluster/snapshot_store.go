@@ -44,10 +44,11 @@ const (
 	snapshotMetaFile = "meta.json"
 	snapshotState    = "state.bin"
 	snapshotTmp      = ".tmp"
-	// snapshotReadBuf is the read size of the checksum pass in Open.
-	snapshotReadBuf = 1 << 20
-	// snapshotWriteBuf buffers small writes to a sink (the FSM writes
-	// 256 KiB pieces; raft's installs copy from the network in 32 KiB).
+	// snapshotReadBuf is the read size of the checksum pass in Open and the
+	// buffer of the reader Open returns.
+	snapshotReadBuf = 256 << 10
+	// snapshotWriteBuf buffers small writes to a sink (raft's installs copy
+	// from the network in 32 KiB); the FSM's 1 MiB pieces pass through.
 	snapshotWriteBuf = 256 << 10
 )
 
@@ -215,7 +216,7 @@ func (s *snapshotStore) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, erro
 		f.Close()
 		return nil, nil, fmt.Errorf("open snapshot %s: %w", id, err)
 	}
-	return &m.SnapshotMeta, &snapshotReader{Reader: bufio.NewReaderSize(f, snapshotWriteBuf), f: f}, nil
+	return &m.SnapshotMeta, &snapshotReader{Reader: bufio.NewReaderSize(f, snapshotReadBuf), f: f}, nil
 }
 
 // verifySnapshotFile reads f to its end and checks its size and checksum
