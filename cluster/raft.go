@@ -54,13 +54,13 @@ func (m *Master) setupRaft() error {
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, snapshotsRetained, logger)
+	// Raft's file snapshot layout, checksummed with CRC-32C and flushed
+	// while written (snapshot_store.go, snapshot_writebehind.go).
+	snaps, err := newSnapshotStore(dir, snapshotsRetained, logger.Named("snapshot"))
 	if err != nil {
 		return fmt.Errorf("raft snapshot store: %w", err)
 	}
-	// Snapshots are flushed while written, not all at once at the end
-	// (snapshot_writebehind.go).
-	m.consensus.snapshots = newWriteBehindStore(snaps, dir, logger)
+	m.consensus.snapshots = snaps
 
 	// With port 0 and no advertise address the listener's own address is
 	// advertised (it must then have a specific host).

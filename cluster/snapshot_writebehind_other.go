@@ -4,8 +4,8 @@ package cluster
 
 import "os"
 
-// writeBehindSupported: only Linux has sync_file_range; elsewhere raft's
-// snapshot store is used as it is.
+// writeBehindSupported: only Linux has sync_file_range; elsewhere the
+// snapshot is synced only at its end.
 const writeBehindSupported = false
 
 func startWriteback(*os.File, int64, int64) error { return nil }

@@ -104,7 +104,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s *fsmSnapshot) write(w io.Writer) error {
-	bw := bufio.NewWriterSize(w, 256<<10)
+	// One paced slice per write: the event store is read, and the sink
+	// written, a burst at a time (snapshot_pace.go).
+	bw := bufio.NewWriterSize(w, persistBurst)
 	if _, err := bw.WriteString(snapshotMagic); err != nil {
 		return err
 	}

@@ -73,6 +73,82 @@ func BenchmarkSnapshotStall(b *testing.B) {
 	record("apply_p99_ms_during_snapshot_stall", percentileMS(during, 0.99), "ms", how+fmt.Sprintf(" while a user snapshot persists (%d rounds pooled), p99 of %d", snapshotStallRounds, len(during)))
 	record("apply_p50_ms_during_snapshot_stall", percentileMS(during, 0.5), "ms", "as apply_p99_ms_during_snapshot_stall, p50")
 	record("snapshot_persist_s_stall", percentileMS(persists, 0.5)/1000, "s", how+"; SaveSnapshot until its first chunk, median of the rounds")
+	snapshotCPU(b, leader, how)
+}
+
+// snapshotCPU times the leader's CPU (utime+stime, /proc/<pid>/stat) for
+// user snapshots with no other writes going on: one registration (so there
+// is something new to snapshot), then SaveSnapshot, until its first chunk
+// and until its end. The CPU a snapshot takes per MiB is what it takes
+// from the apply path on a 2-core machine, whatever the machine's load.
+func snapshotCPU(b *testing.B, leader *harness.Master, how string) {
+	pid := leader.PID()
+	if pid == 0 {
+		b.Fatal("the leader is not running")
+	}
+	register := func(id string) {
+		ctx, cancel := harness.Ctx(10 * time.Second)
+		defer cancel()
+		if _, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if dir := os.Getenv("GRID_SNAPSTALL_PROFILE"); dir != "" {
+		// The leader's CPU profile over back-to-back quiet snapshots.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			saveDebug(b, leader, "/debug/pprof/profile?seconds=5", filepath.Join(dir, "cpu-quiet.pprof"))
+		}()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				goto measure
+			default:
+			}
+			register(fmt.Sprintf("agent-prof%d", i))
+			saveSnapshot(b, leader, filepath.Join(b.TempDir(), "prof.snap"), make(chan struct{}))
+		}
+	}
+measure:
+	idle0, err := sampleCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	idle1, err := sampleCPU(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("leader CPU with nothing going on: %.3f cores", cores(idle0, idle1))
+	var toFirst, total time.Duration
+	var mib float64
+	for round := range snapshotStallRounds {
+		register(fmt.Sprintf("agent-cpu%d", round))
+		c0, err := cpuTime(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		first := make(chan struct{})
+		var c1 time.Duration
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-first
+			c1, _ = cpuTime(pid)
+		})
+		_, size := saveSnapshot(b, leader, filepath.Join(b.TempDir(), "cpu.snap"), first)
+		wg.Wait()
+		c2, err := cpuTime(pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toFirst += c1 - c0
+		total += c2 - c0
+		mib += float64(size) / (1 << 20)
+	}
+	b.Logf("leader CPU for %d quiet snapshots of %.0f MiB in all: %v to the first chunk, %v to the end", snapshotStallRounds, mib, toFirst, total)
+	record("snapshot_leader_cpu_ms_per_mib", float64(toFirst.Microseconds())/1000/mib, "ms/MiB", how+fmt.Sprintf("; leader utime+stime per MiB of snapshot, SaveSnapshot with no other writes until its first chunk (barrier, FSM snapshot, persist, open), %d snapshots", snapshotStallRounds))
+	record("snapshot_leader_cpu_ms_per_mib_streamed", float64(total.Microseconds())/1000/mib, "ms/MiB", "as snapshot_leader_cpu_ms_per_mib, until the whole file is streamed to the caller")
 }
 
 // registerUntil registers agents prefix-<i> on m one at a time until stop
