@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc/encoding"
 	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -78,5 +80,63 @@ func TestEventCodecFallsBack(t *testing.T) {
 	want, _ := proto.Marshal(f)
 	if !bytes.Equal(got.Materialize(), want) {
 		t.Fatal("EventFilter encoded differently")
+	}
+}
+
+// The direct decoder reads what protobuf-go reads: replies from either
+// encoder decode to the same message, and the direct path is the one taken.
+func TestEventCodecDecodes(t *testing.T) {
+	c := encoding.GetCodecV2(grpcproto.Name)
+	l := &EventList{Events: codecEvents(), LastSeq: 1 << 40, FirstSeq: 7}
+	std, err := proto.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := c.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][]byte{std, fast.Materialize(), nil} {
+		want := &EventList{}
+		if err := proto.Unmarshal(b, want); err != nil {
+			t.Fatal(err)
+		}
+		direct := &EventList{}
+		if err := decodeEventList(b, direct); err != nil {
+			t.Fatalf("direct decode: %v", err)
+		}
+		if !proto.Equal(direct, want) {
+			t.Fatalf("direct decode %v, want %v", direct, want)
+		}
+		got := &EventList{LastSeq: 99, Events: []*Event{{Id: "stale"}}}
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("codec decode %v, want %v", got, want)
+		}
+	}
+}
+
+// Replies the direct decoder does not handle go to protobuf-go: unknown
+// fields are kept, malformed or non-UTF-8 replies are refused as before.
+func TestEventCodecDecodeFallsBack(t *testing.T) {
+	c := encoding.GetCodecV2(grpcproto.Name)
+	base, _ := proto.Marshal(&EventList{Events: []*Event{{Id: "a", Details: map[string]string{"k": "v"}}}, LastSeq: 3})
+	unknown := protowire.AppendTag(append([]byte(nil), base...), 99, protowire.VarintType)
+	unknown = protowire.AppendVarint(unknown, 5)
+	badUTF8 := protowire.AppendTag(nil, 1, protowire.BytesType)
+	badUTF8 = protowire.AppendBytes(badUTF8, protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "\xff"))
+	for name, b := range map[string][]byte{"unknown field": unknown, "invalid utf-8": badUTF8, "truncated": base[:len(base)-1]} {
+		want := &EventList{}
+		wantErr := proto.Unmarshal(b, want)
+		got := &EventList{}
+		err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got)
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("%s: error %v, protobuf-go %v", name, err, wantErr)
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("%s: decoded %v, want %v", name, got, want)
+		}
 	}
 }
