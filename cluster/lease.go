@@ -26,6 +26,11 @@ import (
 // for at once: suspend turns the lease off for the transfer's duration.
 // Leadership loss (revoke) and a term change end the lease too.
 //
+// While reads keep arriving, a read in the lease's second half starts the
+// next round in the background (renewal ahead of expiry), so a steady
+// stream of reads never waits for a round; the renewed lease is measured
+// from that round's start like any other, so it is exactly as safe.
+//
 // Only reads use it: fencing actions (stopping an orphan node, nodes'
 // Fencing.Verify) keep a real VerifyLeader every time (verifyLeader).
 type readLease struct {
@@ -37,6 +42,7 @@ type readLease struct {
 	suspended int       // transfers in progress: no lease while > 0
 	flight    *leaseFlight
 	verifies  atomic.Uint64 // VerifyLeader rounds made (tests)
+	renewals  atomic.Uint64 // of which begun ahead of expiry, in the background (tests)
 }
 
 // leaseFlight is one VerifyLeader round that concurrent reads share.
@@ -66,7 +72,17 @@ func leaseLength(t RaftTimings) time.Duration {
 // renews the lease.
 func (l *readLease) verify(r leaseRaft) error {
 	l.mu.Lock()
-	if l.suspended == 0 && r.State() == raft.Leader && time.Now().Before(l.until) && r.CurrentTerm() == l.term {
+	now := time.Now()
+	if l.suspended == 0 && r.State() == raft.Leader && now.Before(l.until) && r.CurrentTerm() == l.term {
+		// In the lease's second half, with no round in flight, renew it
+		// in the background: reads keep arriving, and the next one after
+		// the lease ran out would otherwise wait for a whole round.
+		// This read is answered under the current lease, as before.
+		if l.flight == nil && l.until.Sub(now) < l.length/2 {
+			f, gen := l.startFlight(now)
+			l.renewals.Add(1)
+			go l.round(r, f, gen)
+		}
 		l.mu.Unlock()
 		return nil
 	}
@@ -90,12 +106,24 @@ func (l *readLease) verify(r leaseRaft) error {
 		}
 		return f.err
 	}
-	start := time.Now()
+	f, gen := l.startFlight(time.Now())
+	l.mu.Unlock()
+	return l.round(r, f, gen)
+}
+
+// startFlight registers a VerifyLeader round beginning at start (l.mu held).
+func (l *readLease) startFlight(start time.Time) (*leaseFlight, uint64) {
 	f := &leaseFlight{done: make(chan struct{}), start: start}
 	l.flight = f
-	gen := l.gen
-	l.mu.Unlock()
+	return f, l.gen
+}
 
+// round runs the VerifyLeader round f (registered at generation gen) and
+// renews the lease to f.start+length when it confirms leadership and
+// nothing revoked or suspended the lease meanwhile. A renewal ahead of
+// expiry runs the same round: the lease never reaches past the moment its
+// round was sent plus the lease length.
+func (l *readLease) round(r leaseRaft, f *leaseFlight, gen uint64) error {
 	term := r.CurrentTerm()
 	err := r.VerifyLeader().Error()
 	l.verifies.Add(1)
@@ -103,7 +131,7 @@ func (l *readLease) verify(r leaseRaft) error {
 	l.mu.Lock()
 	l.flight = nil
 	if err == nil && gen == l.gen && l.suspended == 0 && r.CurrentTerm() == term {
-		l.until, l.term = start.Add(l.length), term
+		l.until, l.term = f.start.Add(l.length), term
 	}
 	l.mu.Unlock()
 	if err != nil {

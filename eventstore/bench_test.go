@@ -34,8 +34,8 @@ func BenchmarkAppend(b *testing.B) {
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "events/s")
 }
 
-// BenchmarkQueryEntity builds 1M events (skipped with -short), then queries
-// one entity's newest 100 events.
+// BenchmarkQueryEntity builds 1M events (skipped with -short), with two
+// details each, then queries one entity's newest 100 events.
 func BenchmarkQueryEntity(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds 1M events")
@@ -50,7 +50,8 @@ func BenchmarkQueryEntity(b *testing.B) {
 		batch := make([]*rpc.Event, batchSize)
 		for i := range batch {
 			n := start + i
-			batch[i] = ev(fmt.Sprintf("e%d", n), rpc.EventType(30+n%3), fmt.Sprintf("node-%d", n%1000), base+int64(n)*1000, nil)
+			batch[i] = ev(fmt.Sprintf("e%d", n), rpc.EventType(30+n%3), fmt.Sprintf("node-%d", n%1000), base+int64(n)*1000,
+				map[string]string{"restart_count": strconv.Itoa(n % 4), "exit_code": "137"}) // as test/bench loads them
 		}
 		if _, err := s.AppendEvents(batch); err != nil {
 			b.Fatal(err)

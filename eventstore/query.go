@@ -1,7 +1,9 @@
 package eventstore
 
 import (
+	"bytes"
 	"container/heap"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -107,15 +109,30 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		out = make([]*rpc.Event, 0, len(seqs))
 		in := newInterner(tx)
 		in.shared = s.ix.names
-		events := tx.Bucket(bucketEvents)
-		for _, seq := range seqs {
-			e, err := loadFrom(events, in, seq)
+		// One cursor for every lookup (a Bucket.Get makes a cursor, and
+		// its search stack, per call); the records are read first so
+		// their total size sizes the slab the results are cut from.
+		c := tx.Bucket(bucketEvents).Cursor()
+		recs := make([][]byte, len(seqs))
+		size := 0
+		for i, seq := range seqs {
+			var k [8]byte
+			binary.BigEndian.PutUint64(k[:], seq)
+			if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
+				recs[i] = v
+				size += len(v)
+			}
+		}
+		sl := newEventSlab(len(seqs), size)
+		for i, v := range recs {
+			if v == nil {
+				continue
+			}
+			r, err := decodeRecordIn(v, seqs[i], in, sl)
 			if err != nil {
 				return err
 			}
-			if e != nil {
-				out = append(out, e)
-			}
+			out = append(out, r.ev)
 		}
 		return nil
 	})

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gridctl/grid/rpc"
 	bolt "go.etcd.io/bbolt"
@@ -267,9 +268,53 @@ func recordID(v []byte) []byte {
 
 // decodeRecord decodes the record stored under seq.
 func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
+	return decodeRecordIn(v, seq, in, nil)
+}
+
+// eventSlab hands out the events and strings of one query's results from
+// a few large allocations instead of several small ones per event: the
+// events from one slice, their ids and detail values from one byte slab
+// that is never written after a string is cut from it. Every result holds
+// the slabs until all of them are dropped (a query's results live and die
+// together).
+type eventSlab struct {
+	evs []rpc.Event
+	buf []byte
+}
+
+// newEventSlab has room for n events whose records total recBytes (an
+// upper bound for their ids and detail values).
+func newEventSlab(n, recBytes int) *eventSlab {
+	return &eventSlab{evs: make([]rpc.Event, 0, n), buf: make([]byte, 0, recBytes)}
+}
+
+func (sl *eventSlab) event() *rpc.Event {
+	if sl == nil || len(sl.evs) == cap(sl.evs) {
+		return &rpc.Event{}
+	}
+	sl.evs = sl.evs[:len(sl.evs)+1]
+	return &sl.evs[len(sl.evs)-1]
+}
+
+func (sl *eventSlab) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if sl == nil || cap(sl.buf)-len(sl.buf) < len(b) {
+		return string(b)
+	}
+	at := len(sl.buf)
+	sl.buf = append(sl.buf, b...)
+	return unsafe.String(&sl.buf[at], len(b))
+}
+
+// decodeRecordIn is decodeRecord taking the event and its strings from sl
+// (nil: allocate each).
+func decodeRecordIn(v []byte, seq uint64, in *interner, sl *eventSlab) (record, error) {
 	r := recReader{b: v}
-	e := &rpc.Event{Seq: seq}
-	e.Id = string(r.bytes())
+	e := sl.event()
+	e.Seq = seq
+	e.Id = sl.str(r.bytes())
 	e.Type = rpc.EventType(int32(uint32(r.uvarint())))
 	e.EntityId = in.str(r.uvarint())
 	e.Timestamp = r.varint()
@@ -281,7 +326,7 @@ func decodeRecord(v []byte, seq uint64, in *interner) (record, error) {
 		e.Details = make(map[string]string, n)
 		for range n {
 			k := in.str(r.uvarint())
-			e.Details[k] = string(r.bytes())
+			e.Details[k] = sl.str(r.bytes())
 		}
 	}
 	rec := record{ev: e, assocBase: r.uvarint(), suffix: r.uvarint(), causeMask: r.uvarint()}
