@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/rpc/security"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// heartbeatStreams lets the leader end every open HeartbeatStream at once
+// when it loses leadership: each stream watches the channel that was
+// current when it opened; endAll closes it and installs a fresh one. It
+// holds nothing per stream.
+type heartbeatStreams struct {
+	mu  sync.Mutex
+	end chan struct{}
+}
+
+// current is the channel closed at the next endAll.
+func (h *heartbeatStreams) current() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.end == nil {
+		h.end = make(chan struct{})
+	}
+	return h.end
+}
+
+// endAll ends every stream opened so far.
+func (h *heartbeatStreams) endAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.end != nil {
+		close(h.end)
+	}
+	h.end = make(chan struct{})
+}
+
+// errLeadershipEnded ends the open streams of a master that stopped
+// leading: UNAVAILABLE, as every not-leader answer, so agents look for the
+// new leader.
+func (m *Master) errLeadershipEnded() error {
+	return status.Errorf(codes.Unavailable, "master %s is no longer the leader; heartbeat stream ended (find the new leader)", m.config.ID)
+}
+
+// HeartbeatStream carries one agent's heartbeats on one stream (rpc/grid.proto).
+// Only a ready leader serves it: a follower refuses it UNAVAILABLE with the
+// leader's id in the x-grid-leader-id trailer (agents go there, or beat
+// unary, which followers forward). Every message gets the checks and
+// effects of a unary Heartbeat: validation, the token (resolved again per
+// message, so a revoked ACL token stops being accepted on an open stream),
+// the agent-bound token and certificate role checks, the per-agent rate
+// limit, then heartbeatLocal. A refused message ends the stream with the
+// status the unary call would have failed with. When this master stops
+// leading, every open stream ends UNAVAILABLE at once.
+func (s *gridService) HeartbeatStream(stream rpc.GridMaster_HeartbeatStreamServer) error {
+	m := s.m
+	ctx := stream.Context()
+	ended := m.hbStreams.current() // before the leader check: an endAll after it ends this stream
+	if !m.isLeader() || !m.consensus.leaderReady.Load() {
+		if leader := m.leaderID(); leader != "" && leader != m.config.ID {
+			stream.SetTrailer(metadata.Pairs(rpc.LeaderIDTrailerKey, leader))
+		}
+		return m.notLeaderStatus()
+	}
+	// The reader receives; this goroutine answers, and returns the moment
+	// leadership ends even while no beat is in flight (a Recv cannot be
+	// interrupted otherwise). recv is unbuffered: at most one beat waits.
+	type received struct {
+		in  *rpc.HeartbeatRequest
+		err error
+	}
+	recv := make(chan received)
+	go func() {
+		for {
+			in, err := stream.Recv()
+			select {
+			case recv <- received{in, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	secret := security.BearerFrom(ctx)
+	for {
+		var r received
+		select {
+		case r = <-recv:
+		case <-ended:
+			return m.errLeadershipEnded()
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+		if errors.Is(r.err, io.EOF) {
+			return nil // the agent closed its side
+		}
+		if r.err != nil {
+			return r.err
+		}
+		resp, err := m.streamBeat(ctx, secret, r.in)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// streamBeat answers one beat of a stream, after the unary call's checks.
+func (m *Master) streamBeat(ctx context.Context, secret string, in *rpc.HeartbeatRequest) (*rpc.HeartbeatResponse, error) {
+	const method = rpc.GridMaster_HeartbeatStream_FullMethodName
+	if err := rpc.ValidateID("agent_id", in.AgentId); err != nil {
+		return nil, toStatus(err)
+	}
+	id, ref := m.endpoint.auth.Authorize(secret, secret != "", security.MethodCapability(method))
+	if ref == nil {
+		ref = m.checkCall(ctx, method, id, in)
+	}
+	if ref != nil {
+		m.auditRefused(ctx, method, ref.Reason)
+		return nil, ref.Err()
+	}
+	if m.endpoint.limits != nil {
+		if err := m.endpoint.limits.check(ctx, method, in); err != nil {
+			return nil, err
+		}
+	}
+	if !m.isLeader() || !m.consensus.leaderReady.Load() {
+		return nil, m.errLeadershipEnded()
+	}
+	resp, err := m.heartbeatLocal(in)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return resp, nil
+}
