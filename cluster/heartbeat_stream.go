@@ -69,6 +69,8 @@ func (s *gridService) HeartbeatStream(stream rpc.GridMaster_HeartbeatStreamServe
 		}
 		return m.notLeaderStatus()
 	}
+	m.metrics.heartbeatStreams.Inc()
+	defer m.metrics.heartbeatStreams.Dec()
 	// The reader receives; this goroutine answers, and returns the moment
 	// leadership ends even while no beat is in flight (a Recv cannot be
 	// interrupted otherwise). recv is unbuffered: at most one beat waits.
