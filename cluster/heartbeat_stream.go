@@ -71,48 +71,54 @@ func (s *gridService) HeartbeatStream(stream rpc.GridMaster_HeartbeatStreamServe
 	}
 	m.metrics.heartbeatStreams.Inc()
 	defer m.metrics.heartbeatStreams.Dec()
-	// The reader receives; this goroutine answers, and returns the moment
-	// leadership ends even while no beat is in flight (a Recv cannot be
-	// interrupted otherwise). recv is unbuffered: at most one beat waits.
-	type received struct {
-		in  *rpc.HeartbeatRequest
-		err error
+	// The beats are received, checked and answered on one goroutine, so a
+	// beat costs one wake-up; this one only waits for it to end or for
+	// leadership to end, since a Recv cannot be interrupted otherwise. mu
+	// and over keep that goroutine from sending once this one returned.
+	var (
+		mu   sync.Mutex
+		over bool
+	)
+	done := make(chan error, 1)
+	go func() { done <- m.serveBeats(ctx, stream, &mu, &over) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ended:
+	case <-ctx.Done():
 	}
-	recv := make(chan received)
-	go func() {
-		for {
-			in, err := stream.Recv()
-			select {
-			case recv <- received{in, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	mu.Lock()
+	over = true
+	mu.Unlock()
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return m.errLeadershipEnded()
+}
+
+// serveBeats answers a stream's beats until it ends, a beat is refused,
+// or *over is set (under mu) by HeartbeatStream returning.
+func (m *Master) serveBeats(ctx context.Context, stream rpc.GridMaster_HeartbeatStreamServer, mu *sync.Mutex, over *bool) error {
 	secret := security.BearerFrom(ctx)
 	for {
-		var r received
-		select {
-		case r = <-recv:
-		case <-ended:
-			return m.errLeadershipEnded()
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		}
-		if errors.Is(r.err, io.EOF) {
+		in, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
 			return nil // the agent closed its side
 		}
-		if r.err != nil {
-			return r.err
-		}
-		resp, err := m.streamBeat(ctx, secret, r.in)
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(resp); err != nil {
+		mu.Lock()
+		if *over {
+			mu.Unlock()
+			return nil
+		}
+		resp, err := m.streamBeat(ctx, secret, in)
+		if err == nil {
+			err = stream.Send(resp)
+		}
+		mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
