@@ -54,7 +54,7 @@ func TestRegistryViews(t *testing.T) {
 	}
 }
 
-// TestCountsFollowEveryChange: the memoised Counts equal a fresh walk of
+// TestCountsFollowEveryChange: the memoised Counts and AgentBriefs equal a fresh walk of
 // the registry after every entry of a log (registry changes, events,
 // status changes, node upserts).
 func TestCountsFollowEveryChange(t *testing.T) {
@@ -77,6 +77,15 @@ func TestCountsFollowEveryChange(t *testing.T) {
 		if got.Agents != want.Agents || got.Nodes != want.Nodes || !maps.Equal(got.AgentsByStatus, want.AgentsByStatus) ||
 			!maps.Equal(got.NodesByStatus, want.NodesByStatus) {
 			t.Fatalf("after entry %d: Counts = %+v, a walk gives %+v", i, got, want)
+		}
+		briefs, agents := f.AgentBriefs(), f.Agents()
+		if len(briefs) != len(agents) {
+			t.Fatalf("after entry %d: %d briefs for %d agents", i, len(briefs), len(agents))
+		}
+		for j, b := range briefs {
+			if b.AgentID != agents[j].AgentId || b.Status != agents[j].Status || b.DrainStatus != agents[j].GetDrain().GetStatus() {
+				t.Fatalf("after entry %d: brief %+v, record %v", i, b, agents[j])
+			}
 		}
 		got.AgentsByStatus["scribbled"] = 1 // callers get their own maps
 		if _, ok := f.Counts().AgentsByStatus["scribbled"]; ok {
