@@ -100,8 +100,11 @@ func (s *gridService) HeartbeatStream(stream rpc.GridMaster_HeartbeatStreamServe
 // or *over is set (under mu) by HeartbeatStream returning.
 func (m *Master) serveBeats(ctx context.Context, stream rpc.GridMaster_HeartbeatStreamServer, mu *sync.Mutex, over *bool) error {
 	secret := security.BearerFrom(ctx)
+	// One request and one answer, reused for every beat: RecvMsg resets the
+	// request, and Send has encoded the answer when it returns.
+	in, resp := &rpc.HeartbeatRequest{}, &rpc.HeartbeatResponse{}
 	for {
-		in, err := stream.Recv()
+		err := stream.RecvMsg(in)
 		if errors.Is(err, io.EOF) {
 			return nil // the agent closed its side
 		}
@@ -113,7 +116,7 @@ func (m *Master) serveBeats(ctx context.Context, stream rpc.GridMaster_Heartbeat
 			mu.Unlock()
 			return nil
 		}
-		resp, err := m.streamBeat(ctx, secret, in)
+		err = m.streamBeat(ctx, secret, in, resp)
 		if err == nil {
 			err = stream.Send(resp)
 		}
@@ -124,11 +127,12 @@ func (m *Master) serveBeats(ctx context.Context, stream rpc.GridMaster_Heartbeat
 	}
 }
 
-// streamBeat answers one beat of a stream, after the unary call's checks.
-func (m *Master) streamBeat(ctx context.Context, secret string, in *rpc.HeartbeatRequest) (*rpc.HeartbeatResponse, error) {
+// streamBeat answers one beat of a stream into resp, after the unary
+// call's checks.
+func (m *Master) streamBeat(ctx context.Context, secret string, in *rpc.HeartbeatRequest, resp *rpc.HeartbeatResponse) error {
 	const method = rpc.GridMaster_HeartbeatStream_FullMethodName
 	if err := rpc.ValidateID("agent_id", in.AgentId); err != nil {
-		return nil, toStatus(err)
+		return toStatus(err)
 	}
 	id, ref := m.endpoint.auth.Authorize(secret, secret != "", security.MethodCapability(method))
 	if ref == nil {
@@ -136,19 +140,15 @@ func (m *Master) streamBeat(ctx context.Context, secret string, in *rpc.Heartbea
 	}
 	if ref != nil {
 		m.auditRefused(ctx, method, ref.Reason)
-		return nil, ref.Err()
+		return ref.Err()
 	}
 	if m.endpoint.limits != nil {
 		if err := m.endpoint.limits.check(ctx, method, in); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if !m.isLeader() || !m.consensus.leaderReady.Load() {
-		return nil, m.errLeadershipEnded()
+		return m.errLeadershipEnded()
 	}
-	resp, err := m.heartbeatLocal(in)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return resp, nil
+	return toStatus(m.heartbeatInto(in, resp))
 }
