@@ -19,9 +19,13 @@ type NodeLister interface {
 }
 
 // Heartbeater registers the agent with the masters and heartbeats at the
-// interval the master returns, with jitter. On any error it moves to
-// another master and retries with backoff; on NOT_FOUND it registers again,
-// reporting the nodes it runs. It never gives up while the agent runs.
+// interval the master returns, with jitter. Beats go on one HeartbeatStream
+// to the leader; a master without it (UNIMPLEMENTED: an older master) gets
+// unary Heartbeat calls, and so does a follower that refuses the stream
+// when gossip does not know where its leader is (the follower forwards
+// unary beats). On any error it moves to another master and retries with
+// backoff; on NOT_FOUND it registers again, reporting the nodes it runs. It
+// never gives up while the agent runs.
 type Heartbeater struct {
 	cfg    Config
 	pool   *MasterPool
@@ -34,6 +38,8 @@ type Heartbeater struct {
 	// leader id it named (metrics); rtt observes each heartbeat round trip.
 	master, leader atomic.Value
 	rtt            func(time.Duration)
+	// stream is the HeartbeatStream beats go on (heartbeat_stream.go).
+	stream beatStream
 }
 
 // Master is the address of the master this agent last heartbeated and the
@@ -60,6 +66,7 @@ func (h *Heartbeater) Run(ctx context.Context) {
 	backoff := Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}
 	interval := h.cfg.HeartbeatInterval
 	registered := false
+	defer h.stream.close()
 	for ctx.Err() == nil {
 		var err error
 		if !registered {
@@ -130,18 +137,61 @@ func (h *Heartbeater) register(ctx context.Context, interval time.Duration) (tim
 }
 
 func (h *Heartbeater) heartbeat(ctx context.Context, interval time.Duration) (time.Duration, error) {
+	return h.heartbeatTry(ctx, interval, len(h.pool.Addrs()))
+}
+
+// heartbeatTry sends one beat: on the stream when the master takes it, else
+// unary. While tries remain, a beat whose stream a follower refused goes
+// at once to the leader it named (its address from gossip) or else to the
+// next master, and so does a beat whose stream had ended (a deposed leader
+// ends its streams); the last try beats unary through a follower (it
+// forwards), and that master gets unary beats for unaryRetryAfter.
+func (h *Heartbeater) heartbeatTry(ctx context.Context, interval time.Duration, tries int) (time.Duration, error) {
 	addr, client, err := h.pool.Current()
 	if err != nil {
 		return interval, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, max(interval, 2*time.Second))
-	defer cancel()
-	start := time.Now()
-	resp, err := client.Heartbeat(cctx, &rpc.HeartbeatRequest{
+	timeout := max(interval, 2*time.Second)
+	req := &rpc.HeartbeatRequest{
 		AgentId:          h.cfg.AgentID,
 		StorageNodeCount: uint32(h.nodes.ActiveCount()),
 		Timestamp:        uint64(time.Now().Unix()),
-	})
+	}
+	start := time.Now()
+	var resp *rpc.HeartbeatResponse
+	unary := !h.stream.useStream(addr)
+	if !unary {
+		var leader string
+		wasOpen := h.stream.s != nil && h.stream.addr == addr
+		resp, leader, err = h.stream.send(ctx, addr, client, req, timeout)
+		switch code := status.Code(err); {
+		case code == codes.Unimplemented:
+			h.logger.Info("master has no HeartbeatStream (an older master); heartbeating with unary calls", "master", addr)
+			h.stream.refused(addr)
+			unary = true
+		case code == codes.Unavailable && leader != "":
+			if tries > 1 {
+				if !h.pool.PreferLeader(leader) {
+					h.pool.Failed(addr) // gossip does not place the leader: try the next master
+				}
+				return h.heartbeatTry(ctx, interval, tries-1)
+			}
+			h.logger.Info("no master took the heartbeat stream; heartbeating through a follower", "master", addr, "leader_id", leader)
+			h.stream.refused(addr) // a follower: it forwards unary beats
+			unary = true
+		case code == codes.Unavailable && wasOpen && tries > 1 && time.Since(start) < timeout:
+			// The stream had ended (a deposed leader ends its streams at
+			// once): look for the leader now rather than after a back-off.
+			h.logger.Info("heartbeat stream ended; finding the leader", "master", addr, "error", err)
+			h.pool.Failed(addr)
+			return h.heartbeatTry(ctx, interval, tries-1)
+		}
+	}
+	if unary {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		resp, err = client.Heartbeat(cctx, req)
+		cancel()
+	}
 	if err == nil && !resp.GetAcknowledged() {
 		err = status.Error(codes.NotFound, "heartbeat not acknowledged")
 	}

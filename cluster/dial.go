@@ -69,6 +69,7 @@ func (m *Master) grpcServerOptions() ([]grpc.ServerOption, error) {
 	}
 	authUnary, authStream := m.accessInterceptors()
 	limits := newCallLimiter(m.config.RateLimits, m.auditRefused)
+	m.endpoint.limits = limits
 	return append([]grpc.ServerOption{
 		grpc.Creds(creds),
 		grpc.MaxRecvMsgSize(maxGRPCRecvBytes),

@@ -167,6 +167,7 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 // establishLeadership started.
 func (m *Master) revokeLeadership(tasks *leaderTasks) {
 	m.consensus.leaderReady.Store(false)
+	m.hbStreams.endAll()
 	m.heartbeats.Clear()
 	tasks.stop()
 	<-m.autopilot.Stop()

@@ -49,11 +49,14 @@ type Master struct {
 	endpoint  grpcEndpoint
 
 	heartbeats *liveness.HeartbeatTimers
-	events     *events.Pipeline
-	nodes      *nodes.Orchestrator
-	autopilot  autopilotPart
-	health     *healthMonitor
-	metrics    *masterMetrics
+	// hbStreams ends the open heartbeat streams when leadership ends
+	// (heartbeat_stream.go).
+	hbStreams heartbeatStreams
+	events    *events.Pipeline
+	nodes     *nodes.Orchestrator
+	autopilot autopilotPart
+	health    *healthMonitor
+	metrics   *masterMetrics
 
 	lifecycle lifecycle
 }
@@ -102,6 +105,9 @@ type grpcEndpoint struct {
 	health *health.Server
 	// requests serialises the tries of one request id (idempotent.go).
 	requests requestLocks
+	// limits are the per-agent heartbeat and per-source event rate limits
+	// (ratelimit.go), shared by the unary and the streamed heartbeat.
+	limits *callLimiter
 }
 
 // lifecycle tracks the master's own goroutines and its shutdown.

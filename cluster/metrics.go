@@ -20,6 +20,7 @@ type masterMetrics struct {
 	appliedIndex     prometheus.Gauge
 	lastContact      prometheus.Gauge
 	heartbeats       prometheus.Counter
+	heartbeatStreams prometheus.Gauge
 	agentsByStatus   *prometheus.GaugeVec
 	nodesByStatus    *prometheus.GaugeVec
 	hasLeader        prometheus.Gauge
@@ -48,6 +49,8 @@ func newMasterMetrics(m *Master) *masterMetrics {
 			Help: "Seconds since the leader was last heard from (0 on the leader)."}),
 		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "grid", Subsystem: "agents", Name: "heartbeats_received_total",
 			Help: "Agent heartbeats handled by this master as leader."}),
+		heartbeatStreams: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "grid", Subsystem: "agents", Name: "heartbeat_streams",
+			Help: "Open HeartbeatStreams (one per agent beating on a stream) this master serves as leader."}),
 		agentsByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Name: "agents",
 			Help: "Registered agents by status (this master's replica)."}, []string{"status"}),
 		nodesByStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "grid", Name: "storage_nodes",
@@ -70,7 +73,7 @@ func newMasterMetrics(m *Master) *masterMetrics {
 	}
 	mm.collectors = []prometheus.Collector{mm.isLeader, mm.term, mm.commitIndex, mm.appliedIndex, mm.lastContact,
 		mm.heartbeats, mm.agentsByStatus, mm.agentTransitions, mm.applyLatency, mm.failureTolerance,
-		mm.nodesByStatus, mm.hasLeader, mm.leaderChanges, mm.eventsApplied, mm.digestMismatch}
+		mm.nodesByStatus, mm.hasLeader, mm.leaderChanges, mm.eventsApplied, mm.digestMismatch, mm.heartbeatStreams}
 	if mm.reg != nil {
 		for _, c := range mm.collectors {
 			if err := mm.reg.Register(c); err != nil {

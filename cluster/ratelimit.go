@@ -159,7 +159,8 @@ func (c *callLimiter) check(ctx context.Context, fullMethod string, req any) err
 	now := time.Now()
 	switch r := req.(type) {
 	case *rpc.HeartbeatRequest:
-		if fullMethod == rpc.GridMaster_Heartbeat_FullMethodName && !c.heartbeats.allow(r.GetAgentId(), now) {
+		if (fullMethod == rpc.GridMaster_Heartbeat_FullMethodName || fullMethod == rpc.GridMaster_HeartbeatStream_FullMethodName) &&
+			!c.heartbeats.allow(r.GetAgentId(), now) {
 			err = status.Errorf(codes.ResourceExhausted, "agent_id %q: more than %g heartbeats/s (burst %d); slow down",
 				rpc.Truncate(r.GetAgentId(), 64), c.cfg.HeartbeatsPerSecond, c.cfg.HeartbeatBurst)
 		}

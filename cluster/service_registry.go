@@ -122,17 +122,33 @@ func (s *gridService) Heartbeat(ctx context.Context, in *rpc.HeartbeatRequest) (
 		return nil, toStatus(err)
 	}
 	return forward(ctx, m, func(ctx context.Context) (*rpc.HeartbeatResponse, error) {
-		st, ok := m.fsm.AgentStatus(in.AgentId) // no record copy per beat
-		if !ok {
-			return nil, fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
-		}
-		next := m.heartbeats.Heartbeat(in.AgentId, st)
-		m.metrics.heartbeats.Inc()
-		return &rpc.HeartbeatResponse{Acknowledged: true, Timestamp: uint64(time.Now().Unix()),
-			NextIntervalMs: next, LeaderId: m.config.ID}, nil
+		return m.heartbeatLocal(in)
 	}, func(ctx context.Context, c rpc.GridMasterClient) (*rpc.HeartbeatResponse, error) {
 		return c.Heartbeat(ctx, in)
 	})
+}
+
+// heartbeatLocal is the leader's effect of one heartbeat, unary or on a
+// HeartbeatStream: reset the agent's liveness timer and answer with the
+// next interval.
+func (m *Master) heartbeatLocal(in *rpc.HeartbeatRequest) (*rpc.HeartbeatResponse, error) {
+	out := &rpc.HeartbeatResponse{}
+	if err := m.heartbeatInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// heartbeatInto is heartbeatLocal filling out (a stream reuses one answer).
+func (m *Master) heartbeatInto(in *rpc.HeartbeatRequest, out *rpc.HeartbeatResponse) error {
+	st, ok := m.fsm.AgentStatus(in.AgentId) // no record copy per beat
+	if !ok {
+		return fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
+	}
+	next := m.heartbeats.Heartbeat(in.AgentId, st)
+	m.metrics.heartbeats.Inc()
+	out.Acknowledged, out.Timestamp, out.NextIntervalMs, out.LeaderId = true, uint64(time.Now().Unix()), next, m.config.ID
+	return nil
 }
 
 // UnregisterAgent removes an agent from the registry.

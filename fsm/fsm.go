@@ -47,6 +47,10 @@ type FSM struct {
 	mu     sync.RWMutex
 	agents map[string]*rpc.AgentRecord // storage_nodes left empty; filled on read
 	nodes  map[string]*rpc.NodeStatus
+	// countsCache memoises Counts per Version (registry_view.go).
+	countsCache countsCache
+	// briefsCache memoises AgentBriefs per Version (registry_view.go).
+	briefsCache briefsCache
 	// removed is the replicated set of masters an operator removed, by id.
 	removed map[string]*rpc.RemovedMaster
 	// requests is the replicated request-dedupe table, by request id.

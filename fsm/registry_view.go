@@ -1,7 +1,9 @@
 package fsm
 
 import (
+	"maps"
 	"sort"
+	"sync"
 
 	"github.com/gridctl/grid/rpc"
 	"google.golang.org/protobuf/proto"
@@ -38,21 +40,42 @@ type RegistryCounts struct {
 	NodesByStatus map[string]int
 }
 
-// Counts counts agents and nodes by status without copying any record.
+// countsCache is the last Counts and the Version it was taken at: the
+// health monitor and the metrics ask every tick, and walking 10,000 agents
+// each time was 18 % of an idle leader's CPU, while the registry changes
+// rarely. Every registry change bumps Version under f.mu's write lock, so
+// a count taken under the read lock belongs to the version read with it.
+type countsCache struct {
+	mu      sync.Mutex
+	valid   bool
+	version uint64
+	counts  RegistryCounts
+}
+
+// Counts counts agents and nodes by status without copying any record; it
+// walks the registry only when it changed since the last call (Version).
 func (f *FSM) Counts() RegistryCounts {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	c := RegistryCounts{
-		Agents: len(f.agents), AgentsByStatus: make(map[string]int),
-		Nodes: len(f.nodes), NodesByStatus: make(map[string]int),
+	v := f.version.Load()
+	cc := &f.countsCache
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if !cc.valid || cc.version != v {
+		c := RegistryCounts{
+			Agents: len(f.agents), AgentsByStatus: make(map[string]int),
+			Nodes: len(f.nodes), NodesByStatus: make(map[string]int),
+		}
+		for _, a := range f.agents {
+			c.AgentsByStatus[a.Status]++
+		}
+		for _, n := range f.nodes {
+			c.NodesByStatus[n.Status]++
+		}
+		cc.valid, cc.version, cc.counts = true, v, c
 	}
-	for _, a := range f.agents {
-		c.AgentsByStatus[a.Status]++
-	}
-	for _, n := range f.nodes {
-		c.NodesByStatus[n.Status]++
-	}
-	return c
+	return RegistryCounts{Agents: cc.counts.Agents, AgentsByStatus: maps.Clone(cc.counts.AgentsByStatus),
+		Nodes: cc.counts.Nodes, NodesByStatus: maps.Clone(cc.counts.NodesByStatus)}
 }
 
 // AgentIDsWithNodes lists, sorted, the ids of agents that have at least one
@@ -107,14 +130,43 @@ type AgentBrief struct {
 	DrainStatus string
 }
 
-// AgentBriefs lists every registered agent's brief, sorted by id.
+// AgentBriefs lists every registered agent's brief, sorted by id. The
+// list is shared: callers must not modify it. It is rebuilt only when the
+// registry changed since the last call (Version): the leader's operations
+// loop asks every second, and copying and sorting 10,000 agents each time
+// was ~3.5 % of a heartbeat-loaded leader's CPU. The cache holds one brief
+// per agent (~48 bytes: the strings are the records').
 func (f *FSM) AgentBriefs() []AgentBrief {
+	bc := &f.briefsCache
 	f.mu.RLock()
+	v := f.version.Load()
+	bc.mu.Lock()
+	if bc.valid && bc.version == v {
+		out := bc.briefs
+		bc.mu.Unlock()
+		f.mu.RUnlock()
+		return out
+	}
+	bc.mu.Unlock()
 	out := make([]AgentBrief, 0, len(f.agents))
 	for id, a := range f.agents {
 		out = append(out, AgentBrief{AgentID: id, Status: a.Status, DrainStatus: a.GetDrain().GetStatus()})
 	}
 	f.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].AgentID < out[j].AgentID })
+	bc.mu.Lock()
+	if !bc.valid || v >= bc.version {
+		bc.valid, bc.version, bc.briefs = true, v, out
+	}
+	bc.mu.Unlock()
 	return out
+}
+
+// briefsCache is the last AgentBriefs and the Version it was taken at (a
+// list taken under the read lock belongs to the version read with it).
+type briefsCache struct {
+	mu      sync.Mutex
+	valid   bool
+	version uint64
+	briefs  []AgentBrief
 }

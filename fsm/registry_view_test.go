@@ -1,6 +1,9 @@
 package fsm
 
-import "testing"
+import (
+	"maps"
+	"testing"
+)
 
 func TestRegistryViews(t *testing.T) {
 	f := newTestFSM(t)
@@ -48,5 +51,45 @@ func TestRegistryViews(t *testing.T) {
 	}
 	if len(a) != 2 || len(a[0].StorageNodes) != 1 || a[0].CurrentStorageNodes != 1 || len(a[1].StorageNodes) != 0 {
 		t.Errorf("Agents() nodes not filled: %v", a)
+	}
+}
+
+// TestCountsFollowEveryChange: the memoised Counts and AgentBriefs equal a fresh walk of
+// the registry after every entry of a log (registry changes, events,
+// status changes, node upserts).
+func TestCountsFollowEveryChange(t *testing.T) {
+	f := newTestFSM(t)
+	walk := func() RegistryCounts {
+		c := RegistryCounts{AgentsByStatus: map[string]int{}, NodesByStatus: map[string]int{}}
+		for _, a := range f.Agents() {
+			c.Agents++
+			c.AgentsByStatus[a.Status]++
+		}
+		for _, n := range f.Nodes() {
+			c.Nodes++
+			c.NodesByStatus[n.Status]++
+		}
+		return c
+	}
+	for i, l := range sampleLog(t) {
+		f.Apply(l)
+		got, want := f.Counts(), walk()
+		if got.Agents != want.Agents || got.Nodes != want.Nodes || !maps.Equal(got.AgentsByStatus, want.AgentsByStatus) ||
+			!maps.Equal(got.NodesByStatus, want.NodesByStatus) {
+			t.Fatalf("after entry %d: Counts = %+v, a walk gives %+v", i, got, want)
+		}
+		briefs, agents := f.AgentBriefs(), f.Agents()
+		if len(briefs) != len(agents) {
+			t.Fatalf("after entry %d: %d briefs for %d agents", i, len(briefs), len(agents))
+		}
+		for j, b := range briefs {
+			if b.AgentID != agents[j].AgentId || b.Status != agents[j].Status || b.DrainStatus != agents[j].GetDrain().GetStatus() {
+				t.Fatalf("after entry %d: brief %+v, record %v", i, b, agents[j])
+			}
+		}
+		got.AgentsByStatus["scribbled"] = 1 // callers get their own maps
+		if _, ok := f.Counts().AgentsByStatus["scribbled"]; ok {
+			t.Fatal("Counts handed out its cached map")
+		}
 	}
 }

@@ -14,4 +14,8 @@ const (
 	// with the same id of a call that succeeded is answered with the first
 	// result instead of being carried out again (requestid.go).
 	RequestIDMetadataKey = "x-grid-request-id"
+	// LeaderIDTrailerKey is the trailer of a HeartbeatStream a master
+	// refused because it is not the leader: the leader's id, when known, so
+	// the agent can go to it (its address from gossip).
+	LeaderIDTrailerKey = "x-grid-leader-id"
 )

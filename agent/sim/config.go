@@ -34,6 +34,10 @@ type Config struct {
 	Unpaced bool
 	// Workers is the number of concurrent callers in unpaced mode (--workers).
 	Workers int
+	// Unary heartbeats with one unary Heartbeat call per beat, as agents
+	// of older releases do, instead of each agent's HeartbeatStream
+	// (--unary, for comparison).
+	Unary bool
 	// Prefix starts every simulated agent id (--prefix).
 	Prefix string
 	// CallTimeout bounds each RPC.
@@ -76,7 +80,8 @@ func (c Config) Validate() error {
 
 // Report is what a run measured; `grid sim-agents --json` prints it.
 type Report struct {
-	Mode            string  `json:"mode"` // paced|unpaced
+	Mode            string  `json:"mode"`      // paced|unpaced
+	Transport       string  `json:"transport"` // stream|unary
 	Agents          int     `json:"agents"`
 	Target          string  `json:"target"` // the master heartbeats went to
 	Conns           int     `json:"conns"`

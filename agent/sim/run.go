@@ -68,7 +68,13 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 	for i := range sim.ids {
 		sim.ids[i] = agentID(cfg.Prefix, i)
 	}
-	rep := &Report{Mode: "paced", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
+	rep := &Report{Mode: "paced", Transport: "stream", Agents: cfg.Agents, Target: target, Conns: cfg.Conns}
+	if cfg.Unary {
+		rep.Transport = "unary"
+	} else {
+		sim.streams = make([]beatStream, cfg.Agents)
+		defer sim.closeStreams()
+	}
 	if cfg.Unpaced {
 		rep.Mode = "unpaced"
 	}

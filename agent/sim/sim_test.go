@@ -246,3 +246,72 @@ func TestRunRestoresTheGCTarget(t *testing.T) {
 		t.Fatalf("GC target after Run = %d; want the caller's 77 back", got)
 	}
 }
+
+// streamMaster is a fakeMaster that also serves HeartbeatStream, counting
+// the beats that came on streams.
+type streamMaster struct {
+	fakeMaster
+	streamed int
+}
+
+func (m *streamMaster) HeartbeatStream(s rpc.GridMaster_HeartbeatStreamServer) error {
+	for {
+		in, err := s.Recv()
+		if err != nil {
+			return nil
+		}
+		r, err := m.Heartbeat(s.Context(), in)
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.streamed++
+		m.mu.Unlock()
+		if err := s.Send(r); err != nil {
+			return err
+		}
+	}
+}
+
+// TestAgentsBeatOnStreams: by default each simulated agent beats on its
+// HeartbeatStream; with Unary on every beat is a unary call; against a
+// master without the RPC (fakeMaster) the simulator falls back to unary
+// (TestRunRegistersAndHeartbeatsEveryAgent).
+func TestAgentsBeatOnStreams(t *testing.T) {
+	for _, unary := range []bool{false, true} {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &streamMaster{fakeMaster: fakeMaster{registered: map[string]string{}, beats: map[string]int{}}}
+		srv := grpc.NewServer()
+		rpc.RegisterGridMasterServer(srv, m)
+		go func() { _ = srv.Serve(lis) }()
+		t.Cleanup(srv.Stop)
+		cfg := testConfig(lis.Addr().String())
+		cfg.Unary = unary
+		rep, err := Run(context.Background(), cfg, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Errors != 0 || rep.Heartbeats == 0 {
+			t.Fatalf("unary=%v: %d beats, %d errors (%s)", unary, rep.Heartbeats, rep.Errors, rep.FirstError)
+		}
+		m.mu.Lock()
+		total := 0
+		for _, n := range m.beats {
+			total += n
+		}
+		streamed := m.streamed
+		m.mu.Unlock()
+		if want := map[bool]string{false: "stream", true: "unary"}[unary]; rep.Transport != want {
+			t.Errorf("unary=%v: transport %q, want %q", unary, rep.Transport, want)
+		}
+		if unary && streamed != 0 {
+			t.Errorf("--unary: %d beats came on streams", streamed)
+		}
+		if !unary && streamed != total {
+			t.Errorf("stream: %d of %d beats came on streams", streamed, total)
+		}
+	}
+}

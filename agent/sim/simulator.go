@@ -32,6 +32,10 @@ type simulator struct {
 	end       atomic.Int64
 	errs      atomic.Int64
 	firstErr  atomic.Value
+	// streams is each agent's HeartbeatStream (nil with Config.Unary).
+	streams []beatStream
+	// noStream: the master answered HeartbeatStream UNIMPLEMENTED.
+	noStream atomic.Bool
 }
 
 func (s *simulator) agentID(i int) string {
@@ -109,11 +113,22 @@ func (s *simulator) registerAll(ctx context.Context) error {
 // the leader asked for (0: keep the current one). An unknown agent
 // registers again, as a real agent does.
 func (s *simulator) heartbeat(ctx context.Context, i int) time.Duration {
-	cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
-	t0 := time.Now()
-	r, err := s.client(i).Heartbeat(cctx, &rpc.HeartbeatRequest{AgentId: s.agentID(i), Timestamp: uint64(t0.Unix())})
-	took := time.Since(t0)
-	cancel()
+	var r *rpc.HeartbeatResponse
+	var err error
+	var took time.Duration
+	if s.streams != nil && !s.noStream.Load() {
+		r, took, err = s.streamBeat(ctx, i)
+		if status.Code(err) == codes.Unimplemented { // an older master: unary from now on, as agents do
+			s.noStream.Store(true)
+			return s.heartbeat(ctx, i)
+		}
+	} else {
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+		t0 := time.Now()
+		r, err = s.client(i).Heartbeat(cctx, &rpc.HeartbeatRequest{AgentId: s.agentID(i), Timestamp: uint64(t0.Unix())})
+		took = time.Since(t0)
+		cancel()
+	}
 	if !s.recording.Load() {
 		if err != nil && status.Code(err) == codes.NotFound && ctx.Err() == nil {
 			_ = s.register(ctx, i)

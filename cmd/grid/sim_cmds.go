@@ -25,6 +25,7 @@ func simAgentsCommand() *cli.Command {
 			&cli.IntFlag{Name: "register-workers", Value: def.RegisterWorkers, Usage: "concurrent registrations"},
 			&cli.BoolFlag{Name: "unpaced", Usage: "heartbeat back to back from --workers callers (maximum rate)"},
 			&cli.IntFlag{Name: "workers", Value: def.Workers, Usage: "concurrent callers with --unpaced"},
+			&cli.BoolFlag{Name: "unary", Usage: "heartbeat with one unary Heartbeat call per beat instead of one HeartbeatStream per agent (comparison)"},
 			&cli.StringFlag{Name: "prefix", Value: def.Prefix, Usage: "agent id prefix"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error"},
@@ -45,7 +46,7 @@ func simAgentsCommand() *cli.Command {
 			}
 			cfg.Agents, cfg.Interval, cfg.Duration = c.Int("n"), c.Duration("interval"), c.Duration("duration")
 			cfg.Conns, cfg.RegisterWorkers, cfg.Workers = c.Int("conns"), c.Int("register-workers"), c.Int("workers")
-			cfg.Unpaced, cfg.Prefix = c.Bool("unpaced"), c.String("prefix")
+			cfg.Unpaced, cfg.Prefix, cfg.Unary = c.Bool("unpaced"), c.String("prefix"), c.Bool("unary")
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit("Error: "+err.Error(), 2)
 			}

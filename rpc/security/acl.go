@@ -137,6 +137,7 @@ func ValidatePolicy(name string, caps []string) error {
 var methodCaps = map[string]string{
 	rpc.GridMaster_RegisterAgent_FullMethodName:                      CapAgentRegister,
 	rpc.GridMaster_Heartbeat_FullMethodName:                          CapAgentHeartbeat,
+	rpc.GridMaster_HeartbeatStream_FullMethodName:                    CapAgentHeartbeat,
 	rpc.GridMaster_UnregisterAgent_FullMethodName:                    CapAgentWrite,
 	rpc.GridMaster_SpawnStorageNode_FullMethodName:                   CapNodeSpawn,
 	rpc.GridMaster_StopStorageNode_FullMethodName:                    CapNodeStop,

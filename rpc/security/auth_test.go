@@ -155,7 +155,7 @@ func TestMutatingMethodSets(t *testing.T) {
 	slices.Sort(gotAgent)
 	// SaveSnapshot exports everything and Monitor streams logs: both need the full token.
 	wantGrid := []string{"ACLBootstrap", "ACLPolicyDelete", "ACLPolicyList", "ACLPolicyUpsert", "ACLTokenCreate",
-		"ACLTokenList", "ACLTokenRevoke", "DrainAgent", "EmitEvents", "Heartbeat", "Keyring", "Monitor", "RegisterAgent", "RemoveAgent",
+		"ACLTokenList", "ACLTokenRevoke", "DrainAgent", "EmitEvents", "Heartbeat", "HeartbeatStream", "Keyring", "Monitor", "RegisterAgent", "RemoveAgent",
 		"RemovePeer", "ReportNodeStatus", "RestoreSnapshot", "SaveSnapshot", "SetAgentEligibility", "SetAutopilotConfig",
 		"SpawnStorageNode", "StopStorageNode", "TransferLeadership", "UnregisterAgent"}
 	if !slices.Equal(gotGrid, wantGrid) {

@@ -10,7 +10,7 @@ import (
 // BenchmarkHeartbeat10k: 10,000 simulated agents heartbeating every 5 s to
 // a 3-master cluster, from one `grid sim-agents` process.
 func BenchmarkHeartbeat10k(b *testing.B) {
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	c := harness.NewCluster(b, benchOptions())
 	leader := c.WaitLeader(30 * time.Second)
 	watch := startLeaderWatch(c, "heartbeat_10k")
 	run, err := runSim(c, leader, 5*time.Second,
@@ -23,7 +23,7 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 		b.Fatalf("leadership moved during the run; figures would mix two leaders")
 	}
 	r := run.report
-	b.Logf("sim: %+v, leader window %s", r, run.measured)
+	b.Logf("sim: %+v, leader window %s, leader RSS %.0f MiB", r, run.measured, run.leaderRSSMiB)
 	if r.Errors > 0 {
 		b.Logf("sim saw %d errors, first: %s", r.Errors, r.FirstError)
 	}
@@ -41,7 +41,7 @@ func BenchmarkHeartbeat10k(b *testing.B) {
 // BenchmarkHeartbeatMax: heartbeats back to back from 64 callers, one
 // leader, no pacing.
 func BenchmarkHeartbeatMax(b *testing.B) {
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	c := harness.NewCluster(b, benchOptions())
 	leader := c.WaitLeader(30 * time.Second)
 	watch := startLeaderWatch(c, "heartbeat_max")
 	run, err := runSim(c, leader, time.Second,

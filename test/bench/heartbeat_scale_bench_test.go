@@ -12,7 +12,7 @@ import (
 // --max-heartbeats-per-second (2,000) that is 25 s, so the leader sees about
 // 2,000 heartbeats/s, as with 10,000 agents at 5 s.
 func BenchmarkHeartbeat50k(b *testing.B) {
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	c := harness.NewCluster(b, benchOptions())
 	leader := c.WaitLeader(30 * time.Second)
 	run, err := runSim(c, leader, 10*time.Second,
 		"--n", "50000", "--interval", "5s", "--duration", "60s", "--conns", "100", "--register-workers", "64")
@@ -23,7 +23,7 @@ func BenchmarkHeartbeat50k(b *testing.B) {
 		b.Fatalf("leadership moved during the run; figures would mix two leaders")
 	}
 	r := run.report
-	b.Logf("sim: %+v, leader window %s, raft writes %.1f/s", r, run.measured, run.raftWritesPerS)
+	b.Logf("sim: %+v, leader window %s, raft writes %.1f/s, leader RSS %.0f MiB", r, run.measured, run.raftWritesPerS, run.leaderRSSMiB)
 	if r.Errors > 0 {
 		b.Logf("sim saw %d errors, first: %s", r.Errors, r.FirstError)
 	}

@@ -5,7 +5,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +27,7 @@ type simRun struct {
 	raftWritesPerS float64    // leader commit index growth over the window
 	measured       time.Duration
 	ended          time.Time // when the sim logged the end of its heartbeat window
+	leaderRSSMiB   float64   // the leader's VmRSS at the window's end
 }
 
 // The sim's log lines that mark its heartbeat window.
@@ -41,6 +46,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	if err != nil {
 		return nil, err
 	}
+	args = append(args, strings.Fields(os.Getenv("GRID_BENCH_SIM_ARGS"))...) // e.g. --unary, for A/B runs
 	cmd := exec.Command(bin, append([]string{"sim-agents", "--masters", c.MasterAddrs(), "--json"}, args...)...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -116,6 +122,9 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		return nil, fail(err.Error())
 	}
 	sim0, simErr := sampleCPU(cmd.Process.Pid)
+	if path := os.Getenv("GRID_BENCH_PPROF"); path != "" {
+		go fetchProfile(leader, path) // masters need --enable-debug (benchOptions)
+	}
 	select {
 	case <-ended:
 	case <-time.After(10 * time.Minute):
@@ -132,7 +141,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		defer logMu.Unlock()
 		return nil, fmt.Errorf("sim-agents: %v\n%s", err, strings.Join(logTail, "\n"))
 	}
-	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1), ended: endedAt}
+	run := &simRun{measured: cpu1.at.Sub(cpu0.at), leaderCores: cores(cpu0, cpu1), ended: endedAt, leaderRSSMiB: rssMiB(pid)}
 	if simErr == nil && simErr1 == nil {
 		run.simCores = cores(sim0, sim1)
 	}
@@ -141,4 +150,52 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		return nil, fmt.Errorf("sim-agents output %q: %w", stdout.String(), err)
 	}
 	return run, nil
+}
+
+// benchOptions are the heartbeat benches' cluster options: masters serve
+// /debug/pprof when GRID_BENCH_PPROF names a file for the leader's CPU
+// profile (runSim takes 15 s of it after the warm-up); GRID_BENCH_MASTERS
+// changes the cluster's size for A/B probes on a loaded machine (one master
+// cannot lose its leadership to an election the load causes). `make bench`
+// sets neither.
+func benchOptions() harness.Options {
+	o := harness.Options{RaftProfile: "default"}
+	if n, err := strconv.Atoi(os.Getenv("GRID_BENCH_MASTERS")); err == nil && n > 0 {
+		o.Masters = n
+	}
+	if os.Getenv("GRID_BENCH_PPROF") != "" {
+		o.MasterArgs = []string{"--enable-debug"}
+	}
+	return o
+}
+
+// fetchProfile writes a 15 s CPU profile of m to path (best effort: a
+// diagnostic, not a figure).
+func fetchProfile(m *harness.Master, path string) {
+	resp, err := http.Get("http://" + m.HTTP + "/debug/pprof/profile?seconds=15")
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
+
+// rssMiB is pid's VmRSS in MiB (0 when unreadable).
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
 }
