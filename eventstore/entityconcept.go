@@ -80,32 +80,45 @@ func migrateEntityConcepts(tx *bolt.Tx) error {
 		name []byte
 		val  []byte
 	}
-	var moves []move
-	err := ents.ForEach(func(k, v []byte) error {
-		if len(v) != 4 {
-			return nil // already derived
+	// In chunks (a write invalidates cursors), so memory stays bounded.
+	var after []byte
+	for {
+		var moves []move
+		c := ents.Cursor()
+		k, v := c.First()
+		if after != nil {
+			if k, v = c.Seek(after); k != nil && string(k) == string(after) {
+				k, v = c.Next()
+			}
 		}
-		cv := concepts.Get(k)
-		if cv == nil || len(cv) < 16 {
+		for ; k != nil && len(moves) < entityMigrateChunk; k, v = c.Next() {
+			after = append(after[:0], k...)
+			if len(v) != 4 {
+				continue // already derived
+			}
+			cv := concepts.Get(k)
+			if len(cv) < 16 {
+				continue
+			}
+			cc := decodeConcept(string(k), cv)
+			if !isEntityConcept(cc) {
+				continue
+			}
+			moves = append(moves, move{name: append([]byte(nil), k...), val: encodeEntity(nil, entityInternID(v), true, cc.CreatedAt)})
+		}
+		for _, m := range moves {
+			if err := concepts.Delete(m.name); err != nil {
+				return fmt.Errorf("migrate entity concepts: %w", err)
+			}
+			if err := ents.Put(m.name, m.val); err != nil {
+				return fmt.Errorf("migrate entity concepts: %w", err)
+			}
+		}
+		if k == nil {
 			return nil
 		}
-		c := decodeConcept(string(k), cv)
-		if !isEntityConcept(c) {
-			return nil
-		}
-		moves = append(moves, move{name: append([]byte(nil), k...), val: encodeEntity(nil, entityInternID(v), true, c.CreatedAt)})
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("migrate entity concepts: %w", err)
 	}
-	for _, m := range moves {
-		if err := concepts.Delete(m.name); err != nil {
-			return fmt.Errorf("migrate entity concepts: %w", err)
-		}
-		if err := ents.Put(m.name, m.val); err != nil {
-			return fmt.Errorf("migrate entity concepts: %w", err)
-		}
-	}
-	return nil
 }
+
+// entityMigrateChunk is how many entities migrateEntityConcepts moves per pass.
+var entityMigrateChunk = 10_000

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -115,6 +116,11 @@ func TestFormat3Upgraded(t *testing.T) {
 	if _, err := s.AppendEvents(v0Events()); err != nil {
 		t.Fatal(err)
 	}
+	for i := 2; i < 6; i++ {
+		if _, err := s.AppendEvents([]*rpc.Event{ev(fmt.Sprintf("x-%d", i), crashed, fmt.Sprintf("node-%d", i), base+int64(i)*2_000_000, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// One entity's concept learned through the graph API: it stays stored.
 	if err := s.LearnConcept(Concept{ID: "node-1", Content: "learned", Strength: 0.5, Confidence: 1, CreatedAt: 7}); err != nil {
 		t.Fatal(err)
@@ -157,7 +163,7 @@ func TestFormat3Upgraded(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if len(wantConcepts) < 2 {
+	if len(wantConcepts) < 6 {
 		t.Fatalf("only %d entities", len(wantConcepts))
 	}
 	digest := s.Digest()
@@ -166,6 +172,8 @@ func TestFormat3Upgraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	defer func(n int) { entityMigrateChunk = n }(entityMigrateChunk)
+	entityMigrateChunk = 1 // one entity per pass: every chunk boundary
 	s, err = Open(path, Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("open format 3: %v", err)
