@@ -189,6 +189,10 @@ func newEventWriter(tx *bolt.Tx, ix *memIndex, pend *pending, lastSeq uint64, di
 	w.assocSeq = getUint(w.meta, metaAssocSeq)
 	k, _ := w.concepts.Cursor().Seek([]byte(eventConceptPrefix))
 	w.eventNamedConcepts = k != nil && bytes.HasPrefix(k, []byte(eventConceptPrefix))
+	if !w.eventNamedConcepts {
+		k, _ = w.ents.Cursor().Seek([]byte(eventConceptPrefix))
+		w.eventNamedConcepts = k != nil && bytes.HasPrefix(k, []byte(eventConceptPrefix))
+	}
 	return w
 }
 
@@ -308,8 +312,10 @@ func (w *eventWriter) putRecord(rec record, causes []uint64) error {
 // typ32 is e's type as stored in keys and varints.
 func typ32(e *rpc.Event) uint32 { return uint32(e.GetType()) }
 
-// ensureEntity records ent in the entities bucket (interning it) and as a
-// concept, when not yet there, and returns its intern id.
+// ensureEntity records ent in the entities bucket (interning it) with its
+// derived concept (entityconcept.go), when not yet there, and returns its
+// intern id. A new entity costs one insert: its entry, intern id and
+// concept together.
 func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
 	if id, ok := w.entityIDs[ent]; ok {
 		return id, nil
@@ -321,16 +327,36 @@ func (w *eventWriter) ensureEntity(ent string, ts int64) (uint32, error) {
 			return 0, err
 		}
 		id = uint32(v)
-		if err := w.ents.Put([]byte(ent), encodeUint32(id)); err != nil {
+		w.pend.entities[ent] = id
+		// A name that is already a concept (stored, or an event's) keeps it.
+		if err := w.putEntity(ent, id, !w.g.exists(ent), ts); err != nil {
 			return 0, err
 		}
-		w.pend.entities[ent] = id
+	} else if len(w.ents.Get([]byte(ent))) < entityValueLen && !w.g.exists(ent) {
+		// Its concept was deleted: the entity's next event creates it again.
+		if err := w.putEntity(ent, id, true, ts); err != nil {
+			return 0, err
+		}
 	}
-	if err := w.ensureConcept(ent, ts); err != nil {
-		return 0, err
-	}
+	w.known[ent] = struct{}{}
 	w.entityIDs[ent] = id
 	return id, nil
+}
+
+// putEntity writes ent's entities entry; with hasConcept, its derived
+// concept created at ts, counted as a new concept.
+func (w *eventWriter) putEntity(ent string, id uint32, hasConcept bool, ts int64) error {
+	v := encodeEntity(w.bytes(entityValueLen)[:0], id, hasConcept, ts)
+	if err := w.ents.Put([]byte(ent), v); err != nil {
+		return err
+	}
+	if hasConcept {
+		w.conceptsAdded++
+		if strings.HasPrefix(ent, eventConceptPrefix) {
+			w.eventNamedConcepts = true
+		}
+	}
+	return nil
 }
 
 // ensureConcept creates the concept id (strength and confidence 1) when absent.

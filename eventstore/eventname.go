@@ -58,7 +58,11 @@ func (w *eventWriter) eventConceptSuffix(e *rpc.Event) (uint64, error) {
 		if suffix != 0 {
 			name += "-" + strconv.FormatUint(suffix, 10)
 		}
-		return w.concepts.Get([]byte(name)) == nil
+		if w.concepts.Get([]byte(name)) != nil {
+			return false
+		}
+		_, taken := entityConceptOf(name, w.ents.Get([]byte(name)))
+		return !taken
 	}
 	if free(0) {
 		return 0, nil

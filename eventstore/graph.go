@@ -71,14 +71,18 @@ func putConcept(g *gview, c Concept) error {
 	return b.Put(key, encodeConcept(c))
 }
 
-// deleteConcept removes a concept (not its associations): the stored one
-// and, for a derived event concept, the count (the caller deletes the event).
+// deleteConcept removes a concept (not its associations): the stored one,
+// an entity's derived one and, for a derived event concept, the count (the
+// caller deletes the event).
 func deleteConcept(g *gview, id string) error {
 	b := g.tx.Bucket(bucketConcepts)
 	if !g.exists(id) {
 		return nil
 	}
 	if err := addUint(g.tx.Bucket(bucketMeta), metaConcepts, -1); err != nil {
+		return err
+	}
+	if _, err := dropEntityConcept(g.tx, id); err != nil {
 		return err
 	}
 	return b.Delete([]byte(id))

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestEntityInternedOnce(t *testing.T) {
 		if v := tx.Bucket(bucketIntern).Get([]byte("agent-x")); v != nil {
 			t.Errorf("new entity agent-x is in the intern bucket too: %x", v)
 		}
-		agentID = decodeUint32(tx.Bucket(bucketEntities).Get([]byte("agent-x")))
+		agentID = entityInternID(tx.Bucket(bucketEntities).Get([]byte("agent-x")))
 		nodeID = decodeUint32(tx.Bucket(bucketIntern).Get([]byte("node-7")))
 		if agentID == 0 || nodeID == 0 {
 			t.Fatalf("ids: agent-x %d, node-7 %d", agentID, nodeID)
@@ -58,7 +59,7 @@ func TestEntityInternedOnce(t *testing.T) {
 			if got := in.lookup("agent-x"); got != uint64(agentID) {
 				t.Errorf("agent-x: id %d, want %d (one id per string)", got, agentID)
 			}
-			if got := decodeUint32(tx.Bucket(bucketEntities).Get([]byte("node-7"))); got != nodeID {
+			if got := entityInternID(tx.Bucket(bucketEntities).Get([]byte("node-7"))); got != nodeID {
 				t.Errorf("node-7 as an entity: id %d, want its intern id %d", got, nodeID)
 			}
 			if tx.Bucket(bucketIntern).Get([]byte("agent-x")) != nil {
@@ -103,8 +104,9 @@ func TestEntityInternedOnce(t *testing.T) {
 }
 
 // TestFormat3Upgraded: a format 3 file (every entity in the intern bucket
-// too) opens as is and records format 4, with the same events and digest;
-// entities appended afterwards follow format 4.
+// too, entity concepts stored) is migrated in place to format 4 on Open,
+// with the same events, concepts, stats and digest; entities appended
+// afterwards follow format 4.
 func TestFormat3Upgraded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(path, Options{NoSync: true})
@@ -114,17 +116,55 @@ func TestFormat3Upgraded(t *testing.T) {
 	if _, err := s.AppendEvents(v0Events()); err != nil {
 		t.Fatal(err)
 	}
-	// Make it what format 3 wrote: entities in both buckets, format 3.
+	for i := 2; i < 6; i++ {
+		if _, err := s.AppendEvents([]*rpc.Event{ev(fmt.Sprintf("x-%d", i), crashed, fmt.Sprintf("node-%d", i), base+int64(i)*2_000_000, nil)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One entity's concept learned through the graph API: it stays stored.
+	if err := s.LearnConcept(Concept{ID: "node-1", Content: "learned", Strength: 0.5, Confidence: 1, CreatedAt: 7}); err != nil {
+		t.Fatal(err)
+	}
+	wantStats, err := s.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantConcepts := map[string]Concept{}
+	// Make it what format 3 wrote: entities in both buckets (intern id
+	// only in the entities bucket), their concepts stored, format 3.
 	if err := s.update(func(tx *bolt.Tx) error {
-		strs := tx.Bucket(bucketIntern)
-		if err := tx.Bucket(bucketEntities).ForEach(func(k, v []byte) error {
-			return strs.Put(k, v)
+		strs, ents, concepts := tx.Bucket(bucketIntern), tx.Bucket(bucketEntities), tx.Bucket(bucketConcepts)
+		g := newGView(tx, s.ix)
+		var names []string
+		if err := ents.ForEach(func(k, v []byte) error {
+			names = append(names, string(k))
+			return nil
 		}); err != nil {
 			return err
+		}
+		for _, name := range names {
+			c, ok := g.concept(name)
+			if !ok {
+				t.Fatalf("entity %s has no concept", name)
+			}
+			wantConcepts[name] = c
+			id := encodeUint32(entityInternID(ents.Get([]byte(name))))
+			if err := strs.Put([]byte(name), id); err != nil {
+				return err
+			}
+			if err := ents.Put([]byte(name), id); err != nil {
+				return err
+			}
+			if err := concepts.Put([]byte(name), encodeConcept(c)); err != nil {
+				return err
+			}
 		}
 		return putUint(tx.Bucket(bucketMeta), metaFormat, 3)
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if len(wantConcepts) < 6 {
+		t.Fatalf("only %d entities", len(wantConcepts))
 	}
 	digest := s.Digest()
 	want, err := s.Events(Filter{Ascending: true})
@@ -132,6 +172,8 @@ func TestFormat3Upgraded(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	defer func(n int) { entityMigrateChunk = n }(entityMigrateChunk)
+	entityMigrateChunk = 1 // one entity per pass: every chunk boundary
 	s, err = Open(path, Options{NoSync: true})
 	if err != nil {
 		t.Fatalf("open format 3: %v", err)
@@ -144,6 +186,28 @@ func TestFormat3Upgraded(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The entities' concepts read the same; only the learned one is stored.
+	for name, c := range wantConcepts {
+		got, ok, err := s.QueryConcept(name)
+		if err != nil || !ok || got != c {
+			t.Errorf("concept %s after upgrade: %+v %v %v, want %+v", name, got, ok, err, c)
+		}
+	}
+	if err := s.view(func(tx *bolt.Tx) error {
+		for name := range wantConcepts {
+			stored := tx.Bucket(bucketConcepts).Get([]byte(name)) != nil
+			if stored != (name == "node-1") {
+				t.Errorf("entity %s: concept stored %v after upgrade", name, stored)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Stats(); err != nil || st.Concepts != wantStats.Concepts || st.Associations != wantStats.Associations ||
+		st.Events != wantStats.Events || st.Written != wantStats.Written {
+		t.Errorf("stats after upgrade %+v (%v), want %+v", st, err, wantStats)
 	}
 	got, err := s.Events(Filter{Ascending: true})
 	if err != nil {

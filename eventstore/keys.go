@@ -28,7 +28,10 @@ var (
 	bucketIn = []byte("adj_in")
 	// bucketEvents: seq(8) -> the event record (record.go).
 	bucketEvents = []byte("events")
-	// bucketEntities: entity id -> its intern id(4); every entity ever indexed.
+	// bucketEntities: entity id -> its intern id(4) [created_at(8)]; every
+	// entity ever indexed. With created_at, the entity's concept (strength
+	// and confidence 1, no content) is derived from it (entityconcept.go)
+	// rather than stored in bucketConcepts.
 	bucketEntities = []byte("entities")
 	// bucketIntern: string -> intern id(4), assigned in append order.
 	bucketIntern = []byte("intern")

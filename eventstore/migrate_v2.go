@@ -25,3 +25,18 @@ func migrateV2(tx *bolt.Tx) error {
 	}
 	return putUint(meta, metaFormat, formatVersion)
 }
+
+// migrateV3 turns a format-2 or format-3 file into format 4 in place, in
+// one transaction: format 2's index buckets go (migrateV2), then the
+// entities' stored concepts become derived ones (migrateEntityConcepts).
+func migrateV3(tx *bolt.Tx, from uint64) error {
+	if from == 2 {
+		if err := migrateV2(tx); err != nil {
+			return err
+		}
+	}
+	if err := migrateEntityConcepts(tx); err != nil {
+		return err
+	}
+	return putUint(tx.Bucket(bucketMeta), metaFormat, formatVersion)
+}

@@ -16,7 +16,7 @@ func buildIndex(tx *bolt.Tx) (*memIndex, error) {
 	ix := newMemIndex()
 	entityNames := map[uint32]string{}
 	err := tx.Bucket(bucketEntities).ForEach(func(k, v []byte) error {
-		id := decodeUint32(v)
+		id := entityInternID(v)
 		ix.entityIDs[string(k)] = id
 		entityNames[id] = string(k)
 		return nil

@@ -88,7 +88,7 @@ func (in *interner) lookup(s string) uint64 {
 	}
 	id := uint64(decodeUint32(in.strs.Get([]byte(s))))
 	if id == 0 {
-		id = uint64(decodeUint32(in.ents.Get([]byte(s))))
+		id = uint64(entityInternID(in.ents.Get([]byte(s))))
 	}
 	if id != 0 && len(in.cache) < 4096 {
 		if in.cache == nil {

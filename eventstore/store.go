@@ -83,9 +83,9 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if format == 2 {
-		logger.Named("eventstore").Info("migrating the event store to the current format (indexes in memory)", "path", path, "from", format, "to", formatVersion)
-		if err := db.Update(migrateV2); err != nil {
+	if format == 2 || format == 3 {
+		logger.Named("eventstore").Info("migrating the event store to the current format in place (indexes in memory, entity concepts derived)", "path", path, "from", format, "to", formatVersion)
+		if err := db.Update(func(tx *bolt.Tx) error { return migrateV3(tx, format) }); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open store: %w", err)
 		}

@@ -21,7 +21,8 @@ import (
 //   - event --[998]--> cause for each caused_by id that named a stored
 //     event at append time (cause_mask), while both events are stored.
 //
-// Entity and ts- concepts are real (bucketConcepts). What the graph API
+// An entity's concept is derived from its entry in the entities bucket
+// (entityconcept.go); ts- concepts are real (bucketConcepts). What the graph API
 // writes over a derived concept or association (LearnConcept,
 // LearnAssociation) is stored as a real one and wins over the derived one.
 
@@ -75,10 +76,14 @@ func leadingInt(s string) (int64, bool) {
 	return v, err == nil
 }
 
-// concept returns the concept named id: a real one, else a derived event concept.
+// concept returns the concept named id: a real one, else a derived entity
+// or event concept.
 func (g *gview) concept(id string) (Concept, bool) {
 	if v := g.tx.Bucket(bucketConcepts).Get([]byte(id)); v != nil {
 		return decodeConcept(id, v), true
+	}
+	if c, ok := g.entityConcept(id); ok {
+		return c, true
 	}
 	r, ok := g.eventByName(id)
 	if !ok {
@@ -94,6 +99,9 @@ func (g *gview) concept(id string) (Concept, bool) {
 // exists reports whether a concept named id exists (real or derived).
 func (g *gview) exists(id string) bool {
 	if g.tx.Bucket(bucketConcepts).Get([]byte(id)) != nil {
+		return true
+	}
+	if _, ok := g.entityConcept(id); ok {
 		return true
 	}
 	_, ok := g.eventByName(id)
