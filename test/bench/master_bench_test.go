@@ -110,26 +110,8 @@ func BenchmarkRegistryWrites(b *testing.B) {
 	}
 	record("registry_write_ms_p50", percentileMS(ds, 0.5), "ms", "one caller, RegisterAgent on the leader, gRPC round trip incl. Raft commit (fsync) on 2 of 3")
 	// 64 concurrent callers for 5 s.
-	var n atomic.Int64
-	var wg sync.WaitGroup
-	end := time.Now().Add(5 * time.Second)
-	t0 := time.Now()
-	for w := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(end); i++ {
-				ctx, cancel := harness.Ctx(5 * time.Second)
-				_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-c%d-%d", w, i), AgentEndpoint: "127.0.0.1:1"})
-				cancel()
-				if err == nil {
-					n.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	record("registry_writes_per_s", float64(n.Load())/time.Since(t0).Seconds(), "writes/s", "64 concurrent callers, RegisterAgent on the leader, 5 s")
+	n, took := registerConcurrently(leader, 64, 5*time.Second)
+	record("registry_writes_per_s", float64(n)/took.Seconds(), "writes/s", "64 concurrent callers, RegisterAgent on the leader, 5 s")
 }
 
 // heartbeatAgents is how many agents BenchmarkHeartbeat spreads its
@@ -200,4 +182,28 @@ func BenchmarkEventsCommitted(b *testing.B) {
 	}
 	record("events_committed_per_s", float64(n.Load())/time.Since(t0).Seconds(), "events/s", "8 producers (8 sources) x EmitEvents batches of 500 to the leader, acknowledged after Raft commit, 5 s")
 	record("events_emit_errors", float64(failed.Load()), "calls", "EmitEvents calls that failed during events_committed_per_s")
+}
+
+// registerConcurrently has callers goroutines register new agents on
+// leader back to back for dur; it returns the registrations that
+// succeeded and the time they took.
+func registerConcurrently(leader *harness.Master, callers int, dur time.Duration) (int64, time.Duration) {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	end := time.Now().Add(dur)
+	t0 := time.Now()
+	for w := range callers {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(end); i++ {
+				ctx, cancel := harness.Ctx(5 * time.Second)
+				_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-c%d-%d", w, i), AgentEndpoint: "127.0.0.1:1"})
+				cancel()
+				if err == nil {
+					n.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return n.Load(), time.Since(t0)
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,28 +74,8 @@ func BenchmarkRegistryProbe(b *testing.B) {
 		pprof.StartCPUProfile(f)
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	var n atomic.Int64
-	var wg sync.WaitGroup
-	end := time.Now().Add(dur)
-	t0 := time.Now()
-	for w := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(end); i++ {
-				ctx, cancel := harness.Ctx(5 * time.Second)
-				_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-c%d-%d", w, i), AgentEndpoint: "127.0.0.1:1"})
-				cancel()
-				if err == nil {
-					n.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	el := time.Since(t0)
+	w, el := registerConcurrently(leader, 64, dur)
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	w := n.Load()
 	tot := time.Duration(0)
 	for _, m := range ms {
 		a, _ := cpuTime(m.PID())
