@@ -23,11 +23,15 @@ const (
 	peersFile = "peers.json"
 	// snapshotsRetained is how many raft snapshots are kept on disk.
 	snapshotsRetained = 2
-	// logCacheSize is how many recent log entries are cached in memory, so
-	// replication to followers that keep up never reads the log store. It
-	// counts entries, not bytes, and one event batch can be a megabyte: 512
-	// held ~400 MB of heap while loading 1M events; 64 keeps it small.
-	logCacheSize = 64
+	// logCacheEntries and logCacheBytes bound the in-memory cache of recent
+	// log entries (raft_logcache.go), so replication to followers that keep
+	// up never reads the log store. Registry entries are a few hundred bytes
+	// (the entry bound decides); one event batch can be half a megabyte
+	// (the byte bound decides: 4 MiB covers the event batcher's entries in
+	// flight). raft's own cache counts entries only: its 64 held ~30 MB of
+	// a leader's heap after 1M events.
+	logCacheEntries = 256
+	logCacheBytes   = 4 << 20
 	// raftMaxAppendEntries bounds entries per AppendEntries RPC and per
 	// FSM batch (raft's default is 64).
 	raftMaxAppendEntries = 128
@@ -50,7 +54,7 @@ func (m *Master) setupRaft() error {
 	}
 	m.consensus.store = store
 	m.consensus.counted = &countingLogStore{raftLogStore: store}
-	logs, err := raft.NewLogCache(logCacheSize, m.consensus.counted)
+	logs, err := newLogCache(m.consensus.counted, logCacheEntries, logCacheBytes)
 	if err != nil {
 		return fmt.Errorf("raft log cache: %w", err)
 	}
