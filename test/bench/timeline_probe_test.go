@@ -1,0 +1,145 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/harness"
+)
+
+// BenchmarkTimelineProbe is a diagnostic, not a figure: it runs only with
+// GRID_PROBE=1 and GRID_PROBE_DIR set. It straces every master (fsyncs,
+// writes and socket calls, with timestamps and durations) while it makes
+// 10 sequential RegisterAgent calls on the leader, 50 ms apart, and then
+// one TransferLeadership followed by a RegisterAgent on the new leader; the
+// client's own timestamps go to client.log beside the strace files, so one
+// write's sequence of fsyncs and hops can be read off the timeline.
+func BenchmarkTimelineProbe(b *testing.B) {
+	dir := os.Getenv("GRID_PROBE_DIR")
+	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
+		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
+	}
+	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	leader := c.WaitLeader(30 * time.Second)
+	register := func(m *harness.Master, id string) error {
+		ctx, cancel := harness.Ctx(5 * time.Second)
+		defer cancel()
+		_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"})
+		return err
+	}
+	for i := range 50 {
+		if err := register(leader, fmt.Sprintf("agent-warm-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.WaitSameState(30 * time.Second)
+	log, err := os.Create(filepath.Join(dir, "client.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	stamp := func(format string, args ...any) {
+		fmt.Fprintf(log, "%s %s\n", time.Now().Format("15:04:05.000000"), fmt.Sprintf(format, args...))
+	}
+	var straces []*exec.Cmd
+	for _, m := range c.Live() {
+		role := "f"
+		if m == leader {
+			role = "L"
+		}
+		cmd := exec.Command("strace", "-f", "-tt", "-T", "-s", "300", "-o", filepath.Join(dir, fmt.Sprintf("%s-%s.strace", role, m.ID)),
+			"-e", "trace=fdatasync,fsync,pwrite64,write,writev,read",
+			"-p", fmt.Sprint(m.PID()))
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		straces = append(straces, cmd)
+		stamp("strace %s (%s) pid %d", m.ID, role, m.PID())
+	}
+	time.Sleep(time.Second) // strace attaches to every thread
+	for i := range 10 {
+		t0 := time.Now()
+		stamp("write %d start", i)
+		if err := register(leader, fmt.Sprintf("agent-tl-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+		stamp("write %d done %.3f ms", i, float64(time.Since(t0).Microseconds())/1000)
+		time.Sleep(50 * time.Millisecond)
+	}
+	t0 := time.Now()
+	stamp("transfer start")
+	ctx, cancel := harness.Ctx(10 * time.Second)
+	r, err := leader.Client().TransferLeadership(ctx, &rpc.TransferLeadershipRequest{})
+	cancel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stamp("transfer rpc done %.3f ms new leader %s", float64(time.Since(t0).Microseconds())/1000, r.NewLeaderId)
+	next := c.Master(r.NewLeaderId)
+	for try := 0; ; try++ {
+		err := register(next, "agent-tl-tr")
+		stamp("register on new leader try %d: %v", try, err)
+		if err == nil {
+			break
+		}
+	}
+	stamp("transfer done %.3f ms", float64(time.Since(t0).Microseconds())/1000)
+	time.Sleep(200 * time.Millisecond)
+	for _, cmd := range straces {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		_ = cmd.Wait()
+	}
+	ld, _ := os.ReadFile("/proc/loadavg")
+	stamp("loadavg %s", ld)
+}
+
+// BenchmarkTransferProbe is a diagnostic, not a figure (GRID_PROBE=1): it
+// runs BenchmarkTransfer's trial GRID_PROBE_TRIALS times (default 40) and
+// logs the median of each part: the TransferLeadership RPC, then the
+// RegisterAgent on the new leader (with its tries), and their sum.
+func BenchmarkTransferProbe(b *testing.B) {
+	if os.Getenv("GRID_PROBE") != "1" {
+		b.Skip("diagnostic: set GRID_PROBE=1")
+	}
+	trials := 40
+	if n, err := strconv.Atoi(os.Getenv("GRID_PROBE_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	var rpcs, regs, all []time.Duration
+	tries := 0
+	for i := range trials {
+		leader := c.WaitLeader(30 * time.Second)
+		c.WaitSameState(30 * time.Second)
+		t0 := time.Now()
+		ctx, cancel := harness.Ctx(10 * time.Second)
+		r, err := leader.Client().TransferLeadership(ctx, &rpc.TransferLeadershipRequest{})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		next := c.Master(r.NewLeaderId)
+		for {
+			tries++
+			ctx, cancel := harness.Ctx(2 * time.Second)
+			_, err := next.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-tp-%d", i), AgentEndpoint: "127.0.0.1:1"})
+			cancel()
+			if err == nil {
+				break
+			}
+		}
+		t2 := time.Now()
+		rpcs, regs, all = append(rpcs, t1.Sub(t0)), append(regs, t2.Sub(t1)), append(all, t2.Sub(t0))
+	}
+	ld, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("transfer probe, %d trials: rpc p50 %.2f ms, register p50 %.2f ms, total p50 %.2f ms p90 %.2f ms; %d register tries; loadavg %s",
+		trials, percentileMS(rpcs, 0.5), percentileMS(regs, 0.5), percentileMS(all, 0.5), percentileMS(all, 0.9), tries, ld)
+}
