@@ -2,6 +2,8 @@ package bench
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,10 +110,7 @@ func BenchmarkTransferProbe(b *testing.B) {
 	if os.Getenv("GRID_PROBE") != "1" {
 		b.Skip("diagnostic: set GRID_PROBE=1")
 	}
-	trials := 40
-	if n, err := strconv.Atoi(os.Getenv("GRID_PROBE_TRIALS")); err == nil && n > 0 {
-		trials = n
-	}
+	trials := probeTrials(40)
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
 	var rpcs, regs, all []time.Duration
 	tries := 0
@@ -142,4 +141,68 @@ func BenchmarkTransferProbe(b *testing.B) {
 	ld, _ := os.ReadFile("/proc/loadavg")
 	b.Logf("transfer probe, %d trials: rpc p50 %.2f ms, register p50 %.2f ms, total p50 %.2f ms p90 %.2f ms; %d register tries; loadavg %s",
 		trials, percentileMS(rpcs, 0.5), percentileMS(regs, 0.5), percentileMS(all, 0.5), percentileMS(all, 0.9), tries, ld)
+}
+
+// probeTrials is $GRID_PROBE_TRIALS, or def when unset.
+func probeTrials(def int) int {
+	if n, err := strconv.Atoi(os.Getenv("GRID_PROBE_TRIALS")); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkSeqWriteProfile is a diagnostic, not a figure (GRID_PROBE=1,
+// GRID_PROBE_DIR): one caller registers agents on the leader back to back
+// for 10 s (registry_write_ms_p50's load) while the masters run with
+// --enable-debug; it saves an 8 s CPU profile of the leader and of a
+// follower in GRID_PROBE_DIR and logs the writes' p50 and each master's
+// CPU time per write.
+func BenchmarkSeqWriteProfile(b *testing.B) {
+	dir := os.Getenv("GRID_PROBE_DIR")
+	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
+		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
+	}
+	c := harness.NewCluster(b, harness.Options{RaftProfile: "default", MasterArgs: []string{"--enable-debug"}})
+	leader := c.WaitLeader(30 * time.Second)
+	profiled := []*harness.Master{leader, c.Followers(leader)[0]}
+	done := make(chan struct{})
+	for k, m := range profiled {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			time.Sleep(time.Second)
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=8", m.HTTP))
+			if err != nil {
+				b.Log(err)
+				return
+			}
+			defer resp.Body.Close()
+			f, _ := os.Create(filepath.Join(dir, fmt.Sprintf("seq-%s.pprof", []string{"leader", "follower"}[k])))
+			_, _ = io.Copy(f, resp.Body)
+			f.Close()
+		}()
+	}
+	before := map[string]time.Duration{}
+	for _, m := range c.Live() {
+		before[m.ID], _ = cpuTime(m.PID())
+	}
+	var ds []time.Duration
+	end := time.Now().Add(10 * time.Second)
+	for i := 0; time.Now().Before(end); i++ {
+		t0 := time.Now()
+		ctx, cancel := harness.Ctx(5 * time.Second)
+		_, err := leader.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-sq-%d", i), AgentEndpoint: "127.0.0.1:1"})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	for _, m := range c.Live() {
+		a, _ := cpuTime(m.PID())
+		b.Logf("%s (leader %v): %.1f us CPU/write", m.ID, m == leader, float64((a-before[m.ID]).Microseconds())/float64(len(ds)))
+	}
+	<-done
+	<-done
+	ld, _ := os.ReadFile("/proc/loadavg")
+	b.Logf("sequential writes: %d, p50 %.3f ms; loadavg %s", len(ds), percentileMS(ds, 0.5), ld)
 }
