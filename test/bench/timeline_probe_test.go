@@ -206,3 +206,26 @@ func BenchmarkSeqWriteProfile(b *testing.B) {
 	ld, _ := os.ReadFile("/proc/loadavg")
 	b.Logf("sequential writes: %d, p50 %.3f ms; loadavg %s", len(ds), percentileMS(ds, 0.5), ld)
 }
+
+// profileMaster starts a 6 s CPU profile of m (run with --enable-debug),
+// written to path in the background; stop waits until it is written.
+func profileMaster(b *testing.B, m *harness.Master, path string) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=6", m.HTTP))
+		if err != nil {
+			b.Log(err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			b.Log(err)
+			return
+		}
+		_, _ = io.Copy(f, resp.Body)
+		f.Close()
+	}()
+	return func() { <-done }
+}
