@@ -86,8 +86,15 @@ func (w leaderWait) pause(ctx context.Context, soon bool) error {
 		return errLeaderWaitOver
 	}
 	d := 10*time.Millisecond + rand.N(30*time.Millisecond)
+	var ready <-chan struct{}
 	if soon {
+		// Woken the moment leadership is established (leader_ready.go);
+		// the short pause still bounds the wait when leadership ends
+		// before that.
 		d = 2 * time.Millisecond
+		if !w.m.consensus.leaderReady.Load() {
+			ready = w.m.consensus.leaderReady.wait()
+		}
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -96,6 +103,8 @@ func (w leaderWait) pause(ctx context.Context, soon bool) error {
 		return ctx.Err()
 	case <-w.m.lifecycle.shutdownCh:
 		return ErrShutdown
+	case <-ready:
+		return nil
 	case <-t.C:
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gridctl/grid/eventstore"
+	"github.com/gridctl/grid/fsm"
 	"github.com/gridctl/grid/rpc"
 	"github.com/hashicorp/raft"
 )
@@ -82,9 +83,19 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 				continue
 			}
 		}
-		m.establishLeadership(&tasks)
+		elected := m.establishLeadership(&tasks)
 		established = true
 		m.consensus.leaderReady.Store(true)
+		// Autopilot's Start asks every other master for its stats (a
+		// dial and a Ready call each) before it returns: a round trip
+		// no request needs, so it runs once this leader serves (until
+		// its first state, AutopilotHealth asks to retry and status
+		// reads gossip alone). Here, not in a goroutine: revokeLeadership
+		// (deferred above) then always stops a started autopilot.
+		m.autopilot.Start(context.Background())
+		// leader_elected is already in the log ahead of anything this
+		// leader serves; its commit is waited for here, not before serving.
+		elected()
 	}
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
@@ -123,8 +134,9 @@ func (m *Master) barrier(stopCh <-chan struct{}) error {
 }
 
 // establishLeadership starts every leader-only part; the loops of the parts
-// run in tasks, which revokeLeadership stops and waits for.
-func (m *Master) establishLeadership(tasks *leaderTasks) {
+// run in tasks, which revokeLeadership stops and waits for. It hands the
+// leader_elected event to raft and returns the wait for its commit.
+func (m *Master) establishLeadership(tasks *leaderTasks) (elected func()) {
 	// Every agent gets a full offline threshold of grace: the new leader
 	// has no idea when each last heartbeated.
 	m.heartbeats.RearmAll(m.config.OfflineAfter)
@@ -135,7 +147,7 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	if m.isLeader() {
 		m.consensus.leaderTerm.Store(term)
 	}
-	m.autopilot.Start(context.Background())
+	m.autopilot.delegate.NotifyState(nil) // a past leadership's state is not this one's
 	tasks.start(m.logger, map[string]func(context.Context) error{
 		"event_retention": m.events.RunLeader,
 		"node_reconcile":  m.nodes.RunLeader,
@@ -159,8 +171,32 @@ func (m *Master) establishLeadership(tasks *leaderTasks) {
 	if prev := m.previousLeader(); prev != "" {
 		details["previous_leader_id"] = prev
 	}
-	m.commitEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, details))
+	elected = m.startEvents(rpc.NewEvent(m.config.ID, rpc.EventType_LEADER_ELECTED, m.config.ID, details))
 	m.logger.Info("leadership established", "term", term)
+	return elected
+}
+
+// startEvents hands master events to raft (their place in the log is then
+// fixed: before any entry this leader starts afterwards) and returns the
+// wait for their commit, which retries as commitEvents does when this
+// first try fails (event ids make a retry of a try that did commit a
+// no-op). The caller may serve between the two: a leader's first
+// entries no longer wait one commit for its leader_elected, and that
+// event still precedes them in every replica's history.
+func (m *Master) startEvents(evs ...*rpc.Event) (wait func()) {
+	started, err := m.raftApplyStart(fsm.AppendEventsType, &rpc.EmitEventsRequest{Events: evs, Source: m.config.ID})
+	return func() {
+		if err == nil {
+			if _, err = started(); err == nil {
+				return
+			}
+		}
+		if !m.isLeader() {
+			m.logger.Warn("master events not committed", "type", evs[0].Type.Name(), "entity_id", evs[0].EntityId, "error", err)
+			return
+		}
+		m.commitEvents(evs...)
+	}
 }
 
 // revokeLeadership stops every leader-only part and waits for the loops

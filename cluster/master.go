@@ -75,7 +75,7 @@ type consensus struct {
 	// leaderReady is true once this leader's barrier has applied every
 	// committed entry and establishLeadership ran; forward serves locally
 	// only then, so a fresh leader never answers from a stale FSM.
-	leaderReady atomic.Bool
+	leaderReady leaderReadiness // leader_ready.go
 	// leaderTerm is the Raft term of this master's current (or last)
 	// leadership, set in establishLeadership and never cleared: every order
 	// to an agent carries it (fencing, package nodes).

@@ -158,10 +158,15 @@ func (m *Master) transferLeadership(ctx context.Context, in *rpc.TransferLeaders
 	}
 	// The target is voted for at once: no read lease while it takes over.
 	defer m.consensus.lease.suspend()()
+	// Leadership moves within milliseconds (TimeoutNow skips the election
+	// timeout): both waits below wake on raft's observation of the change.
+	changed, unobserve := observeLeadership(m.consensus.raft)
+	defer unobserve()
 	run := transferRun{
-		start: transfer,
-		leads: m.isLeader,
-		grace: m.config.RaftTimings.ElectionTimeout,
+		changed: changed,
+		start:   transfer,
+		leads:   m.isLeader,
+		grace:   m.config.RaftTimings.ElectionTimeout,
 		warn: func(attempt int, err error) {
 			m.logger.Warn("leadership transfer timed out and this master still leads, retrying", "attempt", attempt, "error", err)
 		},
@@ -178,12 +183,8 @@ func (m *Master) transferLeadership(ctx context.Context, in *rpc.TransferLeaders
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%w: transfer started but no new leader after %s", ErrNoLeader, m.config.LeaderWait)
 		}
-		select {
-		case <-ctx.Done():
+		if !waitChange(ctx, changed) {
 			return nil, ctx.Err()
-		// The new leader wins in a few milliseconds (TimeoutNow skips
-		// the election timeout): look often, it is a local read.
-		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }

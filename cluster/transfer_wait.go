@@ -23,6 +23,9 @@ type transferRun struct {
 	leads func() bool
 	grace time.Duration
 	warn  func(attempt int, err error)
+	// changed, when set, receives raft's leader and state changes, so a
+	// wait ends the moment leadership moves instead of at its next look.
+	changed <-chan raft.Observation
 }
 
 // mayStillMove reports whether raft's error leaves the transfer possibly
@@ -73,10 +76,43 @@ func (r transferRun) stepsDownWithin(ctx context.Context, d time.Duration) bool 
 		if time.Now().After(deadline) {
 			return false
 		}
-		select {
-		case <-ctx.Done():
+		if !waitChange(ctx, r.changed) {
 			return false
-		case <-time.After(2 * time.Millisecond): // a local read
 		}
 	}
+}
+
+// lookAgainAfter bounds a wait for a leadership change: raft's
+// observations are dropped when their channel is full, so a waiter also
+// looks again after this pause (a local read).
+const lookAgainAfter = 2 * time.Millisecond
+
+// waitChange waits for a leader or state change on changed (nil: none is
+// observed) or lookAgainAfter, whichever comes first; false when ctx ended.
+func waitChange(ctx context.Context, changed <-chan raft.Observation) bool {
+	t := time.NewTimer(lookAgainAfter)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-changed:
+	case <-t.C:
+	}
+	return true
+}
+
+// observeLeadership registers a raft observer of leader and state changes
+// (non-blocking: raft drops an observation the channel has no room for)
+// and returns its channel and the function that deregisters it.
+func observeLeadership(r *raft.Raft) (<-chan raft.Observation, func()) {
+	ch := make(chan raft.Observation, 8)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.RaftState:
+			return true
+		}
+		return false
+	})
+	r.RegisterObserver(obs)
+	return ch, func() { r.DeregisterObserver(obs) }
 }

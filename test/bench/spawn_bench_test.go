@@ -2,6 +2,9 @@ package bench
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +46,12 @@ func waitServing(endpoint string, deadline time.Time) (time.Time, error) {
 // running real `grid storage-node` processes; the agent's GridAgent calls
 // go through a timing proxy.
 func BenchmarkSpawn(b *testing.B) {
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
+	opts := harness.Options{RaftProfile: "default"}
+	profDir := os.Getenv("GRID_PROBE_DIR") // diagnostic (GRID_PROBE=1): the leader's CPU profile over the spawns
+	if os.Getenv("GRID_PROBE") == "1" && profDir != "" {
+		opts.MasterArgs = []string{"--enable-debug"}
+	}
+	c := harness.NewCluster(b, opts)
 	proxy, err := newAgentTimingProxy()
 	if err != nil {
 		b.Fatal(err)
@@ -71,6 +79,10 @@ func BenchmarkSpawn(b *testing.B) {
 	})
 
 	var total, call, control []time.Duration
+	if os.Getenv("GRID_PROBE") == "1" && profDir != "" {
+		stop := profileMaster(b, leader, filepath.Join(profDir, "spawn-leader.pprof"))
+		defer stop()
+	}
 	for i := range spawnTrials {
 		id := fmt.Sprintf("node-bench-%02d", i)
 		t0 := time.Now()
@@ -101,6 +113,13 @@ func BenchmarkSpawn(b *testing.B) {
 		control = append(control, answered.Sub(t0)-agentPart)
 	}
 	b.Logf("spawn call p50 %.2f ms; agent part p50 %.2f ms", percentileMS(call, 0.5), percentileMS(call, 0.5)-percentileMS(control, 0.5))
+	if os.Getenv("GRID_PROBE") == "1" { // diagnostic: every spawn's control part, in order
+		ms := make([]string, len(control))
+		for i, d := range control {
+			ms[i] = fmt.Sprintf("%.2f", float64(d.Microseconds())/1000)
+		}
+		b.Logf("control ms per spawn: %s", strings.Join(ms, " "))
+	}
 	record("spawn_ms_p50", percentileMS(total, 0.5), "ms", fmt.Sprintf("SpawnStorageNode on the leader naming a real agent -> first successful HealthCheck on the new node's endpoint (a real `grid storage-node` process), %d sequential spawns, p50", spawnTrials))
 	record("spawn_control_ms_p99", percentileMS(control, 0.99), "ms", "per spawn: the SpawnStorageNode round trip minus the agent's SpawnNode round trip (process start + port accepting, timed by a gRPC proxy between the leader and the agent): validation, placement, the two Raft commits, the calls; p99 of the same spawns")
 }
