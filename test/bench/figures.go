@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -226,12 +225,15 @@ func writeReport() error {
 	return os.WriteFile(out, b, 0o644)
 }
 
-// percentile of sorted-in-place durations, in milliseconds.
+// percentileMS is the p-th percentile of ds in milliseconds (ds is left
+// as it was).
 func percentileMS(ds []time.Duration, p float64) float64 {
 	if len(ds) == 0 {
 		return 0
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	idx := int(float64(len(ds)-1) * p)
-	return float64(ds[idx].Microseconds()) / 1000
+	// A sorted copy: callers log their samples in order afterwards.
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	idx := int(float64(len(sorted)-1) * p)
+	return float64(sorted[idx].Microseconds()) / 1000
 }
