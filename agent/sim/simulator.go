@@ -203,7 +203,7 @@ func (s *simulator) paced(ctx context.Context, registered func(error)) {
 					continue
 				}
 				interval := s.cfg.Interval
-				if ms := s.given[i].Load(); ms > 0 {
+				if ms := s.given[i].Load(); ms > 0 && !s.cfg.FixedInterval {
 					interval = time.Duration(ms) * time.Millisecond
 				}
 				sched.add(dueBeat{at: time.Now().Add(rand.N(interval)), agent: i, interval: interval})
@@ -234,7 +234,7 @@ func (s *simulator) beatOnce(ctx context.Context, sched *beatSchedule, b dueBeat
 		sched.finish(1)
 		return
 	}
-	if d := s.heartbeat(ctx, b.agent); d > 0 {
+	if d := s.heartbeat(ctx, b.agent); d > 0 && !s.cfg.FixedInterval {
 		b.interval = d
 	}
 	b.at = b.at.Add(b.interval)
