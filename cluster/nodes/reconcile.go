@@ -25,7 +25,9 @@ const (
 // runs every ReconcileInterval, stretched so that it never asks more than
 // reconcileCallsPerSecond agents per second; agents without nodes are only
 // asked to find orphans, a slice of them per pass, at most
-// orphanSweepPerSecond per second. Calls run reconcileParallelism at a time.
+// orphanSweepPerSecond per second, and only those whose last heartbeat did
+// not say they run no node (Deps.NoNodes). Calls run
+// reconcileParallelism at a time.
 const (
 	reconcileCallsPerSecond = 200
 	orphanSweepPerSecond    = 50
@@ -136,9 +138,14 @@ func (o *Orchestrator) reconcilePass(ctx context.Context, sweep *orphanSweep) ti
 	var targets, nodeless []string
 	for _, id := range registered {
 		known[id] = true
-		if hasNodes[id] {
+		switch {
+		case hasNodes[id]:
 			targets = append(targets, id)
-		} else {
+		case o.noNodes != nil && o.noNodes(id):
+			// It said it runs no node: no orphan to find, no call (at
+			// 10,000 node-less agents the sweep's calls, one new
+			// connection each, were ~10 % of the leader's CPU).
+		default:
 			nodeless = append(nodeless, id)
 		}
 	}
