@@ -265,11 +265,18 @@ func (s *simulator) unpaced(ctx context.Context, end time.Time) {
 type latencyLog struct {
 	mu sync.Mutex
 	ds []time.Duration
+	// at, when keepTimes, is when each beat of ds ended (unix µs), for
+	// GRID_SIM_LATENCY_LOG.
+	keepTimes bool
+	at        []int64
 }
 
 func (l *latencyLog) add(d time.Duration) {
 	l.mu.Lock()
 	l.ds = append(l.ds, d)
+	if l.keepTimes {
+		l.at = append(l.at, time.Now().UnixMicro())
+	}
 	l.mu.Unlock()
 }
 
