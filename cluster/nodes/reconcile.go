@@ -200,6 +200,9 @@ func (o *Orchestrator) ReconcileAgent(ctx context.Context, agentID string) {
 	default:
 		return
 	}
+	if o.noNodes != nil && o.noNodes(agentID) && len(o.reg.NodesOfAgent(agentID)) == 0 {
+		return // it said it runs no node and the registry places none on it: nothing to compare
+	}
 
 	var list *rpc.ListNodesResponse
 	err := o.callAgent(ctx, a, "list_nodes", o.cfg.StatusTimeout, func(ctx context.Context, c rpc.GridAgentClient) error {
