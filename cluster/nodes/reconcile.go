@@ -50,9 +50,21 @@ func (o *Orchestrator) reconcileLoop(ctx context.Context, trigger <-chan string)
 		case <-timer.C:
 			timer.Reset(o.reconcilePass(ctx, &sweep))
 		case id := <-trigger:
-			o.ReconcileAgent(ctx, id)
+			if !o.nothingToCompare(id) {
+				o.ReconcileAgent(ctx, id)
+			}
 		}
 	}
+}
+
+// nothingToCompare says whether a triggered reconcile of the agent can be
+// skipped: its last heartbeat said it runs no node (Deps.NoNodes) and the
+// registry places none on it, so ListNodes could only return nothing to
+// compare. After 10,000 registrations the triggers still had the
+// reconciler dialing the new agents when the heartbeat window opened. An
+// explicit ReconcileAgent always asks.
+func (o *Orchestrator) nothingToCompare(agentID string) bool {
+	return o.noNodes != nil && o.noNodes(agentID) && len(o.reg.NodesOfAgent(agentID)) == 0
 }
 
 // watchAgents sends an agent's id to trigger when it appears, registers
@@ -199,9 +211,6 @@ func (o *Orchestrator) ReconcileAgent(ctx context.Context, agentID string) {
 	case rpc.AgentHealthy:
 	default:
 		return
-	}
-	if o.noNodes != nil && o.noNodes(agentID) && len(o.reg.NodesOfAgent(agentID)) == 0 {
-		return // it said it runs no node and the registry places none on it: nothing to compare
 	}
 
 	var list *rpc.ListNodesResponse
