@@ -170,7 +170,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 // profile (runSim takes 15 s of it after the warm-up); GRID_BENCH_MASTERS
 // changes the cluster's size for A/B probes on a loaded machine (one master
 // cannot lose its leadership to an election the load causes). `make bench`
-// sets neither.
+// sets none of them.
 func benchOptions() harness.Options {
 	o := harness.Options{RaftProfile: "default"}
 	if n, err := strconv.Atoi(os.Getenv("GRID_BENCH_MASTERS")); err == nil && n > 0 {
@@ -179,6 +179,11 @@ func benchOptions() harness.Options {
 	if os.Getenv("GRID_BENCH_PPROF") != "" {
 		o.MasterArgs = []string{"--enable-debug"}
 	}
+	// GRID_BENCH_MASTER_ARGS: extra master flags for probes, e.g. long
+	// --degraded-after/--offline-after with a sim beating every few minutes
+	// (GRID_BENCH_SIM_ARGS="--fixed-interval --interval 5m") measures the
+	// leader's cost of 10,000 agents that barely beat.
+	o.MasterArgs = append(o.MasterArgs, strings.Fields(os.Getenv("GRID_BENCH_MASTER_ARGS"))...)
 	return o
 }
 
