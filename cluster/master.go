@@ -208,6 +208,7 @@ func (m *Master) start() error {
 		Fencing:    nodes.FencingFuncs{Term: m.consensus.leaderTerm.Load, Verify: m.verifyLeader},
 		Silence:    m.agentSilence,
 		Forget:     func(id string) { m.heartbeats.Remove(id); agentPool.Drop(id) },
+		NoNodes:    m.heartbeats.RunsNoNodes,
 		Source:     m.config.ID,
 		Logger:     m.logger,
 		Metrics:    m.config.Metrics,

@@ -99,7 +99,7 @@ func (s *gridService) RegisterAgent(ctx context.Context, in *rpc.AgentInfo) (*rp
 		if _, err := m.raftApply(fsm.RegisterAgentEventsType, &rpc.RegisterAgentCommand{Agent: rec, Events: []*rpc.Event{ev}}); err != nil {
 			return nil, fmt.Errorf("register agent %q: %w", in.AgentId, err)
 		}
-		next := m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy)
+		next := m.heartbeats.Heartbeat(in.AgentId, rpc.AgentHealthy, uint32(len(in.Nodes)))
 		// Debug, not Info: every registration is already in the event graph
 		// (agent_registered; `grid events --entity <agent>`), and this line was
 		// 4-5 % of the CPU of a leader taking registrations from 64 callers.
@@ -145,7 +145,7 @@ func (m *Master) heartbeatInto(in *rpc.HeartbeatRequest, out *rpc.HeartbeatRespo
 	if !ok {
 		return fmt.Errorf("%w: agent %q is not registered (register again)", ErrNotFound, in.AgentId)
 	}
-	next := m.heartbeats.Heartbeat(in.AgentId, st)
+	next := m.heartbeats.Heartbeat(in.AgentId, st, in.StorageNodeCount)
 	m.metrics.heartbeats.Inc()
 	out.Acknowledged, out.Timestamp, out.NextIntervalMs, out.LeaderId = true, uint64(time.Now().Unix()), next, m.config.ID
 	return nil

@@ -38,6 +38,10 @@ type Config struct {
 	// of older releases do, instead of each agent's HeartbeatStream
 	// (--unary, for comparison).
 	Unary bool
+	// FixedInterval beats every Interval whatever interval the leader
+	// returns (--fixed-interval; a diagnostic: the leader's cost at two
+	// beat rates splits it into a per-beat and a per-agent part).
+	FixedInterval bool
 	// Prefix starts every simulated agent id (--prefix).
 	Prefix string
 	// CallTimeout bounds each RPC.

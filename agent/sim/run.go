@@ -65,6 +65,7 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 	}
 	sim := &simulator{cfg: cfg, clients: clients, endpoint: endpoint, given: make([]atomic.Uint32, cfg.Agents),
 		ids: make([]string, cfg.Agents)}
+	sim.lat.keepTimes = os.Getenv(envLatencyLog) != ""
 	for i := range sim.ids {
 		sim.ids[i] = agentID(cfg.Prefix, i)
 	}
@@ -87,7 +88,9 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 		t0 = time.Now()
 		sim.end.Store(t0.Add(cfg.Duration).UnixNano())
 		sim.recording.Store(true)
+		profileWindow(logger)
 	}
+	defer stopProfile()
 	if cfg.Unpaced {
 		if err := sim.registerAll(ctx); err != nil {
 			return nil, err
@@ -113,6 +116,7 @@ func Run(ctx context.Context, cfg Config, logger hclog.Logger) (*Report, error) 
 	}
 	rep.WindowSeconds = time.Since(t0).Seconds()
 	logger.Info(LogWindowEnded, "heartbeats", sim.lat.count(), "errors", sim.errs.Load())
+	writeLatencyLog(&sim.lat, logger)
 	sim.lat.fill(rep)
 	rep.Errors = sim.errs.Load()
 	rep.PerSecond = float64(rep.Heartbeats-rep.Errors) / rep.WindowSeconds

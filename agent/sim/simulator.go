@@ -203,7 +203,7 @@ func (s *simulator) paced(ctx context.Context, registered func(error)) {
 					continue
 				}
 				interval := s.cfg.Interval
-				if ms := s.given[i].Load(); ms > 0 {
+				if ms := s.given[i].Load(); ms > 0 && !s.cfg.FixedInterval {
 					interval = time.Duration(ms) * time.Millisecond
 				}
 				sched.add(dueBeat{at: time.Now().Add(rand.N(interval)), agent: i, interval: interval})
@@ -234,7 +234,7 @@ func (s *simulator) beatOnce(ctx context.Context, sched *beatSchedule, b dueBeat
 		sched.finish(1)
 		return
 	}
-	if d := s.heartbeat(ctx, b.agent); d > 0 {
+	if d := s.heartbeat(ctx, b.agent); d > 0 && !s.cfg.FixedInterval {
 		b.interval = d
 	}
 	b.at = b.at.Add(b.interval)
@@ -265,11 +265,18 @@ func (s *simulator) unpaced(ctx context.Context, end time.Time) {
 type latencyLog struct {
 	mu sync.Mutex
 	ds []time.Duration
+	// at, when keepTimes, is when each beat of ds ended (unix µs), for
+	// GRID_SIM_LATENCY_LOG.
+	keepTimes bool
+	at        []int64
 }
 
 func (l *latencyLog) add(d time.Duration) {
 	l.mu.Lock()
 	l.ds = append(l.ds, d)
+	if l.keepTimes {
+		l.at = append(l.at, time.Now().UnixMicro())
+	}
 	l.mu.Unlock()
 }
 

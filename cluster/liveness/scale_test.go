@@ -27,13 +27,13 @@ func TestIntervalGrowsWithFleetAndDeadlinesFollow(t *testing.T) {
 	defer h.Clear()
 
 	for _, id := range ids[:50] {
-		if ms := h.Heartbeat(id, rpc.AgentHealthy); ms < 900 || ms > 1100 {
+		if ms := h.Heartbeat(id, rpc.AgentHealthy, 0); ms < 900 || ms > 1100 {
 			t.Fatalf("50 agents: interval %d ms, want 1000±10%%", ms)
 		}
 	}
 	var last uint32
 	for _, id := range ids[50:] {
-		last = h.Heartbeat(id, rpc.AgentHealthy)
+		last = h.Heartbeat(id, rpc.AgentHealthy, 0)
 	}
 	if last < 9000 || last > 11000 {
 		t.Fatalf("1,000 agents: interval %d ms, want 10,000±10%%", last)
@@ -57,7 +57,7 @@ func TestNoCapKeepsInterval(t *testing.T) {
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
 	for i := range 5000 {
-		h.Heartbeat(fmt.Sprintf("agent-%d", i), rpc.AgentHealthy)
+		h.Heartbeat(fmt.Sprintf("agent-%d", i), rpc.AgentHealthy, 0)
 	}
 	if ms := h.NextInterval(); ms < 900 || ms > 1100 {
 		t.Fatalf("interval %d ms with no cap, want 1000±10%%", ms)
@@ -79,7 +79,7 @@ func TestOfflineAgentIsReleased(t *testing.T) {
 		}}
 	h := New(cfg, hclog.NewNullLogger(), f, f, f)
 	defer h.Clear()
-	h.Heartbeat("agent-1", rpc.AgentHealthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 0)
 	waitfor.True(t, 5*time.Second, "agent-1 released after going offline", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -112,7 +112,7 @@ func TestSilentWithinATickShareEntries(t *testing.T) {
 	defer h.Clear()
 	for g := range 10 {
 		for _, id := range ids[g*20 : (g+1)*20] {
-			h.Heartbeat(id, rpc.AgentHealthy)
+			h.Heartbeat(id, rpc.AgentHealthy, 0)
 		}
 		time.Sleep(20 * time.Millisecond) // spreads the last heartbeats (the stimulus), not a wait
 	}

@@ -75,11 +75,18 @@ type HeartbeatTimers struct {
 
 	mu       sync.Mutex
 	timers   map[string]*agentTimer
-	lastSeen map[string]time.Time
+	lastSeen map[string]beat
 	gen      uint64
 
 	// degradeFn and offlineFn are h.degrade and h.offline, bound once.
 	degradeFn, offlineFn func(id string, gen uint64)
+}
+
+// beat is what the leader keeps of an agent's last heartbeat: when, and
+// how many storage nodes the agent said it runs (storage_node_count).
+type beat struct {
+	at    time.Time
+	nodes uint32
 }
 
 // agentTimer is one agent's pending transition. A heartbeat re-arms the
@@ -108,7 +115,7 @@ func New(cfg Config, logger hclog.Logger, reg Registry, c Committer, l Leadershi
 		committer: c,
 		leader:    l,
 		timers:    make(map[string]*agentTimer),
-		lastSeen:  make(map[string]time.Time),
+		lastSeen:  make(map[string]beat),
 	}
 	h.degradeFn, h.offlineFn = h.degrade, h.offline
 	return h
@@ -160,11 +167,12 @@ func (h *HeartbeatTimers) currentLocked(id string, gen uint64) bool {
 // the timer's deadlines stretch with that interval, so an agent told to
 // beat less often is not judged by the shorter one. status is the agent's
 // status in the registry as the caller just read it: when it is not
-// healthy, the recovery is committed.
-func (h *HeartbeatTimers) Heartbeat(id, status string) uint32 {
+// healthy, the recovery is committed. nodes is how many storage nodes the
+// agent says it runs (RunsNoNodes).
+func (h *HeartbeatTimers) Heartbeat(id, status string, nodes uint32) uint32 {
 	now := time.Now()
 	h.mu.Lock()
-	h.lastSeen[id] = now
+	h.lastSeen[id] = beat{at: now, nodes: nodes}
 	stretch := h.stretchLocked(len(h.timers))
 	h.armLocked(id, h.scaled(h.config.DegradedAfter, stretch), stretch, h.degradeFn)
 	h.mu.Unlock()
@@ -222,8 +230,19 @@ func (h *HeartbeatTimers) Clear() {
 func (h *HeartbeatTimers) LastHeartbeat(id string) (time.Time, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t, ok := h.lastSeen[id]
-	return t, ok
+	b, ok := h.lastSeen[id]
+	return b.at, ok
+}
+
+// RunsNoNodes reports whether id's last heartbeat to this leader said it
+// runs no storage node (storage_node_count 0; an agent counts every node
+// it has that has not failed). False for an agent not heard from since
+// this master leads.
+func (h *HeartbeatTimers) RunsNoNodes(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, ok := h.lastSeen[id]
+	return ok && b.nodes == 0
 }
 
 // released forgets an agent whose offline status committed, unless it
@@ -247,7 +266,7 @@ func (h *HeartbeatTimers) degrade(id string, gen uint64) {
 	t := h.timers[id]
 	remaining := h.scaled(h.config.OfflineAfter-h.config.DegradedAfter, t.stretch)
 	h.armLocked(id, remaining, t.stretch, h.offlineFn)
-	last := h.lastSeen[id]
+	last := h.lastSeen[id].at
 	h.mu.Unlock()
 	h.transition(id, rpc.AgentDegraded, last)
 }
@@ -260,7 +279,7 @@ func (h *HeartbeatTimers) offline(id string, gen uint64) {
 		return
 	}
 	delete(h.timers, id)
-	last := h.lastSeen[id]
+	last := h.lastSeen[id].at
 	h.mu.Unlock()
 	h.transition(id, rpc.AgentOffline, last)
 }

@@ -100,7 +100,7 @@ func TestSilenceDegradesThenOfflinesWithOneEventEach(t *testing.T) {
 	f := newFake("agent-1")
 	h := newTimers(f, 20*time.Millisecond, 40*time.Millisecond)
 	defer h.Clear()
-	h.Heartbeat("agent-1", rpc.AgentHealthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 0)
 	waitfor.True(t, 5*time.Second, "agent offline and its event", func() bool {
 		s, _ := f.AgentStatus("agent-1")
 		return s == rpc.AgentOffline && len(f.eventTypes()) >= 2
@@ -124,7 +124,7 @@ func TestHeartbeatOfDegradedAgentCommitsRecovery(t *testing.T) {
 	f.status["agent-1"] = rpc.AgentDegraded
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", rpc.AgentDegraded)
+	h.Heartbeat("agent-1", rpc.AgentDegraded, 0)
 	waitfor.True(t, 5*time.Second, "agent recovered", func() bool {
 		s, _ := f.AgentStatus("agent-1")
 		return s == rpc.AgentHealthy
@@ -133,7 +133,7 @@ func TestHeartbeatOfDegradedAgentCommitsRecovery(t *testing.T) {
 		t.Fatalf("events = %v, want one agent_recovered", got)
 	}
 	// A healthy beat commits nothing.
-	h.Heartbeat("agent-1", rpc.AgentHealthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 0)
 	if n := len(f.commits); n != 1 {
 		t.Fatalf("commits = %d, want 1", n)
 	}
@@ -144,7 +144,7 @@ func TestFollowerTimersCommitNothing(t *testing.T) {
 	f.leading = false
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", rpc.AgentHealthy)
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 0)
 	h.mu.Lock()
 	gen := h.timers["agent-1"].gen
 	h.mu.Unlock()
@@ -163,7 +163,7 @@ func TestFailedCommitIsRetried(t *testing.T) {
 	f.failNext = 2
 	h := newTimers(f, time.Hour, 2*time.Hour)
 	defer h.Clear()
-	h.Heartbeat("agent-1", rpc.AgentOffline)
+	h.Heartbeat("agent-1", rpc.AgentOffline, 0)
 	waitfor.True(t, 5*time.Second, "recovery committed after two failed tries", func() bool {
 		s, _ := f.AgentStatus("agent-1")
 		return s == rpc.AgentHealthy
@@ -241,5 +241,29 @@ func TestNextIntervalWithinJitter(t *testing.T) {
 		if ms := h.NextInterval(); ms < 900 || ms > 1100 {
 			t.Fatalf("interval %d ms outside 1000±10%%", ms)
 		}
+	}
+}
+
+// TestRunsNoNodesFollowsTheLastBeat: an agent runs no nodes as far as the
+// leader knows only when its last beat said so; one not heard from, or
+// removed, is unknown.
+func TestRunsNoNodesFollowsTheLastBeat(t *testing.T) {
+	f := newFake("agent-1")
+	h := newTimers(f, time.Hour, 2*time.Hour)
+	defer h.Clear()
+	if h.RunsNoNodes("agent-1") {
+		t.Fatal("an agent not heard from runs no nodes")
+	}
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 2)
+	if h.RunsNoNodes("agent-1") {
+		t.Fatal("an agent that counted 2 nodes runs none")
+	}
+	h.Heartbeat("agent-1", rpc.AgentHealthy, 0)
+	if !h.RunsNoNodes("agent-1") {
+		t.Fatal("an agent that counted 0 nodes is not known to run none")
+	}
+	h.Remove("agent-1")
+	if h.RunsNoNodes("agent-1") {
+		t.Fatal("a removed agent runs no nodes")
 	}
 }

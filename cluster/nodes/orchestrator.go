@@ -84,6 +84,12 @@ type Deps struct {
 	// Forget is told of an agent removed from the registry (its heartbeat
 	// timer goes); may be nil.
 	Forget func(agentID string)
+	// NoNodes says whether an agent's last heartbeat to this leader
+	// reported no storage node (not one that has not failed): the orphan
+	// sweep does not ask such an agent for its nodes, since it can hold no
+	// live orphan (its next beat reports one that appears). Nil: the sweep
+	// asks every agent.
+	NoNodes func(agentID string) bool
 	// Source is the master id events are emitted under.
 	Source string
 	// Logger is the parent logger; the orchestrator names itself "nodes".
@@ -106,6 +112,7 @@ type Orchestrator struct {
 	source  string
 	silence func(agentID string) (time.Duration, bool)
 	forget  func(agentID string)
+	noNodes func(agentID string) bool
 	log     hclog.Logger
 	metrics *nodeMetrics
 
@@ -146,6 +153,7 @@ func New(cfg Config, d Deps) *Orchestrator {
 		source:   d.Source,
 		silence:  d.Silence,
 		forget:   d.Forget,
+		noNodes:  d.NoNodes,
 		log:      log.Named("nodes"),
 		metrics:  newNodeMetrics(d.Metrics),
 		inflight: make(map[string]struct{}),

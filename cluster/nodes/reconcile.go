@@ -25,7 +25,9 @@ const (
 // runs every ReconcileInterval, stretched so that it never asks more than
 // reconcileCallsPerSecond agents per second; agents without nodes are only
 // asked to find orphans, a slice of them per pass, at most
-// orphanSweepPerSecond per second. Calls run reconcileParallelism at a time.
+// orphanSweepPerSecond per second, and only those whose last heartbeat did
+// not say they run no node (Deps.NoNodes). Calls run
+// reconcileParallelism at a time.
 const (
 	reconcileCallsPerSecond = 200
 	orphanSweepPerSecond    = 50
@@ -48,9 +50,21 @@ func (o *Orchestrator) reconcileLoop(ctx context.Context, trigger <-chan string)
 		case <-timer.C:
 			timer.Reset(o.reconcilePass(ctx, &sweep))
 		case id := <-trigger:
-			o.ReconcileAgent(ctx, id)
+			if !o.nothingToCompare(id) {
+				o.ReconcileAgent(ctx, id)
+			}
 		}
 	}
+}
+
+// nothingToCompare says whether a triggered reconcile of the agent can be
+// skipped: its last heartbeat said it runs no node (Deps.NoNodes) and the
+// registry places none on it, so ListNodes could only return nothing to
+// compare. After 10,000 registrations the triggers still had the
+// reconciler dialing the new agents when the heartbeat window opened. An
+// explicit ReconcileAgent always asks.
+func (o *Orchestrator) nothingToCompare(agentID string) bool {
+	return o.noNodes != nil && o.noNodes(agentID) && len(o.reg.NodesOfAgent(agentID)) == 0
 }
 
 // watchAgents sends an agent's id to trigger when it appears, registers
@@ -136,9 +150,14 @@ func (o *Orchestrator) reconcilePass(ctx context.Context, sweep *orphanSweep) ti
 	var targets, nodeless []string
 	for _, id := range registered {
 		known[id] = true
-		if hasNodes[id] {
+		switch {
+		case hasNodes[id]:
 			targets = append(targets, id)
-		} else {
+		case o.noNodes != nil && o.noNodes(id):
+			// It said it runs no node: no orphan to find, no call (at
+			// 10,000 node-less agents the sweep's calls, one new
+			// connection each, were ~10 % of the leader's CPU).
+		default:
 			nodeless = append(nodeless, id)
 		}
 	}

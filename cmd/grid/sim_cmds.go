@@ -26,6 +26,7 @@ func simAgentsCommand() *cli.Command {
 			&cli.BoolFlag{Name: "unpaced", Usage: "heartbeat back to back from --workers callers (maximum rate)"},
 			&cli.IntFlag{Name: "workers", Value: def.Workers, Usage: "concurrent callers with --unpaced"},
 			&cli.BoolFlag{Name: "unary", Usage: "heartbeat with one unary Heartbeat call per beat instead of one HeartbeatStream per agent (comparison)"},
+			&cli.BoolFlag{Name: "fixed-interval", Usage: "beat every --interval whatever the leader returns (diagnostics)"},
 			&cli.StringFlag{Name: "prefix", Value: def.Prefix, Usage: "agent id prefix"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "trace|debug|info|warn|error"},
@@ -47,6 +48,7 @@ func simAgentsCommand() *cli.Command {
 			cfg.Agents, cfg.Interval, cfg.Duration = c.Int("n"), c.Duration("interval"), c.Duration("duration")
 			cfg.Conns, cfg.RegisterWorkers, cfg.Workers = c.Int("conns"), c.Int("register-workers"), c.Int("workers")
 			cfg.Unpaced, cfg.Prefix, cfg.Unary = c.Bool("unpaced"), c.String("prefix"), c.Bool("unary")
+			cfg.FixedInterval = c.Bool("fixed-interval")
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit("Error: "+err.Error(), 2)
 			}

@@ -60,6 +60,15 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	started, ended := make(chan struct{}), make(chan struct{})
 	var logMu sync.Mutex
 	var logTail []string
+	// GRID_BENCH_SIM_LOG names a file for the sim's whole log (a
+	// diagnostic, e.g. with GODEBUG=gctrace=1).
+	var simLog io.Writer = io.Discard
+	if path := os.Getenv("GRID_BENCH_SIM_LOG"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			simLog = f
+		}
+	}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -67,6 +76,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		var startOnce, endOnce sync.Once
 		for sc.Scan() {
 			line := sc.Text()
+			fmt.Fprintln(simLog, line)
 			logMu.Lock()
 			logTail = append(logTail, line)
 			if len(logTail) > 20 {
@@ -123,7 +133,10 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 	}
 	sim0, simErr := sampleCPU(cmd.Process.Pid)
 	if path := os.Getenv("GRID_BENCH_PPROF"); path != "" {
-		go fetchProfile(leader, path) // masters need --enable-debug (benchOptions)
+		go fetchProfile(leader, path, "profile?seconds=15") // masters need --enable-debug (benchOptions)
+	}
+	if path := os.Getenv("GRID_BENCH_TRACE"); path != "" {
+		go fetchProfile(leader, path, "trace?seconds=5") // with GRID_BENCH_PPROF set (--enable-debug)
 	}
 	select {
 	case <-ended:
@@ -157,7 +170,7 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 // profile (runSim takes 15 s of it after the warm-up); GRID_BENCH_MASTERS
 // changes the cluster's size for A/B probes on a loaded machine (one master
 // cannot lose its leadership to an election the load causes). `make bench`
-// sets neither.
+// sets none of them.
 func benchOptions() harness.Options {
 	o := harness.Options{RaftProfile: "default"}
 	if n, err := strconv.Atoi(os.Getenv("GRID_BENCH_MASTERS")); err == nil && n > 0 {
@@ -166,13 +179,18 @@ func benchOptions() harness.Options {
 	if os.Getenv("GRID_BENCH_PPROF") != "" {
 		o.MasterArgs = []string{"--enable-debug"}
 	}
+	// GRID_BENCH_MASTER_ARGS: extra master flags for probes, e.g. long
+	// --degraded-after/--offline-after with a sim beating every few minutes
+	// (GRID_BENCH_SIM_ARGS="--fixed-interval --interval 5m") measures the
+	// leader's cost of 10,000 agents that barely beat.
+	o.MasterArgs = append(o.MasterArgs, strings.Fields(os.Getenv("GRID_BENCH_MASTER_ARGS"))...)
 	return o
 }
 
-// fetchProfile writes a 15 s CPU profile of m to path (best effort: a
-// diagnostic, not a figure).
-func fetchProfile(m *harness.Master, path string) {
-	resp, err := http.Get("http://" + m.HTTP + "/debug/pprof/profile?seconds=15")
+// fetchProfile writes m's /debug/pprof/<what> (a 15 s CPU profile, a 5 s
+// execution trace) to path (best effort: a diagnostic, not a figure).
+func fetchProfile(m *harness.Master, path, what string) {
+	resp, err := http.Get("http://" + m.HTTP + "/debug/pprof/" + what)
 	if err != nil {
 		return
 	}
