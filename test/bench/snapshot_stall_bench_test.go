@@ -49,28 +49,55 @@ func BenchmarkSnapshotStall(b *testing.B) {
 	quiet := make(chan struct{})
 	time.AfterFunc(2*time.Second, func() { close(quiet) })
 	base := registerUntil(leader, "agent-quiet", quiet)
+	if tdir := timelineDir(); tdir != "" {
+		quietTimeline(b, c, leader, tdir)
+	}
 	record("apply_p99_ms_no_snapshot", percentileMS(base, 0.99), "ms", how+fmt.Sprintf(", no snapshot, p99 of %d", len(base)))
 	record("apply_p50_ms_no_snapshot", percentileMS(base, 0.5), "ms", "as apply_p99_ms_no_snapshot, p50")
 
 	var during []time.Duration
 	var persists []time.Duration
-	for round := range snapshotStallRounds {
+	rounds := snapshotStallRounds
+	if v, err := strconv.Atoi(os.Getenv("GRID_SNAPSTALL_ROUNDS")); err == nil && v > 0 {
+		rounds = v // more writes pooled (a diagnostic: the figure's method says 4)
+	}
+	for round := range rounds {
 		stop := make(chan struct{})
-		var ds []time.Duration
+		var ws []timedWrite
 		var wg sync.WaitGroup
-		wg.Go(func() { ds = registerUntil(leader, fmt.Sprintf("agent-snap%d", round), stop) })
+		tdir := timelineDir()
+		stopStrace := func() {}
+		if tdir != "" && round == straceRound() {
+			stopStrace = straceMasters(b, c, tdir, "strace-")
+		}
+		wg.Go(func() { ws = registerTimed(leader, fmt.Sprintf("agent-snap%d", round), stop) })
 		if dir := os.Getenv("GRID_SNAPSTALL_PROFILE"); dir != "" && round == 0 {
 			wg.Go(func() { saveDebug(b, leader, "/debug/pprof/profile?seconds=3", filepath.Join(dir, "cpu.pprof")) })
 			wg.Go(func() { saveDebug(b, leader, "/debug/pprof/trace?seconds=3", filepath.Join(dir, "trace.out")) })
 		}
+		snapStart := time.Now()
 		persist, size := saveSnapshot(b, leader, filepath.Join(b.TempDir(), "stall.snap"), stop)
 		wg.Wait()
+		stopStrace()
+		if tdir != "" {
+			writeTimeline(b, tdir, strconv.Itoa(round), ws, snapStart, snapStart.Add(persist))
+		}
+		ds := make([]time.Duration, len(ws))
+		for i, w := range ws {
+			ds[i] = w.d
+		}
 		b.Logf("round %d: snapshot of %d MiB persisted in %v; %d writes, p50 %.2f ms, p99 %.2f ms, max %.2f ms",
 			round, size>>20, persist, len(ds), percentileMS(ds, 0.5), percentileMS(ds, 0.99), percentileMS(ds, 1))
 		during = append(during, ds...)
 		persists = append(persists, persist)
 	}
-	record("apply_p99_ms_during_snapshot_stall", percentileMS(during, 0.99), "ms", how+fmt.Sprintf(" while a user snapshot persists (%d rounds pooled), p99 of %d", snapshotStallRounds, len(during)))
+	if tdir := timelineDir(); tdir != "" {
+		saveLogs(b, c, tdir)
+	}
+	b.Logf("registry writes, no snapshot: %d, p50 %.2f p90 %.2f p95 %.2f p99 %.2f ms; during %d snapshots: %d, p50 %.2f p90 %.2f p95 %.2f p99 %.2f ms",
+		len(base), percentileMS(base, 0.5), percentileMS(base, 0.9), percentileMS(base, 0.95), percentileMS(base, 0.99),
+		rounds, len(during), percentileMS(during, 0.5), percentileMS(during, 0.9), percentileMS(during, 0.95), percentileMS(during, 0.99))
+	record("apply_p99_ms_during_snapshot_stall", percentileMS(during, 0.99), "ms", how+fmt.Sprintf(" while a user snapshot persists (%d rounds pooled), p99 of %d", rounds, len(during)))
 	record("apply_p50_ms_during_snapshot_stall", percentileMS(during, 0.5), "ms", "as apply_p99_ms_during_snapshot_stall, p50")
 	record("snapshot_persist_s_stall", percentileMS(persists, 0.5)/1000, "s", how+"; SaveSnapshot until its first chunk, median of the rounds")
 	snapshotCPU(b, leader, how)
@@ -123,6 +150,9 @@ measure:
 	b.Logf("leader CPU with nothing going on: %.3f cores", cores(idle0, idle1))
 	var toFirst, total time.Duration
 	var mib float64
+	if tdir := timelineDir(); tdir != "" {
+		defer startPerf(b, pid, filepath.Join(tdir, "perf-quiet.data"))()
+	}
 	for round := range snapshotStallRounds {
 		register(fmt.Sprintf("agent-cpu%d", round))
 		c0, err := cpuTime(pid)
@@ -154,21 +184,20 @@ measure:
 // registerUntil registers agents prefix-<i> on m one at a time until stop
 // is closed and returns the latencies of the calls that succeeded.
 func registerUntil(m *harness.Master, prefix string, stop <-chan struct{}) []time.Duration {
-	var ds []time.Duration
-	for i := 0; ; i++ {
-		select {
-		case <-stop:
-			return ds
-		default:
-		}
-		t0 := time.Now()
-		ctx, cancel := harness.Ctx(10 * time.Second)
-		_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("%s-%d", prefix, i), AgentEndpoint: "127.0.0.1:1"})
-		cancel()
-		if err == nil {
-			ds = append(ds, time.Since(t0))
-		}
+	ws := registerTimed(m, prefix, stop)
+	ds := make([]time.Duration, len(ws))
+	for i, w := range ws {
+		ds[i] = w.d
 	}
+	return ds
+}
+
+// registerOne registers agent id on m.
+func registerOne(m *harness.Master, id string) error {
+	ctx, cancel := harness.Ctx(10 * time.Second)
+	defer cancel()
+	_, err := m.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: id, AgentEndpoint: "127.0.0.1:1"})
+	return err
 }
 
 // saveDebug saves one /debug endpoint of m's HTTP server (--enable-debug) to path.
