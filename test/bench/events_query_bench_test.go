@@ -113,15 +113,17 @@ func loadEvents(b *testing.B, c *harness.Cluster, leader *harness.Master, n int,
 
 // timeQueries runs queriesPerKind+queryWarmup queries made by mk against m
 // and returns the timed ones' durations (the first queryWarmup are not kept).
-func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilter, want int) []time.Duration {
+func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilter, want int, diag *queryDiag, kind string) []time.Duration {
 	var ds []time.Duration
 	for i := range queriesPerKind + queryWarmup {
 		f := mk(i)
+		gc0 := diag.gcCycles()
 		ctx, cancel := harness.Ctx(10 * time.Second)
 		t0 := time.Now()
 		r, err := m.Client().QueryEvents(ctx, f)
 		took := time.Since(t0)
 		cancel()
+		gcs := diag.gcCycles() - gc0
 		if err != nil {
 			b.Fatalf("query %v: %v", f, err)
 		}
@@ -129,6 +131,7 @@ func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilte
 			b.Fatalf("query %v: %d events, want %d", f, len(r.Events), want)
 		}
 		if i >= queryWarmup {
+			diag.query(kind, t0, took, gcs)
 			ds = append(ds, took)
 		}
 	}
@@ -139,13 +142,18 @@ func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilte
 // EmitEvents and times warm queries and the masters' memory.
 func BenchmarkEventQuery1M(b *testing.B) {
 	n := storedEvents(b)
-	c := harness.NewCluster(b, harness.Options{RaftProfile: "default",
-		MasterArgs: []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info"}})
+	args := []string{"--event-max-count", strconv.Itoa(2 * n), "--log-level", "info"}
+	if queryDiagDir() != "" {
+		args = append(args, "--enable-debug")
+	}
+	c := harness.NewCluster(b, harness.Options{RaftProfile: "default", MasterArgs: args})
 	leader := c.WaitLeader(30 * time.Second)
 	base := time.Now()
 	watch := startLeaderWatch(c, "event_query_1m_load")
 	stored, rate := loadEvents(b, c, leader, n, base)
 	watch.end(b)
+	diag := startQueryDiag(b, c)
+	diag.mark("load ended")
 	leader = c.WaitLeader(30 * time.Second)
 	b.Logf("loaded %d of %d events at %.0f events/s", stored, n, rate)
 	// Timestamps of the stored events span this much of the hour.
@@ -156,6 +164,7 @@ func BenchmarkEventQuery1M(b *testing.B) {
 	}
 	perEntity := min(100, n/queryEntities)
 	c.WaitSameState(5 * time.Minute)
+	diag.mark("same state")
 	label := fmt.Sprintf("%d", n)
 	if n == 1_000_000 {
 		label = "1M"
@@ -172,7 +181,10 @@ func BenchmarkEventQuery1M(b *testing.B) {
 		since := base.Add(-time.Hour).UnixMicro() + rng.Int64N(span*5/6)
 		return &rpc.EventFilter{Types: []rpc.EventType{queryTypes[rng.IntN(len(queryTypes))]}, Since: since, Until: since + span/6, Limit: 100}
 	}
-	ds := timeQueries(b, leader, entityQuery, perEntity)
+	diag.traceLeader(leader, "leader_entity_queries.trace", 8)
+	diag.mark("entity queries")
+	ds := timeQueries(b, leader, entityQuery, perEntity, diag, "entity")
+	diag.mark("entity queries done")
 	record("event_query_entity_ms_p99_1m", percentileMS(ds, 0.99), "ms", how+fmt.Sprintf("; QueryEvents{entity_ids: [one entity], limit: 100} on the leader (consistent read), gRPC round trip, p99 of %d after %d warm-up", queriesPerKind, queryWarmup))
 	followers := c.Followers(leader)
 	if len(followers) > 0 {
@@ -181,10 +193,15 @@ func BenchmarkEventQuery1M(b *testing.B) {
 			f.Stale = true
 			return f
 		}
-		ds = timeQueries(b, followers[0], staleEntity, perEntity)
+		diag.mark("stale queries on " + followers[0].ID)
+		ds = timeQueries(b, followers[0], staleEntity, perEntity, diag, "stale")
 		record("event_query_entity_stale_ms_p99_1m", percentileMS(ds, 0.99), "ms", "as event_query_entity_ms_p99_1m, stale read from a follower's replica")
 	}
-	ds = timeQueries(b, leader, typeTimeQuery, 100)
+	diag.mark("type/time queries")
+	ds = timeQueries(b, leader, typeTimeQuery, 100, diag, "typetime")
+	diag.mark("type/time queries done")
+	diag.profileQueries(b, leader, entityQuery)
+	diag.end(b, c)
 	record("event_query_type_time_ms_p99_1m", percentileMS(ds, 0.99), "ms", how+fmt.Sprintf("; QueryEvents{types: [one type], since/until: a random sixth of the stored time span (10 minutes), limit: 100} on the leader, p99 of %d after %d warm-up", queriesPerKind, queryWarmup))
 
 	size, files, err := eventStoreBytes(leader.DataDir)
@@ -215,5 +232,9 @@ func BenchmarkEventQuery1M(b *testing.B) {
 		maxRSS = max(maxRSS, mb)
 	}
 	record("master_rss_mb_1m_max", maxRSS, "MiB", "as master_rss_mb_1m, the largest VmRSS of the 3 masters")
+	if queryDiagDir() != "" {
+		b.Log("GRID_BENCH_QUERY_DIAG: snapshot figures skipped")
+		return
+	}
 	snapshotFigures(b, c, c.WaitLeader(30*time.Second), how)
 }
