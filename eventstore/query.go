@@ -1,9 +1,7 @@
 package eventstore
 
 import (
-	"bytes"
 	"container/heap"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -112,13 +110,11 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		// One cursor for every lookup (a Bucket.Get makes a cursor, and
 		// its search stack, per call); the records are read first so
 		// their total size sizes the slab the results are cut from.
-		c := tx.Bucket(bucketEvents).Cursor()
+		c := newSeqCursor(tx.Bucket(bucketEvents))
 		recs := make([][]byte, len(seqs))
 		size := 0
 		for i, seq := range seqs {
-			var k [8]byte
-			binary.BigEndian.PutUint64(k[:], seq)
-			if ck, v := c.Seek(k[:]); bytes.Equal(ck, k[:]) {
+			if v := c.get(seq); v != nil {
 				recs[i] = v
 				size += len(v)
 			}

@@ -187,6 +187,13 @@ func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i in
 		b.Fatal(err)
 	}
 	defer f.Close()
+	writeAllocs := func(name string) {
+		if af, err := os.Create(filepath.Join(d.dir, name)); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(af, 0)
+			af.Close()
+		}
+	}
+	writeAllocs("bench_allocs_before.pprof") // go tool pprof -diff_base before after
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)
 	}
@@ -200,6 +207,7 @@ func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i in
 		}
 	}
 	pprof.StopCPUProfile()
+	writeAllocs("bench_allocs_after.pprof")
 	wg.Wait()
 	d.mark(fmt.Sprintf("profiled entity queries done: %d", n))
 }
