@@ -36,6 +36,7 @@ type memIndex struct {
 	byTime    timeIndex
 	causedIn  map[uint64][]uint64 // cause seq -> seqs of the events naming it, ascending
 	times     timeMarks
+	chunks    timeChunks // per-chunk timestamp bounds (query_timechunks.go)
 
 	// applied counts the events appended since the store was opened, by type.
 	applied map[rpc.EventType]uint64
@@ -152,6 +153,7 @@ func (ix *memIndex) add(e *indexedEvent) {
 		ix.causedIn[c] = append(ix.causedIn[c], e.seq)
 	}
 	ix.times.add(e.seq, e.ts)
+	ix.chunks.add(e.seq, e.ts)
 }
 
 // remove drops the events in dels (seqs ascending, all indexed) from every

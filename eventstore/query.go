@@ -202,11 +202,11 @@ func (ix *memIndex) matchSeqs(p plan) []uint64 {
 	}
 	switch best {
 	case indexEntity:
-		return mergeLists(entLists, ix.origin, p, func(seq uint64) bool {
+		return ix.mergeWindowed(entLists, p, func(seq uint64) bool {
 			return p.typeOK(eventType(ix.typOf(seq))) && p.inTime(ix.tsOf(seq))
 		})
 	case indexType:
-		return mergeLists(typLists, ix.origin, p, func(seq uint64) bool { return p.inTime(ix.tsOf(seq)) })
+		return ix.mergeWindowed(typLists, p, func(seq uint64) bool { return p.inTime(ix.tsOf(seq)) })
 	case indexTime:
 		return ix.scanTime(p, entLists)
 	default:

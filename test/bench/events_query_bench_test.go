@@ -200,7 +200,8 @@ func BenchmarkEventQuery1M(b *testing.B) {
 	diag.mark("type/time queries")
 	ds = timeQueries(b, leader, typeTimeQuery, 100, diag, "typetime")
 	diag.mark("type/time queries done")
-	diag.profileQueries(b, leader, entityQuery)
+	diag.profileQueries(b, leader, "entity", entityQuery)
+	diag.profileQueries(b, leader, "typetime", typeTimeQuery)
 	diag.end(b, c)
 	record("event_query_type_time_ms_p99_1m", percentileMS(ds, 0.99), "ms", how+fmt.Sprintf("; QueryEvents{types: [one type], since/until: a random sixth of the stored time span (10 minutes), limit: 100} on the leader, p99 of %d after %d warm-up", queriesPerKind, queryWarmup))
 

@@ -158,14 +158,15 @@ func (d *queryDiag) run() {
 	}
 }
 
-// profileQueries runs entity queries made by mk against m for 6 s (not
-// timed, after the timed ones) while it takes a 5 s CPU profile of m
-// (<dir>/leader_cpu.pprof) and of this process (<dir>/bench_cpu.pprof).
-func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilter) {
+// profileQueries runs queries made by mk against m for 6 s (not timed,
+// after the timed ones) while it takes a 5 s CPU profile of m
+// (<dir>/leader_<kind>_cpu.pprof) and of this process
+// (<dir>/bench_<kind>_cpu.pprof, and its allocations before and after).
+func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, kind string, mk func(i int) *rpc.EventFilter) {
 	if d == nil {
 		return
 	}
-	d.mark("profiled entity queries")
+	d.mark("profiled " + kind + " queries")
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -175,14 +176,14 @@ func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i in
 			return
 		}
 		defer resp.Body.Close()
-		f, err := os.Create(filepath.Join(d.dir, "leader_cpu.pprof"))
+		f, err := os.Create(filepath.Join(d.dir, "leader_"+kind+"_cpu.pprof"))
 		if err != nil {
 			return
 		}
 		defer f.Close()
 		_, _ = io.Copy(f, resp.Body)
 	}()
-	f, err := os.Create(filepath.Join(d.dir, "bench_cpu.pprof"))
+	f, err := os.Create(filepath.Join(d.dir, "bench_"+kind+"_cpu.pprof"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i in
 			af.Close()
 		}
 	}
-	writeAllocs("bench_allocs_before.pprof") // go tool pprof -diff_base before after
+	writeAllocs("bench_" + kind + "_allocs_before.pprof") // go tool pprof -diff_base before after
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatal(err)
 	}
@@ -207,9 +208,9 @@ func (d *queryDiag) profileQueries(b *testing.B, m *harness.Master, mk func(i in
 		}
 	}
 	pprof.StopCPUProfile()
-	writeAllocs("bench_allocs_after.pprof")
+	writeAllocs("bench_" + kind + "_allocs_after.pprof")
 	wg.Wait()
-	d.mark(fmt.Sprintf("profiled entity queries done: %d", n))
+	d.mark(fmt.Sprintf("profiled %s queries done: %d", kind, n))
 }
 
 // end stops the timeline, waits for the trace and writes every file.
