@@ -33,17 +33,27 @@ func (c eventCodec) Name() string { return grpcproto.Name }
 func (c eventCodec) Marshal(v any) (mem.BufferSlice, error) {
 	switch m := v.(type) {
 	case *EventList:
-		if m != nil {
-			var small [128]int
-			sizes := small[:0]
-			if len(m.Events) > len(small) {
-				sizes = make([]int, 0, len(m.Events))
-			}
-			if sizes, n, ok := sizeEventList(m, sizes); ok {
-				buf, pool := codecBuffer(n)
-				*buf = appendEventList((*buf)[:0], m, sizes)
-				return wrapCodecBuffer(buf, pool), nil
-			}
+		if m == nil {
+			break
+		}
+		if raw, n, ok := encodedEventList(m); ok {
+			// Events pre-encoded (SetEncodedEvents): written first, in
+			// field order, as the direct encoder writes them.
+			buf, pool := codecBuffer(n)
+			*buf = append((*buf)[:0], raw...)
+			*buf = appendVarint(*buf, 2, m.LastSeq)
+			*buf = appendVarint(*buf, 3, m.FirstSeq)
+			return wrapCodecBuffer(buf, pool), nil
+		}
+		var small [128]int
+		sizes := small[:0]
+		if len(m.Events) > len(small) {
+			sizes = make([]int, 0, len(m.Events))
+		}
+		if sizes, n, ok := sizeEventList(m, sizes); ok {
+			buf, pool := codecBuffer(n)
+			*buf = appendEventList((*buf)[:0], m, sizes)
+			return wrapCodecBuffer(buf, pool), nil
 		}
 	case *Event:
 		if m != nil {

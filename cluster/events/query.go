@@ -7,6 +7,7 @@ import (
 
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
+	"google.golang.org/grpc"
 )
 
 // QueryEvents answers a filter from the event graph: on the leader by
@@ -19,8 +20,9 @@ func (p *Pipeline) QueryEvents(ctx context.Context, f *rpc.EventFilter) (*rpc.Ev
 	if err := validateEventFilter(f); err != nil {
 		return nil, toStatus(err)
 	}
+	encoded := encodedReply(ctx)
 	if f.GetStale() || p.deps.Forwarder.AllowStale(ctx) {
-		out, err := p.queryLocal(f)
+		out, err := p.queryLocal(f, encoded)
 		return out, toStatus(err)
 	}
 	return forward(ctx, p.deps.Forwarder,
@@ -28,7 +30,7 @@ func (p *Pipeline) QueryEvents(ctx context.Context, f *rpc.EventFilter) (*rpc.Ev
 			if err := p.deps.Leadership.VerifyLeader(); err != nil {
 				return nil, err
 			}
-			out, err := p.queryLocal(f)
+			out, err := p.queryLocal(f, encoded)
 			return out, ownStatus(err)
 		},
 		func(ctx context.Context, c rpc.GridMasterClient) (*rpc.EventList, error) {
@@ -36,12 +38,34 @@ func (p *Pipeline) QueryEvents(ctx context.Context, f *rpc.EventFilter) (*rpc.Ev
 		})
 }
 
-// queryLocal runs f on this master's event graph. last_seq is read
-// before the query, so a client following from it misses nothing.
-func (p *Pipeline) queryLocal(f *rpc.EventFilter) (*rpc.EventList, error) {
+// encodedReply reports whether ctx is a gRPC call's: its reply goes
+// straight to gRPC's codec, so its events can be sent as the store encodes
+// them (rpc.SetEncodedEvents). An in-process caller (the REST API's
+// Backend) reads the events and gets them built.
+func encodedReply(ctx context.Context) bool {
+	return grpc.ServerTransportStreamFromContext(ctx) != nil
+}
+
+// queryLocal runs f on this master's event graph, its events pre-encoded
+// when encoded (eventstore.EventsWire: no events built on the way to the
+// wire; a store string that is not UTF-8 takes the built path, which
+// refuses it as before). last_seq is read before the query, so a client
+// following from it misses nothing.
+func (p *Pipeline) queryLocal(f *rpc.EventFilter, encoded bool) (*rpc.EventList, error) {
 	var out *rpc.EventList
 	err := p.withEventStore(func(store *eventstore.Store) error {
 		last := store.LastSeq()
+		if encoded {
+			raw, _, err := store.EventsWire(storeFilter(f))
+			if err == nil {
+				out = &rpc.EventList{LastSeq: last, FirstSeq: store.FirstSeq()}
+				rpc.SetEncodedEvents(out, raw)
+				return nil
+			}
+			if !errors.Is(err, eventstore.ErrNotWire) {
+				return err
+			}
+		}
 		events, err := store.Events(storeFilter(f))
 		if err != nil {
 			return err
