@@ -24,8 +24,11 @@
 // holds per event. The indexes live in memory (memindex.go, idtable.go,
 // timeindex.go, timebounds.go): the id's 64-bit hash -> seq (dedupe,
 // EventsByID, caused_by), entity -> seqs, type -> seqs, (timestamp, seq)
-// order, the caused_in reverse lists, time bounds, and per-type applied
-// counters (AppliedByType). They are rebuilt from the records on Open and
+// order, the caused_in reverse lists, time bounds and per-chunk timestamp
+// bounds (query_timechunks.go), and per-type applied counters
+// (AppliedByType). Events reads a query's records through one cursor
+// (query_cursor.go); EventsWire encodes them straight to QueryEvents'
+// wire form (query_wire.go). They are rebuilt from the records on Open and
 // Restore (rebuild.go), updated by an append once its transaction
 // committed (pending.go: what the transaction's own lookups see before
 // that) and by a prune together with its commit; readers hold the index
