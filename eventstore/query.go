@@ -111,14 +111,7 @@ func (s *Store) Events(f Filter) ([]*rpc.Event, error) {
 		// its search stack, per call); the records are read first so
 		// their total size sizes the slab the results are cut from.
 		c := newSeqCursor(tx.Bucket(bucketEvents))
-		recs := make([][]byte, len(seqs))
-		size := 0
-		for i, seq := range seqs {
-			if v := c.get(seq); v != nil {
-				recs[i] = v
-				size += len(v)
-			}
-		}
+		recs, size := c.records(seqs)
 		sl := newEventSlab(len(seqs), size)
 		for i, v := range recs {
 			if v == nil {

@@ -87,3 +87,17 @@ func (r *seqCursor) match(seq uint64, v []byte) []byte {
 	}
 	return v
 }
+
+// records reads the records of seqs in order (nil where a seq has no
+// record) and their total size, which sizes what the caller builds from
+// them.
+func (c *seqCursor) records(seqs []uint64) (recs [][]byte, size int) {
+	recs = make([][]byte, len(seqs))
+	for i, seq := range seqs {
+		if v := c.get(seq); v != nil {
+			recs[i] = v
+			size += len(v)
+		}
+	}
+	return recs, size
+}

@@ -37,14 +37,7 @@ func (s *Store) EventsWire(f Filter) ([]byte, int, error) {
 		in := newInterner(tx)
 		in.shared = s.ix.names
 		c := newSeqCursor(tx.Bucket(bucketEvents))
-		recs := make([][]byte, len(seqs))
-		size := 0
-		for i, seq := range seqs {
-			if v := c.get(seq); v != nil {
-				recs[i] = v
-				size += len(v)
-			}
-		}
+		recs, size := c.records(seqs)
 		// Interned strings are longer on the wire than in the record:
 		// room for that and the tags, grown by append past it.
 		out = make([]byte, 0, size+len(seqs)*wireEventSlack)

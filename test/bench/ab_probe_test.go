@@ -49,25 +49,8 @@ func BenchmarkTransferAB(b *testing.B) {
 	var ds [2][]time.Duration
 	for i := range trials {
 		for k, c := range []*harness.Cluster{a, bb} {
-			leader := c.WaitLeader(30 * time.Second)
-			c.WaitSameState(30 * time.Second)
-			t0 := time.Now()
-			ctx, cancel := harness.Ctx(10 * time.Second)
-			r, err := leader.Client().TransferLeadership(ctx, &rpc.TransferLeadershipRequest{})
-			cancel()
-			if err != nil {
-				b.Fatal(err)
-			}
-			next := c.Master(r.NewLeaderId)
-			for {
-				ctx, cancel := harness.Ctx(2 * time.Second)
-				_, err := next.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-ab-%d", i), AgentEndpoint: "127.0.0.1:1"})
-				cancel()
-				if err == nil {
-					break
-				}
-			}
-			ds[k] = append(ds[k], time.Since(t0))
+			t0, _, written, _ := transferTrial(b, c, fmt.Sprintf("agent-ab-%d", i))
+			ds[k] = append(ds[k], written.Sub(t0))
 		}
 	}
 	ld, _ := os.ReadFile("/proc/loadavg")

@@ -115,27 +115,8 @@ func BenchmarkTransferProbe(b *testing.B) {
 	var rpcs, regs, all []time.Duration
 	tries := 0
 	for i := range trials {
-		leader := c.WaitLeader(30 * time.Second)
-		c.WaitSameState(30 * time.Second)
-		t0 := time.Now()
-		ctx, cancel := harness.Ctx(10 * time.Second)
-		r, err := leader.Client().TransferLeadership(ctx, &rpc.TransferLeadershipRequest{})
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-		t1 := time.Now()
-		next := c.Master(r.NewLeaderId)
-		for {
-			tries++
-			ctx, cancel := harness.Ctx(2 * time.Second)
-			_, err := next.Client().RegisterAgent(ctx, &rpc.AgentInfo{AgentId: fmt.Sprintf("agent-tp-%d", i), AgentEndpoint: "127.0.0.1:1"})
-			cancel()
-			if err == nil {
-				break
-			}
-		}
-		t2 := time.Now()
+		t0, t1, t2, n := transferTrial(b, c, fmt.Sprintf("agent-tp-%d", i))
+		tries += n
 		rpcs, regs, all = append(rpcs, t1.Sub(t0)), append(regs, t2.Sub(t1)), append(all, t2.Sub(t0))
 	}
 	ld, _ := os.ReadFile("/proc/loadavg")
