@@ -67,13 +67,14 @@ func (m *Master) leaderLoop(stopCh chan struct{}) {
 			m.revokeLeadership(&tasks)
 		}
 	}()
-	// Barrier: every committed entry is applied before we judge anything.
+	// Catch up: every committed entry is applied before we judge anything
+	// (leader_catchup.go).
 	for !established {
-		if err := m.barrier(stopCh); err != nil {
+		if err := m.catchUp(stopCh); err != nil {
 			if errors.Is(err, errStopped) {
 				return
 			}
-			m.logger.Error("leader barrier failed", "error", err)
+			m.logger.Error("leader catch-up failed", "error", err)
 			select {
 			case <-stopCh:
 				return

@@ -17,7 +17,7 @@ func (f *FSM) Apply(l *raft.Log) interface{} {
 		panic(fmt.Sprintf("fsm: empty command at index %d", l.Index))
 	}
 	resp := f.dispatch(MessageType(l.Data[0]), l.Data[1:], l.Index)
-	f.applied.Store(l.Index)
+	f.setApplied(l.Index)
 	return resp
 }
 

@@ -18,7 +18,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	for i := 0; i < len(logs); {
 		l := logs[i]
 		if l.Type != raft.LogCommand {
-			f.applied.Store(l.Index)
+			f.setApplied(l.Index)
 			i++
 			continue
 		}

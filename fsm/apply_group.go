@@ -137,7 +137,7 @@ func (f *FSM) applyStaged(logs []*raft.Log, out []interface{}) int {
 		out[a.entry] = appendResponse(res[a.batch].Stored, res[a.batch].LastSeq)
 	}
 	f.version.Add(st.changes)
-	f.applied.Store(logs[n-1].Index)
+	f.setApplied(logs[n-1].Index)
 	f.mu.Unlock()
 	return n
 }

@@ -64,6 +64,8 @@ type FSM struct {
 	closed   bool
 
 	applied atomic.Uint64
+	// appliedWait wakes WaitApplied callers (applied_wait.go).
+	appliedWait appliedWaiters
 	// digests holds the digests recorded at the last verify markers.
 	digests digestRing
 	// version counts registry changes (agents and nodes); see Version.

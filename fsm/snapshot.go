@@ -279,7 +279,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if len(pilot) > 0 {
 		f.autopilot = pilot[0]
 	}
-	f.applied.Store(applied)
+	f.setApplied(applied)
 	f.version.Add(1)
 	f.mu.Unlock()
 	f.restoreACL(acl)
