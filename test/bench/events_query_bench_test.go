@@ -117,13 +117,13 @@ func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilte
 	var ds []time.Duration
 	for i := range queriesPerKind + queryWarmup {
 		f := mk(i)
-		gc0 := diag.gcCycles()
+		c0 := diag.counters(m.PID())
 		ctx, cancel := harness.Ctx(10 * time.Second)
 		t0 := time.Now()
 		r, err := m.Client().QueryEvents(ctx, f)
 		took := time.Since(t0)
 		cancel()
-		gcs := diag.gcCycles() - gc0
+		overlap := diag.counters(m.PID()).since(c0)
 		if err != nil {
 			b.Fatalf("query %v: %v", f, err)
 		}
@@ -131,7 +131,7 @@ func timeQueries(b *testing.B, m *harness.Master, mk func(i int) *rpc.EventFilte
 			b.Fatalf("query %v: %d events, want %d", f, len(r.Events), want)
 		}
 		if i >= queryWarmup {
-			diag.query(kind, t0, took, gcs)
+			diag.query(kind, t0, took, overlap)
 			ds = append(ds, took)
 		}
 	}

@@ -11,6 +11,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "raft floor node:", runFloorNode(spec))
 		os.Exit(1)
 	}
+	if os.Getenv(floorServeEnv) != "" { // a bare gRPC server (query_floor_probe_test.go)
+		serveFloor()
+		return
+	}
 	code := m.Run()
 	if err := writeReport(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench.json:", err)

@@ -22,9 +22,9 @@ import (
 // queryDiag is BenchmarkEventQuery1M's opt-in diagnostics: with
 // GRID_BENCH_QUERY_DIAG=<dir> the masters serve /debug/pprof, and the bench
 // writes to <dir> a CPU timeline (every 50 ms: each master's, the bench
-// process's and the whole machine's busy CPU), every timed query's start
-// and duration, the leader's Go execution trace over the entity queries,
-// and the masters' logs (run with GODEBUG=gctrace=1 to get the masters'
+// process's and the whole machine's busy CPU), every timed query's start,
+// duration and what it overlapped (queryCounters), the leader's Go
+// execution trace over the entity queries, and the masters' logs (run with GODEBUG=gctrace=1 to get the masters'
 // GC lines there). It changes nothing that is measured; `make bench` does
 // not set it.
 type queryDiag struct {
@@ -71,26 +71,98 @@ func (d *queryDiag) mark(what string) {
 	d.lines = append(d.lines, fmt.Sprintf("# %.3f %s", time.Since(d.t0).Seconds(), what))
 }
 
-// gcCycles is this process's completed GC cycles (0 when diagnostics are
-// off); read outside the timed interval.
-func (d *queryDiag) gcCycles() uint64 {
+// queryCounters are the counters the diagnostics read just before and
+// just after each timed query (outside its timed interval), to say what a
+// slow query overlapped: this process's completed GC cycles, the machine's
+// steal time (/proc/stat, 10 ms ticks: the hypervisor ran something else on
+// our vCPUs), the queried master's minor and major page faults (a major one
+// reads the bbolt file from disk) and run-queue wait summed over its
+// threads (/proc/<pid>/task/*/schedstat: runnable, no CPU free in the guest),
+// and this process's minor faults.
+type queryCounters struct {
+	gcs, stealTicks, srvMinflt, srvMajflt, benchMinflt uint64
+	srvRunWait                                         time.Duration
+}
+
+// counters reads queryCounters for the master with pid srv (zero when
+// diagnostics are off).
+func (d *queryDiag) counters(srv int) queryCounters {
 	if d == nil {
-		return 0
+		return queryCounters{}
 	}
 	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	c := queryCounters{gcs: s[0].Value.Uint64()}
+	_, steal, _ := machineCPU()
+	c.stealTicks = uint64(steal * clockTicks / time.Second)
+	c.srvMinflt, c.srvMajflt = pageFaults(srv)
+	c.benchMinflt, _ = pageFaults(os.Getpid())
+	c.srvRunWait = runQueueWait(srv)
+	return c
 }
 
-// query notes one timed query and how many of this process's GC cycles
-// completed from just before it to just after.
-func (d *queryDiag) query(kind string, start time.Time, took time.Duration, gcs uint64) {
+// since is c minus the earlier reading a.
+func (c queryCounters) since(a queryCounters) queryCounters {
+	return queryCounters{gcs: c.gcs - a.gcs, stealTicks: c.stealTicks - a.stealTicks,
+		srvMinflt: c.srvMinflt - a.srvMinflt, srvMajflt: c.srvMajflt - a.srvMajflt,
+		benchMinflt: c.benchMinflt - a.benchMinflt, srvRunWait: c.srvRunWait - a.srvRunWait}
+}
+
+// pageFaults is a process's minor and major page faults so far (0, 0 when
+// unreadable).
+func pageFaults(pid int) (minflt, majflt uint64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3; minflt field 10, majflt 12
+	if len(f) < 10 {
+		return 0, 0
+	}
+	minflt, _ = strconv.ParseUint(f[7], 10, 64)
+	majflt, _ = strconv.ParseUint(f[9], 10, 64)
+	return minflt, majflt
+}
+
+// runQueueWait is the time a process's threads have spent runnable but
+// waiting for a CPU (second field of each /proc/<pid>/task/<tid>/schedstat;
+// threads that exited are not counted).
+func runQueueWait(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var sum uint64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			n, _ := strconv.ParseUint(f[1], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
+// query notes one timed query: its kind, start, duration and what it
+// overlapped (queryCounters.since: GC cycles, steal ticks, master's minor
+// and major faults, master's run-queue wait in ms, this process's minor
+// faults).
+func (d *queryDiag) query(kind string, start time.Time, took time.Duration, c queryCounters) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.qlines = append(d.qlines, fmt.Sprintf("%s %.6f %.3f %d", kind, start.Sub(d.t0).Seconds(), float64(took.Microseconds())/1000, gcs))
+	d.qlines = append(d.qlines, fmt.Sprintf("%s %.6f %.3f %d %d %d %d %.3f %d", kind, start.Sub(d.t0).Seconds(),
+		float64(took.Microseconds())/1000, c.gcs, c.stealTicks, c.srvMinflt, c.srvMajflt,
+		float64(c.srvRunWait.Microseconds())/1000, c.benchMinflt))
 }
 
 // traceLeader fetches seconds of m's Go execution trace into <dir>/name.
@@ -229,7 +301,7 @@ func (d *queryDiag) end(b *testing.B, c *harness.Cluster) {
 		}
 	}
 	write("cpu_timeline.txt", d.lines)
-	write("queries.txt", d.qlines)
+	write("queries.txt", append([]string{"# kind start_s took_ms bench_gcs steal_ticks srv_minflt srv_majflt srv_runwait_ms bench_minflt"}, d.qlines...))
 	for _, m := range c.Masters {
 		if raw, err := os.ReadFile(m.Proc.Log); err == nil {
 			_ = os.WriteFile(filepath.Join(d.dir, m.ID+".log"), raw, 0o644)
