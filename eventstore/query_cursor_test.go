@@ -104,7 +104,8 @@ func TestSeqCursorMatchesGet(t *testing.T) {
 // seqs, 1,000 entities, two details):
 // an entity's newest 100 (seqs 1,000 apart) and a type in a time window
 // (100 mostly consecutive seqs). $GRID_BULK_EVENTS events (default
-// 1,000,000). Besides wall time per query it reports the process's CPU
+// 1,000,000). entity_wire is the entity query encoded for gRPC (EventsWire).
+// Besides wall time per query it reports the process's CPU
 // time per query (cpu-ns/op, getrusage), steadier on a shared machine.
 func BenchmarkQueries(b *testing.B) {
 	total := 1_000_000
@@ -151,6 +152,20 @@ func BenchmarkQueries(b *testing.B) {
 	}
 	b.Run("entity", func(b *testing.B) {
 		run(b, func() Filter { return Filter{Entities: []string{fmt.Sprintf("node-%d", rng.IntN(1000))}, Limit: 100} })
+	})
+	// entity_wire: the entity query as a gRPC leader answers it (EventsWire).
+	b.Run("entity_wire", func(b *testing.B) {
+		var ru0, ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		for b.Loop() {
+			_, n, err := s.EventsWire(Filter{Entities: []string{fmt.Sprintf("node-%d", rng.IntN(1000))}, Limit: 100})
+			if err != nil || n != 100 {
+				b.Fatalf("got %d events, %v", n, err)
+			}
+		}
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("type_time", func(b *testing.B) {
 		run(b, func() Filter {
