@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +81,8 @@ func serveFloor() {
 // with the same request to the bare server, decoded into the same
 // rpc.EventList, and once more without decoding (raw bytes), until each
 // has GRID_PROBE_TRIALS (default 3,000) timed calls. Same process, same
-// minutes, same machine load. It logs each kind's percentiles and the CPU
+// minutes, same machine load (GRID_PROBE_CLIENT_GC=block: this process
+// collects only between blocks). It logs each kind's percentiles and the CPU
 // time per call of the answering process and of this one.
 func BenchmarkQueryFloorProbe(b *testing.B) {
 	if os.Getenv("GRID_PROBE") != "1" {
@@ -177,8 +180,18 @@ func BenchmarkQueryFloorProbe(b *testing.B) {
 	srvCPU := make([]time.Duration, len(kinds))
 	cliCPU := make([]time.Duration, len(kinds))
 	srvPID := []int{leader.PID(), srv.Process.Pid, srv.Process.Pid}
+	// GRID_PROBE_CLIENT_GC=block: this process collects between blocks
+	// (untimed) and not during them, to see how much of each tail is its
+	// own GC. Diagnostic only; the bench's client runs with default GC.
+	gcBetween := os.Getenv("GRID_PROBE_CLIENT_GC") == "block"
+	if gcBetween {
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	}
 	for blk := 0; blk*100 < trials; blk++ {
 		for k := range kinds {
+			if gcBetween {
+				runtime.GC()
+			}
 			s0, _ := cpuTime(srvPID[k])
 			c0, _ := cpuTime(os.Getpid())
 			for i := range 100 {
@@ -191,7 +204,7 @@ func BenchmarkQueryFloorProbe(b *testing.B) {
 		}
 	}
 	ld, _ := os.ReadFile("/proc/loadavg")
-	b.Logf("reply %d bytes, %d events; loadavg %s", len(wire), stored, strings.TrimSpace(string(ld)))
+	b.Logf("reply %d bytes, %d events; client GC between blocks only: %v; loadavg %s", len(wire), stored, gcBetween, strings.TrimSpace(string(ld)))
 	for k, name := range kinds {
 		b.Logf("%-22s %d calls: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms; CPU per call: server %.0f us, client %.0f us", name, len(ds[k]),
 			percentileMS(ds[k], 0.5), percentileMS(ds[k], 0.9), percentileMS(ds[k], 0.99), percentileMS(ds[k], 0.999),
