@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,52 @@ func median(vs []float64) float64 {
 // startLoad is the 1/5/15-minute load average when the suite started: other
 // work on the machine skews every figure, so the report says how busy it was.
 var startLoad = loadAverage()
+
+// startCPU is /proc/stat's machine-wide CPU times when the suite started.
+var startCPU = cpuTimes()
+
+// cpuTimes is /proc/stat's "cpu" line: user, nice, system, idle, iowait,
+// irq, softirq and steal, in clock ticks (nil when unreadable).
+func cpuTimes() []uint64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return nil
+	}
+	out := make([]uint64, 8)
+	for i := range out {
+		v, err := strconv.ParseUint(f[i+1], 10, 64)
+		if err != nil {
+			return nil
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// recordSteal records the share of the machine's CPU time the hypervisor
+// took (steal) since the suite started: a virtual machine's neighbours
+// skew every figure as a busy machine does, and the load average does
+// not show it.
+func recordSteal() {
+	end := cpuTimes()
+	if startCPU == nil || end == nil {
+		return
+	}
+	var total uint64
+	for i := range end {
+		total += end[i] - startCPU[i]
+	}
+	if total == 0 {
+		return
+	}
+	pct := 100 * float64(end[7]-startCPU[7]) / float64(total)
+	addValue(Figure{Name: "cpu_steal_pct", Unit: "%", Method: "CPU time the hypervisor took from this machine (/proc/stat steal) over each part of the bench, as a share of all its CPU time; one value per part"}, pct)
+}
 
 // loadAverage is /proc/loadavg's first three fields.
 func loadAverage() string {
@@ -163,6 +210,7 @@ func writeReport() error {
 	if len(figures) == 0 {
 		return nil
 	}
+	recordSteal()
 	out := reportPath()
 	load := startLoad
 	if os.Getenv("GRID_BENCH_MERGE") == "1" {
