@@ -22,7 +22,9 @@ import (
 // profiles to cpu-<role>-<name>.pprof and allocs-<role>-<name>.pprof). It writes every call's start
 // (Unix ns) and duration to writes.txt and the masters' logs beside them
 // (run with GODEBUG=gctrace=1 to get the masters' collections there), so
-// the slowest writes can be found in the traces.
+// the slowest writes can be found in the traces. With GRID_PROBE_SNAPSHOT=1
+// user snapshots run back to back over the writes (their starts and times
+// to the first chunk, i.e. persists, in snapshots.txt).
 func BenchmarkCommitTailProbe(b *testing.B) {
 	dir := os.Getenv("GRID_PROBE_DIR")
 	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
@@ -65,8 +67,26 @@ func BenchmarkCommitTailProbe(b *testing.B) {
 	time.Sleep(500 * time.Millisecond)
 	stop := make(chan struct{})
 	time.AfterFunc(6*time.Second, func() { close(stop) })
+	var snaps strings.Builder // with GRID_PROBE_SNAPSHOT=1: user snapshots back to back
+	if os.Getenv("GRID_PROBE_SNAPSHOT") == "1" {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				t0 := time.Now()
+				persist, _ := saveSnapshot(b, leader, filepath.Join(b.TempDir(), "probe.snap"), make(chan struct{}))
+				fmt.Fprintf(&snaps, "%d %d\n", t0.UnixNano(), persist.Nanoseconds())
+			}
+		})
+	}
 	ws := registerTimed(leader, "agent-tail", stop)
 	wg.Wait()
+	if err := os.WriteFile(filepath.Join(dir, "snapshots.txt"), []byte(snaps.String()), 0o644); err != nil {
+		b.Error(err)
+	}
 	var sb strings.Builder
 	ds := make([]time.Duration, len(ws))
 	for i, w := range ws {
