@@ -65,6 +65,10 @@ func BenchmarkCommitTailProbe(b *testing.B) {
 		})
 	}
 	time.Sleep(500 * time.Millisecond)
+	cpu0 := map[string]time.Duration{}
+	for _, m := range c.Live() {
+		cpu0[m.ID], _ = cpuTime(m.PID())
+	}
 	stop := make(chan struct{})
 	time.AfterFunc(6*time.Second, func() { close(stop) })
 	var snaps strings.Builder // with GRID_PROBE_SNAPSHOT=1: user snapshots back to back
@@ -83,6 +87,10 @@ func BenchmarkCommitTailProbe(b *testing.B) {
 		})
 	}
 	ws := registerTimed(leader, "agent-tail", stop)
+	for _, m := range c.Live() {
+		c1, _ := cpuTime(m.PID())
+		b.Logf("%s (leader %v): %.1f us CPU/write", m.ID, m == leader, float64((c1-cpu0[m.ID]).Microseconds())/float64(len(ws)))
+	}
 	wg.Wait()
 	if err := os.WriteFile(filepath.Join(dir, "snapshots.txt"), []byte(snaps.String()), 0o644); err != nil {
 		b.Error(err)
