@@ -1,14 +1,17 @@
 package events
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gridctl/grid/eventstore"
 	"github.com/gridctl/grid/rpc"
+	"github.com/gridctl/grid/test/waitfor"
 )
 
 // engineOn builds an alert engine over store whose emits commit at once
@@ -232,5 +235,50 @@ func TestConsumeReadsOnlyRuleTypes(t *testing.T) {
 	}
 	if fired, _ := alertsIn(t, r.store); len(fired) != 1 {
 		t.Fatalf("fired %d alerts after the third crash, want 1", len(fired))
+	}
+}
+
+// TestAlertAgingWaitsForTheTick: commits are consumed (a crash loop fires
+// at once) but open episodes are aged and quorum checked only on the first
+// pass and on each tick, not after every commit.
+func TestAlertAgingWaitsForTheTick(t *testing.T) {
+	r := newFakeRaft(t)
+	now := time.Now()
+	var checks atomic.Int32 // quorum checks: one per age
+	tolerance := func() (int32, error) {
+		checks.Add(1)
+		return 1, nil
+	}
+	emit := func(e *rpc.Event) {
+		e.Source = "master-1"
+		if _, err := r.store.AppendEvents([]*rpc.Event{e}); err != nil {
+			t.Error(err)
+		}
+	}
+	eng := newAlertEngine(DefaultAlertRules(), func() *eventstore.Store { return r.store }, emit, tolerance, eventTestLogger(t))
+	eng.now = func() time.Time { return now }
+	ticks := make(chan time.Time)
+	eng.ticker = func() (<-chan time.Time, func()) { return ticks, func() {} }
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- eng.run(ctx) }()
+	waitfor.True(t, 10*time.Second, "the first pass aged", func() bool { return checks.Load() == 1 })
+	for range 3 {
+		if _, err := r.store.AppendEvents([]*rpc.Event{newEvent("agent-001", rpc.EventType_NODE_CRASHED, "node-a", now.UnixMicro())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitfor.True(t, 10*time.Second, "the crash loop fired", func() bool {
+		fired, _ := alertsIn(t, r.store)
+		return len(fired) == 1
+	})
+	if n := checks.Load(); n != 1 {
+		t.Fatalf("aged %d times before a tick, want 1 (the first pass)", n)
+	}
+	ticks <- now
+	waitfor.True(t, 10*time.Second, "a tick aged", func() bool { return checks.Load() == 2 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

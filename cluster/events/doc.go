@@ -17,7 +17,8 @@
 //     lists, counts, timelines, state, aggregates, why chains, anchored
 //     times, unknown entities (ask.go);
 //   - alert rules (alert_rules.go, alert_config.go, alerts.go): evaluated
-//     on the leader as events commit; episode state is the committed
+//     on the leader as events commit (aging and the quorum check once a
+//     second, alertTick); episode state is the committed
 //     alert_fired/alert_resolved events, so no episode fires twice across
 //     a failover; ListAlerts (alerts_rpc.go);
 //   - webhooks (webhooks.go): the leader POSTs events in seq order, signed,

@@ -82,7 +82,14 @@ func BenchmarkSpawn(b *testing.B) {
 	if os.Getenv("GRID_PROBE") == "1" && profDir != "" {
 		stop := profileMaster(b, leader, filepath.Join(profDir, "spawn-leader.pprof"))
 		defer stop()
+		done := make(chan struct{}) // and its Go execution trace (spawns.txt: each spawn's start, total and control ns)
+		go func() {
+			defer close(done)
+			saveDebug(b, leader, "/debug/pprof/trace?seconds=4", filepath.Join(profDir, "spawn-leader.trace"))
+		}()
+		defer func() { <-done }()
 	}
+	var starts []time.Time
 	for i := range spawnTrials {
 		id := fmt.Sprintf("node-bench-%02d", i)
 		t0 := time.Now()
@@ -111,6 +118,16 @@ func BenchmarkSpawn(b *testing.B) {
 		total = append(total, served.Sub(t0))
 		call = append(call, answered.Sub(t0))
 		control = append(control, answered.Sub(t0)-agentPart)
+		starts = append(starts, t0)
+	}
+	if os.Getenv("GRID_PROBE") == "1" && profDir != "" {
+		var sb strings.Builder
+		for i, t0 := range starts {
+			fmt.Fprintf(&sb, "%d %d %d\n", t0.UnixNano(), call[i].Nanoseconds(), control[i].Nanoseconds())
+		}
+		if err := os.WriteFile(filepath.Join(profDir, "spawns.txt"), []byte(sb.String()), 0o644); err != nil {
+			b.Error(err)
+		}
 	}
 	b.Logf("spawn call p50 %.2f ms; agent part p50 %.2f ms", percentileMS(call, 0.5), percentileMS(call, 0.5)-percentileMS(control, 0.5))
 	if os.Getenv("GRID_PROBE") == "1" { // diagnostic: every spawn's control part, in order
