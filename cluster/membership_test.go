@@ -110,8 +110,23 @@ func TestRemovePeerQuorumRefusal(t *testing.T) {
 			up = m
 		}
 	}
-	down.Kill()
 	c := grpcClient(t, leader)
+	// A master that was still campaigning when the leader won is unhealthy
+	// in the leader's view until it reports the leader's contact (autopilot
+	// polls each master): start from a cluster the leader sees as healthy.
+	waitfor.True(t, 10*time.Second, "the leader sees every master healthy", func() bool {
+		ml, err := c.ListMasters(testCtx(t), &rpc.Empty{})
+		if err != nil || len(ml.Masters) != 3 {
+			return false
+		}
+		for _, mi := range ml.Masters {
+			if !mi.Healthy {
+				return false
+			}
+		}
+		return true
+	})
+	down.Kill()
 	waitfor.True(t, 10*time.Second, "the leader sees the dead master as unhealthy", func() bool {
 		ml, err := c.ListMasters(testCtx(t), &rpc.Empty{})
 		if err != nil {
