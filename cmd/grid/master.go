@@ -54,6 +54,8 @@ func masterFlags() []cli.Flag {
 		logJSONFlag("GRID_LOG_JSON"),
 		&cli.DurationFlag{Name: "dashboard-sample-interval", Value: api.DefaultConfig().SampleInterval, Usage: "how often the dashboard's trend charts sample this master's metrics (360 samples kept)"},
 		&cli.BoolFlag{Name: "enable-debug", Usage: "serve pprof under /debug/pprof/ on the HTTP address (full token required when set)"},
+		&cli.BoolFlag{Name: "sysmon-deep-sleep", Usage: "keep Go's default runtime monitor, which deep-sleeps whenever the master is idle and is woken by the next syscall; " +
+			"by default the master re-executes itself once with GODEBUG=" + sysmonPollingSetting + " so it polls instead (cheaper under many small calls; one SCHED line on stderr every 24.8 days)"},
 	}
 	flags = append(flags, secretFlags("api-token", "bearer token required on every mutating REST and gRPC call, and sent on this master's own calls")...)
 	flags = append(flags, secretFlags("read-token", "read-only bearer token; when set, reads need it (or --api-token) too")...)
@@ -261,11 +263,20 @@ func masterSecurity(c *cli.Context, cfg *cluster.Config) error {
 }
 
 func runMaster(c *cli.Context) error {
+	var sysmonErr error
+	if !c.Bool("sysmon-deep-sleep") {
+		sysmonErr = keepSysmonPolling() // returns only when it did not re-execute
+	}
 	broker, err := newLogBroker(c, "grid")
 	if err != nil {
 		return cli.Exit("Error: "+err.Error(), 2)
 	}
 	logger := broker.Logger()
+	if sysmonErr != nil {
+		logger.Named("runtime").Warn("could not re-execute with Go's runtime monitor polling; it deep-sleeps (Go's default)", "error", sysmonErr)
+	} else if sysmonPolling() {
+		logger.Named("runtime").Info("Go's runtime monitor polls instead of deep-sleeping (--sysmon-deep-sleep restores Go's default)", "godebug", os.Getenv("GODEBUG"))
+	}
 	reg := newMetricsRegistry(logger)
 
 	cfg, err := masterConfig(c, logger, reg)

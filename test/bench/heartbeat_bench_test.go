@@ -7,14 +7,16 @@ import (
 	"github.com/gridctl/grid/test/harness"
 )
 
+// heartbeat10kSimArgs are BenchmarkHeartbeat10k's `grid sim-agents` flags.
+var heartbeat10kSimArgs = []string{"--n", "10000", "--interval", "5s", "--duration", "30s", "--conns", "100", "--register-workers", "64"}
+
 // BenchmarkHeartbeat10k: 10,000 simulated agents heartbeating every 5 s to
 // a 3-master cluster, from one `grid sim-agents` process.
 func BenchmarkHeartbeat10k(b *testing.B) {
 	c := harness.NewCluster(b, benchOptions())
 	leader := c.WaitLeader(30 * time.Second)
 	watch := startLeaderWatch(c, "heartbeat_10k")
-	run, err := runSim(c, leader, 5*time.Second,
-		"--n", "10000", "--interval", "5s", "--duration", "30s", "--conns", "100", "--register-workers", "64")
+	run, err := runSim(c, leader, 5*time.Second, heartbeat10kSimArgs...)
 	watch.end(b)
 	if err != nil {
 		b.Fatal(err)

@@ -42,12 +42,36 @@ const (
 // commit index (GetClusterStatus.commit_index); and the sim's own CPU time
 // over the same window (it shares the cores).
 func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, args ...string) (*simRun, error) {
+	return runSimOn(simTarget{
+		masters: c.MasterAddrs(),
+		pid:     leader.PID(),
+		commitIndex: func() (uint64, error) {
+			ctx, cancel := harness.Ctx(15 * time.Second)
+			defer cancel()
+			st, err := leader.Client().GetClusterStatus(ctx, &rpc.Empty{})
+			return st.GetCommitIndex(), err
+		},
+		profile: func(path, what string) { fetchProfile(leader, path, what) },
+	}, warmup, args...)
+}
+
+// simTarget is the process a sim run measures: a cluster's leader, or the
+// bare gRPC leader of BenchmarkHeartbeatBareProbe.
+type simTarget struct {
+	masters     string                  // the sim's --masters
+	pid         int                     // whose CPU time is measured
+	commitIndex func() (uint64, error)  // the Raft commit index (nil: no Raft)
+	profile     func(path, what string) // fetches /debug/pprof/<what> into path (nil: none)
+}
+
+// runSimOn is runSim against t.
+func runSimOn(t simTarget, warmup time.Duration, args ...string) (*simRun, error) {
 	bin, err := harness.Binary()
 	if err != nil {
 		return nil, err
 	}
 	args = append(args, strings.Fields(os.Getenv("GRID_BENCH_SIM_ARGS"))...) // e.g. --unary, for A/B runs
-	cmd := exec.Command(bin, append([]string{"sim-agents", "--masters", c.MasterAddrs(), "--json"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"sim-agents", "--masters", t.masters, "--json"}, args...)...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	stderr, err := cmd.StderrPipe()
@@ -103,16 +127,17 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		defer logMu.Unlock()
 		return fmt.Errorf("sim-agents: %s; log tail:\n%s", what, strings.Join(logTail, "\n"))
 	}
-	pid := leader.PID()
+	pid := t.pid
 	sample := func() (cpuSample, uint64, error) {
-		ctx, cancel := harness.Ctx(15 * time.Second)
-		defer cancel()
-		st, err := leader.Client().GetClusterStatus(ctx, &rpc.Empty{})
-		if err != nil {
-			return cpuSample{}, 0, err
+		var idx uint64
+		if t.commitIndex != nil {
+			var err error
+			if idx, err = t.commitIndex(); err != nil {
+				return cpuSample{}, 0, err
+			}
 		}
 		s, err := sampleCPU(pid)
-		return s, st.CommitIndex, err
+		return s, idx, err
 	}
 
 	select {
@@ -132,11 +157,11 @@ func runSim(c *harness.Cluster, leader *harness.Master, warmup time.Duration, ar
 		return nil, fail(err.Error())
 	}
 	sim0, simErr := sampleCPU(cmd.Process.Pid)
-	if path := os.Getenv("GRID_BENCH_PPROF"); path != "" {
-		go fetchProfile(leader, path, "profile?seconds=15") // masters need --enable-debug (benchOptions)
+	if path := os.Getenv("GRID_BENCH_PPROF"); path != "" && t.profile != nil {
+		go t.profile(path, "profile?seconds=15") // masters need --enable-debug (benchOptions)
 	}
-	if path := os.Getenv("GRID_BENCH_TRACE"); path != "" {
-		go fetchProfile(leader, path, "trace?seconds=5") // with GRID_BENCH_PPROF set (--enable-debug)
+	if path := os.Getenv("GRID_BENCH_TRACE"); path != "" && t.profile != nil {
+		go t.profile(path, "trace?seconds=5") // with GRID_BENCH_PPROF set (--enable-debug)
 	}
 	select {
 	case <-ended:
