@@ -26,10 +26,7 @@ import (
 // user snapshots run back to back over the writes (their starts and times
 // to the first chunk, i.e. persists, in snapshots.txt).
 func BenchmarkCommitTailProbe(b *testing.B) {
-	dir := os.Getenv("GRID_PROBE_DIR")
-	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
-		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
-	}
+	dir := probeDir(b)
 	n, _ := strconv.Atoi(os.Getenv("GRID_PROBE_EVENTS"))
 	args := []string{"--enable-debug", "--log-level", "info"}
 	if n > 0 {

@@ -24,10 +24,7 @@ import (
 // client's own timestamps go to client.log beside the strace files, so one
 // write's sequence of fsyncs and hops can be read off the timeline.
 func BenchmarkTimelineProbe(b *testing.B) {
-	dir := os.Getenv("GRID_PROBE_DIR")
-	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
-		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
-	}
+	dir := probeDir(b)
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default"})
 	leader := c.WaitLeader(30 * time.Second)
 	register := func(m *harness.Master, id string) error {
@@ -124,6 +121,16 @@ func BenchmarkTransferProbe(b *testing.B) {
 		trials, percentileMS(rpcs, 0.5), percentileMS(regs, 0.5), percentileMS(all, 0.5), percentileMS(all, 0.9), tries, ld)
 }
 
+// probeDir is $GRID_PROBE_DIR for a diagnostic that writes its files there;
+// it skips b unless GRID_PROBE=1 and the directory is named.
+func probeDir(b *testing.B) string {
+	dir := os.Getenv("GRID_PROBE_DIR")
+	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
+		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
+	}
+	return dir
+}
+
 // probeTrials is $GRID_PROBE_TRIALS, or def when unset.
 func probeTrials(def int) int {
 	if n, err := strconv.Atoi(os.Getenv("GRID_PROBE_TRIALS")); err == nil && n > 0 {
@@ -139,10 +146,7 @@ func probeTrials(def int) int {
 // follower in GRID_PROBE_DIR and logs the writes' p50 and each master's
 // CPU time per write.
 func BenchmarkSeqWriteProfile(b *testing.B) {
-	dir := os.Getenv("GRID_PROBE_DIR")
-	if os.Getenv("GRID_PROBE") != "1" || dir == "" {
-		b.Skip("diagnostic: set GRID_PROBE=1 and GRID_PROBE_DIR")
-	}
+	dir := probeDir(b)
 	c := harness.NewCluster(b, harness.Options{RaftProfile: "default", MasterArgs: []string{"--enable-debug"}})
 	leader := c.WaitLeader(30 * time.Second)
 	profiled := []*harness.Master{leader, c.Followers(leader)[0]}
